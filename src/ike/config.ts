@@ -1,0 +1,85 @@
+// The resolved configuration one IKE SA needs. Everything here is already parsed (proposal
+// strings -> Proposal records, selector strings -> TrafficSelector records); the JSON file
+// and its schema live in the daemon. Field names follow swanctl.conf where one exists
+// (connections.<conn>.local_addrs/remote_addrs, proposals, local.id, remote.id, local.auth,
+// children.<child>.esp_proposals/local_ts/remote_ts/mode) and strongswan.conf for timers.
+import type { KeyObject } from 'node:crypto';
+import type { Proposal, TrafficSelector } from '../wire/types.js';
+
+/** An IP address (dotted quad or IPv6 text) and a UDP port. */
+export interface Endpoint {
+  addr: string;
+  port: number;
+}
+
+/** swanctl `local.auth`: what we prove ourselves with. Secrets: never logged, zeroed by `disposeConfig`. */
+export type LocalAuth =
+  | { method: 'psk'; psk: Uint8Array }
+  | { method: 'pubkey'; key: KeyObject; certChain: Uint8Array[] /* DER, leaf first */ };
+
+/** swanctl `remote.auth`: what we require from the peer. */
+export type RemoteAuth = { method: 'psk' } | { method: 'pubkey'; trustAnchors: Uint8Array[] /* DER */ };
+
+/** swanctl `children.<name>`. */
+export interface ChildConfig {
+  name: string;
+  espProposals: Proposal[]; // `esp_proposals`, protocol ESP, SPI filled in per exchange
+  localTs: TrafficSelector[]; // `local_ts`
+  remoteTs: TrafficSelector[]; // `remote_ts`
+  mode: 'tunnel' | 'transport'; // `mode`
+  replayWindow?: number; // `replay_window`, packets
+}
+
+/**
+ * strongswan.conf `charon.retransmit_timeout`, `retransmit_base`, `retransmit_tries`:
+ * retransmit n (0-based) waits timeout * base^n seconds; after `tries` retransmits and one
+ * more wait the exchange has failed (RFC 7296 §2.1 leaves the policy to the implementation).
+ */
+export interface RetransmitConfig {
+  timeout: number; // seconds
+  base: number;
+  tries: number;
+}
+
+// strongSwan's defaults (conf/options/charon.opt: retransmit_timeout 4.0, base 1.8, tries 5)
+export const DEFAULT_RETRANSMIT: RetransmitConfig = { timeout: 4, base: 1.8, tries: 5 };
+// strongSwan's `charon.half_open_timeout` default: a responder drops a half-open SA after 30 s
+export const DEFAULT_HALF_OPEN_TIMEOUT_S = 30;
+
+export interface IkeSaConfig {
+  name: string; // connection name, for events
+  local: Endpoint; // `local_addrs` + `local_port`
+  remote: Endpoint; // `remote_addrs` + `remote_port`
+  proposals: Proposal[]; // IKE proposals, protocol IKE
+  localId: string; // `local.id`, text form (parseIdentity)
+  remoteId?: string; // `remote.id`; absent or '%any' accepts any identity the peer proves
+  localAuth: LocalAuth;
+  remoteAuth: RemoteAuth;
+  children: ChildConfig[];
+  retransmit: RetransmitConfig;
+  /** Injectable randomness (SPIs, nonces, IVs, cookies): tests pass a seeded generator. */
+  random: (n: number) => Uint8Array;
+  /** Nonce length in bytes, RFC 7296 §2.10: at least 16 and at least half the PRF key size. */
+  nonceLength?: number;
+  /** Clock for certificate validity checks, in ms since the epoch (the SA never reads the clock). */
+  wallClock?: () => number;
+  /** Send N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4). */
+  initialContact?: boolean;
+}
+
+/** The defaults an operator does not have to write. */
+export function withDefaults(
+  c: Omit<IkeSaConfig, 'retransmit' | 'children'> & Partial<Pick<IkeSaConfig, 'retransmit' | 'children'>>,
+): IkeSaConfig {
+  return { ...c, retransmit: c.retransmit ?? DEFAULT_RETRANSMIT, children: c.children ?? [] };
+}
+
+/** True when `remoteId` lets any proven identity through (swanctl `%any`). */
+export function acceptsAnyId(c: IkeSaConfig): boolean {
+  return c.remoteId === undefined || c.remoteId === '%any' || c.remoteId === '';
+}
+
+/** Zero the secrets this configuration holds (the PSK). KeyObjects cannot be zeroed from JS. */
+export function disposeConfig(c: IkeSaConfig): void {
+  if (c.localAuth.method === 'psk') c.localAuth.psk.fill(0);
+}
