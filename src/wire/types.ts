@@ -18,6 +18,15 @@ export interface Transform {
   type: number; // TransformType
   id: number;
   keyLength?: number; // RFC 7296 §3.3.5 Key Length attribute, in bits
+  /** Attributes other than Key Length, kept so a proposal can be refused for them (§3.3.6). */
+  otherAttributes?: TransformAttribute[];
+}
+
+/** RFC 7296 §3.3.5 data attribute: TV form (`tv`, 2-byte value) or TLV form. */
+export interface TransformAttribute {
+  type: number;
+  tv: boolean;
+  value: Uint8Array;
 }
 
 export interface Proposal {
