@@ -1,0 +1,1 @@
+export { concatBytes as concat } from '../../src/crypto/bytes.js';
