@@ -68,7 +68,7 @@ function noblePrimitive(alg: AeadAlg): Primitive {
   });
 }
 
-/** Key length without salt, in bytes, that `alg` accepts. */
+/** Refuse key lengths (salt excluded) that `alg` does not take: AES 128/192/256 bits, ChaCha20 256 bits. */
 function checkKeyLength(alg: AeadAlg, keyLength: number): void {
   if (alg === 'chacha20-poly1305') {
     if (keyLength !== 32) throw new InvalidLengthError('ChaCha20-Poly1305 key + salt', '36', keyLength + AEAD_SALT_LENGTH);
