@@ -1,0 +1,23 @@
+# Builds native/build/Release/tsvpn_native.node (loaded by src/io/native.ts).
+# Linux only: the TUN device and recvmmsg/sendmmsg are Linux interfaces.
+{
+  "targets": [
+    {
+      "target_name": "tsvpn_native",
+      "sources": [
+        "src/addon.cc",
+        "src/errno_error.cc",
+        "src/batch_args.cc",
+        "src/batch_reader.cc",
+        "src/tun_open.cc",
+        "src/tun_device.cc",
+        "src/udp_socket.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"]
+    }
+  ]
+}

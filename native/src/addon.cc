@@ -1,0 +1,17 @@
+// tsvpn_native: the TUN device and batched UDP for the datapath (see src/io/).
+#include <napi.h>
+
+#include "tun_device.h"
+#include "udp_socket.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("TunDevice", tsvpn::TunDevice::Init(env));
+  exports.Set("UdpSocket", tsvpn::UdpSocket::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tsvpn_native, Init)

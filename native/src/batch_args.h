@@ -1,0 +1,23 @@
+// Checks the (buf, offsets, lengths, count) arguments of a batch write once,
+// so the per-packet loop in C needs no further checks.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+
+namespace tsvpn {
+
+struct BatchArgs {
+  const uint8_t* data = nullptr;
+  const uint32_t* offsets = nullptr;
+  const uint32_t* lengths = nullptr;
+  uint32_t count = 0;
+};
+
+// info[first .. first+3] = buf: Uint8Array, offsets: Uint32Array,
+// lengths: Uint32Array, count: number. False with a JS exception pending when
+// an argument is wrong or a packet lies outside buf.
+bool ParseBatchArgs(const Napi::CallbackInfo& info, size_t first, BatchArgs* out);
+
+}  // namespace tsvpn

@@ -1,0 +1,202 @@
+#include "tun_device.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "batch_args.h"
+#include "batch_reader.h"
+#include "errno_error.h"
+#include "tun_open.h"
+
+namespace tsvpn {
+
+namespace {
+
+// Reads whole packets back to back into a slab. A TUN read returns one IP
+// packet; the device MTU bounds its size, so each read asks for `mtu` bytes.
+class TunReader : public BatchReader {
+ public:
+  TunReader(int fd, const ReaderOptions& options, size_t readSize)
+      : BatchReader(fd, options), readSize_(readSize) {}
+
+ protected:
+  int Fill(Slab& s, int* err) override {
+    size_t pos = 0;
+    uint32_t n = 0;
+    uint64_t bytes = 0;
+    while (n < options_.batch && s.size - pos >= readSize_) {
+      ssize_t r = read(fd_, s.data + pos, readSize_);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (n > 0) break;  // deliver what we have; a lasting error recurs next time
+        *err = errno;
+        return -1;
+      }
+      if (r == 0) break;
+      s.offsets[n] = static_cast<uint32_t>(pos);
+      s.lengths[n] = static_cast<uint32_t>(r);
+      pos += static_cast<size_t>(r);
+      bytes += static_cast<uint64_t>(r);
+      n++;
+    }
+    rxPackets_.fetch_add(n, std::memory_order_relaxed);
+    rxBytes_.fetch_add(bytes, std::memory_order_relaxed);
+    if (n == 0) *err = EAGAIN;
+    return static_cast<int>(n);
+  }
+  const char* ReadSyscall() const override { return "read"; }
+
+ private:
+  const size_t readSize_;
+};
+
+bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
+            uint32_t* out) {
+  double v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+  if (!(v >= lo && v <= hi) || v != static_cast<double>(static_cast<uint32_t>(v))) {
+    ArgError(info.Env(), std::string(what) + " must be an integer from " + std::to_string(int(lo)) +
+                             " to " + std::to_string(int(hi)),
+             true)
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+}  // namespace
+
+Napi::Function TunDevice::Init(Napi::Env env) {
+  return DefineClass(env, "TunDevice",
+                     {InstanceMethod("name", &TunDevice::Name),
+                      InstanceMethod("fd", &TunDevice::Fd),
+                      InstanceMethod("slabs", &TunDevice::Slabs),
+                      InstanceMethod("start", &TunDevice::Start),
+                      InstanceMethod("writeBatch", &TunDevice::WriteBatch),
+                      InstanceMethod("stats", &TunDevice::Stats),
+                      InstanceMethod("ref", &TunDevice::Ref),
+                      InstanceMethod("unref", &TunDevice::Unref),
+                      InstanceMethod("close", &TunDevice::Close)});
+}
+
+TunDevice::TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevice>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ArgError(env, "the TUN device name must be a string").ThrowAsJavaScriptException();
+    return;
+  }
+  uint32_t mtu, batch, slabs;
+  if (!IntArg(info, 1, 68, 65535, "mtu", &mtu) || !IntArg(info, 2, 1, 1024, "batch", &batch) ||
+      !IntArg(info, 3, 2, 64, "slabs", &slabs)) {
+    return;
+  }
+  int fd = OpenTun(env, info[0].As<Napi::String>().Utf8Value(), static_cast<int>(mtu), &name_);
+  if (fd < 0) return;
+  fd_ = fd;
+  ReaderOptions options;
+  options.slabs = slabs;
+  options.batch = batch;
+  options.slabBytes = size_t{batch} * mtu;  // `batch` packets of at most `mtu` bytes
+  reader_ = new TunReader(fd_, options, mtu);
+  reader_->AllocateSlabs(env);
+}
+
+TunDevice::~TunDevice() {
+  CloseNow();
+  if (reader_ != nullptr) reader_->Dispose();
+}
+
+void TunDevice::CloseNow() {
+  // The reader stays (stopped) until the object is collected, so stats() still
+  // reports the totals after close().
+  if (reader_ != nullptr) reader_->Stop();  // joins the thread before the fd goes away
+  if (fd_ >= 0) {
+    close(fd_);  // a non-persistent TUN device disappears with its last fd
+    fd_ = -1;
+  }
+}
+
+bool TunDevice::CheckOpen(Napi::Env env) {
+  if (fd_ >= 0) return true;
+  Napi::Error error = Napi::Error::New(env, "TUN device " + name_ + " is closed");
+  error.Set("code", Napi::String::New(env, "ERR_CLOSED"));
+  error.ThrowAsJavaScriptException();
+  return false;
+}
+
+Napi::Value TunDevice::Name(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), name_);
+}
+
+Napi::Value TunDevice::Fd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fd_);
+}
+
+Napi::Value TunDevice::Slabs(const Napi::CallbackInfo& info) {
+  if (!CheckOpen(info.Env())) return info.Env().Undefined();
+  return reader_->SlabObjects(info.Env());
+}
+
+Napi::Value TunDevice::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    ArgError(env, "start(cb) needs a function").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  reader_->Start(env, info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+Napi::Value TunDevice::WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  BatchArgs args;
+  if (!ParseBatchArgs(info, 0, &args)) return env.Undefined();
+  uint32_t written = 0;
+  for (uint32_t i = 0; i < args.count; i++) {
+    ssize_t r;
+    do {
+      r = write(fd_, args.data + args.offsets[i], args.lengths[i]);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      txErrors_++;  // EAGAIN/ENOBUFS and malformed packets (EINVAL) are drops, not exceptions
+      continue;
+    }
+    written++;
+    txPackets_++;
+    txBytes_ += static_cast<uint64_t>(r);
+  }
+  return Napi::Number::New(env, written);
+}
+
+Napi::Value TunDevice::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  const bool r = reader_ != nullptr;
+  out.Set("rxPackets", Napi::Number::New(env, r ? double(reader_->rxPackets()) : 0));
+  out.Set("rxBytes", Napi::Number::New(env, r ? double(reader_->rxBytes()) : 0));
+  out.Set("rxBatches", Napi::Number::New(env, r ? double(reader_->rxBatches()) : 0));
+  out.Set("rxErrors", Napi::Number::New(env, r ? double(reader_->rxErrors()) : 0));
+  out.Set("txPackets", Napi::Number::New(env, double(txPackets_)));
+  out.Set("txBytes", Napi::Number::New(env, double(txBytes_)));
+  out.Set("txErrors", Napi::Number::New(env, double(txErrors_)));
+  return out;
+}
+
+Napi::Value TunDevice::Ref(const Napi::CallbackInfo& info) {
+  if (reader_ != nullptr) reader_->Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value TunDevice::Unref(const Napi::CallbackInfo& info) {
+  if (reader_ != nullptr) reader_->Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value TunDevice::Close(const Napi::CallbackInfo& info) {
+  CloseNow();
+  return info.Env().Undefined();
+}
+
+}  // namespace tsvpn
