@@ -1,0 +1,144 @@
+// The state one IKE SA's tasks share: SPIs, nonces, negotiated algorithms, keys, the
+// IKE_SA_INIT messages that AUTH signs, and the Child SAs. Tasks read and update it; the
+// IkeSa class (ike-sa.ts) owns it and turns task results into effects.
+import type { ChildConfig, Endpoint, IkeSaConfig } from './config.js';
+import type { Proposal, TrafficSelector } from '../wire/types.js';
+import type { HeaderFields } from '../wire/message.js';
+import { IKE_MAJOR_VERSION, IKE_MINOR_VERSION } from '../wire/constants.js';
+import { zero } from '../crypto/bytes.js';
+
+import type { SkCipher } from '../crypto/sk.js';
+export type { SkCipher };
+
+export interface KeyExchangeLike {
+  group: number;
+  publicKey: Uint8Array;
+  computeSharedSecret(peer: Uint8Array): Uint8Array;
+  dispose(): void;
+}
+
+/** IKE SA keys as this SA uses them (RFC 7296 §2.14). */
+export interface SaKeys {
+  prfId: number;
+  skD: Uint8Array;
+  skPi: Uint8Array;
+  skPr: Uint8Array;
+  out: SkCipher; // protects what we send
+  in: SkCipher; // opens what we receive
+}
+
+export type ChildState = 'INSTALLING' | 'INSTALLED' | 'DELETING' | 'DELETED' | 'FAILED';
+
+export interface ChildSa {
+  name: string;
+  state: ChildState;
+  spiIn: number;
+  spiOut: number;
+  proposal: string;
+  mode: 'tunnel' | 'transport';
+  localTs: TrafficSelector[];
+  remoteTs: TrafficSelector[];
+}
+
+/** A Child SA being negotiated: what we offered or chose. */
+export interface PendingChild {
+  cfg: ChildConfig;
+  spiIn: number;
+  offered: Proposal[];
+  tsi: TrafficSelector[];
+  tsr: TrafficSelector[];
+}
+
+export interface IkeStats {
+  malformed: number; // undecodable, or payloads the exchange does not allow
+  integrityFailed: number; // bad ICV or padding in SK
+  unknownSpi: number;
+  unprotected: number; // a message that must be encrypted arrived in the clear
+  invalidMessageId: number; // request outside the window, or a response to nothing we sent
+  retransmitsSent: number;
+  retransmitsReceived: number; // retransmitted requests answered from the response cache
+  internalErrors: number; // a bug: an exception that is not a typed error; the message was dropped
+}
+
+export const newStats = (): IkeStats => ({
+  malformed: 0,
+  integrityFailed: 0,
+  unknownSpi: 0,
+  unprotected: 0,
+  invalidMessageId: 0,
+  retransmitsSent: 0,
+  retransmitsReceived: 0,
+  internalErrors: 0,
+});
+
+export interface SaContext {
+  cfg: IkeSaConfig;
+  role: 'initiator' | 'responder';
+  spiI: Uint8Array;
+  spiR: Uint8Array;
+  local: Endpoint; // current path; floats to 4500 with NAT-T (RFC 7296 §2.23)
+  remote: Endpoint;
+  ni?: Uint8Array;
+  nr?: Uint8Array;
+  ke?: KeyExchangeLike;
+  chosen?: Proposal; // the IKE proposal in force
+  chosenText?: string;
+  keys?: SaKeys;
+  initRequest?: Uint8Array; // RFC 7296 §2.15: RealMessage1, as sent/received
+  initResponse?: Uint8Array; // RealMessage2
+  cookie?: Uint8Array;
+  cookieRetries: number;
+  invalidKeRetries: number;
+  nat?: { local: boolean; remote: boolean };
+  peerHashes?: number[]; // RFC 7427 §4 SIGNATURE_HASH_ALGORITHMS from the peer
+  peerCertReq: boolean;
+  remoteIdText?: string; // the peer's proven identity
+  children: ChildSa[];
+  pending?: PendingChild;
+  now: number; // the caller's clock at the message being handled, in ms
+}
+
+/** Header fields for a message of this SA (RFC 7296 §3.1: I flag set by the original initiator). */
+export function header(ctx: SaContext, exchangeType: number, messageId: number, response: boolean): HeaderFields {
+  return {
+    spiI: ctx.spiI,
+    spiR: ctx.spiR,
+    majorVersion: IKE_MAJOR_VERSION,
+    minorVersion: IKE_MINOR_VERSION,
+    exchangeType,
+    flags: { initiator: ctx.role === 'initiator', version: false, response },
+    messageId,
+  };
+}
+
+/** Zero the IKE SA's key material (SK_d, SK_p*, the SK ciphers, nonces and the DH private key). */
+export function disposeKeys(ctx: SaContext): void {
+  if (ctx.keys) {
+    zero(ctx.keys.skD, ctx.keys.skPi, ctx.keys.skPr);
+    ctx.keys.out.dispose();
+    ctx.keys.in.dispose();
+    ctx.keys = undefined;
+  }
+  ctx.ke?.dispose();
+  ctx.ke = undefined;
+}
+
+/** A random 4-byte ESP SPI outside the reserved 0..255 (RFC 4303 §2.1). */
+export function randomEspSpi(random: (n: number) => Uint8Array): number {
+  for (;;) {
+    const b = random(4);
+    const v = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+    if (v > 255) return v;
+  }
+}
+
+/** A random non-zero 8-byte IKE SPI (RFC 7296 §3.1: zero only for the unknown responder SPI). */
+export function randomIkeSpi(random: (n: number) => Uint8Array): Uint8Array {
+  for (;;) {
+    const b = random(8);
+    if (b.some((x) => x !== 0)) return b;
+  }
+}
+
+export const spiBytes = (v: number): Uint8Array => Uint8Array.from([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
+export const spiNumber = (b: Uint8Array): number => ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;

@@ -1,0 +1,152 @@
+// The Child SA carried by IKE_AUTH (RFC 7296 §1.2; CREATE_CHILD_SA reuses it): ESP proposals
+// with 4-byte SPIs, traffic selector narrowing (§2.9), Child SA keys (§2.17).
+import { NotifyType, ProtocolId, TransformType } from '../../wire/constants.js';
+import type { Payload, Proposal, TrafficSelector } from '../../wire/types.js';
+import { deriveChildKeys } from '../../crypto/kdf.js';
+import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
+import { formatSelector, narrowSelectors, selectorContains } from '../selectors.js';
+import type { ChildConfig } from '../config.js';
+import { event, spiHex, type ChildSaInfo, type Effect } from '../effects.js';
+import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';
+import { randomEspSpi, spiBytes, spiNumber, type SaContext } from '../sa-context.js';
+
+const fmt = (ts: TrafficSelector[]): string[] => ts.map(formatSelector);
+
+/**
+ * ESP proposals as sent in IKE_AUTH: numbered, our SPI in each, and without DH transforms,
+ * since IKE_AUTH carries no KE payload (RFC 7296 §1.2; strongSwan strips them the same way).
+ */
+export function espOffer(ps: Proposal[], spi: number): Proposal[] {
+  return ps.map((p, i) => ({ ...p, number: i + 1, protocol: ProtocolId.ESP, spi: spiBytes(spi), transforms: p.transforms.filter((t) => t.type !== TransformType.DH) }));
+}
+
+/** Initiator: SA, TSi, TSr for the first Child SA (and N(USE_TRANSPORT_MODE), RFC 7296 §1.3.1). */
+export function buildChildOffer(ctx: SaContext, cfg: ChildConfig): Payload[] {
+  const spiIn = randomEspSpi(ctx.cfg.random);
+  const offered = espOffer(cfg.espProposals, spiIn);
+  ctx.pending = { cfg, spiIn, offered, tsi: cfg.localTs, tsr: cfg.remoteTs };
+  return [
+    ...(cfg.mode === 'transport' ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
+    { kind: 'SA', critical: false, proposals: offered },
+    { kind: 'TSi', critical: false, selectors: cfg.localTs },
+    { kind: 'TSr', critical: false, selectors: cfg.remoteTs },
+  ];
+}
+
+function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: number, spiOut: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], mode: 'tunnel' | 'transport', narrowed: boolean, out: Effect[]): void {
+  const alg = negotiatedAlgorithms(chosen);
+  const k = deriveChildKeys(ctx.keys!.prfId, ctx.keys!.skD, ctx.ni!, ctx.nr!, undefined, alg.encr, alg.integ ?? 0); // RFC 7296 §2.17: KEYMAT = prf+(SK_d, Ni | Nr)
+  const i = ctx.role === 'initiator';
+  const proposal = formatProposal(chosen);
+  const child: ChildSaInfo = {
+    name: cfg.name,
+    spiIn,
+    spiOut,
+    proposal,
+    encr: alg.encr,
+    integ: alg.integ ?? 0,
+    esn: !!alg.esn,
+    keysIn: i ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI },
+    keysOut: i ? { encr: k.encrI, integ: k.integI } : { encr: k.encrR, integ: k.integR },
+    mode,
+    localTs: fmt(localTs),
+    remoteTs: fmt(remoteTs),
+    replayWindow: cfg.replayWindow,
+    local: { ...ctx.local },
+    remote: { ...ctx.remote },
+    encap: !!ctx.nat && (ctx.nat.local || ctx.nat.remote),
+  };
+  ctx.children.push({ name: cfg.name, state: 'INSTALLED', spiIn, spiOut, proposal, mode, localTs, remoteTs });
+  out.push(
+    { type: 'install-sa', child },
+    { type: 'install-policy', policy: { name: cfg.name, localTs: child.localTs, remoteTs: child.remoteTs, spiIn, spiOut, mode } },
+    event({ type: 'child-installed', name: cfg.name, spiIn: spiHex(spiIn), spiOut: spiHex(spiOut), proposal, localTs: child.localTs, remoteTs: child.remoteTs, narrowed }),
+  );
+}
+
+/** Initiator: the Child SA part of the IKE_AUTH response. */
+export function processChildResponse(ctx: SaContext, p: Payload[], out: Effect[]): void {
+  const pend = ctx.pending;
+  ctx.pending = undefined;
+  if (!pend) return;
+  const cfg = pend.cfg;
+  const ours = cfg.espProposals.map(formatProposal);
+  const err = firstError(p);
+  const sa = first(p, 'SA');
+  const tsi = first(p, 'TSi');
+  const tsr = first(p, 'TSr');
+  if (err || !sa || !tsi || !tsr) {
+    const name = err ? notifyName(err.notifyType) : 'missing SA/TS payloads';
+    if (err?.notifyType === NotifyType.NO_PROPOSAL_CHOSEN)
+      out.push(event({ type: 'failure', row: 'F2', message: `the peer accepted none of our ESP proposals for ${cfg.name}`, evidence: { scope: 'child', ours, theirs: [], notify: name } }));
+    else if (err?.notifyType === NotifyType.TS_UNACCEPTABLE)
+      out.push(event({ type: 'failure', row: 'F4', message: `the peer refused the traffic selectors of ${cfg.name}`, evidence: { child: cfg.name, localTs: fmt(cfg.localTs), remoteTs: fmt(cfg.remoteTs), notify: name } }));
+    else out.push(event({ type: 'notify', exchange: 'IKE_AUTH', notify: name }));
+    return;
+  }
+  const chosen = sa.proposals[0];
+  if (sa.proposals.length !== 1 || chosen.spi.length !== 4 || !proposalAccepts(pend.offered, chosen)) {
+    out.push(event({ type: 'failure', row: 'F2', message: `the peer chose an ESP proposal we did not offer for ${cfg.name}`, evidence: { scope: 'child', ours, theirs: sa.proposals.map(formatProposal) } }));
+    return;
+  }
+  // RFC 7296 §2.9: the responder may only narrow what we proposed
+  const inside = (got: TrafficSelector[], offered: TrafficSelector[]) => got.length > 0 && got.every((g) => offered.some((o) => selectorContains(o, g)));
+  if (!inside(tsi.selectors, pend.tsi) || !inside(tsr.selectors, pend.tsr)) {
+    out.push(event({ type: 'failure', row: 'F4', message: `the peer returned selectors outside ours for ${cfg.name}`, evidence: { child: cfg.name, localTs: fmt(pend.tsi), remoteTs: fmt(pend.tsr), peerTsi: fmt(tsi.selectors), peerTsr: fmt(tsr.selectors) } }));
+    return;
+  }
+  const narrowed = !sameList(tsi.selectors, pend.tsi) || !sameList(tsr.selectors, pend.tsr);
+  if (narrowed)
+    out.push(event({ type: 'failure', row: 'F4', message: `the peer narrowed the selectors of ${cfg.name}`, evidence: { child: cfg.name, localTs: fmt(pend.tsi), remoteTs: fmt(pend.tsr), narrowedLocal: fmt(tsi.selectors), narrowedRemote: fmt(tsr.selectors) } }));
+  const mode = findNotify(p, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel'; // RFC 7296 §1.3.1
+  install(ctx, cfg, chosen, pend.spiIn, spiNumber(chosen.spi), tsi.selectors, tsr.selectors, mode, narrowed, out);
+}
+
+/** Responder: pick a child config, a proposal and narrowed selectors; returns the response payloads. */
+export function processChildRequest(ctx: SaContext, p: Payload[], out: Effect[]): Payload[] {
+  const sa = first(p, 'SA');
+  const tsi = first(p, 'TSi');
+  const tsr = first(p, 'TSr');
+  if (!sa || !tsi || !tsr) return []; // childless IKE_AUTH (RFC 6023): nothing to do
+  const theirs = sa.proposals.map(formatProposal);
+  let proposalMatched = false;
+  const tsFailures: { cfg: ChildConfig; narrowedLocal: TrafficSelector[]; narrowedRemote: TrafficSelector[] }[] = [];
+  for (const cfg of ctx.cfg.children) {
+    const configured = espOffer(cfg.espProposals, 0);
+    const chosen = selectProposal(sa.proposals.filter((o) => o.protocol === ProtocolId.ESP && o.spi.length === 4), configured);
+    if (!chosen) continue;
+    proposalMatched = true;
+    // RFC 7296 §2.9: TSi is the initiator's side (our remote), TSr ours
+    const remoteTs = narrowSelectors(cfg.remoteTs, tsi.selectors);
+    const localTs = narrowSelectors(cfg.localTs, tsr.selectors);
+    if (remoteTs.length === 0 || localTs.length === 0) {
+      tsFailures.push({ cfg, narrowedLocal: localTs, narrowedRemote: remoteTs });
+      continue;
+    }
+    const offered = sa.proposals.find((o) => o.number === chosen.number) ?? chosen;
+    const spiOut = spiNumber(offered.spi);
+    const spiIn = randomEspSpi(ctx.cfg.random);
+    const transport = cfg.mode === 'transport' && !!findNotify(p, NotifyType.USE_TRANSPORT_MODE);
+    const narrowed = !sameList(remoteTs, tsi.selectors) || !sameList(localTs, tsr.selectors);
+    install(ctx, cfg, chosen, spiIn, spiOut, localTs, remoteTs, transport ? 'transport' : 'tunnel', narrowed, out);
+    return [
+      ...(transport ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
+      { kind: 'SA', critical: false, proposals: [{ ...chosen, number: offered.number, spi: spiBytes(spiIn) }] },
+      { kind: 'TSi', critical: false, selectors: remoteTs },
+      { kind: 'TSr', critical: false, selectors: localTs },
+    ];
+  }
+  if (!proposalMatched) {
+    const ours = ctx.cfg.children.flatMap((c) => c.espProposals.map(formatProposal));
+    out.push(event({ type: 'failure', row: 'F2', message: 'none of the peer\'s ESP proposals is acceptable', evidence: { scope: 'child', ours, theirs, notify: 'NO_PROPOSAL_CHOSEN' } }));
+    return [notify(NotifyType.NO_PROPOSAL_CHOSEN)];
+  }
+  const f = tsFailures[0];
+  out.push(event({ type: 'failure', row: 'F4', message: `the peer's traffic selectors do not intersect ours (${f.cfg.name})`, evidence: { child: f.cfg.name, localTs: fmt(f.cfg.localTs), remoteTs: fmt(f.cfg.remoteTs), peerTsi: fmt(tsi.selectors), peerTsr: fmt(tsr.selectors), narrowedLocal: fmt(f.narrowedLocal), narrowedRemote: fmt(f.narrowedRemote), notify: 'TS_UNACCEPTABLE' } }));
+  return [notify(NotifyType.TS_UNACCEPTABLE)];
+}
+
+function sameList(a: TrafficSelector[], b: TrafficSelector[]): boolean {
+  const s = (x: TrafficSelector[]) => fmt(x).sort().join(',');
+  return a.length === b.length && s(a) === s(b);
+}

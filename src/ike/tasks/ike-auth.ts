@@ -1,0 +1,97 @@
+// The IKE_AUTH exchange (RFC 7296 §1.2, §2.15): identities, AUTH, certificates, and the
+// first Child SA. Everything here travels inside SK.
+import { NotifyType } from '../../wire/constants.js';
+import type { CertPayload, IdPayload, Payload } from '../../wire/types.js';
+import { parseIdentity } from '../auth/identity.js';
+import { acceptsAnyId } from '../config.js';
+import { event, type Effect } from '../effects.js';
+import { all, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
+import type { SaContext } from '../sa-context.js';
+import { buildAuth, certReqPayload, verifyPeer } from './authenticate.js';
+import { buildChildOffer, processChildRequest, processChildResponse } from './child-sa.js';
+
+function ownId(ctx: SaContext, kind: 'IDi' | 'IDr'): IdPayload {
+  const id = parseIdentity(ctx.cfg.localId);
+  return { kind, critical: false, idType: id.idType, data: id.data };
+}
+
+function certReq(ctx: SaContext): Payload[] {
+  return ctx.cfg.remoteAuth.method === 'pubkey' ? [certReqPayload(ctx.cfg.remoteAuth.trustAnchors)] : [];
+}
+
+/** Initiator: IDi [CERT] [N(INITIAL_CONTACT)] [CERTREQ] [IDr] AUTH [SA TSi TSr]. */
+export function buildAuthRequest(ctx: SaContext): Payload[] {
+  const idi = ownId(ctx, 'IDi');
+  const authAndCerts = buildAuth(ctx, idi);
+  const certs = authAndCerts.filter((p) => p.kind === 'CERT');
+  const auth = authAndCerts.filter((p) => p.kind === 'AUTH');
+  const idr: Payload[] = [];
+  if (!acceptsAnyId(ctx.cfg)) {
+    try {
+      const r = parseIdentity(ctx.cfg.remoteId!); // RFC 7296 §2.15: IDr tells the responder which identity we want
+      if (!/[*]/.test(ctx.cfg.remoteId!)) idr.push({ kind: 'IDr', critical: false, idType: r.idType, data: r.data });
+    } catch {
+      // a pattern that is not a literal identity: send no IDr
+    }
+  }
+  const child = ctx.cfg.children[0];
+  return [
+    idi,
+    ...certs,
+    ...(ctx.cfg.initialContact ? [notify(NotifyType.INITIAL_CONTACT)] : []),
+    ...certReq(ctx),
+    ...idr,
+    ...auth,
+    ...(child ? buildChildOffer(ctx, child) : []),
+  ];
+}
+
+export type AuthRequestResult = { result: 'ok' | 'failed'; response: Payload[] };
+
+/** Responder: check the initiator, answer with IDr [CERT] AUTH and the Child SA (or AUTHENTICATION_FAILED). */
+export function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRequestResult {
+  const idi = first(p, 'IDi');
+  const auth = first(p, 'AUTH');
+  if (!idi || !auth) return fail(ctx, out, 'id-mismatch', 'no IDi or AUTH payload');
+  const verdict = verifyPeer(ctx, idi, all(p, 'CERT') as CertPayload[], auth);
+  if (!verdict.ok) {
+    out.push(event({ type: 'failure', row: 'F3', message: `authentication of the initiator failed: ${verdict.check}`, evidence: { check: verdict.check, expectedId: ctx.cfg.remoteId, receivedId: verdict.receivedId, detail: verdict.detail } }));
+    // RFC 7296 §2.21.2: the responder answers with AUTHENTICATION_FAILED
+    return { result: 'failed', response: [notify(NotifyType.AUTHENTICATION_FAILED)] };
+  }
+  ctx.remoteIdText = verdict.id;
+  const idr = ownId(ctx, 'IDr');
+  const authAndCerts = buildAuth(ctx, idr);
+  const child = processChildRequest(ctx, p, out);
+  return { result: 'ok', response: [idr, ...authAndCerts, ...child] };
+}
+
+function fail(ctx: SaContext, out: Effect[], check: 'id-mismatch', detail: string): AuthRequestResult {
+  out.push(event({ type: 'failure', row: 'F3', message: `authentication of the initiator failed: ${detail}`, evidence: { check, expectedId: ctx.cfg.remoteId, detail } }));
+  return { result: 'failed', response: [notify(NotifyType.AUTHENTICATION_FAILED)] };
+}
+
+export type AuthResponseResult = 'established' | 'rejected-by-peer' | 'rejected-by-us' | 'failed';
+
+/** Initiator: the IKE_AUTH response. */
+export function processAuthResponse(ctx: SaContext, p: Payload[], out: Effect[]): AuthResponseResult {
+  if (findNotify(p, NotifyType.AUTHENTICATION_FAILED)) {
+    out.push(event({ type: 'failure', row: 'F3', message: 'the peer rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED' } }));
+    return 'rejected-by-peer';
+  }
+  const idr = first(p, 'IDr');
+  const auth = first(p, 'AUTH');
+  if (!idr || !auth) {
+    const err = firstError(p);
+    out.push(event({ type: 'notify', exchange: 'IKE_AUTH', notify: err ? notifyName(err.notifyType) : 'no IDr/AUTH in response' }));
+    return 'failed';
+  }
+  const verdict = verifyPeer(ctx, idr, all(p, 'CERT') as CertPayload[], auth);
+  if (!verdict.ok) {
+    out.push(event({ type: 'failure', row: 'F3', message: `authentication of the responder failed: ${verdict.check}`, evidence: { check: verdict.check, expectedId: ctx.cfg.remoteId, receivedId: verdict.receivedId, detail: verdict.detail } }));
+    return 'rejected-by-us';
+  }
+  ctx.remoteIdText = verdict.id;
+  processChildResponse(ctx, p, out);
+  return 'established';
+}

@@ -1,0 +1,57 @@
+// INFORMATIONAL exchanges (RFC 7296 §1.4): Delete of the IKE SA or of Child SAs (§1.4.1),
+// and the empty request that checks liveness (§2.4).
+import { ProtocolId } from '../../wire/constants.js';
+import type { DeletePayload, Payload } from '../../wire/types.js';
+import { event, spiHex, type Effect } from '../effects.js';
+import { all } from '../payloads.js';
+import { spiBytes, spiNumber, type ChildSa, type SaContext } from '../sa-context.js';
+import { formatSelector } from '../selectors.js';
+
+export function deleteIkePayloads(): Payload[] {
+  return [{ kind: 'D', critical: false, protocol: ProtocolId.IKE, spiSize: 0, spis: [] }]; // RFC 7296 §3.11: no SPI for IKE
+}
+
+/** RFC 7296 §3.11: Delete for ESP names the SPI the sender expects in inbound packets. */
+export function deleteChildPayloads(spisIn: number[]): Payload[] {
+  return [{ kind: 'D', critical: false, protocol: ProtocolId.ESP, spiSize: 4, spis: spisIn.map(spiBytes) }];
+}
+
+/** Tell the caller to remove a Child SA's state and policy. */
+export function removeChild(ctx: SaContext, c: ChildSa, reason: 'local' | 'peer' | 'ike-deleted', out: Effect[]): void {
+  if (c.state === 'DELETED') return;
+  c.state = 'DELETED';
+  const localTs = c.localTs.map(formatSelector);
+  const remoteTs = c.remoteTs.map(formatSelector);
+  out.push(
+    { type: 'remove-policy', policy: { name: c.name, localTs, remoteTs, spiIn: c.spiIn, spiOut: c.spiOut, mode: c.mode } },
+    { type: 'remove-sa', name: c.name, spiIn: c.spiIn, spiOut: c.spiOut },
+    event({ type: 'child-deleted', name: c.name, spiIn: spiHex(c.spiIn), spiOut: spiHex(c.spiOut), reason }),
+  );
+  ctx.children = ctx.children.filter((x) => x !== c);
+}
+
+export function removeAllChildren(ctx: SaContext, reason: 'local' | 'peer' | 'ike-deleted', out: Effect[]): void {
+  for (const c of [...ctx.children]) removeChild(ctx, c, reason, out);
+}
+
+export type InformationalResult = { response: Payload[]; deleteIke: boolean };
+
+/** Responder side of an INFORMATIONAL request. */
+export function processInformationalRequest(ctx: SaContext, p: Payload[], out: Effect[]): InformationalResult {
+  const deletes = all(p, 'D') as DeletePayload[];
+  // RFC 7296 §1.4.1: a Delete of the IKE SA takes its Child SAs with it; the response is empty
+  if (deletes.some((d) => d.protocol === ProtocolId.IKE)) return { response: [], deleteIke: true };
+  const ours: number[] = [];
+  for (const d of deletes) {
+    if (d.protocol !== ProtocolId.ESP || d.spiSize !== 4) continue;
+    for (const spi of d.spis) {
+      // the peer names its inbound SPI, which is our outbound one
+      const c = ctx.children.find((x) => x.spiOut === spiNumber(spi) && x.state !== 'DELETED');
+      if (!c) continue;
+      ours.push(c.spiIn);
+      removeChild(ctx, c, 'peer', out);
+    }
+  }
+  // RFC 7296 §1.4.1: the response carries Deletes for the paired SAs in the other direction
+  return { response: ours.length ? deleteChildPayloads(ours) : [], deleteIke: false };
+}
