@@ -158,13 +158,13 @@ export function formatDn(der: Uint8Array): string {
  * decoded text (strongSwan compares RDNs in order, PrintableString and email values
  * case-insensitively). A configured value of "*" matches any value of that attribute.
  */
-export function dnMatches(configured: Rdn[], received: Rdn[]): boolean {
+export function dnMatches(configured: Rdn[], received: Rdn[], wildcards = true): boolean {
   if (configured.length !== received.length) return false;
   for (let i = 0; i < configured.length; i++) {
     const c = configured[i];
     const r = received[i];
     if (c.oid !== r.oid) return false;
-    if (c.value === '*') continue;
+    if (wildcards && c.value === '*') continue;
     const fold = (c.tag === Tag.PRINTABLE_STRING && r.tag === Tag.PRINTABLE_STRING) || c.oid === EMAIL_OID;
     if (fold ? c.value.toLowerCase() !== r.value.toLowerCase() : c.value !== r.value) return false;
   }

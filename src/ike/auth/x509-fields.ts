@@ -1,0 +1,112 @@
+// The few X.509 fields IKE authentication needs that node:crypto's X509Certificate does not
+// expose as bytes: the subject Name DER, subjectAltName entries, basicConstraints path
+// length, extendedKeyUsage and the key identifier (RFC 5280 §4.1, §4.2.1).
+import { createHash } from 'node:crypto';
+import { DerError, Tag, children, oidText, readOnly, readTlv, smallUint, type Tlv } from './der.js';
+
+export interface Extension { critical: boolean; value: Uint8Array }
+
+export interface CertFields {
+  subject: Uint8Array; // DER Name
+  issuer: Uint8Array; // DER Name
+  /** the subjectPublicKey BIT STRING contents without the unused-bits octet */
+  publicKeyBits: Uint8Array;
+  extensions: Map<string, Extension>;
+}
+
+export type AltName =
+  | { type: 'dns'; value: string }
+  | { type: 'email'; value: string }
+  | { type: 'ip'; value: Uint8Array }
+  | { type: 'dn'; value: Uint8Array }
+  | { type: 'other'; tag: number };
+
+export const OID_SAN = '2.5.29.17';
+export const OID_BASIC_CONSTRAINTS = '2.5.29.19';
+export const OID_EKU = '2.5.29.37';
+export const OID_SKI = '2.5.29.14';
+
+/** RFC 5280 §4.1: pulls the fields above out of a DER certificate; throws DerError. */
+export function certFields(der: Uint8Array): CertFields {
+  const cert = readOnly(der, Tag.SEQUENCE);
+  const [tbs] = children(cert.content);
+  if (!tbs || tbs.tag !== Tag.SEQUENCE) throw new DerError('no tbsCertificate', 0);
+  const f = children(tbs.content);
+  let i = 0;
+  if (f[i]?.tag === 0xa0) i++; // [0] EXPLICIT version, absent for v1
+  i += 2; // serialNumber, signature
+  const issuer = f[i++];
+  i++; // validity
+  const subject = f[i++];
+  const spki = f[i++];
+  if (!issuer || !subject || !spki || subject.tag !== Tag.SEQUENCE || spki.tag !== Tag.SEQUENCE) {
+    throw new DerError('tbsCertificate is missing fields', tbs.start);
+  }
+  const bits = children(spki.content)[1];
+  if (!bits || bits.tag !== Tag.BIT_STRING || bits.content.length < 1) throw new DerError('bad subjectPublicKey', spki.start);
+  const extensions = new Map<string, Extension>();
+  const extField = f.slice(i).find((t) => t.tag === 0xa3); // [3] EXPLICIT Extensions
+  if (extField) {
+    const list = readOnly(extField.content, Tag.SEQUENCE);
+    for (const ext of children(list.content)) {
+      const parts = children(ext.content);
+      const critical = parts.length === 3 && parts[1].tag === Tag.BOOLEAN && parts[1].content[0] !== 0;
+      const value = parts[parts.length - 1];
+      if (parts[0]?.tag !== Tag.OID || value?.tag !== Tag.OCTET_STRING) throw new DerError('bad Extension', ext.start);
+      extensions.set(oidText(parts[0].content), { critical, value: value.content });
+    }
+  }
+  return { subject: subject.raw, issuer: issuer.raw, publicKeyBits: bits.content.subarray(1), extensions };
+}
+
+/** RFC 5280 §4.2.1.6: GeneralNames from the subjectAltName extension. */
+export function altNames(f: CertFields): AltName[] {
+  const ext = f.extensions.get(OID_SAN);
+  if (!ext) return [];
+  const dec = new TextDecoder();
+  return children(readOnly(ext.value, Tag.SEQUENCE).content).map((g: Tlv): AltName => {
+    switch (g.tag) {
+      case 0x81: // [1] rfc822Name IA5String
+        return { type: 'email', value: dec.decode(g.content) };
+      case 0x82: // [2] dNSName IA5String
+        return { type: 'dns', value: dec.decode(g.content) };
+      case 0x87: // [7] iPAddress OCTET STRING, 4 or 16 octets
+        return { type: 'ip', value: g.content };
+      case 0xa4: // [4] EXPLICIT directoryName Name
+        return { type: 'dn', value: readTlv(g.content).raw };
+      default:
+        return { type: 'other', tag: g.tag };
+    }
+  });
+}
+
+/** RFC 5280 §4.2.1.9: { cA, pathLenConstraint } or undefined when the extension is absent. */
+export function basicConstraints(f: CertFields): { ca: boolean; pathLen?: number } | undefined {
+  const ext = f.extensions.get(OID_BASIC_CONSTRAINTS);
+  if (!ext) return undefined;
+  let ca = false;
+  let pathLen: number | undefined;
+  for (const t of children(readOnly(ext.value, Tag.SEQUENCE).content)) {
+    if (t.tag === Tag.BOOLEAN) ca = t.content[0] !== 0;
+    else if (t.tag === Tag.INTEGER) pathLen = smallUint(t.content);
+  }
+  return { ca, pathLen };
+}
+
+/** RFC 5280 §4.2.1.12: the KeyPurposeId OIDs, or undefined when the extension is absent. */
+export function extendedKeyUsage(f: CertFields): string[] | undefined {
+  const ext = f.extensions.get(OID_EKU);
+  if (!ext) return undefined;
+  return children(readOnly(ext.value, Tag.SEQUENCE).content).map((t) => oidText(t.content));
+}
+
+/**
+ * Key identifiers a certificate answers to for ID_KEY_ID: its subjectKeyIdentifier and the
+ * SHA-1 of the subjectPublicKey bits (RFC 5280 §4.2.1.2 method 1, what strongSwan uses).
+ */
+export function keyIdentifiers(f: CertFields): Uint8Array[] {
+  const out: Uint8Array[] = [new Uint8Array(createHash('sha1').update(f.publicKeyBits).digest())];
+  const ski = f.extensions.get(OID_SKI);
+  if (ski) out.push(readOnly(ski.value, Tag.OCTET_STRING).content);
+  return out;
+}
