@@ -21,6 +21,7 @@ import { deriveChildKeys, deriveIkeKeys, deriveSkeyseed, type EncrTransform } fr
 import { createSkCipher } from '../src/crypto/sk.js';
 import type { Backend } from '../src/crypto/aead.js';
 import { IntegrityError } from '../src/crypto/errors.js';
+import { parseProposal, proposalAccepts, selectProposal } from '../src/crypto/proposal.js';
 import { signedOctets } from '../src/ike/auth/signed-octets.js';
 import { pskAuthData } from '../src/ike/auth/psk.js';
 
@@ -289,6 +290,35 @@ for (const fx of fixtures) {
         expect(auth.method).toBe(2); // RFC 7296 §3.8: Shared Key Message Integrity Code
         expect(toHex(auth.data)).toBe(fx.auth[side].auth);
         expect(toHex(pskAuthData(want.prf, text(fx.psk), octets)), `${side} AUTH`).toBe(toHex(auth.data));
+      }
+    });
+
+    it("reads the proposal strings as strongSwan did: same transforms offered, same choice (RFC 7296 §3.3.6)", () => {
+      const byTypeThenId = (ts: Proposal['transforms']) =>
+        [...ts].sort((a, b) => a.type - b.type || a.id - b.id).map((t) => [t.type, t.id, t.keyLength]);
+      const { initReq, initResp } = saInit();
+      const cases = [
+        {
+          text: fx.ikeProposal,
+          protocol: 'ike' as const,
+          offered: only(initReq.payloads, 'SA').proposals,
+          chosen: only(initResp.payloads, 'SA').proposals[0],
+        },
+        {
+          text: fx.espProposal,
+          protocol: 'esp' as const,
+          offered: only(opened('initiator'), 'SA').proposals,
+          chosen: only(opened('responder'), 'SA').proposals[0],
+        },
+      ];
+      for (const c of cases) {
+        const mine = parseProposal(c.text, c.protocol);
+        expect(c.offered).toHaveLength(1);
+        expect(byTypeThenId(mine.transforms), c.text).toEqual(byTypeThenId(c.offered[0].transforms));
+        const selected = selectProposal(c.offered, [mine]);
+        expect(selected).not.toBeNull();
+        expect(byTypeThenId(selected!.transforms)).toEqual(byTypeThenId(c.chosen.transforms));
+        expect(proposalAccepts(c.offered, c.chosen)).toBe(true);
       }
     });
 
