@@ -88,3 +88,29 @@ describe('mutated messages', () => {
     expect(refused).toBeGreaterThan(1000);
   });
 });
+
+describe('mutated IP packets and ESP plaintexts', () => {
+  it('decodeIpPacket and readEspTrailer return or throw WireError (4000 mutations, seed 791)', async () => {
+    const { decodeIpPacket } = await import('../../src/wire/ip.js');
+    const { readEspTrailer } = await import('../../src/wire/esp.js');
+    const rnd = prng(791);
+    const v4 = Uint8Array.from(Buffer.from('450000201c46400040110000c0000201c0000202123400350008000001020304', 'hex'));
+    const v6 = Uint8Array.from(
+      Buffer.from(
+        '60000000001c0040' + '20010db8000000000000000000000001' + '20010db8000000000000000000000002' +
+          '0600010400000000' + 'c35001bb00000000000000005002ffff00000000',
+        'hex',
+      ),
+    );
+    const esp = Uint8Array.from(Buffer.from('4500001401020304010203040404', 'hex'));
+    for (let i = 0; i < 4000; i++) {
+      const fn = i % 3 === 2 ? readEspTrailer : decodeIpPacket;
+      const input = mutate([v4, v6, esp][i % 3], rnd);
+      try {
+        fn(input);
+      } catch (e) {
+        if (!(e instanceof WireError)) throw new Error(`iteration ${i}: ${String(e)}`);
+      }
+    }
+  });
+});
