@@ -1,6 +1,7 @@
 // PSK AUTH (RFC 7296 §2.15) checked against the formula computed here, step by step, with
 // node:crypto HMAC directly: an independent implementation, not the code under test.
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { IdType, PrfId } from '../../../src/wire/constants.js';
 import { pskAuthData, verifyPskAuth } from '../../../src/ike/auth/psk.js';
@@ -72,5 +73,28 @@ describe('PSK AUTH (RFC 7296 §2.15)', () => {
     const copy = psk.slice();
     pskAuthData(PrfId.HMAC_SHA2_512, psk, octets);
     expect(Buffer.from(psk).equals(Buffer.from(copy))).toBe(true);
+  });
+});
+
+describe('against a real strongSwan 5.9.8 exchange (test/fixtures/strongswan, PSK, prfsha256)', () => {
+  const files = ['aes256gcm16-prfsha256-x25519.json', 'aes256-sha256-modp2048.json'];
+  it.each(files)('%s: our signed octets and AUTH equal what both charons logged', (file) => {
+    const f = JSON.parse(readFileSync(new URL(`../../fixtures/strongswan/${file}`, import.meta.url), 'utf8'));
+    const psk = new TextEncoder().encode(f.psk);
+    const sides = [
+      { side: 'initiator', msg: f.messages[0], nonce: f.keys.nr, skP: f.keys.skPi, id: f.ids.initiator },
+      { side: 'responder', msg: f.messages[1], nonce: f.keys.ni, skP: f.keys.skPr, id: f.ids.responder },
+    ];
+    for (const s of sides) {
+      expect(s.msg.exchange).toBe('IKE_SA_INIT');
+      const octets = signedOctets({
+        firstMessage: h(s.msg.hex), peerNonce: h(s.nonce), prfId: PrfId.HMAC_SHA2_256, skP: h(s.skP),
+        idType: IdType.ID_FQDN, idData: new TextEncoder().encode(s.id),
+      });
+      expect(Buffer.from(octets).toString('hex')).toBe(f.auth[s.side].octets);
+      const auth = pskAuthData(PrfId.HMAC_SHA2_256, psk, octets);
+      expect(Buffer.from(auth).toString('hex')).toBe(f.auth[s.side].auth);
+      expect(verifyPskAuth(PrfId.HMAC_SHA2_256, psk, octets, h(f.auth[s.side].auth))).toBe(true);
+    }
   });
 });

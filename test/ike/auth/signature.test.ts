@@ -138,6 +138,23 @@ describe('signAuth → verifyAuth, Digital Signature (method 14)', () => {
     expect(verifyAuth(keys.p256.pub, ec.method, garbage, octets)).toMatchObject({ ok: false, reason: 'bad-signature' });
   });
 
+  it('accepts PSS parameters that spell out the DEFAULT trailerField [3] 1 (BER-style, as some peers send)', () => {
+    const { method, data } = signAuth(keys.rsa2.priv, octets); // PSS SHA-256, salt 32
+    const { algId, sig } = split(data);
+    const params = algId.subarray(13); // after 30 41 | OID (11 octets)
+    const withTrailer = Buffer.concat([
+      Buffer.from('3046', 'hex'), Buffer.from(algId.subarray(2, 13)),
+      Buffer.from([0x30, params[1] + 5]), Buffer.from(params.subarray(2)), Buffer.from('a303020101', 'hex'),
+    ]);
+    expect(parseAlgorithmIdentifier(withTrailer)).toEqual({ kind: 'rsa-pss', hash: 'sha256', mgfHash: 'sha256', saltLength: 32 });
+    const data2 = Buffer.concat([Buffer.from([withTrailer.length]), withTrailer, Buffer.from(sig)]);
+    expect(verifyAuth(keys.rsa2.pub, method, data2, octets)).toMatchObject({ ok: true });
+    // RFC 7427 A.4.1 (empty parameters) means SHA-1, which we refuse
+    const empty = Buffer.from('300d06092a864886f70d01010a3000', 'hex');
+    const data3 = Buffer.concat([Buffer.from([empty.length]), empty, Buffer.from(sig)]);
+    expect(verifyAuth(keys.rsa2.pub, method, data3, octets)).toMatchObject({ ok: false, reason: 'unsupported-algorithm' });
+  });
+
   it('signatures verify with the openssl CLI (independent check of the encodings)', () => {
     s.write('octets.bin', octets);
     s.openssl('pkey', '-in', 'rsa.pem', '-pubout', '-out', 'rsa.pub');
