@@ -1,0 +1,227 @@
+// Loads the native addon (native/, built by node-gyp at `npm ci`) and holds what the TUN
+// and UDP wrappers share: the typed view of the addon, IoError, and the batch view.
+//
+// The addon hands packets to JS a batch at a time: a reader thread fills one of a few
+// preallocated slabs and makes one call into JS per slab. A batch is valid only during
+// its callback; the slab is reused as soon as the callback returns (copy what you keep).
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Every error thrown on purpose by src/io. `code` is an errno name ("EPERM") or ERR_*. */
+export class IoError extends Error {
+  override name = 'IoError';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly errno?: number,
+    readonly syscall?: string,
+  ) {
+    super(message);
+  }
+}
+
+export const NOT_BUILT_HINT =
+  'run `npm ci` (it builds the native addon with node-gyp; needs g++ and make)';
+
+export interface NativeStats {
+  rxPackets: number;
+  rxBytes: number;
+  rxBatches: number;
+  /** Packets read but dropped: UDP datagrams larger than maxDatagram, ICMP errors on the socket. */
+  rxErrors: number;
+  txPackets: number;
+  txBytes: number;
+  /** Packets the kernel refused (EAGAIN, ENOBUFS, EINVAL, ...): counted, never thrown. */
+  txErrors: number;
+}
+
+/** One slab's memory, shared with the reader thread. */
+export interface NativeSlab {
+  buf: Buffer;
+  offsets: Uint32Array;
+  lengths: Uint32Array;
+  /** UDP: 16 bytes per packet, IPv4 as ::ffff:a.b.c.d. */
+  addrs?: Uint8Array;
+  /** UDP: source port per packet. */
+  ports?: Uint16Array;
+}
+
+/** cb(slab, count) per batch; cb(-1, 0, error) once if reading fails for good. */
+export type NativeBatchCallback = (slab: number, count: number, error?: Error) => void;
+
+interface NativeEndpoint {
+  slabs(): NativeSlab[];
+  start(cb: NativeBatchCallback): void;
+  stats(): NativeStats;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface NativeTunDevice extends NativeEndpoint {
+  name(): string;
+  fd(): number;
+  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+}
+
+export interface NativeUdpSocket extends NativeEndpoint {
+  localPort(): number;
+  family(): 4 | 6;
+  sendBatch(
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    address: string,
+    port: number,
+  ): number;
+}
+
+export interface NativeAddon {
+  TunDevice: new (name: string, mtu: number, batch: number, slabs: number) => NativeTunDevice;
+  UdpSocket: new (
+    address: string,
+    port: number,
+    batch: number,
+    slabs: number,
+    maxDatagram: number,
+    rcvbuf: number,
+    sndbuf: number,
+  ) => NativeUdpSocket;
+}
+
+const ADDON_RELATIVE = 'native/build/Release/tsvpn_native.node';
+
+/** Where the addon is looked for: the repository root from src/io or from dist/src/io. */
+export function addonCandidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [resolve(here, '../..', ADDON_RELATIVE), resolve(here, '../../..', ADDON_RELATIVE)];
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon, loaded once. Throws IoError ERR_NATIVE_NOT_BUILT with the fix when missing. */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  const path = addonCandidates().find((p) => existsSync(p));
+  if (!path) {
+    throw new IoError(
+      `the native addon is not built (${addonCandidates()[0]} is missing): ${NOT_BUILT_HINT}`,
+      'ERR_NATIVE_NOT_BUILT',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    cached = require(path) as NativeAddon;
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new IoError(
+      `the native addon at ${path} does not load (${detail}): ${NOT_BUILT_HINT}`,
+      'ERR_NATIVE_LOAD',
+    );
+  }
+  return cached;
+}
+
+/** Converts an error thrown by the addon (message, code, errno, syscall) into an IoError. */
+export function toIoError(e: unknown): IoError {
+  if (e instanceof IoError) return e;
+  if (e instanceof Error) {
+    const x = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown };
+    const err = new IoError(
+      e.message,
+      typeof x.code === 'string' ? x.code : 'ERR_NATIVE',
+      typeof x.errno === 'number' ? x.errno : undefined,
+      typeof x.syscall === 'string' ? x.syscall : undefined,
+    );
+    err.stack = e.stack?.replace(/^\w*Error/, 'IoError');
+    return err;
+  }
+  return new IoError(String(e), 'ERR_NATIVE');
+}
+
+/** Calls into the addon, turning its errors into IoError. */
+export function native<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toIoError(e);
+  }
+}
+
+/**
+ * A batch of packets in one buffer: packet i is buf[offsets[i], offsets[i] + lengths[i]).
+ * Valid only during the onBatch callback: the memory is reused afterwards.
+ */
+export interface PacketBatch {
+  readonly buf: Buffer;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  readonly count: number;
+  /** Packet i as a view into buf (no copy); valid only during the callback. */
+  packet(i: number): Buffer;
+}
+
+/** One reusable batch object per slab (no allocation per batch). */
+export class SlabBatch implements PacketBatch {
+  readonly buf: Buffer;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  count = 0;
+  constructor(slab: NativeSlab) {
+    this.buf = slab.buf;
+    this.offsets = slab.offsets;
+    this.lengths = slab.lengths;
+  }
+  packet(i: number): Buffer {
+    if (!(i >= 0 && i < this.count)) {
+      throw new IoError(`packet index ${i} is outside the batch of ${this.count}`, 'ERR_OUT_OF_RANGE');
+    }
+    const off = this.offsets[i];
+    return this.buf.subarray(off, off + this.lengths[i]);
+  }
+}
+
+/**
+ * Wires an endpoint's reader to a user callback: starts the thread on the first onBatch,
+ * then forwards batches and the reader's failure.
+ */
+export class BatchDispatcher<B extends SlabBatch> {
+  private onBatchCb: ((batch: B) => void) | undefined;
+  private onErrorCb: ((err: IoError) => void) | undefined;
+  private started = false;
+  lastError: IoError | undefined;
+
+  constructor(
+    private readonly endpoint: NativeEndpoint,
+    private readonly makeBatch: (slab: NativeSlab) => B,
+  ) {}
+
+  onBatch(cb: (batch: B) => void): void {
+    this.onBatchCb = cb;
+    if (this.started) return;
+    const views = native(() => this.endpoint.slabs()).map(this.makeBatch);
+    native(() =>
+      this.endpoint.start((slab, count, error) => {
+        if (slab < 0) return this.fail(toIoError(error));
+        const view = views[slab];
+        view.count = count;
+        this.onBatchCb?.(view);
+      }),
+    );
+    this.started = true;
+  }
+
+  onError(cb: (err: IoError) => void): void {
+    this.onErrorCb = cb;
+  }
+
+  private fail(err: IoError): void {
+    this.lastError = err;
+    if (!this.onErrorCb) throw err; // like an 'error' event without a listener
+    this.onErrorCb(err);
+  }
+}

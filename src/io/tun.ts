@@ -1,0 +1,146 @@
+// A Linux TUN device (IFF_TUN | IFF_NO_PI: raw IPv4/IPv6 packets, no prefix) read and
+// written in batches through the native addon. Closing it removes the device.
+//
+//   const tun = openTun({ name: 'tsvpn0', mtu: 1400 });
+//   tun.onBatch((b) => { for (let i = 0; i < b.count; i++) handle(b.packet(i)); });
+//   tun.writeBatch(buf, offsets, lengths, count);
+
+import {
+  BatchDispatcher,
+  IoError,
+  loadNative,
+  native,
+  SlabBatch,
+  type NativeStats,
+  type NativeTunDevice,
+  type PacketBatch,
+} from './native.js';
+
+export { IoError, type PacketBatch } from './native.js';
+
+export interface TunOptions {
+  /** Interface name, at most 15 bytes (IFNAMSIZ - 1); "tun%d" lets the kernel pick. */
+  name?: string;
+  /** Device MTU (68..65535); also the read size, so keep it unchanged while open. */
+  mtu?: number;
+  /** Packets per batch at most (1..1024). */
+  batch?: number;
+  /** Batches in flight at most (2..64): the back-pressure bound. */
+  slabs?: number;
+}
+
+export type TunStats = NativeStats;
+
+export interface TunDevice {
+  /** The name the kernel gave the device. */
+  readonly name: string;
+  readonly mtu: number;
+  readonly fd: number;
+  readonly closed: boolean;
+  /** Counters since open; still readable after close(). */
+  readonly stats: TunStats;
+  /** The error that stopped the reader, if any. */
+  readonly lastError: IoError | undefined;
+  /** Starts the reader thread on the first call; a later call replaces the callback. */
+  onBatch(cb: (batch: PacketBatch) => void): void;
+  /** A failure that stops the reader (e.g. the device was deleted). Without a handler it is thrown. */
+  onError(cb: (err: IoError) => void): void;
+  /**
+   * Writes packets i < count (buf[offsets[i], offsets[i] + lengths[i])) with one call into
+   * the addon. Returns how many the kernel accepted; the rest are counted in stats.txErrors.
+   */
+  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+  /** Keep the process alive while reading (the default once onBatch is called) or not. */
+  ref(): void;
+  unref(): void;
+  /** Stops the reader thread and closes the fd; the device disappears. Idempotent. */
+  close(): void;
+}
+
+export const TUN_DEFAULTS = { name: 'tun%d', mtu: 1400, batch: 64, slabs: 4 } as const;
+
+const IFNAMSIZ = 16; // <linux/if.h>: names are at most 15 bytes plus NUL
+
+/** Checks a name the way the kernel's dev_valid_name() does; throws IoError ERR_TUN_NAME. */
+export function validateTunName(name: string): void {
+  const bytes = Buffer.byteLength(name);
+  const bad = (why: string): never => {
+    throw new IoError(`invalid TUN device name ${JSON.stringify(name)}: ${why}`, 'ERR_TUN_NAME');
+  };
+  if (bytes === 0) bad('it is empty');
+  if (bytes >= IFNAMSIZ) bad(`it is ${bytes} bytes long, at most ${IFNAMSIZ - 1} (IFNAMSIZ)`);
+  if (name === '.' || name === '..') bad('"." and ".." are reserved');
+  if (/[/:\s]/.test(name)) bad('it contains "/", ":" or whitespace');
+  if ((name.match(/%/g) ?? []).length > 1) bad('at most one "%d" is allowed');
+}
+
+function checkInt(what: string, v: number, lo: number, hi: number): void {
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new IoError(`${what} must be an integer from ${lo} to ${hi}, got ${v}`, 'ERR_INVALID_ARG');
+  }
+}
+
+/** Creates the device, sets its MTU and brings it up. Needs root or CAP_NET_ADMIN. */
+export function openTun(options: TunOptions = {}): TunDevice {
+  const { name, mtu, batch, slabs } = { ...TUN_DEFAULTS, ...options };
+  validateTunName(name);
+  checkInt('mtu', mtu, 68, 65535);
+  checkInt('batch', batch, 1, 1024);
+  checkInt('slabs', slabs, 2, 64);
+  const addon = loadNative();
+  const dev = native(() => new addon.TunDevice(name, mtu, batch, slabs));
+  return new Tun(dev, mtu);
+}
+
+class Tun implements TunDevice {
+  readonly name: string;
+  readonly fd: number;
+  private readonly dispatcher: BatchDispatcher<SlabBatch>;
+  private isClosed = false;
+
+  constructor(
+    private readonly dev: NativeTunDevice,
+    readonly mtu: number,
+  ) {
+    this.name = dev.name();
+    this.fd = dev.fd();
+    this.dispatcher = new BatchDispatcher(dev, (slab) => new SlabBatch(slab));
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  get stats(): TunStats {
+    return this.dev.stats();
+  }
+
+  get lastError(): IoError | undefined {
+    return this.dispatcher.lastError;
+  }
+
+  onBatch(cb: (batch: PacketBatch) => void): void {
+    this.dispatcher.onBatch(cb);
+  }
+
+  onError(cb: (err: IoError) => void): void {
+    this.dispatcher.onError(cb);
+  }
+
+  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
+    return native(() => this.dev.writeBatch(buf, offsets, lengths, count));
+  }
+
+  ref(): void {
+    this.dev.ref();
+  }
+
+  unref(): void {
+    this.dev.unref();
+  }
+
+  close(): void {
+    this.isClosed = true;
+    this.dev.close();
+  }
+}
