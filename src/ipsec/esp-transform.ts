@@ -1,0 +1,190 @@
+// The cryptographic part of one ESP SA: how IV, ciphertext and ICV are produced and checked.
+// Two families (RFC 8221 §5 lists both as MUST/SHOULD for ESP):
+//   AEAD  AES-GCM-16 (RFC 4106) and ChaCha20-Poly1305 (RFC 7634), via src/crypto/aead.ts.
+//   CBC   AES-CBC (RFC 3602) + HMAC (RFC 4868 / RFC 2404), encrypt-then-MAC (RFC 4303 §3.3.2).
+//
+// Layout of an ESP packet handled here (RFC 4303 §2.1):
+//   off: SPI(4) | Sequence Number(4) | IV | ciphertext(payload | padding | pad len | next hdr) | ICV
+
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createAead, AEAD_IV_LENGTH, AEAD_TAG_LENGTH, type AeadAlg, type Backend } from '../crypto/aead.js';
+import { createInteg } from '../crypto/integ.js';
+import { IntegrityError, InvalidLengthError } from '../crypto/errors.js';
+import { ESP_HEADER_LENGTH } from '../wire/esp.js';
+
+export type EspCipherSpec =
+  | {
+      kind: 'aead';
+      alg: AeadAlg;
+      /** Key followed by the 4-octet salt (RFC 4106 §8.1, RFC 7634 §2). */
+      keyWithSalt: Uint8Array;
+      backend?: Backend;
+      /**
+       * The 8-octet IV is the 64-bit sequence number XOR this mask (default zeros: IV = seq).
+       * Any fixed mask keeps the IV unique per key, which is all RFC 4106 §3.1 and
+       * RFC 7634 §2 ask ("MUST NOT repeat for a given key"); the sequence number never
+       * repeats because the SA refuses to wrap (RFC 4303 §3.3.3).
+       */
+      ivMask?: Uint8Array;
+    }
+  | {
+      kind: 'cbc';
+      /** AES key: 16, 24 or 32 octets (RFC 3602 §2.3). */
+      encrKey: Uint8Array;
+      integId: number;
+      integKey: Uint8Array;
+      /** Source of the unpredictable CBC IV (RFC 3602 §2.1); default crypto.getRandomValues. */
+      random?: (out: Uint8Array) => void;
+    };
+
+export interface EspTransform {
+  readonly ivLength: number;
+  readonly icvLength: number;
+  /** RFC 4303 §2.4: payload | padding | pad length | next header is a multiple of this. */
+  readonly blockSize: number;
+  /**
+   * Encrypt in place. On entry buf[off, off+8) holds SPI | Sequence Number and
+   * buf[off+8+ivLength, +ptLength) the plaintext (payload and trailer). Writes the IV, the
+   * ciphertext over the plaintext and the ICV after it; returns the ESP packet length.
+   */
+  seal(buf: Uint8Array, off: number, ptLength: number, seqHigh: number, seqLow: number, esn: boolean): number;
+  /** True when an ESP packet of this length could be well formed (before any crypto). */
+  lengthOk(espLength: number): boolean;
+  /** Verify and decrypt a whole ESP packet; returns the plaintext. Throws IntegrityError. */
+  open(packet: Uint8Array, seqHigh: number, esn: boolean): Uint8Array;
+  /** Zero the keys held here. */
+  dispose(): void;
+}
+
+export function createEspTransform(spec: EspCipherSpec): EspTransform {
+  return spec.kind === 'aead' ? aeadTransform(spec) : cbcTransform(spec);
+}
+
+function writeU32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}
+
+function aeadTransform(spec: Extract<EspCipherSpec, { kind: 'aead' }>): EspTransform {
+  const aead = createAead(spec.alg, spec.keyWithSalt, spec.backend ?? 'node');
+  const mask = spec.ivMask ?? new Uint8Array(AEAD_IV_LENGTH);
+  if (mask.length !== AEAD_IV_LENGTH) throw new InvalidLengthError('ESP IV mask', '8', mask.length);
+  const ivMask = Uint8Array.from(mask);
+  const aadEsn = new Uint8Array(12); // scratch: SPI | seq high | seq low
+  const ivStart = ESP_HEADER_LENGTH;
+  const ctStart = ESP_HEADER_LENGTH + AEAD_IV_LENGTH;
+
+  // RFC 4106 §5 / RFC 7634 §2.1: AAD is SPI | Sequence Number (32 bits), or with ESN
+  // SPI | Seq high | Seq low (64 bits). The high half is never sent.
+  const aadOf = (buf: Uint8Array, off: number, seqHigh: number, esn: boolean): Uint8Array => {
+    if (!esn) return buf.subarray(off, off + ESP_HEADER_LENGTH);
+    aadEsn.set(buf.subarray(off, off + 4), 0);
+    writeU32(aadEsn, 4, seqHigh);
+    aadEsn.set(buf.subarray(off + 4, off + 8), 8);
+    return aadEsn;
+  };
+
+  return {
+    ivLength: AEAD_IV_LENGTH,
+    icvLength: AEAD_TAG_LENGTH,
+    // RFC 4106 §3.2 / RFC 7634 §2: no block alignment beyond ESP's 4-octet rule (§2.4).
+    blockSize: 4,
+    seal(buf, off, ptLength, seqHigh, seqLow, esn) {
+      const iv = off + ivStart;
+      // RFC 4106 §3.1 / RFC 7634 §2: a counter IV, here the 64-bit sequence number (masked)
+      writeU32(buf, iv, seqHigh);
+      writeU32(buf, iv + 4, seqLow);
+      for (let i = 0; i < AEAD_IV_LENGTH; i++) buf[iv + i] ^= ivMask[i];
+      const ct = off + ctStart;
+      const sealed = aead.seal(
+        buf.subarray(iv, iv + AEAD_IV_LENGTH),
+        aadOf(buf, off, seqHigh, esn),
+        buf.subarray(ct, ct + ptLength),
+      );
+      buf.set(sealed, ct);
+      return ctStart + sealed.length;
+    },
+    lengthOk(len) {
+      // header + IV + at least Pad Length and Next Header + tag
+      return len >= ctStart + 2 + AEAD_TAG_LENGTH;
+    },
+    open(packet, seqHigh, esn) {
+      return aead.open(
+        packet.subarray(ivStart, ctStart),
+        aadOf(packet, 0, seqHigh, esn),
+        packet.subarray(ctStart),
+      );
+    },
+    dispose() {
+      aead.dispose();
+      ivMask.fill(0);
+    },
+  };
+}
+
+const AES_BLOCK = 16;
+
+function cbcTransform(spec: Extract<EspCipherSpec, { kind: 'cbc' }>): EspTransform {
+  const keyLength = spec.encrKey.length;
+  if (keyLength !== 16 && keyLength !== 24 && keyLength !== 32) {
+    throw new InvalidLengthError('AES-CBC key', '16, 24 or 32', keyLength);
+  }
+  const name = `aes-${keyLength * 8}-cbc`;
+  const key = Uint8Array.from(spec.encrKey);
+  const integ = createInteg(spec.integId, spec.integKey);
+  const random = spec.random ?? ((out: Uint8Array) => void globalThis.crypto.getRandomValues(out));
+  const highBytes = new Uint8Array(4); // scratch for the ESN high half
+  const ctStart = ESP_HEADER_LENGTH + AES_BLOCK;
+
+  // RFC 4303 §3.3.2.1 / §2.2.1: with ESN the high 32 bits are appended (not sent) after the
+  // Next Header field for the ICV computation.
+  const icvInput = (covered: Uint8Array, seqHigh: number, esn: boolean): Uint8Array | Uint8Array[] => {
+    if (!esn) return covered;
+    writeU32(highBytes, 0, seqHigh);
+    return [covered, highBytes];
+  };
+
+  return {
+    ivLength: AES_BLOCK,
+    icvLength: integ.icvLength,
+    blockSize: AES_BLOCK,
+    seal(buf, off, ptLength, seqHigh, _seqLow, esn) {
+      const iv = buf.subarray(off + ESP_HEADER_LENGTH, off + ctStart);
+      random(iv); // RFC 3602 §2.1: the IV MUST be chosen at random
+      const ct = off + ctStart;
+      const c = createCipheriv(name, key, iv).setAutoPadding(false); // ESP pads itself (§2.4)
+      const head = c.update(buf.subarray(ct, ct + ptLength));
+      buf.set(head, ct);
+      buf.set(c.final(), ct + head.length);
+      // RFC 4303 §3.3.2: encrypt, then compute the ICV over SPI | Seq | IV | ciphertext
+      const end = ct + ptLength;
+      buf.set(integ.mac(icvInput(buf.subarray(off, end), seqHigh, esn)), end);
+      return end - off + integ.icvLength;
+    },
+    lengthOk(len) {
+      const ctLength = len - ctStart - integ.icvLength;
+      return ctLength >= AES_BLOCK && ctLength % AES_BLOCK === 0; // RFC 3602 §3
+    },
+    open(packet, seqHigh, esn) {
+      const icvAt = packet.length - integ.icvLength;
+      // RFC 4303 §3.4.4.1: verify the ICV before decrypting
+      if (!integ.verify(icvInput(packet.subarray(0, icvAt), seqHigh, esn), packet.subarray(icvAt))) {
+        throw new IntegrityError('icv');
+      }
+      const d = createDecipheriv(name, key, packet.subarray(ESP_HEADER_LENGTH, ctStart)).setAutoPadding(false);
+      const head = d.update(packet.subarray(ctStart, icvAt));
+      const tail = d.final();
+      if (tail.length === 0) return head;
+      const out = new Uint8Array(head.length + tail.length);
+      out.set(head, 0);
+      out.set(tail, head.length);
+      return out;
+    },
+    dispose() {
+      key.fill(0);
+      integ.dispose();
+    },
+  };
+}

@@ -1,0 +1,143 @@
+// Inbound ESP processing (RFC 4303 §3.4, RFC 4301 §5.2) for a batch of ESP packets (UDP
+// payloads with the non-ESP marker already removed by the caller, RFC 3948 §2.2).
+//
+// Order of checks, each drop counted under its reason in the SA (when known) and globally:
+//   SPI lookup (§3.4.2)        -> 'unknown-spi'
+//   lengths                    -> 'malformed'
+//   replay pre-check (§3.4.3)  -> 'replay'       (no state change)
+//   ICV / AEAD tag (§3.4.4)    -> 'integrity'    (window untouched)
+//   padding (§2.4)             -> 'bad-padding'
+//   replay commit (§3.4.3)     -> 'replay'       (a copy earlier in the same batch)
+//   dummy packet (§2.6)        -> 'dummy'
+//   inner packet, tunnel mode  -> 'bad-next-header' / 'malformed-inner'
+//   selectors (RFC 4301 §5.2 step 4) -> 'selector-mismatch'
+// Nothing here throws on packet contents.
+
+import { readEspTrailer, ESP_HEADER_LENGTH, ESP_NEXT_HEADER_DUMMY } from '../wire/esp.js';
+import { decodeIpPacket, type IpPacketView } from '../wire/ip.js';
+import { DropReason } from './counters.js';
+import { NEXT_HEADER_IPV4, NEXT_HEADER_IPV6 } from './outbound.js';
+import type { EspSa, Sad } from './sad.js';
+import { packetMatches } from './spd.js';
+
+export interface InboundDrop {
+  /** Index of the ESP packet in the input batch. */
+  index: number;
+  reason: DropReason;
+  /** The SPI read from the packet (0 when it was too short to hold one). */
+  spi: number;
+}
+
+export interface InboundBatch {
+  /** Tunnel mode: the inner IP packets. Transport mode: the upper-layer payloads. */
+  packets: Uint8Array[];
+  /** For each delivered packet: the SA that received it. */
+  sa: EspSa[];
+  /** For each delivered packet: the ESP Next Header (4 / 41 in tunnel mode, else the protocol). */
+  nextHeader: number[];
+  drops: InboundDrop[];
+}
+
+/** Decapsulate a batch of ESP packets. Never throws on packet contents. */
+export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: number): InboundBatch {
+  const global = sad.counters.inbound;
+  const out: InboundBatch = { packets: [], sa: [], nextHeader: [], drops: [] };
+
+  const drop = (index: number, reason: DropReason, spi: number, sa?: EspSa): void => {
+    global.drops[reason]++;
+    if (sa) sa.counters.drops[reason]++;
+    out.drops.push({ index, reason, spi });
+  };
+
+  for (let i = 0; i < packets.length; i++) {
+    const pkt = packets[i];
+    global.packets++;
+    if (pkt.length < ESP_HEADER_LENGTH) {
+      drop(i, DropReason.MALFORMED, 0);
+      continue;
+    }
+    const spi = readU32(pkt, 0);
+    const seqLow = readU32(pkt, 4);
+    // RFC 4303 §3.4.2: the SA is found by SPI (we are the destination; SPIs are unique here)
+    const sa = sad.inbound(spi);
+    if (!sa || sa.removed || !sa.replay) {
+      drop(i, DropReason.UNKNOWN_SPI, spi);
+      continue;
+    }
+    sa.counters.packets++;
+    if (!sa.transform.lengthOk(pkt.length)) {
+      drop(i, DropReason.MALFORMED, spi, sa);
+      continue;
+    }
+    // RFC 4303 §3.4.3: reject duplicates before spending a decryption on them
+    const seqHigh = sa.replay.check(seqLow);
+    if (seqHigh < 0) {
+      drop(i, DropReason.REPLAY, spi, sa);
+      continue;
+    }
+    let plain: Uint8Array;
+    try {
+      plain = sa.transform.open(pkt, seqHigh, sa.esn); // RFC 4303 §3.4.4
+    } catch {
+      drop(i, DropReason.INTEGRITY, spi, sa);
+      continue;
+    }
+    let payloadLength: number;
+    let nextHeader: number;
+    try {
+      ({ payloadLength, nextHeader } = readEspTrailer(plain)); // RFC 4303 §2.4
+    } catch {
+      drop(i, DropReason.BAD_PADDING, spi, sa);
+      continue;
+    }
+    // RFC 4303 §3.4.3: only now, with the ICV verified, does the window move
+    if (!sa.replay.commit(seqLow, seqHigh)) {
+      drop(i, DropReason.REPLAY, spi, sa);
+      continue;
+    }
+    sa.lastUsed = now;
+    // RFC 4303 §2.6: Next Header 59 is a dummy packet: discard it silently (but count it)
+    if (nextHeader === ESP_NEXT_HEADER_DUMMY) {
+      drop(i, DropReason.DUMMY, spi, sa);
+      continue;
+    }
+    let payload = plain.subarray(0, payloadLength);
+    if (sa.mode === 'tunnel') {
+      if (nextHeader !== NEXT_HEADER_IPV4 && nextHeader !== NEXT_HEADER_IPV6) {
+        drop(i, DropReason.BAD_NEXT_HEADER, spi, sa);
+        continue;
+      }
+      let view: IpPacketView;
+      try {
+        view = decodeIpPacket(payload);
+      } catch {
+        drop(i, DropReason.MALFORMED_INNER, spi, sa);
+        continue;
+      }
+      if ((view.version === 4) !== (nextHeader === NEXT_HEADER_IPV4)) {
+        drop(i, DropReason.MALFORMED_INNER, spi, sa);
+        continue;
+      }
+      // RFC 4301 §5.2 step 4: the inner packet must fit the SA's selectors
+      // (source among the remote ones, destination among the local ones).
+      if (!packetMatches(view, sa.remoteSelectors, sa.localSelectors)) {
+        drop(i, DropReason.SELECTOR_MISMATCH, spi, sa);
+        continue;
+      }
+      // RFC 4303 §2.7: TFC padding may follow the inner packet inside the payload
+      payload = payload.subarray(0, view.totalLength);
+    }
+    out.packets.push(payload);
+    out.sa.push(sa);
+    out.nextHeader.push(nextHeader);
+    sa.counters.passed++;
+    sa.counters.bytes += payload.length;
+    global.passed++;
+    global.bytes += payload.length;
+  }
+  return out;
+}
+
+function readU32(b: Uint8Array, p: number): number {
+  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+}
