@@ -58,6 +58,8 @@ describe('formatIdentity round trips', () => {
     'C=CH, O=strongSwan, CN=left',
     'C=CH, ST=Zurich, L=Rapperswil, O=strongSwan, OU=Test, CN=left, E=left@example.com',
     'CN=Zürich Gateway',
+    'O=Acme\\, Inc., CN=gw',
+    'DC=org, DC=example, UID=jdoe',
     '@#0a1b2c',
   ])('%s', (input) => {
     const id = parseIdentity(input);
