@@ -35,6 +35,8 @@ export class IkeSa {
   private inFlight: Queued | undefined;
   private queue: Queued[] = [];
   private halfOpenDeadline: number | undefined;
+  /** Why the last dropped datagram was dropped (typed errors' messages never carry key material). */
+  lastDropped: string | undefined;
 
   private constructor(cfg: IkeSaConfig, role: 'initiator' | 'responder', local: Endpoint, remote: Endpoint) {
     this.requests = new RequestWindow(cfg.retransmit);
@@ -161,6 +163,7 @@ export class IkeSa {
       return out;
     } catch (e) {
       this.stats[classifyError(e)]++;
+      this.lastDropped = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       return [];
     }
   }
@@ -177,6 +180,8 @@ export class IkeSa {
     const h = msg.header;
     const fromInitiator = h.flags.initiator;
     if (fromInitiator === (this.ctx.role === 'initiator')) { this.stats.malformed++; return; } // RFC 7296 §3.1 I flag
+    const adopt = this.ctx.role === 'responder' && this.st === 'CREATED' && h.exchangeType === ExchangeType.IKE_SA_INIT && !h.flags.response;
+    if (adopt) this.ctx.spiI = h.spiI.slice(); // a new responder SA takes the initiator's SPI from its first request
     if (!equalBytes(h.spiI, this.ctx.spiI)) { this.stats.unknownSpi++; return; }
     if (h.flags.response) return this.receiveResponse(now, msg, bytes, out);
     const initRequest = h.exchangeType === ExchangeType.IKE_SA_INIT && h.spiR.every((b) => b === 0);
@@ -245,7 +250,10 @@ export class IkeSa {
     if (ex === ExchangeType.INFORMATIONAL) {
       const r = processInformationalRequest(this.ctx, p, out);
       this.respond(id, bytes, [this.protect(ex, id, true, r.response)], out);
-      if (r.deleteIke) this.finish('DELETED', 'peer', out);
+      if (r.authFailed) {
+        out.push(event({ type: 'failure', row: 'F3', message: 'the initiator rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED' } }));
+        this.finish('FAILED', 'failed', out);
+      } else if (r.deleteIke) this.finish('DELETED', 'peer', out);
       return;
     }
     // CREATE_CHILD_SA (rekeying, more Child SAs) is not implemented: refuse politely (RFC 7296 §1.3)

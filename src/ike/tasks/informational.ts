@@ -1,9 +1,9 @@
 // INFORMATIONAL exchanges (RFC 7296 §1.4): Delete of the IKE SA or of Child SAs (§1.4.1),
 // and the empty request that checks liveness (§2.4).
-import { ProtocolId } from '../../wire/constants.js';
+import { NotifyType, ProtocolId } from '../../wire/constants.js';
 import type { DeletePayload, Payload } from '../../wire/types.js';
 import { event, spiHex, type Effect } from '../effects.js';
-import { all } from '../payloads.js';
+import { all, findNotify } from '../payloads.js';
 import { spiBytes, spiNumber, type ChildSa, type SaContext } from '../sa-context.js';
 import { formatSelector } from '../selectors.js';
 
@@ -34,10 +34,12 @@ export function removeAllChildren(ctx: SaContext, reason: 'local' | 'peer' | 'ik
   for (const c of [...ctx.children]) removeChild(ctx, c, reason, out);
 }
 
-export type InformationalResult = { response: Payload[]; deleteIke: boolean };
+export type InformationalResult = { response: Payload[]; deleteIke: boolean; authFailed?: boolean };
 
 /** Responder side of an INFORMATIONAL request. */
 export function processInformationalRequest(ctx: SaContext, p: Payload[], out: Effect[]): InformationalResult {
+  // RFC 7296 §2.21.2: the initiator could not authenticate us and says so in an INFORMATIONAL
+  if (findNotify(p, NotifyType.AUTHENTICATION_FAILED)) return { response: [], deleteIke: true, authFailed: true };
   const deletes = all(p, 'D') as DeletePayload[];
   // RFC 7296 §1.4.1: a Delete of the IKE SA takes its Child SAs with it; the response is empty
   if (deletes.some((d) => d.protocol === ProtocolId.IKE)) return { response: [], deleteIke: true };

@@ -1,0 +1,136 @@
+// Two IKE state machines back to back in memory: `send` effects of one are delivered to the
+// other, with hooks to drop, duplicate or reorder. The responder side sits behind an
+// IkeDispatcher, as in the daemon. Time is a plain number (ms) the test advances.
+import { parseProposal } from '../../../src/crypto/proposal.js';
+import { DEFAULT_RETRANSMIT, type ChildConfig, type Endpoint, type IkeSaConfig, type LocalAuth, type RemoteAuth } from '../../../src/ike/config.js';
+import { IkeDispatcher } from '../../../src/ike/dispatcher.js';
+import type { Effect, IkeEvent } from '../../../src/ike/effects.js';
+import { IkeSa } from '../../../src/ike/ike-sa.js';
+import type { TrafficSelector } from '../../../src/wire/types.js';
+import { seededRandom } from './random.js';
+
+export const I_ADDR: Endpoint = { addr: '198.51.100.1', port: 500 };
+export const R_ADDR: Endpoint = { addr: '198.51.100.2', port: 500 };
+
+/** "10.1.0.0/16" -> an IPv4 range selector, any protocol and port (test-side, independent of selectors.ts). */
+export function cidr(text: string): TrafficSelector {
+  const [a, len] = text.split('/');
+  const n = a.split('.').reduce((acc, x) => (acc << 8) | Number(x), 0) >>> 0;
+  const bits = Number(len ?? 32);
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  const start = (n & mask) >>> 0;
+  const end = (start | (~mask >>> 0)) >>> 0;
+  const bytes = (v: number) => Uint8Array.from([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+  return { tsType: 7, ipProtocol: 0, startPort: 0, endPort: 65535, startAddr: bytes(start), endAddr: bytes(end) };
+}
+
+export interface SideOptions {
+  id: string;
+  remoteId?: string;
+  ike?: string[];
+  esp?: string[];
+  localTs?: string[];
+  remoteTs?: string[];
+  mode?: 'tunnel' | 'transport';
+  localAuth?: LocalAuth;
+  remoteAuth?: RemoteAuth;
+  seed: number;
+  noChild?: boolean;
+}
+
+export const psk = (text = 'correct horse battery staple'): LocalAuth => ({ method: 'psk', psk: new TextEncoder().encode(text) });
+
+export function config(o: SideOptions, local: Endpoint, remote: Endpoint): IkeSaConfig {
+  const child: ChildConfig = {
+    name: 'net',
+    espProposals: (o.esp ?? ['aes256gcm16']).map((p) => parseProposal(p, 'esp')),
+    localTs: (o.localTs ?? ['10.1.0.0/16']).map(cidr),
+    remoteTs: (o.remoteTs ?? ['10.2.0.0/16']).map(cidr),
+    mode: o.mode ?? 'tunnel',
+  };
+  return {
+    name: 'test',
+    local,
+    remote,
+    proposals: (o.ike ?? ['aes256gcm16-prfsha256-x25519']).map((p) => parseProposal(p, 'ike')),
+    localId: o.id,
+    remoteId: o.remoteId,
+    localAuth: o.localAuth ?? psk(),
+    remoteAuth: o.remoteAuth ?? { method: 'psk' },
+    children: o.noChild ? [] : [child],
+    retransmit: DEFAULT_RETRANSMIT,
+    random: seededRandom(o.seed),
+    wallClock: () => Date.now(),
+  };
+}
+
+export type Filter = (m: { from: 'i' | 'r'; bytes: Uint8Array; index: number }) => 'deliver' | 'drop' | 'duplicate';
+
+export class Pair {
+  now = 0;
+  readonly initiator: IkeSa;
+  readonly dispatcher: IkeDispatcher;
+  readonly iEffects: Effect[] = [];
+  readonly rEffects: Effect[] = [];
+  readonly iCfg: IkeSaConfig;
+  readonly rCfg: IkeSaConfig;
+  private count = 0;
+
+  constructor(i: SideOptions, r: SideOptions, readonly filter: Filter = () => 'deliver', cookieThreshold?: number) {
+    this.iCfg = config(i, I_ADDR, R_ADDR);
+    this.rCfg = config(r, R_ADDR, I_ADDR);
+    this.initiator = IkeSa.initiator(this.iCfg);
+    this.dispatcher = new IkeDispatcher({ configFor: () => this.rCfg, random: seededRandom(r.seed + 1000), cookieThreshold });
+  }
+
+  get responder(): IkeSa | undefined {
+    return this.dispatcher.list()[0];
+  }
+
+  /** Deliver effects until nobody has anything to send. */
+  run(first: Effect[], from: 'i' | 'r' = 'i'): void {
+    let queue: { from: 'i' | 'r'; fx: Effect[] }[] = [{ from, fx: first }];
+    (from === 'i' ? this.iEffects : this.rEffects).push(...first);
+    let guard = 0;
+    while (queue.length && guard++ < 100) {
+      const next: typeof queue = [];
+      for (const { from: f, fx } of queue) {
+        for (const e of fx) {
+          if (e.type !== 'send') continue;
+          const verdict = this.filter({ from: f, bytes: e.bytes, index: this.count++ });
+          if (verdict === 'drop') continue;
+          const times = verdict === 'duplicate' ? 2 : 1;
+          for (let k = 0; k < times; k++) {
+            const got = f === 'i' ? this.toResponder(e.bytes, e.from, e.to) : this.initiator.handleDatagram(this.now, e.bytes, { from: e.from, to: e.to });
+            (f === 'i' ? this.rEffects : this.iEffects).push(...got);
+            next.push({ from: f === 'i' ? 'r' : 'i', fx: got });
+          }
+        }
+      }
+      queue = next;
+    }
+  }
+
+  toResponder(bytes: Uint8Array, from: Endpoint, to: Endpoint): Effect[] {
+    return this.dispatcher.handleDatagram(this.now, bytes, { from, to });
+  }
+
+  establish(): void {
+    this.run(this.initiator.initiate(this.now));
+  }
+
+  /** Advance the clock to the next timer of either side and run what it sends. */
+  tick(): boolean {
+    const t = [this.initiator.pollTimeout(), this.dispatcher.pollTimeout()].filter((x): x is number => x !== undefined);
+    if (t.length === 0) return false;
+    this.now = Math.min(...t);
+    this.run(this.initiator.handleTimeout(this.now), 'i');
+    this.run(this.dispatcher.handleTimeout(this.now), 'r');
+    return true;
+  }
+}
+
+export const events = (fx: Effect[]): IkeEvent[] => fx.flatMap((e) => (e.type === 'event' ? [e.event] : []));
+export const sends = (fx: Effect[]): Uint8Array[] => fx.flatMap((e) => (e.type === 'send' ? [e.bytes] : []));
+export const installs = (fx: Effect[]) => fx.flatMap((e) => (e.type === 'install-sa' ? [e.child] : []));
+export const failures = (fx: Effect[]) => events(fx).filter((e) => e.type === 'failure');
