@@ -8,7 +8,7 @@ export type KeyExchangeErrorReason =
   | 'not-on-curve' // ECP public value fails the curve equation (RFC 6989 §2.3 / SP 800-56A)
   | 'point-at-infinity' // ECP public value is the identity element (RFC 6989 §2.3)
   | 'zero-shared-secret' // X25519/X448 produced all zeros (RFC 8031 §3.2, RFC 7748 §6)
-  | 'out-of-range' // MODP public value not 1 < y < p-1 (RFC 7296 §2.12, SP 800-56A 5.6.2.3.1)
+  | 'out-of-range' // MODP public value not 1 < y < p-1 (RFC 6989 §2.1, SP 800-56A 5.6.2.3.1)
   | 'disposed'; // the exchange was disposed; its private key is gone
 
 export class KeyExchangeError extends Error {

@@ -78,7 +78,7 @@ export function createModp(group: number, opts: KeyExchangeOptions = {}): KeyExc
       if (peer.length !== len) {
         throw new KeyExchangeError('bad-length', group, `KE data is ${peer.length} bytes, expected ${len}`);
       }
-      // RFC 7296 §2.12 / NIST SP 800-56A §5.6.2.3.1: refuse y outside 1 < y < p-1, which
+      // RFC 6989 §2.1 / NIST SP 800-56A §5.6.2.3.1: refuse y outside 1 < y < p-1, which
       // would force the shared secret into a subgroup of order 1 or 2.
       const y = toBigInt(peer);
       if (y <= 1n || y >= p - 1n) {

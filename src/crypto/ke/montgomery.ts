@@ -41,7 +41,7 @@ export function createMontgomery(group: number, opts: KeyExchangeOptions = {}): 
     publicKey,
     computeSharedSecret(peer: Uint8Array): Uint8Array {
       if (!priv) throw new KeyExchangeError('disposed', group, 'exchange already disposed');
-      // RFC 8031 §3.2: the recipient MUST check the public key is 32 (or 56) octets.
+      // RFC 8031 §3.1: the Key Exchange Data is exactly 32 (X25519) or 56 (X448) octets.
       if (peer.length !== c.bytes) {
         throw new KeyExchangeError('bad-length', group, `KE data is ${peer.length} bytes, expected ${c.bytes}`);
       }
