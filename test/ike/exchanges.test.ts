@@ -1,0 +1,234 @@
+// Step-by-step exchange tests, one message at a time (the way strongSwan's exchange tests
+// drive two daemons): retransmission and the response cache, F1, COOKIE, INVALID_KE_PAYLOAD,
+// narrowing, TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN, authentication failures, Delete, liveness.
+import { describe, it, expect } from 'vitest';
+import { Pair, I_ADDR, R_ADDR, events, failures, installs, sends, psk, type SideOptions } from './helpers/pair.js';
+import { decodeHeader } from '../../src/wire/message.js';
+import type { Effect } from '../../src/ike/effects.js';
+
+const moon: SideOptions = { id: 'moon.example', remoteId: 'sun.example', seed: 1 };
+const sun: SideOptions = { id: 'sun.example', remoteId: 'moon.example', localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], seed: 2 };
+const path = { from: I_ADDR, to: R_ADDR };
+const back = { from: R_ADDR, to: I_ADDR };
+const one = (fx: Effect[]): Uint8Array => {
+  const s = sends(fx);
+  expect(s.length).toBe(1);
+  return s[0];
+};
+
+describe('retransmission and the response cache (RFC 7296 §2.1)', () => {
+  it('retransmits the identical request at 4 s and 11.2 s; a duplicate request gets the cached response byte for byte', () => {
+    const p = new Pair(moon, sun);
+    const req = one(p.initiator.initiate(0));
+    expect(p.initiator.pollTimeout()).toBe(4000);
+    expect(p.initiator.handleTimeout(3999)).toEqual([]);
+    const re1 = one(p.initiator.handleTimeout(4000));
+    expect(re1).toEqual(req);
+    expect(p.initiator.pollTimeout()).toBe(11200);
+    expect(one(p.initiator.handleTimeout(11200))).toEqual(req);
+    expect(p.initiator.stats.retransmitsSent).toBe(2);
+
+    const resp = one(p.toResponder(req, I_ADDR, R_ADDR));
+    const r = p.responder!;
+    expect(r.state).toBe('CONNECTING');
+    expect(one(p.toResponder(re1, I_ADDR, R_ADDR))).toEqual(resp);
+    expect(r.stats.retransmitsReceived).toBe(1);
+    expect(p.dispatcher.list().length).toBe(1);
+
+    const auth = one(p.initiator.handleDatagram(12000, resp, back));
+    expect(decodeHeader(auth).messageId).toBe(1);
+    const authResp = one(p.toResponder(auth, I_ADDR, R_ADDR));
+    expect(r.state).toBe('ESTABLISHED');
+    const again = p.toResponder(auth, I_ADDR, R_ADDR);
+    expect(sends(again)).toEqual([authResp]); // identical cached bytes
+    expect(again.filter((e) => e.type !== 'send')).toEqual([]); // no new state, no new Child SA
+    expect(r.state).toBe('ESTABLISHED');
+    expect(r.children.length).toBe(1);
+    p.initiator.handleDatagram(12001, authResp, back);
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    // the duplicate response to an exchange already done is ignored
+    expect(p.initiator.handleDatagram(12002, authResp, back)).toEqual([]);
+    expect(p.initiator.stats.invalidMessageId).toBe(1);
+  });
+
+  it('F1: after 5 retransmits and 165 s without an answer, names the address it tried', () => {
+    const p = new Pair(moon, sun);
+    p.initiator.initiate(0);
+    let fx: Effect[] = [];
+    let n = 0;
+    while (p.initiator.pollTimeout() !== undefined && n++ < 20) fx = fx.concat(p.initiator.handleTimeout(p.initiator.pollTimeout()!));
+    expect(sends(fx).length).toBe(5);
+    const [f] = failures(fx);
+    expect(f).toMatchObject({ row: 'F1', evidence: { retransmits: 5, to: R_ADDR, exchange: 'IKE_SA_INIT' } });
+    expect(p.initiator.state).toBe('FAILED');
+  });
+});
+
+describe('COOKIE (RFC 7296 §2.6)', () => {
+  it('a responder under load demands a cookie and keeps no state; the initiator retries with it', () => {
+    const p = new Pair(moon, sun, undefined, 0); // threshold 0: always under load
+    const req = one(p.initiator.initiate(0));
+    const demand = p.toResponder(req, I_ADDR, R_ADDR);
+    expect(p.dispatcher.list()).toEqual([]);
+    expect(p.dispatcher.stats.cookiesSent).toBe(1);
+    const retry = p.initiator.handleDatagram(1, one(demand), back);
+    expect(events(retry).map((e) => e.type)).toContain('cookie-requested');
+    const retried = one(retry);
+    expect(decodeHeader(retried).messageId).toBe(0);
+    p.run(retry);
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    expect(p.dispatcher.stats.cookiesSent).toBe(1);
+  });
+
+  it('a forged cookie is refused', () => {
+    const p = new Pair(moon, sun, undefined, 0);
+    const req = one(p.initiator.initiate(0));
+    const cookieMsg = one(p.toResponder(req, I_ADDR, R_ADDR));
+    const fake = new Pair({ ...moon, seed: 99 }, sun, undefined, 0);
+    const other = one(fake.initiator.initiate(0));
+    fake.initiator.handleDatagram(0, cookieMsg, back); // wrong SPI: dropped
+    expect(fake.initiator.stats.unknownSpi).toBe(1);
+    expect(sends(p.toResponder(other, I_ADDR, R_ADDR)).length).toBe(1);
+    expect(p.dispatcher.list()).toEqual([]);
+  });
+});
+
+describe('INVALID_KE_PAYLOAD (RFC 7296 §1.2)', () => {
+  it('the initiator retries with the group the responder asks for', () => {
+    const p = new Pair({ ...moon, ike: ['aes256gcm16-prfsha256-x25519-ecp256'] }, { ...sun, ike: ['aes256gcm16-prfsha256-ecp256'] });
+    const req = one(p.initiator.initiate(0));
+    const refusal = p.toResponder(req, I_ADDR, R_ADDR);
+    expect(p.dispatcher.list()).toEqual([]); // stateless refusal
+    const retry = p.initiator.handleDatagram(1, one(refusal), back);
+    expect(events(retry)).toContainEqual({ type: 'invalid-ke', requested: 19 });
+    p.run(retry);
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    expect(p.initiator.proposal).toBe('aes256gcm16-prfsha256-ecp256');
+  });
+});
+
+describe('traffic selectors (RFC 7296 §2.9)', () => {
+  it('the responder narrows the initiator\'s wider selectors; both install the narrowed pair', () => {
+    const p = new Pair({ ...moon, remoteTs: ['10.0.0.0/8'] }, sun);
+    p.establish();
+    const [ci] = installs(p.iEffects);
+    const [cr] = installs(p.rEffects);
+    expect(ci.remoteTs).toEqual(['10.2.0.0/16']);
+    expect(cr.localTs).toEqual(['10.2.0.0/16']);
+    const f4 = failures(p.iEffects).find((f) => f.row === 'F4');
+    expect(f4?.evidence).toMatchObject({ remoteTs: ['10.0.0.0/8'], narrowedRemote: ['10.2.0.0/16'] });
+  });
+
+  it('F4 TS_UNACCEPTABLE: no intersection, the Child SA is refused but the IKE SA stays up', () => {
+    const p = new Pair(moon, { ...sun, remoteTs: ['10.9.0.0/16'] });
+    p.establish();
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    expect(p.responder!.state).toBe('ESTABLISHED');
+    expect(installs([...p.iEffects, ...p.rEffects])).toEqual([]);
+    const fi = failures(p.iEffects).find((f) => f.row === 'F4');
+    expect(fi?.evidence).toMatchObject({ notify: 'TS_UNACCEPTABLE', localTs: ['10.1.0.0/16'], remoteTs: ['10.2.0.0/16'] });
+    const fr = failures(p.rEffects).find((f) => f.row === 'F4');
+    expect(fr?.evidence).toMatchObject({ localTs: ['10.2.0.0/16'], remoteTs: ['10.9.0.0/16'], peerTsi: ['10.1.0.0/16'], peerTsr: ['10.2.0.0/16'], notify: 'TS_UNACCEPTABLE' });
+  });
+});
+
+describe('NO_PROPOSAL_CHOSEN (F2)', () => {
+  it('IKE proposals: both lists in the responder\'s evidence, the notify in the initiator\'s', () => {
+    const p = new Pair({ ...moon, ike: ['aes128-sha1-modp2048'] }, { ...sun, ike: ['aes256gcm16-prfsha256-x25519'] });
+    p.establish();
+    expect(p.initiator.state).toBe('FAILED');
+    expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F2', evidence: { scope: 'ike', ours: ['aes256gcm16-prfsha256-x25519'], theirs: ['aes128-sha1-prfsha1-modp2048'], notify: 'NO_PROPOSAL_CHOSEN' } });
+    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F2', evidence: { scope: 'ike', ours: ['aes128-sha1-prfsha1-modp2048'], notify: 'NO_PROPOSAL_CHOSEN' } });
+  });
+
+  it('ESP proposals: F2 for the Child SA, the IKE SA stays up (RFC 7296 §1.2)', () => {
+    const p = new Pair({ ...moon, esp: ['aes128-sha256'] }, { ...sun, esp: ['chacha20poly1305'] });
+    p.establish();
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F2', evidence: { scope: 'child', ours: ['chacha20poly1305-noesn'], theirs: ['aes128-sha256-noesn'] } });
+    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F2', evidence: { scope: 'child', notify: 'NO_PROPOSAL_CHOSEN' } });
+  });
+});
+
+describe('authentication failures (F3)', () => {
+  it('wrong PSK: the responder names psk-mismatch and answers AUTHENTICATION_FAILED', () => {
+    const p = new Pair(moon, { ...sun, localAuth: psk('another secret') });
+    p.establish();
+    expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'psk-mismatch' } });
+    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED' } });
+    expect(p.initiator.state).toBe('FAILED');
+    expect(JSON.stringify(events([...p.iEffects, ...p.rEffects]))).not.toMatch(/another secret|correct horse/);
+  });
+
+  it('wrong ID at the responder: id-mismatch with both identities', () => {
+    const p = new Pair(moon, { ...sun, remoteId: 'mars.example' });
+    p.establish();
+    expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'id-mismatch', expectedId: 'mars.example', receivedId: 'moon.example' } });
+    expect(p.initiator.state).toBe('FAILED');
+  });
+
+  it('wrong ID at the initiator: id-mismatch, and the responder is told', () => {
+    const p = new Pair({ ...moon, remoteId: 'mars.example' }, { ...sun });
+    p.establish();
+    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'id-mismatch', expectedId: 'mars.example', receivedId: 'sun.example' } });
+    expect(p.initiator.state).toBe('FAILED');
+    expect(p.responder?.state ?? 'FAILED').toBe('FAILED');
+    expect(installs(p.iEffects)).toEqual([]);
+  });
+});
+
+describe('INFORMATIONAL (RFC 7296 §1.4)', () => {
+  it('Delete of the IKE SA removes both sides\' Child SAs', () => {
+    const p = new Pair(moon, sun);
+    p.establish();
+    const r = p.responder!;
+    p.run(p.initiator.delete(p.now));
+    expect(p.initiator.state).toBe('DELETED');
+    expect(r.state).toBe('DELETED');
+    for (const fx of [p.iEffects, p.rEffects]) {
+      expect(fx.filter((e) => e.type === 'remove-sa').length).toBe(1);
+      expect(events(fx).some((e) => e.type === 'ike-deleted')).toBe(true);
+    }
+    expect(p.dispatcher.list()).toEqual([]);
+  });
+
+  it('Delete of a Child SA: the responder deletes its half and answers with its own SPI', () => {
+    const p = new Pair(moon, sun);
+    p.establish();
+    const [child] = installs(p.iEffects);
+    const before = p.rEffects.length;
+    p.run(p.initiator.deleteChild(p.now, child.spiIn));
+    const removedR = p.rEffects.slice(before).filter((e) => e.type === 'remove-sa');
+    expect(removedR).toEqual([{ type: 'remove-sa', name: 'net', spiIn: child.spiOut, spiOut: child.spiIn }]);
+    expect(p.iEffects.filter((e) => e.type === 'remove-sa')).toEqual([{ type: 'remove-sa', name: 'net', spiIn: child.spiIn, spiOut: child.spiOut }]);
+    expect(p.initiator.children).toEqual([]);
+    expect(p.responder!.children).toEqual([]);
+    expect(p.initiator.state).toBe('ESTABLISHED');
+  });
+
+  it('liveness: an empty INFORMATIONAL is answered; without answers the SA is declared dead', () => {
+    const p = new Pair(moon, sun);
+    p.establish();
+    const before = p.iEffects.length;
+    p.run(p.initiator.liveness(p.now));
+    expect(events(p.iEffects.slice(before))).toContainEqual({ type: 'liveness', ok: true });
+
+    let fx = p.initiator.liveness(p.now); // the peer is gone: nothing is delivered
+    for (let n = 0; p.initiator.pollTimeout() !== undefined && n < 20; n++) fx = fx.concat(p.initiator.handleTimeout(p.initiator.pollTimeout()!));
+    expect(events(fx)).toContainEqual({ type: 'liveness', ok: false });
+    expect(events(fx)).toContainEqual({ type: 'ike-deleted', reason: 'dead-peer' });
+    expect(p.initiator.state).toBe('DELETED');
+    expect(fx.filter((e) => e.type === 'remove-sa').length).toBe(1);
+  });
+
+  it('commands queue behind the exchange in flight (window size 1)', () => {
+    const p = new Pair(moon, sun);
+    p.establish();
+    const a = p.initiator.liveness(p.now);
+    const b = p.initiator.liveness(p.now);
+    expect(sends(a).length).toBe(1);
+    expect(sends(b).length).toBe(0);
+    p.run(a);
+    expect(events(p.iEffects).filter((e) => e.type === 'liveness').length).toBe(2);
+  });
+});
