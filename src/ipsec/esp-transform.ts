@@ -176,7 +176,8 @@ function cbcTransform(spec: Extract<EspCipherSpec, { kind: 'cbc' }>): EspTransfo
       const d = createDecipheriv(name, key, packet.subarray(ESP_HEADER_LENGTH, ctStart)).setAutoPadding(false);
       const head = d.update(packet.subarray(ctStart, icvAt));
       const tail = d.final();
-      if (tail.length === 0) return head;
+      // a plain Uint8Array view (no copy), so callers see one type whatever the backend
+      if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
       const out = new Uint8Array(head.length + tail.length);
       out.set(head, 0);
       out.set(tail, head.length);
