@@ -84,7 +84,7 @@ int OpenTun(Napi::Env env, const std::string& requested, int mtu, std::string* n
     int err = errno;
     close(fd);
     std::string hint = IsPrivilegeError(err) ? kPrivilegeHint
-                       : err == EBUSY ? "another process has this TUN device open"
+                       : err == EBUSY ? "the TUN device is already open (by this or another process)"
                        : err == EINVAL
                            ? "the name is not a valid interface name, or an interface of another type has it"
                            : "";

@@ -195,8 +195,16 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocke
   const char* failed = nullptr;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) failed = "SO_REUSEADDR";
   int r = static_cast<int>(rcvbuf), s = static_cast<int>(sndbuf);
-  if (!failed && r > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r, sizeof r) < 0) failed = "SO_RCVBUF";
-  if (!failed && s > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s, sizeof s) < 0) failed = "SO_SNDBUF";
+  // The *FORCE variants pass net.core.[rw]mem_max with CAP_NET_ADMIN; without it the plain
+  // option applies, capped by the sysctl.
+  if (!failed && r > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &r, sizeof r) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r, sizeof r) < 0) {
+    failed = "SO_RCVBUF";
+  }
+  if (!failed && s > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &s, sizeof s) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s, sizeof s) < 0) {
+    failed = "SO_SNDBUF";
+  }
   if (failed) {
     int err = errno;
     close(fd);
