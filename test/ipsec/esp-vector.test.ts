@@ -6,6 +6,7 @@ import { processOutbound } from '../../src/ipsec/outbound.js';
 import { processInbound } from '../../src/ipsec/inbound.js';
 import { ipToBytes } from '../../src/ike/selectors.js';
 import { hex, toHex, sel } from './helpers.js';
+import { IntegId } from '../../src/wire/constants.js';
 
 // RFC 7634 Appendix A: the whole ESP packet, reproduced and decapsulated.
 const v = JSON.parse(readFileSync(new URL('./vectors/rfc7634-appendix-a.json', import.meta.url), 'utf8'));
@@ -65,4 +66,42 @@ describe('RFC 7634 Appendix A ESP example (ChaCha20-Poly1305, tunnel mode)', () 
       expect(again.drops.map((d) => d.reason)).toEqual(['replay']);
     });
   }
+});
+
+// RFC 3602 §4 Case #5: AES-CBC transport-mode ESP (the vector stops before the ICV).
+const c5 = JSON.parse(readFileSync(new URL('./vectors/rfc3602-case5.json', import.meta.url), 'utf8'));
+
+describe('RFC 3602 Case #5 (AES-128-CBC, transport mode)', () => {
+  const spec = (dir: 'in' | 'out') => ({
+    spi: parseInt(c5.spi, 16),
+    mode: 'transport' as const,
+    cipher: {
+      kind: 'cbc' as const,
+      encrKey: hex(c5.key),
+      integId: IntegId.HMAC_SHA1_96,
+      integKey: new Uint8Array(20).fill(0x61),
+      random: (out: Uint8Array) => out.set(hex(c5.iv)),
+    },
+    localAddress: ipToBytes(dir === 'out' ? '192.168.123.3' : '192.168.123.100'),
+    remoteAddress: ipToBytes(dir === 'out' ? '192.168.123.100' : '192.168.123.3'),
+    localSelectors: sel(dir === 'out' ? '192.168.123.3/32' : '192.168.123.100/32'),
+    remoteSelectors: sel(dir === 'out' ? '192.168.123.100/32' : '192.168.123.3/32'),
+  });
+
+  it('outbound produces SPI | seq | IV | ciphertext of the RFC, then a 12-octet ICV; inbound reverses it', () => {
+    const tx = new Sad();
+    const spd = new Spd();
+    const sa = tx.addOutbound(spec('out'), 0);
+    spd.add({ local: sa.localSelectors, remote: sa.remoteSelectors, action: 'protect', sa });
+    const packet = hex(c5.ipHeader + c5.data);
+    const { esp } = processOutbound(spd, tx, [packet], 0);
+    expect(esp).toHaveLength(1);
+    expect(toHex(esp[0].subarray(0, esp[0].length - 12))).toBe(c5.spi + '00000001' + c5.iv + c5.encryptedData);
+    const rx = new Sad();
+    rx.addInbound(spec('in'), 0);
+    const got = processInbound(rx, esp, 0);
+    expect(got.drops).toEqual([]);
+    expect(got.nextHeader).toEqual([1]); // ICMP
+    expect(toHex(got.packets[0])).toBe(c5.data);
+  });
 });
