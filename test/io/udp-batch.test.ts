@@ -1,0 +1,204 @@
+// Batched UDP through the addon (recvmmsg in a reader thread, sendmmsg per batch), on the
+// loopback interface only. Needs no privilege.
+
+import { createSocket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { formatAddress, IoError, openUdpBatch, type UdpBatch, type UdpBatchSocket } from '../../src/io/udp-batch.js';
+
+interface Received {
+  data: Buffer;
+  src: string;
+  port: number;
+}
+
+const open: UdpBatchSocket[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+});
+
+function sock(o: Parameters<typeof openUdpBatch>[0]): UdpBatchSocket {
+  const s = openUdpBatch(o);
+  open.push(s);
+  return s;
+}
+
+/** Collects copies of received datagrams until `n` arrived (or 5 s passed). */
+function collect(s: UdpBatchSocket, n: number): { got: Received[]; batches: number[]; done: Promise<void> } {
+  const got: Received[] = [];
+  const batches: number[] = [];
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  const timer = setTimeout(resolve, 5000);
+  s.onBatch((b: UdpBatch) => {
+    batches.push(b.count);
+    for (let i = 0; i < b.count; i++) {
+      got.push({ data: Buffer.from(b.packet(i)), src: b.srcAddress(i), port: b.srcPort(i) });
+    }
+    if (got.length >= n) {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+  return { got, batches, done };
+}
+
+/** Datagram i: its index in the first two bytes, then a pattern; sizes from 1 to 3000 bytes. */
+function datagram(i: number): Buffer {
+  const d = Buffer.alloc(2 + ((i * 97) % 2999));
+  d.writeUInt16BE(i, 0);
+  for (let j = 2; j < d.length; j++) d[j] = (i * 7 + j) & 0xff;
+  return d;
+}
+
+function pack(ds: Buffer[]): { buf: Buffer; offsets: Uint32Array; lengths: Uint32Array } {
+  const offsets = new Uint32Array(ds.length);
+  const lengths = new Uint32Array(ds.length);
+  let off = 0;
+  ds.forEach((d, i) => {
+    offsets[i] = off;
+    lengths[i] = d.length;
+    off += d.length;
+  });
+  return { buf: Buffer.concat(ds), offsets, lengths };
+}
+
+const hasIpv6Loopback = Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === '::1'));
+
+describe('batched UDP on loopback', () => {
+  it('delivers a batch of 200 datagrams of different sizes with contents and source intact', async () => {
+    const rx = sock({ address: '127.0.0.1', batch: 32, rcvbuf: 4 << 20 });
+    const tx = sock({ address: '127.0.0.1' });
+    expect(rx.localPort).toBeGreaterThan(0);
+    expect(rx.family).toBe(4);
+    const sent = Array.from({ length: 200 }, (_, i) => datagram(i));
+    const c = collect(rx, 200);
+    const p = pack(sent);
+    expect(tx.sendBatch(p.buf, p.offsets, p.lengths, 200, '127.0.0.1', rx.localPort)).toBe(200);
+    await c.done;
+    expect(c.got).toHaveLength(200);
+    const byIndex = new Map(c.got.map((g) => [g.data.readUInt16BE(0), g]));
+    for (let i = 0; i < 200; i++) {
+      const g = byIndex.get(i);
+      expect(g?.data.equals(sent[i]), `datagram ${i}`).toBe(true);
+      expect(g?.src).toBe('127.0.0.1');
+      expect(g?.port).toBe(tx.localPort);
+    }
+    expect(Math.max(...c.batches)).toBeLessThanOrEqual(32);
+    const bytes = sent.reduce((n, d) => n + d.length, 0);
+    expect(tx.stats).toMatchObject({ txPackets: 200, txBytes: bytes, txErrors: 0 });
+    expect(rx.stats).toMatchObject({ rxPackets: 200, rxBytes: bytes, rxErrors: 0, rxBatches: c.batches.length });
+  });
+
+  it.skipIf(!hasIpv6Loopback)('works over IPv6 (::1) and reports IPv6 sources', async () => {
+    const rx = sock({ address: '::1' });
+    const tx = sock({ address: '::1' });
+    expect(rx.family).toBe(6);
+    const c = collect(rx, 3);
+    const p = pack([datagram(1), datagram(2), datagram(3)]);
+    expect(tx.sendBatch(p.buf, p.offsets, p.lengths, 3, '::1', rx.localPort)).toBe(3);
+    await c.done;
+    expect(c.got.map((g) => [g.src, g.port])).toEqual([
+      ['::1', tx.localPort],
+      ['::1', tx.localPort],
+      ['::1', tx.localPort],
+    ]);
+  });
+
+  it('drops and counts a datagram larger than maxDatagram, and delivers the next one', async () => {
+    const rx = sock({ address: '127.0.0.1', maxDatagram: 1000 });
+    const tx = sock({ address: '127.0.0.1' });
+    const c = collect(rx, 1);
+    const p = pack([Buffer.alloc(1001, 1), datagram(5)]);
+    expect(tx.sendBatch(p.buf, p.offsets, p.lengths, 2, '127.0.0.1', rx.localPort)).toBe(2);
+    await c.done;
+    expect(c.got.map((g) => g.data.readUInt16BE(0))).toEqual([5]);
+    expect(rx.stats).toMatchObject({ rxPackets: 1, rxErrors: 1 });
+  });
+
+  it('stops delivering after close() and keeps the stats readable', async () => {
+    const rx = sock({ address: '127.0.0.1' });
+    const c = collect(rx, 1);
+    rx.close();
+    rx.close(); // idempotent
+    expect(rx.closed).toBe(true);
+    const tx = sock({ address: '127.0.0.1' });
+    const p = pack([datagram(1)]);
+    expect(() => rx.sendBatch(p.buf, p.offsets, p.lengths, 1, '127.0.0.1', 9)).toThrow(/is closed/);
+    expect(rx.stats.rxPackets).toBe(0);
+    tx.sendBatch(p.buf, p.offsets, p.lengths, 1, '127.0.0.1', rx.localPort);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(c.got).toHaveLength(0);
+  });
+});
+
+describe('batched UDP errors', () => {
+  it('says the port is in use, naming EADDRINUSE', async () => {
+    const other = createSocket('udp4');
+    await new Promise<void>((r) => other.bind(0, '127.0.0.1', r));
+    const { port } = other.address();
+    try {
+      expect(() => openUdpBatch({ address: '127.0.0.1', port })).toThrow(
+        `cannot bind UDP 127.0.0.1:${port} (EADDRINUSE): another socket is bound to this address and port`,
+      );
+    } finally {
+      other.close();
+    }
+  });
+
+  it('says an address is not local, naming EADDRNOTAVAIL', () => {
+    let err: unknown;
+    try {
+      openUdpBatch({ address: '198.51.100.7', port: 4500 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(IoError);
+    expect(err).toMatchObject({ code: 'EADDRNOTAVAIL', syscall: 'bind' });
+    expect((err as IoError).message).toMatch(/not assigned to a local interface/);
+  });
+
+  it('rejects bad addresses, ports, ranges and an IPv6 destination on an IPv4 socket', () => {
+    expect(() => openUdpBatch({ address: 'localhost' })).toThrow(/not an IPv4 or IPv6 address/);
+    expect(() => openUdpBatch({ address: '127.0.0.1', port: 70000 })).toThrow(/port must be an integer/);
+    const s = sock({ address: '127.0.0.1' });
+    const p = pack([datagram(1)]);
+    expect(() => s.sendBatch(p.buf, p.offsets, p.lengths, 1, '::1', 9)).toThrow(/cannot send to IPv6 ::1/);
+    expect(() => s.sendBatch(p.buf, p.offsets, p.lengths, 1, 'nowhere', 9)).toThrow(/not an IPv4 or IPv6/);
+    expect(() => s.sendBatch(p.buf, p.offsets, p.lengths, 2, '127.0.0.1', 9)).toThrow(/count must be/);
+    expect(() => s.sendBatch(p.buf, Uint32Array.of(1), p.lengths, 1, '127.0.0.1', 9)).toThrow(
+      /lies outside the buffer/,
+    );
+    let err: unknown;
+    try {
+      s.sendBatch(p.buf, p.offsets, p.lengths, 1, '127.0.0.1', 0);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ name: 'IoError', code: 'ERR_INVALID_ARG' });
+    expect((err as Error).message).toMatch(/destination port must be an integer from 1 to 65535/);
+  });
+});
+
+describe('formatAddress', () => {
+  it('prints IPv4-mapped addresses as dotted quads and IPv6 per RFC 5952', () => {
+    const v6 = (s: string) => {
+      const b = new Uint8Array(16);
+      s.split(':').forEach((g, i) => {
+        b[2 * i] = parseInt(g, 16) >> 8;
+        b[2 * i + 1] = parseInt(g, 16) & 0xff;
+      });
+      return b;
+    };
+    expect(formatAddress(v6('0:0:0:0:0:ffff:c000:0201'))).toBe('192.0.2.1');
+    // RFC 5952 §4.2.3: the first of equally long zero runs is shortened.
+    expect(formatAddress(v6('2001:db8:0:0:1:0:0:1'))).toBe('2001:db8::1:0:0:1');
+    // RFC 5952 §4.2.2: a single zero group is not shortened.
+    expect(formatAddress(v6('2001:db8:0:1:1:1:1:1'))).toBe('2001:db8:0:1:1:1:1:1');
+    expect(formatAddress(v6('0:0:0:0:0:0:0:1'))).toBe('::1');
+    expect(formatAddress(v6('0:0:0:0:0:0:0:0'))).toBe('::');
+    expect(formatAddress(v6('2001:db8:0:0:0:0:0:0'))).toBe('2001:db8::');
+  });
+});
