@@ -198,7 +198,8 @@ void BatchReader::CallJs(napi_env env, napi_value cb, void* context, void* data)
     if (!live) return;
     Napi::Env e(env);
     Napi::Error error = ErrnoError(e, self->failure_.err, self->ReadSyscall(),
-                                   "reading packets failed; the reader has stopped");
+                                   "reading packets failed; the reader has stopped",
+                                   self->FailureHint(self->failure_.err));
     napi_value args[3] = {Napi::Number::New(e, -1), Napi::Number::New(e, 0), error.Value()};
     napi_call_function(env, Napi::Env(env).Undefined(), cb, 3, args, nullptr);
     return;

@@ -79,6 +79,8 @@ class BatchReader {
   virtual int Fill(Slab& slab, int* err) = 0;
   // The system call named in a fatal read error.
   virtual const char* ReadSyscall() const = 0;
+  // What a fatal read error means for this kind of fd ("" for strerror).
+  virtual std::string FailureHint(int err) const { return ""; }
 
   const int fd_;
   const ReaderOptions options_;

@@ -45,6 +45,10 @@ class TunReader : public BatchReader {
     return static_cast<int>(n);
   }
   const char* ReadSyscall() const override { return "read"; }
+  std::string FailureHint(int err) const override {
+    // tun_chr_read_iter(): EBADFD once the interface is detached from the fd.
+    return err == EBADFD ? "the TUN device was deleted (e.g. `ip link del`)" : "";
+  }
 
  private:
   const size_t readSize_;

@@ -116,6 +116,18 @@ describe('TUN device in a network namespace', () => {
     );
   });
 
+  it.skipIf(!canUseTun)(`reports a device deleted under the reader through onError ${needs}`, () => {
+    const run = withNetns((ns) => runChild(ns, 'deleted'));
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.result).toEqual({
+      isIoError: true,
+      code: 'EBADFD',
+      syscall: 'read',
+      message: 'reading packets failed; the reader has stopped (EBADFD): the TUN device was deleted (e.g. `ip link del`)',
+      lastError: true,
+    });
+  });
+
   it.skipIf(!canUseTun)(`lets the process exit while the reader runs, by exit() or unref() ${needs}`, () => {
     for (const mode of ['exit', 'unref']) {
       const run = withNetns((ns) => runChild(ns, mode));

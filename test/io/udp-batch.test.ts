@@ -132,6 +132,21 @@ describe('batched UDP on loopback', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(c.got).toHaveLength(0);
   });
+
+  it('can be closed from inside its own batch callback', async () => {
+    const rx = sock({ address: '127.0.0.1', batch: 1 });
+    const tx = sock({ address: '127.0.0.1' });
+    let calls = 0;
+    rx.onBatch(() => {
+      calls++;
+      rx.close();
+    });
+    const p = pack([datagram(1), datagram(2), datagram(3)]);
+    tx.sendBatch(p.buf, p.offsets, p.lengths, 3, '127.0.0.1', rx.localPort);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toBe(1); // batches queued before close() are not delivered
+    expect(rx.closed).toBe(true);
+  });
 });
 
 describe('batched UDP errors', () => {

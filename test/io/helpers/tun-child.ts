@@ -163,6 +163,17 @@ function exitWithoutClose(how: 'exit' | 'unref'): void {
   tun.writeBatch(Buffer.from(req), Uint32Array.of(0), Uint32Array.of(req.length), 1);
 }
 
+// `ip link del` under an open device: the reader stops and says why.
+function deleted(): void {
+  const tun = openTun({ name: 'tsvpn-d0' });
+  tun.onBatch(() => {});
+  tun.onError((e) => {
+    tun.close();
+    report({ ...errorFacts(e), lastError: tun.lastError === e });
+  });
+  execFileSync('ip', ['link', 'del', tun.name]);
+}
+
 const mode = process.argv[2];
 const watchdog = setTimeout(() => {
   report({ timeout: mode });
@@ -172,5 +183,6 @@ watchdog.unref();
 if (mode === 'echo') await echo();
 else if (mode === 'errors') errors();
 else if (mode === 'open') open();
+else if (mode === 'deleted') deleted();
 else if (mode === 'exit' || mode === 'unref') exitWithoutClose(mode);
 else throw new Error(`unknown mode ${mode}`);
