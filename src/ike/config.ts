@@ -5,6 +5,7 @@
 // children.<child>.esp_proposals/local_ts/remote_ts/mode) and strongswan.conf for timers.
 import type { KeyObject } from 'node:crypto';
 import type { Proposal, TrafficSelector } from '../wire/types.js';
+import type { KeyExchange } from '../crypto/ke/types.js';
 
 /** An IP address (dotted quad or IPv6 text) and a UDP port. */
 export interface Endpoint {
@@ -59,6 +60,8 @@ export interface IkeSaConfig {
   retransmit: RetransmitConfig;
   /** Injectable randomness (SPIs, nonces, IVs, cookies): tests pass a seeded generator. */
   random: (n: number) => Uint8Array;
+  /** Key exchange factory; default createKeyExchange. Tests inject one to replay captured exchanges. */
+  keyExchange?: (group: number) => KeyExchange;
   /** Nonce length in bytes, RFC 7296 §2.10: at least 16 and at least half the PRF key size. */
   nonceLength?: number;
   /** Clock for certificate validity checks, in ms since the epoch (the SA never reads the clock). */

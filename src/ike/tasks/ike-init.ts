@@ -44,7 +44,7 @@ export function buildInitRequest(ctx: SaContext, group?: number): Payload[] {
   if (!ctx.ke || (group !== undefined && ctx.ke.group !== group)) {
     ctx.ke?.dispose();
     const g = group ?? dhGroupsOf(ctx.cfg.proposals[0])[0] ?? DhGroup.NONE;
-    ctx.ke = createKeyExchange(g);
+    ctx.ke = (ctx.cfg.keyExchange ?? createKeyExchange)(g);
   }
   ctx.ni ??= ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
   const payloads: Payload[] = [];
@@ -168,7 +168,7 @@ export function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8
     // RFC 7296 §1.2: INVALID_KE_PAYLOAD carries the group we want; the responder keeps no state
     return { result: 'refused', response: [notify(NotifyType.INVALID_KE_PAYLOAD, Uint8Array.from([group >> 8, group & 0xff]))] };
   }
-  const kex = createKeyExchange(group);
+  const kex = (ctx.cfg.keyExchange ?? createKeyExchange)(group);
   let shared: Uint8Array;
   try {
     shared = kex.computeSharedSecret(ke.data);
