@@ -1,12 +1,10 @@
 // One IKE SA, either role, as an I/O-free state machine (DESIGN.md "No I/O in the protocol"):
 // datagrams, timeouts and commands go in, effects come out. Exchanges are tasks (tasks/);
 // this file owns Message IDs, retransmission, the response cache, states and events.
-import { ExchangeType, nameOf } from '../wire/constants.js';
+import { ExchangeType, NotifyType, nameOf } from '../wire/constants.js';
 import { decodeMessage } from '../wire/message.js';
 import { checkPayloadRules } from '../wire/rules.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
-import { WireError } from '../wire/errors.js';
-import { IntegrityError } from '../crypto/errors.js';
 import { DEFAULT_HALF_OPEN_TIMEOUT_S, type Endpoint, type IkeSaConfig } from './config.js';
 import { event, spiHex, type Effect, type IkeState } from './effects.js';
 import { buildPlain, buildProtected, openProtected } from './protect.js';
@@ -16,7 +14,6 @@ import { buildInitRequest, processInitRequest, processInitResponse } from './tas
 import { buildAuthRequest, processAuthRequest, processAuthResponse } from './tasks/ike-auth.js';
 import { deleteChildPayloads, deleteIkePayloads, processInformationalRequest, removeAllChildren, removeChild } from './tasks/informational.js';
 import { notify } from './payloads.js';
-import { NotifyType } from '../wire/constants.js';
 import { classifyError } from './errors.js';
 
 export type { IkeState };
@@ -228,7 +225,7 @@ export class IkeSa {
       if (r.result === 'ok') {
         this.setState('CONNECTING', out);
         this.halfOpenDeadline = now + DEFAULT_HALF_OPEN_TIMEOUT_S * 1000;
-      } else this.finish('FAILED', 'failed', out, false);
+      } else this.finish('FAILED', 'failed', out);
       return;
     }
     if (this.st === 'CREATED' || this.st === 'FAILED' || this.st === 'DELETED') { this.stats.invalidMessageId++; return; }
@@ -244,7 +241,7 @@ export class IkeSa {
       this.respond(id, bytes, [this.protect(ex, id, true, r.response)], out);
       this.halfOpenDeadline = undefined;
       if (r.result === 'ok') this.established(out, mark);
-      else this.finish('FAILED', 'failed', out, false);
+      else this.finish('FAILED', 'failed', out);
       return;
     }
     if (ex === ExchangeType.INFORMATIONAL) {
@@ -357,15 +354,14 @@ export class IkeSa {
     this.st = to;
   }
 
-  /** End the SA: remove Child SAs, zero keys (kept on a failed responder to answer retransmits). */
-  private finish(to: 'DELETED' | 'FAILED', reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed', out: Effect[], dropKeys = true): void {
+  /** End the SA: remove Child SAs, zero keys (the response cache holds only bytes already sent). */
+  private finish(to: 'DELETED' | 'FAILED', reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed', out: Effect[]): void {
     removeAllChildren(this.ctx, 'ike-deleted', out);
     this.queue = [];
     this.halfOpenDeadline = undefined;
     if (to === 'DELETED' || this.st !== 'CREATED') out.push(event({ type: 'ike-deleted', reason }));
     this.setState(to, out);
-    if (dropKeys) disposeKeys(this.ctx);
+    disposeKeys(this.ctx);
   }
 }
 
-export { WireError, IntegrityError };

@@ -76,6 +76,7 @@ describe('IKE SA and Child SA established (PSK)', () => {
     expect(json).not.toContain(hex);
     expect(json).not.toContain('correct horse');
     expect(pair.initiator.nat).toEqual({ local: false, remote: false });
+    expect(pair.responder?.nat).toEqual({ local: false, remote: false });
     expect(pair.initiator.remoteId).toBe('sun.example');
   });
 });

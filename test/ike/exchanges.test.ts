@@ -232,3 +232,29 @@ describe('INFORMATIONAL (RFC 7296 §1.4)', () => {
     expect(events(p.iEffects).filter((e) => e.type === 'liveness').length).toBe(2);
   });
 });
+
+describe('NAT detection (RFC 7296 §2.23) and half-open SAs', () => {
+  it('an initiator behind a NAT is detected by both sides; IKE_AUTH floats to 4500 and ESP is UDP-encapsulated', () => {
+    const p = new Pair(moon, sun);
+    p.natAddr = '203.0.113.7';
+    p.establish();
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    expect(p.initiator.nat).toEqual({ local: true, remote: false });
+    expect(p.responder!.nat).toEqual({ local: false, remote: true });
+    expect(p.initiator.local.port).toBe(4500);
+    expect(p.responder!.remote).toEqual({ addr: '203.0.113.7', port: 34500 });
+    expect(installs(p.iEffects)[0].encap).toBe(true);
+    expect(installs(p.rEffects)[0].remote).toEqual({ addr: '203.0.113.7', port: 34500 });
+  });
+
+  it('a responder forgets a half-open SA after 30 s without IKE_AUTH', () => {
+    const p = new Pair(moon, sun);
+    const req = one(p.initiator.initiate(0));
+    p.toResponder(req, I_ADDR, R_ADDR);
+    expect(p.dispatcher.halfOpenCount()).toBe(1);
+    expect(p.dispatcher.pollTimeout()).toBe(30_000);
+    const fx = p.dispatcher.handleTimeout(30_000);
+    expect(events(fx)).toContainEqual({ type: 'ike-deleted', reason: 'half-open-timeout' });
+    expect(p.dispatcher.list()).toEqual([]);
+  });
+});

@@ -75,10 +75,12 @@ function deriveKeys(ctx: SaContext, shared: Uint8Array): void {
   ctx.ke = undefined;
 }
 
-function recordNat(ctx: SaContext, payloads: Payload[], from: Endpoint, to: Endpoint): void {
+/** RFC 7296 §2.23: the hashes use the SPIs of the message's own header (SPIr zero in the request). */
+function recordNat(ctx: SaContext, msg: IkeMessage, from: Endpoint, to: Endpoint): void {
+  const payloads = msg.payloads;
   const src = allNotifies(payloads, NotifyType.NAT_DETECTION_SOURCE_IP).map((n) => n.data);
   const dst = allNotifies(payloads, NotifyType.NAT_DETECTION_DESTINATION_IP).map((n) => n.data);
-  ctx.nat = detectNat(ctx.spiI, ctx.spiR, src, dst, from, to) ?? { local: false, remote: false };
+  ctx.nat = detectNat(msg.header.spiI, msg.header.spiR, src, dst, from, to) ?? { local: false, remote: false };
   const sh = findNotify(payloads, NotifyType.SIGNATURE_HASH_ALGORITHMS);
   if (sh) ctx.peerHashes = decodeHashList(sh.data);
   ctx.peerCertReq ||= payloads.some((p) => p.kind === 'CERTREQ');
@@ -137,7 +139,7 @@ export function processInitResponse(ctx: SaContext, msg: IkeMessage, bytes: Uint
   ctx.chosenText = formatProposal(chosen);
   ctx.initResponse = bytes.slice();
   deriveKeys(ctx, shared);
-  recordNat(ctx, p, ctx.remote, ctx.local);
+  recordNat(ctx, msg, ctx.remote, ctx.local);
   return 'established-keys';
 }
 
@@ -182,7 +184,7 @@ export function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8
   ctx.chosen = chosen;
   ctx.chosenText = formatProposal(chosen);
   ctx.initRequest = bytes.slice();
-  recordNat(ctx, p, from, to);
+  recordNat(ctx, msg, from, to);
   const response: Payload[] = [
     { kind: 'SA', critical: false, proposals: [chosen] },
     { kind: 'KE', critical: false, group, data: kex.publicKey.slice() },

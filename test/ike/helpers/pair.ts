@@ -101,7 +101,7 @@ export class Pair {
           if (verdict === 'drop') continue;
           const times = verdict === 'duplicate' ? 2 : 1;
           for (let k = 0; k < times; k++) {
-            const got = f === 'i' ? this.toResponder(e.bytes, e.from, e.to) : this.initiator.handleDatagram(this.now, e.bytes, { from: e.from, to: e.to });
+            const got = f === 'i' ? this.toResponder(e.bytes, e.from, e.to) : this.initiator.handleDatagram(this.now, e.bytes, { from: e.from, to: this.natAddr ? { addr: I_ADDR.addr, port: e.to.port - 30000 } : e.to });
             (f === 'i' ? this.rEffects : this.iEffects).push(...got);
             next.push({ from: f === 'i' ? 'r' : 'i', fx: got });
           }
@@ -111,8 +111,12 @@ export class Pair {
     }
   }
 
+  /** Put the initiator behind a NAT with this public address (ports are mapped +30000). */
+  natAddr: string | undefined;
+
   toResponder(bytes: Uint8Array, from: Endpoint, to: Endpoint): Effect[] {
-    return this.dispatcher.handleDatagram(this.now, bytes, { from, to });
+    const src = this.natAddr ? { addr: this.natAddr, port: from.port + 30000 } : from;
+    return this.dispatcher.handleDatagram(this.now, bytes, { from: src, to });
   }
 
   establish(): void {
