@@ -2,7 +2,8 @@
 // drive two daemons): retransmission and the response cache, F1, COOKIE, INVALID_KE_PAYLOAD,
 // narrowing, TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN, authentication failures, Delete, liveness.
 import { describe, it, expect } from 'vitest';
-import { Pair, I_ADDR, R_ADDR, events, failures, installs, sends, psk, type SideOptions } from './helpers/pair.js';
+import { Pair, I_ADDR, R_ADDR, config, events, failures, installs, sends, psk, type SideOptions } from './helpers/pair.js';
+import { IkeSa } from '../../src/ike/ike-sa.js';
 import { decodeHeader } from '../../src/wire/message.js';
 import type { Effect } from '../../src/ike/effects.js';
 
@@ -65,11 +66,20 @@ describe('retransmission and the response cache (RFC 7296 §2.1)', () => {
 });
 
 describe('COOKIE (RFC 7296 §2.6)', () => {
+  /** A pair whose responder already holds one half-open SA from another peer, with threshold 1. */
+  function loaded(): Pair {
+    const p = new Pair(moon, sun, undefined, 1);
+    const other = IkeSa.initiator(config({ ...moon, seed: 50 }, { addr: '198.51.100.9', port: 500 }, R_ADDR));
+    p.dispatcher.handleDatagram(0, one(other.initiate(0)), { from: { addr: '198.51.100.9', port: 500 }, to: R_ADDR });
+    expect(p.dispatcher.halfOpenCount()).toBe(1);
+    return p;
+  }
+
   it('a responder under load demands a cookie and keeps no state; the initiator retries with it', () => {
-    const p = new Pair(moon, sun, undefined, 0); // threshold 0: always under load
+    const p = loaded();
     const req = one(p.initiator.initiate(0));
     const demand = p.toResponder(req, I_ADDR, R_ADDR);
-    expect(p.dispatcher.list()).toEqual([]);
+    expect(p.dispatcher.list().length).toBe(1); // still only the other peer's SA
     expect(p.dispatcher.stats.cookiesSent).toBe(1);
     const retry = p.initiator.handleDatagram(1, one(demand), back);
     expect(events(retry).map((e) => e.type)).toContain('cookie-requested');
@@ -80,16 +90,16 @@ describe('COOKIE (RFC 7296 §2.6)', () => {
     expect(p.dispatcher.stats.cookiesSent).toBe(1);
   });
 
-  it('a forged cookie is refused', () => {
-    const p = new Pair(moon, sun, undefined, 0);
+  it('a retry with a forged cookie is refused with a fresh demand and no state', () => {
+    const p = loaded();
     const req = one(p.initiator.initiate(0));
-    const cookieMsg = one(p.toResponder(req, I_ADDR, R_ADDR));
-    const fake = new Pair({ ...moon, seed: 99 }, sun, undefined, 0);
-    const other = one(fake.initiator.initiate(0));
-    fake.initiator.handleDatagram(0, cookieMsg, back); // wrong SPI: dropped
-    expect(fake.initiator.stats.unknownSpi).toBe(1);
-    expect(sends(p.toResponder(other, I_ADDR, R_ADDR)).length).toBe(1);
-    expect(p.dispatcher.list()).toEqual([]);
+    const retried = one(p.initiator.handleDatagram(1, one(p.toResponder(req, I_ADDR, R_ADDR)), back));
+    const forged = retried.slice();
+    forged[28 + 8 + 5] ^= 0xff; // inside the COOKIE data: generic header (4) + protocol, SPI size, type (4)
+    const again = p.toResponder(forged, I_ADDR, R_ADDR);
+    expect(p.dispatcher.stats.cookiesRejected).toBe(1);
+    expect(sends(again).length).toBe(1);
+    expect(p.dispatcher.list().length).toBe(1);
   });
 });
 
@@ -256,5 +266,31 @@ describe('NAT detection (RFC 7296 §2.23) and half-open SAs', () => {
     const fx = p.dispatcher.handleTimeout(30_000);
     expect(events(fx)).toContainEqual({ type: 'ike-deleted', reason: 'half-open-timeout' });
     expect(p.dispatcher.list()).toEqual([]);
+  });
+});
+
+describe('a lossy, duplicating, reordering path', () => {
+  it('every message delivered twice: established once, duplicates answered from the cache', () => {
+    const p = new Pair(moon, sun, () => 'duplicate');
+    p.establish();
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    expect(p.responder!.children.length).toBe(1);
+    expect(installs(p.iEffects).length).toBe(1);
+    expect(installs(p.rEffects).length).toBe(1);
+    expect(p.responder!.stats.retransmitsReceived).toBeGreaterThan(0);
+  });
+
+  it('the first IKE_AUTH request lost, a liveness request delivered late: retransmission and the window recover', () => {
+    const p = new Pair(moon, sun, ({ index }) => (index === 2 ? 'drop' : 'deliver'));
+    p.establish();
+    expect(p.initiator.state).toBe('CONNECTING');
+    p.tick(); // 4 s later the IKE_AUTH request is sent again
+    expect(p.initiator.state).toBe('ESTABLISHED');
+    expect(p.initiator.stats.retransmitsSent).toBe(1);
+
+    const q = new Pair(moon, sun, ({ index }) => (index === 4 ? 'hold' : 'deliver'));
+    q.establish();
+    q.run(q.initiator.liveness(q.now));
+    expect(events(q.iEffects)).toContainEqual({ type: 'liveness', ok: true });
   });
 });

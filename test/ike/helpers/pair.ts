@@ -64,7 +64,8 @@ export function config(o: SideOptions, local: Endpoint, remote: Endpoint): IkeSa
   };
 }
 
-export type Filter = (m: { from: 'i' | 'r'; bytes: Uint8Array; index: number }) => 'deliver' | 'drop' | 'duplicate';
+/** deliver, drop, deliver twice, or hold back until after the next round's messages (reorder). */
+export type Filter = (m: { from: 'i' | 'r'; bytes: Uint8Array; index: number }) => 'deliver' | 'drop' | 'duplicate' | 'hold';
 
 export class Pair {
   now = 0;
@@ -92,13 +93,22 @@ export class Pair {
     let queue: { from: 'i' | 'r'; fx: Effect[] }[] = [{ from, fx: first }];
     (from === 'i' ? this.iEffects : this.rEffects).push(...first);
     let guard = 0;
-    while (queue.length && guard++ < 100) {
+    let held: { from: 'i' | 'r'; fx: Effect[] }[] = [];
+    while ((queue.length || held.length) && guard++ < 100) {
       const next: typeof queue = [];
-      for (const { from: f, fx } of queue) {
+      if (queue.length === 0) {
+        queue = held.map((h) => ({ ...h, released: true }));
+        held = [];
+      }
+      for (const { from: f, fx, released } of queue as { from: 'i' | 'r'; fx: Effect[]; released?: boolean }[]) {
         for (const e of fx) {
           if (e.type !== 'send') continue;
-          const verdict = this.filter({ from: f, bytes: e.bytes, index: this.count++ });
+          const verdict = released ? 'deliver' : this.filter({ from: f, bytes: e.bytes, index: this.count++ });
           if (verdict === 'drop') continue;
+          if (verdict === 'hold') {
+            held.push({ from: f, fx: [e] });
+            continue;
+          }
           const times = verdict === 'duplicate' ? 2 : 1;
           for (let k = 0; k < times; k++) {
             const got = f === 'i' ? this.toResponder(e.bytes, e.from, e.to) : this.initiator.handleDatagram(this.now, e.bytes, { from: e.from, to: this.natAddr ? { addr: I_ADDR.addr, port: e.to.port - 30000 } : e.to });
