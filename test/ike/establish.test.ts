@@ -48,7 +48,6 @@ describe('IKE SA and Child SA established (PSK)', () => {
       expect(pair.responder?.state).toBe('ESTABLISHED');
       // the negotiated suite, in its full form (an implicit PRF spelled out, as strongSwan prints it)
       const full = formatProposal(parseProposal(ike, 'ike'));
-      expect(full.replace(/-prfsha(1|256)(?=-)/, (m) => (ike.includes(m) ? m : ''))).toBe(ike);
       expect(pair.initiator.proposal).toBe(full);
       expect(pair.responder?.proposal).toBe(full);
       expect(pair.initiator.spiR).toEqual(pair.responder?.spiR);

@@ -294,3 +294,29 @@ describe('a lossy, duplicating, reordering path', () => {
     expect(events(q.iEffects)).toContainEqual({ type: 'liveness', ok: true });
   });
 });
+
+describe('requests from the original responder', () => {
+  it('the responder deletes the IKE SA; the initiator answers and removes its Child SA', () => {
+    const p = new Pair(moon, sun);
+    p.establish();
+    p.run(p.responder!.delete(p.now), 'r');
+    expect(p.initiator.state).toBe('DELETED');
+    expect(events(p.iEffects)).toContainEqual({ type: 'ike-deleted', reason: 'peer' });
+    expect(p.iEffects.filter((e) => e.type === 'remove-sa').length).toBe(1);
+    expect(p.dispatcher.list()).toEqual([]);
+  });
+
+  it('the responder deletes the Child SA; its Message IDs are counted separately from the initiator\'s', () => {
+    const p = new Pair(moon, sun);
+    p.establish();
+    const r = p.responder!;
+    const [child] = installs(p.rEffects);
+    const del = r.deleteChild(p.now, child.spiIn);
+    expect(decodeHeader(one(del)).messageId).toBe(0); // RFC 7296 §2.2: each direction starts at 0
+    p.run(del, 'r');
+    expect(p.initiator.children).toEqual([]);
+    expect(r.children).toEqual([]);
+    p.run(p.initiator.liveness(p.now));
+    expect(events(p.iEffects)).toContainEqual({ type: 'liveness', ok: true });
+  });
+});
