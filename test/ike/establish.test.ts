@@ -78,4 +78,21 @@ describe('IKE SA and Child SA established (PSK)', () => {
     expect(pair.responder?.nat).toEqual({ local: false, remote: false });
     expect(pair.initiator.remoteId).toBe('sun.example');
   });
+
+  it('transport mode when both sides configure it (N(USE_TRANSPORT_MODE), RFC 7296 §1.3.1); tunnel when only one does', () => {
+    const both = new Pair(
+      { id: 'moon.example', remoteId: 'sun.example', mode: 'transport', seed: 3 },
+      { id: 'sun.example', remoteId: 'moon.example', mode: 'transport', localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], seed: 4 },
+    );
+    both.establish();
+    expect(installs(both.iEffects)[0].mode).toBe('transport');
+    expect(installs(both.rEffects)[0].mode).toBe('transport');
+    const one = new Pair(
+      { id: 'moon.example', remoteId: 'sun.example', mode: 'transport', seed: 3 },
+      { id: 'sun.example', remoteId: 'moon.example', localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], seed: 4 },
+    );
+    one.establish();
+    expect(installs(one.iEffects)[0].mode).toBe('tunnel');
+    expect(installs(one.rEffects)[0].mode).toBe('tunnel');
+  });
 });
