@@ -204,7 +204,7 @@ export class IkeSa {
       if (!opened.ok) { this.stats.unprotected++; return undefined; }
       inner = opened.inner;
     }
-    const rules = checkPayloadRules(ex, msg.header.flags.response, inner ? msg.payloads : msg.payloads, inner);
+    const rules = checkPayloadRules(ex, msg.header.flags.response, msg.payloads, inner);
     if (!rules.ok) { this.stats.malformed++; return undefined; }
     return inner ?? msg.payloads;
   }
