@@ -1,0 +1,91 @@
+// swanctl.conf text for one connection with one child (the shape every interop case
+// needs). Field names are swanctl.conf's own (connections.<conn>.*, secrets.ike-*).
+
+export interface SwanctlConn {
+  /** Connection name (also the IKE SA name in list-sas). */
+  name: string;
+  localAddrs: string; // `local_addrs`, e.g. 198.51.100.2 or %any
+  remoteAddrs: string; // `remote_addrs`, e.g. 198.51.100.1 or %any
+  localPort?: number; // `local_port` (default 500)
+  remotePort?: number; // `remote_port` (default 500)
+  proposals: string[]; // IKE proposals, strongSwan preference order
+  local: { auth: 'psk' | 'pubkey'; id: string; certs?: string[] /* file names in x509/ */ };
+  remote: { auth: 'psk' | 'pubkey'; id: string; cacerts?: string[] /* file names in x509ca/ */ };
+  child: {
+    name: string;
+    localTs: string[];
+    remoteTs: string[];
+    espProposals: string[];
+    mode?: 'tunnel' | 'transport';
+    startAction?: 'none' | 'trap' | 'start';
+    rekeyTime?: string;
+  };
+  /** `encap = yes`: force UDP encapsulation (kernel-libipsec always encapsulates anyway). */
+  encap?: boolean;
+  /** `dpd_delay`, e.g. "30s". */
+  dpdDelay?: string;
+  /** `rekey_time` of the IKE SA (default: strongSwan's 4h). */
+  rekeyTime?: string;
+  /** `keyingtries` (default 1 here: fail fast). */
+  keyingtries?: number;
+  /** `mobike` (default no: tsvpn does not speak MOBIKE). */
+  mobike?: boolean;
+  /** PSK secret; written as one secrets.ike entry binding both ids. */
+  psk?: string;
+}
+
+/** Quote a value for swanctl.conf (DNs contain ',' and '='). */
+function q(v: string): string {
+  return /^[A-Za-z0-9_.:/@%*\-[\]]+$/.test(v) ? v : JSON.stringify(v);
+}
+const listOf = (vs: string[]): string => vs.map(q).join(',');
+
+export function swanctlConf(c: SwanctlConn): string {
+  const lines: string[] = [];
+  const ind = (n: number, s: string) => lines.push(`${'  '.repeat(n)}${s}`);
+  ind(0, 'connections {');
+  ind(1, `${c.name} {`);
+  ind(2, 'version = 2');
+  ind(2, `local_addrs = ${q(c.localAddrs)}`);
+  ind(2, `remote_addrs = ${q(c.remoteAddrs)}`);
+  if (c.localPort) ind(2, `local_port = ${c.localPort}`);
+  if (c.remotePort) ind(2, `remote_port = ${c.remotePort}`);
+  ind(2, `proposals = ${c.proposals.join(',')}`);
+  ind(2, `mobike = ${c.mobike ? 'yes' : 'no'}`);
+  ind(2, `keyingtries = ${c.keyingtries ?? 1}`);
+  if (c.encap) ind(2, 'encap = yes');
+  if (c.dpdDelay) ind(2, `dpd_delay = ${c.dpdDelay}`);
+  if (c.rekeyTime) ind(2, `rekey_time = ${c.rekeyTime}`);
+  ind(2, 'local {');
+  ind(3, `auth = ${c.local.auth}`);
+  ind(3, `id = ${q(c.local.id)}`);
+  if (c.local.certs?.length) ind(3, `certs = ${listOf(c.local.certs)}`);
+  ind(2, '}');
+  ind(2, 'remote {');
+  ind(3, `auth = ${c.remote.auth}`);
+  ind(3, `id = ${q(c.remote.id)}`);
+  if (c.remote.cacerts?.length) ind(3, `cacerts = ${listOf(c.remote.cacerts)}`);
+  ind(2, '}');
+  ind(2, 'children {');
+  ind(3, `${c.child.name} {`);
+  ind(4, `local_ts = ${listOf(c.child.localTs)}`);
+  ind(4, `remote_ts = ${listOf(c.child.remoteTs)}`);
+  ind(4, `esp_proposals = ${c.child.espProposals.join(',')}`);
+  ind(4, `mode = ${c.child.mode ?? 'tunnel'}`);
+  ind(4, `start_action = ${c.child.startAction ?? 'none'}`);
+  if (c.child.rekeyTime) ind(4, `rekey_time = ${c.child.rekeyTime}`);
+  ind(3, '}');
+  ind(2, '}');
+  ind(1, '}');
+  ind(0, '}');
+  if (c.psk !== undefined) {
+    ind(0, 'secrets {');
+    ind(1, `ike-${c.name} {`);
+    ind(2, `id-local = ${q(c.local.id)}`);
+    ind(2, `id-remote = ${q(c.remote.id)}`);
+    ind(2, `secret = ${JSON.stringify(c.psk)}`);
+    ind(1, '}');
+    ind(0, '}');
+  }
+  return `${lines.join('\n')}\n`;
+}
