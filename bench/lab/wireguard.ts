@@ -1,0 +1,82 @@
+// wireguard-go between the two lab hosts (LAB.md "wireguard-go as a comparison"): one
+// `wireguard-go <ifname>` per namespace in the foreground, keys from `wg genkey`/`wg pubkey`,
+// configured with `wg set`, MTU 1420, the far inner /25 routed into it. Its control sockets
+// live in /var/run/wireguard, which all namespaces share, so every interface name carries
+// a random tag. stop() ends both processes and removes their sockets and key files.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LabHost, TwoHosts } from '../../src/io/netns.js';
+import { BenchError, must, onCleanup, run, start, waitFor, type Started } from './proc.js';
+
+export interface WireguardPair {
+  /** Interface names (left, right). */
+  readonly ifnames: [string, string];
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+const PORT = 51820;
+const MTU = 1420;
+
+/** Bring up wireguard-go on both hosts; `remote` prefixes are routed into the tunnel. */
+export async function startWireguard(h: TwoHosts, o: { leftNet: string; rightNet: string }): Promise<WireguardPair> {
+  const tag = randomBytes(3).toString('hex');
+  const dir = mkdtempSync(join(tmpdir(), 'tsvpn-bench-wg-'));
+  const ifnames: [string, string] = [`wgb${tag}l`, `wgb${tag}r`];
+  const procs: Started[] = [];
+  const stop = onCleanup(`wireguard-go ${ifnames.join(' ')}`, async () => {
+    await Promise.all(procs.map((p) => p.stop(2000)));
+    for (const n of ifnames) rmSync(`/var/run/wireguard/${n}.sock`, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  try {
+    const version = (await run(undefined, 'wireguard-go', ['--version'])).stdout.trim().split('\n')[0] ?? 'wireguard-go';
+    const keys = [];
+    for (const side of ['l', 'r']) {
+      const priv = (await must(undefined, 'wg', ['genkey'])).trim();
+      const pub = (await must(undefined, 'wg', ['pubkey'], { input: `${priv}\n` })).trim();
+      const file = join(dir, `${side}.key`);
+      writeFileSync(file, `${priv}\n`, { mode: 0o600 });
+      keys.push({ file, pub });
+    }
+    const sides: [LabHost, string, string][] = [
+      [h.left, ifnames[0], o.rightNet],
+      [h.right, ifnames[1], o.leftNet],
+    ];
+    for (const [host, ifname] of sides) {
+      const p = start(host.ns, 'wireguard-go', [ifname], { WG_PROCESS_FOREGROUND: '1' });
+      procs.push(p);
+      await waitFor(
+        `wireguard-go ${ifname} in ${host.ns}`,
+        async () => {
+          if (p.child.exitCode !== null) throw new BenchError(`wireguard-go ${ifname} exited: ${p.output().trim()}`);
+          const r = await run(host.ns, 'wg', ['show', ifname]);
+          return r.code === 0 ? true : undefined;
+        },
+        5000,
+        100,
+      );
+    }
+    for (let i = 0; i < 2; i++) {
+      const [host, ifname, farNet] = sides[i]!;
+      const [peerHost] = sides[1 - i]!;
+      await must(host.ns, 'wg', [
+        'set', ifname,
+        'private-key', keys[i]!.file,
+        'listen-port', String(PORT),
+        'peer', keys[1 - i]!.pub,
+        'endpoint', `${peerHost.outer}:${PORT}`,
+        'allowed-ips', farNet,
+      ]);
+      await must(host.ns, 'ip', ['link', 'set', ifname, 'mtu', String(MTU), 'up']);
+      await must(host.ns, 'ip', ['route', 'add', farNet, 'dev', ifname, 'src', host.inner]);
+    }
+    return { ifnames, version, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
