@@ -11,7 +11,9 @@
         "src/batch_reader.cc",
         "src/tun_open.cc",
         "src/tun_device.cc",
-        "src/udp_socket.cc"
+        "src/mmsg_io.cc",
+        "src/udp_socket.cc",
+        "src/raw_socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -1,6 +1,7 @@
-// tsvpn_native: the TUN device and batched UDP for the datapath (see src/io/).
+// tsvpn_native: the TUN device, batched UDP and raw ESP for the datapath (see src/io/).
 #include <napi.h>
 
+#include "raw_socket.h"
 #include "tun_device.h"
 #include "udp_socket.h"
 
@@ -9,6 +10,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunDevice", tsvpn::TunDevice::Init(env));
   exports.Set("UdpSocket", tsvpn::UdpSocket::Init(env));
+  exports.Set("RawEspSocket", tsvpn::RawEspSocket::Init(env));
   return exports;
 }
 

@@ -6,138 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <algorithm>
-
-#include "batch_args.h"
-#include "batch_reader.h"
 #include "errno_error.h"
+#include "mmsg_io.h"
 
 namespace tsvpn {
 
 namespace {
-
-constexpr unsigned kMaxMsgs = 1024;  // UIO_MAXIOV: the kernel's cap per recvmmsg/sendmmsg
-
-// Parses an IPv4 or IPv6 literal into a sockaddr of `family` (an IPv4 address
-// for an AF_INET6 socket becomes ::ffff:a.b.c.d). 0 when it does not parse,
-// -1 when it is IPv6 but the socket is IPv4.
-socklen_t ParseAddress(const std::string& text, uint16_t port, int family, sockaddr_storage* out) {
-  memset(out, 0, sizeof *out);
-  in_addr v4;
-  in6_addr v6;
-  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-    if (family == AF_INET6) {
-      auto* sa = reinterpret_cast<sockaddr_in6*>(out);
-      sa->sin6_family = AF_INET6;
-      sa->sin6_port = htons(port);
-      sa->sin6_addr.s6_addr[10] = 0xff;
-      sa->sin6_addr.s6_addr[11] = 0xff;
-      memcpy(&sa->sin6_addr.s6_addr[12], &v4, 4);
-      return sizeof(sockaddr_in6);
-    }
-    auto* sa = reinterpret_cast<sockaddr_in*>(out);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    sa->sin_addr = v4;
-    return sizeof(sockaddr_in);
-  }
-  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-    if (family == AF_INET) return static_cast<socklen_t>(-1);
-    auto* sa = reinterpret_cast<sockaddr_in6*>(out);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    sa->sin6_addr = v6;
-    return sizeof(sockaddr_in6);
-  }
-  return 0;
-}
-
-// ICMP errors reported on the socket; they concern one earlier datagram, not the reader.
-bool IsTransient(int err) {
-  return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN ||
-         err == ENETDOWN || err == EMSGSIZE || err == EINTR;
-}
-
-class UdpReader : public BatchReader {
- public:
-  UdpReader(int fd, const ReaderOptions& options, size_t stride)
-      : BatchReader(fd, options),
-        stride_(stride),
-        msgs_(options.batch),
-        iovs_(options.batch),
-        names_(options.batch) {}
-
- protected:
-  int Fill(Slab& s, int* err) override {
-    const unsigned want = std::min<size_t>({options_.batch, s.size / stride_, kMaxMsgs});
-    for (unsigned i = 0; i < want; i++) {
-      iovs_[i] = {s.data + i * stride_, stride_};
-      memset(&msgs_[i], 0, sizeof msgs_[i]);
-      msgs_[i].msg_hdr.msg_name = &names_[i];
-      msgs_[i].msg_hdr.msg_namelen = sizeof names_[i];
-      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
-      msgs_[i].msg_hdr.msg_iovlen = 1;
-    }
-    int r = recvmmsg(fd_, msgs_.data(), want, MSG_DONTWAIT, nullptr);
-    if (r < 0) {
-      *err = errno;
-      if (IsTransient(*err)) {
-        if (*err != EINTR) rxErrors_.fetch_add(1, std::memory_order_relaxed);
-        *err = EINTR;  // read again
-      }
-      return -1;
-    }
-    uint32_t n = 0;
-    uint64_t bytes = 0;
-    for (int i = 0; i < r; i++) {
-      if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) {
-        rxErrors_.fetch_add(1, std::memory_order_relaxed);  // larger than maxDatagram: dropped
-        continue;
-      }
-      s.offsets[n] = static_cast<uint32_t>(i * stride_);
-      s.lengths[n] = msgs_[i].msg_len;
-      uint8_t* a = s.addrs + n * 16;
-      if (names_[i].ss_family == AF_INET) {
-        auto* sa = reinterpret_cast<const sockaddr_in*>(&names_[i]);
-        memset(a, 0, 10);
-        a[10] = a[11] = 0xff;
-        memcpy(a + 12, &sa->sin_addr, 4);
-        s.ports[n] = ntohs(sa->sin_port);
-      } else {
-        auto* sa = reinterpret_cast<const sockaddr_in6*>(&names_[i]);
-        memcpy(a, &sa->sin6_addr, 16);
-        s.ports[n] = ntohs(sa->sin6_port);
-      }
-      bytes += msgs_[i].msg_len;
-      n++;
-    }
-    rxPackets_.fetch_add(n, std::memory_order_relaxed);
-    rxBytes_.fetch_add(bytes, std::memory_order_relaxed);
-    if (n == 0) *err = r == 0 ? EAGAIN : EINTR;
-    return n == 0 ? -1 : static_cast<int>(n);
-  }
-  const char* ReadSyscall() const override { return "recvmmsg"; }
-
- private:
-  const size_t stride_;
-  std::vector<mmsghdr> msgs_;
-  std::vector<iovec> iovs_;
-  std::vector<sockaddr_storage> names_;
-};
-
-bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
-            uint32_t* out) {
-  double v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
-  if (!(v >= lo && v <= hi) || v != static_cast<double>(static_cast<uint32_t>(v))) {
-    ArgError(info.Env(), std::string(what) + " must be an integer from " +
-                             std::to_string(uint64_t(lo)) + " to " + std::to_string(uint64_t(hi)),
-             true)
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  *out = static_cast<uint32_t>(v);
-  return true;
-}
 
 std::string BindHint(int err, uint16_t port) {
   if (err == EADDRINUSE) return "another socket is bound to this address and port";
@@ -194,17 +68,7 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocke
   int one = 1;
   const char* failed = nullptr;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) failed = "SO_REUSEADDR";
-  int r = static_cast<int>(rcvbuf), s = static_cast<int>(sndbuf);
-  // The *FORCE variants pass net.core.[rw]mem_max with CAP_NET_ADMIN; without it the plain
-  // option applies, capped by the sysctl.
-  if (!failed && r > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &r, sizeof r) < 0 &&
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r, sizeof r) < 0) {
-    failed = "SO_RCVBUF";
-  }
-  if (!failed && s > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &s, sizeof s) < 0 &&
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s, sizeof s) < 0) {
-    failed = "SO_SNDBUF";
-  }
+  if (!failed) failed = SetBufferSizes(fd, rcvbuf, sndbuf);
   if (failed) {
     int err = errno;
     close(fd);
@@ -231,7 +95,7 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocke
   options.batch = batch;
   options.slabBytes = size_t{batch} * maxDatagram;  // fixed stride: one datagram per slot
   options.withAddrs = true;
-  reader_ = new UdpReader(fd_, options, maxDatagram);
+  reader_ = new MmsgReader(fd_, options, maxDatagram);
   reader_->AllocateSlabs(env);
 }
 
@@ -301,53 +165,12 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (sendMsgs_.size() < args.count) {
-    sendMsgs_.resize(args.count);
-    sendIovs_.resize(args.count);
-  }
-  for (uint32_t i = 0; i < args.count; i++) {
-    sendIovs_[i] = {const_cast<uint8_t*>(args.data + args.offsets[i]), args.lengths[i]};
-    memset(&sendMsgs_[i], 0, sizeof sendMsgs_[i]);
-    sendMsgs_[i].msg_hdr.msg_name = &dst;
-    sendMsgs_[i].msg_hdr.msg_namelen = dstLen;
-    sendMsgs_[i].msg_hdr.msg_iov = &sendIovs_[i];
-    sendMsgs_[i].msg_hdr.msg_iovlen = 1;
-  }
-  uint32_t sent = 0;
-  uint32_t i = 0;
-  while (i < args.count) {
-    int r = sendmmsg(fd_, &sendMsgs_[i], std::min(args.count - i, kMaxMsgs), 0);
-    if (r < 0) {
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-        txErrors_ += args.count - i;  // the send buffer is full: drop the rest of the batch
-        break;
-      }
-      txErrors_++;  // this datagram failed (EMSGSIZE, unreachable, ...): skip it
-      i++;
-      continue;
-    }
-    for (int j = 0; j < r; j++) txBytes_ += sendMsgs_[i + j].msg_len;
-    txPackets_ += static_cast<uint32_t>(r);
-    sent += static_cast<uint32_t>(r);
-    i += static_cast<uint32_t>(r);
-  }
+  const uint32_t sent = sender_.Send(fd_, args, dst, dstLen);
   return Napi::Number::New(env, sent);
 }
 
 Napi::Value UdpSocket::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object out = Napi::Object::New(env);
-  const bool r = reader_ != nullptr;
-  out.Set("rxPackets", Napi::Number::New(env, r ? double(reader_->rxPackets()) : 0));
-  out.Set("rxBytes", Napi::Number::New(env, r ? double(reader_->rxBytes()) : 0));
-  out.Set("rxBatches", Napi::Number::New(env, r ? double(reader_->rxBatches()) : 0));
-  out.Set("rxErrors", Napi::Number::New(env, r ? double(reader_->rxErrors()) : 0));
-  out.Set("txPackets", Napi::Number::New(env, double(txPackets_)));
-  out.Set("txBytes", Napi::Number::New(env, double(txBytes_)));
-  out.Set("txErrors", Napi::Number::New(env, double(txErrors_)));
-  return out;
+  return StatsObject(info.Env(), reader_, sender_);
 }
 
 Napi::Value UdpSocket::Ref(const Napi::CallbackInfo& info) {

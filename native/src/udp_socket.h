@@ -3,11 +3,11 @@
 #pragma once
 
 #include <napi.h>
-#include <sys/socket.h>
 
 #include <cstdint>
 #include <string>
-#include <vector>
+
+#include "mmsg_io.h"
 
 namespace tsvpn {
 
@@ -39,11 +39,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   uint16_t port_ = 0;
   std::string label_;  // "address:port" for messages
   BatchReader* reader_ = nullptr;
-  std::vector<mmsghdr> sendMsgs_;  // grown once to the largest batch sent
-  std::vector<iovec> sendIovs_;
-  uint64_t txPackets_ = 0;
-  uint64_t txBytes_ = 0;
-  uint64_t txErrors_ = 0;
+  MmsgSender sender_;
 };
 
 }  // namespace tsvpn

@@ -1,0 +1,192 @@
+#include "mmsg_io.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <algorithm>
+
+#include "errno_error.h"
+
+namespace tsvpn {
+
+namespace {
+
+// ICMP errors reported on the socket; they concern one earlier datagram, not the reader.
+bool IsTransient(int err) {
+  return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN ||
+         err == ENETDOWN || err == EMSGSIZE || err == EINTR;
+}
+
+}  // namespace
+
+socklen_t ParseAddress(const std::string& text, uint16_t port, int family, sockaddr_storage* out) {
+  memset(out, 0, sizeof *out);
+  in_addr v4;
+  in6_addr v6;
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    if (family == AF_INET6) {
+      auto* sa = reinterpret_cast<sockaddr_in6*>(out);
+      sa->sin6_family = AF_INET6;
+      sa->sin6_port = htons(port);
+      sa->sin6_addr.s6_addr[10] = 0xff;
+      sa->sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&sa->sin6_addr.s6_addr[12], &v4, 4);
+      return sizeof(sockaddr_in6);
+    }
+    auto* sa = reinterpret_cast<sockaddr_in*>(out);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    sa->sin_addr = v4;
+    return sizeof(sockaddr_in);
+  }
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+    if (family == AF_INET) return static_cast<socklen_t>(-1);
+    auto* sa = reinterpret_cast<sockaddr_in6*>(out);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    sa->sin6_addr = v6;
+    return sizeof(sockaddr_in6);
+  }
+  return 0;
+}
+
+bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
+            uint32_t* out) {
+  double v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+  if (!(v >= lo && v <= hi) || v != static_cast<double>(static_cast<uint32_t>(v))) {
+    ArgError(info.Env(), std::string(what) + " must be an integer from " +
+                             std::to_string(uint64_t(lo)) + " to " + std::to_string(uint64_t(hi)),
+             true)
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+const char* SetBufferSizes(int fd, uint32_t rcvbuf, uint32_t sndbuf) {
+  int r = static_cast<int>(rcvbuf), s = static_cast<int>(sndbuf);
+  // The *FORCE variants pass net.core.[rw]mem_max with CAP_NET_ADMIN; without it the plain
+  // option applies, capped by the sysctl.
+  if (r > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &r, sizeof r) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r, sizeof r) < 0) {
+    return "SO_RCVBUF";
+  }
+  if (s > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &s, sizeof s) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s, sizeof s) < 0) {
+    return "SO_SNDBUF";
+  }
+  return nullptr;
+}
+
+MmsgReader::MmsgReader(int fd, const ReaderOptions& options, size_t stride)
+    : BatchReader(fd, options),
+      stride_(stride),
+      msgs_(options.batch),
+      iovs_(options.batch),
+      names_(options.batch) {}
+
+int MmsgReader::Fill(Slab& s, int* err) {
+  const unsigned want = std::min<size_t>({options_.batch, s.size / stride_, kMaxMsgs});
+  for (unsigned i = 0; i < want; i++) {
+    iovs_[i] = {s.data + i * stride_, stride_};
+    memset(&msgs_[i], 0, sizeof msgs_[i]);
+    msgs_[i].msg_hdr.msg_name = &names_[i];
+    msgs_[i].msg_hdr.msg_namelen = sizeof names_[i];
+    msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r = recvmmsg(fd_, msgs_.data(), want, MSG_DONTWAIT, nullptr);
+  if (r < 0) {
+    *err = errno;
+    if (IsTransient(*err)) {
+      if (*err != EINTR) rxErrors_.fetch_add(1, std::memory_order_relaxed);
+      *err = EINTR;  // read again
+    }
+    return -1;
+  }
+  uint32_t n = 0;
+  uint64_t bytes = 0;
+  for (int i = 0; i < r; i++) {
+    uint32_t skip = 0;
+    const uint32_t len = msgs_[i].msg_len;
+    if ((msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) || !Trim(s.data + i * stride_, len, &skip)) {
+      rxErrors_.fetch_add(1, std::memory_order_relaxed);  // too large or malformed: dropped
+      continue;
+    }
+    s.offsets[n] = static_cast<uint32_t>(i * stride_ + skip);
+    s.lengths[n] = len - skip;
+    uint8_t* a = s.addrs + n * 16;
+    if (names_[i].ss_family == AF_INET) {
+      auto* sa = reinterpret_cast<const sockaddr_in*>(&names_[i]);
+      memset(a, 0, 10);
+      a[10] = a[11] = 0xff;
+      memcpy(a + 12, &sa->sin_addr, 4);
+      s.ports[n] = ntohs(sa->sin_port);
+    } else {
+      auto* sa = reinterpret_cast<const sockaddr_in6*>(&names_[i]);
+      memcpy(a, &sa->sin6_addr, 16);
+      s.ports[n] = ntohs(sa->sin6_port);
+    }
+    bytes += len - skip;
+    n++;
+  }
+  rxPackets_.fetch_add(n, std::memory_order_relaxed);
+  rxBytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (n == 0) *err = r == 0 ? EAGAIN : EINTR;
+  return n == 0 ? -1 : static_cast<int>(n);
+}
+
+uint32_t MmsgSender::Send(int fd, const BatchArgs& args, const sockaddr_storage& dst,
+                          socklen_t dstLen) {
+  if (msgs_.size() < args.count) {
+    msgs_.resize(args.count);
+    iovs_.resize(args.count);
+  }
+  for (uint32_t i = 0; i < args.count; i++) {
+    iovs_[i] = {const_cast<uint8_t*>(args.data + args.offsets[i]), args.lengths[i]};
+    memset(&msgs_[i], 0, sizeof msgs_[i]);
+    msgs_[i].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&dst);
+    msgs_[i].msg_hdr.msg_namelen = dstLen;
+    msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+  }
+  uint32_t sent = 0;
+  uint32_t i = 0;
+  while (i < args.count) {
+    int r = sendmmsg(fd, &msgs_[i], std::min(args.count - i, kMaxMsgs), 0);
+    if (r < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+        txErrors += args.count - i;  // the send buffer is full: drop the rest of the batch
+        break;
+      }
+      txErrors++;  // this datagram failed (EMSGSIZE, unreachable, ...): skip it
+      i++;
+      continue;
+    }
+    for (int j = 0; j < r; j++) txBytes += msgs_[i + j].msg_len;
+    txPackets += static_cast<uint32_t>(r);
+    sent += static_cast<uint32_t>(r);
+    i += static_cast<uint32_t>(r);
+  }
+  return sent;
+}
+
+Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const MmsgSender& sender) {
+  Napi::Object out = Napi::Object::New(env);
+  const bool r = reader != nullptr;
+  out.Set("rxPackets", Napi::Number::New(env, r ? double(reader->rxPackets()) : 0));
+  out.Set("rxBytes", Napi::Number::New(env, r ? double(reader->rxBytes()) : 0));
+  out.Set("rxBatches", Napi::Number::New(env, r ? double(reader->rxBatches()) : 0));
+  out.Set("rxErrors", Napi::Number::New(env, r ? double(reader->rxErrors()) : 0));
+  out.Set("txPackets", Napi::Number::New(env, double(sender.txPackets)));
+  out.Set("txBytes", Napi::Number::New(env, double(sender.txBytes)));
+  out.Set("txErrors", Napi::Number::New(env, double(sender.txErrors)));
+  return out;
+}
+
+}  // namespace tsvpn

@@ -1,0 +1,73 @@
+// What the datagram sockets (UdpSocket, RawEspSocket) share: address parsing, integer
+// arguments, a recvmmsg reader with fixed-stride slots, and a sendmmsg batch sender.
+#pragma once
+
+#include <napi.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "batch_args.h"
+#include "batch_reader.h"
+
+namespace tsvpn {
+
+constexpr unsigned kMaxMsgs = 1024;  // UIO_MAXIOV: the kernel's cap per recvmmsg/sendmmsg
+
+// Parses an IPv4 or IPv6 literal into a sockaddr of `family` (an IPv4 address
+// for an AF_INET6 socket becomes ::ffff:a.b.c.d). 0 when it does not parse,
+// -1 when it is IPv6 but the socket is IPv4.
+socklen_t ParseAddress(const std::string& text, uint16_t port, int family, sockaddr_storage* out);
+
+// info[i] is an integer in [lo, hi]; false with a RangeError pending otherwise.
+bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
+            uint32_t* out);
+
+// Sets SO_RCVBUF / SO_SNDBUF (0 keeps the default). nullptr, or the option
+// that failed with errno set.
+const char* SetBufferSizes(int fd, uint32_t rcvbuf, uint32_t sndbuf);
+
+// Reads up to `batch` datagrams per recvmmsg, slot i at offset i * stride, with
+// each source address (16 bytes, IPv4 as ::ffff:a.b.c.d) and port.
+class MmsgReader : public BatchReader {
+ public:
+  MmsgReader(int fd, const ReaderOptions& options, size_t stride);
+
+ protected:
+  int Fill(Slab& s, int* err) override;
+  const char* ReadSyscall() const override { return "recvmmsg"; }
+  // Which bytes of a received datagram JS gets: false drops it (counted in
+  // rxErrors); *skip bytes at the front are left out. The default keeps all.
+  virtual bool Trim(const uint8_t* data, uint32_t len, uint32_t* skip) const {
+    *skip = 0;
+    return true;
+  }
+
+ private:
+  const size_t stride_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  std::vector<sockaddr_storage> names_;
+};
+
+// Sends a checked batch to one destination with sendmmsg; counts what it sends
+// and what the kernel refuses (never throws).
+class MmsgSender {
+ public:
+  uint32_t Send(int fd, const BatchArgs& args, const sockaddr_storage& dst, socklen_t dstLen);
+  uint64_t txPackets = 0;
+  uint64_t txBytes = 0;
+  uint64_t txErrors = 0;
+
+ private:
+  std::vector<mmsghdr> msgs_;  // grown once to the largest batch sent
+  std::vector<iovec> iovs_;
+};
+
+// { rxPackets, rxBytes, rxBatches, rxErrors, txPackets, txBytes, txErrors }
+// (reader may be null: zero rx counters).
+Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const MmsgSender& sender);
+
+}  // namespace tsvpn

@@ -1,0 +1,42 @@
+// RawEspSocket: the JS class for one raw IP socket of protocol 50 (ESP, RFC 4303), read
+// with recvmmsg (batches from a reader thread) and written with sendmmsg. The kernel
+// writes the outer IP header on send; on receive JS gets the ESP packet without it.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "mmsg_io.h"
+
+namespace tsvpn {
+
+class RawEspSocket : public Napi::ObjectWrap<RawEspSocket> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  // new RawEspSocket(address: string, batch: number, slabs: number,
+  //                  maxPacket: number, rcvbuf: number, sndbuf: number)
+  explicit RawEspSocket(const Napi::CallbackInfo& info);
+  ~RawEspSocket() override;
+
+ private:
+  Napi::Value Family(const Napi::CallbackInfo& info);
+  Napi::Value Slabs(const Napi::CallbackInfo& info);
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value SendBatch(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  void CloseNow();
+  bool CheckOpen(Napi::Env env);
+
+  int fd_ = -1;
+  int family_ = 0;
+  std::string label_;  // the bound address, for messages
+  BatchReader* reader_ = nullptr;
+  MmsgSender sender_;
+};
+
+}  // namespace tsvpn
