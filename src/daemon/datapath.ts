@@ -1,0 +1,219 @@
+// The packet path between the TUN device and the wire, a batch at a time (DESIGN.md
+// "Narrow batch interfaces"): TUN batch -> processOutbound -> one sendmmsg per outer
+// destination, straight from the slab processOutbound sealed into; ESP batch ->
+// processInbound -> one copy into a reused slab -> one TUN write. No per-packet system
+// call, closure or buffer allocation here (the AEAD allocates its own output).
+import { processInbound } from '../ipsec/inbound.js';
+import { processOutbound } from '../ipsec/outbound.js';
+import type { EspSa, Sad } from '../ipsec/sad.js';
+import type { Spd } from '../ipsec/spd.js';
+import type { Endpoint } from '../ike/config.js';
+import type { Logger } from './log.js';
+
+/** Where an outbound SA's packets go: UDP-encapsulated (RFC 3948) or raw ESP (IP protocol 50). */
+export interface OuterDest {
+  addr: string;
+  port: number;
+  encap: boolean;
+}
+
+/** Outbound SA -> its outer destination; written by the effect applier. */
+export type SaPaths = Map<EspSa, OuterDest>;
+
+export interface BatchWriter {
+  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+}
+
+export interface DatapathStats {
+  /** Outbound inner packets larger than the tunnel MTU, answered with ICMP (F7). */
+  icmpTooBig: number;
+  /** Inner packets written to the TUN that the kernel refused. */
+  tunWriteErrors: number;
+  /** ESP packets the kernel refused to send. */
+  sendErrors: number;
+  /** Outbound ESP packets for an SA with no known destination (a bug if ever non-zero). */
+  noDest: number;
+  /** TCP SYNs whose MSS option was lowered. */
+  mssClamped: number;
+  /** Batches that threw: counted and dropped, the daemon keeps running. */
+  internalErrors: number;
+}
+
+export interface DatapathOptions {
+  sad: Sad;
+  spd: Spd;
+  paths: SaPaths;
+  tun: BatchWriter;
+  sendUdp(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, to: Endpoint): number;
+  /** Raw ESP (RFC 4303 over IP); absent when every SA is UDP-encapsulated. */
+  sendRaw?(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, addr: string): number;
+  now: () => number;
+  /** Largest inner packet that fits (the TUN MTU). */
+  innerMtu: number;
+  /** C2 tooBigReply: the ICMP answer to an inner packet over `mtu`, or undefined. */
+  tooBig?: (inner: Uint8Array, mtu: number) => Uint8Array | undefined;
+  /** C2 clampMss, when peer.json asks for MSS clamping. */
+  clampMss?: (packet: Uint8Array, mss: number) => boolean;
+  log: Logger;
+}
+
+/** The batch view the TUN reader hands over. */
+export interface InnerBatch {
+  readonly buf: Uint8Array;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  readonly count: number;
+}
+
+const IPV4_TCP_HEADERS = 40; // RFC 879: MSS = MTU - 20 (IPv4) - 20 (TCP)
+const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
+
+export class Datapath {
+  readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0 };
+  /** When the last authenticated ESP packet arrived (DPD reads it). */
+  lastInbound = 0;
+  private readonly pkts: Uint8Array[] = [];
+  private offsets = new Uint32Array(256);
+  private lengths = new Uint32Array(256);
+  private slab = new Uint8Array(256 * 1600);
+  private readonly replies: Uint8Array[] = [];
+
+  constructor(private readonly o: DatapathOptions) {}
+
+  /** One batch read from the TUN: encrypt and send. Never throws. */
+  outbound(b: InnerBatch): void {
+    try {
+      this.doOutbound(b);
+    } catch (e) {
+      this.stats.internalErrors++;
+      this.o.log.error('datapath', `outbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** One batch of ESP packets (UDP payloads or raw): decrypt and write to the TUN. Never throws. */
+  inbound(packets: readonly Uint8Array[]): void {
+    try {
+      this.doInbound(packets);
+    } catch (e) {
+      this.stats.internalErrors++;
+      this.o.log.error('datapath', `inbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private doOutbound(b: InnerBatch): void {
+    const o = this.o;
+    const pkts = this.pkts;
+    pkts.length = 0;
+    this.replies.length = 0;
+    for (let i = 0; i < b.count; i++) {
+      const off = b.offsets[i];
+      const len = b.lengths[i];
+      const p = b.buf.subarray(off, off + len);
+      if (len > o.innerMtu && o.tooBig) {
+        // RFC 1191 / RFC 4443 §3.2 (failure map F7): tell the sender instead of dropping silently
+        const reply = o.tooBig(p, o.innerMtu);
+        if (reply) {
+          this.replies.push(reply);
+          this.stats.icmpTooBig++;
+          continue;
+        }
+      }
+      if (o.clampMss && isTcp(p)) this.clamp(p);
+      pkts.push(p);
+    }
+    if (this.replies.length > 0) this.writeTun(this.replies);
+    if (pkts.length === 0) return;
+    const r = processOutbound(o.spd, o.sad, pkts, o.now());
+    for (const ev of r.events) o.log.warn('esp', `SA ${ev.spi.toString(16)}: ${ev.type} (rekeying is not implemented: the tunnel needs a restart)`);
+    const n = r.esp.length;
+    if (n === 0) return;
+    this.ensure(n, 0);
+    const base = new Uint8Array(r.esp[0].buffer); // processOutbound sealed all of them into one slab
+    const sa0 = r.sa[0];
+    let same = true;
+    for (let k = 1; k < n && same; k++) same = r.sa[k] === sa0;
+    if (same) {
+      this.fill(r.esp, n);
+      this.send(sa0, base, n);
+      return;
+    }
+    // several SAs in one batch: one send per outer destination
+    const seen = new Set<EspSa>();
+    for (let k = 0; k < n; k++) {
+      const sa = r.sa[k];
+      if (seen.has(sa)) continue;
+      seen.add(sa);
+      let count = 0;
+      for (let j = k; j < n; j++) {
+        if (r.sa[j] !== sa) continue;
+        this.offsets[count] = r.esp[j].byteOffset;
+        this.lengths[count] = r.esp[j].byteLength;
+        count++;
+      }
+      this.send(sa, base, count);
+    }
+  }
+
+  private fill(esp: readonly Uint8Array[], n: number): void {
+    for (let k = 0; k < n; k++) {
+      this.offsets[k] = esp[k].byteOffset;
+      this.lengths[k] = esp[k].byteLength;
+    }
+  }
+
+  private send(sa: EspSa, base: Uint8Array, count: number): void {
+    const dest = this.o.paths.get(sa);
+    if (!dest) {
+      this.stats.noDest += count;
+      return;
+    }
+    let sent: number;
+    if (dest.encap || !this.o.sendRaw) sent = this.o.sendUdp(base, this.offsets, this.lengths, count, dest);
+    else sent = this.o.sendRaw(base, this.offsets, this.lengths, count, dest.addr);
+    if (sent < count) this.stats.sendErrors += count - sent;
+  }
+
+  private doInbound(packets: readonly Uint8Array[]): void {
+    const r = processInbound(this.o.sad, packets, this.o.now());
+    if (r.packets.length === 0) return;
+    this.lastInbound = this.o.now();
+    if (this.o.clampMss) for (const p of r.packets) if (isTcp(p)) this.clamp(p);
+    this.writeTun(r.packets);
+  }
+
+  /** Copy packets into the reused slab and write them with one call into the addon. */
+  private writeTun(list: readonly Uint8Array[]): void {
+    let total = 0;
+    for (const p of list) total += p.length;
+    this.ensure(list.length, total);
+    let off = 0;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i];
+      this.slab.set(p, off);
+      this.offsets[i] = off;
+      this.lengths[i] = p.length;
+      off += p.length;
+    }
+    const w = this.o.tun.writeBatch(this.slab, this.offsets, this.lengths, list.length);
+    if (w < list.length) this.stats.tunWriteErrors += list.length - w;
+  }
+
+  private clamp(p: Uint8Array): void {
+    const v4 = p[0] >> 4 === 4;
+    const mss = this.o.innerMtu - (v4 ? IPV4_TCP_HEADERS : IPV6_TCP_HEADERS);
+    if (this.o.clampMss!(p, mss)) this.stats.mssClamped++;
+  }
+
+  private ensure(count: number, bytes: number): void {
+    if (this.offsets.length < count) {
+      this.offsets = new Uint32Array(count * 2);
+      this.lengths = new Uint32Array(count * 2);
+    }
+    if (this.slab.length < bytes) this.slab = new Uint8Array(bytes * 2);
+  }
+}
+
+/** IPv4 protocol (byte 9) or IPv6 Next Header (byte 6) is TCP; extension headers are left alone. */
+function isTcp(p: Uint8Array): boolean {
+  return p.length >= 40 && (p[0] >> 4 === 4 ? p[9] === 6 : p[0] >> 4 === 6 && p[6] === 6);
+}

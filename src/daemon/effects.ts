@@ -1,0 +1,284 @@
+// Applies what the IKE state machine asks for (src/ike/effects.ts): datagrams to send,
+// ESP SAs into the SAD (RFC 4301 §4.4.2), PROTECT entries into the SPD (§4.4.1) with the
+// routes that steer the remote selectors into the TUN, and events into the log and the
+// failure map's last row. Keys are copied into the SA transforms and zeroed in the effect.
+import type { ChildSaInfo, Effect, IkeEvent, PolicyInfo } from '../ike/effects.js';
+import type { Endpoint } from '../ike/config.js';
+import { ipToBytes, parseSelector } from '../ike/selectors.js';
+import type { EspCipherSpec } from '../ipsec/esp-transform.js';
+import type { EspSa, Sad, SaSpec } from '../ipsec/sad.js';
+import type { Spd, SpdEntry } from '../ipsec/spd.js';
+import { EncrId } from '../wire/constants.js';
+import type { TrafficSelector } from '../wire/types.js';
+import type { SaPaths } from './datapath.js';
+import type { Logger } from './log.js';
+
+const NAT_T_PORT = 4500; // RFC 3948 §2.1
+
+export class UnsupportedEspError extends Error {
+  override name = 'UnsupportedEspError';
+}
+
+/** The ESP transform for one direction of a Child SA (ENCR ids: RFC 7296 §3.3.2, IANA). */
+export function cipherSpecOf(info: ChildSaInfo, dir: 'in' | 'out'): EspCipherSpec {
+  const k = dir === 'in' ? info.keysIn : info.keysOut;
+  switch (info.encr.id) {
+    case EncrId.AES_GCM_16: // RFC 4106: key | 4-octet salt
+      return { kind: 'aead', alg: 'aes-gcm-16', keyWithSalt: k.encr };
+    case EncrId.CHACHA20_POLY1305: // RFC 7634 §2: key | 4-octet salt
+      return { kind: 'aead', alg: 'chacha20-poly1305', keyWithSalt: k.encr };
+    case EncrId.AES_CBC: // RFC 3602 with an RFC 4868 / RFC 2404 HMAC
+      return { kind: 'cbc', encrKey: k.encr, integId: info.integ, integKey: k.integ };
+    default:
+      throw new UnsupportedEspError(`ESP encryption transform ${info.encr.id} is not implemented (${info.proposal})`);
+  }
+}
+
+/** The outer destination of a Child SA's ESP: UDP 4500 when encapsulated (RFC 3948), else raw. */
+export function outerDest(info: ChildSaInfo, forceEncap: boolean): { addr: string; port: number; encap: boolean } {
+  const encap = info.encap || forceEncap;
+  // with NAT-T the IKE SA floated and `remote.port` is the peer's (maybe NAT-mapped) 4500 port
+  const port = info.encap ? info.remote.port : NAT_T_PORT;
+  return { addr: info.remote.addr, port, encap };
+}
+
+/** Selector texts as CIDR prefixes for routes (ranges split into the fewest prefixes). */
+export function selectorCidrs(texts: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const t of texts) {
+    const ts = parseSelector(t);
+    for (const c of rangeToCidrs(ts.startAddr, ts.endAddr)) if (!out.includes(c)) out.push(c);
+  }
+  return out;
+}
+
+function rangeToCidrs(start: Uint8Array, end: Uint8Array): string[] {
+  const bits = start.length * 8;
+  let lo = bytesToBig(start);
+  const hi = bytesToBig(end);
+  const out: string[] = [];
+  while (lo <= hi) {
+    let len = bits;
+    // the largest aligned block starting at lo that stays within hi
+    while (len > 0) {
+      const size = 1n << BigInt(bits - len + 1);
+      if (lo % size !== 0n || lo + size - 1n > hi) break;
+      len--;
+    }
+    out.push(`${bigToText(lo, start.length)}/${len}`);
+    lo += 1n << BigInt(bits - len);
+  }
+  return out;
+}
+
+const bytesToBig = (b: Uint8Array): bigint => b.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
+
+function bigToText(v: bigint, n: number): string {
+  const b: number[] = [];
+  for (let i = n - 1; i >= 0; i--) b.push(Number((v >> BigInt(8 * i)) & 0xffn));
+  if (n === 4) return b.join('.');
+  const g: string[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(((b[i] << 8) | b[i + 1]).toString(16));
+  return g.join(':');
+}
+
+export interface RouteHooks {
+  /** Route the remote prefixes into the TUN; returns a handle for remove(). May throw. */
+  install(remoteCidrs: string[]): unknown;
+  remove(handle: unknown): void;
+}
+
+export interface LastFailure {
+  row: string;
+  message: string;
+  evidence?: unknown;
+  at: string;
+}
+
+/** What the daemon keeps per installed Child SA, by our inbound SPI. */
+export interface ChildRecord {
+  info: Omit<ChildSaInfo, 'keysIn' | 'keysOut'>;
+  inSa: EspSa;
+  outSa: EspSa;
+  installedAt: number;
+  rekeys: number;
+  entry?: SpdEntry;
+  routes?: unknown;
+}
+
+export interface EffectDeps {
+  sad: Sad;
+  spd: Spd;
+  paths: SaPaths;
+  sendIke(bytes: Uint8Array, to: Endpoint, from: Endpoint): void;
+  routes: RouteHooks;
+  now(): number;
+  wallClock(): number;
+  log: Logger;
+  forceEncap: boolean;
+  /** Called after each event is logged (the daemon reacts to failures, deletions, NAT). */
+  onEvent?(e: IkeEvent): void;
+}
+
+export class EffectApplier {
+  readonly children = new Map<number, ChildRecord>();
+  lastFailure: LastFailure | null = null;
+  /** IKE SAs' establishment times (ms, daemon clock), by SPIi hex. */
+  readonly established = new Map<string, number>();
+  /** Effects that failed to apply (each logged). */
+  errors = 0;
+
+  constructor(private readonly d: EffectDeps) {}
+
+  apply(effects: readonly Effect[]): void {
+    for (const e of effects) {
+      try {
+        this.one(e);
+      } catch (err) {
+        this.errors++;
+        this.d.log.error('daemon', `could not apply ${e.type}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  /** Remove every SPD entry, route and SA (shutdown); keys are zeroed. Never throws. */
+  removeAll(): void {
+    for (const c of [...this.children.values()]) this.drop(c);
+    this.d.sad.clear();
+  }
+
+  private one(e: Effect): void {
+    switch (e.type) {
+      case 'send':
+        return this.d.sendIke(e.bytes, e.to, e.from);
+      case 'install-sa':
+        return this.installSa(e.child);
+      case 'install-policy':
+        return this.installPolicy(e.policy);
+      case 'remove-policy':
+        return this.removePolicy(e.policy);
+      case 'remove-sa': {
+        const c = this.children.get(e.spiIn);
+        if (c) this.drop(c);
+        return;
+      }
+      case 'event':
+        this.event(e.event);
+        this.d.onEvent?.(e.event);
+    }
+  }
+
+  private installSa(info: ChildSaInfo): void {
+    const now = this.d.now();
+    const ls = info.localTs.map(parseSelector);
+    const rs = info.remoteTs.map(parseSelector);
+    const spec = (dir: 'in' | 'out', local: Endpoint, remote: Endpoint, l: TrafficSelector[], r: TrafficSelector[]): SaSpec => ({
+      spi: dir === 'in' ? info.spiIn : info.spiOut,
+      mode: info.mode,
+      cipher: cipherSpecOf(info, dir),
+      esn: info.esn,
+      localAddress: ipToBytes(local.addr),
+      remoteAddress: ipToBytes(remote.addr),
+      localSelectors: l,
+      remoteSelectors: r,
+      replayWindow: info.replayWindow,
+    });
+    try {
+      const inSa = this.d.sad.addInbound(spec('in', info.local, info.remote, ls, rs), now);
+      let outSa: EspSa;
+      try {
+        outSa = this.d.sad.addOutbound(spec('out', info.local, info.remote, ls, rs), now);
+      } catch (e) {
+        this.d.sad.remove(inSa);
+        throw e;
+      }
+      const { keysIn: _i, keysOut: _o, ...rest } = info;
+      this.children.set(info.spiIn, { info: rest, inSa, outSa, installedAt: now, rekeys: 0 });
+      const dest = outerDest(info, this.d.forceEncap);
+      this.d.paths.set(outSa, dest);
+      this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${hex(info.spiIn)} out ${hex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${dest.addr}:${dest.port}` : `to ${dest.addr}`}`);
+    } finally {
+      // the transforms hold their own copies (createEspTransform copies keys)
+      for (const k of [info.keysIn, info.keysOut]) {
+        k.encr.fill(0);
+        k.integ.fill(0);
+      }
+    }
+  }
+
+  private installPolicy(p: PolicyInfo): void {
+    const c = this.children.get(p.spiIn);
+    if (!c) throw new Error(`policy ${p.name} names no installed SA (SPI in ${hex(p.spiIn)})`);
+    c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa });
+    const cidrs = selectorCidrs(p.remoteTs);
+    try {
+      c.routes = this.d.routes.install(cidrs);
+      this.d.log.info('route', `routes for ${cidrs.join(', ')} into the tunnel`);
+    } catch (e) {
+      // failure map F5: SAs up, but nothing steers traffic into them
+      const message = `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;
+      this.lastFailure = { row: 'F5', message, evidence: { remoteTs: p.remoteTs }, at: new Date(this.d.wallClock()).toISOString() };
+      this.d.log.error('route', message);
+    }
+  }
+
+  private removePolicy(p: PolicyInfo): void {
+    const c = this.children.get(p.spiIn);
+    if (c) this.unroute(c);
+  }
+
+  private unroute(c: ChildRecord): void {
+    if (c.entry) this.d.spd.remove(c.entry);
+    c.entry = undefined;
+    if (c.routes !== undefined) {
+      try {
+        this.d.routes.remove(c.routes);
+      } catch (e) {
+        this.d.log.warn('route', `removing routes: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      c.routes = undefined;
+    }
+  }
+
+  private drop(c: ChildRecord): void {
+    this.unroute(c);
+    this.d.paths.delete(c.outSa);
+    this.d.sad.remove(c.inSa);
+    this.d.sad.remove(c.outSa);
+    this.children.delete(c.info.spiIn);
+    this.d.log.info('esp', `Child SA ${c.info.name} removed (SPIs in ${hex(c.info.spiIn)} out ${hex(c.info.spiOut)}; ${c.inSa.counters.passed} packets in, ${c.outSa.counters.passed} out)`);
+  }
+
+  private event(ev: IkeEvent): void {
+    const log = this.d.log;
+    switch (ev.type) {
+      case 'failure':
+        this.lastFailure = { row: ev.row, message: ev.message, evidence: ev.evidence, at: new Date(this.d.wallClock()).toISOString() };
+        log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)}`);
+        return;
+      case 'ike-state':
+        return log.debug('ike', `IKE SA ${ev.from} -> ${ev.to}`);
+      case 'ike-established':
+        this.established.set(ev.spiI, this.d.now());
+        return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${ev.nat.local ? ', we are behind a NAT' : ''}${ev.nat.remote ? ', the peer is behind a NAT' : ''}`);
+      case 'ike-deleted':
+        return log.info('ike', `IKE SA deleted (${ev.reason})`);
+      case 'child-installed':
+        return log.info('ike', `Child SA ${ev.name}: ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}${ev.narrowed ? ' (narrowed)' : ''}`);
+      case 'child-deleted':
+        return log.info('ike', `Child SA ${ev.name} deleted (${ev.reason})`);
+      case 'retransmit':
+        return log.info('ike', `retransmit ${ev.attempt} of ${ev.exchange} (message ${ev.messageId}) to ${ev.to.addr}:${ev.to.port}`);
+      case 'liveness':
+        return ev.ok ? log.debug('ike', 'peer alive') : log.warn('ike', 'peer did not answer the liveness check (DPD): dead');
+      case 'invalid-ke':
+        return log.info('ike', `peer asked for DH group ${ev.requested}, retrying`);
+      case 'cookie-requested':
+        return log.info('ike', 'peer demanded a COOKIE, retrying');
+      case 'notify':
+        return log.warn('ike', `${ev.exchange}: peer sent ${ev.notify}`);
+    }
+  }
+}
+
+const hex = (spi: number): string => (spi >>> 0).toString(16).padStart(8, '0');

@@ -1,0 +1,152 @@
+// TunnelStatus: what `tsvpn status` shows, built from the live objects on request. It
+// answers the failure map (DESIGN.md) in order: IKE SA state and last failure (F1-F4), SA
+// counters and drops by reason (F5), MTU and ICMP counts (F7), NAT and encapsulation (F8).
+// Only names, addresses, SPIs, algorithms and counters: no key material.
+import { spiHex } from '../ike/effects.js';
+import type { Endpoint } from '../ike/config.js';
+import type { TrafficCounters } from '../ipsec/counters.js';
+import type { ChildRecord, LastFailure } from './effects.js';
+
+export interface ChildStatus {
+  name: string;
+  state: 'INSTALLED' | string;
+  mode: 'tunnel' | 'transport';
+  spiIn: string;
+  spiOut: string;
+  proposal: string;
+  localTs: string[];
+  remoteTs: string[];
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  drops: Record<string, number>;
+  rekeys: number;
+  installed: number; // seconds ago
+}
+
+export interface IkeSaStatus {
+  state: string;
+  role: 'initiator' | 'responder';
+  localSpi: string;
+  remoteSpi: string;
+  local: string;
+  remote: string;
+  localId: string;
+  remoteId: string;
+  proposal: string;
+  nat: { local: boolean; remote: boolean };
+  established: number | null; // seconds ago
+  children: ChildStatus[];
+}
+
+export interface TunnelStatus {
+  name: string;
+  pid: number;
+  tun: { name: string; mtu: number } | null;
+  encap: 'udp' | 'raw' | null;
+  ikeSas: IkeSaStatus[];
+  drops: { inbound: Record<string, number>; outbound: Record<string, number>; ike: Record<string, number> };
+  lastFailure: LastFailure | null;
+}
+
+/** The parts of an IkeSa the status reads (an IkeSa, or a fake in tests). */
+export interface IkeSaView {
+  readonly state: string;
+  readonly role: 'initiator' | 'responder';
+  readonly spiI: Uint8Array;
+  readonly spiR: Uint8Array;
+  readonly local: Endpoint;
+  readonly remote: Endpoint;
+  readonly proposal: string | undefined;
+  readonly nat: { local: boolean; remote: boolean } | undefined;
+  readonly remoteId: string | undefined;
+  readonly stats: object;
+  readonly children: readonly { name: string; state: string; spiIn: number; spiOut: number; proposal: string; mode: 'tunnel' | 'transport' }[];
+}
+
+export interface StatusInput {
+  name: string;
+  pid: number;
+  localId: string;
+  tun: { name: string; mtu: number } | null;
+  encap: 'udp' | 'raw' | null;
+  ikeSas: readonly IkeSaView[];
+  children: ReadonlyMap<number, ChildRecord>;
+  established: ReadonlyMap<string, number>;
+  inbound: TrafficCounters;
+  outbound: TrafficCounters;
+  /** IKE-level counters (dispatcher, sockets, datapath extras), shown when non-zero. */
+  ikeCounters: readonly object[];
+  /** Extra datapath counters merged into the inbound / outbound drops (e.g. tun-write errors). */
+  extraInbound?: Record<string, number>;
+  extraOutbound?: Record<string, number>;
+  lastFailure: LastFailure | null;
+  now: number; // ms, same clock as the records
+}
+
+const ago = (now: number, t: number): number => Math.max(0, Math.round((now - t) / 1000));
+
+/** Non-zero entries of counter objects, summed by key. */
+export function nonZero(...tables: readonly object[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of tables) {
+    for (const [k, v] of Object.entries(t)) if (typeof v === 'number' && v !== 0) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
+}
+
+export function buildStatus(s: StatusInput): TunnelStatus {
+  const ikeSas = s.ikeSas.map((sa): IkeSaStatus => {
+    const initiator = sa.role === 'initiator';
+    const est = s.established.get(spiHex(sa.spiI));
+    const children = sa.children.map((c): ChildStatus => {
+      const rec = s.children.get(c.spiIn);
+      return {
+        name: c.name,
+        state: c.state,
+        mode: c.mode,
+        spiIn: spiHex(c.spiIn),
+        spiOut: spiHex(c.spiOut),
+        proposal: c.proposal,
+        localTs: rec ? [...rec.info.localTs] : [],
+        remoteTs: rec ? [...rec.info.remoteTs] : [],
+        // inbound: inner bytes delivered; outbound: ESP bytes sent (ipsec/counters.ts)
+        bytesIn: rec?.inSa.counters.bytes ?? 0,
+        bytesOut: rec?.outSa.counters.bytes ?? 0,
+        packetsIn: rec?.inSa.counters.passed ?? 0,
+        packetsOut: rec?.outSa.counters.passed ?? 0,
+        drops: rec ? nonZero(rec.inSa.counters.drops, rec.outSa.counters.drops) : {},
+        rekeys: rec?.rekeys ?? 0,
+        installed: rec ? ago(s.now, rec.installedAt) : 0,
+      };
+    });
+    return {
+      state: sa.state,
+      role: sa.role,
+      localSpi: spiHex(initiator ? sa.spiI : sa.spiR),
+      remoteSpi: spiHex(initiator ? sa.spiR : sa.spiI),
+      local: `${sa.local.addr}:${sa.local.port}`,
+      remote: `${sa.remote.addr}:${sa.remote.port}`,
+      localId: s.localId,
+      remoteId: sa.remoteId ?? '',
+      proposal: sa.proposal ?? '',
+      nat: sa.nat ?? { local: false, remote: false },
+      established: est === undefined || sa.state !== 'ESTABLISHED' ? null : ago(s.now, est),
+      children,
+    };
+  });
+  return {
+    name: s.name,
+    pid: s.pid,
+    tun: s.tun,
+    encap: s.encap,
+    ikeSas,
+    drops: {
+      inbound: nonZero(s.inbound.drops, s.extraInbound ?? {}),
+      outbound: nonZero(s.outbound.drops, s.extraOutbound ?? {}),
+      ike: nonZero(...s.ikeCounters, ...s.ikeSas.map((sa) => sa.stats)),
+    },
+    lastFailure: s.lastFailure,
+  };
+}
