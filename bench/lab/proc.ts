@@ -74,8 +74,8 @@ export async function run(
   const child = spawn(ns ? 'ip' : cmd, argv, { env: { ...process.env, ...o.env }, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   if (child.stdin) {
     child.stdin.on('error', () => {}); // a command that exits without reading its input: EPIPE is not ours to report
     child.stdin.end(o.input);

@@ -10,6 +10,8 @@ export interface Row {
   detail: string;
   tcp: TcpResult | null;
   udp: UdpResult | null;
+  /** Bytes (in + out) the left end's tunnel counted during the tests; absent without a tunnel. */
+  carriedBytes?: number;
   /** Why a path or one of its tests has no figure. */
   error: string | null;
   /** Filled by ratios(): this row's figure divided by the reference row's, same run. */

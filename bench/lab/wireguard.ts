@@ -15,6 +15,8 @@ export interface WireguardPair {
   /** Interface names (left, right). */
   readonly ifnames: [string, string];
   readonly version: string;
+  /** Bytes the left interface sent and received (`wg show <if> transfer`). */
+  carried(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -74,7 +76,12 @@ export async function startWireguard(h: TwoHosts, o: { leftNet: string; rightNet
       await must(host.ns, 'ip', ['link', 'set', ifname, 'mtu', String(MTU), 'up']);
       await must(host.ns, 'ip', ['route', 'add', farNet, 'dev', ifname, 'src', host.inner]);
     }
-    return { ifnames, version, stop };
+    const carried = async (): Promise<number> => {
+      // one line per peer: "<public key>\t<received bytes>\t<sent bytes>"
+      const out = await must(h.left.ns, 'wg', ['show', ifnames[0], 'transfer']);
+      return out.split('\n').reduce((n, l) => n + l.split('\t').slice(1).reduce((m, v) => m + (Number(v) || 0), 0), 0);
+    };
+    return { ifnames, version, carried, stop };
   } catch (e) {
     await stop();
     throw e;

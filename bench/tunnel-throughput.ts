@@ -1,0 +1,193 @@
+// Whole-tunnel throughput: iperf3 TCP and UDP through tsvpn, strongSwan kernel-libipsec and
+// wireguard-go, and over the plain veth as the baseline, on fresh identical namespace pairs
+// (src/io/netns.ts createTwoHosts), one path after the other in one run; prints the ratios.
+//
+//   npx tsx bench/tunnel-throughput.ts [--seconds 8] [--udp-rate 300M]
+//       [--only plain,strongswan,wireguard,tsvpn] [--json out.json]
+//
+// `tsvpn` means both encapsulations (tsvpn-raw: ESP as IP protocol 50, tsvpn-udp: RFC 3948
+// UDP encapsulation); either can be named alone. Only ratios from one run mean anything:
+// the two ends, iperf3 and the tunnel share the same cores. Needs root (see bench/README.md).
+
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createTwoHosts, netnsSupport, type TwoHosts } from '../src/io/netns.js';
+import { iperfTcp, iperfUdp, iperfVersion, type TcpResult, type UdpResult } from './lab/iperf.js';
+import { cleanupAll, must, onCleanup } from './lab/proc.js';
+import { startWireguard } from './lab/wireguard.js';
+import { startTsvpn } from './lab/tsvpn.js';
+import { startStrongswan } from './lab/strongswan-leg.js';
+import { formatTable, type Row } from './lab/report.js';
+import type { Leg } from './lab/leg.js';
+
+// The lab's inner networks (LAB.md): left inner host 203.0.113.1, right 203.0.113.129.
+const LEFT_NET = '203.0.113.0/25';
+const RIGHT_NET = '203.0.113.128/25';
+
+interface Path {
+  id: string;
+  label: string;
+  up(h: TwoHosts): Promise<Leg>;
+}
+
+const PATHS: Path[] = [
+  {
+    id: 'plain',
+    label: 'plain veth (no tunnel)',
+    async up(h) {
+      // the inner addresses routed over the veth, nothing else
+      await must(h.left.ns, 'ip', ['route', 'add', RIGHT_NET, 'via', h.right.outer, 'src', h.left.inner]);
+      await must(h.right.ns, 'ip', ['route', 'add', LEFT_NET, 'via', h.left.outer, 'src', h.right.inner]);
+      return { detail: 'veth MTU 1500', carried: async () => null, stop: async () => {} };
+    },
+  },
+  {
+    id: 'strongswan',
+    label: 'strongSwan kernel-libipsec',
+    up: (h) => startStrongswan(h, { leftNet: LEFT_NET, rightNet: RIGHT_NET }),
+  },
+  {
+    id: 'wireguard',
+    label: 'wireguard-go',
+    async up(h) {
+      const wg = await startWireguard(h, { leftNet: LEFT_NET, rightNet: RIGHT_NET });
+      return { detail: `${wg.version}, MTU 1420`, carried: () => wg.carried(), stop: () => wg.stop() };
+    },
+  },
+  {
+    id: 'tsvpn-raw',
+    label: 'tsvpn (ESP, IP proto 50)',
+    up: (h) => startTsvpn(h, { leftNet: LEFT_NET, rightNet: RIGHT_NET, encap: 'auto' }),
+  },
+  {
+    id: 'tsvpn-udp',
+    label: 'tsvpn (ESP in UDP 4500)',
+    up: (h) => startTsvpn(h, { leftNet: LEFT_NET, rightNet: RIGHT_NET, encap: 'udp' }),
+  },
+];
+
+function usage(msg?: string): never {
+  if (msg) process.stderr.write(`${msg}\n`);
+  process.stderr.write(
+    'usage: npx tsx bench/tunnel-throughput.ts [--seconds N] [--udp-rate RATE] [--only LIST] [--json FILE]\n' +
+      `  --only: comma list of ${['plain', 'strongswan', 'wireguard', 'tsvpn', 'tsvpn-raw', 'tsvpn-udp'].join(', ')}\n`,
+  );
+  process.exit(2);
+}
+
+function options() {
+  let v;
+  try {
+    v = parseArgs({
+      options: {
+        seconds: { type: 'string', default: '8' },
+        'udp-rate': { type: 'string', default: '300M' },
+        only: { type: 'string' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  if (v.help) usage();
+  const seconds = Number(v.seconds);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600) usage(`--seconds must be a whole number 1..600, got ${v.seconds}`);
+  const rate = v['udp-rate'];
+  if (!/^\d+(\.\d+)?[KMG]?$/.test(rate)) usage(`--udp-rate must look like iperf3's -b (e.g. 300M), got ${rate}`);
+  const known = new Set(PATHS.map((p) => p.id));
+  const wanted = new Set<string>();
+  for (const w of (v.only ?? 'plain,strongswan,wireguard,tsvpn').split(',').map((s) => s.trim())) {
+    if (w === 'tsvpn') {
+      wanted.add('tsvpn-raw');
+      wanted.add('tsvpn-udp');
+    } else if (known.has(w)) wanted.add(w);
+    else usage(`--only: unknown path "${w}"`);
+  }
+  return { seconds, rate, paths: PATHS.filter((p) => wanted.has(p.id)), json: v.json };
+}
+
+async function measure(p: Path, seconds: number, rate: string): Promise<Row> {
+  const row: Row = { id: p.id, label: p.label, detail: '', tcp: null, udp: null, error: null };
+  const hosts = createTwoHosts({ prefix: 'tsb' });
+  const destroy = onCleanup(`namespaces ${hosts.left.ns} ${hosts.right.ns}`, () => hosts.destroy());
+  try {
+    process.stderr.write(`[${p.id}] setting up in ${hosts.left.ns} / ${hosts.right.ns}\n`);
+    const leg = await p.up(hosts);
+    row.detail = leg.detail;
+    const ends = { client: { ns: hosts.left.ns, addr: hosts.left.inner }, server: { ns: hosts.right.ns, addr: hosts.right.inner } };
+    try {
+      process.stderr.write(`[${p.id}] iperf3 TCP ${seconds}s\n`);
+      row.tcp = await iperfTcp(ends, seconds).catch((e: Error): TcpResult | null => {
+        row.error = `TCP: ${e.message}`;
+        return null;
+      });
+      process.stderr.write(`[${p.id}] iperf3 UDP ${seconds}s at ${rate}\n`);
+      row.udp = await iperfUdp(ends, seconds, rate).catch((e: Error): UdpResult | null => {
+        row.error = `${row.error ? `${row.error}; ` : ''}UDP: ${e.message}`;
+        return null;
+      });
+      await checkCarried(row, leg, seconds);
+    } finally {
+      await leg.stop();
+    }
+  } catch (e) {
+    row.error = (e as Error).message;
+  } finally {
+    await destroy();
+  }
+  if (row.error) process.stderr.write(`[${p.id}] ${row.error}\n`);
+  return row;
+}
+
+/** The tunnel's own counters must account for what iperf3 moved, or the traffic went around it. */
+async function checkCarried(row: Row, leg: Leg, seconds: number): Promise<void> {
+  const moved = (((row.tcp?.mbps ?? 0) + (row.udp?.receivedMbps ?? 0)) * 1e6 * seconds) / 8;
+  const carried = await leg.carried().catch((e: Error) => {
+    row.error = `${row.error ? `${row.error}; ` : ''}reading the tunnel's counters: ${e.message}`;
+    return null;
+  });
+  if (carried === null) return;
+  row.carriedBytes = carried;
+  if (carried < moved * 0.9) {
+    const mb = (n: number): string => (n / 1e6).toFixed(1);
+    row.error = `${row.error ? `${row.error}; ` : ''}the tunnel counted ${mb(carried)} MB but iperf3 moved ${mb(moved)} MB: traffic bypassed the tunnel`;
+  }
+}
+
+async function main(): Promise<number> {
+  const o = options();
+  const ok = netnsSupport();
+  if (!ok.ok) {
+    process.stderr.write(`tunnel-throughput: ${ok.why}\n`);
+    return 2;
+  }
+  const iperf = await iperfVersion().catch(() => undefined);
+  if (!iperf) {
+    process.stderr.write('tunnel-throughput: iperf3 was not found (apt-get install iperf3)\n');
+    return 2;
+  }
+  const rows: Row[] = [];
+  try {
+    for (const p of o.paths) rows.push(await measure(p, o.seconds, o.rate));
+  } finally {
+    for (const e of await cleanupAll()) process.stderr.write(`cleanup: ${e}\n`);
+  }
+  const when = new Date().toISOString();
+  process.stdout.write(`\n${iperf}, ${o.seconds} s per test, UDP ${o.rate} offered in 1300-byte datagrams, ${when}\n`);
+  process.stdout.write(formatTable(rows));
+  if (o.json) {
+    writeFileSync(o.json, `${JSON.stringify({ when, iperf, seconds: o.seconds, udpRate: o.rate, rows }, null, 2)}\n`);
+    process.stdout.write(`JSON written to ${o.json}\n`);
+  }
+  return rows.some((r) => r.error) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (e: Error) => {
+    process.stderr.write(`tunnel-throughput: ${e.message}\n`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);
