@@ -1,0 +1,57 @@
+// PeerConfig -> the IkeSaConfig one IKE SA runs with (src/ike/config.ts). The runtime pieces
+// (randomness, the wall clock, the peer a '%any' responder actually talks to) come from the
+// daemon; everything else is the peer.json, already parsed and checked.
+import type { Endpoint, IkeSaConfig } from '../ike/config.js';
+import { ANY, type PeerConfig } from './types.js';
+
+export interface IkeRuntime {
+  random: (n: number) => Uint8Array;
+  wallClock: () => number;
+  /** The actual peer when remote.addr is '%any' (a responder learns it from IKE_SA_INIT). */
+  remote?: Endpoint;
+  /** Overrides local.addr/port (e.g. the NAT-T port 4500 the SA moved to). */
+  local?: Endpoint;
+}
+
+/**
+ * One IKE SA's configuration with one Child SA. The PSK bytes are shared with `p`, not copied:
+ * zero them once with disposePeerConfig when the tunnel goes away (calling disposeConfig on an
+ * SA's config would zero the PeerConfig's key too, and the next SA would fail F3).
+ */
+export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
+  const family = p.local.addr.includes(':') ? 6 : 4;
+  // A '%any' responder without a known peer yet: the dispatcher takes the real address from the datagram's path.
+  const unknownPeer: Endpoint = { addr: family === 6 ? '::' : '0.0.0.0', port: p.remote.port };
+  const remote = rt.remote ?? (p.remote.addr === ANY ? unknownPeer : { addr: p.remote.addr, port: p.remote.port });
+  return {
+    name: p.name,
+    local: rt.local ?? { addr: p.local.addr, port: p.local.port },
+    remote,
+    proposals: p.ike.proposals,
+    localId: p.local.id,
+    // swanctl `remote.id = %any` (acceptsAnyId): any identity the peer proves
+    remoteId: p.remote.id,
+    localAuth: p.local.auth,
+    remoteAuth: p.remote.auth,
+    children: [
+      {
+        name: p.child.name,
+        espProposals: p.child.proposals,
+        localTs: p.local.ts,
+        remoteTs: p.remote.ts,
+        mode: p.child.mode,
+        replayWindow: p.child.replayWindow,
+      },
+    ],
+    retransmit: { ...p.retransmit },
+    random: rt.random,
+    wallClock: rt.wallClock,
+    // RFC 7296 §2.4: an initiator that starts afresh tells the peer to drop SAs it still holds for us
+    initialContact: p.start === 'initiate',
+  };
+}
+
+/** Zero the PSK this PeerConfig holds (KeyObjects cannot be zeroed from JS). Idempotent. */
+export function disposePeerConfig(p: PeerConfig): void {
+  if (p.local.auth.method === 'psk') p.local.auth.psk.fill(0);
+}

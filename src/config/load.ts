@@ -1,0 +1,204 @@
+// peer.json -> PeerConfig: read, parse, check the shape against schema/peer.schema.json,
+// then the semantics a schema cannot express, then resolve secrets and certificate files.
+// Every problem found is reported at once in one ConfigError (one line per problem).
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { certMatchesIdentity } from '../ike/auth/certs.js';
+import { parseIdentity } from '../ike/auth/identity.js';
+import { DEFAULT_RETRANSMIT, type LocalAuth, type RemoteAuth } from '../ike/config.js';
+import { ConfigError } from './errors.js';
+import { address, checkFamilies, checkTransport, durationSeconds, familyOf, formatSelector, identity, proposals, selectors, tsFamilies, type Problems } from './resolve.js';
+import { validateShape } from './schema.js';
+import { derOf, readCertificates, readPrivateKey, resolvePsk } from './secrets.js';
+import { ANY, DEFAULTS, type PeerConfig } from './types.js';
+
+export { ConfigError } from './errors.js';
+
+/** "30s" "5m" "4h" "1d" -> seconds. Throws ConfigError for anything else. */
+export function parseDuration(text: string): number {
+  const v = durationSeconds(text);
+  if (v === undefined) throw new ConfigError([{ path: '', expected: `expected a duration such as 30s, 5m, 4h or 1d, got ${JSON.stringify(text)}` }]);
+  return v;
+}
+
+/** Read, parse, validate and resolve one peer.json (relative paths are relative to its directory). */
+export function loadPeerFile(file: string, env: NodeJS.ProcessEnv = process.env): PeerConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError([{ path: '', expected: `cannot read ${resolve(file)}: ${code === 'ENOENT' ? 'no such file' : code ?? 'unreadable'}` }]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError([{ path: '', expected: `${resolve(file)} is not valid JSON: ${jsonErrorAt(text, (e as Error).message)}` }]);
+  }
+  return parsePeerConfig(json, dirname(resolve(file)), env);
+}
+
+/** JSON.parse's "at position N" as "line L column C". */
+function jsonErrorAt(text: string, message: string): string {
+  const m = /at position (\d+)/.exec(message);
+  if (!m) return message;
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split('\n').length;
+  const column = Number(m[1]) - before.lastIndexOf('\n');
+  return `${message.replace(/ in JSON at position \d+.*$/, '').replace(/ at position \d+.*$/, '')} at line ${line} column ${column}`;
+}
+
+// The file's shape once the schema has accepted it.
+interface SideJson { addr: string; port?: number; id: string; auth: 'psk' | 'pubkey'; ts: string[] }
+interface PeerJson {
+  name: string;
+  local: SideJson & { cert?: string; key?: string };
+  remote: SideJson & { ca?: string | string[] };
+  psk?: string | { file: string } | { env: string };
+  ike: { proposals: string[]; rekey?: string; dpd?: string };
+  child: { name?: string; proposals: string[]; mode?: 'tunnel' | 'transport'; rekey?: string; replayWindow?: number };
+  start?: 'initiate' | 'wait';
+  tun?: { name?: string; mtu?: number };
+  encap?: 'auto' | 'udp';
+  mssClamp?: boolean;
+  keepalive?: string;
+  dpdAction?: 'restart' | 'clear' | 'hold';
+  retransmit?: { timeout?: number; base?: number; tries?: number };
+}
+
+/** Validate and resolve an already-parsed peer.json; file paths in it are relative to `baseDir`. */
+export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): PeerConfig {
+  const shape = validateShape(json);
+  if (shape.length > 0) throw new ConfigError(shape);
+  const j = json as PeerJson;
+  const probs: Problems = [];
+
+  const localAddr = address(j.local.addr, '/local/addr', probs, false);
+  const remoteAddr = address(j.remote.addr, '/remote/addr', probs, true);
+  if (localAddr && remoteAddr && remoteAddr !== ANY) {
+    if (localAddr === remoteAddr) probs.push({ path: '/remote/addr', expected: `expected the peer's address, got local.addr (${localAddr}) again` });
+    else if (familyOf(localAddr) !== familyOf(remoteAddr)) probs.push({ path: '/remote/addr', expected: `expected an IPv${familyOf(localAddr)} address like local.addr (${localAddr}), got ${remoteAddr}` });
+  }
+  const start = j.start ?? DEFAULTS.start;
+  if (remoteAddr === ANY && start !== 'wait') {
+    probs.push({ path: '/start', expected: `expected "wait" because remote.addr is %any (there is no address to initiate to), got ${JSON.stringify(start)}` });
+  }
+
+  const localId = identity(j.local.id, '/local/id', probs, false);
+  const remoteId = identity(j.remote.id, '/remote/id', probs, true);
+
+  const mode = j.child.mode ?? DEFAULTS.mode;
+  const localTs = selectors(j.local.ts, '/local/ts', localAddr, probs);
+  const remoteTs = selectors(j.remote.ts, '/remote/ts', remoteAddr, probs);
+  if (localTs.length === j.local.ts.length && remoteTs.length === j.remote.ts.length) checkFamilies(localTs, remoteTs, probs);
+  if (mode === 'transport') {
+    checkTransport(localTs, j.local.ts, '/local/ts', localAddr, probs);
+    checkTransport(remoteTs, j.remote.ts, '/remote/ts', remoteAddr, probs);
+  }
+
+  const ike = proposals(j.ike.proposals, '/ike/proposals', 'ike', probs);
+  const esp = proposals(j.child.proposals, '/child/proposals', 'esp', probs);
+
+  const mtu = j.tun?.mtu;
+  if (mtu !== undefined && mtu < 1280 && (tsFamilies(localTs).has(6) || tsFamilies(remoteTs).has(6))) {
+    // RFC 8200 §5: every link that carries IPv6 must have an MTU of at least 1280
+    probs.push({ path: '/tun/mtu', expected: `expected at least 1280 because the tunnel carries IPv6 (RFC 8200 §5), got ${mtu}` });
+  }
+
+  const auth = resolveAuth(j, baseDir, env, localId, probs);
+  if (probs.length > 0 || !auth) {
+    if (auth?.local.method === 'psk') auth.local.psk.fill(0);
+    throw new ConfigError(probs);
+  }
+
+  return {
+    name: j.name,
+    local: { addr: localAddr!, port: j.local.port ?? DEFAULTS.port, id: localId!, auth: auth.local, ts: localTs, tsText: localTs.map(formatSelector) },
+    remote: { addr: remoteAddr!, port: j.remote.port ?? DEFAULTS.port, id: remoteId!, auth: auth.remote, ts: remoteTs, tsText: remoteTs.map(formatSelector) },
+    ike: { proposals: ike.list, proposalText: ike.text, rekeyS: durationSeconds(j.ike.rekey ?? DEFAULTS.ikeRekey)!, dpdS: durationSeconds(j.ike.dpd ?? DEFAULTS.dpd)! },
+    child: {
+      name: j.child.name ?? j.name,
+      proposals: esp.list,
+      proposalText: esp.text,
+      mode,
+      rekeyS: durationSeconds(j.child.rekey ?? DEFAULTS.childRekey)!,
+      replayWindow: j.child.replayWindow ?? DEFAULTS.replayWindow,
+    },
+    start,
+    // Linux IFNAMSIZ is 16 with the NUL: at most 15 bytes (names here are ASCII)
+    tun: { name: j.tun?.name ?? `tsvpn-${j.name}`.slice(0, 15), ...(mtu === undefined ? {} : { mtu }) },
+    encap: j.encap ?? DEFAULTS.encap,
+    mssClamp: j.mssClamp ?? false,
+    keepaliveS: durationSeconds(j.keepalive ?? DEFAULTS.keepalive)!,
+    dpdAction: j.dpdAction ?? DEFAULTS.dpdAction,
+    retransmit: {
+      timeout: j.retransmit?.timeout ?? DEFAULT_RETRANSMIT.timeout,
+      base: j.retransmit?.base ?? DEFAULT_RETRANSMIT.base,
+      tries: j.retransmit?.tries ?? DEFAULT_RETRANSMIT.tries,
+    },
+  };
+}
+
+/** local/remote auth, the PSK and the certificate files; every pairing rule is checked here. */
+function resolveAuth(j: PeerJson, baseDir: string, env: NodeJS.ProcessEnv, localId: string | undefined, probs: Problems): { local: LocalAuth; remote: RemoteAuth } | undefined {
+  const usesPsk = j.local.auth === 'psk' || j.remote.auth === 'psk';
+  const n = probs.length;
+  if (usesPsk && j.psk === undefined) {
+    probs.push({ path: '/psk', expected: `required because ${j.local.auth === 'psk' ? 'local' : 'remote'}.auth is "psk"` });
+  }
+  if (!usesPsk && j.psk !== undefined) probs.push({ path: '/psk', expected: 'not used: neither local.auth nor remote.auth is "psk" (remove it)' });
+  if (j.remote.auth === 'psk' && j.local.auth !== 'psk') {
+    // RFC 7296 §2.15: the peer's PSK AUTH is checked with the same shared key we would prove ourselves with
+    probs.push({ path: '/remote/auth', expected: 'expected "pubkey": a peer proving itself with a PSK needs local.auth "psk" too (one shared key both ways)' });
+  }
+  for (const f of ['cert', 'key'] as const) {
+    if (j.local.auth === 'pubkey' && j.local[f] === undefined) probs.push({ path: `/local/${f}`, expected: 'required because local.auth is "pubkey"' });
+    if (j.local.auth === 'psk' && j.local[f] !== undefined) probs.push({ path: `/local/${f}`, expected: 'only used when local.auth is "pubkey" (remove it)' });
+  }
+  if (j.remote.auth === 'pubkey' && j.remote.ca === undefined) probs.push({ path: '/remote/ca', expected: 'required because remote.auth is "pubkey"' });
+  if (j.remote.auth === 'psk' && j.remote.ca !== undefined) probs.push({ path: '/remote/ca', expected: 'only used when remote.auth is "pubkey" (remove it)' });
+  if (probs.length > n) return undefined;
+
+  let local: LocalAuth | undefined;
+  if (j.local.auth === 'psk') {
+    const got = resolvePsk(j.psk!, baseDir, env);
+    if (got.ok) local = { method: 'psk', psk: got.value };
+    else probs.push(...got.problems);
+  } else {
+    const key = readPrivateKey(j.local.key!, baseDir);
+    const chain = readCertificates('/local/cert', j.local.cert!, baseDir);
+    if (!key.ok) probs.push(...key.problems);
+    if (!chain.ok) probs.push(...chain.problems);
+    if (key.ok && chain.ok) {
+      const leaf = chain.value.certs[0];
+      if (!leaf.checkPrivateKey(key.value)) {
+        probs.push({ path: '/local/key', expected: `expected the key of the first certificate in ${chain.value.abs} (${leaf.subject.replace(/\n/g, ', ')}); this key belongs to another certificate` });
+      } else if (localId !== undefined && !certMatchesIdentity(leaf, parseIdentity(localId))) {
+        // RFC 4945 §3.1: the ID must be the certificate's subject or one of its subjectAltNames
+        const names = [leaf.subject.replace(/\n/g, ', '), leaf.subjectAltName].filter(Boolean).join('; ');
+        probs.push({ path: '/local/id', expected: `${JSON.stringify(localId)} is not named in the certificate ${chain.value.abs} (${names})` });
+      } else {
+        local = { method: 'pubkey', key: key.value, certChain: chain.value.certs.map(derOf) };
+      }
+    }
+  }
+
+  let remote: RemoteAuth | undefined;
+  if (j.remote.auth === 'psk') remote = { method: 'psk' };
+  else {
+    const files = typeof j.remote.ca === 'string' ? [j.remote.ca] : j.remote.ca!;
+    const anchors: Uint8Array[] = [];
+    files.forEach((file, i) => {
+      const got = readCertificates(typeof j.remote.ca === 'string' ? '/remote/ca' : `/remote/ca/${i}`, file, baseDir);
+      if (got.ok) anchors.push(...got.value.certs.map(derOf));
+      else probs.push(...got.problems);
+    });
+    if (anchors.length > 0) remote = { method: 'pubkey', trustAnchors: anchors };
+  }
+  if (!local || !remote) {
+    if (local?.method === 'psk') local.psk.fill(0);
+    return undefined;
+  }
+  return { local, remote };
+}

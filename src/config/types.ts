@@ -1,0 +1,50 @@
+// The resolved peer.json: one tunnel, every string already parsed (selectors, proposals,
+// durations in seconds), secrets and certificates already read. The shape of the file
+// itself is schema/peer.schema.json; docs/peer-json.md lists each field and its default.
+import type { Proposal, TrafficSelector } from '../wire/types.js';
+import type { LocalAuth, RemoteAuth, RetransmitConfig } from '../ike/config.js';
+
+export interface PeerConfig {
+  /** /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/ (control socket /run/tsvpn/<name>.sock) */
+  name: string;
+  local: { addr: string; port: number; id: string; auth: LocalAuth; ts: TrafficSelector[]; tsText: string[] };
+  remote: { addr: string /* IP or '%any' */; port: number; id: string /* may be '%any' */; auth: RemoteAuth; ts: TrafficSelector[]; tsText: string[] };
+  ike: { proposals: Proposal[]; proposalText: string[]; rekeyS: number; dpdS: number };
+  child: { name: string; proposals: Proposal[]; proposalText: string[]; mode: 'tunnel' | 'transport'; rekeyS: number; replayWindow: number };
+  start: 'initiate' | 'wait';
+  /** default name `tsvpn-<name>` cut to 15 bytes; mtu undefined = derive from the outer path */
+  tun: { name: string; mtu?: number };
+  /** 'udp' forces RFC 3948 UDP encapsulation */
+  encap: 'auto' | 'udp';
+  /** default false */
+  mssClamp: boolean;
+  /** NAT-T keepalive interval in seconds (RFC 3948 §4), default 20 */
+  keepaliveS: number;
+  /** default 'restart' */
+  dpdAction: 'restart' | 'clear' | 'hold';
+  /** default DEFAULT_RETRANSMIT */
+  retransmit: RetransmitConfig;
+}
+
+/** One thing wrong with a peer.json: the JSON pointer of the field and what was wanted there. */
+export interface ConfigProblem {
+  path: string;
+  expected: string;
+}
+
+/** The address that stands for "whoever connects" (swanctl `%any`). */
+export const ANY = '%any';
+
+/** Defaults for what an operator may leave out (swanctl's where one exists). */
+export const DEFAULTS = {
+  port: 500, // RFC 7296 §2: IKE uses UDP port 500
+  ikeRekey: '4h', // swanctl connections.<conn>.rekey_time
+  dpd: '30s', // swanctl connections.<conn>.dpd_delay is 0 (off); tsvpn checks liveness by default
+  childRekey: '1h', // swanctl children.<child>.rekey_time
+  mode: 'tunnel' as const,
+  replayWindow: 1024, // tsvpn's choice; strongSwan's charon.replay_window is 32
+  start: 'initiate' as const,
+  encap: 'auto' as const,
+  keepalive: '20s', // strongSwan's charon.keep_alive
+  dpdAction: 'restart' as const,
+};
