@@ -1,0 +1,137 @@
+// Client side of the daemon's control socket (contract C4): one newline-terminated JSON
+// request per connection to `${dir}/${name}.sock`, one newline-terminated JSON reply.
+
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+import type { TunnelStatus } from '../daemon/status.js';
+
+export const DEFAULT_CONTROL_DIR = '/run/tsvpn';
+
+/** The control directory: TSVPN_CONTROL_DIR when set (tests, demos), else /run/tsvpn. */
+export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
+  const d = env.TSVPN_CONTROL_DIR;
+  return d !== undefined && d !== '' ? d : DEFAULT_CONTROL_DIR;
+}
+
+export function socketPath(dir: string, name: string): string {
+  return join(dir, `${name}.sock`);
+}
+
+/** No daemon answers for this name: no socket file, or a stale one nobody listens on. */
+export class NotRunningError extends Error {
+  override name = 'NotRunningError';
+  constructor(
+    readonly tunnel: string,
+    readonly path: string,
+    stale: boolean,
+  ) {
+    super(stale ? `tunnel ${tunnel} is not running (stale socket ${path}, nobody listens on it)` : `tunnel ${tunnel} is not running (no ${path})`);
+  }
+}
+
+/** The daemon answered something that is not the C4 protocol, or did not answer in time. */
+export class ControlError extends Error {
+  override name = 'ControlError';
+}
+
+export type ControlRequest = { cmd: 'status' } | { cmd: 'down' };
+export type ControlReply = { ok: true; status?: TunnelStatus } | { ok: false; error: string };
+
+const MAX_REPLY = 4 * 1024 * 1024;
+
+/** Sends one request and returns the daemon's reply. */
+export function request(dir: string, name: string, req: ControlRequest, timeoutMs = 5000): Promise<ControlReply> {
+  const path = socketPath(dir, name);
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: Error | undefined, reply?: ControlReply): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(() => finish(new ControlError(`tunnel ${name}: no reply on ${path} within ${timeoutMs} ms`)), timeoutMs);
+    const parse = (text: string): void => {
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch {
+        finish(new ControlError(`tunnel ${name}: reply on ${path} is not JSON: ${text.slice(0, 80)}`));
+        return;
+      }
+      if (typeof v !== 'object' || v === null || typeof (v as { ok?: unknown }).ok !== 'boolean') {
+        finish(new ControlError(`tunnel ${name}: reply on ${path} has no "ok" field`));
+        return;
+      }
+      finish(undefined, v as ControlReply);
+    };
+    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('data', (d: Buffer) => {
+      const nl = d.indexOf(0x0a);
+      chunks.push(nl >= 0 ? d.subarray(0, nl) : d);
+      size += d.length;
+      if (nl >= 0) parse(Buffer.concat(chunks).toString('utf8'));
+      else if (size > MAX_REPLY) finish(new ControlError(`tunnel ${name}: reply on ${path} longer than ${MAX_REPLY} bytes`));
+    });
+    sock.on('end', () => {
+      if (size > 0) parse(Buffer.concat(chunks).toString('utf8'));
+      else finish(new ControlError(`tunnel ${name}: the daemon closed ${path} without a reply`));
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') finish(new NotRunningError(name, path, false));
+      else if (e.code === 'ECONNREFUSED') finish(new NotRunningError(name, path, true));
+      else finish(new ControlError(`tunnel ${name}: ${path}: ${e.message}`));
+    });
+  });
+}
+
+/** Status of one tunnel; throws NotRunningError, ControlError, or ControlError with the daemon's error. */
+export async function fetchStatus(dir: string, name: string, timeoutMs?: number): Promise<TunnelStatus> {
+  const r = await request(dir, name, { cmd: 'status' }, timeoutMs);
+  if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
+  if (r.status === undefined) throw new ControlError(`tunnel ${name}: the status reply has no "status"`);
+  return r.status;
+}
+
+/**
+ * Asks the daemon to go down and waits until its socket file is gone (the daemon unlinks it
+ * last, after the Delete exchange, the routes and the TUN), at most `waitMs`.
+ */
+export async function requestDown(dir: string, name: string, waitMs = 10_000): Promise<void> {
+  const r = await request(dir, name, { cmd: 'down' });
+  if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
+  const path = socketPath(dir, name);
+  const until = Date.now() + waitMs;
+  while (existsSync(path)) {
+    if (Date.now() > until) throw new ControlError(`tunnel ${name} accepted "down" but ${path} is still there after ${waitMs} ms`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** Names of the tunnels that have a socket in `dir` (sorted); none when the directory is missing. */
+export function listTunnels(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((f) => f.endsWith('.sock'))
+    .filter((f) => {
+      try {
+        return statSync(join(dir, f)).isSocket();
+      } catch {
+        return false;
+      }
+    })
+    .map((f) => f.slice(0, -'.sock'.length))
+    .sort();
+}

@@ -1,0 +1,103 @@
+// `tsvpn status` text: one tunnel's TunnelStatus (contract C4) laid out like strongSwan's
+// `swanctl --list-sas`, so an operator who knows swanctl reads it at a glance, followed by
+// what answers "why does it not work": drops by reason and the last failure-map row.
+
+import type { TunnelStatus } from '../daemon/status.js';
+
+type IkeSaStatus = TunnelStatus['ikeSas'][number];
+type ChildStatus = IkeSaStatus['children'][number];
+
+/** "198.51.100.1:4500" or "2001:db8::1:4500" (the daemon's addr:port) -> "198.51.100.1[4500]", swanctl's form. */
+export function endpointText(e: string): string {
+  const m = /^\[?([0-9a-fA-F:.]+?)\]?:(\d+)$/.exec(e);
+  return m ? `${m[1]}[${m[2]}]` : e;
+}
+
+/** "12s", "5m 3s", "2h 0m", "1d 4h": how long ago something happened, to the second. */
+export function agoText(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** Non-zero counters as "replay 2, integrity 1" (sorted by name); '' when all are zero. */
+export function dropsText(d: Record<string, number> | undefined): string {
+  if (!d) return '';
+  return Object.keys(d)
+    .filter((k) => (d[k] ?? 0) !== 0)
+    .sort()
+    .map((k) => `${k} ${d[k]}`)
+    .join(', ');
+}
+
+function spiPair(sa: IkeSaStatus): string {
+  // swanctl marks the initiator's SPI _i, the responder's _r, and ours with a star
+  return sa.role === 'initiator' ? `${sa.localSpi}_i* ${sa.remoteSpi}_r` : `${sa.remoteSpi}_i ${sa.localSpi}_r*`;
+}
+
+function childLines(name: string, c: ChildStatus, index: number, encap: TunnelStatus['encap']): string[] {
+  const mode = c.mode.toUpperCase() + (encap === 'udp' ? '-in-UDP' : '');
+  const out = [
+    `  ${c.name || name}: #${index + 1}, ${c.state}, ${mode}, ESP SPIs: ${c.spiIn}_i ${c.spiOut}_o`,
+    `    ${c.proposal}`,
+    `    in  ${c.spiIn}, ${c.bytesIn} bytes, ${c.packetsIn} packets`,
+    `    out ${c.spiOut}, ${c.bytesOut} bytes, ${c.packetsOut} packets`,
+  ];
+  const more: string[] = [];
+  if (c.installed !== undefined && c.installed !== null) more.push(`installed ${agoText(c.installed)} ago`);
+  if (c.rekeys > 0) more.push(`rekeyed ${c.rekeys}x`);
+  if (more.length > 0) out.push(`    ${more.join(', ')}`);
+  c.localTs.forEach((ts) => out.push(`    local  ${ts}`));
+  c.remoteTs.forEach((ts) => out.push(`    remote ${ts}`));
+  const drops = dropsText(c.drops);
+  if (drops) out.push(`    drops: ${drops}`);
+  return out;
+}
+
+function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
+  const out = [
+    `${s.name}: #${index + 1}, ${sa.state}, IKEv2, ${spiPair(sa)}`,
+    `  local  '${sa.localId}' @ ${endpointText(sa.local)}`,
+    `  remote '${sa.remoteId}' @ ${endpointText(sa.remote)}`,
+  ];
+  if (sa.proposal) out.push(`  ${sa.proposal}`);
+  if (sa.nat.local || sa.nat.remote) {
+    const who = [sa.nat.local ? 'we are behind a NAT' : '', sa.nat.remote ? 'the peer is behind a NAT' : ''].filter(Boolean);
+    out.push(`  NAT detected: ${who.join(', ')}`);
+  }
+  if (sa.established !== null) out.push(`  established ${agoText(sa.established)} ago`);
+  sa.children.forEach((c, i) => out.push(...childLines(s.name, c, i, s.encap)));
+  return out;
+}
+
+function evidenceText(e: unknown): string {
+  if (e === undefined || e === null) return '';
+  if (typeof e !== 'object') return String(e);
+  return Object.entries(e as Record<string, unknown>)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+}
+
+/** The whole text block for one tunnel, ending without a newline. */
+export function formatStatus(s: TunnelStatus): string {
+  const encap = s.encap === 'udp' ? 'ESP in UDP (RFC 3948)' : s.encap === 'raw' ? 'ESP (IP protocol 50)' : 'no ESP yet';
+  const tun = s.tun ? `tun ${s.tun.name} mtu ${s.tun.mtu}` : 'no tun';
+  const lines = [`tunnel ${s.name} (pid ${s.pid}): ${tun}, ${encap}`];
+  if (s.ikeSas.length === 0) lines.push(`${s.name}: no IKE SA`);
+  s.ikeSas.forEach((sa, i) => lines.push(...ikeLines(s, sa, i)));
+  const drops = [
+    ['in', dropsText(s.drops.inbound)],
+    ['out', dropsText(s.drops.outbound)],
+    ['ike', dropsText(s.drops.ike)],
+  ].filter(([, t]) => t !== '');
+  if (drops.length > 0) lines.push(`drops: ${drops.map(([k, t]) => `${k}: ${t}`).join('; ')}`);
+  if (s.lastFailure) {
+    const f = s.lastFailure;
+    lines.push(`last failure: ${f.row} ${f.message} (at ${f.at})`);
+    const ev = evidenceText(f.evidence);
+    if (ev) lines.push(`  evidence: ${ev}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,111 @@
+// `tsvpn` entry: parse the command line, run one command, return the process exit code.
+// The daemon and config modules are imported only by the commands that need them, so
+// `tsvpn --help`, `status` and `down` start quickly.
+
+import { readFileSync } from 'node:fs';
+
+import { parseArgs, USAGE, UsageError, type Command } from './args.js';
+import { controlDir, ControlError, fetchStatus, listTunnels, NotRunningError, requestDown } from './control-client.js';
+import { formatStatus } from './format-status.js';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  env: process.env,
+};
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Errors the control client raises become one line on stderr and exit code 1. */
+function controlFailure(io: Io, e: unknown): number {
+  if (e instanceof NotRunningError || e instanceof ControlError) {
+    io.err(`tsvpn: ${e.message}\n`);
+    return 1;
+  }
+  throw e;
+}
+
+async function status(cmd: Extract<Command, { cmd: 'status' }>, io: Io): Promise<number> {
+  const dir = controlDir(io.env);
+  if (cmd.name !== undefined) {
+    try {
+      const s = await fetchStatus(dir, cmd.name);
+      io.out((cmd.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
+      return 0;
+    } catch (e) {
+      return controlFailure(io, e);
+    }
+  }
+  const names = listTunnels(dir);
+  if (names.length === 0) {
+    if (cmd.json) io.out('[]\n');
+    else io.out(`no tunnels running (no sockets in ${dir})\n`);
+    return 0;
+  }
+  let code = 0;
+  const all = [];
+  for (const name of names) {
+    try {
+      all.push(await fetchStatus(dir, name));
+    } catch (e) {
+      code = controlFailure(io, e);
+    }
+  }
+  if (cmd.json) io.out(JSON.stringify(all, null, 2) + '\n');
+  else if (all.length > 0) io.out(all.map(formatStatus).join('\n\n') + '\n');
+  return code;
+}
+
+async function down(name: string, io: Io): Promise<number> {
+  try {
+    await requestDown(controlDir(io.env), name);
+    io.out(`tunnel ${name} is down\n`);
+    return 0;
+  } catch (e) {
+    return controlFailure(io, e);
+  }
+}
+
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let cmd: Command;
+  try {
+    cmd = parseArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`tsvpn: ${e.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  switch (cmd.cmd) {
+    case 'help':
+      io.out(`${USAGE}\n`);
+      return 0;
+    case 'version':
+      io.out(`tsvpn ${version()}\n`);
+      return 0;
+    case 'status':
+      return status(cmd, io);
+    case 'down':
+      return down(cmd.name, io);
+    case 'up': {
+      const { runUp } = await import('./up.js');
+      return runUp(cmd.file, cmd.verbose, io);
+    }
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
+      return runDemo({ keep: cmd.keep, verbose: cmd.verbose }, io);
+    }
+    case 'echo': {
+      const { runEcho } = await import('./echo.js');
+      return runEcho(cmd, io);
+    }
+  }
+}

@@ -1,0 +1,90 @@
+// `tsvpn up <peer.json>`: validate the file (ConfigError -> its lines, exit 2), start the
+// daemon in this process, say once when the tunnel is up, and on SIGINT/SIGTERM take it
+// down (Delete, routes, TUN) and exit with the daemon's own exit code.
+
+import { ConfigError } from '../config/errors.js';
+import { loadPeerFile } from '../config/load.js';
+import type { PeerConfig } from '../config/types.js';
+import { startDaemon, type Daemon } from '../daemon/daemon.js';
+import { stderrLogger } from '../daemon/log.js';
+import type { TunnelStatus } from '../daemon/status.js';
+import { controlDir } from './control-client.js';
+import type { Io } from './main.js';
+
+/** The line printed when a Child SA is installed: selectors, peer, encapsulation, device. */
+export function upLine(s: TunnelStatus): string | undefined {
+  for (const sa of s.ikeSas) {
+    const c = sa.children.find((ch) => ch.state === 'INSTALLED');
+    if (!c) continue;
+    const encap = s.encap === 'udp' ? 'ESP in UDP' : s.encap === 'raw' ? 'ESP' : 'ESP';
+    const tun = s.tun ? `, ${s.tun.name} mtu ${s.tun.mtu}` : '';
+    return `tunnel ${s.name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with '${sa.remoteId}' at ${sa.remote} (${encap}${tun})`;
+  }
+  return undefined;
+}
+
+function loadConfig(file: string, io: Io): PeerConfig | number {
+  try {
+    return loadPeerFile(file, io.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.err(`tsvpn: ${file} is not a valid peer file:\n${e.message}\n`);
+      return 2;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err.code === 'string' && err.code.startsWith('E')) {
+      io.err(`tsvpn: cannot read ${file}: ${err.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+export async function runUp(file: string, verbose: boolean, io: Io): Promise<number> {
+  const peer = loadConfig(file, io);
+  if (typeof peer === 'number') return peer;
+
+  // a signal that arrives while starting is honoured once the daemon exists
+  let signalled: NodeJS.Signals | undefined;
+  let daemon: Daemon | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled !== undefined) {
+      io.err(`tsvpn: ${sig} again, exiting without a clean teardown\n`);
+      process.exit(1);
+    }
+    signalled = sig;
+    void daemon?.down(`signal ${sig}`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    try {
+      daemon = await startDaemon(peer, { log: stderrLogger(verbose ? 'debug' : 'info'), controlDir: controlDir(io.env) });
+    } catch (e) {
+      io.err(`tsvpn: ${(e as Error).message}\n`);
+      return 1;
+    }
+    if (signalled !== undefined) void daemon.down(`signal ${signalled}`);
+
+    // one line on stdout each time the tunnel comes up (initially, and after a restart)
+    let wasUp = false;
+    const d = daemon;
+    const poll = setInterval(() => {
+      let line: string | undefined;
+      try {
+        line = upLine(d.status());
+      } catch {
+        return;
+      }
+      if (line !== undefined && !wasUp) io.out(`${line}\n`);
+      wasUp = line !== undefined;
+    }, 200);
+    poll.unref();
+    const code = await daemon.done;
+    clearInterval(poll);
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+
+import { agoText, dropsText, endpointText, formatStatus } from '../../src/cli/format-status.js';
+import { troubledStatus, upStatus } from './fixtures.js';
+
+describe('tsvpn status text', () => {
+  it('lays out an established tunnel like swanctl --list-sas', () => {
+    expect(formatStatus(upStatus())).toBe(
+      [
+        'tunnel left (pid 4242): tun tsvpn-left mtu 1438, ESP in UDP (RFC 3948)',
+        'left: #1, ESTABLISHED, IKEv2, 1a2b3c4d5e6f7a8b_i* 0102030405060708_r',
+        "  local  'left.example' @ 198.51.100.1[4500]",
+        "  remote 'right.example' @ 198.51.100.2[4500]",
+        '  aes256gcm16-prfsha256-x25519',
+        '  established 12s ago',
+        '  left: #1, INSTALLED, TUNNEL-in-UDP, ESP SPIs: c1234567_i c7654321_o',
+        '    aes256gcm16',
+        '    in  c1234567, 1234 bytes, 10 packets',
+        '    out c7654321, 5678 bytes, 12 packets',
+        '    installed 11s ago',
+        '    local  203.0.113.0/25',
+        '    remote 203.0.113.128/25',
+      ].join('\n'),
+    );
+  });
+
+  it('shows drops by reason, NAT, the responder star and the last failure with its evidence', () => {
+    const text = formatStatus(troubledStatus());
+    const lines = text.split('\n');
+    // responder: the initiator's SPI comes first, ours carries the star
+    expect(lines[1]).toBe('right: #1, ESTABLISHED, IKEv2, 1a2b3c4d5e6f7a8b_i 0102030405060708_r*');
+    expect(lines).toContain("  local  'left.example' @ 2001:db8::2[4500]");
+    expect(lines).toContain('  NAT detected: we are behind a NAT');
+    expect(lines).toContain('  established 1h 2m ago');
+    expect(lines).toContain('    installed 11s ago, rekeyed 2x');
+    expect(lines).toContain('    drops: integrity 2, replay 1');
+    // zero counters are left out
+    expect(lines).toContain('drops: in: integrity 2, replay 1; out: no-sa 3');
+    expect(text).not.toContain('unknown-spi');
+    expect(lines).toContain('last failure: F2 no proposal chosen: the peer offered nothing we accept (at 2026-11-26T21:00:00.000Z)');
+    expect(lines).toContain('  evidence: scope=ike ours=["aes256gcm16-prfsha256-x25519"] theirs=["aes128-sha1-modp1024"]');
+  });
+
+  it('says so when there is no IKE SA, no TUN and no ESP yet', () => {
+    const s = upStatus();
+    s.ikeSas = [];
+    s.tun = null;
+    s.encap = null;
+    s.lastFailure = { row: 'F1', message: 'IKE_SA_INIT got no response after 5 retransmits', at: '2026-11-26T21:00:00.000Z' };
+    expect(formatStatus(s).split('\n')).toEqual([
+      'tunnel left (pid 4242): no tun, no ESP yet',
+      'left: no IKE SA',
+      'last failure: F1 IKE_SA_INIT got no response after 5 retransmits (at 2026-11-26T21:00:00.000Z)',
+    ]);
+  });
+
+  it('marks raw ESP as plain TUNNEL mode', () => {
+    const s = upStatus();
+    s.encap = 'raw';
+    expect(formatStatus(s)).toContain(', INSTALLED, TUNNEL, ESP SPIs');
+    expect(formatStatus(s)).toContain('ESP (IP protocol 50)');
+  });
+
+  it('formats endpoints, ages and drop tables', () => {
+    expect(endpointText('198.51.100.1:500')).toBe('198.51.100.1[500]');
+    expect(endpointText('2001:db8::1:4500')).toBe('2001:db8::1[4500]');
+    expect(endpointText('[2001:db8::1]:4500')).toBe('2001:db8::1[4500]');
+    expect(endpointText('%any')).toBe('%any');
+    expect(agoText(0)).toBe('0s');
+    expect(agoText(59.9)).toBe('59s');
+    expect(agoText(61)).toBe('1m 1s');
+    expect(agoText(7200)).toBe('2h 0m');
+    expect(agoText(90000)).toBe('1d 1h');
+    expect(dropsText({ b: 0, a: 0 })).toBe('');
+    expect(dropsText(undefined)).toBe('');
+  });
+});
