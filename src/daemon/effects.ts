@@ -4,7 +4,7 @@
 // failure map's last row. Keys are copied into the SA transforms and zeroed in the effect.
 import type { ChildSaInfo, Effect, IkeEvent, PolicyInfo } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
-import { ipToBytes, parseSelector } from '../ike/selectors.js';
+import { bytesToIp, ipToBytes, parseSelector } from '../ike/selectors.js';
 import type { EspCipherSpec } from '../ipsec/esp-transform.js';
 import type { EspSa, Sad, SaSpec } from '../ipsec/sad.js';
 import type { Spd, SpdEntry } from '../ipsec/spd.js';
@@ -74,12 +74,9 @@ function rangeToCidrs(start: Uint8Array, end: Uint8Array): string[] {
 const bytesToBig = (b: Uint8Array): bigint => b.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
 
 function bigToText(v: bigint, n: number): string {
-  const b: number[] = [];
-  for (let i = n - 1; i >= 0; i--) b.push(Number((v >> BigInt(8 * i)) & 0xffn));
-  if (n === 4) return b.join('.');
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(((b[i] << 8) | b[i + 1]).toString(16));
-  return g.join(':');
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = Number((v >> BigInt(8 * (n - 1 - i))) & 0xffn);
+  return bytesToIp(b);
 }
 
 export interface RouteHooks {

@@ -1,0 +1,118 @@
+// The datapath's own decisions around processOutbound/processInbound: batching of sends and
+// TUN writes, ICMP for packets over the tunnel MTU (failure map F7), MSS clamping, and
+// that a bad batch is counted instead of crashing the daemon.
+import { describe, expect, it } from 'vitest';
+import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
+import { silentLogger } from '../../src/daemon/log.js';
+import { ipToBytes } from '../../src/ike/selectors.js';
+import { tooBigReply } from '../../src/ipsec/icmp.js';
+import { clampMss } from '../../src/ipsec/mss.js';
+import { Sad } from '../../src/ipsec/sad.js';
+import { Spd } from '../../src/ipsec/spd.js';
+import { decodeIpPacket } from '../../src/wire/ip.js';
+import { gcm, pair, sel, udpPacket } from '../ipsec/helpers.js';
+
+function rig(o: { innerMtu?: number; mss?: boolean } = {}) {
+  const sad = new Sad();
+  const spd = new Spd();
+  const paths: SaPaths = new Map();
+  const p = pair(() => gcm(), { a: ['192.0.2.0/24'], b: ['203.0.113.0/24'] });
+  const out = sad.addOutbound(p.out, 0);
+  spd.add({ local: sel('192.0.2.0/24'), remote: sel('203.0.113.0/24'), action: 'protect', sa: out });
+  paths.set(out, { addr: '198.51.100.2', port: 4500, encap: true });
+  const tun: Uint8Array[][] = [];
+  const sends: { n: number; to: string }[] = [];
+  const dp = new Datapath({
+    sad,
+    spd,
+    paths,
+    tun: { writeBatch: (b, offs, lens, n) => (tun.push(Array.from({ length: n }, (_, i) => b.slice(offs[i], offs[i] + lens[i]))), n) },
+    sendUdp: (_b, _o, _l, n, to) => (sends.push({ n, to: `${to.addr}:${to.port}` }), n),
+    now: () => 0,
+    innerMtu: o.innerMtu ?? 1400,
+    tooBig: (inner, mtu) => tooBigReply(inner, mtu, ipToBytes('198.51.100.2'), undefined),
+    clampMss: o.mss ? clampMss : undefined,
+    log: silentLogger,
+  });
+  return { dp, sad, tun, sends };
+}
+
+const batchOf = (pkts: Uint8Array[]) => {
+  const buf = Buffer.concat(pkts);
+  const offsets = new Uint32Array(pkts.length);
+  let off = 0;
+  pkts.forEach((p, i) => ((offsets[i] = off), (off += p.length)));
+  return { buf, offsets, lengths: Uint32Array.from(pkts.map((p) => p.length)), count: pkts.length };
+};
+
+const withDf = (p: Uint8Array): Uint8Array => {
+  p[6] |= 0x40; // RFC 791: Don't Fragment
+  return p;
+};
+
+function tcpSyn(mss: number): Uint8Array {
+  const p = new Uint8Array(44);
+  p[0] = 0x45;
+  p[3] = 44;
+  p[8] = 64;
+  p[9] = 6;
+  p.set(ipToBytes('192.0.2.7'), 12);
+  p.set(ipToBytes('203.0.113.9'), 16);
+  p[20] = 0x30; // port 12345 -> 80
+  p[21] = 0x39;
+  p[23] = 80;
+  p[32] = 0x60; // data offset 6 words
+  p[33] = 0x02; // SYN
+  p[40] = 2; // MSS option
+  p[41] = 4;
+  p[42] = mss >> 8;
+  p[43] = mss & 0xff;
+  return p;
+}
+
+describe('datapath', () => {
+  it('sends a batch of inner packets with one call per destination', () => {
+    const { dp, sends } = rig();
+    dp.outbound(batchOf([1, 2, 3, 4].map((i) => udpPacket('192.0.2.7', '203.0.113.9', 1000 + i, 53, 50 * i))));
+    expect(sends).toEqual([{ n: 4, to: '198.51.100.2:4500' }]);
+  });
+
+  it('answers a DF packet over the tunnel MTU with ICMP "fragmentation needed" into the TUN, and sends the rest', () => {
+    const { dp, tun, sends } = rig({ innerMtu: 1000 });
+    const big = withDf(udpPacket('192.0.2.7', '203.0.113.9', 1000, 53, 1200));
+    const small = udpPacket('192.0.2.7', '203.0.113.9', 1001, 53, 100);
+    dp.outbound(batchOf([big, small]));
+    expect(dp.stats.icmpTooBig).toBe(1);
+    expect(sends).toEqual([{ n: 1, to: '198.51.100.2:4500' }]);
+    expect(tun).toHaveLength(1);
+    const icmp = decodeIpPacket(tun[0][0]);
+    expect(icmp.protocol).toBe(1);
+    expect(Array.from(icmp.dst)).toEqual(Array.from(ipToBytes('192.0.2.7'))); // back to the sender
+    const body = tun[0][0].subarray(icmp.headerLength);
+    expect([body[0], body[1]]).toEqual([3, 4]); // RFC 792 type 3 code 4
+    expect((body[6] << 8) | body[7]).toBe(1000); // RFC 1191 next-hop MTU = the tunnel MTU
+  });
+
+  it('lowers the MSS of an outgoing SYN to fit the tunnel when asked to', () => {
+    const { dp, sad } = rig({ innerMtu: 1400, mss: true });
+    const syn = tcpSyn(1460);
+    const b = batchOf([syn]);
+    dp.outbound(b);
+    expect(dp.stats.mssClamped).toBe(1);
+    expect((b.buf[42] << 8) | b.buf[43]).toBe(1360); // 1400 - 20 (IPv4) - 20 (TCP)
+    expect(sad.counters.outbound.passed).toBe(1);
+  });
+
+  it('counts inbound garbage as drops and writes nothing to the TUN', () => {
+    const { dp, sad, tun } = rig();
+    dp.inbound([Uint8Array.of(0, 0, 0, 9, 0, 0, 0, 1, 5, 5), new Uint8Array(3)]);
+    expect(tun).toHaveLength(0);
+    expect(sad.counters.inbound.drops['unknown-spi'] + sad.counters.inbound.drops.malformed).toBe(2);
+  });
+
+  it('a batch that throws is counted, not fatal', () => {
+    const { dp } = rig();
+    expect(() => dp.inbound([null as never])).not.toThrow();
+    expect(dp.stats.internalErrors).toBe(1);
+  });
+});

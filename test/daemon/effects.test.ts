@@ -1,0 +1,162 @@
+// Two daemons' glue back to back in memory: real IKE dispatchers, real SAD/SPD, the effect
+// applier and the datapath, with fake sockets, TUN and routes. What an operator would see:
+// the tunnel comes up, routes for the far side are asked for, inner packets cross intact,
+// keys do not linger in the effects, a PSK mismatch becomes failure row F3, and a Delete
+// leaves no SA, policy or route behind.
+import { describe, expect, it } from 'vitest';
+import { IkeDispatcher } from '../../src/ike/dispatcher.js';
+import type { Effect } from '../../src/ike/effects.js';
+import type { Endpoint, IkeSaConfig } from '../../src/ike/config.js';
+import { Sad } from '../../src/ipsec/sad.js';
+import { Spd } from '../../src/ipsec/spd.js';
+import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
+import { EffectApplier, selectorCidrs } from '../../src/daemon/effects.js';
+import { silentLogger } from '../../src/daemon/log.js';
+import { config, I_ADDR, R_ADDR, psk } from '../ike/helpers/pair.js';
+import { seededRandom } from '../ike/helpers/random.js';
+import { udpPacket } from '../ipsec/helpers.js';
+
+interface Side {
+  sad: Sad;
+  spd: Spd;
+  paths: SaPaths;
+  applier: EffectApplier;
+  dispatcher: IkeDispatcher;
+  datapath: Datapath;
+  routes: { installed: string[][]; removed: number };
+  sentEsp: { packets: Uint8Array[]; to: string; encap: boolean }[];
+  tunWrites: Uint8Array[][];
+  applied: Effect[];
+}
+
+function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[], seed: number): Side {
+  const s = { routes: { installed: [], removed: 0 }, sentEsp: [], tunWrites: [], applied: [] } as unknown as Side;
+  s.sad = new Sad();
+  s.spd = new Spd();
+  s.paths = new Map();
+  s.applier = new EffectApplier({
+    sad: s.sad,
+    spd: s.spd,
+    paths: s.paths,
+    sendIke: (bytes, to, from) => outbox.push({ bytes, to, from, side: s }),
+    routes: {
+      install: (cidrs) => {
+        s.routes.installed.push(cidrs);
+        return cidrs;
+      },
+      remove: () => void s.routes.removed++,
+    },
+    now: () => 0,
+    wallClock: () => Date.UTC(2026, 10, 26),
+    log: silentLogger,
+    forceEncap: false,
+  });
+  s.dispatcher = new IkeDispatcher({ configFor: () => cfg, random: seededRandom(seed) });
+  const collect = (buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number) => Array.from({ length: n }, (_, i) => buf.slice(offs[i], offs[i] + lens[i]));
+  s.datapath = new Datapath({
+    sad: s.sad,
+    spd: s.spd,
+    paths: s.paths,
+    tun: { writeBatch: (buf, offs, lens, n) => (s.tunWrites.push(collect(buf, offs, lens, n)), n) },
+    sendUdp: (buf, offs, lens, n, to) => (s.sentEsp.push({ packets: collect(buf, offs, lens, n), to: `${to.addr}:${to.port}`, encap: true }), n),
+    sendRaw: (buf, offs, lens, n, addr) => (s.sentEsp.push({ packets: collect(buf, offs, lens, n), to: addr, encap: false }), n),
+    now: () => 0,
+    innerMtu: 1400,
+    log: silentLogger,
+  });
+  return s;
+}
+
+/** Left initiates to right; IKE datagrams are delivered until both are quiet. */
+function tunnel(o: { rightPsk?: string } = {}) {
+  const outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[] = [];
+  const lCfg = config({ id: 'left.example', seed: 1, localTs: ['10.1.0.0/16'], remoteTs: ['10.2.0.0/16'] }, I_ADDR, R_ADDR);
+  const rCfg = config({ id: 'right.example', seed: 2, localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], localAuth: psk(o.rightPsk) }, R_ADDR, I_ADDR);
+  const left = side(undefined, outbox, 3);
+  const right = side(rCfg, outbox, 4);
+  const apply = (s: Side, fx: Effect[]) => {
+    s.applied.push(...fx);
+    s.applier.apply(fx);
+  };
+  const run = () => {
+    for (let guard = 0; outbox.length && guard < 100; guard++) {
+      const m = outbox.shift()!;
+      const to = m.side === left ? right : left;
+      apply(to, to.dispatcher.handleDatagram(0, m.bytes, { from: m.from, to: m.to }));
+    }
+  };
+  apply(left, left.dispatcher.initiate(0, lCfg).effects);
+  run();
+  return { left, right, run, apply };
+}
+
+describe('effects applied by the daemon (in memory, two sides)', () => {
+  it('brings the Child SA up, asks for routes to the far side and carries packets both ways', () => {
+    const { left, right } = tunnel();
+    expect(left.applier.children.size).toBe(1);
+    expect(right.applier.children.size).toBe(1);
+    expect(left.routes.installed).toEqual([['10.2.0.0/16']]);
+    expect(right.routes.installed).toEqual([['10.1.0.0/16']]);
+    expect(left.applier.lastFailure).toBeNull();
+
+    const inner = [1, 2, 3].map((i) => udpPacket('10.1.0.5', '10.2.0.9', 4000 + i, 53, 100 * i, i));
+    const buf = Buffer.concat(inner);
+    const offsets = Uint32Array.from([0, inner[0].length, inner[0].length + inner[1].length]);
+    left.datapath.outbound({ buf, offsets, lengths: Uint32Array.from(inner.map((p) => p.length)), count: 3 });
+    // one send for the whole batch, to the peer's outer address, raw ESP (no NAT)
+    expect(left.sentEsp).toHaveLength(1);
+    expect(left.sentEsp[0]).toMatchObject({ to: R_ADDR.addr, encap: false });
+    expect(left.sentEsp[0].packets).toHaveLength(3);
+    right.datapath.inbound(left.sentEsp[0].packets);
+    expect(right.tunWrites).toHaveLength(1); // one TUN write for the batch
+    expect(right.tunWrites[0].map((p) => Buffer.from(p))).toEqual(inner.map((p) => Buffer.from(p)));
+
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 53, 4001, 64, 9);
+    right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    left.datapath.inbound(right.sentEsp[0].packets);
+    expect(Buffer.from(left.tunWrites[0][0])).toEqual(Buffer.from(back));
+  });
+
+  it('zeroes the Child SA keys in the install-sa effect once the SAs hold their own copies', () => {
+    const { left } = tunnel();
+    const installs = left.applied.filter((e): e is Extract<Effect, { type: 'install-sa' }> => e.type === 'install-sa');
+    expect(installs).toHaveLength(1);
+    for (const k of [installs[0].child.keysIn, installs[0].child.keysOut]) expect(k.encr.every((b) => b === 0)).toBe(true);
+    // and the SAs still work (they copied the keys before the zeroing)
+    expect(left.sad.list()).toHaveLength(2);
+  });
+
+  it('a PSK mismatch is failure row F3, with no SA, policy or route', () => {
+    const { left, right } = tunnel({ rightPsk: 'a different secret' });
+    const f = left.applier.lastFailure ?? right.applier.lastFailure;
+    expect(f?.row).toBe('F3');
+    expect(JSON.stringify([left.applier.lastFailure, right.applier.lastFailure])).not.toContain('different secret');
+    expect(left.sad.list()).toHaveLength(0);
+    expect(left.spd.list()).toHaveLength(0);
+    expect(left.routes.installed).toHaveLength(0);
+  });
+
+  it('a Delete removes SAs, policies and routes on both sides', () => {
+    const { left, right, run, apply } = tunnel();
+    const sa = left.dispatcher.list()[0];
+    apply(left, sa.delete(1));
+    run();
+    for (const s of [left, right]) {
+      expect(s.sad.list()).toHaveLength(0);
+      expect(s.spd.list()).toHaveLength(0);
+      expect(s.routes.removed).toBe(1);
+      expect(s.applier.children.size).toBe(0);
+    }
+  });
+
+  it('turns selector ranges into route prefixes', () => {
+    expect(selectorCidrs(['203.0.113.128/25[tcp/443]', '192.0.2.1-192.0.2.6'])).toEqual([
+      '203.0.113.128/25',
+      '192.0.2.1/32',
+      '192.0.2.2/31',
+      '192.0.2.4/31',
+      '192.0.2.6/32',
+    ]);
+    expect(selectorCidrs(['0.0.0.0/0', '2001:db8::/32'])).toEqual(['0.0.0.0/0', '2001:db8::/32']);
+  });
+});
