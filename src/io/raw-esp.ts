@@ -9,7 +9,10 @@
 //
 // Packet i of a batch is the ESP packet itself (SPI first): the IPv4 header the kernel
 // hands a raw socket is skipped in C; IPv6 raw sockets never include one. On send the
-// kernel writes the outer IP header. Opening needs root or CAP_NET_RAW.
+// kernel writes the outer IP header; a packet larger than the path MTU is fragmented by
+// the kernel (IPv4 and IPv6 alike) and reassembled by the receiving kernel, so keeping
+// ESP under the MTU is the datapath's choice (src/ipsec/mtu.ts), not this socket's.
+// Opening needs root or CAP_NET_RAW.
 //
 // The kernel here has no ESP (xfrm) module: without a raw socket for protocol 50 it
 // answers ESP with ICMP "protocol unreachable" (IPv4) or "unrecognized next header"

@@ -108,7 +108,9 @@ describe('openRawEsp argument checks (no privilege needed)', () => {
 });
 
 describe.skipIf(!ok)(`raw ESP between two namespaces ${needs}`, () => {
-  it.each([4, 6] as const)('IPv%i: a batch of 100 ESP packets arrives intact, in order, from the sender, and the kernel sends no ICMP back', async (family) => {
+  it.each([4, 6] as const)('IPv%i: 100 ESP packets sent in one batch, and one larger than the link, arrive intact, in order, from the sender; the kernel sends no ICMP back', async (family) => {
+    // The 101st packet, 3000 bytes on a 1500-byte link, is fragmented by the sending
+    // kernel and reassembled by the receiving one: the socket sees it whole.
     const hosts = createTwoHosts({ prefix: 'tsvpn-esp' });
     try {
       const { left, right } = hosts;
@@ -135,11 +137,12 @@ describe.skipIf(!ok)(`raw ESP between two namespaces ${needs}`, () => {
       expect(sent(icmpCounters(right.ns)) - sent(c0)).toBeGreaterThan(0);
 
       // With the raw socket open on the right: 100 packets of different sizes in one call.
-      const rx = startReceiver(right.ns, r, 100);
+      const rx = startReceiver(right.ns, r, 101);
       await rx.ready;
       const r0 = icmpCounters(right.ns);
       const l0 = icmpCounters(left.ns);
       const tx = runChild(left.ns, ['send', l, r, '0', '100']);
+      const big = runChild(left.ns, ['send', l, r, '100', '1', '3000']);
       const rxRun = await rx.done;
       await sleep(200); // room for any ICMP the kernel might still send
       const r1 = icmpCounters(right.ns);
@@ -149,11 +152,13 @@ describe.skipIf(!ok)(`raw ESP between two namespaces ${needs}`, () => {
       const bytes = expected.reduce((n, p) => n + p.length, 0);
       expect(new Set(expected.map((p) => p.length)).size).toBeGreaterThan(50);
       expect(tx.result, tx.stderr).toMatchObject({ sent: 100, stats: { txPackets: 100, txBytes: bytes, txErrors: 0 } });
+      expect(big.result, big.stderr).toMatchObject({ sent: 1, stats: { txPackets: 1, txBytes: 3000, txErrors: 0 } });
+      expected.push(espPacket(100, 3000));
 
       expect(rxRun.status, rxRun.stderr).toBe(0);
       const res = rxRun.result;
       expect(res.family).toBe(family);
-      expect(res.packets).toHaveLength(100);
+      expect(res.packets).toHaveLength(101);
       res.packets.forEach((p: { src: string; b64: string }, i: number) => {
         const data = Buffer.from(p.b64, 'base64');
         expect(data.readUInt32BE(0), `packet ${i}: SPI first, no IP header`).toBe(TEST_SPI);
@@ -162,7 +167,7 @@ describe.skipIf(!ok)(`raw ESP between two namespaces ${needs}`, () => {
         expect(p.src).toBe(l);
       });
       expect(Math.max(...res.batches)).toBeLessThanOrEqual(16);
-      expect(res.stats).toMatchObject({ rxPackets: 100, rxBytes: bytes, rxErrors: 0, rxBatches: res.batches.length });
+      expect(res.stats).toMatchObject({ rxPackets: 101, rxBytes: bytes + 3000, rxErrors: 0, rxBatches: res.batches.length });
 
       // The socket took the packets: the right host sent no ICMP error, the left got none.
       expect(sent(r1) - sent(r0)).toBe(0);

@@ -13,10 +13,10 @@ export const TEST_SPI = 0x7473_7670;
 
 /**
  * ESP-shaped packet number `seq` (RFC 4303 §2: SPI, sequence number, then what would be
- * IV, ciphertext and ICV), from 16 to 1415 bytes so that it fits a 1500-byte link.
+ * IV, ciphertext and ICV), by default from 16 to 1415 bytes so that it fits a 1500-byte link.
  */
-export function espPacket(seq: number): Buffer {
-  const p = Buffer.alloc(16 + ((seq * 137) % 1400));
+export function espPacket(seq: number, size = 16 + ((seq * 137) % 1400)): Buffer {
+  const p = Buffer.alloc(size);
   p.writeUInt32BE(TEST_SPI, 0);
   p.writeUInt32BE(seq, 4);
   for (let i = 8; i < p.length; i++) p[i] = (seq * 31 + i) & 0xff;
@@ -73,10 +73,10 @@ function recv(local: string, want: number): void {
   process.stdout.write('READY\n');
 }
 
-/** Sends espPacket(first .. first+count-1) in one sendBatch call. */
-function send(local: string, dst: string, first: number, count: number): void {
+/** Sends espPacket(first .. first+count-1) (of `size` bytes when given) in one sendBatch call. */
+function send(local: string, dst: string, first: number, count: number, size?: number): void {
   const sock = openRawEsp({ address: local });
-  const p = pack(Array.from({ length: count }, (_, i) => espPacket(first + i)));
+  const p = pack(Array.from({ length: count }, (_, i) => espPacket(first + i, size)));
   const sent = sock.sendBatch(p.buf, p.offsets, p.lengths, count, dst);
   report({ sent, stats: sock.stats, family: sock.family });
   sock.close();
@@ -172,7 +172,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }, 20_000);
   watchdog.unref();
   if (mode === 'recv') recv(args[0], Number(args[1]));
-  else if (mode === 'send') send(args[0], args[1], Number(args[2]), Number(args[3]));
+  else if (mode === 'send') send(args[0], args[1], Number(args[2]), Number(args[3]), args[4] ? Number(args[4]) : undefined);
   else if (mode === 'errors') errors(args[0], args[1], args[2]);
   else if (mode === 'closing') await closing(args[0], args[1]);
   else if (mode === 'open') open(args[0]);
