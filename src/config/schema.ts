@@ -53,12 +53,12 @@ const TYPE_TEXT: Record<string, string> = {
   null: 'null',
 };
 
-/** What a value is, for "got ..." — never the value itself under /psk (it may be the secret). */
+/** What a value is, for "got ..." — never the value itself under /psk (it may be the secret, or a secret put in the wrong field). */
 function describe(data: unknown, path: string): string {
   if (data === null) return 'null';
   if (Array.isArray(data)) return data.length === 0 ? 'an empty list' : 'a list';
   if (typeof data === 'object') return 'an object';
-  if (path === '/psk') return typeof data === 'string' ? 'a string' : `a ${typeof data}`;
+  if (path === '/psk' || path === '/psk/env') return typeof data === 'string' ? 'a string' : `a ${typeof data}`;
   if (typeof data === 'string') {
     if (data === '') return 'an empty string';
     return JSON.stringify(data.length > 40 ? `${data.slice(0, 40)}...` : data);

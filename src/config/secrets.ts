@@ -117,9 +117,10 @@ export function readPrivateKey(file: string, baseDir: string): Got<KeyObject> {
   if (!got.ok) return got;
   const { abs, data } = got.value;
   let key: KeyObject | undefined;
-  let encrypted = false;
+  // RFC 7468 §11 "ENCRYPTED PRIVATE KEY", or OpenSSL's legacy RFC 1421 header "Proc-Type: 4,ENCRYPTED"
+  let encrypted = data.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || data.includes('Proc-Type: 4,ENCRYPTED');
   try {
-    key = createPrivateKey({ key: data, format: 'pem' });
+    if (!encrypted) key = createPrivateKey({ key: data, format: 'pem' });
   } catch (e) {
     encrypted = (e as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE';
     if (!encrypted && !data.includes('-----BEGIN')) {
