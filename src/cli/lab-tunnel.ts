@@ -64,6 +64,8 @@ export interface TunnelPairOptions {
   verbose?: boolean;
   /** Keep the temp directory on destroy (for looking at logs). */
   keepDir?: boolean;
+  /** Runs once the namespaces exist, before either `tsvpn up` starts (e.g. to snapshot routes). */
+  beforeStart?: (hosts: TwoHosts) => void;
 }
 
 /** The issue's example peer.json, the fallback when examples/*.json are not there. */
@@ -154,6 +156,7 @@ export async function startTunnelPair(o: TunnelPairOptions = {}): Promise<Tunnel
     const peers = { left: labPeer('left', hosts, names.left, psk), right: labPeer('right', hosts, names.right, psk) };
     o.edit?.('left', peers.left);
     o.edit?.('right', peers.right);
+    o.beforeStart?.(hosts);
     // the responder first, so the initiator's first IKE_SA_INIT finds it listening
     right = startEnd('right', hosts.right, peers.right, dir, ctl(), o.verbose ?? false);
     left = startEnd('left', hosts.left, peers.left, dir, ctl(), o.verbose ?? false);

@@ -1,0 +1,112 @@
+// Shared pieces of the end-to-end tests: what the suite needs on this machine, commands
+// run inside a lab namespace, a snapshot of what a tunnel may leave behind, and the
+// failure report (both daemons' logs) when a test fails.
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+import { startTunnelPair, TSVPN_BIN, type TunnelPair, type TunnelPairOptions } from '../../../src/cli/lab-tunnel.js';
+import { netnsSupport } from '../../../src/io/netns.js';
+
+export { TSVPN_BIN };
+export const HELPERS = fileURLToPath(new URL('./', import.meta.url));
+
+const has = (cmd: string, arg = '-V'): boolean => spawnSync(cmd, [arg]).error === undefined;
+
+/** Root, namespaces, /dev/net/tun and the tools the suite drives (CI installs them). */
+export const labOk = netnsSupport().ok && has('ping') && has('tcpdump', '--version') && has('python3', '--version');
+
+export interface RunResult {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+/** Runs `cmd args` inside namespace `ns` without blocking the event loop. */
+export function nsRun(ns: string, cmd: string, args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { env: env ? { ...process.env, ...env } : process.env });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+/** `tsvpn <args>` as a user runs it, inside `ns`, against the pair's control directory. */
+export function tsvpn(pair: TunnelPair, ns: string, args: string[]): Promise<RunResult> {
+  return nsRun(ns, process.execPath, [TSVPN_BIN, ...args], 30_000, { TSVPN_CONTROL_DIR: pair.controlDir });
+}
+
+/** Routes in every table, policy rules and links of a namespace: what a tunnel must not leave behind. */
+export function netState(ns: string): { routes: string; rules: string; links: string[] } {
+  const ip = (args: string[]): string => spawnSync('ip', ['-n', ns, ...args], { encoding: 'utf8' }).stdout;
+  const links = (JSON.parse(ip(['-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname).sort();
+  return { routes: ip(['route', 'show', 'table', 'all']) + ip(['-6', 'route', 'show', 'table', 'all']), rules: ip(['rule', 'show']) + ip(['-6', 'rule', 'show']), links };
+}
+
+/**
+ * Starts a pair and runs `body`; on failure the error carries both daemons' logs. The pair
+ * is always torn down and the namespaces removed.
+ */
+export async function withPair<T>(o: TunnelPairOptions, body: (pair: TunnelPair) => Promise<T>): Promise<T> {
+  const pair = await startTunnelPair(o);
+  try {
+    return await body(pair);
+  } catch (e) {
+    const err = e as Error;
+    err.message = `${err.message}\n${pair.logs()}`;
+    throw err;
+  } finally {
+    await pair.destroy();
+  }
+}
+
+/** ping from `from` to `to` (inner addresses), returning ping's exit code and text. */
+export function ping(ns: string, from: string, to: string, extra: string[] = []): Promise<RunResult> {
+  return nsRun(ns, 'ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', '-I', from, ...extra, to]);
+}
+
+/** Runs a test step; on failure the error carries both daemons' logs. */
+export async function step<T>(pair: TunnelPair | undefined, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    const err = e as Error;
+    if (pair) err.message = `${err.message}\n${pair.logs()}`;
+    throw err;
+  }
+}
+
+/** Starts a long-running helper in `ns` and resolves once it printed `ready` on stdout. */
+export function nsStart(ns: string, cmd: string, args: string[], ready: string, timeoutMs = 15_000) {
+  return new Promise<{ proc: ReturnType<typeof spawn>; result: Promise<RunResult> }>((resolve, reject) => {
+    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args]);
+    let out = '';
+    let err = '';
+    const result = new Promise<RunResult>((r) => p.on('close', (code) => r({ code, out, err })));
+    const timer = setTimeout(() => reject(new Error(`${cmd} in ${ns} did not print "${ready}" in ${timeoutMs} ms: ${out}${err}`)), timeoutMs);
+    const check = (): void => {
+      if (out.includes(ready) || err.includes(ready)) {
+        clearTimeout(timer);
+        resolve({ proc: p, result });
+      }
+    };
+    p.stdout.on('data', (d) => {
+      out += d;
+      check();
+    });
+    p.stderr.on('data', (d) => {
+      err += d;
+      check();
+    });
+    void result.then((r) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} in ${ns} exited with ${r.code} before it was ready: ${r.out}${r.err}`));
+    });
+  });
+}
