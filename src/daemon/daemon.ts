@@ -1,0 +1,370 @@
+// One running tunnel (contract C4): opens the TUN device and the IKE/ESP sockets, feeds
+// datagrams to the IKE dispatcher and packets to the ESP datapath, applies the effects,
+// restarts failed negotiations, serves the control socket and tears everything down in
+// order: Delete to the peer, SAs (keys zeroed), routes, TUN, sockets, control socket.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import type { PeerConfig } from '../config/types.js';
+import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
+import type { Effect, IkeEvent } from '../ike/effects.js';
+import { IkeDispatcher } from '../ike/dispatcher.js';
+import type { Path } from '../ike/ike-sa.js';
+import { bytesToIp, ipToBytes } from '../ike/selectors.js';
+import { installRoutes, outerMtu, removeRoutes, type InstalledRoutes } from '../io/routes.js';
+import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
+import { openTun, type TunDevice } from '../io/tun.js';
+import type { IoError } from '../io/native.js';
+import { tooBigReply } from '../ipsec/icmp.js';
+import { clampMss } from '../ipsec/mss.js';
+import { Sad } from '../ipsec/sad.js';
+import { Spd } from '../ipsec/spd.js';
+import { DaemonError, startControl, type ControlServer } from './control.js';
+import { Datapath, type SaPaths } from './datapath.js';
+import { EffectApplier } from './effects.js';
+import { IkeIo } from './ike-io.js';
+import type { Logger } from './log.js';
+import { buildStatus, type TunnelStatus } from './status.js';
+import { Timers } from './timers.js';
+import { deriveTunMtu } from './tun-mtu.js';
+
+export { DaemonError } from './control.js';
+export type { TunnelStatus } from './status.js';
+export type { Logger } from './log.js';
+
+export interface DaemonOptions {
+  log: Logger;
+  controlDir?: string; // default /run/tsvpn
+  now?: () => number; // ms
+}
+
+export interface Daemon {
+  readonly name: string;
+  status(): TunnelStatus;
+  down(reason?: string): Promise<void>;
+  /** Exit code once fully torn down: 0 after down(), 1 after a fatal error. */
+  readonly done: Promise<number>;
+}
+
+const NAT_T_PORT = 4500; // RFC 3948 §2.1, RFC 7296 §2.23
+const RETRY_MS = 30_000; // initiator: try again every 30 s after F1-F4
+const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer our Delete
+const FALLBACK_OUTER_MTU = 1500;
+
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Root and /dev/net/tun, checked before anything is opened. */
+function checkPrivileges(): void {
+  if (process.getuid?.() !== 0) throw new DaemonError('tsvpn up needs root (or CAP_NET_ADMIN): it creates a TUN device, binds UDP 500/4500 and adds routes');
+  if (!existsSync('/dev/net/tun')) throw new DaemonError('/dev/net/tun is missing: load the tun module (modprobe tun)');
+}
+
+/** The local inner address to use as route source: the only local selector when it is one host on this machine. */
+function routeSource(peer: PeerConfig): string | undefined {
+  if (peer.local.ts.length !== 1) return undefined;
+  const ts = peer.local.ts[0];
+  if (ts.startAddr.length !== 4 || !ts.startAddr.every((b, i) => b === ts.endAddr[i])) return undefined;
+  const addr = bytesToIp(ts.startAddr);
+  const here = Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === addr));
+  return here ? addr : undefined;
+}
+
+export async function startDaemon(peer: PeerConfig, opts: DaemonOptions): Promise<Daemon> {
+  const log = opts.log;
+  const clock = opts.now ?? Date.now;
+  checkPrivileges();
+  let d: Running | undefined;
+  // the control socket first: "already up" is a better answer than "port 500 in use"
+  const control = await startControl(opts.controlDir ?? '/run/tsvpn', peer.name, (req) =>
+    d ? d.control(req.cmd) : { ok: false, error: 'the tunnel is still starting' },
+  );
+  const opened: { close(): void }[] = [];
+  try {
+    d = new Running(peer, log, clock, opened, control);
+  } catch (e) {
+    for (const o of opened.reverse()) o.close();
+    await control.close();
+    throw e;
+  }
+  d.start();
+  const r = d;
+  return { name: peer.name, status: () => r.status(), down: (why) => r.down(why), done: r.done };
+}
+
+class Running {
+  readonly done: Promise<number>;
+  private resolveDone!: (code: number) => void;
+  private readonly sad = new Sad();
+  private readonly spd = new Spd();
+  private readonly paths: SaPaths = new Map();
+  private readonly io: IkeIo;
+  private readonly tun: TunDevice;
+  private readonly raw: RawEspSocket | undefined;
+  private readonly datapath: Datapath;
+  private readonly applier: EffectApplier;
+  private readonly dispatcher: IkeDispatcher;
+  private readonly timers: Timers;
+  private lastIkeIn: number;
+  private attempts = 0;
+  private stopping: Promise<void> | undefined;
+  private internalErrors = 0;
+
+  constructor(
+    private readonly peer: PeerConfig,
+    private readonly log: Logger,
+    private readonly clock: () => number,
+    opened: { close(): void }[],
+    private readonly controlServer: ControlServer,
+  ) {
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.lastIkeIn = clock();
+    const local = peer.local.addr;
+    const v6 = local.includes(':');
+    // sockets first: a port in use is the commonest reason not to start
+    this.io = new IkeIo({
+      local,
+      ports: { ike: peer.local.port, natt: NAT_T_PORT },
+      onIke: (bytes, path) => this.onIke(bytes, path),
+      onEsp: (pkts) => this.datapath.inbound(pkts),
+      onError: (e) => this.fatal(e),
+    });
+    opened.push(this.io);
+    const mtu = peer.tun.mtu ?? this.deriveMtu(v6);
+    this.tun = openTun({ name: peer.tun.name, mtu, batch: 64, slabs: 8 });
+    opened.push(this.tun);
+    log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
+    if (peer.encap === 'auto') {
+      try {
+        this.raw = openRawEsp({ address: local });
+        opened.push(this.raw);
+      } catch (e) {
+        log.warn('esp', `raw ESP socket unavailable (${errText(e)}): ESP will be sent in UDP 4500 only`);
+      }
+    }
+    const peerFamily = (peer.remote.addr.includes(':') ? 6 : 4) as 4 | 6;
+    const from4 = peerFamily === 4 && peer.remote.addr !== '%any' ? peer.remote.addr : undefined;
+    const from6 = peerFamily === 6 && peer.remote.addr !== '%any' ? peer.remote.addr : undefined;
+    const icmpFrom4 = from4 ? ipToBytes(from4) : undefined;
+    const icmpFrom6 = from6 ? ipToBytes(from6) : undefined;
+    this.datapath = new Datapath({
+      sad: this.sad,
+      spd: this.spd,
+      paths: this.paths,
+      tun: this.tun,
+      sendUdp: (buf, offs, lens, n, to) => this.io.sendEsp(buf, offs, lens, n, to),
+      sendRaw: this.raw ? (buf, offs, lens, n, addr) => this.raw!.sendBatch(buf, offs, lens, n, addr) : undefined,
+      now: clock,
+      innerMtu: mtu,
+      // RFC 1812 §4.3.2.7 rules are in tooBigReply; the ICMP comes "from" the peer's outer address
+      tooBig: (inner, m) => tooBigReply(inner, m, icmpFrom4, icmpFrom6),
+      clampMss: peer.mssClamp ? clampMss : undefined,
+      log,
+    });
+    const src = routeSource(peer);
+    this.applier = new EffectApplier({
+      sad: this.sad,
+      spd: this.spd,
+      paths: this.paths,
+      sendIke: (b, to, from) => this.io.sendIke(b, to, from),
+      routes: {
+        install: (remote) => installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src }),
+        remove: (h) => {
+          for (const err of removeRoutes(h as InstalledRoutes)) log.warn('route', err);
+        },
+      },
+      now: clock,
+      wallClock: Date.now,
+      log,
+      forceEncap: peer.encap === 'udp' || !this.raw,
+      onEvent: (e) => this.onEvent(e),
+    });
+    const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+    this.dispatcher = new IkeDispatcher({
+      random,
+      configFor: (path) => this.configFor(path),
+    });
+    this.timers = new Timers({
+      now: clock,
+      pollTimeout: () => this.dispatcher.pollTimeout(),
+      handleTimeout: (now) => this.dispatcher.handleTimeout(now),
+      list: () => this.dispatcher.list(),
+      apply: (fx) => this.apply(fx),
+      sendKeepalive: (to) => this.io.sendKeepalive(to),
+      lastInbound: () => Math.max(this.lastIkeIn, this.datapath.lastInbound),
+      keepaliveS: peer.keepaliveS,
+      dpdS: peer.ike.dpdS,
+    });
+  }
+
+  start(): void {
+    const raw = this.raw;
+    const scratch: Uint8Array[] = [];
+    this.tun.onBatch((b) => this.datapath.outbound(b));
+    this.tun.onError((e) => this.fatal(e));
+    if (raw) {
+      raw.onBatch((b) => {
+        scratch.length = 0;
+        for (let i = 0; i < b.count; i++) scratch.push(b.buf.subarray(b.offsets[i], b.offsets[i] + b.lengths[i]));
+        this.datapath.inbound(scratch);
+      });
+      raw.onError((e) => this.fatal(e));
+    }
+    const p = this.peer;
+    this.log.info('daemon', `tunnel ${p.name}: ${p.local.addr} (${p.local.tsText.join(',')}) <-> ${p.remote.addr} (${p.remote.tsText.join(',')}), ${p.start === 'initiate' ? 'initiating' : 'waiting for the peer'}`);
+    if (p.start === 'initiate') this.initiate();
+    this.timers.kick();
+  }
+
+  status(): TunnelStatus {
+    const dp = this.datapath.stats;
+    let encap: 'udp' | 'raw' | null = null;
+    for (const dest of this.paths.values()) encap = dest.encap || !this.raw ? 'udp' : (encap ?? 'raw');
+    return buildStatus({
+      name: this.peer.name,
+      pid: process.pid,
+      localId: this.peer.local.id,
+      tun: this.tun.closed ? null : { name: this.tun.name, mtu: this.tun.mtu },
+      encap,
+      ikeSas: this.dispatcher.list(),
+      children: this.applier.children,
+      established: this.applier.established,
+      inbound: this.sad.counters.inbound,
+      outbound: this.sad.counters.outbound,
+      ikeCounters: [this.dispatcher.stats, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors }],
+      extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
+      extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
+      lastFailure: this.applier.lastFailure,
+      now: this.clock(),
+    });
+  }
+
+  control(cmd: string): { ok: true; status?: TunnelStatus } | { ok: false; error: string } {
+    if (cmd === 'status') return { ok: true, status: this.status() };
+    if (cmd === 'down') {
+      setImmediate(() => void this.down('control socket'));
+      return { ok: true };
+    }
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)} (status, down)` };
+  }
+
+  down(reason = 'requested'): Promise<void> {
+    return this.teardown(0, reason);
+  }
+
+  // ---- IKE ------------------------------------------------------------------------------
+
+  private apply(fx: Effect[]): void {
+    if (fx.length > 0) this.applier.apply(fx);
+  }
+
+  private onIke(bytes: Uint8Array, path: Path): void {
+    try {
+      const now = this.clock();
+      this.lastIkeIn = now;
+      this.apply(this.dispatcher.handleDatagram(now, bytes, path));
+      this.timers.kick();
+    } catch (e) {
+      this.internalErrors++;
+      this.log.error('ike', `datagram from ${path.from.addr}:${path.from.port} dropped: ${errText(e)}`);
+    }
+  }
+
+  private configFor(path: Path) {
+    if (this.stopping) return undefined;
+    const r = this.peer.remote.addr;
+    if (r !== '%any' && r !== path.from.addr) return undefined;
+    return toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now, remote: path.from, local: path.to });
+  }
+
+  private initiate(): void {
+    if (this.stopping || this.peer.remote.addr === '%any') return;
+    const now = this.clock();
+    // one IKE SA per tunnel: end whatever is left of the previous attempt
+    for (const sa of this.dispatcher.list()) if (sa.state === 'ESTABLISHED' || sa.state === 'CONNECTING') this.apply(sa.delete(now));
+    this.attempts++;
+    this.log.info('ike', `initiating IKE SA to ${this.peer.remote.addr}:${this.peer.remote.port} (attempt ${this.attempts})`);
+    const cfg = toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now });
+    this.apply(this.dispatcher.initiate(now, cfg).effects);
+    this.timers.kick();
+  }
+
+  private onEvent(e: IkeEvent): void {
+    if (this.stopping) return;
+    const initiator = this.peer.start === 'initiate' && this.peer.remote.addr !== '%any';
+    if (e.type === 'failure' && initiator) {
+      this.log.info('ike', `retrying in ${RETRY_MS / 1000} s`);
+      this.timers.retryAt(this.clock() + RETRY_MS, () => this.initiate());
+    } else if (e.type === 'ike-established') {
+      this.attempts = 0;
+      this.timers.cancelRetry();
+    } else if (e.type === 'ike-deleted' && e.reason === 'dead-peer') {
+      const action = this.peer.dpdAction;
+      this.log.warn('ike', `dead peer: dpdAction ${action}`);
+      if (action !== 'clear' && initiator) setImmediate(() => this.initiate()); // 'hold' re-initiates too (no on-demand trap yet)
+    }
+  }
+
+  private currentPeer(): string {
+    const sa = this.dispatcher.list().find((s) => s.state === 'ESTABLISHED' || s.state === 'CONNECTING');
+    return sa?.remote.addr ?? this.peer.remote.addr;
+  }
+
+  private deriveMtu(v6: boolean): number {
+    let outer = FALLBACK_OUTER_MTU;
+    if (this.peer.remote.addr !== '%any') {
+      try {
+        outer = outerMtu(this.peer.remote.addr);
+      } catch (e) {
+        this.log.warn('daemon', `outer MTU toward ${this.peer.remote.addr} unknown (${errText(e)}), assuming ${FALLBACK_OUTER_MTU}`);
+      }
+    }
+    const innerV6 = [...this.peer.local.ts, ...this.peer.remote.ts].some((t) => t.startAddr.length === 16);
+    return deriveTunMtu(outer, this.peer.child.proposals, { outerFamily: v6 ? 6 : 4, mode: this.peer.child.mode, innerV6 });
+  }
+
+  // ---- shutdown ------------------------------------------------------------------------
+
+  private fatal(e: IoError | Error): void {
+    this.log.error('daemon', `fatal: ${errText(e)}`);
+    void this.teardown(1, 'fatal error');
+  }
+
+  private teardown(code: number, reason: string): Promise<void> {
+    this.stopping ??= this.doTeardown(code, reason);
+    return this.stopping;
+  }
+
+  private async doTeardown(code: number, reason: string): Promise<void> {
+    this.log.info('daemon', `going down (${reason})`);
+    this.timers.cancelRetry();
+    try {
+      const now = this.clock();
+      // RFC 7296 §1.4.1: tell the peer; its answer (or 2 s) ends the IKE SA
+      for (const sa of this.dispatcher.list()) this.apply(sa.delete(now));
+      this.timers.kick();
+      const until = Date.now() + DELETE_WAIT_MS;
+      while (Date.now() < until && this.dispatcher.list().some((sa) => sa.state === 'DELETING')) await new Promise((r) => setTimeout(r, 20));
+    } catch (e) {
+      this.log.error('daemon', `sending Delete: ${errText(e)}`);
+    }
+    this.timers.close();
+    const steps: [string, () => void][] = [
+      ['SAs and routes', () => this.applier.removeAll()],
+      ['TUN', () => this.tun.close()],
+      ['raw ESP socket', () => this.raw?.close()],
+      ['UDP sockets', () => this.io.close()],
+    ];
+    for (const [what, fn] of steps) {
+      try {
+        fn();
+      } catch (e) {
+        this.log.error('daemon', `closing ${what}: ${errText(e)}`);
+      }
+    }
+    await this.controlServer.close();
+    for (const sa of this.dispatcher.list()) sa.dispose();
+    disposePeerConfig(this.peer);
+    this.log.info('daemon', `tunnel ${this.peer.name} down`);
+    this.resolveDone(code);
+  }
+}
