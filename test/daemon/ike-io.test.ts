@@ -1,7 +1,8 @@
 // Port 4500 demultiplexing (RFC 3948 §2.1-§2.3) as a table, and the sockets themselves on
 // loopback: IKE sent from 4500 carries the non-ESP marker, IKE received there loses it.
 import { describe, expect, it } from 'vitest';
-import { demuxNatT, IkeIo, newIkeIoStats, type DatagramBatch } from '../../src/daemon/ike-io.js';
+import { createSocket } from 'node:dgram';
+import { demuxNatT, IkeIo, newIkeIoStats, PortInUseError, type DatagramBatch } from '../../src/daemon/ike-io.js';
 import { openUdpBatch } from '../../src/io/udp-batch.js';
 
 function batch(datagrams: number[][]): DatagramBatch {
@@ -81,6 +82,21 @@ describe('IKE sockets on loopback', () => {
     } finally {
       io.close();
       peer.close();
+    }
+  });
+});
+
+describe('a port held by another program', () => {
+  it('is refused with an error naming the port', async () => {
+    const other = createSocket('udp4');
+    await new Promise<void>((r) => other.bind(0, '127.0.0.1', () => r()));
+    const port = other.address().port;
+    try {
+      const open = () => new IkeIo({ local: '127.0.0.1', ports: { ike: port, natt: 0 }, onIke: () => {}, onEsp: () => {}, onError: () => {} });
+      expect(open).toThrow(PortInUseError);
+      expect(open).toThrow(`UDP port ${port} is already in use`);
+    } finally {
+      other.close();
     }
   });
 });
