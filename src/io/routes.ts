@@ -15,6 +15,10 @@
 //   IKE and ESP packets to the peer would be routed into the tunnel itself. Before adding
 //   any tunnel route, a host route for the peer via its current path (gateway and device
 //   from `ip route get`) is added; it is the most specific route, so it keeps winning.
+//   A host route was chosen over a policy rule because a rule would need a mark or a
+//   source-port match on the daemon's sockets; the host route touches only the peer's
+//   address and needs nothing from the sockets. It follows the path at install time: if
+//   the gateway changes later, reinstall.
 // - As with wg-quick, a more specific route that already exists (e.g. the LAN's connected
 //   subnet under a 0.0.0.0/0 selector) keeps its traffic out of the tunnel.
 
@@ -70,8 +74,10 @@ const undo = new WeakMap<InstalledRoutes, Added[]>();
 
 /**
  * Add the tunnel routes (and first the peer's host route when a prefix covers the peer).
- * Synchronous. On failure removes whatever it added and throws RouteError naming the ip
- * command and its error output.
+ * Synchronous. A prefix already routed into `dev` is left as it is and not recorded. On
+ * failure removes whatever it added and throws RouteError naming the ip command and its
+ * error output; a plan that cannot work (bad prefix, peer address, a selector that is the
+ * peer itself) throws RouteError before anything is changed.
  */
 export function installRoutes(plan: RoutePlan): InstalledRoutes {
   if (!/^[^\s/]{1,15}$/.test(plan.dev)) throw new RouteError(`'${plan.dev}' is not a network device name`);
@@ -147,7 +153,10 @@ export function removeRoutes(r: InstalledRoutes): string[] {
   return rollback(added);
 }
 
-/** MTU of the path to the peer: the route's mtu metric if it has one, else its device's MTU. */
+/**
+ * MTU of the path to the peer: the route's mtu metric if it has one (including a path MTU
+ * the kernel learned), else its device's MTU. Throws RouteError when there is no route.
+ */
 export function outerMtu(peer: string): number {
   const p = address(peer, 'peer address');
   const got = routeGet(p);
