@@ -25,7 +25,7 @@ export function parseDuration(text: string): number {
 export function loadPeerFile(file: string, env: NodeJS.ProcessEnv = process.env): PeerConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8').replace(/^\uFEFF/, ''); // editors on some systems write a UTF-8 byte order mark
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError([{ path: '', expected: `cannot read ${resolve(file)}: ${code === 'ENOENT' ? 'no such file' : code ?? 'unreadable'}` }]);

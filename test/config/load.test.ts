@@ -210,6 +210,10 @@ describe('reading the file', () => {
   it('a missing file', () => {
     expect(() => loadPeerFile(`${tmp.dir}/nope.json`)).toThrow(/nope\.json: no such file/);
   });
+  it('a UTF-8 byte order mark before the JSON is ignored', () => {
+    const file = tmp.write('bom.json', `\uFEFF${JSON.stringify(example())}`);
+    expect(loadPeerFile(file).name).toBe('left');
+  });
   it('broken JSON names the line and column', () => {
     const file = tmp.write('broken.json', '{\n  "name": "left",\n  "local": {,\n}');
     expect(() => loadPeerFile(file)).toThrow(/not valid JSON.*line 3 column 13/);
