@@ -1,0 +1,79 @@
+// Selector, NAT, transport-mode and Delete cases.
+import type { InteropCase } from './types.js';
+
+const both = ['initiator', 'responder'] as const;
+const base = {
+  roles: [...both],
+  auth: 'psk' as const,
+  ike: { tsvpn: ['aes256gcm16-prfsha256-x25519'] },
+  esp: { tsvpn: ['aes256gcm16'] },
+  expectIke: { encr: 'AES_GCM_16', keysize: 256, prf: 'PRF_HMAC_SHA2_256', dh: 'CURVE_25519' },
+  expectEsp: { encr: 'AES_GCM_16', keysize: 256 },
+};
+
+export const topologyCases: InteropCase[] = [
+  {
+    ...base,
+    name: 'selectors equal /25 subnets',
+    ts: {
+      tsvpnLocal: ['203.0.113.0/25'],
+      tsvpnRemote: ['203.0.113.128/25'],
+      ssLocal: ['203.0.113.128/25'],
+      ssRemote: ['203.0.113.0/25'],
+      expectSsLocal: ['203.0.113.128/25'],
+      expectSsRemote: ['203.0.113.0/25'],
+    },
+  },
+  {
+    // RFC 7296 §2.9: tsvpn asks for the whole /25 on the far side; strongSwan only has one
+    // host there, so the result is narrowed to it (by strongSwan as responder, by tsvpn
+    // accepting strongSwan's narrower proposal as responder).
+    ...base,
+    name: 'selectors tsvpn wider, narrowed',
+    ts: {
+      tsvpnLocal: ['203.0.113.0/25'],
+      tsvpnRemote: ['203.0.113.128/25'],
+      ssLocal: ['203.0.113.129/32'],
+      ssRemote: ['203.0.113.0/25'],
+      expectSsLocal: ['203.0.113.129/32'],
+      expectSsRemote: ['203.0.113.0/25'],
+    },
+  },
+  {
+    ...base,
+    name: 'selectors with protocol and port',
+    ts: {
+      tsvpnLocal: ['203.0.113.0/25[tcp]'],
+      tsvpnRemote: ['203.0.113.128/25[tcp/5201]'],
+      ssLocal: ['203.0.113.128/25[tcp/5201]'],
+      ssRemote: ['203.0.113.0/25[tcp]'],
+      expectSsLocal: ['203.0.113.128/25[tcp/5201]'],
+      expectSsRemote: ['203.0.113.0/25[tcp]'],
+    },
+    traffic: { ping: false, tcpPort: 5201 },
+  },
+  {
+    ...base,
+    name: 'NAT tsvpn behind masquerade, float to 4500, keepalives',
+    topology: 'tsvpn-behind-nat',
+    keepalive: true,
+  },
+  {
+    ...base,
+    name: 'NAT strongSwan behind masquerade',
+    topology: 'strongswan-behind-nat',
+  },
+  {
+    ...base,
+    name: 'transport mode (strongSwan libipsec refuses it)',
+    roles: ['initiator'],
+    mode: 'transport',
+    note:
+      "kernel-libipsec has no transport mode ('IPsec SA: unsupported mode'): strongSwan answers " +
+      'IKE_AUTH with NO_PROPOSAL_CHOSEN for the Child SA; tsvpn must report it and keep no Child SA. ' +
+      'Responder role left out: strongSwan would fail after installing nothing, with no defined outcome for tsvpn.',
+    expectFailure: { row: ['F2', 'F4'], evidence: { initiator: [/NO_PROPOSAL_CHOSEN/] } },
+  },
+  { ...base, name: 'Delete by tsvpn down', teardown: 'tsvpn-down' },
+  { ...base, name: 'Delete by swanctl --terminate', teardown: 'swanctl-terminate' },
+];

@@ -1,0 +1,215 @@
+// One interop run: a case with tsvpn in one role against strongSwan. Builds the topology,
+// starts both peers, and checks what an operator would check on each side:
+// strongSwan's `swanctl --list-sas` (IKE ESTABLISHED, Child INSTALLED, algorithms,
+// selectors, SPIs), tsvpn's `tsvpn status --json`, ping both ways and a TCP transfer
+// checked by hash, with packet counters moving on both sides; or, for a failure case, the
+// failure-map row and evidence tsvpn reports. Everything is removed afterwards.
+
+import { spawnSync } from 'node:child_process';
+
+import { forRole, type InteropCase, type Role } from '../cases/types.js';
+import { runName } from '../cases/index.js';
+import { buildConfigs, buildTopology, CHILD, CONN, type Configs, type Topology } from './setup.js';
+import { hasInstalled, startStrongswan, type ParsedSa, type Strongswan } from './strongswan.js';
+import { ping, tcpTransfer } from './traffic.js';
+import { startTsvpn, tsvpnInstalled, type Tsvpn, type TunnelStatus } from './tsvpn.js';
+import { checkAlgs, checkPeersAgree, childOf, sameSet } from './expect.js';
+
+export interface CaseResult {
+  name: string;
+  case: string;
+  role: Role;
+  result: 'pass' | 'fail';
+  /** First failed check and what was seen; empty on pass. */
+  evidence: string;
+  /** Every check that failed. */
+  problems: string[];
+  seconds: number;
+  /** Both peers' logs (only kept on failure). */
+  logs?: { tsvpn: string; strongswan: string };
+}
+
+class Fatal extends Error {}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const tail = (text: string, n = 25) => text.split('\n').slice(-n).join('\n');
+
+export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: string) => void } = {}): Promise<CaseResult> {
+  const t0 = Date.now();
+  const problems: string[] = [];
+  const check = (ok: boolean, msg: string): boolean => {
+    if (!ok) problems.push(msg);
+    return ok;
+  };
+  let topo: Topology | undefined;
+  let ss: Strongswan | undefined;
+  let tv: Tsvpn | undefined;
+  try {
+    topo = buildTopology(c, role);
+    const cfg = buildConfigs(c, role, topo);
+    if (c.fault !== 'no-peer') {
+      ss = await startStrongswan({ ns: topo.ss.ns, name: 'ss', conf: cfg.swanctl, files: cfg.ssFiles, charonConf: 'retransmit_tries = 2\n  retransmit_timeout = 1.0' });
+    }
+    tv = startTsvpn({ ns: topo.tsvpn.ns, peer: cfg.peer, files: cfg.tsvpnFiles });
+    if (role === 'responder' && ss) {
+      await tv.waitFor(() => true, 20_000, 'the control socket (daemon up)');
+      void ss.initiate(CHILD, { ike: CONN, timeoutS: 15 });
+    }
+    o.progress?.('peers started');
+    if (c.expectFailure) await failurePath(c, role, tv, ss, check);
+    else await successPath(c, role, topo, cfg, tv, ss!, check, o.progress);
+  } catch (e) {
+    problems.push(e instanceof Fatal ? e.message : `${(e as Error).name}: ${(e as Error).message}`);
+  } finally {
+    const logs = { tsvpn: tv?.log() ?? '', strongswan: ss?.log() ?? '' };
+    await tv?.stop();
+    await ss?.stop();
+    topo?.destroy();
+    const r: CaseResult = {
+      name: runName(c, role),
+      case: c.name,
+      role,
+      result: problems.length ? 'fail' : 'pass',
+      evidence: problems[0] ?? '',
+      problems,
+      seconds: Math.round((Date.now() - t0) / 100) / 10,
+    };
+    if (problems.length) r.logs = logs;
+    // eslint-disable-next-line no-unsafe-finally
+    return r;
+  }
+}
+
+type Check = (ok: boolean, msg: string) => boolean;
+
+async function failurePath(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan | undefined, check: Check): Promise<void> {
+  const want = c.expectFailure!;
+  const rows = Array.isArray(want.row) ? want.row : [want.row];
+  let status: TunnelStatus | undefined;
+  try {
+    status = await tv.waitFor((s) => s.lastFailure !== null && rows.includes(s.lastFailure.row as never), 25_000, `failure row ${rows.join('/')}`);
+  } catch (e) {
+    const last = await tv.status();
+    throw new Fatal(`tsvpn reported no ${rows.join('/')} (lastFailure ${JSON.stringify(last?.lastFailure ?? null)}): ${(e as Error).message.slice(0, 300)}\ntsvpn log:\n${tail(tv.log(), 15)}`);
+  }
+  const text = JSON.stringify(status.lastFailure);
+  for (const re of want.evidence[role] ?? []) check(re.test(text), `${status.lastFailure!.row} evidence lacks ${re}: ${text}`);
+  // the operator's view shows the same row
+  const cli = tv.statusCli();
+  check(cli.code === 0 && cli.status?.lastFailure?.row === status.lastFailure!.row, `tsvpn status --json does not show ${status.lastFailure!.row}: ${cli.output.slice(0, 300)}`);
+  check(!status.ikeSas.some((sa) => sa.children.some((ch) => ch.state === 'INSTALLED')), `tsvpn installed a Child SA despite ${status.lastFailure!.row}`);
+  if (ss) check(!hasInstalled(ss.listSas()), 'strongSwan installed a Child SA in a failure case');
+}
+
+async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Configs, tv: Tsvpn, ss: Strongswan, check: Check, progress?: (m: string) => void): Promise<void> {
+  let sas: ParsedSa[];
+  try {
+    sas = await ss.waitFor((s) => hasInstalled(s, CHILD), 20_000, 'Child SA INSTALLED');
+  } catch (e) {
+    const st = await tv.status();
+    throw new Fatal(`strongSwan has no INSTALLED Child SA; tsvpn lastFailure ${JSON.stringify(st?.lastFailure ?? null)}\ncharon:\n${tail(ss.log(), 12)}\ntsvpn:\n${tail(tv.log(), 12)}`);
+  }
+  await tv.waitFor(tsvpnInstalled, 10_000, 'tsvpn Child SA INSTALLED').catch((e: Error) => {
+    throw new Fatal(e.message);
+  });
+  progress?.('established');
+  const cli = tv.statusCli();
+  if (!check(cli.code === 0 && cli.status !== undefined, `tsvpn status --json failed (${cli.code}): ${cli.output.slice(0, 300)}`)) return;
+  const st = cli.status!;
+  const sa = sas.find((s) => s.state === 'ESTABLISHED')!;
+  const ch = sa.children.find((x) => x.state === 'INSTALLED')!;
+
+  // strongSwan's view
+  check(sa.initiator === (role === 'responder'), `strongSwan initiator=${sa.initiator} with tsvpn as ${role}`);
+  check(sa.localId === cfg.ssId && sa.remoteId === cfg.tsvpnId, `strongSwan ids ${sa.localId} / ${sa.remoteId}, configured ${cfg.ssId} / ${cfg.tsvpnId}`);
+  checkAlgs('IKE', sa, forRole(c.expectIke, role), check);
+  if (!c.rekey) checkAlgs('ESP', ch, forRole(c.expectEsp, role), check);
+  check(ch.mode === (c.mode ?? 'tunnel').toUpperCase(), `strongSwan Child SA mode ${ch.mode}`);
+  check(sameSet(ch.localTs, cfg.ts.expectSsLocal) && sameSet(ch.remoteTs, cfg.ts.expectSsRemote), `strongSwan selectors ${ch.localTs} === ${ch.remoteTs}, expected ${cfg.ts.expectSsLocal} === ${cfg.ts.expectSsRemote}`);
+  // tsvpn's view, and both views agree
+  checkPeersAgree(role, sa, ch, st, check);
+
+  if (topo.nat) {
+    const tsa = st.ikeSas.find((s) => s.state === 'ESTABLISHED');
+    const behind = c.topology === 'tsvpn-behind-nat';
+    // RFC 7296 §2.23: NAT-D detects the NAT; both sides float to 4500 (RFC 3948)
+    check(behind ? tsa?.nat.local === true : tsa?.nat.remote === true, `tsvpn nat ${JSON.stringify(tsa?.nat)} (${c.topology})`);
+    check(behind ? sa.nat.remote : sa.nat.local, `strongSwan nat ${JSON.stringify(sa.nat)} (${c.topology})`);
+    check(sa.localPort === 4500, `strongSwan local port ${sa.localPort}, expected 4500 after NAT-T float`);
+    check(Boolean(tsa?.local.endsWith(':4500')), `tsvpn IKE SA local ${tsa?.local}, expected port 4500 after the float`);
+  }
+
+  await traffic(c, topo, tv, ss, check, 'after IKE_AUTH');
+  progress?.('traffic');
+
+  if (c.rekey) await rekey(c, role, tv, ss, topo, check);
+  if (c.keepalive && topo.nat) {
+    const before = topo.nat.counters()['keepalives-out'] ?? 0;
+    await sleep(5_000); // keepalive 2s: at least two intervals without traffic
+    const after = topo.nat.counters()['keepalives-out'] ?? 0;
+    check(after > before, `no NAT-T keepalive (one 0xFF byte to 4500, RFC 3948 §2.3) from tsvpn in 5 s with keepalive 2s: router counted ${before} -> ${after}`);
+  }
+  if (c.teardown === 'tsvpn-down') await teardownByTsvpn(tv, ss, check);
+  if (c.teardown === 'swanctl-terminate') await teardownByStrongswan(tv, ss, topo, cfg, check);
+}
+
+async function traffic(c: InteropCase, topo: Topology, tv: Tsvpn, ss: Strongswan, check: Check, when: string): Promise<void> {
+  const tr = c.traffic ?? { ping: true, tcpPort: 5201 };
+  const ssBefore = childOf(ss.listSas());
+  const tvBefore = (await tv.status())?.ikeSas.flatMap((s) => s.children).find((x) => x.state === 'INSTALLED');
+  const [a, b] = c.mode === 'transport' ? [topo.tsvpn.outer, topo.ss.outer] : [topo.tsvpn.inner, topo.ss.inner];
+  if (tr.ping) {
+    const p1 = ping(topo.tsvpn.ns, a, b);
+    check(p1.ok, `${when}: ${p1.detail}`);
+    const p2 = ping(topo.ss.ns, b, a);
+    check(p2.ok, `${when}: ${p2.detail}`);
+  }
+  const tcp = await tcpTransfer({ serverNs: topo.ss.ns, serverAddr: b, clientNs: topo.tsvpn.ns, clientAddr: a, port: tr.tcpPort, bytes: tr.bytes ?? 256 * 1024 });
+  check(tcp.ok, `${when}: ${tcp.detail}`);
+  const ssAfter = childOf(ss.listSas());
+  const tvAfter = (await tv.status())?.ikeSas.flatMap((s) => s.children).find((x) => x.state === 'INSTALLED');
+  const moved = (x?: { packetsIn: number; packetsOut: number }, y?: { packetsIn: number; packetsOut: number }) =>
+    Boolean(y && y.packetsIn > (x?.packetsIn ?? 0) && y.packetsOut > (x?.packetsOut ?? 0));
+  check(moved(ssBefore, ssAfter), `${when}: strongSwan counters did not move both ways: ${JSON.stringify({ before: ssBefore && { i: ssBefore.packetsIn, o: ssBefore.packetsOut }, after: ssAfter && { i: ssAfter.packetsIn, o: ssAfter.packetsOut } })}`);
+  check(moved(tvBefore, tvAfter), `${when}: tsvpn counters did not move both ways: ${JSON.stringify({ before: tvBefore && { i: tvBefore.packetsIn, o: tvBefore.packetsOut }, after: tvAfter && { i: tvAfter.packetsIn, o: tvAfter.packetsOut, drops: tvAfter.drops } })}`);
+}
+
+async function rekey(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan, topo: Topology, check: Check): Promise<void> {
+  const old = childOf(ss.listSas())!;
+  const r = ss.swanctl(['--rekey', '--child', CHILD]);
+  if (!check(r.ok, `swanctl --rekey failed: ${r.output}`)) return;
+  let sas: ParsedSa[];
+  try {
+    sas = await ss.waitFor((s) => s.some((sa) => sa.children.some((x) => x.state === 'INSTALLED' && x.spiIn !== old.spiIn)), 15_000, 'a rekeyed Child SA');
+  } catch {
+    throw new Fatal(`Child SA rekey (CREATE_CHILD_SA, RFC 7296 §1.3.3) did not complete\ncharon:\n${tail(ss.log(), 12)}\ntsvpn:\n${tail(tv.log(), 12)}`);
+  }
+  const ch = childOf(sas)!;
+  checkAlgs('ESP (rekeyed)', ch, forRole(c.expectEsp, role), check);
+  const st = await tv.waitFor((s) => s.ikeSas.some((sa) => sa.children.some((x) => x.state === 'INSTALLED' && x.spiIn === ch.spiOut)), 5_000, 'tsvpn to install the rekeyed SA').catch(() => undefined);
+  check(st !== undefined, `tsvpn has no INSTALLED Child SA with SPI in ${ch.spiOut} after the rekey`);
+  await sleep(500); // strongSwan deletes the old SA after the new one is up
+  await traffic(c, topo, tv, ss, check, 'after rekey');
+}
+
+async function teardownByTsvpn(tv: Tsvpn, ss: Strongswan, check: Check): Promise<void> {
+  const down = tv.downCli();
+  check(down.code === 0, `tsvpn down exited ${down.code}: ${down.output.slice(0, 300)}`);
+  const code = await Promise.race([tv.exited, sleep(10_000).then(() => 'timeout' as const)]);
+  check(code === 0, `tsvpn up exited ${code} after tsvpn down, expected 0`);
+  const gone = await ss.waitFor((s) => s.length === 0, 5_000, 'no IKE SA').then(() => true, () => false);
+  check(gone, `strongSwan still lists SAs after tsvpn down (Delete not sent or not accepted): ${JSON.stringify(ss.listSas().map((s) => s.state))}`);
+}
+
+async function teardownByStrongswan(tv: Tsvpn, ss: Strongswan, topo: Topology, cfg: Configs, check: Check): Promise<void> {
+  const t = await ss.terminate(CONN);
+  check(t.ok, `swanctl --terminate failed: ${t.output.slice(-300)}`);
+  const st = await tv.waitFor((s) => !s.ikeSas.some((sa) => sa.state === 'ESTABLISHED' || sa.children.length > 0), 5_000, 'tsvpn to drop its SAs after Delete').catch(() => undefined);
+  check(st !== undefined, `tsvpn still has SAs after strongSwan's Delete: ${JSON.stringify((await tv.status())?.ikeSas.map((s) => ({ state: s.state, children: s.children.map((x) => x.state) })))}`);
+  // the routes into tsvpn's TUN for the remote selectors are gone
+  const tun = (cfg.peer.tun as { name: string }).name;
+  const routes = spawnSync('ip', ['-n', topo.tsvpn.ns, '-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' }).stdout
+    .split('\n')
+    .filter((l) => l.includes(`dev ${tun}`) && !/^(local|broadcast|multicast) /.test(l));
+  check(routes.length === 0, `routes into ${tun} remain after strongSwan's Delete: ${routes.join('; ')}`);
+}

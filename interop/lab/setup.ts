@@ -1,0 +1,127 @@
+// Everything one interop run needs before the peers start: the topology (one veth, or a
+// masquerading router with tsvpn or strongSwan behind it), identities, certificates, the
+// PSK, strongSwan's swanctl.conf and tsvpn's peer.json.
+
+import { randomBytes } from 'node:crypto';
+
+import { createTwoHosts, type LabHost } from '../../src/io/netns.js';
+import { type InteropCase, type Role } from '../cases/types.js';
+import { createNatLab, type NatLab } from './nat.js';
+import { createCa, hostIds, issueHost, type KeyType, type LabCa, type LabCert } from './pki.js';
+import { swanctlConf } from './swanctl-conf.js';
+
+export interface Topology {
+  tsvpn: LabHost;
+  ss: LabHost;
+  /** Where strongSwan sees tsvpn (and sends to it): the router's public address behind NAT. */
+  tsvpnSeenAs: string;
+  /** Where tsvpn sees strongSwan. */
+  ssSeenAs: string;
+  nat?: NatLab;
+  destroy(): void;
+}
+
+export function buildTopology(c: InteropCase, role: Role): Topology {
+  const topo = c.topology ?? 'direct';
+  if (topo === 'direct') {
+    const h = createTwoHosts({ prefix: 'tsvi' });
+    return { tsvpn: h.left, ss: h.right, tsvpnSeenAs: h.left.outer, ssSeenAs: h.right.outer, destroy: h.destroy };
+  }
+  // the host behind the NAT is reachable from outside only through port forwarding, which
+  // it needs when it is the responder
+  const tsvpnInside = topo === 'tsvpn-behind-nat';
+  const insideResponds = tsvpnInside ? role === 'responder' : role === 'initiator';
+  const nat = createNatLab({ prefix: 'tsvn', randomPorts: true, forwardIke: insideResponds });
+  return tsvpnInside
+    ? { tsvpn: nat.inside, ss: nat.outside, tsvpnSeenAs: nat.insidePublic, ssSeenAs: nat.outside.outer, nat, destroy: nat.destroy }
+    : { tsvpn: nat.outside, ss: nat.inside, tsvpnSeenAs: nat.outside.outer, ssSeenAs: nat.insidePublic, nat, destroy: nat.destroy };
+}
+
+// Certificates are made once per key type and host per process (RSA-3072 keys take seconds).
+const cas = new Map<KeyType, LabCa>();
+const leaves = new Map<string, LabCert>();
+function leafFor(keyType: KeyType, label: string, outer: string): { ca: LabCa; leaf: LabCert } {
+  let ca = cas.get(keyType);
+  if (!ca) cas.set(keyType, (ca = createCa({ keyType })));
+  const key = `${keyType}|${label}|${outer}`;
+  let leaf = leaves.get(key);
+  if (!leaf) leaves.set(key, (leaf = issueHost(ca, hostIds(label, outer))));
+  return { ca, leaf };
+}
+
+export interface Selectors {
+  tsvpnLocal: string[];
+  tsvpnRemote: string[];
+  ssLocal: string[];
+  ssRemote: string[];
+  expectSsLocal: string[];
+  expectSsRemote: string[];
+}
+
+export function selectorsFor(c: InteropCase, t: Topology): Selectors {
+  if (c.ts) return c.ts;
+  // transport mode protects the hosts' own (outer) addresses (RFC 7296 §1.1.2)
+  const [a, b] = c.mode === 'transport' ? [t.tsvpn.outer, t.ss.outer] : [t.tsvpn.inner, t.ss.inner];
+  return { tsvpnLocal: [`${a}/32`], tsvpnRemote: [`${b}/32`], ssLocal: [`${b}/32`], ssRemote: [`${a}/32`], expectSsLocal: [`${b}/32`], expectSsRemote: [`${a}/32`] };
+}
+
+export interface Configs {
+  tsvpnId: string;
+  ssId: string;
+  ts: Selectors;
+  swanctl: string;
+  ssFiles: Record<string, string>;
+  peer: Record<string, unknown> & { name: string };
+  tsvpnFiles: Record<string, string>;
+}
+
+export const CHILD = 'net';
+export const CONN = 'lab';
+
+export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
+  const kind = c.ids ?? 'fqdn';
+  const tsvpnId = hostIds('tsvpn', t.tsvpn.outer)[kind];
+  const ssId = hostIds('strongswan', t.ss.outer)[kind];
+  const ts = selectorsFor(c, t);
+  const psk = c.auth === 'psk' ? `interop-lab-${randomBytes(12).toString('hex')}` : undefined;
+  const mode = c.mode ?? 'tunnel';
+  const auth = c.auth === 'psk' ? 'psk' : 'pubkey';
+
+  const ssFiles: Record<string, string> = {};
+  const tsvpnFiles: Record<string, string> = {};
+  if (c.auth !== 'psk') {
+    const s = leafFor(c.auth, 'strongswan', t.ss.outer);
+    const v = leafFor(c.auth, 'tsvpn', t.tsvpn.outer);
+    Object.assign(ssFiles, { 'x509/strongswan.pem': s.leaf.certPem, 'private/strongswan.key': s.leaf.keyPem, 'x509ca/ca.pem': s.ca.certPem });
+    Object.assign(tsvpnFiles, { 'cert.pem': v.leaf.certPem, 'key.pem': v.leaf.keyPem, 'ca.pem': v.ca.certPem });
+  }
+
+  const swanctl = swanctlConf({
+    name: CONN,
+    localAddrs: t.ss.outer,
+    remoteAddrs: t.tsvpnSeenAs,
+    proposals: c.ike.strongswan ?? c.ike.tsvpn,
+    local: { auth, id: ssId, certs: c.auth === 'psk' ? undefined : ['strongswan.pem'] },
+    remote: { auth, id: tsvpnId, cacerts: c.auth === 'psk' ? undefined : ['ca.pem'] },
+    child: { name: CHILD, localTs: ts.ssLocal, remoteTs: ts.ssRemote, espProposals: c.esp.strongswan ?? c.esp.tsvpn, mode },
+    psk,
+  });
+
+  const name = `iop-${randomBytes(3).toString('hex')}`;
+  const peer: Configs['peer'] = {
+    name,
+    local: { addr: t.tsvpn.outer, id: tsvpnId, auth, ts: ts.tsvpnLocal, ...(c.auth === 'psk' ? {} : { cert: 'cert.pem', key: 'key.pem' }) },
+    remote: { addr: t.ssSeenAs, id: c.fault === 'wrong-id' ? 'wrong.example' : ssId, auth, ts: ts.tsvpnRemote, ...(c.auth === 'psk' ? {} : { ca: 'ca.pem' }) },
+    ...(psk ? { psk: c.fault === 'wrong-psk' ? `${psk}-not-the-same` : psk } : {}),
+    ike: { proposals: c.ike.tsvpn, dpd: '30s' },
+    child: { name: CHILD, proposals: c.esp.tsvpn, mode },
+    start: role === 'initiator' ? 'initiate' : 'wait',
+    tun: { name: `tsvpn-${name.slice(4)}` },
+    // fail fast: F1 after ~1 + 1.5 + 2.25 + 3.4 s
+    retransmit: { timeout: 1, base: 1.5, tries: 3 },
+    ...(c.keepalive ? { keepalive: '2s' } : {}),
+    // a Delete from strongSwan must leave tsvpn down, not re-initiating
+    ...(c.teardown === 'swanctl-terminate' ? { dpdAction: 'clear' } : {}),
+  };
+  return { tsvpnId, ssId, ts, swanctl, ssFiles, peer, tsvpnFiles };
+}
