@@ -6,7 +6,6 @@ import { parseIdentity } from '../ike/auth/identity.js';
 import { bytesToIp, formatSelector, ipToBytes, parseSelector, SelectorSyntaxError } from '../ike/selectors.js';
 import { TsType } from '../wire/constants.js';
 import type { Proposal, TrafficSelector } from '../wire/types.js';
-import { pointer } from './errors.js';
 import { ANY, type ConfigProblem } from './types.js';
 
 export type Problems = ConfigProblem[];
@@ -122,7 +121,7 @@ export function proposals(texts: string[], base: string, protocol: 'ike' | 'esp'
           /* no hint */
         }
       }
-      probs.push({ path: pointer(...base.split('/').slice(1), i), expected: `${JSON.stringify(text)} is not ${kind}: ${detail}${hint}` });
+      probs.push({ path: `${base}/${i}`, expected: `${JSON.stringify(text)} is not ${kind}: ${detail}${hint}` });
     }
   });
   return { list, text: list.map(formatProposal) };
