@@ -1,4 +1,9 @@
 import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { netnsSupport } from '../../src/io/netns.js';
 import { fragmentationNeeded, packetTooBig, tooBigReply, internetChecksum } from '../../src/ipsec/icmp.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';
 import { ipToBytes } from '../../src/ike/selectors.js';
@@ -188,5 +193,78 @@ describe('tooBigReply', () => {
   it('internetChecksum matches the RFC 1071 §3 worked example', () => {
     // RFC 1071 §3: bytes 00 01 f2 03 f4 f5 f6 f7 sum to ddf2, so the checksum is ~ddf2 = 220d
     expect(internetChecksum(Uint8Array.from([0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]))).toBe(0x220d);
+  });
+});
+
+// Linux as the judge: a UDP socket sends a DF datagram into a TUN device, the reply built here
+// goes back in, and the kernel must accept it (checksums, quote, MTU field) and lower its
+// path MTU for that destination, which `ip route get` (and outerMtu) then report.
+const CHILD = `
+import dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
+const url = (p) => new URL(p, process.env.REPO_URL).href;
+const { openTun } = await import(url('src/io/tun.ts'));
+const { tooBigReply } = await import(url('src/ipsec/icmp.ts'));
+const { outerMtu } = await import(url('src/io/routes.ts'));
+const { ipToBytes } = await import(url('src/ike/selectors.ts'));
+const ip = (...a) => execFileSync('ip', a);
+const tun = openTun({ name: 'tsvpn-ic0', mtu: 1500, batch: 16 });
+ip('link', 'set', 'lo', 'up');
+ip('addr', 'add', '192.0.2.1/24', 'dev', tun.name);
+ip('-6', 'addr', 'add', '2001:db8:1::1/64', 'dev', tun.name, 'nodad');
+ip('link', 'set', tun.name, 'up');
+ip('route', 'add', '203.0.113.0/24', 'dev', tun.name);
+ip('-6', 'route', 'add', '2001:db8:2::/48', 'dev', tun.name);
+const out = { before: [outerMtu('203.0.113.9'), outerMtu('2001:db8:2::9')], replies: 0 };
+tun.onBatch((b) => {
+  for (let i = 0; i < b.count; i++) {
+    const pkt = Uint8Array.from(b.packet(i));
+    const udp = pkt[0] >> 4 === 4 ? pkt[9] === 17 : pkt[6] === 17;
+    if (!udp) continue;
+    const r = tooBigReply(pkt, pkt[0] >> 4 === 4 ? 1300 : 1280, ipToBytes('192.0.2.254'), ipToBytes('2001:db8:1::fe'));
+    if (!r) continue;
+    out.replies += tun.writeBatch(r, Uint32Array.of(0), Uint32Array.of(r.length), 1);
+  }
+});
+const s4 = dgram.createSocket('udp4');
+const s6 = dgram.createSocket('udp6');
+await new Promise((ok) => s4.bind(0, ok));
+await new Promise((ok) => s6.bind(0, ok));
+const end = Date.now() + 8000;
+let now = out.before;
+while (Date.now() < end && (now[0] !== 1300 || now[1] !== 1280)) {
+  s4.send(Buffer.alloc(1400 - 28), 9, '203.0.113.9');
+  s6.send(Buffer.alloc(1400 - 48), 9, '2001:db8:2::9');
+  await new Promise((ok) => setTimeout(ok, 200));
+  now = [outerMtu('203.0.113.9'), outerMtu('2001:db8:2::9')];
+}
+out.after = now;
+s4.close();
+s6.close();
+tun.close();
+process.stdout.write('RESULT ' + JSON.stringify(out) + '\\n');
+`;
+
+describe.skipIf(!netnsSupport().ok)('Linux accepts the replies (needs root and /dev/net/tun)', () => {
+  it('a fragmentation-needed and a Packet Too Big written into a TUN lower the kernel path MTU', () => {
+    const ns = `tsvpn-ic-${randomBytes(3).toString('hex')}`;
+    const repo = resolve(import.meta.dirname, '../..');
+    expect(spawnSync('ip', ['netns', 'add', ns]).status).toBe(0);
+    try {
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', CHILD], {
+        cwd: repo,
+        encoding: 'utf8',
+        timeout: 25_000,
+        env: { ...process.env, REPO_URL: pathToFileURL(repo + '/').href },
+      });
+      const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+      expect(line, r.stderr).toBeDefined();
+      const res = JSON.parse(line!.slice(7)) as { before: number[]; after: number[]; replies: number };
+      expect(res.before).toEqual([1500, 1500]);
+      expect(res.replies).toBeGreaterThanOrEqual(2);
+      expect(res.after).toEqual([1300, 1280]);
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
   });
 });
