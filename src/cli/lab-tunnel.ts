@@ -142,11 +142,31 @@ async function stopEnd(end: TunnelEnd, ms: number): Promise<void> {
   }
 }
 
+async function waitListening(end: TunnelEnd, ctl: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!existsSync(socketPath(ctl, end.name))) {
+    if (end.exitCode !== undefined) throw new Error(`tsvpn up for ${end.name} exited with code ${end.exitCode}:\n${readLog(end)}`);
+    if (Date.now() > until) {
+      await stopEnd(end, 3000);
+      throw new Error(`tsvpn up for ${end.name} did not open its control socket within ${ms / 1000} s:\n${readLog(end)}`);
+    }
+    await sleep(50);
+  }
+}
+
+function readLog(e: TunnelEnd): string {
+  try {
+    return readFileSync(e.logFile, 'utf8');
+  } catch {
+    return '(no log)';
+  }
+}
+
 export async function startTunnelPair(o: TunnelPairOptions = {}): Promise<TunnelPair> {
   const hosts = createTwoHosts({ prefix: 'tsvpn', ...o.hosts });
   let dir = '';
-  let left: TunnelEnd;
-  let right: TunnelEnd;
+  let left: TunnelEnd | undefined;
+  let right: TunnelEnd | undefined;
   const ctl = (): string => o.controlDir ?? join(dir, 'ctl');
   try {
     dir = mkdtempSync(join(tmpdir(), 'tsvpn-lab-'));
@@ -157,10 +177,13 @@ export async function startTunnelPair(o: TunnelPairOptions = {}): Promise<Tunnel
     o.edit?.('left', peers.left);
     o.edit?.('right', peers.right);
     o.beforeStart?.(hosts);
-    // the responder first, so the initiator's first IKE_SA_INIT finds it listening
+    // the responder first, and the initiator once the responder's control socket exists
+    // (it opens UDP 500/4500 before that), so the first IKE_SA_INIT finds it listening
     right = startEnd('right', hosts.right, peers.right, dir, ctl(), o.verbose ?? false);
+    await waitListening(right, ctl(), 20_000);
     left = startEnd('left', hosts.left, peers.left, dir, ctl(), o.verbose ?? false);
   } catch (e) {
+    for (const end of [left, right]) if (end) await stopEnd(end, 3000);
     hosts.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -174,15 +197,7 @@ function pairOf(hosts: TwoHosts, left: TunnelEnd, right: TunnelEnd, dir: string,
 
   const logs = (): string =>
     [left, right]
-      .map((e) => {
-        let text = '';
-        try {
-          text = readFileSync(e.logFile, 'utf8');
-        } catch {
-          text = '(no log)';
-        }
-        return `----- ${e.logFile} (${e.host.ns}) -----\n${text}`;
-      })
+      .map((e) => `----- ${e.logFile} (${e.host.ns}) -----\n${readLog(e)}`)
       .join('\n');
 
   const pair: TunnelPair = {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startTunnelPair, type TunnelPair } from '../../src/cli/lab-tunnel.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
-import { HELPERS, labOk, netState, nsRun, nsStart, ping, step, tsvpn } from './helpers/lab.js';
+import { espSocketDrops, HELPERS, labOk, netState, nsRun, nsStart, ping, step, tsvpn } from './helpers/lab.js';
 
 const MB100 = 100 * 1024 * 1024;
 
@@ -77,14 +77,16 @@ describe.skipIf(!labOk)('tsvpn tunnel between two hosts (needs root, namespaces,
 
       await new Promise((r) => setTimeout(r, 500)); // let the last ACKs land
       const [l, r] = [child(await status('left')), child(await status('right'))];
-      // what one end sent as ESP, the other received, short of what was lost on the wire;
-      // TCP retransmits what is lost, so a lossy run shows as out > in, never in > out
-      for (const [tx, rx, what] of [
-        [l, r, 'left -> right'],
-        [r, l, 'right -> left'],
+      // every ESP packet one end counted out, the other end counted in, or its kernel dropped
+      // for a full socket receive queue (TCP resent those); a few may be in flight
+      for (const [tx, rx, rxNs, what] of [
+        [l, r, right.ns, 'left -> right'],
+        [r, l, left.ns, 'right -> left'],
       ] as const) {
+        const dropped = espSocketDrops(rxNs);
+        console.log(`${what}: ${tx.packetsOut} ESP packets out, ${rx.packetsIn} in, ${dropped} dropped by the receiver's full socket queue`);
         expect(rx.packetsIn, what).toBeLessThanOrEqual(tx.packetsOut);
-        expect(tx.packetsOut - rx.packetsIn, what).toBeLessThanOrEqual(Math.max(10, tx.packetsOut * 0.002));
+        expect(Math.abs(tx.packetsOut - rx.packetsIn - dropped), what).toBeLessThanOrEqual(5);
       }
       // 100 MB of payload went left -> right: more than that in inner bytes received and ESP bytes sent
       expect(r.bytesIn).toBeGreaterThanOrEqual(MB100);

@@ -42,11 +42,39 @@ export function tsvpn(pair: TunnelPair, ns: string, args: string[]): Promise<Run
   return nsRun(ns, process.execPath, [TSVPN_BIN, ...args], 30_000, { TSVPN_CONTROL_DIR: pair.controlDir });
 }
 
-/** Routes in every table, policy rules and links of a namespace: what a tunnel must not leave behind. */
-export function netState(ns: string): { routes: string; rules: string; links: string[] } {
-  const ip = (args: string[]): string => spawnSync('ip', ['-n', ns, ...args], { encoding: 'utf8' }).stdout;
-  const links = (JSON.parse(ip(['-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname).sort();
-  return { routes: ip(['route', 'show', 'table', 'all']) + ip(['-6', 'route', 'show', 'table', 'all']), rules: ip(['rule', 'show']) + ip(['-6', 'rule', 'show']), links };
+/**
+ * Routes in every table, policy rules and links of a namespace: what a tunnel must not leave
+ * behind. IPv6 link-local and multicast routes are left out: the kernel adds those by
+ * itself when a link's fe80:: address finishes DAD, whenever that happens.
+ */
+export function netState(ns: string): { routes: string[]; rules: string[]; links: string[] } {
+  const ip = (args: string[]): string[] => spawnSync('ip', ['-n', ns, ...args], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.trim() !== '');
+  const links = (JSON.parse(ip(['-j', 'link', 'show']).join('')) as { ifname: string }[]).map((l) => l.ifname).sort();
+  const routes = [...ip(['route', 'show', 'table', 'all']), ...ip(['-6', 'route', 'show', 'table', 'all'])].filter((l) => !/fe80::|ff00::/.test(l));
+  return { routes, rules: [...ip(['rule', 'show']), ...ip(['-6', 'rule', 'show'])], links };
+}
+
+/**
+ * ESP packets the kernel dropped in `ns` because a socket's receive queue was full: the
+ * "drops" column of /proc/net/raw (IP protocol 50) and /proc/net/udp (port 4500), both
+ * families. A packet counted out by one end is either counted in by the other or here.
+ */
+export function espSocketDrops(ns: string): number {
+  let total = 0;
+  for (const [file, port] of [
+    ['raw', '0032'],
+    ['raw6', '0032'],
+    ['udp', '1194'],
+    ['udp6', '1194'],
+  ] as const) {
+    const text = spawnSync('ip', ['netns', 'exec', ns, 'cat', `/proc/net/${file}`], { encoding: 'utf8' }).stdout ?? '';
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 5 || cols[1]!.split(':')[1] !== port) continue;
+      total += Number(cols[cols.length - 1]);
+    }
+  }
+  return total;
 }
 
 /**
