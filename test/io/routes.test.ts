@@ -146,7 +146,7 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
     expect(r.removeAgain).toEqual([]); // idempotent
     expect(r.after.probes[0].dev).toBe(WAN);
     expect(r.after.tables).toEqual(r.before);
-  });
+  }, 60_000);
 
   it('0.0.0.0/0 and ::/0 go into the TUN while the peers stay reachable via wan0, and the default routes are left alone', () => {
     for (const peer of [FAR_PEER4, FAR_PEER6]) {
@@ -169,7 +169,7 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
       expect(r.after.probes[1].dev).toBe(WAN);
       expect(r.after.tables).toEqual(r.before);
     }
-  });
+  }, 60_000);
 
   it('a prefix equal to an existing route (the wan0 subnet) is installed as halves that win, and the existing route survives', () => {
     const r = run({
@@ -185,7 +185,7 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
     expect(during.v4.some((x) => x.dst === '198.51.100.0/25' && x.dev === WAN)).toBe(true);
     expect(r.after.probes[1].dev).toBe(WAN);
     expect(r.after.tables).toEqual(r.before);
-  });
+  }, 60_000);
 
   it('a failure midway throws RouteError naming the ip command and removes what was already added', () => {
     // the IPv6 route and the peer's host route go in, then the IPv4 route fails: 192.0.2.99 is no local address
@@ -201,7 +201,7 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
     expect(missing.error?.command).toContain('nosuchdev0');
     expect(missing.error?.stderr).toMatch(/Cannot find device/);
     expect(missing.after.tables).toEqual(missing.before);
-  });
+  }, 60_000);
 
   it('refuses a remote selector that is the peer itself, and a peer already routed into the TUN', () => {
     const self = run({ plan: { dev: TUN, remote: [`${NEAR_PEER4}/32`], peer: NEAR_PEER4 } });
@@ -215,7 +215,7 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
     });
     expect(trapped.error?.message).toMatch(/already goes into tsvpn-rt0/);
     expect(trapped.after.tables).toEqual(trapped.before);
-  });
+  }, 60_000);
 
   it('outerMtu reads the route mtu when there is one, else the device MTU', () => {
     const r = run({
@@ -227,11 +227,11 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
       mtu: [FAR_PEER4, '203.0.113.70', FAR_PEER6],
     });
     expect(r.mtu).toEqual([1450, 1300, 1450]);
-  });
+  }, 60_000);
 
   it('leaves no namespace behind', () => {
     expect(listNs().filter((n) => n.startsWith('tsvpn-rt-'))).toEqual([]);
-  });
+  }, 60_000);
 });
 
 describe('route plans rejected before anything is touched', () => {
