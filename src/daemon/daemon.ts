@@ -135,7 +135,7 @@ class Running {
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     if (peer.encap === 'auto') {
       try {
-        this.raw = openRawEsp({ address: local });
+        this.raw = openRawEsp({ address: local, batch: 64, slabs: 8, rcvbuf: 4 << 20, sndbuf: 4 << 20 });
         opened.push(this.raw);
       } catch (e) {
         log.warn('esp', `raw ESP socket unavailable (${errText(e)}): ESP will be sent in UDP 4500 only`);

@@ -15,8 +15,9 @@ import { createTwoHosts, netnsSupport, nsExec, type LabHost } from '../../src/io
 const ok = netnsSupport().ok;
 const RUNNER = fileURLToPath(new URL('./helpers/run-daemon.ts', import.meta.url));
 
-function peerJson(name: string, me: LabHost, other: LabHost, start: 'initiate' | 'wait', meTs: string, otherTs: string) {
+function peerJson(name: string, me: LabHost, other: LabHost, start: 'initiate' | 'wait', meTs: string, otherTs: string, extra: object = {}) {
   return {
+    ...extra,
     name,
     local: { addr: me.outer, id: `${name}.example`, auth: 'psk', ts: [meTs] },
     remote: { addr: other.outer, id: '%any', auth: 'psk', ts: [otherTs] },
@@ -105,4 +106,38 @@ describe.skipIf(!ok)('two daemons in namespaces (needs root and /dev/net/tun)', 
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('with nobody answering, status names failure row F1 with its evidence, and down still works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvpn-daemon-'));
+    const ctl = join(dir, 'ctl');
+    const hosts = createTwoHosts({ prefix: 'tsvd' });
+    const log = join(dir, 'left.log');
+    const logs = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+    let proc: ChildProcess | undefined;
+    try {
+      const file = join(dir, 'left.json');
+      // fast retransmits: 0.2 s, two of them, then F1
+      const peer = peerJson('left', hosts.left, hosts.right, 'initiate', '203.0.113.1/32', '203.0.113.129/32', { retransmit: { timeout: 0.2, base: 1, tries: 2 } });
+      writeFileSync(file, JSON.stringify(peer), { mode: 0o600 });
+      proc = spawn('sh', ['-c', `exec ip netns exec ${hosts.left.ns} "${process.execPath}" --import tsx "${RUNNER}" "${file}" "${ctl}" >"${log}" 2>&1`]);
+      const exited = new Promise((r) => proc!.once('exit', (c) => r(c)));
+      const sock = join(ctl, 'left.sock');
+      const failed = await until('failure row F1', 20_000, async () => {
+        const r = await controlRequest(sock, { cmd: 'status' });
+        const st = r.ok ? (r.status as TunnelStatus) : undefined;
+        return st?.lastFailure ? st : undefined;
+      }, logs);
+      expect(failed.lastFailure).toMatchObject({ row: 'F1', evidence: { retransmits: 2, to: { addr: '198.51.100.2', port: 500 }, exchange: 'IKE_SA_INIT' } });
+      expect(Date.parse(failed.lastFailure!.at)).not.toBeNaN();
+      expect(logs()).toMatch(/F1: no response to IKE_SA_INIT/);
+      expect(logs()).toMatch(/retrying in 30 s/);
+      expect(await controlRequest(sock, { cmd: 'down' })).toEqual({ ok: true });
+      expect(await exited).toBe(0);
+      expect(existsSync(sock)).toBe(false);
+    } finally {
+      if (proc && proc.exitCode === null && proc.pid) spawnSync('kill', ['-KILL', String(proc.pid)]);
+      hosts.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
