@@ -29,6 +29,12 @@ export interface ChildConfig {
   remoteTs: TrafficSelector[]; // `remote_ts`
   mode: 'tunnel' | 'transport'; // `mode`
   replayWindow?: number; // `replay_window`, packets
+  // Lifetimes (src/ike/lifetimes.ts), swanctl.conf names; absent = strongSwan's defaults
+  rekeyTime?: number; // `rekey_time`, seconds (default 3600; 0 = never rekey)
+  lifeTime?: number; // `life_time`, seconds (default rekeyTime * 1.1); the SA is deleted then
+  randTime?: number; // `rand_time`, seconds of jitter subtracted from rekeyTime (default lifeTime - rekeyTime)
+  rekeyBytes?: number; // `rekey_bytes` (see IkeSa.childUsage)
+  rekeyPackets?: number; // `rekey_packets`
 }
 
 /**
@@ -68,6 +74,12 @@ export interface IkeSaConfig {
   wallClock?: () => number;
   /** Send N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4). */
   initialContact?: boolean;
+  /** IKE SA `rekey_time` in seconds (default 4 h; 0 = never rekey), see src/ike/lifetimes.ts. */
+  rekeyTime?: number;
+  /** IKE SA hard lifetime in seconds (default rekeyTime * 1.1); the IKE SA is deleted then. */
+  lifeTime?: number;
+  /** Jitter subtracted from rekeyTime, seconds (default lifeTime - rekeyTime). */
+  randTime?: number;
 }
 
 /** The defaults an operator does not have to write. */

@@ -162,8 +162,20 @@ export class IkeDispatcher {
     return [{ type: 'send', bytes: reply, to: { ...path.from }, from: { ...path.to } }];
   }
 
+  /**
+   * Index IKE SAs that a rekey created (RFC 7296 §2.18: new SPIs); the daemon may call this after
+   * commands it gave an IkeSa directly. Forget SAs that are over, and half-open bookkeeping.
+   */
+  adopt(sa: IkeSa): void {
+    for (const s of sa.takeSuccessors()) {
+      this.sas.set(spiHex(s.localSpi), s);
+      this.adopt(s);
+    }
+  }
+
   /** Forget SAs that are over, and half-open bookkeeping of SAs that finished IKE_AUTH. */
   private reap(sa: IkeSa): void {
+    this.adopt(sa);
     if (sa.state !== 'CONNECTING') for (const [k, v] of this.halfOpen) if (v === sa) this.halfOpen.delete(k);
     if ((sa.state === 'DELETED' || sa.state === 'FAILED') && sa.pollTimeout() === undefined) {
       this.sas.delete(spiHex(sa.localSpi));

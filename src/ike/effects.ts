@@ -37,7 +37,20 @@ export interface PolicyInfo {
 }
 
 /** Failure-map rows (DESIGN.md) the IKE layer can name. */
-export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4';
+export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4' | 'F6';
+
+/** Evidence of failure-map row F6 (data stops at rekey). Times are seconds from the event. */
+export interface RekeyEvidence {
+  scope: 'child' | 'ike';
+  child?: string; // Child SA name (scope 'child')
+  result: 'refused' | 'no-response' | 'invalid-response' | 'expired';
+  notify?: string; // the error notify the peer sent, e.g. NO_PROPOSAL_CHOSEN
+  lifetimes: { rekeyS?: number; lifeS?: number; expiresInS?: number };
+  pfsGroup: string | null; // the KE group the rekey used (null: no PFS / none configured)
+  ours?: string[]; // proposals we offered
+  oldSpis: string[];
+  newSpis: string[];
+}
 
 export type AuthCheck =
   | 'id-mismatch'
@@ -68,16 +81,21 @@ export type FailureEvent =
       row: 'F4';
       message: string;
       evidence: { child: string; localTs: string[]; remoteTs: string[]; peerTsi?: string[]; peerTsr?: string[]; narrowedLocal?: string[]; narrowedRemote?: string[]; notify?: string };
-    };
+    }
+  | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence };
 
-export type IkeState = 'CREATED' | 'CONNECTING' | 'ESTABLISHED' | 'DELETING' | 'DELETED' | 'FAILED';
+/** REKEYED: an old IKE SA whose Child SAs moved to its successor; it waits for the peer's Delete (RFC 7296 §2.18). */
+export type IkeState = 'CREATED' | 'CONNECTING' | 'ESTABLISHED' | 'REKEYED' | 'DELETING' | 'DELETED' | 'FAILED';
 
 export type IkeEvent =
   | { type: 'ike-state'; from: IkeState; to: IkeState }
   | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: { local: boolean; remote: boolean } }
-  | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' }
+  | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' | 'rekeyed' | 'expired' }
   | { type: 'child-installed'; name: string; spiIn: string; spiOut: string; proposal: string; localTs: string[]; remoteTs: string[]; narrowed: boolean }
-  | { type: 'child-deleted'; name: string; spiIn: string; spiOut: string; reason: 'local' | 'peer' | 'ike-deleted' }
+  | { type: 'child-deleted'; name: string; spiIn: string; spiOut: string; reason: 'local' | 'peer' | 'ike-deleted' | 'rekeyed' | 'redundant' | 'expired' }
+  | { type: 'child-rekeyed'; name: string; oldSpiIn: string; oldSpiOut: string; newSpiIn: string; newSpiOut: string; pfsGroup: string | null }
+  | { type: 'ike-rekeyed'; oldSpi: string; newSpi: string; spiI: string; spiR: string } // SPIs in hex: ours old/new, and the new SA's pair
+  | { type: 'rekey-collision'; scope: 'child' | 'ike'; won: boolean } // RFC 7296 §2.8.1: both ends rekeyed at once
   | { type: 'retransmit'; exchange: string; messageId: number; attempt: number; to: Endpoint }
   | { type: 'liveness'; ok: boolean }
   | { type: 'invalid-ke'; requested: number } // the peer asked for another DH group (RFC 7296 §1.2)
@@ -85,9 +103,32 @@ export type IkeEvent =
   | { type: 'notify'; exchange: string; notify: string } // an error notify that needs no row
   | FailureEvent;
 
+/**
+ * Make-before-break rekeying of a Child SA (RFC 7296 §1.3.3, §2.8), in this order:
+ *  1. `install-sa` of the new SA with `rekeys` naming the old one: add its inbound SA (and its
+ *     outbound SA), but leave the policy and routes on the old SA. Both inbound SAs now accept.
+ *  2. `switch-outbound` from the old SA to the new one: move the policy (SPD entry, routes)
+ *     to the new SA; traffic leaves on the new SPI from here on. The rekey initiator emits it
+ *     right after (1); the responder only when the old SA's Delete arrives, because the
+ *     initiator cannot decrypt the new SPI before it has our response.
+ *  3. `remove-sa` of the old SA (no `remove-policy`: the policy moved in step 2), after the Delete
+ *     exchange for it: on the Delete response (initiator) or the Delete request (responder).
+ *     Until then the old inbound SA keeps accepting packets already in flight.
+ * A redundant SA of a collision (§2.8.1) is installed (1) and later removed (3) without (2).
+ * `remove-policy` is only emitted for the SA that currently owns the policy.
+ */
+export interface SwitchOutbound {
+  type: 'switch-outbound';
+  name: string;
+  spiIn: number; // the new SA
+  spiOut: number;
+  from: { spiIn: number; spiOut: number }; // the SA that owned the policy until now
+}
+
 export type Effect =
   | { type: 'send'; bytes: Uint8Array; to: Endpoint; from: Endpoint } // on port 4500 the io layer adds the non-ESP marker (RFC 3948 §2.2)
-  | { type: 'install-sa'; child: ChildSaInfo }
+  | { type: 'install-sa'; child: ChildSaInfo; rekeys?: { spiIn: number; spiOut: number } }
+  | SwitchOutbound
   | { type: 'remove-sa'; name: string; spiIn: number; spiOut: number }
   | { type: 'install-policy'; policy: PolicyInfo }
   | { type: 'remove-policy'; policy: PolicyInfo }

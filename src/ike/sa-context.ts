@@ -27,7 +27,8 @@ export interface SaKeys {
   in: SkCipher; // opens what we receive
 }
 
-export type ChildState = 'INSTALLING' | 'INSTALLED' | 'DELETING' | 'DELETED' | 'FAILED';
+/** REKEYED: replaced by a newer SA (make-before-break), kept until its Delete exchange (RFC 7296 §1.3.3). */
+export type ChildState = 'INSTALLING' | 'INSTALLED' | 'REKEYED' | 'DELETING' | 'DELETED' | 'FAILED';
 
 export interface ChildSa {
   name: string;
@@ -38,6 +39,18 @@ export interface ChildSa {
   mode: 'tunnel' | 'transport';
   localTs: TrafficSelector[];
   remoteTs: TrafficSelector[];
+  // Lifetimes and rekeying (src/ike/lifetimes.ts, tasks/child-rekey.ts); times in ms on the caller's clock
+  installedAt?: number;
+  rekeyAt?: number; // soft lifetime: start a rekey
+  expireAt?: number; // hard lifetime: delete
+  lifetimePlanned?: boolean;
+  rekeys?: number; // how many rekeys led to this SA
+  dhGroup?: number; // the KE group of the exchange that made it (0 = none)
+  rekeying?: boolean; // our CREATE_CHILD_SA for it is queued or in flight
+  ownsPolicy?: boolean; // false until `switch-outbound` made it the SA the policy uses (absent = true)
+  replaces?: { spiIn: number; spiOut: number }; // the SA whose policy it takes over at switch-outbound
+  replacedBy?: number; // REKEYED: our SPI of the SA that replaces it
+  redundant?: boolean; // the losing SA of a rekey collision (RFC 7296 §2.8.1), to be deleted
 }
 
 /** A Child SA being negotiated: what we offered or chose. */
@@ -95,6 +108,10 @@ export interface SaContext {
   remoteIdText?: string; // the peer's proven identity
   children: ChildSa[];
   pending?: PendingChild;
+  /** Our CREATE_CHILD_SA rekeying a Child SA, while in flight (tasks/child-rekey.ts). */
+  childRekey?: import('./tasks/child-rekey.js').ChildRekeyPending;
+  /** Our CREATE_CHILD_SA rekeying the IKE SA, while in flight (tasks/ike-rekey.ts). */
+  ikeRekey?: import('./tasks/ike-rekey.js').IkeRekeyPending;
   now: number; // the caller's clock at the message being handled, in ms
 }
 
@@ -121,7 +138,29 @@ export function disposeKeys(ctx: SaContext): void {
   }
   ctx.ke?.dispose();
   ctx.ke = undefined;
+  ctx.childRekey?.ke?.dispose();
+  ctx.ikeRekey?.ke?.dispose();
+  ctx.ikeRekey?.collision?.keys && disposeSaKeys(ctx.ikeRekey.collision.keys);
+  ctx.childRekey = undefined;
+  ctx.ikeRekey = undefined;
 }
+
+/** Zero one set of IKE SA keys. */
+export function disposeSaKeys(k: SaKeys): void {
+  zero(k.skD, k.skPi, k.skPr);
+  k.out.dispose();
+  k.in.dispose();
+}
+
+/** RFC 7296 §2.8.1: nonces compare as octet strings; a shorter prefix sorts first. */
+export function compareNonces(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/** The lower of an exchange's two nonces (the one §2.8.1 compares). */
+export const lowerNonce = (ni: Uint8Array, nr: Uint8Array): Uint8Array => (compareNonces(ni, nr) <= 0 ? ni : nr);
 
 /** A random 4-byte ESP SPI outside the reserved 0..255 (RFC 4303 §2.1). */
 export function randomEspSpi(random: (n: number) => Uint8Array): number {

@@ -1,0 +1,294 @@
+// Rekeying a Child SA with CREATE_CHILD_SA (RFC 7296 §1.3.3, §2.8): N(REKEY_SA) names the old
+// SA, a KE payload gives PFS when the ESP proposal has a group (§1.3.3, §2.17), and the new SA
+// replaces the old one make-before-break (effects.ts). Collisions (§2.8.1) are settled by
+// comparing the two exchanges' nonces; TEMPORARY_FAILURE and CHILD_SA_NOT_FOUND follow §2.25.
+import { DhGroup, NotifyType, ProtocolId, TransformType, nameOf } from '../../wire/constants.js';
+import type { NotifyPayload, Payload, Proposal, TrafficSelector } from '../../wire/types.js';
+import { createKeyExchange } from '../../crypto/ke/index.js';
+import { deriveChildKeys, zero } from '../../crypto/kdf.js';
+import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
+import { formatSelector, narrowSelectors } from '../selectors.js';
+import type { ChildConfig } from '../config.js';
+import { event, spiHex, type ChildSaInfo, type Effect, type RekeyEvidence } from '../effects.js';
+import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';
+import { compareNonces, lowerNonce, randomEspSpi, spiBytes, spiNumber, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
+
+const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10
+const MAX_INVALID_KE_RETRIES = 3; // implementation choice
+const fmt = (ts: TrafficSelector[]): string[] => ts.map(formatSelector);
+export const groupsOf = (p: Proposal): number[] => p.transforms.filter((t) => t.type === TransformType.DH && t.id !== DhGroup.NONE).map((t) => t.id);
+export const groupName = (g: number | undefined): string | null => (g ? nameOf(DhGroup, g) : null);
+
+/** Our rekey of one Child SA while its CREATE_CHILD_SA is in flight. */
+export interface ChildRekeyPending {
+  oldSpiIn: number;
+  cfg: ChildConfig;
+  spiIn: number; // our SPI of the new SA
+  ni: Uint8Array;
+  ke?: KeyExchangeLike;
+  group: number; // 0 = no PFS
+  offered: Proposal[];
+  invalidKeRetries: number;
+  /** §2.8.1: the peer rekeyed the same SA while ours was in flight; we answered and made `spiIn`. */
+  collision?: { spiIn: number; ni: Uint8Array; nr: Uint8Array };
+}
+
+export const findChild = (ctx: SaContext, spi: number): ChildSa | undefined =>
+  ctx.children.find((c) => (c.spiIn === spi || c.spiOut === spi) && c.state !== 'DELETED');
+
+export const configOf = (ctx: SaContext, c: ChildSa): ChildConfig | undefined => ctx.cfg.children.find((x) => x.name === c.name);
+
+/** ESP proposals for CREATE_CHILD_SA: numbered, our SPI, DH transforms kept (PFS, RFC 7296 §1.3.1). */
+function offerOf(cfg: ChildConfig, spi: number): Proposal[] {
+  return cfg.espProposals.map((p, i) => ({ ...p, number: i + 1, protocol: ProtocolId.ESP, spi: spiBytes(spi) }));
+}
+
+/** Rekey initiator: N(REKEY_SA), SA, Ni, [KEi], TSi, TSr. Undefined when the SA is no longer there to rekey. */
+export function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group?: number, retries = 0): Payload[] | undefined {
+  const old = ctx.children.find((c) => c.spiIn === oldSpiIn);
+  const cfg = old && configOf(ctx, old);
+  if (!old || !cfg || old.state !== 'INSTALLED') return undefined;
+  const spiIn = randomEspSpi(ctx.cfg.random);
+  const offered = offerOf(cfg, spiIn);
+  const all = offered.flatMap(groupsOf);
+  // like strongSwan's prefer_previous_dh_group: the group the SA was made with, if still offered
+  const g = group ?? (old.dhGroup && all.includes(old.dhGroup) ? old.dhGroup : all[0] ?? 0);
+  ctx.childRekey?.ke?.dispose();
+  const ke = g ? (ctx.cfg.keyExchange ?? createKeyExchange)(g) : undefined;
+  const ni = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
+  ctx.childRekey = { oldSpiIn, cfg, spiIn, ni, ke, group: g, offered, invalidKeRetries: retries };
+  return [
+    notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, Uint8Array.from(spiBytes(old.spiIn))), // RFC 7296 §1.3.3: our inbound SPI of the old SA
+    ...(old.mode === 'transport' ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
+    { kind: 'SA', critical: false, proposals: offered },
+    { kind: 'NONCE', critical: false, data: ni },
+    ...(ke ? [{ kind: 'KE' as const, critical: false, group: g, data: ke.publicKey }] : []),
+    { kind: 'TSi', critical: false, selectors: old.localTs },
+    { kind: 'TSr', critical: false, selectors: old.remoteTs },
+  ];
+}
+
+/** Install a Child SA made by CREATE_CHILD_SA, replacing `old` (effects.ts: steps 1 and, for the initiator, 2). */
+function installNew(ctx: SaContext, old: ChildSa, chosen: Proposal, spiIn: number, spiOut: number, ni: Uint8Array, nr: Uint8Array, shared: Uint8Array | undefined, group: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], out: Effect[]): ChildSa {
+  const alg = negotiatedAlgorithms(chosen);
+  // RFC 7296 §2.17: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), without g^ir when there is no KE
+  const k = deriveChildKeys(ctx.keys!.prfId, ctx.keys!.skD, ni, nr, shared, alg.encr, alg.integ ?? 0);
+  if (shared) zero(shared);
+  const i = ctx.role === 'initiator';
+  const proposal = formatProposal(chosen);
+  const info: ChildSaInfo = {
+    name: old.name,
+    spiIn,
+    spiOut,
+    proposal,
+    encr: alg.encr,
+    integ: alg.integ ?? 0,
+    esn: !!alg.esn,
+    keysIn: i ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI },
+    keysOut: i ? { encr: k.encrI, integ: k.integI } : { encr: k.encrR, integ: k.integR },
+    mode: old.mode,
+    localTs: fmt(localTs),
+    remoteTs: fmt(remoteTs),
+    replayWindow: configOf(ctx, old)?.replayWindow,
+    local: { ...ctx.local },
+    remote: { ...ctx.remote },
+    encap: !!ctx.nat && (ctx.nat.local || ctx.nat.remote),
+  };
+  const c: ChildSa = {
+    name: old.name, state: 'INSTALLED', spiIn, spiOut, proposal, mode: old.mode, localTs, remoteTs,
+    installedAt: ctx.now, rekeys: (old.rekeys ?? 0) + 1, dhGroup: group, ownsPolicy: false, replaces: { spiIn: old.spiIn, spiOut: old.spiOut },
+  };
+  ctx.children.push(c);
+  out.push({ type: 'install-sa', child: info, rekeys: { spiIn: old.spiIn, spiOut: old.spiOut } });
+  return c;
+}
+
+/** effects.ts step 2: the policy moves from the SA `c` replaces to `c`. */
+export function switchOutbound(ctx: SaContext, c: ChildSa, out: Effect[]): void {
+  const from = c.replaces;
+  if (!from || c.ownsPolicy !== false) return;
+  const prev = ctx.children.find((x) => x.spiIn === from.spiIn);
+  if (prev) prev.ownsPolicy = false;
+  c.ownsPolicy = true;
+  c.replaces = undefined;
+  out.push({ type: 'switch-outbound', name: c.name, spiIn: c.spiIn, spiOut: c.spiOut, from: { ...from } });
+}
+
+export function rekeyedEvent(old: ChildSa, c: ChildSa): Effect {
+  return event({ type: 'child-rekeyed', name: c.name, oldSpiIn: spiHex(old.spiIn), oldSpiOut: spiHex(old.spiOut), newSpiIn: spiHex(c.spiIn), newSpiOut: spiHex(c.spiOut), pfsGroup: groupName(c.dhGroup) });
+}
+
+export function rekeyEvidence(ctx: SaContext, c: ChildSa | undefined, e: Pick<RekeyEvidence, 'result' | 'notify' | 'ours'> & { group?: number; newSpis?: string[]; name?: string }): RekeyEvidence {
+  const now = ctx.now;
+  const cfg = c && configOf(ctx, c);
+  const s = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms / 1000));
+  return {
+    scope: 'child',
+    child: c?.name ?? e.name,
+    result: e.result,
+    ...(e.notify ? { notify: e.notify } : {}),
+    lifetimes: { rekeyS: cfg?.rekeyTime, lifeS: cfg?.lifeTime, expiresInS: s(c?.expireAt === undefined ? undefined : c.expireAt - now) },
+    pfsGroup: groupName(e.group ?? c?.dhGroup),
+    ...(e.ours ? { ours: e.ours } : {}),
+    oldSpis: c ? [spiHex(c.spiIn), spiHex(c.spiOut)] : [],
+    newSpis: e.newSpis ?? [],
+  };
+}
+
+export interface RekeyResponder {
+  /** RFC 7296 §2.25.2: we are rekeying or deleting the IKE SA, so Child SA exchanges must wait. */
+  ikeBusy: boolean;
+}
+
+/** Rekey responder: the response payloads to a CREATE_CHILD_SA with N(REKEY_SA). */
+export function processChildRekeyRequest(ctx: SaContext, p: Payload[], rekey: NotifyPayload, o: RekeyResponder, out: Effect[]): Payload[] {
+  const spi = rekey.spi.length === 4 ? spiNumber(rekey.spi) : -1;
+  // the peer names its inbound SPI, our outbound one (RFC 7296 §1.3.3)
+  const old = rekey.protocol === ProtocolId.ESP ? ctx.children.find((c) => c.spiOut === spi && c.state !== 'DELETED') : undefined;
+  // RFC 7296 §2.25.1: a rekey of an SA we do not have is answered CHILD_SA_NOT_FOUND
+  if (!old) return [notify(NotifyType.CHILD_SA_NOT_FOUND, new Uint8Array(0), rekey.protocol, Uint8Array.from(rekey.spi))];
+  // RFC 7296 §2.25.1/§2.25.2: an SA we are closing (or replaced), or an IKE SA being rekeyed or closed: TEMPORARY_FAILURE
+  if (o.ikeBusy || old.state !== 'INSTALLED') return [notify(NotifyType.TEMPORARY_FAILURE)];
+  const cfg = configOf(ctx, old);
+  const sa = first(p, 'SA');
+  const nonce = first(p, 'NONCE');
+  const tsi = first(p, 'TSi');
+  const tsr = first(p, 'TSr');
+  if (!cfg || !sa || !nonce || !tsi || !tsr) return [notify(NotifyType.INVALID_SYNTAX)];
+  const theirs = sa.proposals.map(formatProposal);
+  const ours = cfg.espProposals.map(formatProposal);
+  const chosen = selectProposal(sa.proposals.filter((x) => x.protocol === ProtocolId.ESP && x.spi.length === 4), offerOf(cfg, 0));
+  if (!chosen) {
+    out.push(event({ type: 'failure', row: 'F6', message: `the peer's rekey of Child SA ${old.name} offers no ESP proposal we accept`, evidence: rekeyEvidence(ctx, old, { result: 'refused', notify: 'NO_PROPOSAL_CHOSEN', ours: [...ours, ...theirs.map((t) => `peer: ${t}`)] }) }));
+    return [notify(NotifyType.NO_PROPOSAL_CHOSEN)];
+  }
+  const group = groupsOf(chosen)[0] ?? 0;
+  const ke = first(p, 'KE');
+  // RFC 7296 §1.3.3 / §1.2: a KE for another group than the one we chose is answered INVALID_KE_PAYLOAD
+  if (group && (!ke || ke.group !== group)) return [notify(NotifyType.INVALID_KE_PAYLOAD, Uint8Array.from([group >> 8, group & 0xff]))];
+  const remoteTs = narrowSelectors(cfg.remoteTs, tsi.selectors);
+  const localTs = narrowSelectors(cfg.localTs, tsr.selectors);
+  if (remoteTs.length === 0 || localTs.length === 0) return [notify(NotifyType.TS_UNACCEPTABLE)];
+  let kex: KeyExchangeLike | undefined;
+  let shared: Uint8Array | undefined;
+  if (group) {
+    kex = (ctx.cfg.keyExchange ?? createKeyExchange)(group);
+    try {
+      shared = kex.computeSharedSecret(ke!.data);
+    } catch {
+      kex.dispose();
+      return [notify(NotifyType.INVALID_SYNTAX)]; // a KE value that is not a point/element of the group
+    }
+  }
+  const ni = nonce.data.slice();
+  const nr = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
+  const offeredOne = sa.proposals.find((x) => x.number === chosen.number) ?? chosen;
+  const spiIn = randomEspSpi(ctx.cfg.random);
+  const c = installNew(ctx, old, chosen, spiIn, spiNumber(offeredOne.spi), ni, nr, shared, group, localTs, remoteTs, out);
+  old.state = 'REKEYED';
+  old.replacedBy = c.spiIn;
+  const mine = ctx.childRekey;
+  if (mine && mine.oldSpiIn === old.spiIn) mine.collision = { spiIn: c.spiIn, ni, nr }; // §2.8.1: settled when our response arrives
+  else out.push(rekeyedEvent(old, c));
+  const response: Payload[] = [
+    ...(old.mode === 'transport' ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
+    { kind: 'SA', critical: false, proposals: [{ ...chosen, number: offeredOne.number, spi: spiBytes(spiIn) }] },
+    { kind: 'NONCE', critical: false, data: nr },
+    ...(kex ? [{ kind: 'KE' as const, critical: false, group, data: kex.publicKey.slice() }] : []),
+    { kind: 'TSi', critical: false, selectors: remoteTs },
+    { kind: 'TSr', critical: false, selectors: localTs },
+  ];
+  kex?.dispose();
+  return response;
+}
+
+export type ChildRekeyOutcome =
+  | { kind: 'retry-now'; oldSpiIn: number; group: number; retries: number } // INVALID_KE_PAYLOAD: again with the group asked for
+  | { kind: 'retry-later'; oldSpiIn: number } // TEMPORARY_FAILURE while the SA is still ours to rekey
+  | { kind: 'over'; deleteSpis: number[] }; // done, aborted or failed; Delete these SAs (our SPIs) next
+
+/** Rekey initiator: the CREATE_CHILD_SA response. */
+export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Effect[]): ChildRekeyOutcome {
+  const pend = ctx.childRekey!;
+  ctx.childRekey = undefined;
+  const over = (deleteSpis: number[] = []): ChildRekeyOutcome => {
+    pend.ke?.dispose();
+    return { kind: 'over', deleteSpis };
+  };
+  const old = ctx.children.find((c) => c.spiIn === pend.oldSpiIn && c.state !== 'DELETED');
+  if (old) old.rekeying = false;
+  const ours = pend.offered.map(formatProposal);
+  const err = firstError(p);
+  if (err) {
+    const name = notifyName(err.notifyType);
+    if (err.notifyType === NotifyType.INVALID_KE_PAYLOAD) {
+      const want = err.data.length === 2 ? (err.data[0] << 8) | err.data[1] : -1;
+      if (old?.state === 'INSTALLED' && pend.offered.some((x) => groupsOf(x).includes(want)) && want !== pend.group && pend.invalidKeRetries < MAX_INVALID_KE_RETRIES) {
+        out.push(event({ type: 'invalid-ke', requested: want }));
+        old.rekeying = true;
+        pend.ke?.dispose();
+        return { kind: 'retry-now', oldSpiIn: old.spiIn, group: want, retries: pend.invalidKeRetries + 1 };
+      }
+    }
+    // RFC 7296 §2.25: TEMPORARY_FAILURE means "try again later" while the SA is still there
+    if (err.notifyType === NotifyType.TEMPORARY_FAILURE && old?.state === 'INSTALLED') {
+      pend.ke?.dispose();
+      return { kind: 'retry-later', oldSpiIn: old.spiIn };
+    }
+    // the SA went away meanwhile (deleted or rekeyed by the peer, §2.25.1): nothing left to do
+    if (!old || old.state !== 'INSTALLED') return over();
+    out.push(event({ type: 'failure', row: 'F6', message: `the peer refused to rekey Child SA ${old.name} (${name}); it stays in use until it expires`, evidence: rekeyEvidence(ctx, old, { result: 'refused', notify: name, ours, group: pend.group }) }));
+    return over();
+  }
+  const sa = first(p, 'SA');
+  const nonce = first(p, 'NONCE');
+  const ke = first(p, 'KE');
+  const chosen = sa?.proposals[0];
+  const group = chosen ? groupsOf(chosen)[0] ?? 0 : 0;
+  const valid = sa && nonce && chosen && sa.proposals.length === 1 && chosen.spi.length === 4 && proposalAccepts(pend.offered, chosen) && (group === 0 || (pend.ke && group === pend.group && ke?.group === group));
+  if (!valid) {
+    out.push(event({ type: 'failure', row: 'F6', message: `the peer's answer to our rekey of Child SA ${pend.cfg.name} is not one we can accept`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group: pend.group, name: pend.cfg.name, newSpis: sa ? sa.proposals.map(formatProposal) : [] }) }));
+    return over();
+  }
+  let shared: Uint8Array | undefined;
+  if (group) {
+    try {
+      shared = pend.ke!.computeSharedSecret(ke!.data);
+    } catch {
+      out.push(event({ type: 'failure', row: 'F6', message: `the peer's KE value in the rekey of ${pend.cfg.name} is invalid`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group }) }));
+      return over();
+    }
+  }
+  const tsi = first(p, 'TSi')?.selectors;
+  const tsr = first(p, 'TSr')?.selectors;
+  const host = old ?? { name: pend.cfg.name, state: 'DELETED' as const, spiIn: pend.oldSpiIn, spiOut: 0, proposal: '', mode: 'tunnel' as const, localTs: tsi ?? [], remoteTs: tsr ?? [] };
+  const nr = nonce.data.slice();
+  const c = installNew(ctx, host, chosen, pend.spiIn, spiNumber(chosen.spi), pend.ni, nr, shared, group, tsi ?? host.localTs, tsr ?? host.remoteTs, out);
+  pend.ke?.dispose();
+  // the SA is gone, or we are closing it ourselves: the new one has nothing to replace
+  if (!old || old.state === 'DELETING') {
+    c.redundant = true;
+    return over([c.spiIn]);
+  }
+  const col = pend.collision;
+  const passive = col && ctx.children.find((x) => x.spiIn === col.spiIn && x.state !== 'DELETED');
+  if (col && passive) {
+    // RFC 7296 §2.8.1: the SA from the exchange with the lowest of the four nonces is redundant;
+    // its creator deletes it, and the creator of the surviving SA deletes the old one
+    const lost = compareNonces(lowerNonce(pend.ni, nr), lowerNonce(col.ni, col.nr)) < 0;
+    out.push(event({ type: 'rekey-collision', scope: 'child', won: !lost }));
+    if (lost) {
+      c.redundant = true;
+      old.replacedBy = passive.spiIn;
+      out.push(rekeyedEvent(old, passive));
+      return over([c.spiIn]);
+    }
+    passive.redundant = true;
+    passive.replaces = undefined;
+  }
+  switchOutbound(ctx, c, out);
+  old.state = 'DELETING';
+  old.replacedBy = c.spiIn;
+  out.push(rekeyedEvent(old, c));
+  return over([old.spiIn]);
+}

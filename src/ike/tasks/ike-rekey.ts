@@ -1,0 +1,185 @@
+// Rekeying the IKE SA with CREATE_CHILD_SA (RFC 7296 §1.3.2, §2.18): SA (with the new IKE SPI),
+// Ni/Nr and a fresh KE; new keys from SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr). The
+// Child SAs then move to the new IKE SA and the old one is deleted (ike-sa.ts does the moving).
+import { NotifyType, ProtocolId } from '../../wire/constants.js';
+import type { Payload, Proposal } from '../../wire/types.js';
+import { createKeyExchange } from '../../crypto/ke/index.js';
+import { deriveIkeKeys, deriveRekeySkeyseed, zero } from '../../crypto/kdf.js';
+import { createSkCipher } from '../../crypto/sk.js';
+import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
+import { event, spiHex, type Effect, type RekeyEvidence } from '../effects.js';
+import { first, firstError, notify, notifyName } from '../payloads.js';
+import { randomIkeSpi, type KeyExchangeLike, type SaContext, type SaKeys } from '../sa-context.js';
+import { groupName, groupsOf } from './child-rekey.js';
+
+const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10
+const MAX_INVALID_KE_RETRIES = 3; // implementation choice
+
+/** A new IKE SA made by a rekey exchange: who initiated it, its SPIs, nonces and keys. */
+export interface NewIkeSa {
+  role: 'initiator' | 'responder'; // RFC 7296 §2.18: the rekey initiator is the new SA's original initiator
+  spiI: Uint8Array;
+  spiR: Uint8Array;
+  ni: Uint8Array;
+  nr: Uint8Array;
+  chosen: Proposal;
+  keys: SaKeys;
+}
+
+/** Our IKE SA rekey while its CREATE_CHILD_SA is in flight. */
+export interface IkeRekeyPending {
+  spi: Uint8Array; // our SPI of the new IKE SA
+  ni: Uint8Array;
+  ke?: KeyExchangeLike;
+  group: number;
+  offered: Proposal[];
+  invalidKeRetries: number;
+  /** §2.8.1: the peer rekeyed the IKE SA too and we answered; the SA that made stays here until ours is answered. */
+  collision?: NewIkeSa;
+}
+
+function offerOf(ctx: SaContext, spi: Uint8Array): Proposal[] {
+  return ctx.cfg.proposals.map((p, i) => ({ ...p, number: i + 1, protocol: ProtocolId.IKE, spi: spi.slice() }));
+}
+
+/** Rekey initiator: SA (new SPI), Ni, KEi (RFC 7296 §1.3.2). */
+export function buildIkeRekeyRequest(ctx: SaContext, group?: number, retries = 0): Payload[] {
+  const spi = randomIkeSpi(ctx.cfg.random);
+  const offered = offerOf(ctx, spi);
+  const all = offered.flatMap(groupsOf);
+  const current = ctx.chosen ? groupsOf(ctx.chosen)[0] : undefined;
+  // strongSwan's prefer_previous_dh_group: the group in use, if we still offer it
+  const g = group ?? (current && all.includes(current) ? current : all[0]);
+  ctx.ikeRekey?.ke?.dispose();
+  const ke = (ctx.cfg.keyExchange ?? createKeyExchange)(g);
+  const ni = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
+  ctx.ikeRekey = { spi, ni, ke, group: g, offered, invalidKeRetries: retries, collision: ctx.ikeRekey?.collision };
+  return [
+    { kind: 'SA', critical: false, proposals: offered },
+    { kind: 'NONCE', critical: false, data: ni },
+    { kind: 'KE', critical: false, group: g, data: ke.publicKey },
+  ];
+}
+
+/**
+ * RFC 7296 §2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) with the old SA's PRF, then
+ * {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) with the new one.
+ */
+function deriveNew(ctx: SaContext, chosen: Proposal, shared: Uint8Array, ni: Uint8Array, nr: Uint8Array, spiI: Uint8Array, spiR: Uint8Array, role: 'initiator' | 'responder'): SaKeys {
+  const alg = negotiatedAlgorithms(chosen);
+  const skeyseed = deriveRekeySkeyseed(ctx.keys!.prfId, ctx.keys!.skD, shared, ni, nr);
+  const k = deriveIkeKeys(alg.prf, alg.encr, alg.integ, skeyseed, ni, nr, spiI, spiR);
+  zero(skeyseed, shared);
+  const cI = createSkCipher(alg.encr, alg.integ, k.skEi.slice(), k.skAi.slice());
+  const cR = createSkCipher(alg.encr, alg.integ, k.skEr.slice(), k.skAr.slice());
+  zero(k.skEi, k.skAi, k.skEr, k.skAr);
+  const i = role === 'initiator';
+  return { prfId: alg.prf, skD: k.skD, skPi: k.skPi, skPr: k.skPr, out: i ? cI : cR, in: i ? cR : cI };
+}
+
+export function ikeEvidence(ctx: SaContext, e: Pick<RekeyEvidence, 'result' | 'notify' | 'ours'> & { group?: number; expireAt?: number; rekeyS?: number; lifeS?: number }): RekeyEvidence {
+  return {
+    scope: 'ike',
+    result: e.result,
+    ...(e.notify ? { notify: e.notify } : {}),
+    lifetimes: { rekeyS: e.rekeyS ?? ctx.cfg.rekeyTime, lifeS: e.lifeS ?? ctx.cfg.lifeTime, expiresInS: e.expireAt === undefined ? undefined : Math.round((e.expireAt - ctx.now) / 1000) },
+    pfsGroup: groupName(e.group),
+    ...(e.ours ? { ours: e.ours } : {}),
+    oldSpis: [spiHex(ctx.spiI), spiHex(ctx.spiR)],
+    newSpis: [],
+  };
+}
+
+export type IkeRekeyRequestResult = { response: Payload[]; created?: NewIkeSa };
+
+/** Rekey responder. `busy`: a Child SA exchange of ours is in flight, or the IKE SA is closing (RFC 7296 §2.25.2). */
+export function processIkeRekeyRequest(ctx: SaContext, p: Payload[], busy: boolean, out: Effect[]): IkeRekeyRequestResult {
+  if (busy) return { response: [notify(NotifyType.TEMPORARY_FAILURE)] };
+  const sa = first(p, 'SA')!;
+  const nonce = first(p, 'NONCE');
+  const ke = first(p, 'KE');
+  if (!nonce || !ke) return { response: [notify(NotifyType.INVALID_SYNTAX)] };
+  const offered = sa.proposals.filter((x) => x.protocol === ProtocolId.IKE && x.spi.length === 8);
+  const chosen = selectProposal(offered, offerOf(ctx, new Uint8Array(8)));
+  if (!chosen) {
+    const ours = ctx.cfg.proposals.map(formatProposal);
+    out.push(event({ type: 'failure', row: 'F6', message: 'the peer\'s IKE SA rekey offers no proposal we accept', evidence: ikeEvidence(ctx, { result: 'refused', notify: 'NO_PROPOSAL_CHOSEN', ours: [...ours, ...sa.proposals.map((x) => `peer: ${formatProposal(x)}`)] }) }));
+    return { response: [notify(NotifyType.NO_PROPOSAL_CHOSEN)] };
+  }
+  const group = groupsOf(chosen)[0];
+  // RFC 7296 §1.3.2, §1.2: the KE must be for the group we chose
+  if (!group || ke.group !== group) return { response: [notify(NotifyType.INVALID_KE_PAYLOAD, Uint8Array.from([group >> 8, group & 0xff]))] };
+  const kex = (ctx.cfg.keyExchange ?? createKeyExchange)(group);
+  let shared: Uint8Array;
+  try {
+    shared = kex.computeSharedSecret(ke.data);
+  } catch {
+    kex.dispose();
+    return { response: [notify(NotifyType.INVALID_SYNTAX)] };
+  }
+  const spiI = (offered.find((x) => x.number === chosen.number) ?? chosen).spi.slice();
+  const spiR = randomIkeSpi(ctx.cfg.random);
+  const ni = nonce.data.slice();
+  const nr = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
+  const keys = deriveNew(ctx, chosen, shared, ni, nr, spiI, spiR, 'responder');
+  const response: Payload[] = [
+    { kind: 'SA', critical: false, proposals: [{ ...chosen, spi: spiR }] },
+    { kind: 'NONCE', critical: false, data: nr },
+    { kind: 'KE', critical: false, group, data: kex.publicKey.slice() },
+  ];
+  kex.dispose();
+  return { response, created: { role: 'responder', spiI, spiR, ni, nr, chosen: { ...chosen, spi: new Uint8Array(0) }, keys } };
+}
+
+export type IkeRekeyOutcome =
+  | { kind: 'retry-now'; group: number; retries: number }
+  | { kind: 'retry-later' }
+  | { kind: 'failed' }
+  | { kind: 'done'; created: NewIkeSa; collision?: NewIkeSa };
+
+/** Rekey initiator: the CREATE_CHILD_SA response. */
+export function processIkeRekeyResponse(ctx: SaContext, p: Payload[], out: Effect[], expireAt: number | undefined): IkeRekeyOutcome {
+  const pend = ctx.ikeRekey!;
+  ctx.ikeRekey = undefined;
+  const ours = pend.offered.map(formatProposal);
+  const fail = (result: RekeyEvidence['result'], message: string, notifyText?: string): IkeRekeyOutcome => {
+    pend.ke?.dispose();
+    out.push(event({ type: 'failure', row: 'F6', message, evidence: ikeEvidence(ctx, { result, notify: notifyText, ours, group: pend.group, expireAt }) }));
+    return { kind: 'failed' };
+  };
+  const err = firstError(p);
+  if (err) {
+    const name = notifyName(err.notifyType);
+    if (err.notifyType === NotifyType.INVALID_KE_PAYLOAD) {
+      const want = err.data.length === 2 ? (err.data[0] << 8) | err.data[1] : -1;
+      if (pend.offered.some((x) => groupsOf(x).includes(want)) && want !== pend.group && pend.invalidKeRetries < MAX_INVALID_KE_RETRIES) {
+        out.push(event({ type: 'invalid-ke', requested: want }));
+        pend.ke?.dispose();
+        ctx.ikeRekey = { ...pend, ke: undefined }; // keeps a collision already answered
+        return { kind: 'retry-now', group: want, retries: pend.invalidKeRetries + 1 };
+      }
+    }
+    if (err.notifyType === NotifyType.TEMPORARY_FAILURE) {
+      pend.ke?.dispose();
+      return { kind: 'retry-later' }; // RFC 7296 §2.25: another exchange was running on the peer
+    }
+    return fail('refused', `the peer refused to rekey the IKE SA (${name}); it stays in use until it expires`, name);
+  }
+  const sa = first(p, 'SA');
+  const nonce = first(p, 'NONCE');
+  const ke = first(p, 'KE');
+  const chosen = sa?.proposals[0];
+  if (!sa || !nonce || !ke || !chosen || sa.proposals.length !== 1 || chosen.spi.length !== 8 || !proposalAccepts(pend.offered, chosen) || ke.group !== pend.group || groupsOf(chosen)[0] !== pend.group)
+    return fail('invalid-response', 'the peer\'s answer to our IKE SA rekey is not one we can accept');
+  let shared: Uint8Array;
+  try {
+    shared = pend.ke!.computeSharedSecret(ke.data);
+  } catch {
+    return fail('invalid-response', 'the peer\'s KE value in the IKE SA rekey is invalid');
+  }
+  pend.ke!.dispose();
+  const nr = nonce.data.slice();
+  const keys = deriveNew(ctx, chosen, shared, pend.ni, nr, pend.spi, chosen.spi, 'initiator');
+  const created: NewIkeSa = { role: 'initiator', spiI: pend.spi, spiR: chosen.spi.slice(), ni: pend.ni, nr, chosen: { ...chosen, spi: new Uint8Array(0) }, keys };
+  return { kind: 'done', created, collision: pend.collision };
+}
