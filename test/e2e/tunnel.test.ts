@@ -3,26 +3,23 @@
 // `tsvpn status --json` counting what was sent, and `tsvpn down` leaving nothing behind.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-import { startTunnelPair, type TunnelPair } from '../../src/cli/lab-tunnel.js';
+import type { TunnelPair } from '../../src/cli/lab-tunnel.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
-import { espSocketDrops, HELPERS, labOk, netState, nsRun, nsStart, ping, step, tsvpn } from './helpers/lab.js';
+import { espSocketDrops, HELPERS, labOk, netState, nsRun, nsStart, ping, step, tsvpn, usePair } from './helpers/lab.js';
 
 const MB100 = 100 * 1024 * 1024;
 
 describe.skipIf(!labOk)('tsvpn tunnel between two hosts (needs root, namespaces, /dev/net/tun, ping, tcpdump, python3)', () => {
-  let pair: TunnelPair | undefined;
   let before: Record<'left' | 'right', ReturnType<typeof netState>>;
-
-  beforeAll(async () => {
-    pair = await startTunnelPair({
-      names: { left: 'e2e-left', right: 'e2e-right' },
-      beforeStart: (h) => (before = { left: netState(h.left.ns), right: netState(h.right.ns) }),
-    });
-  });
-  afterAll(async () => {
-    await pair?.destroy();
+  const get = usePair(
+    { names: { left: 'e2e-left', right: 'e2e-right' }, beforeStart: (h) => (before = { left: netState(h.left.ns), right: netState(h.right.ns) }) },
+    false,
+  );
+  let pair: TunnelPair | undefined;
+  beforeAll(() => {
+    pair = get();
   });
 
   const status = async (side: 'left' | 'right'): Promise<TunnelStatus> => {
@@ -33,7 +30,7 @@ describe.skipIf(!labOk)('tsvpn tunnel between two hosts (needs root, namespaces,
   };
   const child = (s: TunnelStatus) => s.ikeSas.flatMap((sa) => sa.children).find((c) => c.state === 'INSTALLED')!;
 
-  it('comes up: IKE SA established and Child SA installed on both ends within 20 s', async () => {
+  it('comes up: IKE SA established and Child SA installed on both ends within 20 s', { timeout: 30_000 }, async () => {
     await pair!.waitInstalled(20_000);
     await step(pair, async () => {
       const [l, r] = [await status('left'), await status('right')];

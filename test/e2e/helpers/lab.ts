@@ -3,6 +3,7 @@
 // failure report (both daemons' logs) when a test fails.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 import { startTunnelPair, TSVPN_BIN, type TunnelPair, type TunnelPairOptions } from '../../../src/cli/lab-tunnel.js';
 import { netnsSupport } from '../../../src/io/netns.js';
@@ -137,4 +138,26 @@ export function nsStart(ns: string, cmd: string, args: string[], ready: string, 
       reject(new Error(`${cmd} in ${ns} exited with ${r.code} before it was ready: ${r.out}${r.err}`));
     });
   });
+}
+
+/**
+ * One tunnel pair for a describe block: started (and waited for) in beforeAll, always torn
+ * down in afterAll, even when the start timed out halfway.
+ */
+export function usePair(o: TunnelPairOptions, waitInstalled = true): () => TunnelPair {
+  let started: Promise<TunnelPair> | undefined;
+  let pair: TunnelPair | undefined;
+  beforeAll(async () => {
+    started = startTunnelPair(o);
+    pair = await started;
+    if (waitInstalled) await pair.waitInstalled(20_000);
+  }, 60_000);
+  afterAll(async () => {
+    const p = await started?.catch(() => undefined);
+    await p?.destroy();
+  }, 30_000);
+  return () => {
+    if (!pair) throw new Error('the tunnel pair did not start');
+    return pair;
+  };
 }
