@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createTwoHosts, netnsSupport, type TwoHosts } from '../src/io/netns.js';
 import { iperfTcp, iperfUdp, iperfVersion, type TcpResult, type UdpResult } from './lab/iperf.js';
-import { cleanupAll, must, onCleanup } from './lab/proc.js';
+import { aborted, cleanupAll, must, onCleanup } from './lab/proc.js';
 import { startWireguard } from './lab/wireguard.js';
 import { startTsvpn } from './lab/tsvpn.js';
 import { startStrongswan } from './lab/strongswan-leg.js';
@@ -122,6 +122,7 @@ async function measure(p: Path, seconds: number, rate: string): Promise<Row> {
         row.error = `TCP: ${e.message}`;
         return null;
       });
+      if (aborted()) throw new Error('interrupted');
       process.stderr.write(`[${p.id}] iperf3 UDP ${seconds}s at ${rate}\n`);
       row.udp = await iperfUdp(ends, seconds, rate).catch((e: Error): UdpResult | null => {
         row.error = `${row.error ? `${row.error}; ` : ''}UDP: ${e.message}`;
@@ -136,7 +137,7 @@ async function measure(p: Path, seconds: number, rate: string): Promise<Row> {
   } finally {
     await destroy();
   }
-  if (row.error) process.stderr.write(`[${p.id}] ${row.error}\n`);
+  if (row.error && !aborted()) process.stderr.write(`[${p.id}] ${row.error}\n`);
   return row;
 }
 
@@ -169,7 +170,7 @@ async function main(): Promise<number> {
   }
   const rows: Row[] = [];
   try {
-    for (const p of o.paths) rows.push(await measure(p, o.seconds, o.rate));
+    for (const p of o.paths) if (!aborted()) rows.push(await measure(p, o.seconds, o.rate));
   } finally {
     for (const e of await cleanupAll()) process.stderr.write(`cleanup: ${e}\n`);
   }

@@ -21,6 +21,12 @@ export interface Started {
 const children = new Set<Started>();
 const undo: { label: string; fn: () => void | Promise<void> }[] = [];
 let hooked = false;
+let stopping = false;
+
+/** True once a signal asked the bench to stop: start nothing new. */
+export function aborted(): boolean {
+  return stopping;
+}
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
@@ -149,6 +155,7 @@ function hookSignals(): void {
   hooked = true;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
+      stopping = true;
       process.stderr.write(`\n${sig}: stopping everything the bench started...\n`);
       void cleanupAll().then((errs) => {
         for (const e of errs) process.stderr.write(`cleanup: ${e}\n`);
