@@ -256,7 +256,6 @@ export class IkeSa {
     if (life?.rekeyAt !== undefined && now >= life.rekeyAt) out.push(...this.rekeyIke(now));
     for (const c of [...this.ctx.children]) {
       if (c.expireAt !== undefined && now >= c.expireAt && (c.state === 'INSTALLED' || c.state === 'REKEYED')) {
-        c.expireAt = undefined;
         if (c.state === 'REKEYED') {
           // the rekey initiator never deleted the SA it replaced: send on the new one, delete the old
           const next = this.ctx.children.find((x) => x.spiIn === c.replacedBy && x.state !== 'DELETED');
@@ -264,6 +263,7 @@ export class IkeSa {
         } else {
           out.push(event({ type: 'failure', row: 'F6', message: `Child SA ${c.name} reached its hard lifetime before a rekey succeeded; deleting it`, evidence: rekeyEvidence(this.ctx, c, { result: 'expired' }) }));
         }
+        c.expireAt = undefined;
         c.state = 'DELETING';
         c.rekeying = false;
         this.request(now, { kind: 'delete-child', exchange: ExchangeType.INFORMATIONAL, payloads: () => deleteChildPayloads([c.spiIn]), spi: c.spiIn }, out);

@@ -1,0 +1,150 @@
+// Child SA rekeying with CREATE_CHILD_SA (RFC 7296 §1.3.3, §2.8, §2.17), step by step, covering
+// the ground of strongSwan's child rekey "regular" cases: each role, with and without PFS,
+// INVALID_KE_PAYLOAD, the responder's soft and hard expiry while it waits for the Delete, and
+// failure-map row F6 when the peer refuses.
+import { describe, it, expect } from 'vitest';
+import type { SideOptions } from './helpers/pair.js';
+import { Lab, ofType, type Side } from './rekey-harness.js';
+
+const moon: SideOptions = { id: 'moon.example', remoteId: 'sun.example', seed: 11 };
+const sun: SideOptions = { id: 'sun.example', remoteId: 'moon.example', localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], seed: 12 };
+const other = (s: Side): Side => (s === 'a' ? 'b' : 'a');
+
+/** One full rekey started by `by`, one message at a time, with the checks strongSwan's test_regular makes. */
+function regular(lab: Lab, by: Side, count = 1) {
+  const peer = other(by);
+  const mark = { a: lab.fx.a.length, b: lab.fx.b.length };
+  const old = { [by]: lab.child(by).spiIn, [peer]: lab.child(peer).spiIn } as Record<Side, number>;
+  const req = lab.cmd(by, (sa) => sa.rekeyChild(lab.now, old[by]));
+  expect(req.filter((e) => e.type === 'send').length).toBe(1);
+
+  // CREATE_CHILD_SA { N(REKEY_SA), SA, Ni, [KEi], TSi, TSr } -->
+  const r1 = lab.deliver(peer);
+  const inst = r1.find((e) => e.type === 'install-sa');
+  expect(inst?.type === 'install-sa' && inst.rekeys).toEqual({ spiIn: old[peer], spiOut: old[by] });
+  expect(r1.some((e) => e.type === 'switch-outbound')).toBe(false); // the responder keeps sending on the old SA
+  expect(lab.child(peer, old[peer])?.state).toBe('REKEYED');
+  expect(lab.dp[peer].policy).toBe(old[peer]);
+
+  // <-- CREATE_CHILD_SA { SA, Nr, [KEr], TSi, TSr }
+  const r2 = lab.deliver(by);
+  const types = r2.map((e) => e.type);
+  expect(types.indexOf('install-sa')).toBeLessThan(types.indexOf('switch-outbound')); // inbound first, then outbound
+  expect(lab.child(by, old[by])?.state).toBe('DELETING');
+  expect(lab.dp[by].sas.has(old[by])).toBe(true); // the old inbound SA still accepts
+  const fresh = lab.child(by).spiIn;
+  expect(fresh).not.toBe(old[by]);
+
+  // INFORMATIONAL { D } -->   (the responder switches, then removes the old SA)
+  const r3 = lab.deliver(peer);
+  expect(r3.map((e) => e.type).filter((t) => t !== 'event' && t !== 'send')).toEqual(['switch-outbound', 'remove-sa']);
+  // <-- INFORMATIONAL { D }
+  const r4 = lab.deliver(by);
+  expect(r4.filter((e) => e.type === 'remove-sa').map((e) => e.type === 'remove-sa' && e.spiIn)).toEqual([old[by]]);
+  expect(r4.some((e) => e.type === 'remove-policy')).toBe(false);
+  const now = lab.expectOnePair();
+  expect(now[by]).toBe(fresh);
+  for (const s of ['a', 'b'] as const) {
+    const ev = ofType(lab.events(s, mark[s]), 'child-rekeyed');
+    expect(ev.length).toBe(1);
+    expect(ev[0]).toMatchObject({ name: 'net', oldSpiIn: old[s].toString(16).padStart(8, '0'), newSpiIn: now[s].toString(16).padStart(8, '0') });
+    expect(lab.child(s).rekeys).toBe(count);
+    expect(ofType(lab.events(s), 'failure')).toEqual([]);
+  }
+  return ofType(lab.events(by, mark[by]), 'child-rekeyed')[0];
+}
+
+describe('Child SA rekey (RFC 7296 §1.3.3), one message at a time', () => {
+  for (const by of ['a', 'b'] as const) {
+    it(`§1.3.3: the original ${by === 'a' ? 'initiator' : 'responder'} rekeys without PFS; new inbound SA before the outbound switch, old SA removed after its Delete`, () => {
+      const lab = new Lab(moon, sun);
+      lab.establish();
+      const ev = regular(lab, by);
+      expect(ev.pfsGroup).toBeNull();
+    });
+
+    it(`§1.3.3/§2.17: the original ${by === 'a' ? 'initiator' : 'responder'} rekeys with PFS (KE in CREATE_CHILD_SA), both ends derive the same keys`, () => {
+      const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519'] }, { ...sun, esp: ['aes256gcm16-x25519'] });
+      lab.establish();
+      const ev = regular(lab, by);
+      expect(ev.pfsGroup).toBe('CURVE25519');
+      regular(lab, other(by), 2); // and again from the other end, on the rekeyed SA
+    });
+  }
+
+  it('§1.3.3/§1.2: INVALID_KE_PAYLOAD names the responder\'s group; the rekey is retried with it and succeeds', () => {
+    const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519-ecp256'] }, { ...sun, esp: ['aes256gcm16-ecp256-x25519'] });
+    lab.establish();
+    const old = lab.child('a').spiIn;
+    lab.cmd('a', (sa) => sa.rekeyChild(lab.now, old));
+    const r1 = lab.deliver('b'); // --> KEi x25519, the responder prefers ecp256
+    expect(r1.some((e) => e.type === 'install-sa')).toBe(false);
+    expect(lab.child('b').state).toBe('INSTALLED');
+    const r2 = lab.deliver('a'); // <-- N(INVALID_KE_PAYLOAD)
+    expect(ofType(lab.events('a'), 'invalid-ke')).toEqual([{ type: 'invalid-ke', requested: 19 }]);
+    expect(r2.filter((e) => e.type === 'send').length).toBe(1); // the retry, right away
+    lab.flush();
+    lab.expectOnePair();
+    expect(ofType(lab.events('a'), 'child-rekeyed')[0].pfsGroup).toBe('ECP_256');
+  });
+
+  it('F6: a rekey refused with NO_PROPOSAL_CHOSEN (the peer changed its PFS group) names the group and SPIs; the old SA stays in use', () => {
+    const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519'] }, { ...sun, esp: ['aes256gcm16-ecp256'] });
+    lab.establish(); // IKE_AUTH carries no KE: the first Child SA is made without the group
+    const old = lab.child('a');
+    lab.cmd('a', (sa) => sa.rekeyChild(lab.now, old.spiIn));
+    lab.flush();
+    const [f] = ofType(lab.events('a'), 'failure');
+    expect(f).toMatchObject({ row: 'F6', evidence: { scope: 'child', child: 'net', result: 'refused', notify: 'NO_PROPOSAL_CHOSEN', pfsGroup: 'CURVE25519' } });
+    expect(f.row === 'F6' && f.evidence.oldSpis).toEqual([old.spiIn.toString(16).padStart(8, '0'), old.spiOut.toString(16).padStart(8, '0')]);
+    expect(f.row === 'F6' && f.evidence.lifetimes.expiresInS).toBeGreaterThan(3600);
+    expect(ofType(lab.events('b'), 'failure')[0]).toMatchObject({ row: 'F6', evidence: { result: 'refused', notify: 'NO_PROPOSAL_CHOSEN' } });
+    expect(lab.expectOnePair().a).toBe(old.spiIn);
+  });
+
+  it('strongSwan regular_responder_ignore_soft_expire: the responder does not rekey the SA it already replaced', () => {
+    const lab = new Lab(moon, sun);
+    lab.establish();
+    const oldB = lab.child('b').spiIn;
+    lab.cmd('a', (sa) => sa.rekeyChild(lab.now, lab.child('a').spiIn));
+    lab.deliver('b');
+    lab.deliver('a');
+    expect(lab.cmd('b', (sa) => sa.rekeyChild(lab.now, oldB))).toEqual([]);
+    expect(lab.child('b', oldB)?.state).toBe('REKEYED');
+    lab.flush();
+    lab.expectOnePair();
+  });
+
+  it('strongSwan regular_responder_handle_hard_expire: the replaced SA expires before its Delete arrives; the responder switches and deletes it; the Deletes cross', () => {
+    const lab = new Lab(moon, sun, (cfg) => (cfg.children[0].lifeTime = 200));
+    lab.establish();
+    const oldB = lab.child('b').spiIn;
+    lab.now += 100_000; // rekeyed half-way through its life: the new SA lives on after the old one expires
+    lab.cmd('a', (sa) => sa.rekeyChild(lab.now, lab.child('a').spiIn));
+    lab.deliver('b');
+    lab.deliver('a');
+    const del = lab.hold('b'); // the initiator's Delete of the old SA is late
+    lab.advance(lab.child('b', oldB)!.expireAt!);
+    expect(lab.child('b', oldB)?.state).toBe('DELETING');
+    expect(ofType(lab.events('b'), 'failure')).toEqual([]); // a replaced SA expiring is not a failure
+    lab.deliver('b', del); // --> D(old): the Deletes crossed (RFC 7296 §1.4.1)
+    lab.flush();
+    lab.expectOnePair();
+  });
+
+  it('a lost rekey request is retransmitted; a retransmitted request is answered from the cache and makes no second SA', () => {
+    const lab = new Lab(moon, sun);
+    lab.establish();
+    lab.cmd('a', (sa) => sa.rekeyChild(lab.now, lab.child('a').spiIn));
+    lab.hold('b'); // lost
+    lab.advance(lab.now + 4000); // retransmit (RFC 7296 §2.1)
+    lab.deliver('b');
+    lab.hold('a'); // the response is lost
+    lab.advance(lab.now + 7200);
+    const again = lab.deliver('b');
+    expect(again.map((e) => e.type)).toEqual(['send']);
+    expect(lab.children('b').filter((c) => c.state !== 'DELETED').length).toBe(2); // old (REKEYED) and one new
+    lab.flush();
+    lab.expectOnePair();
+  });
+});
