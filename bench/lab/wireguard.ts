@@ -35,7 +35,9 @@ export async function startWireguard(h: TwoHosts, o: { leftNet: string; rightNet
     rmSync(dir, { recursive: true, force: true });
   });
   try {
-    const version = (await run(undefined, 'wireguard-go', ['--version'])).stdout.trim().split('\n')[0] ?? 'wireguard-go';
+    const v = await run(undefined, 'wireguard-go', ['--version']);
+    if (v.code === 127) throw new BenchError('wireguard-go was not found (apt-get install wireguard-go wireguard-tools)');
+    const version = v.stdout.trim().split('\n')[0] ?? 'wireguard-go';
     const keys = [];
     for (const side of ['l', 'r']) {
       const priv = (await must(undefined, 'wg', ['genkey'])).trim();
