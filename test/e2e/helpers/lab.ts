@@ -161,3 +161,11 @@ export function usePair(o: TunnelPairOptions, waitInstalled = true): () => Tunne
     return pair;
   };
 }
+
+/** IPv4 reassemblies the kernel of `ns` started so far (/proc/net/snmp Ip: ReasmReqds): outer fragments seen. */
+export function reassemblies(ns: string): number {
+  const text = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' }).stdout ?? '';
+  const [names, values] = text.split('\n').filter((l) => l.startsWith('Ip:'));
+  const i = (names ?? '').split(/\s+/).indexOf('ReasmReqds');
+  return Number((values ?? '').split(/\s+/)[i]);
+}
