@@ -21,7 +21,7 @@ import { Sad } from '../ipsec/sad.js';
 import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
 import { Datapath, type SaPaths } from './datapath.js';
-import { EffectApplier } from './effects.js';
+import { EffectApplier, selectorCidrs } from './effects.js';
 import { IkeIo } from './ike-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -108,6 +108,9 @@ class Running {
   private attempts = 0;
   private stopping: Promise<void> | undefined;
   private internalErrors = 0;
+  private trap: InstalledRoutes | undefined;
+  private trapSprung = false;
+  private readonly routeSrc: string | undefined;
 
   constructor(
     private readonly peer: PeerConfig,
@@ -161,13 +164,17 @@ class Running {
       log,
     });
     const src = routeSource(peer);
+    this.routeSrc = src;
     this.applier = new EffectApplier({
       sad: this.sad,
       spd: this.spd,
       paths: this.paths,
       sendIke: (b, to, from) => this.io.sendIke(b, to, from),
       routes: {
-        install: (remote) => installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src }),
+        install: (remote) => {
+          this.clearTrap(); // the Child SA's routes replace the on-demand ones
+          return installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src });
+        },
         remove: (h) => {
           for (const err of removeRoutes(h as InstalledRoutes)) log.warn('route', err);
         },
@@ -199,7 +206,10 @@ class Running {
   start(): void {
     const raw = this.raw;
     const scratch: Uint8Array[] = [];
-    this.tun.onBatch((b) => this.datapath.outbound(b));
+    this.tun.onBatch((b) => {
+      if (this.trap && !this.trapSprung) this.springTrap();
+      this.datapath.outbound(b);
+    });
     this.tun.onError((e) => this.fatal(e));
     if (raw) {
       raw.onBatch((b) => {
@@ -300,8 +310,37 @@ class Running {
     } else if (e.type === 'ike-deleted' && e.reason === 'dead-peer') {
       const action = this.peer.dpdAction;
       this.log.warn('ike', `dead peer: dpdAction ${action}`);
-      if (action !== 'clear' && initiator) setImmediate(() => this.initiate()); // 'hold' re-initiates too (no on-demand trap yet)
+      if (action === 'restart' && initiator) setImmediate(() => this.initiate());
+      if (action === 'hold' && initiator) setImmediate(() => this.setTrap());
     }
+  }
+
+  /**
+   * dpdAction 'hold' (swanctl dpd_action = trap): route the remote selectors into the TUN
+   * with no SA behind them; the first packet that arrives there starts a new IKE SA.
+   */
+  private setTrap(): void {
+    if (this.stopping || this.trap) return;
+    try {
+      this.trap = installRoutes({ dev: this.tun.name, remote: selectorCidrs(this.peer.remote.tsText), peer: this.peer.remote.addr, src: this.routeSrc });
+      this.log.info('ike', `hold: traffic to ${this.peer.remote.tsText.join(', ')} will start a new IKE SA`);
+    } catch (e) {
+      this.log.error('route', `hold: on-demand routes failed (${errText(e)}), initiating now`);
+      this.initiate();
+    }
+  }
+
+  private springTrap(): void {
+    this.trapSprung = true; // once: the routes stay until the new Child SA's replace them
+    this.log.info('ike', 'hold: traffic for the tunnel, initiating');
+    this.initiate();
+  }
+
+  private clearTrap(): void {
+    const t = this.trap;
+    this.trap = undefined;
+    this.trapSprung = false;
+    if (t) for (const err of removeRoutes(t)) this.log.warn('route', err);
   }
 
   private currentPeer(): string {
@@ -350,6 +389,7 @@ class Running {
     this.timers.close();
     const steps: [string, () => void][] = [
       ['SAs and routes', () => this.applier.removeAll()],
+      ['on-demand routes', () => this.clearTrap()],
       ['TUN', () => this.tun.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],

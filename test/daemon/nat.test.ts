@@ -44,7 +44,7 @@ describe.skipIf(!ok)('NAT traversal between two daemons (needs root, /dev/net/tu
       const nft = nsExec(N, 'nft', ['-f', '-'], {
         input: `table ip nat {\n  chain post {\n    type nat hook postrouting priority 100;\n    oifname "tn${tag}c" masquerade\n  }\n}\n`,
       });
-      expect(nft.status, nft.stderr).toBe(0);
+      expect(nft.status, String(nft.stderr)).toBe(0);
 
       const base = { psk: 'nat-test-secret-0123456789', ike: { proposals: ['aes128gcm16-prfsha256-x25519'] }, child: { proposals: ['aes128gcm16'] } };
       const peers = {

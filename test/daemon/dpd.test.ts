@@ -1,0 +1,64 @@
+// Dead peer detection (RFC 7296 §2.4) and peer.json `dpdAction: "hold"`: when right dies
+// without a word, left notices after `dpd` seconds of silence and unanswered liveness
+// checks, drops the SA, keeps the remote prefix routed into its TUN, and the next packet
+// there brings the tunnel back once right is running again.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createTwoHosts, netnsSupport, nsExec, type LabHost } from '../../src/io/netns.js';
+import { installed, runDaemon, until, type DaemonProc } from './helpers/lab.js';
+
+const ok = netnsSupport().ok;
+
+const peer = (name: string, me: LabHost, other: LabHost, extra: object) => ({
+  name,
+  local: { addr: me.outer, id: `${name}.example`, auth: 'psk', ts: [`${me.inner}/32`] },
+  remote: { addr: other.outer, id: '%any', auth: 'psk', ts: [`${other.inner}/32`] },
+  psk: 'dpd-test-secret-0123456789',
+  ike: { proposals: ['aes256gcm16-prfsha256-x25519'], dpd: '1s' },
+  child: { proposals: ['aes256gcm16'] },
+  retransmit: { timeout: 0.3, base: 1, tries: 2 },
+  ...extra,
+});
+
+describe.skipIf(!ok)('dead peer detection (needs root and /dev/net/tun)', () => {
+  it('dpdAction hold: the SA goes when the peer dies, and traffic brings it back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvpn-dpd-'));
+    const ctl = join(dir, 'ctl');
+    const hosts = createTwoHosts({ prefix: 'tsvdd' });
+    const procs: DaemonProc[] = [];
+    const logs = () => procs.map((p) => `--- ${p.name}\n${p.log()}`).join('\n');
+    const ping = () => nsExec(hosts.left.ns, 'ping', ['-n', '-c', '1', '-W', '1', '-I', hosts.left.inner, hosts.right.inner]).status === 0;
+    try {
+      const rightPeer = peer('right', hosts.right, hosts.left, { start: 'wait' });
+      procs.push(runDaemon(hosts.right.ns, rightPeer, dir, ctl));
+      const left = runDaemon(hosts.left.ns, peer('left', hosts.left, hosts.right, { start: 'initiate', dpdAction: 'hold' }), dir, ctl);
+      procs.push(left);
+      await until('the tunnel', 30_000, async () => (installed(await left.status()) ? true : undefined), logs);
+      expect(ping()).toBe(true);
+
+      procs[0].kill('KILL'); // right vanishes without a Delete
+      await procs[0].exited;
+      await until('left to declare the peer dead', 20_000, async () => ((await left.status())?.ikeSas.length === 0 ? true : undefined), logs);
+      expect(left.log()).toMatch(/dead peer: dpdAction hold/);
+      // the remote prefix still goes into the TUN (on-demand), with no SA behind it
+      expect(nsExec(hosts.left.ns, 'ip', ['route', 'get', hosts.right.inner]).stdout).toContain('tsvpn-left');
+
+      const right2 = runDaemon(hosts.right.ns, rightPeer, dir, ctl); // its stale control socket is replaced
+      procs.push(right2);
+      await until('right to listen again', 20_000, async () => ((await right2.status()) ? true : undefined), logs);
+      await until('a ping through the re-established tunnel', 30_000, () => (ping() ? true : undefined), logs);
+      expect(left.log()).toMatch(/hold: traffic for the tunnel, initiating/);
+      expect(installed(await left.status())).toBe(true);
+
+      for (const p of [left, right2]) expect(await p.request('down')).toEqual({ ok: true });
+      expect(await Promise.all([left.exited, right2.exited])).toEqual([0, 0]);
+    } finally {
+      for (const p of procs) p.kill('KILL');
+      await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 3000))]);
+      hosts.destroy();
+      if (!process.env.TSVPN_KEEP) rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
