@@ -9,6 +9,7 @@ import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { stderrLogger } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import { controlDir } from './control-client.js';
+import { endpointText } from './format-status.js';
 import type { Io } from './main.js';
 
 /** The line printed when a Child SA is installed: selectors, peer, encapsulation, device. */
@@ -18,7 +19,7 @@ export function upLine(s: TunnelStatus): string | undefined {
     if (!c) continue;
     const encap = s.encap === 'udp' ? 'ESP in UDP' : s.encap === 'raw' ? 'ESP' : 'ESP';
     const tun = s.tun ? `, ${s.tun.name} mtu ${s.tun.mtu}` : '';
-    return `tunnel ${s.name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with '${sa.remoteId}' at ${sa.remote} (${encap}${tun})`;
+    return `tunnel ${s.name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with '${sa.remoteId}' at ${endpointText(sa.remote)} (${encap}${tun})`;
   }
   return undefined;
 }
@@ -28,7 +29,12 @@ function loadConfig(file: string, io: Io): PeerConfig | number {
     return loadPeerFile(file, io.env);
   } catch (e) {
     if (e instanceof ConfigError) {
-      io.err(`tsvpn: ${file} is not a valid peer file:\n${e.message}\n`);
+      // one line per problem, even when a message quotes a piece of the file with newlines;
+      // the file as a whole (unreadable, not JSON) is a single line
+      const text = (t: string): string => t.replace(/\s*[\r\n]+\s*/g, ' ');
+      const whole = e.problems.length === 1 && e.problems[0]!.path === '';
+      const lines = e.problems.map((p) => `${p.path === '' ? '(top level)' : p.path}: ${text(p.expected)}`);
+      io.err(whole ? `tsvpn: ${text(e.problems[0]!.expected)}\n` : `tsvpn: ${file} is not a valid peer file:\n${lines.join('\n')}\n`);
       return 2;
     }
     const err = e as NodeJS.ErrnoException;
