@@ -226,7 +226,7 @@ export class IkeSa {
         this.finish('FAILED', 'failed', out);
       } else if (this.inFlight?.kind === 'liveness' || this.inFlight?.kind === 'delete-ike') {
         if (this.inFlight.kind === 'liveness') out.push(event({ type: 'liveness', ok: false }));
-        this.finish('DELETED', this.inFlight.kind === 'liveness' ? 'dead-peer' : 'local', out);
+        this.finish('DELETED', this.inFlight.kind === 'liveness' ? 'dead-peer' : this.replacedBy ? 'rekeyed' : 'local', out);
       } else {
         if (this.inFlight?.kind === 'rekey-child' || this.inFlight?.kind === 'rekey-ike') {
           // failure map F6: the rekey went unanswered, so the SAs it was to replace die with the IKE SA
