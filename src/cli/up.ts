@@ -17,7 +17,7 @@ export function upLine(s: TunnelStatus): string | undefined {
   for (const sa of s.ikeSas) {
     const c = sa.children.find((ch) => ch.state === 'INSTALLED');
     if (!c) continue;
-    const encap = s.encap === 'udp' ? 'ESP in UDP' : s.encap === 'raw' ? 'ESP' : 'ESP';
+    const encap = s.encap === 'udp' ? 'ESP in UDP' : 'ESP';
     const tun = s.tun ? `, ${s.tun.name} mtu ${s.tun.mtu}` : '';
     return `tunnel ${s.name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with '${sa.remoteId}' at ${endpointText(sa.remote)} (${encap}${tun})`;
   }
