@@ -3,15 +3,13 @@
 // restarts failed negotiations, serves the control socket and tears everything down in
 // order: Delete to the peer, SAs (keys zeroed), routes, TUN, sockets, control socket.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import type { PeerConfig } from '../config/types.js';
 import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
-import type { Effect, IkeEvent } from '../ike/effects.js';
+import { spiHex, type Effect, type IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { Path } from '../ike/ike-sa.js';
-import { bytesToIp, ipToBytes } from '../ike/selectors.js';
-import { installRoutes, outerMtu, removeRoutes, type InstalledRoutes } from '../io/routes.js';
+import { ipToBytes } from '../ike/selectors.js';
+import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
 import { openTun, type TunDevice } from '../io/tun.js';
 import type { IoError } from '../io/native.js';
@@ -26,7 +24,7 @@ import { IkeIo } from './ike-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
-import { deriveTunMtu } from './tun-mtu.js';
+import { checkPrivileges, routeSource, tunMtuFor } from './host.js';
 
 export { DaemonError } from './control.js';
 export type { TunnelStatus } from './status.js';
@@ -49,25 +47,8 @@ export interface Daemon {
 const NAT_T_PORT = 4500; // RFC 3948 §2.1, RFC 7296 §2.23
 const RETRY_MS = 30_000; // initiator: try again every 30 s after F1-F4
 const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer our Delete
-const FALLBACK_OUTER_MTU = 1500;
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/** Root and /dev/net/tun, checked before anything is opened. */
-function checkPrivileges(): void {
-  if (process.getuid?.() !== 0) throw new DaemonError('tsvpn up needs root (or CAP_NET_ADMIN): it creates a TUN device, binds UDP 500/4500 and adds routes');
-  if (!existsSync('/dev/net/tun')) throw new DaemonError('/dev/net/tun is missing: load the tun module (modprobe tun)');
-}
-
-/** The local inner address to use as route source: the only local selector when it is one host on this machine. */
-function routeSource(peer: PeerConfig): string | undefined {
-  if (peer.local.ts.length !== 1) return undefined;
-  const ts = peer.local.ts[0];
-  if (ts.startAddr.length !== 4 || !ts.startAddr.every((b, i) => b === ts.endAddr[i])) return undefined;
-  const addr = bytesToIp(ts.startAddr);
-  const here = Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === addr));
-  return here ? addr : undefined;
-}
 
 export async function startDaemon(peer: PeerConfig, opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log;
@@ -122,7 +103,6 @@ class Running {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
     const local = peer.local.addr;
-    const v6 = local.includes(':');
     // sockets first: a port in use is the commonest reason not to start
     this.io = new IkeIo({
       local,
@@ -132,7 +112,7 @@ class Running {
       onError: (e) => this.fatal(e),
     });
     opened.push(this.io);
-    const mtu = peer.tun.mtu ?? this.deriveMtu(v6);
+    const mtu = peer.tun.mtu ?? tunMtuFor(peer, log);
     this.tun = openTun({ name: peer.tun.name, mtu, batch: 64, slabs: 8 });
     opened.push(this.tun);
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
@@ -307,6 +287,7 @@ class Running {
     } else if (e.type === 'ike-established') {
       this.attempts = 0;
       this.timers.cancelRetry();
+      setImmediate(() => this.retireOlder(e.spiI));
     } else if (e.type === 'ike-deleted' && e.reason === 'dead-peer') {
       const action = this.peer.dpdAction;
       this.log.warn('ike', `dead peer: dpdAction ${action}`);
@@ -343,22 +324,27 @@ class Running {
     if (t) for (const err of removeRoutes(t)) this.log.warn('route', err);
   }
 
+  /**
+   * The peer set up a new IKE SA with us as responder while an older one it started is still
+   * here: it restarted and forgot the old one (RFC 7296 §2.4 INITIAL_CONTACT). Delete the
+   * old one. SAs we initiated are left alone, so simultaneous initiation keeps one of each.
+   */
+  private retireOlder(spiI: string): void {
+    const sas = this.dispatcher.list();
+    const fresh = sas.find((sa) => spiHex(sa.spiI) === spiI);
+    if (!fresh || fresh.role !== 'responder' || this.stopping) return;
+    const now = this.clock();
+    for (const sa of sas) {
+      if (sa === fresh || sa.role !== 'responder' || sa.state !== 'ESTABLISHED' || sa.remoteId !== fresh.remoteId) continue;
+      this.log.info('ike', `the peer replaced IKE SA ${spiHex(sa.spiI)}_i: deleting it`);
+      this.apply(sa.delete(now));
+    }
+    this.timers.kick();
+  }
+
   private currentPeer(): string {
     const sa = this.dispatcher.list().find((s) => s.state === 'ESTABLISHED' || s.state === 'CONNECTING');
     return sa?.remote.addr ?? this.peer.remote.addr;
-  }
-
-  private deriveMtu(v6: boolean): number {
-    let outer = FALLBACK_OUTER_MTU;
-    if (this.peer.remote.addr !== '%any') {
-      try {
-        outer = outerMtu(this.peer.remote.addr);
-      } catch (e) {
-        this.log.warn('daemon', `outer MTU toward ${this.peer.remote.addr} unknown (${errText(e)}), assuming ${FALLBACK_OUTER_MTU}`);
-      }
-    }
-    const innerV6 = [...this.peer.local.ts, ...this.peer.remote.ts].some((t) => t.startAddr.length === 16);
-    return deriveTunMtu(outer, this.peer.child.proposals, { outerFamily: v6 ? 6 : 4, mode: this.peer.child.mode, innerV6 });
   }
 
   // ---- shutdown ------------------------------------------------------------------------

@@ -100,7 +100,8 @@ export interface ChildRecord {
   installedAt: number;
   rekeys: number;
   entry?: SpdEntry;
-  routes?: unknown;
+  /** Route prefixes this Child SA holds a reference on. */
+  routes: string[];
 }
 
 export interface EffectDeps {
@@ -122,6 +123,7 @@ export class EffectApplier {
   lastFailure: LastFailure | null = null;
   /** IKE SAs' establishment times (ms, daemon clock), by SPIi hex. */
   readonly established = new Map<string, number>();
+  private readonly routeRefs = new Map<string, { handle: unknown; count: number }>();
   /** Effects that failed to apply (each logged). */
   errors = 0;
 
@@ -190,7 +192,7 @@ export class EffectApplier {
         throw e;
       }
       const { keysIn: _i, keysOut: _o, ...rest } = info;
-      this.children.set(info.spiIn, { info: rest, inSa, outSa, installedAt: now, rekeys: 0 });
+      this.children.set(info.spiIn, { info: rest, inSa, outSa, installedAt: now, rekeys: 0, routes: [] });
       const dest = outerDest(info, this.d.forceEncap);
       this.d.paths.set(outSa, dest);
       this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${hex(info.spiIn)} out ${hex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${dest.addr}:${dest.port}` : `to ${dest.addr}`}`);
@@ -206,11 +208,23 @@ export class EffectApplier {
   private installPolicy(p: PolicyInfo): void {
     const c = this.children.get(p.spiIn);
     if (!c) throw new Error(`policy ${p.name} names no installed SA (SPI in ${hex(p.spiIn)})`);
-    c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa });
+    // the newest Child SA's entry goes first (RFC 4301 §4.4.1: first match wins), so a
+    // replacement SA for the same selectors takes the traffic while the old one winds down
+    c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa }, 0);
     const cidrs = selectorCidrs(p.remoteTs);
+    const fresh: string[] = [];
     try {
-      c.routes = this.d.routes.install(cidrs);
-      this.d.log.info('route', `routes for ${cidrs.join(', ')} into the tunnel`);
+      for (const cidr of cidrs) {
+        // routes are shared: two Child SAs for one prefix (old and new) hold one route
+        const ref = this.routeRefs.get(cidr);
+        if (ref) ref.count++;
+        else {
+          this.routeRefs.set(cidr, { handle: this.d.routes.install([cidr]), count: 1 });
+          fresh.push(cidr);
+        }
+        c.routes.push(cidr);
+      }
+      if (fresh.length > 0) this.d.log.info('route', `routes for ${fresh.join(', ')} into the tunnel`);
     } catch (e) {
       // failure map F5: SAs up, but nothing steers traffic into them
       const message = `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;
@@ -227,13 +241,15 @@ export class EffectApplier {
   private unroute(c: ChildRecord): void {
     if (c.entry) this.d.spd.remove(c.entry);
     c.entry = undefined;
-    if (c.routes !== undefined) {
+    for (const cidr of c.routes.splice(0)) {
+      const ref = this.routeRefs.get(cidr);
+      if (!ref || --ref.count > 0) continue;
+      this.routeRefs.delete(cidr);
       try {
-        this.d.routes.remove(c.routes);
+        this.d.routes.remove(ref.handle);
       } catch (e) {
-        this.d.log.warn('route', `removing routes: ${e instanceof Error ? e.message : String(e)}`);
+        this.d.log.warn('route', `removing the route for ${cidr}: ${e instanceof Error ? e.message : String(e)}`);
       }
-      c.routes = undefined;
     }
   }
 

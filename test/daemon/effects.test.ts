@@ -87,7 +87,7 @@ function tunnel(o: { rightPsk?: string } = {}) {
   };
   apply(left, left.dispatcher.initiate(0, lCfg).effects);
   run();
-  return { left, right, run, apply };
+  return { left, right, run, apply, lCfg };
 }
 
 describe('effects applied by the daemon (in memory, two sides)', () => {
@@ -147,6 +147,31 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
       expect(s.routes.removed).toBe(1);
       expect(s.applier.children.size).toBe(0);
     }
+  });
+
+  it('a replacement IKE SA takes the traffic at once; the shared route stays until the last Child SA goes', () => {
+    const { left, right, run, apply, lCfg } = tunnel();
+    const old = left.dispatcher.list()[0];
+    apply(left, left.dispatcher.initiate(0, { ...lCfg, random: seededRandom(77) }).effects);
+    run();
+    expect(left.applier.children.size).toBe(2);
+    expect(left.routes.installed).toEqual([['10.2.0.0/16']]); // one route for both
+    // the newest Child SA's policy matches first: packets go out with its SPI
+    const oldSpiIn = old.children[0].spiIn;
+    const newest = [...left.applier.children.values()].find((c) => c.info.spiIn !== oldSpiIn)!;
+    const p = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+    left.datapath.outbound({ buf: p, offsets: Uint32Array.of(0), lengths: Uint32Array.of(p.length), count: 1 });
+    const spi = Buffer.from(left.sentEsp[0].packets[0].subarray(0, 4)).readUInt32BE(0);
+    expect(spi).toBe(newest.info.spiOut);
+    apply(left, old.delete(1));
+    run();
+    expect(left.applier.children.size).toBe(1);
+    expect(left.routes.removed).toBe(0); // still needed by the new Child SA
+    const cur = left.dispatcher.list().find((sa) => sa.state === 'ESTABLISHED')!;
+    apply(left, cur.delete(2));
+    run();
+    expect(left.routes.removed).toBe(1);
+    expect(right.sad.list()).toHaveLength(0);
   });
 
   it('turns selector ranges into route prefixes', () => {
