@@ -7,6 +7,7 @@ import { IkeDispatcher } from '../../src/ike/dispatcher.js';
 import type { ChildSaInfo, Effect, IkeEvent } from '../../src/ike/effects.js';
 import type { IkeSa } from '../../src/ike/ike-sa.js';
 import type { IkeSaConfig } from '../../src/ike/config.js';
+import type { ChildSa } from '../../src/ike/sa-context.js';
 import { config, I_ADDR, R_ADDR, type SideOptions } from './helpers/pair.js';
 import { seededRandom } from './helpers/random.js';
 
@@ -109,9 +110,14 @@ export class Lab {
   }
 
   /** The Child SA of `side` with our inbound SPI `spi`, or the only INSTALLED one. */
-  child(side: Side, spi?: number) {
+  child(side: Side): Readonly<ChildSa>;
+  child(side: Side, spi: number): Readonly<ChildSa> | undefined;
+  child(side: Side, spi?: number): Readonly<ChildSa> | undefined {
     const all = this.disp(side).list().flatMap((s) => s.children);
-    return spi === undefined ? all.find((c) => c.state === 'INSTALLED')! : all.find((c) => c.spiIn === spi);
+    if (spi !== undefined) return all.find((c) => c.spiIn === spi);
+    const c = all.find((x) => x.state === 'INSTALLED');
+    if (!c) throw new Error(`${side} has no installed Child SA`);
+    return c;
   }
 
   children(side: Side) {
