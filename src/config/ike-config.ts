@@ -41,8 +41,10 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
         remoteTs: p.remote.ts,
         mode: p.child.mode,
         replayWindow: p.child.replayWindow,
+        rekeyTime: p.child.rekeyS, // swanctl children.<c>.rekey_time; life and jitter take src/ike/lifetimes.ts defaults
       },
     ],
+    rekeyTime: p.ike.rekeyS, // swanctl connections.<c>.rekey_time
     retransmit: { ...p.retransmit },
     random: rt.random,
     wallClock: rt.wallClock,

@@ -76,9 +76,10 @@ describe('toIkeSaConfig', () => {
       remoteId: 'right.example',
       retransmit: p.retransmit,
       initialContact: true,
+      rekeyTime: 4 * 3600,
     });
     expect(c.children).toHaveLength(1);
-    expect(c.children[0]).toMatchObject({ name: 'left', mode: 'tunnel', replayWindow: 1024, localTs: p.local.ts, remoteTs: p.remote.ts, espProposals: p.child.proposals });
+    expect(c.children[0]).toMatchObject({ name: 'left', mode: 'tunnel', replayWindow: 1024, rekeyTime: 3600, localTs: p.local.ts, remoteTs: p.remote.ts, espProposals: p.child.proposals });
     expect(toIkeSaConfig(loadPeerFile('examples/right.json'), rt(2)).initialContact).toBe(false);
   });
 
