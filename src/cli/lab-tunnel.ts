@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { TunnelStatus } from '../daemon/status.js';
 import { createTwoHosts, type LabHost, type TwoHosts, type TwoHostsOptions } from '../io/netns.js';
-import { fetchStatus, requestDown, socketPath } from './control-client.js';
+import { fetchStatus, NotRunningError, requestDown, socketPath } from './control-client.js';
 
 export const TSVPN_BIN = fileURLToPath(new URL('../../bin/tsvpn.js', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -235,7 +235,9 @@ function pairOf(hosts: TwoHosts, left: TunnelEnd, right: TunnelEnd, dir: string,
       const codes: { left: number | null; right: number | null } = { left: null, right: null };
       for (const side of ['left', 'right'] as const) {
         const e = ends[side];
-        if (e.exitCode === undefined) await requestDown(ctl, e.name);
+        // a Ctrl-C in a terminal reaches `tsvpn up` too, which may already be going down
+        // on its own: then there is no socket to ask, and its exit code is what counts
+        if (e.exitCode === undefined) await requestDown(ctl, e.name).catch((err: unknown) => (e.exitCode === undefined && !(err instanceof NotRunningError) ? Promise.reject(err) : undefined));
         codes[side] = await Promise.race([e.exited, sleep(10_000).then(() => null)]);
       }
       return codes;
