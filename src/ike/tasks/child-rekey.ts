@@ -10,7 +10,7 @@ import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal }
 import { formatSelector, narrowSelectors } from '../selectors.js';
 import type { ChildConfig } from '../config.js';
 import { event, spiHex, type ChildSaInfo, type Effect, type RekeyEvidence } from '../effects.js';
-import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';
+import { first, firstError, notify, notifyName } from '../payloads.js';
 import { compareNonces, lowerNonce, randomEspSpi, spiBytes, spiNumber, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
 
 const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10
