@@ -90,7 +90,6 @@ async function exercise(pair: TunnelPair, o: DemoOptions, io: Io, untilSignal: (
         `    TSVPN_CONTROL_DIR=${pair.controlDir} ${TSVPN_BIN} status`,
         `    ip netns exec ${left.ns} ping -I ${left.inner} ${right.inner}`,
         `    ip netns exec ${right.ns} tcpdump -ni ${right.dev}`,
-        `  peer files and logs: ${pair.dir}`,
         '',
       ].join('\n'),
     );
@@ -127,6 +126,7 @@ export async function runDemo(o: DemoOptions, io: Io): Promise<number> {
     const { left, right } = pair.hosts;
     io.out(`    ${left.ns}: outer ${left.outer} on ${left.dev}, inner ${left.inner}  (tunnel ${pair.left.name})\n`);
     io.out(`    ${right.ns}: outer ${right.outer} on ${right.dev}, inner ${right.inner}  (tunnel ${pair.right.name})\n`);
+    io.out(`    peer files and logs in ${pair.dir}${o.keep ? '' : ' (removed at the end)'}\n`);
     const ok = await exercise(pair, o, io, untilSignal);
     io.out(`[5/5] tsvpn down on both ends, then removing the namespaces\n`);
     const codes = await pair.down();
