@@ -27,6 +27,12 @@ export interface IkeIoStats {
 
 export const newIkeIoStats = (): IkeIoStats => ({ ikeIn: 0, ikeOut: 0, keepalivesIn: 0, keepalivesOut: 0, espIn: 0, invalid: 0, sendErrors: 0 });
 
+/**
+ * A copy the IKE SA may keep (it stores messages for retransmit detection and AUTH). The
+ * batch memory is reused after the callback, and Buffer#slice would only make a view.
+ */
+const copyOf = (view: Uint8Array): Uint8Array => new Uint8Array(view);
+
 /** The part of a received batch the demultiplexer reads (a UdpBatch, or a fake in tests). */
 export interface DatagramBatch {
   readonly count: number;
@@ -63,7 +69,7 @@ export function demuxNatT(b: DatagramBatch, local: Endpoint, stats: IkeIoStats, 
       case 'ike':
         stats.ikeIn++;
         // RFC 3948 §2.2: strip the non-ESP marker; the rest is the IKE message
-        sink.ike(d.slice(NON_ESP_MARKER.length), { from: { addr: b.srcAddress(i), port: b.srcPort(i) }, to: { ...local } });
+        sink.ike(copyOf(d.subarray(NON_ESP_MARKER.length)), { from: { addr: b.srcAddress(i), port: b.srcPort(i) }, to: { ...local } });
         break;
       default:
         stats.invalid++;
@@ -131,7 +137,7 @@ export class IkeIo {
       for (let i = 0; i < b.count; i++) {
         this.stats.ikeIn++;
         const off = b.offsets[i];
-        o.onIke(b.buf.slice(off, off + b.lengths[i]), { from: { addr: b.srcAddress(i), port: b.srcPort(i) }, to: ikeLocal });
+        o.onIke(copyOf(b.buf.subarray(off, off + b.lengths[i])), { from: { addr: b.srcAddress(i), port: b.srcPort(i) }, to: ikeLocal });
       }
     });
     const sink: DemuxSink = { ike: o.onIke, esp: o.onEsp };

@@ -42,6 +42,15 @@ describe('port 4500 demultiplexing', () => {
     });
   }
 
+  it('gives the IKE layer a copy: the batch memory is reused for the next batch', () => {
+    const b = batch([ikeHeader(7)]);
+    const nodeBuf = Buffer.from(b.buf); // the addon's slabs are Buffers, whose slice() is a view
+    const kept: Uint8Array[] = [];
+    demuxNatT({ ...b, buf: nodeBuf }, local, newIkeIoStats(), { ike: (m) => kept.push(m), esp: () => {} });
+    nodeBuf.fill(0xee); // the next batch lands in the same slab
+    expect(Array.from(kept[0])).toEqual(new Array(28).fill(7));
+  });
+
   it('hands all ESP of a mixed batch over in one call, and IKE with its path', () => {
     const stats = newIkeIoStats();
     const calls: number[] = [];
