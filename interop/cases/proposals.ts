@@ -58,29 +58,68 @@ export const proposalCases: InteropCase[] = [
     auth: 'psk',
     ike: { tsvpn: ['aes256gcm16-prfsha256-x25519'] },
     esp: { tsvpn: ['aes256gcm16-ecp256'] },
-    rekey: true,
+    rekey: 'strongswan',
     expectIke: { encr: 'AES_GCM_16', keysize: 256, prf: 'PRF_HMAC_SHA2_256', dh: 'CURVE_25519' },
     expectEsp: { encr: 'AES_GCM_16', keysize: 256, dh: 'ECP_256' },
   },
   {
-    // RFC 7296 §2.7: the responder picks; strongSwan prefers its own order, tsvpn too.
-    // As initiator tsvpn sends a KE for its first group (ecp256) and must retry after
-    // INVALID_KE_PAYLOAD (§1.2) when strongSwan picks x25519.
+    // the same without a PFS group: KEYMAT = prf+(SK_d, Ni | Nr) of the CREATE_CHILD_SA
+    // exchange (RFC 7296 §2.17), strongSwan starting the exchange in both IKE roles
+    name: 'psk Child SA rekey without PFS',
+    roles: [...both],
+    auth: 'psk',
+    ike: { tsvpn: ['aes256gcm16-prfsha256-x25519'] },
+    esp: { tsvpn: ['aes256gcm16'] },
+    rekey: 'strongswan',
+    expectIke: { encr: 'AES_GCM_16', keysize: 256, prf: 'PRF_HMAC_SHA2_256', dh: 'CURVE_25519' },
+    expectEsp: { encr: 'AES_GCM_16', keysize: 256 },
+  },
+  {
+    // tsvpn's own rekey timer (child.rekey 10s): tsvpn starts CREATE_CHILD_SA with PFS
+    name: 'psk Child SA rekey started by tsvpn (PFS ecp256)',
+    roles: [...both],
+    auth: 'psk',
+    ike: { tsvpn: ['aes256gcm16-prfsha256-x25519'] },
+    esp: { tsvpn: ['aes256gcm16-ecp256'] },
+    rekey: 'tsvpn',
+    expectIke: { encr: 'AES_GCM_16', keysize: 256, prf: 'PRF_HMAC_SHA2_256', dh: 'CURVE_25519' },
+    expectEsp: { encr: 'AES_GCM_16', keysize: 256, dh: 'ECP_256' },
+  },
+  {
+    // RFC 7296 §2.7: the responder picks one of the initiator's proposals. Same DH group in
+    // all of them, so only preference (not the KE already sent) decides: strongSwan's order
+    // when it responds, tsvpn's when tsvpn responds.
     name: 'psk several proposals, responder preference decides',
     roles: [...both],
     auth: 'psk',
     ike: {
-      tsvpn: ['aes128gcm16-prfsha256-ecp256', 'aes256gcm16-prfsha256-x25519'],
-      strongswan: ['aes256gcm16-prfsha256-x25519', 'aes128gcm16-prfsha256-ecp256'],
+      tsvpn: ['aes128gcm16-prfsha256-x25519', 'aes256gcm16-prfsha256-x25519'],
+      strongswan: ['aes256gcm16-prfsha256-x25519', 'aes128gcm16-prfsha256-x25519'],
     },
     esp: { tsvpn: ['aes128gcm16', 'aes256gcm16'], strongswan: ['aes256gcm16', 'aes128gcm16'] },
     expectIke: {
       initiator: { encr: 'AES_GCM_16', keysize: 256, prf: 'PRF_HMAC_SHA2_256', dh: 'CURVE_25519' },
-      responder: { encr: 'AES_GCM_16', keysize: 128, prf: 'PRF_HMAC_SHA2_256', dh: 'ECP_256' },
+      responder: { encr: 'AES_GCM_16', keysize: 128, prf: 'PRF_HMAC_SHA2_256', dh: 'CURVE_25519' },
     },
     expectEsp: {
       initiator: { encr: 'AES_GCM_16', keysize: 256 },
       responder: { encr: 'AES_GCM_16', keysize: 128 },
     },
+  },
+  {
+    // Groups in different order. As initiator tsvpn sends a KE for its first group (ecp256);
+    // strongSwan prefers x25519 and answers INVALID_KE_PAYLOAD (RFC 7296 §1.2), tsvpn retries.
+    // As responder tsvpn takes the proposal whose group matches the KE strongSwan already
+    // sent (a documented tsvpn choice, saving a round trip), so x25519 either way.
+    name: 'psk DH groups in different order (INVALID_KE_PAYLOAD retry)',
+    roles: [...both],
+    auth: 'psk',
+    ike: {
+      tsvpn: ['aes256gcm16-prfsha256-ecp256', 'aes256gcm16-prfsha256-x25519'],
+      strongswan: ['aes256gcm16-prfsha256-x25519', 'aes256gcm16-prfsha256-ecp256'],
+    },
+    esp: { tsvpn: ['aes256gcm16'] },
+    expectIke: { encr: 'AES_GCM_16', keysize: 256, prf: 'PRF_HMAC_SHA2_256', dh: 'CURVE_25519' },
+    expectEsp: { encr: 'AES_GCM_16', keysize: 256 },
   },
 ];

@@ -52,8 +52,11 @@ export interface InteropCase {
   expectIke?: AlgExpect | ByRole<AlgExpect>;
   /** strongSwan's view of the Child SA's algorithms. */
   expectEsp?: AlgExpect | ByRole<AlgExpect>;
-  /** After the first checks, strongSwan rekeys the Child SA (`swanctl --rekey`); expectEsp.dh is checked on the new SA. */
-  rekey?: boolean;
+  /**
+   * After the first checks the Child SA is rekeyed (RFC 7296 §1.3.3) by strongSwan
+   * (`swanctl --rekey`) or by tsvpn (child.rekey = 10s); expectEsp is checked on the new SA.
+   */
+  rekey?: 'strongswan' | 'tsvpn';
   /** Selectors (default: the two inner /32 hosts). */
   ts?: TsSpec;
   mode?: 'tunnel' | 'transport';

@@ -25,6 +25,8 @@ export interface CaseResult {
   /** Every check that failed. */
   problems: string[];
   seconds: number;
+  /** What tsvpn reported: its lastFailure for a failure case, else the negotiated IKE/ESP proposals. */
+  observed?: unknown;
   /** Both peers' logs (only kept on failure). */
   logs?: { tsvpn: string; strongswan: string };
 }
@@ -44,6 +46,7 @@ export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: 
   let topo: Topology | undefined;
   let ss: Strongswan | undefined;
   let tv: Tsvpn | undefined;
+  const seen: { observed?: unknown } = {};
   try {
     topo = buildTopology(c, role);
     const cfg = buildConfigs(c, role, topo);
@@ -56,8 +59,8 @@ export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: 
       void ss.initiate(CHILD, { ike: CONN, timeoutS: 15 });
     }
     o.progress?.('peers started');
-    if (c.expectFailure) await failurePath(c, role, tv, ss, check);
-    else await successPath(c, role, topo, cfg, tv, ss!, check, o.progress);
+    if (c.expectFailure) seen.observed = await failurePath(c, role, tv, ss, check);
+    else seen.observed = await successPath(c, role, topo, cfg, tv, ss!, check, o.progress);
   } catch (e) {
     problems.push(e instanceof Fatal ? e.message : `${(e as Error).name}: ${(e as Error).message}`);
   } finally {
@@ -73,6 +76,7 @@ export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: 
       evidence: problems[0] ?? '',
       problems,
       seconds: Math.round((Date.now() - t0) / 100) / 10,
+      observed: seen.observed,
     };
     if (problems.length) r.logs = logs;
     // eslint-disable-next-line no-unsafe-finally
@@ -82,7 +86,7 @@ export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: 
 
 type Check = (ok: boolean, msg: string) => boolean;
 
-async function failurePath(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan | undefined, check: Check): Promise<void> {
+async function failurePath(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan | undefined, check: Check): Promise<unknown> {
   const want = c.expectFailure!;
   const rows = Array.isArray(want.row) ? want.row : [want.row];
   let status: TunnelStatus | undefined;
@@ -99,9 +103,10 @@ async function failurePath(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan
   check(cli.code === 0 && cli.status?.lastFailure?.row === status.lastFailure!.row, `tsvpn status --json does not show ${status.lastFailure!.row}: ${cli.output.slice(0, 300)}`);
   check(!status.ikeSas.some((sa) => sa.children.some((ch) => ch.state === 'INSTALLED')), `tsvpn installed a Child SA despite ${status.lastFailure!.row}`);
   if (ss) check(!hasInstalled(ss.listSas()), 'strongSwan installed a Child SA in a failure case');
+  return status.lastFailure;
 }
 
-async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Configs, tv: Tsvpn, ss: Strongswan, check: Check, progress?: (m: string) => void): Promise<void> {
+async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Configs, tv: Tsvpn, ss: Strongswan, check: Check, progress?: (m: string) => void): Promise<unknown> {
   let sas: ParsedSa[];
   try {
     sas = await ss.waitFor((s) => hasInstalled(s, CHILD), 20_000, 'Child SA INSTALLED');
@@ -114,8 +119,9 @@ async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Conf
   });
   progress?.('established');
   const cli = tv.statusCli();
-  if (!check(cli.code === 0 && cli.status !== undefined, `tsvpn status --json failed (${cli.code}): ${cli.output.slice(0, 300)}`)) return;
+  if (!check(cli.code === 0 && cli.status !== undefined, `tsvpn status --json failed (${cli.code}): ${cli.output.slice(0, 300)}`)) return undefined;
   const st = cli.status!;
+  const observed = st.ikeSas.map((s) => ({ ike: s.proposal, nat: s.nat, local: s.local, remote: s.remote, children: s.children.map((x) => ({ esp: x.proposal, localTs: x.localTs, remoteTs: x.remoteTs })) }));
   const sa = sas.find((s) => s.state === 'ESTABLISHED')!;
   const ch = sa.children.find((x) => x.state === 'INSTALLED')!;
 
@@ -151,6 +157,7 @@ async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Conf
   }
   if (c.teardown === 'tsvpn-down') await teardownByTsvpn(tv, ss, check);
   if (c.teardown === 'swanctl-terminate') await teardownByStrongswan(tv, ss, topo, cfg, check);
+  return observed;
 }
 
 async function traffic(c: InteropCase, topo: Topology, tv: Tsvpn, ss: Strongswan, check: Check, when: string): Promise<void> {
@@ -165,7 +172,11 @@ async function traffic(c: InteropCase, topo: Topology, tv: Tsvpn, ss: Strongswan
     check(p2.ok, `${when}: ${p2.detail}`);
   }
   const tcp = await tcpTransfer({ serverNs: topo.ss.ns, serverAddr: b, clientNs: topo.tsvpn.ns, clientAddr: a, port: tr.tcpPort, bytes: tr.bytes ?? 256 * 1024 });
-  check(tcp.ok, `${when}: ${tcp.detail}`);
+  if (!check(tcp.ok, `${when}: ${tcp.detail}`)) {
+    // the routes tsvpn has are the first thing to look at when traffic does not pass (F5)
+    const routes = spawnSync('ip', ['-n', topo.tsvpn.ns, '-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' }).stdout;
+    check(false, `${when}: tsvpn's routes: ${routes.split('\n').filter((l) => l && !/^(local|broadcast) /.test(l)).join('; ')}`);
+  }
   const ssAfter = childOf(ss.listSas());
   const tvAfter = (await tv.status())?.ikeSas.flatMap((s) => s.children).find((x) => x.state === 'INSTALLED');
   const moved = (x?: { packetsIn: number; packetsOut: number }, y?: { packetsIn: number; packetsOut: number }) =>
@@ -176,13 +187,16 @@ async function traffic(c: InteropCase, topo: Topology, tv: Tsvpn, ss: Strongswan
 
 async function rekey(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan, topo: Topology, check: Check): Promise<void> {
   const old = childOf(ss.listSas())!;
-  const r = ss.swanctl(['--rekey', '--child', CHILD]);
-  if (!check(r.ok, `swanctl --rekey failed: ${r.output}`)) return;
+  if (c.rekey === 'strongswan') {
+    const r = ss.swanctl(['--rekey', '--child', CHILD]);
+    if (!check(r.ok, `swanctl --rekey failed: ${r.output}`)) return;
+  }
   let sas: ParsedSa[];
   try {
-    sas = await ss.waitFor((s) => s.some((sa) => sa.children.some((x) => x.state === 'INSTALLED' && x.spiIn !== old.spiIn)), 15_000, 'a rekeyed Child SA');
+    // tsvpn's timer: child.rekey 10s, jittered down by up to 1 s (strongSwan rand_time rule)
+    sas = await ss.waitFor((s) => s.some((sa) => sa.children.some((x) => x.state === 'INSTALLED' && x.spiIn !== old.spiIn)), c.rekey === 'tsvpn' ? 20_000 : 15_000, 'a rekeyed Child SA');
   } catch {
-    throw new Fatal(`Child SA rekey (CREATE_CHILD_SA, RFC 7296 §1.3.3) did not complete\ncharon:\n${tail(ss.log(), 12)}\ntsvpn:\n${tail(tv.log(), 12)}`);
+    throw new Fatal(`Child SA rekey started by ${c.rekey} (CREATE_CHILD_SA, RFC 7296 §1.3.3) did not complete\ncharon:\n${tail(ss.log(), 12)}\ntsvpn:\n${tail(tv.log(), 12)}`);
   }
   const ch = childOf(sas)!;
   checkAlgs('ESP (rekeyed)', ch, forRole(c.expectEsp, role), check);

@@ -114,7 +114,7 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     remote: { addr: t.ssSeenAs, id: c.fault === 'wrong-id' ? 'wrong.example' : ssId, auth, ts: ts.tsvpnRemote, ...(c.auth === 'psk' ? {} : { ca: 'ca.pem' }) },
     ...(psk ? { psk: c.fault === 'wrong-psk' ? `${psk}-not-the-same` : psk } : {}),
     ike: { proposals: c.ike.tsvpn, dpd: '30s' },
-    child: { name: CHILD, proposals: c.esp.tsvpn, mode },
+    child: { name: CHILD, proposals: c.esp.tsvpn, mode, ...(c.rekey === 'tsvpn' ? { rekey: '10s' } : {}) },
     start: role === 'initiator' ? 'initiate' : 'wait',
     tun: { name: `tsvpn-${name.slice(4)}` },
     // fail fast: F1 after ~1 + 1.5 + 2.25 + 3.4 s
