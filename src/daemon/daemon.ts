@@ -7,7 +7,7 @@ import type { PeerConfig } from '../config/types.js';
 import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
 import { spiHex, type Effect, type IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
-import type { Path } from '../ike/ike-sa.js';
+import type { IkeSa, Path } from '../ike/ike-sa.js';
 import { ipToBytes } from '../ike/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
@@ -141,6 +141,7 @@ class Running {
       // RFC 1812 §4.3.2.7 rules are in tooBigReply; the ICMP comes "from" the peer's outer address
       tooBig: (inner, m) => tooBigReply(inner, m, icmpFrom4, icmpFrom6),
       clampMss: peer.mssClamp ? clampMss : undefined,
+      onSaEvent: (ev) => this.rekeyBySpiOut(ev.spi),
       log,
     });
     const src = routeSource(peer);
@@ -247,6 +248,21 @@ class Running {
     if (fx.length > 0) this.applier.apply(fx);
   }
 
+  /** A command given to one IKE SA directly: apply its effects, index any successor SA. */
+  private command(sa: IkeSa, fx: Effect[]): void {
+    this.apply(fx);
+    this.dispatcher.adopt(sa);
+    this.timers.kick();
+  }
+
+  /** RFC 4303 §3.3.3: the outbound sequence number nears its end; rekey that Child SA (RFC 7296 §2.8). */
+  private rekeyBySpiOut(spiOut: number): void {
+    for (const sa of this.dispatcher.list()) {
+      const c = sa.children.find((x) => x.spiOut === spiOut);
+      if (c) return this.command(sa, sa.rekeyChild(this.clock(), c.spiIn));
+    }
+  }
+
   private onIke(bytes: Uint8Array, path: Path): void {
     try {
       const now = this.clock();
@@ -270,7 +286,7 @@ class Running {
     if (this.stopping || this.peer.remote.addr === '%any') return;
     const now = this.clock();
     // one IKE SA per tunnel: end whatever is left of the previous attempt
-    for (const sa of this.dispatcher.list()) if (sa.state === 'ESTABLISHED' || sa.state === 'CONNECTING') this.apply(sa.delete(now));
+    for (const sa of this.dispatcher.list()) if (sa.state === 'ESTABLISHED' || sa.state === 'CONNECTING') this.command(sa, sa.delete(now));
     this.attempts++;
     this.log.info('ike', `initiating IKE SA to ${this.peer.remote.addr}:${this.peer.remote.port} (attempt ${this.attempts})`);
     const cfg = toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now });
@@ -281,13 +297,17 @@ class Running {
   private onEvent(e: IkeEvent): void {
     if (this.stopping) return;
     const initiator = this.peer.start === 'initiate' && this.peer.remote.addr !== '%any';
-    if (e.type === 'failure' && initiator) {
+    // F1-F4: the negotiation failed, try again later. F6 (rekey) leaves the SA running until it expires.
+    if (e.type === 'failure' && e.row !== 'F6' && initiator) {
       this.log.info('ike', `retrying in ${RETRY_MS / 1000} s`);
       this.timers.retryAt(this.clock() + RETRY_MS, () => this.initiate());
     } else if (e.type === 'ike-established') {
       this.attempts = 0;
       this.timers.cancelRetry();
       setImmediate(() => this.retireOlder(e.spiI));
+    } else if (e.type === 'ike-deleted' && e.reason === 'expired' && initiator) {
+      this.log.info('ike', 'IKE SA expired without a rekey: initiating a new one');
+      setImmediate(() => this.initiate());
     } else if (e.type === 'ike-deleted' && e.reason === 'dead-peer') {
       const action = this.peer.dpdAction;
       this.log.warn('ike', `dead peer: dpdAction ${action}`);
@@ -337,9 +357,8 @@ class Running {
     for (const sa of sas) {
       if (sa === fresh || sa.role !== 'responder' || sa.state !== 'ESTABLISHED' || sa.remoteId !== fresh.remoteId) continue;
       this.log.info('ike', `the peer replaced IKE SA ${spiHex(sa.spiI)}_i: deleting it`);
-      this.apply(sa.delete(now));
+      this.command(sa, sa.delete(now));
     }
-    this.timers.kick();
   }
 
   private currentPeer(): string {
@@ -365,7 +384,7 @@ class Running {
     try {
       const now = this.clock();
       // RFC 7296 §1.4.1: tell the peer; its answer (or 2 s) ends the IKE SA
-      for (const sa of this.dispatcher.list()) this.apply(sa.delete(now));
+      for (const sa of this.dispatcher.list()) this.command(sa, sa.delete(now));
       this.timers.kick();
       const until = Date.now() + DELETE_WAIT_MS;
       while (Date.now() < until && this.dispatcher.list().some((sa) => sa.state === 'DELETING')) await new Promise((r) => setTimeout(r, 20));

@@ -5,7 +5,7 @@
 // call, closure or buffer allocation here (the AEAD allocates its own output).
 import { processInbound } from '../ipsec/inbound.js';
 import { processOutbound } from '../ipsec/outbound.js';
-import type { EspSa, Sad } from '../ipsec/sad.js';
+import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
 import type { Logger } from './log.js';
@@ -54,6 +54,8 @@ export interface DatapathOptions {
   tooBig?: (inner: Uint8Array, mtu: number) => Uint8Array | undefined;
   /** C2 clampMss, when peer.json asks for MSS clamping. */
   clampMss?: (packet: Uint8Array, mss: number) => boolean;
+  /** Sequence-number soft limit / exhaustion of an outbound SA (RFC 4303 §3.3.3): rekey it. */
+  onSaEvent?: (ev: SaEvent) => void;
   log: Logger;
 }
 
@@ -124,7 +126,10 @@ export class Datapath {
     if (this.replies.length > 0) this.writeTun(this.replies);
     if (pkts.length === 0) return;
     const r = processOutbound(o.spd, o.sad, pkts, o.now());
-    for (const ev of r.events) o.log.warn('esp', `SA ${ev.spi.toString(16)}: ${ev.type} (rekeying is not implemented: the tunnel needs a restart)`);
+    for (const ev of r.events) {
+      o.log.warn('esp', `SA ${ev.spi.toString(16).padStart(8, '0')}: ${ev.type}, rekeying`);
+      o.onSaEvent?.(ev);
+    }
     const n = r.esp.length;
     if (n === 0) return;
     this.ensure(n, 0);

@@ -2,7 +2,7 @@
 // ESP SAs into the SAD (RFC 4301 §4.4.2), PROTECT entries into the SPD (§4.4.1) with the
 // routes that steer the remote selectors into the TUN, and events into the log and the
 // failure map's last row. Keys are copied into the SA transforms and zeroed in the effect.
-import type { ChildSaInfo, Effect, IkeEvent, PolicyInfo } from '../ike/effects.js';
+import type { ChildSaInfo, Effect, IkeEvent, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 import { bytesToIp, ipToBytes, parseSelector } from '../ike/selectors.js';
 import type { EspCipherSpec } from '../ipsec/esp-transform.js';
@@ -151,7 +151,9 @@ export class EffectApplier {
       case 'send':
         return this.d.sendIke(e.bytes, e.to, e.from);
       case 'install-sa':
-        return this.installSa(e.child);
+        return this.installSa(e.child, e.rekeys);
+      case 'switch-outbound':
+        return this.switchOutbound(e);
       case 'install-policy':
         return this.installPolicy(e.policy);
       case 'remove-policy':
@@ -167,7 +169,7 @@ export class EffectApplier {
     }
   }
 
-  private installSa(info: ChildSaInfo): void {
+  private installSa(info: ChildSaInfo, rekeys?: { spiIn: number }): void {
     const now = this.d.now();
     const ls = info.localTs.map(parseSelector);
     const rs = info.remoteTs.map(parseSelector);
@@ -192,7 +194,9 @@ export class EffectApplier {
         throw e;
       }
       const { keysIn: _i, keysOut: _o, ...rest } = info;
-      this.children.set(info.spiIn, { info: rest, inSa, outSa, installedAt: now, rekeys: 0, routes: [] });
+      // a rekeyed SA (RFC 7296 §2.8) counts its predecessors; policy and routes stay on the old one for now
+      const before = rekeys ? this.children.get(rekeys.spiIn) : undefined;
+      this.children.set(info.spiIn, { info: rest, inSa, outSa, installedAt: now, rekeys: before ? before.rekeys + 1 : 0, routes: [] });
       const dest = outerDest(info, this.d.forceEncap);
       this.d.paths.set(outSa, dest);
       this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${hex(info.spiIn)} out ${hex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${dest.addr}:${dest.port}` : `to ${dest.addr}`}`);
@@ -231,6 +235,20 @@ export class EffectApplier {
       this.lastFailure = { row: 'F5', message, evidence: { remoteTs: p.remoteTs }, at: new Date(this.d.wallClock()).toISOString() };
       this.d.log.error('route', message);
     }
+  }
+
+  /** Make-before-break, step 2 (src/ike/effects.ts): the policy and its routes move to the new SA. */
+  private switchOutbound(e: SwitchOutbound): void {
+    const from = this.children.get(e.from.spiIn);
+    const to = this.children.get(e.spiIn);
+    if (!to) throw new Error(`switch-outbound of ${e.name} names no installed SA (SPI in ${hex(e.spiIn)})`);
+    if (from?.entry) {
+      this.d.spd.setSa(from.entry, to.outSa); // traffic leaves on the new SPI from the next batch on
+      to.entry = from.entry;
+      from.entry = undefined;
+    }
+    if (from) to.routes.push(...from.routes.splice(0));
+    this.d.log.info('esp', `Child SA ${e.name} rekeyed: sending on SPI ${hex(e.spiOut)} (was ${hex(e.from.spiOut)})`);
   }
 
   private removePolicy(p: PolicyInfo): void {
@@ -290,6 +308,13 @@ export class EffectApplier {
         return log.info('ike', 'peer demanded a COOKIE, retrying');
       case 'notify':
         return log.warn('ike', `${ev.exchange}: peer sent ${ev.notify}`);
+      case 'child-rekeyed':
+        return log.info('ike', `Child SA ${ev.name} rekeyed: SPIs ${ev.oldSpiIn}/${ev.oldSpiOut} -> ${ev.newSpiIn}/${ev.newSpiOut}${ev.pfsGroup ? `, PFS ${ev.pfsGroup}` : ''}`);
+      case 'ike-rekeyed':
+        this.established.set(ev.spiI, this.d.now());
+        return log.info('ike', `IKE SA rekeyed: ${ev.oldSpi} -> ${ev.newSpi}`);
+      case 'rekey-collision':
+        return log.info('ike', `${ev.scope === 'ike' ? 'IKE' : 'Child'} SA rekey collision (RFC 7296 §2.8.1): ${ev.won ? 'ours' : 'theirs'} wins`);
     }
   }
 }

@@ -174,6 +174,32 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(right.sad.list()).toHaveLength(0);
   });
 
+  for (const who of ['left', 'right'] as const) {
+    it(`a Child SA rekey started by ${who} moves traffic to the new SPIs without touching the routes`, () => {
+      const t = tunnel();
+      const side = t[who];
+      const sa = side.dispatcher.list()[0];
+      const oldIn = [...side.applier.children.keys()][0];
+      t.apply(side, sa.rekeyChild(10, oldIn));
+      side.dispatcher.adopt(sa);
+      t.run();
+      for (const s of [t.left, t.right]) {
+        expect(s.applier.children.size).toBe(1); // the old SA was deleted (RFC 7296 §2.8)
+        const c = [...s.applier.children.values()][0];
+        expect(c.rekeys).toBe(1);
+        expect(s.spd.list()).toHaveLength(1);
+        expect(s.spd.list()[0].sa).toBe(c.outSa);
+        expect(s.routes.installed).toHaveLength(1);
+        expect(s.routes.removed).toBe(0);
+        expect(s.sad.list()).toHaveLength(2);
+      }
+      const p = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+      t.left.datapath.outbound({ buf: p, offsets: Uint32Array.of(0), lengths: Uint32Array.of(p.length), count: 1 });
+      t.right.datapath.inbound(t.left.sentEsp[0].packets);
+      expect(Buffer.from(t.right.tunWrites[0][0])).toEqual(Buffer.from(p));
+    });
+  }
+
   it('turns selector ranges into route prefixes', () => {
     expect(selectorCidrs(['203.0.113.128/25[tcp/443]', '192.0.2.1-192.0.2.6'])).toEqual([
       '203.0.113.128/25',
