@@ -22,6 +22,7 @@ export const groupName = (g: number | undefined): string | null => (g ? nameOf(D
 /** Our rekey of one Child SA while its CREATE_CHILD_SA is in flight. */
 export interface ChildRekeyPending {
   oldSpiIn: number;
+  oldSpiOut: number;
   cfg: ChildConfig;
   spiIn: number; // our SPI of the new SA
   ni: Uint8Array;
@@ -56,7 +57,7 @@ export function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group?:
   ctx.childRekey?.ke?.dispose();
   const ke = g ? (ctx.cfg.keyExchange ?? createKeyExchange)(g) : undefined;
   const ni = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
-  ctx.childRekey = { oldSpiIn, cfg, spiIn, ni, ke, group: g, offered, invalidKeRetries: retries };
+  ctx.childRekey = { oldSpiIn, oldSpiOut: old.spiOut, cfg, spiIn, ni, ke, group: g, offered, invalidKeRetries: retries };
   return [
     notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, Uint8Array.from(spiBytes(old.spiIn))), // RFC 7296 §1.3.3: our inbound SPI of the old SA
     ...(old.mode === 'transport' ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
@@ -261,14 +262,24 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
   }
   const tsi = first(p, 'TSi')?.selectors;
   const tsr = first(p, 'TSr')?.selectors;
-  const host = old ?? { name: pend.cfg.name, state: 'DELETED' as const, spiIn: pend.oldSpiIn, spiOut: 0, proposal: '', mode: 'tunnel' as const, localTs: tsi ?? [], remoteTs: tsr ?? [] };
+  const host = old ?? { name: pend.cfg.name, state: 'DELETED' as const, spiIn: pend.oldSpiIn, spiOut: pend.oldSpiOut, proposal: '', mode: pend.cfg.mode, localTs: tsi ?? [], remoteTs: tsr ?? [] };
   const nr = nonce.data.slice();
   const c = installNew(ctx, host, chosen, pend.spiIn, spiNumber(chosen.spi), pend.ni, nr, shared, group, tsi ?? host.localTs, tsr ?? host.remoteTs, out);
   pend.ke?.dispose();
-  // the SA is gone, or we are closing it ourselves: the new one has nothing to replace
-  if (!old || old.state === 'DELETING') {
+  // we are closing the old SA ourselves: the new one is not wanted either
+  if (old?.state === 'DELETING') {
     c.redundant = true;
     return over([c.spiIn]);
+  }
+  if (!old) {
+    // The peer answered our rekey, then deleted the old SA before its answer reached us (some
+    // responders delete the replaced SA themselves). The peer keeps the new SA, so do we: it
+    // takes the policy the Delete removed (strongSwan issue #1458 lost the tunnel here).
+    c.ownsPolicy = true;
+    c.replaces = undefined;
+    out.push({ type: 'install-policy', policy: { name: c.name, localTs: fmt(c.localTs), remoteTs: fmt(c.remoteTs), spiIn: c.spiIn, spiOut: c.spiOut, mode: c.mode } });
+    out.push(rekeyedEvent(host, c));
+    return over();
   }
   const col = pend.collision;
   const passive = col && ctx.children.find((x) => x.spiIn === col.spiIn && x.state !== 'DELETED');
