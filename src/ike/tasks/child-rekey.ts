@@ -266,8 +266,11 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
   const nr = nonce.data.slice();
   const c = installNew(ctx, host, chosen, pend.spiIn, spiNumber(chosen.spi), pend.ni, nr, shared, group, tsi ?? host.localTs, tsr ?? host.remoteTs, out);
   pend.ke?.dispose();
-  // we are closing the old SA ourselves: the new one is not wanted either
-  if (old?.state === 'DELETING') {
+  // we are closing the old SA ourselves, or it was replaced by the SA of the peer's rekey that
+  // we answered (§2.8.1, the peer won and deleted it): ours is not wanted
+  const col = pend.collision;
+  const passive = col && ctx.children.find((x) => x.spiIn === col.spiIn && x.state !== 'DELETED');
+  if (old?.state === 'DELETING' || (!old && passive)) {
     c.redundant = true;
     return over([c.spiIn]);
   }
@@ -281,8 +284,6 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
     out.push(rekeyedEvent(host, c));
     return over();
   }
-  const col = pend.collision;
-  const passive = col && ctx.children.find((x) => x.spiIn === col.spiIn && x.state !== 'DELETED');
   if (col && passive) {
     // RFC 7296 §2.8.1: the SA from the exchange with the lowest of the four nonces is redundant;
     // its creator deletes it, and the creator of the surviving SA deletes the old one
