@@ -10,6 +10,7 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import { ipToBytes } from '../ike/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
+import { OnDemand } from './on-demand.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
 import { openTun, type TunDevice } from '../io/tun.js';
 import type { IoError } from '../io/native.js';
@@ -19,7 +20,7 @@ import { Sad } from '../ipsec/sad.js';
 import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
 import { Datapath, type SaPaths } from './datapath.js';
-import { EffectApplier, selectorCidrs } from './effects.js';
+import { EffectApplier } from './effects.js';
 import { IkeIo } from './ike-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -89,9 +90,7 @@ class Running {
   private attempts = 0;
   private stopping: Promise<void> | undefined;
   private internalErrors = 0;
-  private trap: InstalledRoutes | undefined;
-  private trapSprung = false;
-  private readonly routeSrc: string | undefined;
+  private readonly onDemand: OnDemand;
 
   constructor(
     private readonly peer: PeerConfig,
@@ -145,7 +144,7 @@ class Running {
       log,
     });
     const src = routeSource(peer);
-    this.routeSrc = src;
+    this.onDemand = new OnDemand({ peer, dev: this.tun.name, src, log, initiate: () => this.initiate() });
     this.applier = new EffectApplier({
       sad: this.sad,
       spd: this.spd,
@@ -153,7 +152,7 @@ class Running {
       sendIke: (b, to, from) => this.io.sendIke(b, to, from),
       routes: {
         install: (remote) => {
-          this.clearTrap(); // the Child SA's routes replace the on-demand ones
+          this.onDemand.clear(); // the Child SA's routes replace the on-demand ones
           return installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src });
         },
         remove: (h) => {
@@ -188,7 +187,7 @@ class Running {
     const raw = this.raw;
     const scratch: Uint8Array[] = [];
     this.tun.onBatch((b) => {
-      if (this.trap && !this.trapSprung) this.springTrap();
+      if (this.onDemand.armed) this.onDemand.spring();
       this.datapath.outbound(b);
     });
     this.tun.onError((e) => this.fatal(e));
@@ -312,36 +311,8 @@ class Running {
       const action = this.peer.dpdAction;
       this.log.warn('ike', `dead peer: dpdAction ${action}`);
       if (action === 'restart' && initiator) setImmediate(() => this.initiate());
-      if (action === 'hold' && initiator) setImmediate(() => this.setTrap());
+      if (action === 'hold' && initiator) setImmediate(() => !this.stopping && this.onDemand.arm());
     }
-  }
-
-  /**
-   * dpdAction 'hold' (swanctl dpd_action = trap): route the remote selectors into the TUN
-   * with no SA behind them; the first packet that arrives there starts a new IKE SA.
-   */
-  private setTrap(): void {
-    if (this.stopping || this.trap) return;
-    try {
-      this.trap = installRoutes({ dev: this.tun.name, remote: selectorCidrs(this.peer.remote.tsText), peer: this.peer.remote.addr, src: this.routeSrc });
-      this.log.info('ike', `hold: traffic to ${this.peer.remote.tsText.join(', ')} will start a new IKE SA`);
-    } catch (e) {
-      this.log.error('route', `hold: on-demand routes failed (${errText(e)}), initiating now`);
-      this.initiate();
-    }
-  }
-
-  private springTrap(): void {
-    this.trapSprung = true; // once: the routes stay until the new Child SA's replace them
-    this.log.info('ike', 'hold: traffic for the tunnel, initiating');
-    this.initiate();
-  }
-
-  private clearTrap(): void {
-    const t = this.trap;
-    this.trap = undefined;
-    this.trapSprung = false;
-    if (t) for (const err of removeRoutes(t)) this.log.warn('route', err);
   }
 
   /**
@@ -394,7 +365,7 @@ class Running {
     this.timers.close();
     const steps: [string, () => void][] = [
       ['SAs and routes', () => this.applier.removeAll()],
-      ['on-demand routes', () => this.clearTrap()],
+      ['on-demand routes', () => this.onDemand.clear()],
       ['TUN', () => this.tun.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],

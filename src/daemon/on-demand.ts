@@ -1,0 +1,49 @@
+// peer.json `dpdAction: "hold"` (swanctl dpd_action = trap): after a dead peer, the remote
+// selectors stay routed into the TUN with no SA behind them, and the first packet that
+// arrives there starts a new IKE SA. The Child SA's own routes replace these ones.
+import type { PeerConfig } from '../config/types.js';
+import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
+import { selectorCidrs } from './effects.js';
+import type { Logger } from './log.js';
+
+export class OnDemand {
+  private routes: InstalledRoutes | undefined;
+  private sprung = false;
+
+  constructor(
+    private readonly o: { peer: PeerConfig; dev: string; src: string | undefined; log: Logger; initiate: () => void },
+  ) {}
+
+  /** True while a packet into the TUN should start the tunnel (read once per TUN batch). */
+  get armed(): boolean {
+    return this.routes !== undefined && !this.sprung;
+  }
+
+  /** Route the remote selectors into the TUN and wait for traffic. */
+  arm(): void {
+    if (this.routes) return;
+    const p = this.o.peer;
+    try {
+      this.routes = installRoutes({ dev: this.o.dev, remote: selectorCidrs(p.remote.tsText), peer: p.remote.addr, src: this.o.src });
+      this.o.log.info('ike', `hold: traffic to ${p.remote.tsText.join(', ')} will start a new IKE SA`);
+    } catch (e) {
+      this.o.log.error('route', `hold: on-demand routes failed (${e instanceof Error ? e.message : String(e)}), initiating now`);
+      this.o.initiate();
+    }
+  }
+
+  /** Traffic arrived: initiate once; the routes stay until the new Child SA's replace them. */
+  spring(): void {
+    this.sprung = true;
+    this.o.log.info('ike', 'hold: traffic for the tunnel, initiating');
+    this.o.initiate();
+  }
+
+  /** Remove the on-demand routes (before the Child SA installs its own, and at shutdown). */
+  clear(): void {
+    const r = this.routes;
+    this.routes = undefined;
+    this.sprung = false;
+    if (r) for (const err of removeRoutes(r)) this.o.log.warn('route', err);
+  }
+}
