@@ -115,7 +115,11 @@ export type IkeEvent =
  *     exchange for it: on the Delete response (initiator) or the Delete request (responder).
  *     Until then the old inbound SA keeps accepting packets already in flight.
  * A redundant SA of a collision (§2.8.1) is installed (1) and later removed (3) without (2).
- * `remove-policy` is only emitted for the SA that currently owns the policy.
+ * `remove-policy` is only emitted for the SA that currently owns the policy. If the peer deleted
+ * the old SA (remove-policy + remove-sa) before its rekey answer reached us, the new SA gets an
+ * `install-policy` instead of (2).
+ * The IKE layer finds Child SAs by either SPI; for byte, packet and sequence-number limits the
+ * daemon calls IkeSa.childUsage() (or rekeyChild()); time limits run from pollTimeout/handleTimeout.
  */
 export interface SwitchOutbound {
   type: 'switch-outbound';

@@ -71,6 +71,8 @@ export abstract class SaCore {
       this.request(now, { kind: 'delete-ike', exchange: ExchangeType.INFORMATIONAL, payloads: deleteIkePayloads }, out);
     } else if (this.st === 'CREATED' || this.st === 'CONNECTING') {
       this.finish('DELETED', 'local', out);
+    } else if (this.st === 'REKEYED') {
+      this.finish('DELETED', 'rekeyed', out); // its Child SAs already moved to the successor (RFC 7296 §2.18)
     }
     return out;
   }

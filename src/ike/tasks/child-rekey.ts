@@ -11,6 +11,7 @@ import { formatSelector, narrowSelectors } from '../selectors.js';
 import type { ChildConfig } from '../config.js';
 import { event, spiHex, type ChildSaInfo, type Effect, type RekeyEvidence } from '../effects.js';
 import { first, firstError, notify, notifyName } from '../payloads.js';
+import { DEFAULT_CHILD_REKEY_S } from '../lifetimes.js';
 import { compareNonces, lowerNonce, randomEspSpi, spiBytes, spiNumber, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
 
 const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10
@@ -128,7 +129,7 @@ export function rekeyEvidence(ctx: SaContext, c: ChildSa | undefined, e: Pick<Re
     child: c?.name ?? e.name,
     result: e.result,
     ...(e.notify ? { notify: e.notify } : {}),
-    lifetimes: { rekeyS: cfg?.rekeyTime, lifeS: cfg?.lifeTime, expiresInS: s(c?.expireAt === undefined ? undefined : c.expireAt - now) },
+    lifetimes: { rekeyS: cfg?.rekeyTime ?? DEFAULT_CHILD_REKEY_S, lifeS: cfg?.lifeTime, expiresInS: s(c?.expireAt === undefined ? undefined : c.expireAt - now) },
     pfsGroup: groupName(e.group ?? c?.dhGroup),
     ...(e.ours ? { ours: e.ours } : {}),
     oldSpis: c ? [spiHex(c.spiIn), spiHex(c.spiOut)] : [],

@@ -9,6 +9,7 @@ import { createSkCipher } from '../../crypto/sk.js';
 import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
 import { event, spiHex, type Effect, type RekeyEvidence } from '../effects.js';
 import { first, firstError, notify, notifyName } from '../payloads.js';
+import { DEFAULT_IKE_REKEY_S } from '../lifetimes.js';
 import { randomIkeSpi, type KeyExchangeLike, type SaContext, type SaKeys } from '../sa-context.js';
 import { groupName, groupsOf } from './child-rekey.js';
 
@@ -82,7 +83,7 @@ export function ikeEvidence(ctx: SaContext, e: Pick<RekeyEvidence, 'result' | 'n
     scope: 'ike',
     result: e.result,
     ...(e.notify ? { notify: e.notify } : {}),
-    lifetimes: { rekeyS: e.rekeyS ?? ctx.cfg.rekeyTime, lifeS: e.lifeS ?? ctx.cfg.lifeTime, expiresInS: e.expireAt === undefined ? undefined : Math.round((e.expireAt - ctx.now) / 1000) },
+    lifetimes: { rekeyS: e.rekeyS ?? ctx.cfg.rekeyTime ?? DEFAULT_IKE_REKEY_S, lifeS: e.lifeS ?? ctx.cfg.lifeTime, expiresInS: e.expireAt === undefined ? undefined : Math.round((e.expireAt - ctx.now) / 1000) },
     pfsGroup: groupName(e.group),
     ...(e.ours ? { ours: e.ours } : {}),
     oldSpis: [spiHex(ctx.spiI), spiHex(ctx.spiR)],
