@@ -220,7 +220,7 @@ class Running {
       established: this.applier.established,
       inbound: this.sad.counters.inbound,
       outbound: this.sad.counters.outbound,
-      ikeCounters: [this.dispatcher.stats, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors }],
+      ikeCounters: [this.dispatcher.stats, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
       lastFailure: this.applier.lastFailure,

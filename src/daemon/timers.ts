@@ -36,8 +36,9 @@ export class Timers {
   private retry: { at: number; fn: () => void } | undefined;
   private readonly dpdSent = new WeakMap<TimedSa, number>();
   private closed = false;
-  /** Keepalives and liveness checks sent, for status and tests. */
-  readonly stats = { keepalives: 0, dpdChecks: 0 };
+  private backoff = false;
+  /** Keepalives and liveness checks sent, and timer runs that threw, for status and tests. */
+  readonly stats = { keepalives: 0, dpdChecks: 0, errors: 0 };
 
   constructor(private readonly o: TimersOptions) {}
 
@@ -65,7 +66,7 @@ export class Timers {
     const now = this.o.now();
     const due = this.nextDue(now);
     if (due === undefined) return;
-    this.timer = set(() => this.fire(), Math.max(0, Math.min(due - now, 2 ** 31 - 1)));
+    this.timer = set(() => this.fire(), Math.max(this.backoff ? 1000 : 0, Math.min(due - now, 2 ** 31 - 1)));
   }
 
   close(): void {
@@ -74,10 +75,21 @@ export class Timers {
     this.timer = undefined;
   }
 
-  /** Do whatever is due now, then re-arm. */
+  /** Do whatever is due now, then re-arm. Never throws: a failure is counted and the timer re-armed. */
   fire(): void {
     this.timer = undefined;
     if (this.closed) return;
+    try {
+      this.due();
+      this.backoff = false;
+    } catch {
+      this.stats.errors++;
+      this.backoff = true; // a deadline that keeps throwing must not spin: wait a second
+    }
+    this.kick();
+  }
+
+  private due(): void {
     const now = this.o.now();
     const p = this.o.pollTimeout();
     if (p !== undefined && p <= now) this.o.apply(this.o.handleTimeout(now));
@@ -89,7 +101,6 @@ export class Timers {
       this.retry = undefined;
       r.fn();
     }
-    this.kick();
   }
 
   private nextDue(now: number): number | undefined {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Timers, type TimedSa } from '../../src/daemon/timers.js';
 import type { Effect } from '../../src/ike/effects.js';
 
-function rig(o: { natLocal?: boolean; keepaliveS?: number; dpdS?: number; poll?: number } = {}) {
+function rig(o: { natLocal?: boolean; keepaliveS?: number; dpdS?: number; poll?: number; throws?: boolean } = {}) {
   let now = 0;
   let armed: { fn: () => void; at: number } | undefined;
   const keepalives: number[] = [];
@@ -23,6 +23,7 @@ function rig(o: { natLocal?: boolean; keepaliveS?: number; dpdS?: number; poll?:
     now: () => now,
     pollTimeout: () => poll,
     handleTimeout: (t) => {
+      if (o.throws) throw new Error('bug');
       poll = undefined;
       return [{ type: 'event', event: { type: 'liveness', ok: true } }, { type: 'send', bytes: Uint8Array.of(t & 0xff), to: { addr: 'a', port: 1 }, from: { addr: 'b', port: 2 } }];
     },
@@ -98,5 +99,12 @@ describe('daemon timers', () => {
     r.timers.close();
     r.advance(70_000);
     expect(ran).toEqual([1]);
+  });
+
+  it('a deadline whose handling throws is counted and retried once a second, not in a busy loop', () => {
+    const r = rig({ poll: 1_000, keepaliveS: 0, throws: true });
+    r.timers.kick();
+    r.advance(10_000);
+    expect(r.timers.stats.errors).toBe(10); // at 1 s, then every second until 10 s
   });
 });
