@@ -96,6 +96,12 @@ export function nonZero(...tables: readonly object[]): Record<string, number> {
   return out;
 }
 
+/** Retransmissions are normal protocol behaviour, not drops (the log shows each one). */
+function withoutRetransmits(stats: object): object {
+  const { retransmitsSent: _s, retransmitsReceived: _r, ...rest } = stats as Record<string, unknown>;
+  return rest;
+}
+
 export function buildStatus(s: StatusInput): TunnelStatus {
   const ikeSas = s.ikeSas.map((sa): IkeSaStatus => {
     const initiator = sa.role === 'initiator';
@@ -145,7 +151,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     drops: {
       inbound: nonZero(s.inbound.drops, s.extraInbound ?? {}),
       outbound: nonZero(s.outbound.drops, s.extraOutbound ?? {}),
-      ike: nonZero(...s.ikeCounters, ...s.ikeSas.map((sa) => sa.stats)),
+      ike: nonZero(...s.ikeCounters, ...s.ikeSas.map((sa) => withoutRetransmits(sa.stats))),
     },
     lastFailure: s.lastFailure,
   };

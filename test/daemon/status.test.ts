@@ -42,7 +42,7 @@ function fixture(role: 'initiator' | 'responder') {
     proposal: 'aes256gcm16-prfsha256-x25519',
     nat: { local: false, remote: false },
     remoteId: 'right.example',
-    stats: { malformed: 0, retransmitsSent: 2 },
+    stats: { malformed: 0, retransmitsSent: 2, integrityFailed: 1 },
     children: [{ name: 'net', state: 'INSTALLED', spiIn: inSa.spi, spiOut: outSa.spi, proposal: 'aes256gcm16', mode: 'tunnel' as const }],
   };
   return buildStatus({
@@ -74,7 +74,7 @@ describe('status', () => {
     expect(c.drops).toEqual({ replay: 1 });
     expect(s.drops.inbound).toEqual({ replay: 1 });
     expect(s.drops.outbound).toEqual({});
-    expect(s.drops.ike).toEqual({ noConfig: 1, retransmitsSent: 2 });
+    expect(s.drops.ike).toEqual({ noConfig: 1, integrityFailed: 1 }); // retransmits are not drops
   });
 
   it('swaps the SPIs for a responder', () => {
