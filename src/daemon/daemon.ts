@@ -107,7 +107,7 @@ class Running {
       local,
       ports: { ike: peer.local.port, natt: NAT_T_PORT },
       onIke: (bytes, path) => this.onIke(bytes, path),
-      onEsp: (pkts) => this.datapath.inbound(pkts),
+      onEsp: (pkts) => this.datapath.inbound(pkts, true),
       onError: (e) => this.fatal(e),
     });
     opened.push(this.io);

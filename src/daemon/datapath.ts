@@ -17,7 +17,7 @@ export interface OuterDest {
   encap: boolean;
 }
 
-/** Outbound SA -> its outer destination; written by the effect applier. */
+/** Outbound and inbound SA of a pair -> their (one, shared) outer destination; written by the effect applier. */
 export type SaPaths = Map<EspSa, OuterDest>;
 
 export interface BatchWriter {
@@ -67,6 +67,7 @@ export interface InnerBatch {
   readonly count: number;
 }
 
+const NAT_T_PORT = 4500; // RFC 3948 §2.1
 const IPV4_TCP_HEADERS = 40; // RFC 879: MSS = MTU - 20 (IPv4) - 20 (TCP)
 const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 
@@ -92,10 +93,13 @@ export class Datapath {
     }
   }
 
-  /** One batch of ESP packets (UDP payloads or raw): decrypt and write to the TUN. Never throws. */
-  inbound(packets: readonly Uint8Array[]): void {
+  /**
+   * One batch of ESP packets (UDP payloads when `viaUdp`, else raw): decrypt and write to the
+   * TUN. Never throws.
+   */
+  inbound(packets: readonly Uint8Array[], viaUdp = false): void {
     try {
-      this.doInbound(packets);
+      this.doInbound(packets, viaUdp);
     } catch (e) {
       this.stats.internalErrors++;
       this.o.log.error('datapath', `inbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
@@ -178,12 +182,26 @@ export class Datapath {
     if (sent < count) this.stats.sendErrors += count - sent;
   }
 
-  private doInbound(packets: readonly Uint8Array[]): void {
+  private doInbound(packets: readonly Uint8Array[], viaUdp: boolean): void {
     const r = processInbound(this.o.sad, packets, this.o.now());
     if (r.packets.length === 0) return;
     this.lastInbound = this.o.now();
+    if (viaUdp) this.learnEncap(r.sa[0]);
     if (this.o.clampMss) for (const p of r.packets) if (isTcp(p)) this.clamp(p);
     this.writeTun(r.packets);
+  }
+
+  /**
+   * A peer that sends authenticated ESP in UDP 4500 receives it there too (strongSwan's
+   * kernel-libipsec only speaks RFC 3948 encapsulation, NAT or not): answer the same way.
+   * Only packets that passed the ICV get here, so this cannot be forged.
+   */
+  private learnEncap(inSa: EspSa): void {
+    const dest = this.o.paths.get(inSa); // the applier maps both SAs of a pair to one destination
+    if (!dest || dest.encap) return;
+    dest.encap = true;
+    dest.port = NAT_T_PORT;
+    this.o.log.info('esp', `the peer sends ESP in UDP: sending ESP in UDP to ${dest.addr}:${NAT_T_PORT} too`);
   }
 
   /** Copy packets into the reused slab and write them with one call into the addon. */

@@ -199,6 +199,7 @@ export class EffectApplier {
       this.children.set(info.spiIn, { info: rest, inSa, outSa, installedAt: now, rekeys: before ? before.rekeys + 1 : 0, routes: [] });
       const dest = outerDest(info, this.d.forceEncap);
       this.d.paths.set(outSa, dest);
+      this.d.paths.set(inSa, dest); // one object: what inbound learns (datapath learnEncap) outbound uses
       this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${hex(info.spiIn)} out ${hex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${dest.addr}:${dest.port}` : `to ${dest.addr}`}`);
     } finally {
       // the transforms hold their own copies (createEspTransform copies keys)
@@ -274,6 +275,7 @@ export class EffectApplier {
   private drop(c: ChildRecord): void {
     this.unroute(c);
     this.d.paths.delete(c.outSa);
+    this.d.paths.delete(c.inSa);
     this.d.sad.remove(c.inSa);
     this.d.sad.remove(c.outSa);
     this.children.delete(c.info.spiIn);

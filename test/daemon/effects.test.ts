@@ -117,6 +117,19 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(Buffer.from(left.tunWrites[0][0])).toEqual(Buffer.from(back));
   });
 
+  it('answers in UDP 4500 once the peer sends authenticated ESP in UDP (strongSwan libipsec does, NAT or not)', () => {
+    const { left, right } = tunnel();
+    const out = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+    left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
+    right.datapath.inbound([new Uint8Array(9).fill(1)], true); // garbage in UDP teaches nothing
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
+    right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    expect(right.sentEsp[0]).toMatchObject({ to: I_ADDR.addr, encap: false });
+    right.datapath.inbound(left.sentEsp[0].packets, true); // as if it came to port 4500
+    right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    expect(right.sentEsp[1]).toMatchObject({ to: `${I_ADDR.addr}:4500`, encap: true });
+  });
+
   it('zeroes the Child SA keys in the install-sa effect once the SAs hold their own copies', () => {
     const { left } = tunnel();
     const installs = left.applied.filter((e): e is Extract<Effect, { type: 'install-sa' }> => e.type === 'install-sa');
