@@ -287,8 +287,7 @@ export class IkeSa extends SaCore {
       return;
     }
     if (r.kind !== 'done') {
-      const passive = this.ctx.ikeRekey?.collision;
-      this.ctx.ikeRekey = undefined;
+      const passive = r.collision;
       if (passive) {
         // ours failed but we answered the peer's: that one stands, and the peer deletes this SA
         this.adopt(passive, out);

@@ -123,6 +123,28 @@ describe('§2.8.1: simultaneous Child SA rekeys', () => {
     });
   });
 
+  THREE.forEach((n, i) => {
+    it(`§2.8.1/§2.25.1: after INVALID_KE_PAYLOAD both ways, a's retry is delayed; b saw no collision and wins; a's retry gets TEMPORARY_FAILURE (lowest N${i + 1})`, () => {
+      const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519-ecp256'] }, { ...sun, esp: ['aes256gcm16-ecp256-x25519'] });
+      lab.establish();
+      bothRekey(lab, [n[1], n[0]]);
+      lab.deliver('b');
+      lab.deliver('a');
+      lab.nonceByte.a = n[0];
+      lab.deliver('a'); // <-- INVALID_KE: a retries ...
+      lab.nonceByte.b = n[1];
+      lab.deliver('b'); // --> INVALID_KE: b retries
+      const late = lab.hold('b'); // ... but a's retry is delayed
+      lab.nonceByte.a = n[2];
+      lab.deliver('a'); // <-- b's retry: a answers
+      lab.deliver('b'); // --> a's answer: b switches and deletes the old SA
+      lab.deliver('b', late); // --> a's retry: TEMPORARY_FAILURE
+      lab.flush();
+      lab.expectOnePair();
+      noRetry(lab, 'a');
+    });
+  });
+
   it('a retransmitted request during a collision is answered from the cache: no second SA, no SA lost', () => {
     const lab = new Lab(moon, sun);
     lab.establish();

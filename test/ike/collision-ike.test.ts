@@ -128,6 +128,44 @@ describe('§2.8.1: simultaneous IKE SA rekeys', () => {
   });
 });
 
+describe('§2.8.1: IKE SA rekey collisions with INVALID_KE_PAYLOAD and late messages', () => {
+  THREE.forEach((n, i) => {
+    it(`§2.8.1: a's request is delayed and b's Delete of the old IKE SA comes after the TEMPORARY_FAILURE: a completes b's rekey on the TEMPORARY_FAILURE (lowest nonce N${i + 1})`, () => {
+      const lab = new Lab(moon, sun);
+      lab.establish();
+      bothRekey(lab, n);
+      const late = lab.hold('b');
+      lab.nonceByte.a = n[2];
+      lab.deliver('a'); // <-- b's request: a answers
+      lab.deliver('b'); // --> a's answer: b moves its Child SAs, deletes the old IKE SA
+      lab.deliver('b', late); // --> a's delayed request: TEMPORARY_FAILURE
+      const del = lab.hold('a');
+      lab.deliver('a'); // <-- TEMPORARY_FAILURE: a's rekey failed, the one it answered stands
+      expect(lab.a.list().find((s) => s.state === 'REKEYED')).toBeTruthy();
+      expect(lab.ike('a').children.length).toBe(1);
+      lab.deliver('a', del); // <-- D(old), late
+      lab.flush();
+      settled(lab);
+    });
+  });
+
+  FOUR.forEach((n, i) => {
+    it(`§2.8.1 with INVALID_KE_PAYLOAD for one side's IKE rekey: the retry and the other rekey still end in one IKE SA (lowest nonce N${i + 1})`, () => {
+      const lab = new Lab({ ...moon, ike: ['aes256gcm16-prfsha256-x25519-ecp256'] }, { ...sun, ike: ['aes256gcm16-prfsha256-ecp256-x25519'] });
+      lab.establish();
+      bothRekey(lab, n);
+      lab.nonceByte.b = n[2];
+      lab.deliver('b'); // --> a's KE is x25519, b wants ecp256: INVALID_KE_PAYLOAD
+      lab.nonceByte.a = n[3];
+      lab.deliver('a'); // <-- b's request (x25519, which a prefers): a answers
+      lab.deliver('a'); // <-- INVALID_KE: a retries with ecp256
+      runTimers(lab, 70_000);
+      settled(lab);
+      for (const s of ['a', 'b'] as const) expect(ofType(lab.events(s), 'failure')).toEqual([]);
+    });
+  });
+});
+
 describe('§2.25.2: IKE SA rekey against a Delete of the IKE SA', () => {
   for (const by of ['a', 'b'] as const) {
     const peer = by === 'a' ? 'b' : 'a';

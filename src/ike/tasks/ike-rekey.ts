@@ -134,8 +134,8 @@ export function processIkeRekeyRequest(ctx: SaContext, p: Payload[], busy: boole
 
 export type IkeRekeyOutcome =
   | { kind: 'retry-now'; group: number; retries: number }
-  | { kind: 'retry-later' }
-  | { kind: 'failed' }
+  | { kind: 'retry-later'; collision?: NewIkeSa } // collision: the peer's rekey we answered, which now stands
+  | { kind: 'failed'; collision?: NewIkeSa }
   | { kind: 'done'; created: NewIkeSa; collision?: NewIkeSa };
 
 /** Rekey initiator: the CREATE_CHILD_SA response. */
@@ -145,8 +145,9 @@ export function processIkeRekeyResponse(ctx: SaContext, p: Payload[], out: Effec
   const ours = pend.offered.map(formatProposal);
   const fail = (result: RekeyEvidence['result'], message: string, notifyText?: string): IkeRekeyOutcome => {
     pend.ke?.dispose();
-    out.push(event({ type: 'failure', row: 'F6', message, evidence: ikeEvidence(ctx, { result, notify: notifyText, ours, group: pend.group, expireAt }) }));
-    return { kind: 'failed' };
+    // not a failure when the peer's own rekey, which we answered, replaces the IKE SA anyway (§2.8.1)
+    if (!pend.collision) out.push(event({ type: 'failure', row: 'F6', message, evidence: ikeEvidence(ctx, { result, notify: notifyText, ours, group: pend.group, expireAt }) }));
+    return { kind: 'failed', collision: pend.collision };
   };
   const err = firstError(p);
   if (err) {
@@ -162,7 +163,7 @@ export function processIkeRekeyResponse(ctx: SaContext, p: Payload[], out: Effec
     }
     if (err.notifyType === NotifyType.TEMPORARY_FAILURE) {
       pend.ke?.dispose();
-      return { kind: 'retry-later' }; // RFC 7296 §2.25: another exchange was running on the peer
+      return { kind: 'retry-later', collision: pend.collision }; // RFC 7296 §2.25: another exchange was running on the peer
     }
     return fail('refused', `the peer refused to rekey the IKE SA (${name}); it stays in use until it expires`, name);
   }
