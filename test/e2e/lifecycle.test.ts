@@ -16,10 +16,12 @@ describe.skipIf(!labOk)('tsvpn up in the foreground (needs root, namespaces, /de
   it('prints one line on stdout when the tunnel is up', async () => {
     const pair = get();
     await step(pair, async () => {
-      const log = readFileSync(pair.left.logFile, 'utf8');
-      const upLines = log.split('\n').filter((l) => l.startsWith('tunnel life-l is up: '));
-      expect(upLines).toHaveLength(1);
-      expect(upLines[0]).toMatch(/^tunnel life-l is up: 203\.0\.113\.0\/25 <=> 203\.0\.113\.128\/25 with 'right\.example' at 198\.51\.100\.2\[\d+\]/);
+      // `tsvpn up` looks at its status every 200 ms: give it a moment after the SA is installed
+      const upLines = (): string[] => readFileSync(pair.left.logFile, 'utf8').split('\n').filter((l) => l.startsWith('tunnel life-l is up: '));
+      for (let i = 0; i < 20 && upLines().length === 0; i++) await sleep(100);
+      await sleep(500);
+      expect(upLines()).toHaveLength(1);
+      expect(upLines()[0]).toMatch(/^tunnel life-l is up: 203\.0\.113\.0\/25 <=> 203\.0\.113\.128\/25 with 'right\.example' at 198\.51\.100\.2\[\d+\]/);
     });
   });
 
