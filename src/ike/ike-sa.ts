@@ -122,7 +122,7 @@ export class IkeSa extends SaCore {
     if (this.st === 'ESTABLISHED') {
       t.push(this.ikeLife?.rekeyAt, this.ikeLife?.expireAt);
       for (const c of this.ctx.children) {
-        if (c.state === 'INSTALLED' && !c.rekeying && !c.redundant) t.push(c.rekeyAt);
+        if (c.state === 'INSTALLED' && !c.rekeying && !c.redundant && c.ownsPolicy !== false) t.push(c.rekeyAt);
         if (c.state === 'INSTALLED' || c.state === 'REKEYED') t.push(c.expireAt);
       }
     }
@@ -154,7 +154,10 @@ export class IkeSa extends SaCore {
       out.push(...this.delete(now));
       return;
     }
-    if (life?.rekeyAt !== undefined && now >= life.rekeyAt) out.push(...this.rekeyIke(now));
+    if (life?.rekeyAt !== undefined && now >= life.rekeyAt) {
+      life.rekeyAt = undefined; // once: a refused command must not leave a deadline in the past
+      out.push(...this.rekeyIke(now));
+    }
     for (const c of [...this.ctx.children]) {
       if (c.expireAt !== undefined && now >= c.expireAt && (c.state === 'INSTALLED' || c.state === 'REKEYED')) {
         if (c.state === 'REKEYED') {
@@ -168,7 +171,8 @@ export class IkeSa extends SaCore {
         c.state = 'DELETING';
         c.rekeying = false;
         this.request(now, { kind: 'delete-child', exchange: ExchangeType.INFORMATIONAL, payloads: () => deleteChildPayloads([c.spiIn]), spi: c.spiIn }, out);
-      } else if (c.rekeyAt !== undefined && now >= c.rekeyAt && c.state === 'INSTALLED') {
+      } else if (c.rekeyAt !== undefined && now >= c.rekeyAt && c.state === 'INSTALLED' && c.ownsPolicy !== false) {
+        c.rekeyAt = undefined;
         out.push(...this.rekeyChild(now, c.spiIn));
       }
     }

@@ -174,6 +174,8 @@ export class Lab {
       const d = this.disp(side);
       const due = d.pollTimeout();
       if (due !== undefined && due <= t) this.record(side, d.handleTimeout(t));
+      // a timer that has run leaves no deadline in the past behind (no busy loop in the daemon)
+      expect(d.pollTimeout() ?? Infinity).toBeGreaterThan(t);
     }
   }
 
