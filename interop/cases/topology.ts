@@ -74,6 +74,21 @@ export const topologyCases: InteropCase[] = [
       'Responder role left out: strongSwan would fail after installing nothing, with no defined outcome for tsvpn.',
     expectFailure: { row: ['F2', 'F4'], evidence: { initiator: [/NO_PROPOSAL_CHOSEN/] } },
   },
+  {
+    // a gateway config: any peer address, any identity the peer proves with the PSK
+    ...base,
+    name: 'responder with remote %any (address and id)',
+    roles: ['responder'],
+    tsvpnRemoteAny: true,
+    note: 'responder only: %any cannot be initiated to (start must be "wait")',
+  },
+  {
+    ...base,
+    name: 'responder %any behind strongSwan NAT',
+    roles: ['responder'],
+    topology: 'strongswan-behind-nat',
+    tsvpnRemoteAny: true,
+  },
   { ...base, name: 'Delete by tsvpn down', teardown: 'tsvpn-down' },
   { ...base, name: 'Delete by swanctl --terminate', teardown: 'swanctl-terminate' },
 ];

@@ -66,6 +66,8 @@ export interface InteropCase {
   traffic?: { ping: boolean; tcpPort: number; bytes?: number };
   /** Check NAT-T keepalives from tsvpn at the router (tsvpn-behind-nat). */
   keepalive?: boolean;
+  /** tsvpn as a gateway: remote.addr and remote.id are %any (responder only, examples/responder-any.json). */
+  tsvpnRemoteAny?: boolean;
   /** Something broken on purpose. */
   fault?: 'wrong-psk' | 'wrong-id' | 'no-peer';
   /** tsvpn must report this failure-map row; each pattern must match its lastFailure (JSON). */

@@ -111,7 +111,7 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
   const peer: Configs['peer'] = {
     name,
     local: { addr: t.tsvpn.outer, id: tsvpnId, auth, ts: ts.tsvpnLocal, ...(c.auth === 'psk' ? {} : { cert: 'cert.pem', key: 'key.pem' }) },
-    remote: { addr: t.ssSeenAs, id: c.fault === 'wrong-id' ? 'wrong.example' : ssId, auth, ts: ts.tsvpnRemote, ...(c.auth === 'psk' ? {} : { ca: 'ca.pem' }) },
+    remote: { addr: c.tsvpnRemoteAny ? '%any' : t.ssSeenAs, id: c.tsvpnRemoteAny ? '%any' : c.fault === 'wrong-id' ? 'wrong.example' : ssId, auth, ts: ts.tsvpnRemote, ...(c.auth === 'psk' ? {} : { ca: 'ca.pem' }) },
     ...(psk ? { psk: c.fault === 'wrong-psk' ? `${psk}-not-the-same` : psk } : {}),
     ike: { proposals: c.ike.tsvpn, dpd: '30s' },
     child: { name: CHILD, proposals: c.esp.tsvpn, mode, ...(c.rekey === 'tsvpn' ? { rekey: '10s' } : {}) },
