@@ -3,6 +3,7 @@
 // INVALID_KE_PAYLOAD, the responder's soft and hard expiry while it waits for the Delete, and
 // failure-map row F6 when the peer refuses.
 import { describe, it, expect } from 'vitest';
+import { prfPlus } from '../../src/crypto/prf.js';
 import type { SideOptions } from './helpers/pair.js';
 import { Lab, ofType, type Side } from './rekey-harness.js';
 
@@ -71,6 +72,24 @@ describe('Child SA rekey (RFC 7296 §1.3.3), one message at a time', () => {
       regular(lab, other(by), 2); // and again from the other end, on the rekeyed SA
     });
   }
+
+  it('§2.17: KEYMAT = prf+(SK_d, Ni | Nr) with the CREATE_CHILD_SA initiator\'s keys first, also when the original responder rekeys', () => {
+    const lab = new Lab(moon, sun);
+    lab.establish();
+    lab.cmd('b', (sa) => sa.rekeyChild(lab.now, lab.child('b').spiIn));
+    const ni = lab.nonces.b.at(-1)!;
+    lab.deliver('a');
+    const nr = lab.nonces.a.at(-1)!;
+    lab.flush();
+    // white box: SK_d is the one input the wire does not show
+    const { skD, prfId } = (lab.ike('b') as unknown as { ctx: { keys: { skD: Uint8Array; prfId: number } } }).ctx.keys;
+    const keymat = prfPlus(prfId, skD, Uint8Array.from([...ni, ...nr]), 2 * 36); // AES-256-GCM: 32-byte key + 4-byte salt each way
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    const pair = lab.expectOnePair();
+    expect(lab.dp.b.sas.get(pair.b)!.keyOut).toBe(hex(keymat.subarray(0, 36))); // b sent the request: b -> a first
+    expect(lab.dp.a.sas.get(pair.a)!.keyIn).toBe(hex(keymat.subarray(0, 36)));
+    expect(lab.dp.a.sas.get(pair.a)!.keyOut).toBe(hex(keymat.subarray(36, 72)));
+  });
 
   it('§1.3.3/§1.2: INVALID_KE_PAYLOAD names the responder\'s group; the rekey is retried with it and succeeds', () => {
     const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519-ecp256'] }, { ...sun, esp: ['aes256gcm16-ecp256-x25519'] });

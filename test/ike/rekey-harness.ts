@@ -82,12 +82,16 @@ export class Lab {
     this.b = new IkeDispatcher({ configFor: () => this.bCfg, random: seededRandom(b.seed + 1000) });
   }
 
+  /** Every nonce each side made, in order. */
+  readonly nonces: { a: Uint8Array[]; b: Uint8Array[] } = { a: [], b: [] };
+
   private withNonces(cfg: IkeSaConfig, side: Side): IkeSaConfig {
     const base = cfg.random;
     cfg.random = (n: number) => {
       const r = base(n);
       const first = this.nonceByte[side];
       if (n === 32 && first !== undefined) r[0] = first; // only nonces are 32 bytes long here
+      if (n === 32) this.nonces[side].push(r.slice());
       return r;
     };
     return cfg;

@@ -70,13 +70,18 @@ export function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group?:
   ];
 }
 
-/** Install a Child SA made by CREATE_CHILD_SA, replacing `old` (effects.ts: steps 1 and, for the initiator, 2). */
-function installNew(ctx: SaContext, old: ChildSa, chosen: Proposal, spiIn: number, spiOut: number, ni: Uint8Array, nr: Uint8Array, shared: Uint8Array | undefined, group: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], out: Effect[]): ChildSa {
+/**
+ * Install a Child SA made by CREATE_CHILD_SA, replacing `old` (effects.ts step 1). `initiator`:
+ * we sent this CREATE_CHILD_SA request, whatever our role in the IKE SA.
+ */
+function installNew(ctx: SaContext, initiator: boolean, old: ChildSa, chosen: Proposal, spiIn: number, spiOut: number, ni: Uint8Array, nr: Uint8Array, shared: Uint8Array | undefined, group: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], out: Effect[]): ChildSa {
   const alg = negotiatedAlgorithms(chosen);
   // RFC 7296 §2.17: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), without g^ir when there is no KE
   const k = deriveChildKeys(ctx.keys!.prfId, ctx.keys!.skD, ni, nr, shared, alg.encr, alg.integ ?? 0);
   if (shared) zero(shared);
-  const i = ctx.role === 'initiator';
+  // RFC 7296 §2.17: keys "from the initiator to the responder" come first; for CREATE_CHILD_SA
+  // the initiator is the one who sent this exchange's request (as strongSwan's child_create does)
+  const i = initiator;
   const proposal = formatProposal(chosen);
   const info: ChildSaInfo = {
     name: old.name,
@@ -186,7 +191,7 @@ export function processChildRekeyRequest(ctx: SaContext, p: Payload[], rekey: No
   const nr = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
   const offeredOne = sa.proposals.find((x) => x.number === chosen.number) ?? chosen;
   const spiIn = randomEspSpi(ctx.cfg.random);
-  const c = installNew(ctx, old, chosen, spiIn, spiNumber(offeredOne.spi), ni, nr, shared, group, localTs, remoteTs, out);
+  const c = installNew(ctx, false, old, chosen, spiIn, spiNumber(offeredOne.spi), ni, nr, shared, group, localTs, remoteTs, out);
   old.state = 'REKEYED';
   old.replacedBy = c.spiIn;
   const mine = ctx.childRekey;
@@ -265,7 +270,7 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
   const tsr = first(p, 'TSr')?.selectors;
   const host = old ?? { name: pend.cfg.name, state: 'DELETED' as const, spiIn: pend.oldSpiIn, spiOut: pend.oldSpiOut, proposal: '', mode: pend.cfg.mode, localTs: tsi ?? [], remoteTs: tsr ?? [] };
   const nr = nonce.data.slice();
-  const c = installNew(ctx, host, chosen, pend.spiIn, spiNumber(chosen.spi), pend.ni, nr, shared, group, tsi ?? host.localTs, tsr ?? host.remoteTs, out);
+  const c = installNew(ctx, true, host, chosen, pend.spiIn, spiNumber(chosen.spi), pend.ni, nr, shared, group, tsi ?? host.localTs, tsr ?? host.remoteTs, out);
   pend.ke?.dispose();
   // we are closing the old SA ourselves, or it was replaced by the SA of the peer's rekey that
   // we answered (§2.8.1, the peer won and deleted it): ours is not wanted
