@@ -2,7 +2,9 @@
 // SAs move to the new IKE SA without touching the datapath, the old IKE SA is deleted, and
 // the dispatcher routes by the new SPIs. Covers strongSwan's test_ike_rekey.c "regular" cases.
 import { describe, it, expect } from 'vitest';
-import { parseProposal } from '../../src/crypto/proposal.js';
+import { negotiatedAlgorithms, parseProposal } from '../../src/crypto/proposal.js';
+import { createKeyExchange } from '../../src/crypto/ke/index.js';
+import { deriveIkeKeys, deriveRekeySkeyseed } from '../../src/crypto/kdf.js';
 import type { IkeSa } from '../../src/ike/ike-sa.js';
 import type { SideOptions } from './helpers/pair.js';
 import { Lab, ofType, type Side } from './rekey-harness.js';
@@ -73,6 +75,36 @@ describe('IKE SA rekey (RFC 7296 §2.18), one message at a time', () => {
       expect(lab.ike('a').rekeys).toBe(2);
     });
   }
+
+  it('§2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) with the old PRF; the new keys with the new PRF, Ni/SPIi from the rekey initiator (here the original responder)', () => {
+    const secrets: Uint8Array[] = [];
+    const lab = new Lab(moon, sun, (cfg, side) => {
+      if (side === 'a') cfg.keyExchange = (g) => {
+        const ke = createKeyExchange(g);
+        return { group: ke.group, publicKey: ke.publicKey, dispose: () => ke.dispose(), computeSharedSecret: (p: Uint8Array) => { const x = ke.computeSharedSecret(p); secrets.push(x.slice()); return x; } };
+      };
+    });
+    lab.establish();
+    const keysOf = (sa: IkeSa) => (sa as unknown as { ctx: { keys: { skD: Uint8Array; prfId: number } } }).ctx.keys;
+    const old = keysOf(lab.ike('b'));
+    const oldSkD = old.skD.slice();
+    const next = [parseProposal('aes256gcm16-prfsha384-x25519', 'ike')]; // the new IKE SA uses another PRF
+    lab.aCfg.proposals = next;
+    lab.bCfg.proposals = next;
+    lab.cmd('b', (sa) => sa.rekeyIke(lab.now));
+    const ni = lab.nonces.b.at(-1)!;
+    lab.deliver('a');
+    const nr = lab.nonces.a.at(-1)!;
+    lab.flush();
+    const now = lab.ike('a');
+    expect(now.proposal).toContain('prfsha384');
+    const alg = negotiatedAlgorithms(next[0]);
+    const skeyseed = deriveRekeySkeyseed(old.prfId, oldSkD, secrets.at(-1)!, ni, nr);
+    const want = deriveIkeKeys(alg.prf, alg.encr, alg.integ, skeyseed, ni, nr, now.spiI, now.spiR);
+    expect(now.role).toBe('responder'); // b initiated the rekey, so b's SPI is SPIi
+    expect(Buffer.from(keysOf(now).skD).toString('hex')).toBe(Buffer.from(want.skD).toString('hex'));
+    expect(Buffer.from(keysOf(lab.ike('b')).skD).toString('hex')).toBe(Buffer.from(want.skD).toString('hex'));
+  });
 
   it('§1.3.2/§1.2: INVALID_KE_PAYLOAD in an IKE SA rekey: retried with the responder\'s group', () => {
     const lab = new Lab({ ...moon, ike: ['aes256gcm16-prfsha256-x25519-ecp256'] }, { ...sun, ike: ['aes256gcm16-prfsha256-ecp256-x25519'] });
