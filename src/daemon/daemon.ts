@@ -187,7 +187,7 @@ class Running {
     const raw = this.raw;
     const scratch: Uint8Array[] = [];
     this.tun.onBatch((b) => {
-      if (this.onDemand.armed) this.onDemand.spring();
+      if (this.onDemand.armed) this.onDemand.offer(b);
       this.datapath.outbound(b);
     });
     this.tun.onError((e) => this.fatal(e));

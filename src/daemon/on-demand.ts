@@ -5,6 +5,8 @@ import type { PeerConfig } from '../config/types.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { selectorCidrs } from './effects.js';
 import type { Logger } from './log.js';
+import { packetMatches } from '../ipsec/spd.js';
+import { decodeIpPacket } from '../wire/ip.js';
 
 export class OnDemand {
   private routes: InstalledRoutes | undefined;
@@ -32,8 +34,25 @@ export class OnDemand {
     }
   }
 
-  /** Traffic arrived: initiate once; the routes stay until the new Child SA's replace them. */
-  spring(): void {
+  /**
+   * A TUN batch arrived while armed: initiate once if a packet in it is tunnel traffic (the
+   * kernel also sends its own packets into a fresh device, IPv6 router solicitations for
+   * one, and those must not start anything). The routes stay until the Child SA's replace them.
+   */
+  offer(b: { buf: Uint8Array; offsets: Uint32Array; lengths: Uint32Array; count: number }): void {
+    const p = this.o.peer;
+    for (let i = 0; i < b.count; i++) {
+      let view;
+      try {
+        view = decodeIpPacket(b.buf.subarray(b.offsets[i], b.offsets[i] + b.lengths[i]));
+      } catch {
+        continue;
+      }
+      if (packetMatches(view, p.local.ts, p.remote.ts)) return this.spring();
+    }
+  }
+
+  private spring(): void {
     this.sprung = true;
     this.o.log.info('ike', 'hold: traffic for the tunnel, initiating');
     this.o.initiate();

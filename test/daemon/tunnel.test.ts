@@ -81,6 +81,7 @@ describe.skipIf(!ok)('two daemons in namespaces (needs root and /dev/net/tun)', 
       expect(l.encap).toBe('raw'); // no NAT between the namespaces: ESP over IP protocol 50
       expect(l.tun?.name).toBe('tsvpn-left');
       expect(JSON.stringify(l)).not.toContain('smoke-test-secret');
+      expect(logs()).not.toContain('smoke-test-secret'); // debug-level logs included
       const r = (await status('right'))!;
       expect(r.ikeSas[0].role).toBe('responder');
       expect(r.ikeSas[0].children[0].packetsIn).toBeGreaterThanOrEqual(3);
