@@ -111,7 +111,9 @@ class Running {
       onError: (e) => this.fatal(e),
     });
     opened.push(this.io);
-    const mtu = peer.tun.mtu ?? tunMtuFor(peer, log);
+    // the TUN MTU is peer.json's or the path's; inner packets over the path's get ICMP (F7)
+    const pathMtu = tunMtuFor(peer, log);
+    const mtu = peer.tun.mtu ?? pathMtu;
     this.tun = openTun({ name: peer.tun.name, mtu, batch: 64, slabs: 8 });
     opened.push(this.tun);
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
@@ -136,7 +138,7 @@ class Running {
       sendUdp: (buf, offs, lens, n, to) => this.io.sendEsp(buf, offs, lens, n, to),
       sendRaw: this.raw ? (buf, offs, lens, n, addr) => this.raw!.sendBatch(buf, offs, lens, n, addr) : undefined,
       now: clock,
-      innerMtu: mtu,
+      innerMtu: Math.min(mtu, pathMtu),
       // RFC 1812 §4.3.2.7 rules are in tooBigReply; the ICMP comes "from" the peer's outer address
       tooBig: (inner, m) => tooBigReply(inner, m, icmpFrom4, icmpFrom6),
       clampMss: peer.mssClamp ? clampMss : undefined,

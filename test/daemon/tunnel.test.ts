@@ -141,4 +141,48 @@ describe.skipIf(!ok)('two daemons in namespaces (needs root and /dev/net/tun)', 
       rmSync(dir, { recursive: true, force: true });
     }
   }, 40_000);
+
+  it('answers a DF packet too big for the path with ICMP "fragmentation needed" naming the tunnel MTU (F7)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvpn-daemon-'));
+    const ctl = join(dir, 'ctl');
+    const hosts = createTwoHosts({ prefix: 'tsvd' });
+    const procs: ChildProcess[] = [];
+    const exits: Promise<number | null>[] = [];
+    const logs = () => ['left', 'right'].map((n) => `--- ${n}\n${existsSync(join(dir, `${n}.log`)) ? readFileSync(join(dir, `${n}.log`), 'utf8') : ''}`).join('\n');
+    try {
+      // left's TUN claims 1500, more than ESP in a 1500-byte path leaves for inner packets
+      const sides = [
+        ['right', hosts.right, hosts.left, 'wait', '203.0.113.129/32', '203.0.113.1/32', {}],
+        ['left', hosts.left, hosts.right, 'initiate', '203.0.113.1/32', '203.0.113.129/32', { tun: { mtu: 1500 } }],
+      ] as const;
+      for (const [name, me, other, start, a, b, extra] of sides) {
+        const file = join(dir, `${name}.json`);
+        writeFileSync(file, JSON.stringify(peerJson(name, me, other, start, a, b, extra)), { mode: 0o600 });
+        const p = spawn('sh', ['-c', `exec ip netns exec ${me.ns} "${process.execPath}" --import tsx "${RUNNER}" "${file}" "${ctl}" >"${join(dir, `${name}.log`)}" 2>&1`]);
+        procs.push(p);
+        exits.push(new Promise((r) => p.once('exit', (c) => r(c))));
+      }
+      const status = async (name: string) => {
+        const r = await controlRequest(join(ctl, `${name}.sock`), { cmd: 'status' });
+        return r.ok ? (r.status as TunnelStatus) : undefined;
+      };
+      await until('the tunnel', 30_000, async () => ((await status('left'))?.ikeSas[0]?.children.length ? true : undefined), logs);
+      const l0 = (await status('left'))!;
+      expect(l0.tun?.mtu).toBe(1500);
+      // 1472 + 28 = 1500 bytes with DF set (-M do): over the 1438 that fits
+      const ping = nsExec(hosts.left.ns, 'ping', ['-n', '-M', 'do', '-s', '1472', '-c', '2', '-i', '0.3', '-W', '1', '-I', hosts.left.inner, hosts.right.inner], { timeout: 15_000 });
+      expect(`${ping.stdout}${ping.stderr}`, logs()).toMatch(/mtu ?= ?1438/i);
+      const l = (await status('left'))!;
+      expect(l.drops.outbound['icmp-too-big-sent']).toBeGreaterThanOrEqual(1);
+      // and a packet that fits still goes through
+      const small = nsExec(hosts.left.ns, 'ping', ['-n', '-M', 'do', '-s', '1410', '-c', '1', '-W', '2', '-I', hosts.left.inner, hosts.right.inner], { timeout: 15_000 });
+      expect(small.status, `${small.stdout}${small.stderr}`).toBe(0);
+    } finally {
+      for (const p of procs) if (p.exitCode === null && p.pid) spawnSync('kill', ['-TERM', String(p.pid)]);
+      await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 4000))]);
+      for (const p of procs) if (p.exitCode === null && p.pid) spawnSync('kill', ['-KILL', String(p.pid)]);
+      hosts.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
