@@ -89,6 +89,9 @@ export const topologyCases: InteropCase[] = [
     topology: 'strongswan-behind-nat',
     tsvpnRemoteAny: true,
   },
+  // RFC 7296 §2.18: the new IKE SA inherits the Child SAs; Delete then goes over the new one
+  { ...base, name: 'IKE SA rekey by strongSwan, then tsvpn down', ikeRekey: 'strongswan', teardown: 'tsvpn-down' },
+  { ...base, name: 'IKE SA rekey by tsvpn, then swanctl --terminate', ikeRekey: 'tsvpn', teardown: 'swanctl-terminate' },
   { ...base, name: 'Delete by tsvpn down', teardown: 'tsvpn-down' },
   { ...base, name: 'Delete by swanctl --terminate', teardown: 'swanctl-terminate' },
 ];

@@ -66,6 +66,11 @@ export interface InteropCase {
   traffic?: { ping: boolean; tcpPort: number; bytes?: number };
   /** Check NAT-T keepalives from tsvpn at the router (tsvpn-behind-nat). */
   keepalive?: boolean;
+  /**
+   * After the first checks the IKE SA is rekeyed (RFC 7296 §2.18) by strongSwan
+   * (`swanctl --rekey --ike`) or by tsvpn (ike.rekey = 10s); the Child SA must move over.
+   */
+  ikeRekey?: 'strongswan' | 'tsvpn';
   /** tsvpn as a gateway: remote.addr and remote.id are %any (responder only, examples/responder-any.json). */
   tsvpnRemoteAny?: boolean;
   /** Something broken on purpose. */

@@ -149,6 +149,7 @@ async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Conf
   progress?.('traffic');
 
   if (c.rekey) await rekey(c, role, tv, ss, topo, check);
+  if (c.ikeRekey) await ikeRekey(c, tv, ss, topo, check);
   if (c.keepalive && topo.nat) {
     const before = topo.nat.counters()['keepalives-out'] ?? 0;
     await sleep(5_000); // keepalive 2s: at least two intervals without traffic
@@ -204,6 +205,29 @@ async function rekey(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan, topo
   check(st !== undefined, `tsvpn has no INSTALLED Child SA with SPI in ${ch.spiOut} after the rekey`);
   await sleep(500); // strongSwan deletes the old SA after the new one is up
   await traffic(c, topo, tv, ss, check, 'after rekey');
+}
+
+async function ikeRekey(c: InteropCase, tv: Tsvpn, ss: Strongswan, topo: Topology, check: Check): Promise<void> {
+  const old = ss.listSas().find((s) => s.state === 'ESTABLISHED')!;
+  const byUs = c.ikeRekey === 'tsvpn';
+  if (!byUs) {
+    const r = ss.swanctl(['--rekey', '--ike', CONN]);
+    if (!check(r.ok, `swanctl --rekey --ike failed: ${r.output}`)) return;
+  }
+  let sas: ParsedSa[];
+  try {
+    // tsvpn's timer: ike.rekey 10s, jittered down by up to 1 s
+    sas = await ss.waitFor((s) => s.length === 1 && s[0].state === 'ESTABLISHED' && s[0].initiatorSpi !== old.initiatorSpi && hasInstalled(s, CHILD), byUs ? 20_000 : 15_000, 'the rekeyed IKE SA alone, with the Child SA');
+  } catch {
+    throw new Fatal(`IKE SA rekey started by ${c.ikeRekey} (CREATE_CHILD_SA, RFC 7296 §2.18) did not complete: ${JSON.stringify(ss.listSas().map((s) => [s.state, s.initiatorSpi, s.children.length]))}\ncharon:\n${tail(ss.log(), 12)}\ntsvpn:\n${tail(tv.log(), 12)}`);
+  }
+  const st = await tv.waitFor((s) => s.ikeSas.length === 1 && s.ikeSas[0].state === 'ESTABLISHED', 5_000, 'one ESTABLISHED IKE SA after the rekey').catch(() => undefined);
+  if (!check(st !== undefined, `tsvpn does not show exactly one ESTABLISHED IKE SA after the IKE rekey: ${JSON.stringify((await tv.status())?.ikeSas.map((s) => [s.state, s.localSpi, s.children.length]))}`)) return;
+  const sa = sas[0];
+  // RFC 7296 §2.18: whoever starts the rekey is the initiator of the new IKE SA
+  check(sa.initiator === !byUs, `strongSwan initiator=${sa.initiator} on the IKE SA ${c.ikeRekey} rekeyed`);
+  checkPeersAgree(byUs ? 'initiator' : 'responder', sa, sa.children.find((x) => x.state === 'INSTALLED')!, st!, check);
+  await traffic(c, topo, tv, ss, check, 'after IKE rekey');
 }
 
 async function teardownByTsvpn(tv: Tsvpn, ss: Strongswan, check: Check): Promise<void> {

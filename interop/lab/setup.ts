@@ -113,7 +113,7 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     local: { addr: t.tsvpn.outer, id: tsvpnId, auth, ts: ts.tsvpnLocal, ...(c.auth === 'psk' ? {} : { cert: 'cert.pem', key: 'key.pem' }) },
     remote: { addr: c.tsvpnRemoteAny ? '%any' : t.ssSeenAs, id: c.tsvpnRemoteAny ? '%any' : c.fault === 'wrong-id' ? 'wrong.example' : ssId, auth, ts: ts.tsvpnRemote, ...(c.auth === 'psk' ? {} : { ca: 'ca.pem' }) },
     ...(psk ? { psk: c.fault === 'wrong-psk' ? `${psk}-not-the-same` : psk } : {}),
-    ike: { proposals: c.ike.tsvpn, dpd: '30s' },
+    ike: { proposals: c.ike.tsvpn, dpd: '30s', ...(c.ikeRekey === 'tsvpn' ? { rekey: '10s' } : {}) },
     child: { name: CHILD, proposals: c.esp.tsvpn, mode, ...(c.rekey === 'tsvpn' ? { rekey: '10s' } : {}) },
     start: role === 'initiator' ? 'initiate' : 'wait',
     tun: { name: `tsvpn-${name.slice(4)}` },
