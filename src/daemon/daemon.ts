@@ -25,7 +25,7 @@ import { IkeIo } from './ike-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
-import { checkPrivileges, routeSource, tunMtuFor } from './host.js';
+import { checkPrivileges, quietIpv6, routeSource, tunMtuFor } from './host.js';
 
 export { DaemonError } from './control.js';
 export type { TunnelStatus } from './status.js';
@@ -116,6 +116,7 @@ class Running {
     const mtu = peer.tun.mtu ?? pathMtu;
     this.tun = openTun({ name: peer.tun.name, mtu, batch: 64, slabs: 8 });
     opened.push(this.tun);
+    quietIpv6(this.tun.name, peer, log);
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     if (peer.encap === 'auto') {
       try {

@@ -1,6 +1,6 @@
 // What the daemon asks of the host before it starts: privileges, the TUN MTU for the path
 // to the peer, and which local address routes into the tunnel should prefer as source.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { PeerConfig } from '../config/types.js';
 import { bytesToIp } from '../ike/selectors.js';
@@ -39,4 +39,18 @@ export function tunMtuFor(peer: PeerConfig, log: Logger): number {
   }
   const innerV6 = [...peer.local.ts, ...peer.remote.ts].some((t) => t.startAddr.length === 16);
   return deriveTunMtu(outer, peer.child.proposals, { outerFamily: peer.local.addr.includes(':') ? 6 : 4, mode: peer.child.mode, innerV6 });
+}
+
+/**
+ * Without IPv6 selectors, switch IPv6 off on the TUN: otherwise the kernel's own router
+ * solicitations and MLD reports go into it and show up as 'no-policy' drops in status,
+ * noise for an operator chasing failure row F5. Best effort.
+ */
+export function quietIpv6(dev: string, peer: PeerConfig, log: Logger): void {
+  if ([...peer.local.ts, ...peer.remote.ts].some((t) => t.startAddr.length === 16)) return;
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
+  } catch (e) {
+    log.debug('daemon', `IPv6 stays on for ${dev}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
