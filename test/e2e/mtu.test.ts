@@ -40,11 +40,7 @@ describe.skipIf(!labOk)('tsvpn MTU, derived from the outer path (needs root, nam
   });
 });
 
-// Known gap (2026-11-26): the daemon gives the datapath tun.mtu as its inner MTU, so a packet
-// that fits the TUN is never "too big" for tsvpn and the kernel fragments the outer ESP packet
-// instead of tsvpn answering with ICMP. Set TSVPN_E2E_TOO_BIG=1 to run this check anyway.
-const tooBigIcmp = process.env.TSVPN_E2E_TOO_BIG === '1';
-describe.skipIf(!labOk || !tooBigIcmp)('tsvpn MTU, tun.mtu configured above what fits (needs root, namespaces, /dev/net/tun, ping; skipped until the datapath checks the MTU that fits rather than tun.mtu)', () => {
+describe.skipIf(!labOk)('tsvpn MTU, tun.mtu configured above what fits (needs root, namespaces, /dev/net/tun, ping, tcpdump, python3)', () => {
   const get = usePair({
     names: { left: 'mtu-big-l', right: 'mtu-big-r' },
     edit: (_side, peer) => {
