@@ -57,7 +57,7 @@ export interface TrafficCounters {
   packets: number;
   /** Packets that came out (inbound: delivered inner packets; outbound: ESP packets). */
   passed: number;
-  /** Bytes of the packets that came out (inner bytes in, ESP bytes out). */
+  /** Bytes of the inner packets (tunnel mode) or upper-layer payloads (transport mode) that passed, both directions alike. */
   bytes: number;
   drops: DropCounts;
 }

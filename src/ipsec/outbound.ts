@@ -140,10 +140,12 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     out.esp.push(esp);
     out.sa.push(sa);
     out.source.push(planIndex[k]);
+    // bytes count the inner packet, as inbound does, so both ends of an SA agree
+    const inner = payloadEnd[k] - payloadStart[k];
     sa.counters.passed++;
-    sa.counters.bytes += length;
+    sa.counters.bytes += inner;
     global.passed++;
-    global.bytes += length;
+    global.bytes += inner;
     off += espLength[k];
   }
   return out;
