@@ -104,6 +104,21 @@ export function labPeer(side: Side, hosts: TwoHosts, name: string, psk: string):
   return p;
 }
 
+/** `tsvpn up` children still running: told to go down if this process exits without destroy(). */
+const running = new Set<ChildProcess>();
+let exitHook = false;
+
+function track(proc: ChildProcess): void {
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  if (exitHook) return;
+  exitHook = true;
+  // SIGTERM makes `tsvpn up` send its Delete, remove its routes and TUN, and exit on its own
+  process.on('exit', () => {
+    for (const p of running) p.kill('SIGTERM');
+  });
+}
+
 function startEnd(side: Side, host: LabHost, peer: PeerJson, dir: string, ctl: string, verbose: boolean): TunnelEnd {
   const peerFile = join(dir, `${peer.name}.json`);
   writeFileSync(peerFile, JSON.stringify(peer, null, 2) + '\n', { mode: 0o600 });
@@ -112,6 +127,7 @@ function startEnd(side: Side, host: LabHost, peer: PeerJson, dir: string, ctl: s
   const args = ['netns', 'exec', host.ns, process.execPath, TSVPN_BIN, 'up', peerFile, ...(verbose ? ['-v'] : [])];
   const proc = spawn('ip', args, { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
   closeSync(fd);
+  track(proc);
   const end: TunnelEnd = { side, name: peer.name, host, peerFile, logFile, proc, exited: Promise.resolve(null), exitCode: undefined };
   end.exited = new Promise((resolve) => {
     proc.once('error', () => {

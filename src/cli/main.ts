@@ -14,9 +14,28 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
+// `tsvpn demo | head` closes stdout early: the output is lost, but the command carries on
+// (the demo must still clean up), instead of dying on EPIPE
+let pipeGuard = false;
+function guardStdout(): void {
+  if (pipeGuard) return;
+  pipeGuard = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
+}
+
 const processIo: Io = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
+  out: (t) => {
+    guardStdout();
+    process.stdout.write(t);
+  },
+  err: (t) => {
+    guardStdout();
+    process.stderr.write(t);
+  },
   env: process.env,
 };
 
