@@ -4,6 +4,7 @@
 // `2001:db8::/32`, with an optional `[proto/port]` suffix: `[tcp/443]`, `[udp/1024-2048]`, `[icmp/8]`.
 import { IpProtocol, TsType } from '../wire/constants.js';
 import type { TrafficSelector } from '../wire/types.js';
+import { bytesToIp, parseIp } from '../wire/ip-text.js';
 
 export class SelectorSyntaxError extends Error {
   override readonly name = 'SelectorSyntaxError';
@@ -21,88 +22,15 @@ export class SelectorSyntaxError extends Error {
 // ---------------------------------------------------------------------------------------
 // IP addresses
 
-function parseIpv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^\d{1,3}$/.test(parts[i])) return null;
-    const v = Number(parts[i]);
-    if (v > 255) return null;
-    out[i] = v;
-  }
-  return out;
-}
-
-function parseIpv6(text: string): Uint8Array | null {
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const groups = (s: string): number[] | null => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const items = s.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      // RFC 4291 §2.2 form 3: the last 32 bits may be written as an IPv4 address.
-      if (i === items.length - 1 && item.includes('.')) {
-        const v4 = parseIpv4(item);
-        if (!v4) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-        continue;
-      }
-      if (!/^[0-9a-fA-F]{1,4}$/.test(item)) return null;
-      out.push(parseInt(item, 16));
-    }
-    return out;
-  };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (!head || !tail) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
-  const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
 /** An IPv4 (4 bytes) or IPv6 (16 bytes) address from text; throws SelectorSyntaxError. */
 export function ipToBytes(text: string): Uint8Array {
   const t = text.trim();
-  const v = t.includes(':') ? parseIpv6(t) : parseIpv4(t);
+  const v = parseIp(t);
   if (!v) throw new SelectorSyntaxError(text, text, `'${text}' is not an IPv4 or IPv6 address`);
   return v;
 }
 
-/** Text of a 4- or 16-byte address; IPv6 in the RFC 5952 §4 canonical form. */
-export function bytesToIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return bytes.join('.');
-  if (bytes.length !== 16) throw new RangeError(`an IP address is 4 or 16 bytes, not ${bytes.length}`);
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((bytes[i] << 8) | bytes[i + 1]);
-  // RFC 5952 §4.2: compress the longest run (of at least two) zero groups, the first if tied.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number) => g.slice(from, to).map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(0, 8);
-  return `${hex(0, best)}::${hex(best + bestLen, 8)}`;
-}
+export { bytesToIp }; // the shared formatter, re-exported for selector users
 
 function compare(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];

@@ -6,6 +6,7 @@
 //   sock.sendBatch(buf, offsets, lengths, count, '198.51.100.2', 4500);
 
 import { isIP } from 'node:net';
+import { bytesToIp } from '../wire/ip-text.js';
 
 import {
   BatchDispatcher,
@@ -85,20 +86,7 @@ export function formatAddress(b: Uint8Array, off = 0): string {
   let mapped = b[off + 10] === 0xff && b[off + 11] === 0xff;
   for (let i = 0; i < 10 && mapped; i++) mapped = b[off + i] === 0;
   if (mapped) return `${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((b[off + 2 * i] << 8) | b[off + 2 * i + 1]);
-  // RFC 5952 §4.2: "::" replaces the longest run (first if tied) of two or more zero groups.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(':'); // §4.3: lowercase
-  if (best < 0) return hex(groups);
-  return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
+  return bytesToIp(b.subarray(off, off + 16));
 }
 
 class UdpSlabBatch extends SlabBatch implements UdpBatch {

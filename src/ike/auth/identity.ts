@@ -3,6 +3,7 @@
 // so an operator's swanctl.conf `id` values mean the same here.
 import { IdType, nameOf } from '../../wire/constants.js';
 import { DerError } from './der.js';
+import { bytesToIp, parseIPv4, parseIPv6 } from '../../wire/ip-text.js';
 import { DnSyntaxError, decodeDn, dnFromText, dnMatches, formatDn, parseDnText } from './dn.js';
 
 /** Identity text that cannot be encoded; the message says which part and why. */
@@ -19,69 +20,6 @@ export interface Identity { idType: number; data: Uint8Array }
 export const ANY_IDENTITY = '%any';
 
 const enc = new TextEncoder();
-
-/** Dotted-quad IPv4 text → 4 bytes, or null when it is not one. */
-export function parseIPv4(text: string): Uint8Array | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return null;
-  const b = m.slice(1).map(Number);
-  if (b.some((x) => x > 255)) return null;
-  return new Uint8Array(b);
-}
-
-/** RFC 4291 §2.2 IPv6 text (with "::" and an optional embedded IPv4 tail) → 16 bytes, or null. */
-export function parseIPv6(text: string): Uint8Array | null {
-  if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(':')) return null;
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const groups = (s: string): number[] | null => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const parts = s.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i];
-      if (i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseIPv4(p);
-        if (!v4) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else if (/^[0-9A-Fa-f]{1,4}$/.test(p)) out.push(parseInt(p, 16));
-      else return null;
-    }
-    return out;
-  };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (!head || !tail) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
-  const all = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
-/** RFC 5952 §4 canonical IPv6 text: lowercase, longest run of 2+ zero groups as "::". */
-export function formatIPv6(b: Uint8Array): string {
-  const g = Array.from({ length: 8 }, (_, i) => (b[2 * i] << 8) | b[2 * i + 1]);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
-}
 
 function parseHex(text: string, original: string): Uint8Array {
   const h = text.replace(/^0x/i, '').replace(/[:\s]/g, '');
@@ -160,7 +98,7 @@ export function formatIdentity(idType: number, data: Uint8Array): string {
     case IdType.ID_IPV4_ADDR:
       return data.length === 4 ? Array.from(data).join('.') : `(invalid ID_IPV4_ADDR ${toHex(data)})`;
     case IdType.ID_IPV6_ADDR:
-      return data.length === 16 ? formatIPv6(data) : `(invalid ID_IPV6_ADDR ${toHex(data)})`;
+      return data.length === 16 ? bytesToIp(data) : `(invalid ID_IPV6_ADDR ${toHex(data)})`;
     case IdType.ID_FQDN: {
       const s = dec.decode(data);
       // a name that would otherwise read back as another type keeps strongSwan's "@" marker
