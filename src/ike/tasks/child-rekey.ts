@@ -5,11 +5,12 @@
 import { DhGroup, NotifyType, ProtocolId, TransformType, nameOf } from '../../wire/constants.js';
 import type { NotifyPayload, Payload, Proposal, TrafficSelector } from '../../wire/types.js';
 import { createKeyExchange } from '../../crypto/ke/index.js';
-import { deriveChildKeys, zero } from '../../crypto/kdf.js';
-import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
+import { zero } from '../../crypto/kdf.js';
+import { formatProposal, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
 import { formatSelector, narrowSelectors } from '../selectors.js';
+import { childSaInfo } from './child-sa.js';
 import type { ChildConfig } from '../config.js';
-import { event, spiHex, type ChildSaInfo, type Effect, type RekeyEvidence } from '../effects.js';
+import { event, spiHex, type Effect, type RekeyEvidence } from '../effects.js';
 import { first, firstError, notify, notifyName } from '../payloads.js';
 import { DEFAULT_CHILD_REKEY_S } from '../lifetimes.js';
 import { compareNonces, lowerNonce, randomEspSpi, spiBytes, spiNumber, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
@@ -75,32 +76,9 @@ export function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group?:
  * we sent this CREATE_CHILD_SA request, whatever our role in the IKE SA.
  */
 function installNew(ctx: SaContext, initiator: boolean, old: ChildSa, chosen: Proposal, spiIn: number, spiOut: number, ni: Uint8Array, nr: Uint8Array, shared: Uint8Array | undefined, group: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], out: Effect[]): ChildSa {
-  const alg = negotiatedAlgorithms(chosen);
-  // RFC 7296 §2.17: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), without g^ir when there is no KE
-  const k = deriveChildKeys(ctx.keys!.prfId, ctx.keys!.skD, ni, nr, shared, alg.encr, alg.integ ?? 0);
+  const info = childSaInfo(ctx, { name: old.name, chosen, spiIn, spiOut, ni, nr, shared, weInitiated: initiator, mode: old.mode, localTs, remoteTs, replayWindow: configOf(ctx, old)?.replayWindow });
   if (shared) zero(shared);
-  // RFC 7296 §2.17: keys "from the initiator to the responder" come first; for CREATE_CHILD_SA
-  // the initiator is the one who sent this exchange's request (as strongSwan's child_create does)
-  const i = initiator;
-  const proposal = formatProposal(chosen);
-  const info: ChildSaInfo = {
-    name: old.name,
-    spiIn,
-    spiOut,
-    proposal,
-    encr: alg.encr,
-    integ: alg.integ ?? 0,
-    esn: !!alg.esn,
-    keysIn: i ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI },
-    keysOut: i ? { encr: k.encrI, integ: k.integI } : { encr: k.encrR, integ: k.integR },
-    mode: old.mode,
-    localTs: fmt(localTs),
-    remoteTs: fmt(remoteTs),
-    replayWindow: configOf(ctx, old)?.replayWindow,
-    local: { ...ctx.local },
-    remote: { ...ctx.remote },
-    encap: !!ctx.nat && (ctx.nat.local || ctx.nat.remote),
-  };
+  const proposal = info.proposal;
   const c: ChildSa = {
     name: old.name, state: 'INSTALLED', spiIn, spiOut, proposal, mode: old.mode, localTs, remoteTs,
     installedAt: ctx.now, rekeys: (old.rekeys ?? 0) + 1, dhGroup: group, ownsPolicy: false, replaces: { spiIn: old.spiIn, spiOut: old.spiOut },

@@ -33,29 +33,55 @@ export function buildChildOffer(ctx: SaContext, cfg: ChildConfig): Payload[] {
   ];
 }
 
-function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: number, spiOut: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], mode: 'tunnel' | 'transport', narrowed: boolean, out: Effect[]): void {
-  const alg = negotiatedAlgorithms(chosen);
-  const k = deriveChildKeys(ctx.keys!.prfId, ctx.keys!.skD, ctx.ni!, ctx.nr!, undefined, alg.encr, alg.integ ?? 0); // RFC 7296 §2.17: KEYMAT = prf+(SK_d, Ni | Nr)
-  const i = ctx.role === 'initiator';
-  const proposal = formatProposal(chosen);
-  const child: ChildSaInfo = {
-    name: cfg.name,
-    spiIn,
-    spiOut,
-    proposal,
+/** What the daemon needs to install a negotiated Child SA (effects.ts `install-sa`). */
+export interface ChildSaParams {
+  name: string;
+  chosen: Proposal;
+  spiIn: number;
+  spiOut: number;
+  ni: Uint8Array;
+  nr: Uint8Array;
+  /** g^ir (new) of a CREATE_CHILD_SA with KE; absent for IKE_AUTH and rekeys without PFS. */
+  shared?: Uint8Array;
+  /** We sent the request of the exchange that made this SA. */
+  weInitiated: boolean;
+  mode: 'tunnel' | 'transport';
+  localTs: TrafficSelector[];
+  remoteTs: TrafficSelector[];
+  replayWindow?: number;
+}
+
+/** The install-sa record of a Child SA, keys included. */
+export function childSaInfo(ctx: SaContext, c: ChildSaParams): ChildSaInfo {
+  const alg = negotiatedAlgorithms(c.chosen);
+  // RFC 7296 §2.17: KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr)
+  const k = deriveChildKeys(ctx.keys!.prfId, ctx.keys!.skD, c.ni, c.nr, c.shared, alg.encr, alg.integ ?? 0);
+  // RFC 7296 §2.17: keys "from the initiator to the responder" come first, the initiator being
+  // the one who sent this exchange's request (for CREATE_CHILD_SA not always the IKE initiator)
+  const i = c.weInitiated;
+  return {
+    name: c.name,
+    spiIn: c.spiIn,
+    spiOut: c.spiOut,
+    proposal: formatProposal(c.chosen),
     encr: alg.encr,
     integ: alg.integ ?? 0,
     esn: !!alg.esn,
     keysIn: i ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI },
     keysOut: i ? { encr: k.encrI, integ: k.integI } : { encr: k.encrR, integ: k.integR },
-    mode,
-    localTs: fmt(localTs),
-    remoteTs: fmt(remoteTs),
-    replayWindow: cfg.replayWindow,
+    mode: c.mode,
+    localTs: fmt(c.localTs),
+    remoteTs: fmt(c.remoteTs),
+    replayWindow: c.replayWindow,
     local: { ...ctx.local },
     remote: { ...ctx.remote },
     encap: !!ctx.nat && (ctx.nat.local || ctx.nat.remote),
   };
+}
+
+function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: number, spiOut: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], mode: 'tunnel' | 'transport', narrowed: boolean, out: Effect[]): void {
+  const child = childSaInfo(ctx, { name: cfg.name, chosen, spiIn, spiOut, ni: ctx.ni!, nr: ctx.nr!, weInitiated: ctx.role === 'initiator', mode, localTs, remoteTs, replayWindow: cfg.replayWindow });
+  const proposal = child.proposal;
   ctx.children.push({ name: cfg.name, state: 'INSTALLED', spiIn, spiOut, proposal, mode, localTs, remoteTs });
   out.push(
     { type: 'install-sa', child },
