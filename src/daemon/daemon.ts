@@ -10,6 +10,7 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import { ipToBytes } from '../ike/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
+import { installTransportRoutes, isTransportRoutes, removeTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
 import { openTun, type TunDevice } from '../io/tun.js';
@@ -156,10 +157,13 @@ class Running {
       routes: {
         install: (remote) => {
           this.onDemand.clear(); // the Child SA's routes replace the on-demand ones
+          // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
+          if (peer.child.mode === 'transport') return installTransportRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), ikePort: peer.local.port, src });
           return installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src });
         },
         remove: (h) => {
-          for (const err of removeRoutes(h as InstalledRoutes)) log.warn('route', err);
+          const errs = isTransportRoutes(h) ? removeTransportRoutes(h) : removeRoutes(h as InstalledRoutes);
+          for (const err of errs) log.warn('route', err);
         },
       },
       now: clock,

@@ -187,8 +187,38 @@ export class Datapath {
     if (r.packets.length === 0) return;
     this.lastInbound = this.o.now();
     if (viaUdp) this.learnEncap(r.sa[0]);
+    if (r.sa.some((sa) => sa.mode === 'transport')) {
+      this.writeTransport(r.packets, r.sa, r.nextHeader);
+      return;
+    }
     if (this.o.clampMss) for (const p of r.packets) if (isTcp(p)) this.clamp(p);
     this.writeTun(r.packets);
+  }
+
+  /**
+   * Transport mode (RFC 4303 §3.1.1): ESP carried only the upper-layer payload, so the IP
+   * header the TUN needs is rebuilt in front of it (RFC 4301 §5.2 step 3): source = the SA's
+   * remote outer address, destination = ours, protocol = the ESP Next Header. Tunnel-mode
+   * packets in the same batch are copied as they are. One copy into the slab, one TUN write.
+   */
+  private writeTransport(list: readonly Uint8Array[], sas: readonly EspSa[], next: readonly number[]): void {
+    let total = 0;
+    for (let i = 0; i < list.length; i++) total += list[i].length + transportHeaderLength(sas[i]);
+    this.ensure(list.length, total);
+    let off = 0;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i];
+      const sa = sas[i];
+      const h = sa.mode === 'transport' ? writeIpHeader(this.slab, off, sa.remoteAddress, sa.localAddress, next[i], p.length) : 0;
+      this.slab.set(p, off + h);
+      this.offsets[i] = off;
+      this.lengths[i] = h + p.length;
+      const whole = this.slab.subarray(off, off + h + p.length);
+      if (this.o.clampMss && isTcp(whole)) this.clamp(whole);
+      off += h + p.length;
+    }
+    const w = this.o.tun.writeBatch(this.slab, this.offsets, this.lengths, list.length);
+    if (w < list.length) this.stats.tunWriteErrors += list.length - w;
   }
 
   /**
@@ -239,4 +269,53 @@ export class Datapath {
 /** IPv4 protocol (byte 9) or IPv6 Next Header (byte 6) is TCP; extension headers are left alone. */
 function isTcp(p: Uint8Array): boolean {
   return p.length >= 40 && (p[0] >> 4 === 4 ? p[9] === 6 : p[0] >> 4 === 6 && p[6] === 6);
+}
+
+const IPV4_HEADER = 20; // RFC 791 §3.1, no options
+const IPV6_HEADER = 40; // RFC 8200 §3
+const TRANSPORT_TTL = 64; // RFC 1700 default TTL / RFC 8200 Hop Limit
+
+function transportHeaderLength(sa: EspSa): number {
+  if (sa.mode !== 'transport') return 0;
+  return sa.remoteAddress.length === 16 ? IPV6_HEADER : IPV4_HEADER;
+}
+
+/** Write an IPv4 (RFC 791 §3.1) or IPv6 (RFC 8200 §3) header for `payloadLength` bytes at `off`; returns its length. */
+export function writeIpHeader(buf: Uint8Array, off: number, src: Uint8Array, dst: Uint8Array, protocol: number, payloadLength: number): number {
+  if (src.length === 16) {
+    buf[off] = 0x60; // version 6, traffic class 0, flow label 0
+    buf[off + 1] = 0;
+    buf[off + 2] = 0;
+    buf[off + 3] = 0;
+    buf[off + 4] = payloadLength >>> 8;
+    buf[off + 5] = payloadLength & 0xff;
+    buf[off + 6] = protocol; // Next Header
+    buf[off + 7] = TRANSPORT_TTL; // Hop Limit
+    buf.set(src, off + 8);
+    buf.set(dst, off + 24);
+    return IPV6_HEADER;
+  }
+  const total = IPV4_HEADER + payloadLength;
+  buf[off] = 0x45; // version 4, IHL 5
+  buf[off + 1] = 0; // TOS
+  buf[off + 2] = total >>> 8;
+  buf[off + 3] = total & 0xff;
+  buf[off + 4] = 0; // Identification (the datagram is whole: RFC 6864 §4.1)
+  buf[off + 5] = 0;
+  buf[off + 6] = 0; // flags, fragment offset
+  buf[off + 7] = 0;
+  buf[off + 8] = TRANSPORT_TTL;
+  buf[off + 9] = protocol;
+  buf[off + 10] = 0; // checksum, below
+  buf[off + 11] = 0;
+  buf.set(src, off + 12);
+  buf.set(dst, off + 16);
+  // RFC 791 §3.1: one's complement of the one's complement sum of the header's 16-bit words
+  let sum = 0;
+  for (let i = 0; i < IPV4_HEADER; i += 2) sum += (buf[off + i] << 8) | buf[off + i + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const ck = ~sum & 0xffff;
+  buf[off + 10] = ck >>> 8;
+  buf[off + 11] = ck & 0xff;
+  return IPV4_HEADER;
 }
