@@ -2,6 +2,7 @@
 // Child SA protects the hosts' own outer addresses 198.51.100.1 <-> 198.51.100.2. Pings both
 // ways and a TCP transfer between those addresses must go through the SA (its counters move by
 // at least what was sent), and `tsvpn down` must leave no rule, route or device behind.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -46,6 +47,15 @@ describe.skipIf(!labOk)('tsvpn transport mode between two hosts (needs root, nam
       expect(l.spiOut).toBe(r.spiIn);
       expect(l.remoteTs).toEqual([right.outer]); // a /32 selector shows as the address alone
       expect(r.remoteTs).toEqual([left.outer]);
+      // the kernel's routing decision, as `ip route get` shows it: IKE, NAT-T and ESP to the
+      // peer take the normal path, everything else to the peer goes into the TUN
+      const via = (args: string[]) => spawnSync('ip', ['-n', left.ns, '-j', 'route', 'get', right.outer, ...args], { encoding: 'utf8' });
+      const dev = (args: string[]) => (JSON.parse(via(args).stdout) as { dev: string }[])[0]!.dev;
+      expect(dev([])).toBe(`tsvpn-${pair!.left.name}`);
+      expect(dev(['ipproto', 'tcp', 'dport', '22'])).toBe(`tsvpn-${pair!.left.name}`);
+      expect(dev(['ipproto', 'udp', 'sport', '53'])).toBe(`tsvpn-${pair!.left.name}`);
+      for (const sport of ['500', '4500']) expect(dev(['ipproto', 'udp', 'sport', sport])).not.toMatch(/^tsvpn-/);
+      // (`ip route get` cannot name protocol 50; raw ESP reaching the peer shows in the tests below)
     });
   });
 
