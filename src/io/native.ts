@@ -52,7 +52,8 @@ export interface NativeSlab {
 /** cb(slab, count) per batch; cb(-1, 0, error) once if reading fails for good. */
 export type NativeBatchCallback = (slab: number, count: number, error?: Error) => void;
 
-interface NativeEndpoint {
+/** What every native endpoint class (TunDevice, UdpSocket, RawEspSocket) has. */
+export interface NativeEndpoint {
   slabs(): NativeSlab[];
   start(cb: NativeBatchCallback): void;
   stats(): NativeStats;
@@ -143,6 +144,13 @@ export function toIoError(e: unknown): IoError {
   return new IoError(String(e), 'ERR_NATIVE');
 }
 
+/** Throws IoError ERR_INVALID_ARG unless v is an integer in [lo, hi]. */
+export function checkInt(what: string, v: number, lo: number, hi: number): void {
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new IoError(`${what} must be an integer from ${lo} to ${hi}, got ${v}`, 'ERR_INVALID_ARG');
+  }
+}
+
 /** Calls into the addon, turning its errors into IoError. */
 export function native<T>(fn: () => T): T {
   try {
@@ -223,5 +231,54 @@ export class BatchDispatcher<B extends SlabBatch> {
     this.lastError = err;
     if (!this.onErrorCb) throw err; // like an 'error' event without a listener
     this.onErrorCb(err);
+  }
+}
+
+/**
+ * The part every endpoint wrapper (TUN, UDP, raw ESP) shares: batches through a
+ * BatchDispatcher, stats, ref/unref and an idempotent close. Subclasses add their send call.
+ */
+export abstract class EndpointWrapper<E extends NativeEndpoint, B extends SlabBatch> {
+  private readonly dispatcher: BatchDispatcher<B>;
+  private isClosed = false;
+
+  constructor(
+    protected readonly endpoint: E,
+    makeBatch: (slab: NativeSlab) => B,
+  ) {
+    this.dispatcher = new BatchDispatcher(endpoint, makeBatch);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  get stats(): NativeStats {
+    return this.endpoint.stats();
+  }
+
+  get lastError(): IoError | undefined {
+    return this.dispatcher.lastError;
+  }
+
+  onBatch(cb: (batch: B) => void): void {
+    this.dispatcher.onBatch(cb);
+  }
+
+  onError(cb: (err: IoError) => void): void {
+    this.dispatcher.onError(cb);
+  }
+
+  ref(): void {
+    this.endpoint.ref();
+  }
+
+  unref(): void {
+    this.endpoint.unref();
+  }
+
+  close(): void {
+    this.isClosed = true;
+    this.endpoint.close();
   }
 }

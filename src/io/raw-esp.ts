@@ -22,13 +22,14 @@
 import { isIP } from 'node:net';
 
 import {
-  BatchDispatcher,
+  checkInt,
+  EndpointWrapper,
   IoError,
   loadNative,
   native,
   NOT_BUILT_HINT,
   SlabBatch,
-  type NativeBatchCallback,
+  type NativeEndpoint,
   type NativeSlab,
   type NativeStats,
   type PacketBatch,
@@ -84,14 +85,8 @@ export interface RawEspSocket {
   close(): void;
 }
 
-interface NativeRawEspSocket {
+interface NativeRawEspSocket extends NativeEndpoint {
   family(): 4 | 6;
-  slabs(): NativeSlab[];
-  start(cb: NativeBatchCallback): void;
-  stats(): NativeStats;
-  ref(): void;
-  unref(): void;
-  close(): void;
   sendBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, address: string): number;
 }
 
@@ -113,12 +108,6 @@ class RawEspSlabBatch extends SlabBatch implements RawEspBatch {
   srcAddress(i: number): string {
     this.packet(i); // range check
     return formatAddress(this.srcAddrs, i * 16);
-  }
-}
-
-function checkInt(what: string, v: number, lo: number, hi: number): void {
-  if (!Number.isInteger(v) || v < lo || v > hi) {
-    throw new IoError(`${what} must be an integer from ${lo} to ${hi}, got ${v}`, 'ERR_INVALID_ARG');
   }
 }
 
@@ -146,53 +135,18 @@ export function openRawEsp(options: RawEspOptions): RawEspSocket {
   return new RawEsp(sock, o.address);
 }
 
-class RawEsp implements RawEspSocket {
+class RawEsp extends EndpointWrapper<NativeRawEspSocket, RawEspSlabBatch> implements RawEspSocket {
   readonly family: 4 | 6;
-  private readonly dispatcher: BatchDispatcher<RawEspSlabBatch>;
-  private isClosed = false;
 
   constructor(
-    private readonly sock: NativeRawEspSocket,
+    sock: NativeRawEspSocket,
     readonly address: string,
   ) {
+    super(sock, (slab) => new RawEspSlabBatch(slab));
     this.family = sock.family();
-    this.dispatcher = new BatchDispatcher(sock, (slab) => new RawEspSlabBatch(slab));
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  get stats(): NativeStats {
-    return this.sock.stats();
-  }
-
-  get lastError(): IoError | undefined {
-    return this.dispatcher.lastError;
-  }
-
-  onBatch(cb: (b: RawEspBatch) => void): void {
-    this.dispatcher.onBatch(cb);
-  }
-
-  onError(cb: (e: IoError) => void): void {
-    this.dispatcher.onError(cb);
   }
 
   sendBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dstAddr: string): number {
-    return native(() => this.sock.sendBatch(buf, offsets, lengths, count, dstAddr));
-  }
-
-  ref(): void {
-    this.sock.ref();
-  }
-
-  unref(): void {
-    this.sock.unref();
-  }
-
-  close(): void {
-    this.isClosed = true;
-    this.sock.close();
+    return native(() => this.endpoint.sendBatch(buf, offsets, lengths, count, dstAddr));
   }
 }

@@ -6,7 +6,8 @@
 //   tun.writeBatch(buf, offsets, lengths, count);
 
 import {
-  BatchDispatcher,
+  checkInt,
+  EndpointWrapper,
   IoError,
   loadNative,
   native,
@@ -74,12 +75,6 @@ export function validateTunName(name: string): void {
   if ((name.match(/%/g) ?? []).length > 1) bad('at most one "%d" is allowed');
 }
 
-function checkInt(what: string, v: number, lo: number, hi: number): void {
-  if (!Number.isInteger(v) || v < lo || v > hi) {
-    throw new IoError(`${what} must be an integer from ${lo} to ${hi}, got ${v}`, 'ERR_INVALID_ARG');
-  }
-}
-
 /** Creates the device, sets its MTU and brings it up. Needs root or CAP_NET_ADMIN. */
 export function openTun(options: TunOptions = {}): TunDevice {
   const { name, mtu, batch, slabs } = { ...TUN_DEFAULTS, ...options };
@@ -92,55 +87,20 @@ export function openTun(options: TunOptions = {}): TunDevice {
   return new Tun(dev, mtu);
 }
 
-class Tun implements TunDevice {
+class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevice {
   readonly name: string;
   readonly fd: number;
-  private readonly dispatcher: BatchDispatcher<SlabBatch>;
-  private isClosed = false;
 
   constructor(
-    private readonly dev: NativeTunDevice,
+    dev: NativeTunDevice,
     readonly mtu: number,
   ) {
+    super(dev, (slab) => new SlabBatch(slab));
     this.name = dev.name();
     this.fd = dev.fd();
-    this.dispatcher = new BatchDispatcher(dev, (slab) => new SlabBatch(slab));
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  get stats(): TunStats {
-    return this.dev.stats();
-  }
-
-  get lastError(): IoError | undefined {
-    return this.dispatcher.lastError;
-  }
-
-  onBatch(cb: (batch: PacketBatch) => void): void {
-    this.dispatcher.onBatch(cb);
-  }
-
-  onError(cb: (err: IoError) => void): void {
-    this.dispatcher.onError(cb);
   }
 
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
-    return native(() => this.dev.writeBatch(buf, offsets, lengths, count));
-  }
-
-  ref(): void {
-    this.dev.ref();
-  }
-
-  unref(): void {
-    this.dev.unref();
-  }
-
-  close(): void {
-    this.isClosed = true;
-    this.dev.close();
+    return native(() => this.endpoint.writeBatch(buf, offsets, lengths, count));
   }
 }

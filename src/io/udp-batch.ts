@@ -9,7 +9,8 @@ import { isIP } from 'node:net';
 import { bytesToIp } from '../wire/ip-text.js';
 
 import {
-  BatchDispatcher,
+  checkInt,
+  EndpointWrapper,
   IoError,
   loadNative,
   native,
@@ -107,12 +108,6 @@ class UdpSlabBatch extends SlabBatch implements UdpBatch {
   }
 }
 
-function checkInt(what: string, v: number, lo: number, hi: number): void {
-  if (!Number.isInteger(v) || v < lo || v > hi) {
-    throw new IoError(`${what} must be an integer from ${lo} to ${hi}, got ${v}`, 'ERR_INVALID_ARG');
-  }
-}
-
 /** Creates the socket (SO_REUSEADDR) and binds it. */
 export function openUdpBatch(options: UdpBatchOptions): UdpBatchSocket {
   const o = { ...UDP_DEFAULTS, ...options };
@@ -132,39 +127,17 @@ export function openUdpBatch(options: UdpBatchOptions): UdpBatchSocket {
   return new Udp(sock, o.address);
 }
 
-class Udp implements UdpBatchSocket {
+class Udp extends EndpointWrapper<NativeUdpSocket, UdpSlabBatch> implements UdpBatchSocket {
   readonly localPort: number;
   readonly family: 4 | 6;
-  private readonly dispatcher: BatchDispatcher<UdpSlabBatch>;
-  private isClosed = false;
 
   constructor(
-    private readonly sock: NativeUdpSocket,
+    sock: NativeUdpSocket,
     readonly address: string,
   ) {
+    super(sock, (slab) => new UdpSlabBatch(slab));
     this.localPort = sock.localPort();
     this.family = sock.family();
-    this.dispatcher = new BatchDispatcher(sock, (slab) => new UdpSlabBatch(slab));
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  get stats(): UdpStats {
-    return this.sock.stats();
-  }
-
-  get lastError(): IoError | undefined {
-    return this.dispatcher.lastError;
-  }
-
-  onBatch(cb: (batch: UdpBatch) => void): void {
-    this.dispatcher.onBatch(cb);
-  }
-
-  onError(cb: (err: IoError) => void): void {
-    this.dispatcher.onError(cb);
   }
 
   sendBatch(
@@ -175,19 +148,6 @@ class Udp implements UdpBatchSocket {
     dstAddr: string,
     dstPort: number,
   ): number {
-    return native(() => this.sock.sendBatch(buf, offsets, lengths, count, dstAddr, dstPort));
-  }
-
-  ref(): void {
-    this.sock.ref();
-  }
-
-  unref(): void {
-    this.sock.unref();
-  }
-
-  close(): void {
-    this.isClosed = true;
-    this.sock.close();
+    return native(() => this.endpoint.sendBatch(buf, offsets, lengths, count, dstAddr, dstPort));
   }
 }
