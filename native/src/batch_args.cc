@@ -51,4 +51,18 @@ bool ParseBatchArgs(const Napi::CallbackInfo& info, size_t first, BatchArgs* out
   return true;
 }
 
+bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
+            uint32_t* out) {
+  double v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+  if (!(v >= lo && v <= hi) || v != static_cast<double>(static_cast<uint32_t>(v))) {
+    ArgError(info.Env(), std::string(what) + " must be an integer from " +
+                             std::to_string(uint64_t(lo)) + " to " + std::to_string(uint64_t(hi)),
+             true)
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
 }  // namespace tsvpn

@@ -20,4 +20,8 @@ struct BatchArgs {
 // an argument is wrong or a packet lies outside buf.
 bool ParseBatchArgs(const Napi::CallbackInfo& info, size_t first, BatchArgs* out);
 
+// info[i] is an integer in [lo, hi]; false with a RangeError pending otherwise.
+bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
+            uint32_t* out);
+
 }  // namespace tsvpn

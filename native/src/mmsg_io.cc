@@ -52,20 +52,6 @@ socklen_t ParseAddress(const std::string& text, uint16_t port, int family, socka
   return 0;
 }
 
-bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
-            uint32_t* out) {
-  double v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
-  if (!(v >= lo && v <= hi) || v != static_cast<double>(static_cast<uint32_t>(v))) {
-    ArgError(info.Env(), std::string(what) + " must be an integer from " +
-                             std::to_string(uint64_t(lo)) + " to " + std::to_string(uint64_t(hi)),
-             true)
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  *out = static_cast<uint32_t>(v);
-  return true;
-}
-
 const char* SetBufferSizes(int fd, uint32_t rcvbuf, uint32_t sndbuf) {
   int r = static_cast<int>(rcvbuf), s = static_cast<int>(sndbuf);
   // The *FORCE variants pass net.core.[rw]mem_max with CAP_NET_ADMIN; without it the plain

@@ -21,10 +21,6 @@ constexpr unsigned kMaxMsgs = 1024;  // UIO_MAXIOV: the kernel's cap per recvmms
 // -1 when it is IPv6 but the socket is IPv4.
 socklen_t ParseAddress(const std::string& text, uint16_t port, int family, sockaddr_storage* out);
 
-// info[i] is an integer in [lo, hi]; false with a RangeError pending otherwise.
-bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
-            uint32_t* out);
-
 // Sets SO_RCVBUF / SO_SNDBUF (0 keeps the default). nullptr, or the option
 // that failed with errno set.
 const char* SetBufferSizes(int fd, uint32_t rcvbuf, uint32_t sndbuf);

@@ -55,18 +55,12 @@ std::string BindHint(int err) {
 }  // namespace
 
 Napi::Function RawEspSocket::Init(Napi::Env env) {
-  return DefineClass(env, "RawEspSocket",
-                     {InstanceMethod("family", &RawEspSocket::Family),
-                      InstanceMethod("slabs", &RawEspSocket::Slabs),
-                      InstanceMethod("start", &RawEspSocket::Start),
-                      InstanceMethod("sendBatch", &RawEspSocket::SendBatch),
-                      InstanceMethod("stats", &RawEspSocket::Stats),
-                      InstanceMethod("ref", &RawEspSocket::Ref),
-                      InstanceMethod("unref", &RawEspSocket::Unref),
-                      InstanceMethod("close", &RawEspSocket::Close)});
+  return DefineEndpoint(env, "RawEspSocket",
+                        {InstanceMethod("family", &RawEspSocket::Family),
+                        InstanceMethod("sendBatch", &RawEspSocket::SendBatch)});
 }
 
-RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawEspSocket>(info) {
+RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
     ArgError(env, "the local address must be a string").ThrowAsJavaScriptException();
@@ -87,6 +81,7 @@ RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ra
     return;
   }
   label_ = address;
+  what_ = "raw ESP socket on " + label_;
   // No IP_HDRINCL: the kernel writes the outer header (raw(7)), protocol 50 from socket().
   int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, kProtoEsp);
   if (fd < 0) {
@@ -126,45 +121,8 @@ RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ra
   reader_->AllocateSlabs(env);
 }
 
-RawEspSocket::~RawEspSocket() {
-  CloseNow();
-  if (reader_ != nullptr) reader_->Dispose();
-}
-
-void RawEspSocket::CloseNow() {
-  if (reader_ != nullptr) reader_->Stop();  // joins the thread before the fd goes away
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
-  }
-}
-
-bool RawEspSocket::CheckOpen(Napi::Env env) {
-  if (fd_ >= 0) return true;
-  Napi::Error error = Napi::Error::New(env, "raw ESP socket on " + label_ + " is closed");
-  error.Set("code", Napi::String::New(env, "ERR_CLOSED"));
-  error.ThrowAsJavaScriptException();
-  return false;
-}
-
 Napi::Value RawEspSocket::Family(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), family_ == AF_INET6 ? 6 : 4);
-}
-
-Napi::Value RawEspSocket::Slabs(const Napi::CallbackInfo& info) {
-  if (!CheckOpen(info.Env())) return info.Env().Undefined();
-  return reader_->SlabObjects(info.Env());
-}
-
-Napi::Value RawEspSocket::Start(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!CheckOpen(env)) return env.Undefined();
-  if (info.Length() < 1 || !info[0].IsFunction()) {
-    ArgError(env, "start(cb) needs a function").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  reader_->Start(env, info[0].As<Napi::Function>());
-  return env.Undefined();
 }
 
 // sendBatch(buf, offsets, lengths, count, address): ESP packets sent, each with an outer
@@ -193,21 +151,6 @@ Napi::Value RawEspSocket::SendBatch(const Napi::CallbackInfo& info) {
 
 Napi::Value RawEspSocket::Stats(const Napi::CallbackInfo& info) {
   return StatsObject(info.Env(), reader_, sender_);
-}
-
-Napi::Value RawEspSocket::Ref(const Napi::CallbackInfo& info) {
-  if (reader_ != nullptr) reader_->Ref(info.Env());
-  return info.Env().Undefined();
-}
-
-Napi::Value RawEspSocket::Unref(const Napi::CallbackInfo& info) {
-  if (reader_ != nullptr) reader_->Unref(info.Env());
-  return info.Env().Undefined();
-}
-
-Napi::Value RawEspSocket::Close(const Napi::CallbackInfo& info) {
-  CloseNow();
-  return info.Env().Undefined();
 }
 
 }  // namespace tsvpn

@@ -8,34 +8,26 @@
 #include <cstdint>
 #include <string>
 
+#include "endpoint.h"
 #include "mmsg_io.h"
 
 namespace tsvpn {
 
-class RawEspSocket : public Napi::ObjectWrap<RawEspSocket> {
+class RawEspSocket : public Endpoint<RawEspSocket> {
+  friend class Endpoint<RawEspSocket>;
  public:
   static Napi::Function Init(Napi::Env env);
   // new RawEspSocket(address: string, batch: number, slabs: number,
   //                  maxPacket: number, rcvbuf: number, sndbuf: number)
   explicit RawEspSocket(const Napi::CallbackInfo& info);
-  ~RawEspSocket() override;
 
  private:
   Napi::Value Family(const Napi::CallbackInfo& info);
-  Napi::Value Slabs(const Napi::CallbackInfo& info);
-  Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value SendBatch(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
-  Napi::Value Ref(const Napi::CallbackInfo& info);
-  Napi::Value Unref(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  void CloseNow();
-  bool CheckOpen(Napi::Env env);
 
-  int fd_ = -1;
   int family_ = 0;
   std::string label_;  // the bound address, for messages
-  BatchReader* reader_ = nullptr;
   MmsgSender sender_;
 };
 

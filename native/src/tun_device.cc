@@ -54,36 +54,16 @@ class TunReader : public BatchReader {
   const size_t readSize_;
 };
 
-bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
-            uint32_t* out) {
-  double v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
-  if (!(v >= lo && v <= hi) || v != static_cast<double>(static_cast<uint32_t>(v))) {
-    ArgError(info.Env(), std::string(what) + " must be an integer from " + std::to_string(int(lo)) +
-                             " to " + std::to_string(int(hi)),
-             true)
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  *out = static_cast<uint32_t>(v);
-  return true;
-}
-
 }  // namespace
 
 Napi::Function TunDevice::Init(Napi::Env env) {
-  return DefineClass(env, "TunDevice",
-                     {InstanceMethod("name", &TunDevice::Name),
-                      InstanceMethod("fd", &TunDevice::Fd),
-                      InstanceMethod("slabs", &TunDevice::Slabs),
-                      InstanceMethod("start", &TunDevice::Start),
-                      InstanceMethod("writeBatch", &TunDevice::WriteBatch),
-                      InstanceMethod("stats", &TunDevice::Stats),
-                      InstanceMethod("ref", &TunDevice::Ref),
-                      InstanceMethod("unref", &TunDevice::Unref),
-                      InstanceMethod("close", &TunDevice::Close)});
+  return DefineEndpoint(env, "TunDevice",
+                        {InstanceMethod("name", &TunDevice::Name),
+                        InstanceMethod("fd", &TunDevice::Fd),
+                        InstanceMethod("writeBatch", &TunDevice::WriteBatch)});
 }
 
-TunDevice::TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevice>(info) {
+TunDevice::TunDevice(const Napi::CallbackInfo& info) : Endpoint(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
     ArgError(env, "the TUN device name must be a string").ThrowAsJavaScriptException();
@@ -97,6 +77,7 @@ TunDevice::TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevic
   int fd = OpenTun(env, info[0].As<Napi::String>().Utf8Value(), static_cast<int>(mtu), &name_);
   if (fd < 0) return;
   fd_ = fd;
+  what_ = "TUN device " + name_;
   ReaderOptions options;
   options.slabs = slabs;
   options.batch = batch;
@@ -105,51 +86,12 @@ TunDevice::TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevic
   reader_->AllocateSlabs(env);
 }
 
-TunDevice::~TunDevice() {
-  CloseNow();
-  if (reader_ != nullptr) reader_->Dispose();
-}
-
-void TunDevice::CloseNow() {
-  // The reader stays (stopped) until the object is collected, so stats() still
-  // reports the totals after close().
-  if (reader_ != nullptr) reader_->Stop();  // joins the thread before the fd goes away
-  if (fd_ >= 0) {
-    close(fd_);  // a non-persistent TUN device disappears with its last fd
-    fd_ = -1;
-  }
-}
-
-bool TunDevice::CheckOpen(Napi::Env env) {
-  if (fd_ >= 0) return true;
-  Napi::Error error = Napi::Error::New(env, "TUN device " + name_ + " is closed");
-  error.Set("code", Napi::String::New(env, "ERR_CLOSED"));
-  error.ThrowAsJavaScriptException();
-  return false;
-}
-
 Napi::Value TunDevice::Name(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), name_);
 }
 
 Napi::Value TunDevice::Fd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd_);
-}
-
-Napi::Value TunDevice::Slabs(const Napi::CallbackInfo& info) {
-  if (!CheckOpen(info.Env())) return info.Env().Undefined();
-  return reader_->SlabObjects(info.Env());
-}
-
-Napi::Value TunDevice::Start(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!CheckOpen(env)) return env.Undefined();
-  if (info.Length() < 1 || !info[0].IsFunction()) {
-    ArgError(env, "start(cb) needs a function").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  reader_->Start(env, info[0].As<Napi::Function>());
-  return env.Undefined();
 }
 
 Napi::Value TunDevice::WriteBatch(const Napi::CallbackInfo& info) {
@@ -186,21 +128,6 @@ Napi::Value TunDevice::Stats(const Napi::CallbackInfo& info) {
   out.Set("txBytes", Napi::Number::New(env, double(txBytes_)));
   out.Set("txErrors", Napi::Number::New(env, double(txErrors_)));
   return out;
-}
-
-Napi::Value TunDevice::Ref(const Napi::CallbackInfo& info) {
-  if (reader_ != nullptr) reader_->Ref(info.Env());
-  return info.Env().Undefined();
-}
-
-Napi::Value TunDevice::Unref(const Napi::CallbackInfo& info) {
-  if (reader_ != nullptr) reader_->Unref(info.Env());
-  return info.Env().Undefined();
-}
-
-Napi::Value TunDevice::Close(const Napi::CallbackInfo& info) {
-  CloseNow();
-  return info.Env().Undefined();
 }
 
 }  // namespace tsvpn

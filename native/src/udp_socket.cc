@@ -23,19 +23,13 @@ std::string BindHint(int err, uint16_t port) {
 }  // namespace
 
 Napi::Function UdpSocket::Init(Napi::Env env) {
-  return DefineClass(env, "UdpSocket",
-                     {InstanceMethod("localPort", &UdpSocket::LocalPort),
-                      InstanceMethod("family", &UdpSocket::Family),
-                      InstanceMethod("slabs", &UdpSocket::Slabs),
-                      InstanceMethod("start", &UdpSocket::Start),
-                      InstanceMethod("sendBatch", &UdpSocket::SendBatch),
-                      InstanceMethod("stats", &UdpSocket::Stats),
-                      InstanceMethod("ref", &UdpSocket::Ref),
-                      InstanceMethod("unref", &UdpSocket::Unref),
-                      InstanceMethod("close", &UdpSocket::Close)});
+  return DefineEndpoint(env, "UdpSocket",
+                        {InstanceMethod("localPort", &UdpSocket::LocalPort),
+                        InstanceMethod("family", &UdpSocket::Family),
+                        InstanceMethod("sendBatch", &UdpSocket::SendBatch)});
 }
 
-UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocket>(info) {
+UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
     ArgError(env, "the local address must be a string").ThrowAsJavaScriptException();
@@ -52,6 +46,7 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocke
   }
   label_ = (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
            std::to_string(port);
+  what_ = "UDP socket " + label_;
   sockaddr_storage local;
   int family = address.find(':') != std::string::npos ? AF_INET6 : AF_INET;
   socklen_t len = ParseAddress(address, static_cast<uint16_t>(port), family, &local);
@@ -99,49 +94,12 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocke
   reader_->AllocateSlabs(env);
 }
 
-UdpSocket::~UdpSocket() {
-  CloseNow();
-  if (reader_ != nullptr) reader_->Dispose();
-}
-
-void UdpSocket::CloseNow() {
-  if (reader_ != nullptr) reader_->Stop();  // joins the thread before the fd goes away
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
-  }
-}
-
-bool UdpSocket::CheckOpen(Napi::Env env) {
-  if (fd_ >= 0) return true;
-  Napi::Error error = Napi::Error::New(env, "UDP socket " + label_ + " is closed");
-  error.Set("code", Napi::String::New(env, "ERR_CLOSED"));
-  error.ThrowAsJavaScriptException();
-  return false;
-}
-
 Napi::Value UdpSocket::LocalPort(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), port_);
 }
 
 Napi::Value UdpSocket::Family(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), family_ == AF_INET6 ? 6 : 4);
-}
-
-Napi::Value UdpSocket::Slabs(const Napi::CallbackInfo& info) {
-  if (!CheckOpen(info.Env())) return info.Env().Undefined();
-  return reader_->SlabObjects(info.Env());
-}
-
-Napi::Value UdpSocket::Start(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!CheckOpen(env)) return env.Undefined();
-  if (info.Length() < 1 || !info[0].IsFunction()) {
-    ArgError(env, "start(cb) needs a function").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  reader_->Start(env, info[0].As<Napi::Function>());
-  return env.Undefined();
 }
 
 // sendBatch(buf, offsets, lengths, count, address, port): datagrams sent.
@@ -171,21 +129,6 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
 
 Napi::Value UdpSocket::Stats(const Napi::CallbackInfo& info) {
   return StatsObject(info.Env(), reader_, sender_);
-}
-
-Napi::Value UdpSocket::Ref(const Napi::CallbackInfo& info) {
-  if (reader_ != nullptr) reader_->Ref(info.Env());
-  return info.Env().Undefined();
-}
-
-Napi::Value UdpSocket::Unref(const Napi::CallbackInfo& info) {
-  if (reader_ != nullptr) reader_->Unref(info.Env());
-  return info.Env().Undefined();
-}
-
-Napi::Value UdpSocket::Close(const Napi::CallbackInfo& info) {
-  CloseNow();
-  return info.Env().Undefined();
 }
 
 }  // namespace tsvpn
