@@ -229,4 +229,17 @@ void BatchReader::CleanupHook(void* arg) {
   self->Stop();
 }
 
+Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const TxCounters& tx) {
+  Napi::Object out = Napi::Object::New(env);
+  const bool r = reader != nullptr;
+  out.Set("rxPackets", Napi::Number::New(env, r ? double(reader->rxPackets()) : 0));
+  out.Set("rxBytes", Napi::Number::New(env, r ? double(reader->rxBytes()) : 0));
+  out.Set("rxBatches", Napi::Number::New(env, r ? double(reader->rxBatches()) : 0));
+  out.Set("rxErrors", Napi::Number::New(env, r ? double(reader->rxErrors()) : 0));
+  out.Set("txPackets", Napi::Number::New(env, double(tx.txPackets)));
+  out.Set("txBytes", Napi::Number::New(env, double(tx.txBytes)));
+  out.Set("txErrors", Napi::Number::New(env, double(tx.txErrors)));
+  return out;
+}
+
 }  // namespace tsvpn

@@ -119,4 +119,15 @@ class BatchReader {
   bool disposed_ = false;
 };
 
+// What an endpoint wrote; packets the kernel refused are counted in txErrors, never thrown.
+struct TxCounters {
+  uint64_t txPackets = 0;
+  uint64_t txBytes = 0;
+  uint64_t txErrors = 0;
+};
+
+// { rxPackets, rxBytes, rxBatches, rxErrors, txPackets, txBytes, txErrors }
+// (reader may be null: zero rx counters).
+Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const TxCounters& tx);
+
 }  // namespace tsvpn

@@ -1,7 +1,8 @@
 // Endpoint<T>: the JS class plumbing TunDevice, UdpSocket and RawEspSocket share — the
-// fd, the BatchReader and its lifecycle (slabs, start, ref/unref, close), and the
+// fd, the BatchReader and its lifecycle (slabs, start, ref/unref, close), stats and the
 // "is closed" check. A class derives from Endpoint<itself> (CRTP), opens its fd and
-// reader in its constructor, and lists only its own methods in DefineEndpoint().
+// reader in its constructor, gives its TxCounters through Tx(), and lists only its own
+// methods in DefineEndpoint().
 #pragma once
 
 #include <napi.h>
@@ -32,7 +33,7 @@ class Endpoint : public Napi::ObjectWrap<T> {
     using W = Napi::ObjectWrap<T>;
     own.push_back(W::InstanceMethod("slabs", &Endpoint::Slabs));
     own.push_back(W::InstanceMethod("start", &Endpoint::Start));
-    own.push_back(W::InstanceMethod("stats", &T::Stats));
+    own.push_back(W::InstanceMethod("stats", &Endpoint::Stats));
     own.push_back(W::InstanceMethod("ref", &Endpoint::Ref));
     own.push_back(W::InstanceMethod("unref", &Endpoint::Unref));
     own.push_back(W::InstanceMethod("close", &Endpoint::Close));
@@ -78,6 +79,11 @@ class Endpoint : public Napi::ObjectWrap<T> {
     }
     reader_->Start(env, info[0].As<Napi::Function>());
     return env.Undefined();
+  }
+
+  // The reader's counters and the class's TxCounters (T::Tx()).
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    return StatsObject(info.Env(), reader_, static_cast<const T*>(this)->Tx());
   }
 
   Napi::Value Ref(const Napi::CallbackInfo& info) {

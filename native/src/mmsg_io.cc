@@ -162,17 +162,4 @@ uint32_t MmsgSender::Send(int fd, const BatchArgs& args, const sockaddr_storage&
   return sent;
 }
 
-Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const MmsgSender& sender) {
-  Napi::Object out = Napi::Object::New(env);
-  const bool r = reader != nullptr;
-  out.Set("rxPackets", Napi::Number::New(env, r ? double(reader->rxPackets()) : 0));
-  out.Set("rxBytes", Napi::Number::New(env, r ? double(reader->rxBytes()) : 0));
-  out.Set("rxBatches", Napi::Number::New(env, r ? double(reader->rxBatches()) : 0));
-  out.Set("rxErrors", Napi::Number::New(env, r ? double(reader->rxErrors()) : 0));
-  out.Set("txPackets", Napi::Number::New(env, double(sender.txPackets)));
-  out.Set("txBytes", Napi::Number::New(env, double(sender.txBytes)));
-  out.Set("txErrors", Napi::Number::New(env, double(sender.txErrors)));
-  return out;
-}
-
 }  // namespace tsvpn

@@ -50,20 +50,13 @@ class MmsgReader : public BatchReader {
 
 // Sends a checked batch to one destination with sendmmsg; counts what it sends
 // and what the kernel refuses (never throws).
-class MmsgSender {
+class MmsgSender : public TxCounters {
  public:
   uint32_t Send(int fd, const BatchArgs& args, const sockaddr_storage& dst, socklen_t dstLen);
-  uint64_t txPackets = 0;
-  uint64_t txBytes = 0;
-  uint64_t txErrors = 0;
 
  private:
   std::vector<mmsghdr> msgs_;  // grown once to the largest batch sent
   std::vector<iovec> iovs_;
 };
-
-// { rxPackets, rxBytes, rxBatches, rxErrors, txPackets, txBytes, txErrors }
-// (reader may be null: zero rx counters).
-Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const MmsgSender& sender);
 
 }  // namespace tsvpn

@@ -149,8 +149,4 @@ Napi::Value RawEspSocket::SendBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, sender_.Send(fd_, args, dst, AddrLen(family)));
 }
 
-Napi::Value RawEspSocket::Stats(const Napi::CallbackInfo& info) {
-  return StatsObject(info.Env(), reader_, sender_);
-}
-
 }  // namespace tsvpn

@@ -106,28 +106,14 @@ Napi::Value TunDevice::WriteBatch(const Napi::CallbackInfo& info) {
       r = write(fd_, args.data + args.offsets[i], args.lengths[i]);
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
-      txErrors_++;  // EAGAIN/ENOBUFS and malformed packets (EINVAL) are drops, not exceptions
+      tx_.txErrors++;  // EAGAIN/ENOBUFS and malformed packets (EINVAL) are drops, not exceptions
       continue;
     }
     written++;
-    txPackets_++;
-    txBytes_ += static_cast<uint64_t>(r);
+    tx_.txPackets++;
+    tx_.txBytes += static_cast<uint64_t>(r);
   }
   return Napi::Number::New(env, written);
-}
-
-Napi::Value TunDevice::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object out = Napi::Object::New(env);
-  const bool r = reader_ != nullptr;
-  out.Set("rxPackets", Napi::Number::New(env, r ? double(reader_->rxPackets()) : 0));
-  out.Set("rxBytes", Napi::Number::New(env, r ? double(reader_->rxBytes()) : 0));
-  out.Set("rxBatches", Napi::Number::New(env, r ? double(reader_->rxBatches()) : 0));
-  out.Set("rxErrors", Napi::Number::New(env, r ? double(reader_->rxErrors()) : 0));
-  out.Set("txPackets", Napi::Number::New(env, double(txPackets_)));
-  out.Set("txBytes", Napi::Number::New(env, double(txBytes_)));
-  out.Set("txErrors", Napi::Number::New(env, double(txErrors_)));
-  return out;
 }
 
 }  // namespace tsvpn

@@ -21,12 +21,10 @@ class TunDevice : public Endpoint<TunDevice> {
   Napi::Value Name(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
-  Napi::Value Stats(const Napi::CallbackInfo& info);
+  const TxCounters& Tx() const { return tx_; }
 
   std::string name_;
-  uint64_t txPackets_ = 0;
-  uint64_t txBytes_ = 0;
-  uint64_t txErrors_ = 0;
+  TxCounters tx_;
 };
 
 }  // namespace tsvpn

@@ -127,8 +127,4 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, sent);
 }
 
-Napi::Value UdpSocket::Stats(const Napi::CallbackInfo& info) {
-  return StatsObject(info.Env(), reader_, sender_);
-}
-
 }  // namespace tsvpn

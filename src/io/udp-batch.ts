@@ -140,14 +140,7 @@ class Udp extends EndpointWrapper<NativeUdpSocket, UdpSlabBatch> implements UdpB
     this.family = sock.family();
   }
 
-  sendBatch(
-    buf: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    count: number,
-    dstAddr: string,
-    dstPort: number,
-  ): number {
-    return native(() => this.endpoint.sendBatch(buf, offsets, lengths, count, dstAddr, dstPort));
+  sendBatch(...args: Parameters<UdpBatchSocket['sendBatch']>): number {
+    return native(() => this.endpoint.sendBatch(...args));
   }
 }
