@@ -48,6 +48,8 @@ function childLines(name: string, c: ChildStatus, index: number, encap: TunnelSt
   const more: string[] = [];
   if (c.installed !== undefined && c.installed !== null) more.push(`installed ${agoText(c.installed)} ago`);
   if (c.rekeys > 0) more.push(`rekeyed ${c.rekeys}x`);
+  if (c.rekeyIn !== undefined) more.push(`rekeying in ${agoText(c.rekeyIn)}`);
+  if (c.expiresIn !== undefined) more.push(`expires in ${agoText(c.expiresIn)}`);
   if (more.length > 0) out.push(`    ${more.join(', ')}`);
   c.localTs.forEach((ts) => out.push(`    local  ${ts}`));
   c.remoteTs.forEach((ts) => out.push(`    remote ${ts}`));
@@ -67,7 +69,12 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
     const who = [sa.nat.local ? 'we are behind a NAT' : '', sa.nat.remote ? 'the peer is behind a NAT' : ''].filter(Boolean);
     out.push(`  NAT detected: ${who.join(', ')}`);
   }
-  if (sa.established !== null) out.push(`  established ${agoText(sa.established)} ago`);
+  const life: string[] = [];
+  if (sa.established !== null) life.push(`established ${agoText(sa.established)} ago`);
+  if (sa.rekeys) life.push(`rekeyed ${sa.rekeys}x`);
+  if (sa.rekeyIn !== undefined) life.push(`rekeying in ${agoText(sa.rekeyIn)}`);
+  if (sa.expiresIn !== undefined) life.push(`expires in ${agoText(sa.expiresIn)}`);
+  if (life.length > 0) out.push(`  ${life.join(', ')}`);
   sa.children.forEach((c, i) => out.push(...childLines(s.name, c, i, s.encap)));
   return out;
 }

@@ -23,6 +23,10 @@ export interface ChildStatus {
   drops: Record<string, number>;
   rekeys: number;
   installed: number; // seconds ago
+  /** Seconds until this SA starts its rekey (soft lifetime); absent when none is planned (F6 evidence). */
+  rekeyIn?: number;
+  /** Seconds until this SA is deleted (hard lifetime); absent when it has none. */
+  expiresIn?: number;
 }
 
 export interface IkeSaStatus {
@@ -37,6 +41,12 @@ export interface IkeSaStatus {
   proposal: string;
   nat: { local: boolean; remote: boolean };
   established: number | null; // seconds ago
+  /** How many IKE SA rekeys led to this IKE SA. */
+  rekeys?: number;
+  /** Seconds until the IKE SA rekey starts (soft lifetime); absent when none is planned. */
+  rekeyIn?: number;
+  /** Seconds until the IKE SA reaches its hard lifetime; absent when it has none. */
+  expiresIn?: number;
   children: ChildStatus[];
 }
 
@@ -62,7 +72,11 @@ export interface IkeSaView {
   readonly nat: { local: boolean; remote: boolean } | undefined;
   readonly remoteId: string | undefined;
   readonly stats: object;
-  readonly children: readonly { name: string; state: string; spiIn: number; spiOut: number; proposal: string; mode: 'tunnel' | 'transport' }[];
+  /** Lifetime deadlines in ms on the status clock, and the IKE rekey count (optional for fakes). */
+  readonly rekeyAt?: number | undefined;
+  readonly expireAt?: number | undefined;
+  readonly rekeys?: number;
+  readonly children: readonly { name: string; state: string; spiIn: number; spiOut: number; proposal: string; mode: 'tunnel' | 'transport'; rekeyAt?: number | undefined; expireAt?: number | undefined }[];
 }
 
 export interface StatusInput {
@@ -86,6 +100,14 @@ export interface StatusInput {
 }
 
 const ago = (now: number, t: number): number => Math.max(0, Math.round((now - t) / 1000));
+
+/** { rekeyIn, expiresIn } in whole seconds from now (0 when due), only the deadlines that are set. */
+function deadlines(now: number, rekeyAt: number | undefined, expireAt: number | undefined): { rekeyIn?: number; expiresIn?: number } {
+  const out: { rekeyIn?: number; expiresIn?: number } = {};
+  if (rekeyAt !== undefined) out.rekeyIn = Math.max(0, Math.round((rekeyAt - now) / 1000));
+  if (expireAt !== undefined) out.expiresIn = Math.max(0, Math.round((expireAt - now) / 1000));
+  return out;
+}
 
 /** Non-zero entries of counter objects, summed by key. */
 export function nonZero(...tables: readonly object[]): Record<string, number> {
@@ -125,6 +147,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
         drops: rec ? nonZero(rec.inSa.counters.drops, rec.outSa.counters.drops) : {},
         rekeys: rec?.rekeys ?? 0,
         installed: rec ? ago(s.now, rec.installedAt) : 0,
+        ...deadlines(s.now, c.rekeyAt, c.expireAt),
       };
     });
     return {
@@ -139,6 +162,8 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       proposal: sa.proposal ?? '',
       nat: sa.nat ?? { local: false, remote: false },
       established: est === undefined || sa.state !== 'ESTABLISHED' ? null : ago(s.now, est),
+      ...(sa.rekeys !== undefined ? { rekeys: sa.rekeys } : {}),
+      ...deadlines(s.now, sa.rekeyAt, sa.expireAt),
       children,
     };
   });
