@@ -65,4 +65,13 @@ bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, cons
   return true;
 }
 
+bool StringArg(const Napi::CallbackInfo& info, size_t i, const char* what, std::string* out) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    ArgError(info.Env(), std::string(what) + " must be a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = info[i].As<Napi::String>().Utf8Value();
+  return true;
+}
+
 }  // namespace tsvpn

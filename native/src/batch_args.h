@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <string>
 
 namespace tsvpn {
 
@@ -23,5 +24,8 @@ bool ParseBatchArgs(const Napi::CallbackInfo& info, size_t first, BatchArgs* out
 // info[i] is an integer in [lo, hi]; false with a RangeError pending otherwise.
 bool IntArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, const char* what,
             uint32_t* out);
+
+// info[i] is a string; false with a TypeError "<what> must be a string" pending otherwise.
+bool StringArg(const Napi::CallbackInfo& info, size_t i, const char* what, std::string* out);
 
 }  // namespace tsvpn

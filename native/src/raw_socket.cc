@@ -62,11 +62,8 @@ Napi::Function RawEspSocket::Init(Napi::Env env) {
 
 RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    ArgError(env, "the local address must be a string").ThrowAsJavaScriptException();
-    return;
-  }
-  const std::string address = info[0].As<Napi::String>().Utf8Value();
+  std::string address;
+  if (!StringArg(info, 0, "the local address", &address)) return;
   uint32_t batch, slabs, maxPacket, rcvbuf, sndbuf;
   if (!IntArg(info, 1, 1, kMaxMsgs, "batch", &batch) || !IntArg(info, 2, 2, 64, "slabs", &slabs) ||
       !IntArg(info, 3, 1, 65535, "maxPacket", &maxPacket) ||
@@ -132,11 +129,8 @@ Napi::Value RawEspSocket::SendBatch(const Napi::CallbackInfo& info) {
   if (!CheckOpen(env)) return env.Undefined();
   BatchArgs args;
   if (!ParseBatchArgs(info, 0, &args)) return env.Undefined();
-  if (info.Length() < 5 || !info[4].IsString()) {
-    ArgError(env, "the destination address must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  const std::string address = info[4].As<Napi::String>().Utf8Value();
+  std::string address;
+  if (!StringArg(info, 4, "the destination address", &address)) return env.Undefined();
   sockaddr_storage dst;
   const int family = AddressFamily(address, &dst);
   if (family != family_) {

@@ -65,16 +65,14 @@ Napi::Function TunDevice::Init(Napi::Env env) {
 
 TunDevice::TunDevice(const Napi::CallbackInfo& info) : Endpoint(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    ArgError(env, "the TUN device name must be a string").ThrowAsJavaScriptException();
-    return;
-  }
+  std::string name;
+  if (!StringArg(info, 0, "the TUN device name", &name)) return;
   uint32_t mtu, batch, slabs;
   if (!IntArg(info, 1, 68, 65535, "mtu", &mtu) || !IntArg(info, 2, 1, 1024, "batch", &batch) ||
       !IntArg(info, 3, 2, 64, "slabs", &slabs)) {
     return;
   }
-  int fd = OpenTun(env, info[0].As<Napi::String>().Utf8Value(), static_cast<int>(mtu), &name_);
+  int fd = OpenTun(env, name, static_cast<int>(mtu), &name_);
   if (fd < 0) return;
   fd_ = fd;
   what_ = "TUN device " + name_;

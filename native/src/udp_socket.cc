@@ -31,11 +31,8 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
 
 UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    ArgError(env, "the local address must be a string").ThrowAsJavaScriptException();
-    return;
-  }
-  const std::string address = info[0].As<Napi::String>().Utf8Value();
+  std::string address;
+  if (!StringArg(info, 0, "the local address", &address)) return;
   uint32_t port, batch, slabs, maxDatagram, rcvbuf, sndbuf;
   if (!IntArg(info, 1, 0, 65535, "port", &port) || !IntArg(info, 2, 1, kMaxMsgs, "batch", &batch) ||
       !IntArg(info, 3, 2, 64, "slabs", &slabs) ||
@@ -109,12 +106,9 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   BatchArgs args;
   if (!ParseBatchArgs(info, 0, &args)) return env.Undefined();
   uint32_t port;
-  if (info.Length() < 5 || !info[4].IsString()) {
-    ArgError(env, "the destination address must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  std::string address;
+  if (!StringArg(info, 4, "the destination address", &address)) return env.Undefined();
   if (!IntArg(info, 5, 1, 65535, "the destination port", &port)) return env.Undefined();
-  const std::string address = info[4].As<Napi::String>().Utf8Value();
   sockaddr_storage dst;
   socklen_t dstLen = ParseAddress(address, static_cast<uint16_t>(port), family_, &dst);
   if (dstLen == 0 || dstLen == static_cast<socklen_t>(-1)) {
