@@ -21,7 +21,7 @@ import { Sad } from '../ipsec/sad.js';
 import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
 import { Datapath, type SaPaths } from './datapath.js';
-import { EffectApplier } from './effects.js';
+import { EffectApplier, REKEYED_INBOUND_GRACE_MS } from './effects.js';
 import { IkeIo } from './ike-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -167,6 +167,7 @@ class Running {
         },
       },
       now: clock,
+      rekeyedInboundGraceMs: REKEYED_INBOUND_GRACE_MS, // ESP queued behind a rekey's Delete still decrypts
       wallClock: Date.now,
       log,
       forceEncap: peer.encap === 'udp' || !this.raw,

@@ -14,6 +14,12 @@ import type { SaPaths } from './datapath.js';
 import type { Logger } from './log.js';
 
 const NAT_T_PORT = 4500; // RFC 3948 §2.1
+/**
+ * Implementation choice (as strongSwan's charon.delete_rekeyed_delay): after a rekey's Delete
+ * (RFC 7296 §2.8) the old inbound SA stays a moment, so ESP the peer sent on it before it
+ * switched, still queued in our socket behind the IKE Delete, is not dropped as unknown-spi.
+ */
+export const REKEYED_INBOUND_GRACE_MS = 2000;
 
 export class UnsupportedEspError extends Error {
   override name = 'UnsupportedEspError';
@@ -116,6 +122,8 @@ export interface EffectDeps {
   forceEncap: boolean;
   /** Called after each event is logged (the daemon reacts to failures, deletions, NAT). */
   onEvent?(e: IkeEvent): void;
+  /** How long the old inbound SA of a rekey stays after its Delete (ms; default 0: removed at once). */
+  rekeyedInboundGraceMs?: number;
 }
 
 export class EffectApplier {
@@ -140,9 +148,17 @@ export class EffectApplier {
     }
   }
 
+  /** Old inbound SAs kept for REKEYED_INBOUND_GRACE_MS after a rekey, with their removal timers. */
+  private readonly lingering = new Map<EspSa, ReturnType<typeof setTimeout>>();
+
   /** Remove every SPD entry, route and SA (shutdown); keys are zeroed. Never throws. */
   removeAll(): void {
     for (const c of [...this.children.values()]) this.drop(c);
+    for (const [sa, t] of this.lingering) {
+      clearTimeout(t);
+      this.d.paths.delete(sa);
+    }
+    this.lingering.clear();
     this.d.sad.clear();
   }
 
@@ -275,10 +291,23 @@ export class EffectApplier {
   private drop(c: ChildRecord): void {
     this.unroute(c);
     this.d.paths.delete(c.outSa);
-    this.d.paths.delete(c.inSa);
-    this.d.sad.remove(c.inSa);
     this.d.sad.remove(c.outSa);
     this.children.delete(c.info.spiIn);
+    // a successor of the same name means this is the old SA of a rekey: its inbound half lingers
+    const rekeyed = [...this.children.values()].some((o) => o.info.name === c.info.name && o.installedAt >= c.installedAt);
+    const grace = this.d.rekeyedInboundGraceMs ?? 0;
+    if (rekeyed && grace > 0) {
+      const t = setTimeout(() => {
+        this.lingering.delete(c.inSa);
+        this.d.paths.delete(c.inSa);
+        this.d.sad.remove(c.inSa);
+      }, grace);
+      t.unref?.();
+      this.lingering.set(c.inSa, t);
+    } else {
+      this.d.paths.delete(c.inSa);
+      this.d.sad.remove(c.inSa);
+    }
     this.d.log.info('esp', `Child SA ${c.info.name} removed (SPIs in ${hex(c.info.spiIn)} out ${hex(c.info.spiOut)}; ${c.inSa.counters.passed} packets in, ${c.outSa.counters.passed} out)`);
   }
 
