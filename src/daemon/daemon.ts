@@ -332,11 +332,10 @@ class Running {
     const sas = this.dispatcher.list();
     const fresh = sas.find((sa) => spiHex(sa.spiI) === spiI);
     if (!fresh || fresh.role !== 'responder' || this.stopping) return;
-    const now = this.clock();
     for (const sa of sas) {
       if (sa === fresh || sa.role !== 'responder' || sa.state !== 'ESTABLISHED' || sa.remoteId !== fresh.remoteId) continue;
       this.log.info('ike', `the peer replaced IKE SA ${spiHex(sa.spiI)}_i: deleting it`);
-      this.command(sa, sa.delete(now));
+      this.command(sa, sa.forget()); // the peer has no state for it: a Delete would only be retransmitted
     }
   }
 

@@ -171,16 +171,17 @@ export class IkeDispatcher {
       this.sas.set(spiHex(s.localSpi), s);
       this.adopt(s);
     }
+    // an SA a command ended (e.g. forget() on INITIAL_CONTACT) may have no timer left to reap it
+    if ((sa.state === 'DELETED' || sa.state === 'FAILED') && sa.pollTimeout() === undefined && this.sas.get(spiHex(sa.localSpi)) === sa) {
+      this.sas.delete(spiHex(sa.localSpi));
+      sa.dispose();
+    }
   }
 
   /** Forget SAs that are over, and half-open bookkeeping of SAs that finished IKE_AUTH. */
   private reap(sa: IkeSa): void {
     this.adopt(sa);
     if (sa.state !== 'CONNECTING') for (const [k, v] of this.halfOpen) if (v === sa) this.halfOpen.delete(k);
-    if ((sa.state === 'DELETED' || sa.state === 'FAILED') && sa.pollTimeout() === undefined) {
-      this.sas.delete(spiHex(sa.localSpi));
-      sa.dispose();
-    }
   }
 }
 

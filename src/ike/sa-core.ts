@@ -77,6 +77,16 @@ export abstract class SaCore {
     return out;
   }
 
+  /**
+   * The peer restarted and forgot this SA (RFC 7296 §2.4 INITIAL_CONTACT): remove it and its
+   * Child SAs at once, without a Delete exchange that nobody would answer.
+   */
+  forget(): Effect[] {
+    const out: Effect[] = [];
+    if (this.st === 'ESTABLISHED' || this.st === 'DELETING' || this.st === 'REKEYED') this.finish('DELETED', 'peer', out);
+    return out;
+  }
+
   /** Delete one Child SA, named by either of its SPIs (RFC 7296 §1.4.1). */
   deleteChild(now: number, spi: number): Effect[] {
     const out: Effect[] = [];
