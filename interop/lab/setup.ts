@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { createTwoHosts, type LabHost } from '../../src/io/netns.js';
-import { type InteropCase, type Role } from '../cases/types.js';
+import { type InteropCase, type Role, type TsSpec } from '../cases/types.js';
 import { createNatLab, type NatLab } from './nat.js';
 import { createCa, hostIds, issueHost, type KeyType, type LabCa, type LabCert } from './pki.js';
 import { swanctlConf } from './swanctl-conf.js';
@@ -49,16 +49,7 @@ function leafFor(keyType: KeyType, label: string, outer: string): { ca: LabCa; l
   return { ca, leaf };
 }
 
-export interface Selectors {
-  tsvpnLocal: string[];
-  tsvpnRemote: string[];
-  ssLocal: string[];
-  ssRemote: string[];
-  expectSsLocal: string[];
-  expectSsRemote: string[];
-}
-
-export function selectorsFor(c: InteropCase, t: Topology): Selectors {
+export function selectorsFor(c: InteropCase, t: Topology): TsSpec {
   if (c.ts) return c.ts;
   // transport mode protects the hosts' own (outer) addresses (RFC 7296 §1.1.2)
   const [a, b] = c.mode === 'transport' ? [t.tsvpn.outer, t.ss.outer] : [t.tsvpn.inner, t.ss.inner];
@@ -68,7 +59,7 @@ export function selectorsFor(c: InteropCase, t: Topology): Selectors {
 export interface Configs {
   tsvpnId: string;
   ssId: string;
-  ts: Selectors;
+  ts: TsSpec;
   swanctl: string;
   ssFiles: Record<string, string>;
   peer: Record<string, unknown> & { name: string };
