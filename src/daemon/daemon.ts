@@ -10,7 +10,7 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import { ipToBytes } from '../ike/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
-import { installTransportRoutes, isTransportRoutes, removeTransportRoutes } from '../io/transport-routes.js';
+import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
 import { openTun, type TunDevice } from '../io/tun.js';
@@ -162,7 +162,7 @@ class Running {
           return installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src });
         },
         remove: (h) => {
-          const errs = isTransportRoutes(h) ? removeTransportRoutes(h) : removeRoutes(h as InstalledRoutes);
+          const errs = removeRoutes(h as InstalledRoutes);
           for (const err of errs) log.warn('route', err);
         },
       },

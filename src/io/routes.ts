@@ -112,36 +112,51 @@ export function installRoutes(plan: RoutePlan): InstalledRoutes {
   };
   for (const p of wanted) place(p);
 
-  const added: Added[] = [];
-  const items: string[] = [];
-  const run = (family: 4 | 6, args: string[], del: string[], item: string): void => {
-    const r = ip([`-${family}`, ...args]);
-    if (!r.ok) {
-      rollback(added);
-      throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
-    }
-    added.push({ family, del });
-    items.push(item);
-  };
-
+  const steps: IpStep[] = [];
   const trap = final.filter((p) => p.family === peer.family && covers(p, peer.bytes));
   if (trap.length > 0) {
     const host = peerHostRoute(plan.dev, peer, trap);
-    if (host) run(peer.family, ['route', 'add', ...host.add], ['route', 'del', ...host.del], host.item);
+    if (host) steps.push({ family: peer.family, add: ['route', 'add', ...host.add], del: ['route', 'del', ...host.del], item: host.item });
   }
   for (const p of final) {
     const key = cidr(p);
     const withSrc = src && src.family === p.family ? ['src', src.text] : [];
     const note = p.from ? ` (part of ${p.from})` : '';
-    run(p.family, ['route', 'add', key, 'dev', plan.dev, ...withSrc], ['route', 'del', key, 'dev', plan.dev], `${key} dev ${plan.dev}${withSrc.length ? ` src ${src!.text}` : ''}${note}`);
+    steps.push({ family: p.family, add: ['route', 'add', key, 'dev', plan.dev, ...withSrc], del: ['route', 'del', key, 'dev', plan.dev], item: `${key} dev ${plan.dev}${withSrc.length ? ` src ${src!.text}` : ''}${note}` });
   }
-  const result: InstalledRoutes = Object.freeze({ items: Object.freeze(items) });
+  return applyIpSteps(steps);
+}
+
+/** One change made with `ip -4|-6`, and the arguments that undo exactly it. */
+export interface IpStep {
+  family: 4 | 6;
+  add: string[];
+  del: string[];
+  /** Human-readable, for logs. */
+  item: string;
+}
+
+/**
+ * Apply the steps in order. On a failure undo what was applied and throw RouteError naming
+ * the ip command and its error output. The handle returned is what removeRoutes undoes.
+ */
+export function applyIpSteps(steps: readonly IpStep[]): InstalledRoutes {
+  const added: Added[] = [];
+  for (const s of steps) {
+    const r = ip([`-${s.family}`, ...s.add]);
+    if (!r.ok) {
+      rollback(added);
+      throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
+    }
+    added.push({ family: s.family, del: s.del });
+  }
+  const result: InstalledRoutes = Object.freeze({ items: Object.freeze(steps.map((s) => s.item)) });
   undo.set(result, added);
   return result;
 }
 
 /**
- * Delete exactly the routes installRoutes added, newest first (the peer's host route last,
+ * Delete exactly what installRoutes, installTransportRoutes or applyIpSteps added, newest first (the peer's host route last,
  * so the peer stays reachable throughout). Idempotent; never throws; routes already gone
  * (for instance with the TUN device) are not errors. Returns the error texts of deletions
  * that failed.

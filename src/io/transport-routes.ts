@@ -9,11 +9,11 @@
 //   table T:  <peer> dev <tun> [src <local>]
 // P and T are fixed here and differ from strongSwan's 220 and from the main/local/default
 // rules; several tunnels share them (each rule names its own peer). Exactly the rules and
-// route added are recorded and removed, as in routes.ts. Needs `ip rule ... ipproto/sport`
+// route added are recorded by applyIpSteps and removed by removeRoutes (routes.ts). Needs `ip rule ... ipproto/sport`
 // (iproute2 and kernel 4.17 or later).
-import { spawnSync } from 'node:child_process';
 import { isIP } from 'node:net';
-import { RouteError, type InstalledRoutes } from './routes.js';
+import { applyIpSteps, RouteError, type InstalledRoutes, type IpStep } from './routes.js';
+import { parseIp } from '../wire/ip-text.js';
 
 /** Priority of the exemption rules; the rule into TRANSPORT_TABLE is the next one. */
 export const TRANSPORT_RULE_PREF = 7470;
@@ -33,12 +33,6 @@ export interface TransportRoutePlan {
   /** Preferred source for the route (the local outer address). */
   src?: string;
 }
-
-interface Undo {
-  family: 4 | 6;
-  del: string[];
-}
-const undo = new WeakMap<InstalledRoutes, Undo[]>();
 
 /**
  * Install the rules and the table route for one transport-mode peer. Synchronous. On failure
@@ -60,82 +54,31 @@ export function installTransportRoutes(plan: TransportRoutePlan): InstalledRoute
   const src = plan.src && isIP(plan.src) === family ? ['src', plan.src] : [];
   const to = ['to', plan.peer];
   const ports = [...new Set([plan.ikePort, NAT_T_PORT])];
-  const steps: { add: string[]; del: string[]; item: string }[] = [];
+  const steps: IpStep[] = [];
   for (const p of ports) {
     const sel = [...to, 'ipproto', 'udp', 'sport', String(p)];
-    steps.push(rule(sel, 'main', TRANSPORT_RULE_PREF, `tsvpn's UDP ${p} to the peer stays out of ${plan.dev}`));
+    steps.push(rule(family, sel, 'main', TRANSPORT_RULE_PREF, `tsvpn's UDP ${p} to the peer stays out of ${plan.dev}`));
   }
-  steps.push(rule([...to, 'ipproto', 'esp'], 'main', TRANSPORT_RULE_PREF, `tsvpn's ESP to the peer stays out of ${plan.dev}`));
+  steps.push(rule(family, [...to, 'ipproto', 'esp'], 'main', TRANSPORT_RULE_PREF, `tsvpn's ESP to the peer stays out of ${plan.dev}`));
   const host = `${plan.peer}/${hostLen}`;
   steps.push({
+    family,
     add: ['route', 'add', host, 'dev', plan.dev, ...src, 'table', String(TRANSPORT_TABLE)],
     del: ['route', 'del', host, 'dev', plan.dev, 'table', String(TRANSPORT_TABLE)],
     item: `${host} dev ${plan.dev}${src.length ? ` src ${src[1]}` : ''} table ${TRANSPORT_TABLE}`,
   });
-  steps.push(rule(to, String(TRANSPORT_TABLE), TRANSPORT_RULE_PREF + 1, `the rest to the peer goes into ${plan.dev}`));
+  steps.push(rule(family, to, String(TRANSPORT_TABLE), TRANSPORT_RULE_PREF + 1, `the rest to the peer goes into ${plan.dev}`));
 
-  const added: Undo[] = [];
-  const items: string[] = [];
-  for (const s of steps) {
-    const r = ip([`-${family}`, ...s.add]);
-    if (!r.ok) {
-      rollback(added);
-      throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
-    }
-    added.push({ family, del: s.del });
-    items.push(s.item);
-  }
-  const result: InstalledRoutes = Object.freeze({ items: Object.freeze(items) });
-  undo.set(result, added);
-  return result;
+  return applyIpSteps(steps);
 }
 
-/** Remove exactly what installTransportRoutes added, newest first. Idempotent; never throws. */
-export function removeTransportRoutes(r: InstalledRoutes): string[] {
-  const added = undo.get(r);
-  if (!added) return [];
-  undo.delete(r);
-  return rollback(added);
-}
-
-/** True when the handle came from installTransportRoutes (so the daemon picks the right remover). */
-export function isTransportRoutes(r: unknown): r is InstalledRoutes {
-  return typeof r === 'object' && r !== null && undo.has(r as InstalledRoutes);
-}
-
-function rule(sel: string[], table: string, pref: number, why: string): { add: string[]; del: string[]; item: string } {
+function rule(family: 4 | 6, sel: string[], table: string, pref: number, why: string): IpStep {
   const tail = [...sel, 'lookup', table, 'pref', String(pref)];
-  return { add: ['rule', 'add', ...tail], del: ['rule', 'del', ...tail], item: `rule pref ${pref} ${sel.join(' ')} lookup ${table} (${why})` };
+  return { family, add: ['rule', 'add', ...tail], del: ['rule', 'del', ...tail], item: `rule pref ${pref} ${sel.join(' ')} lookup ${table} (${why})` };
 }
 
 function sameAddr(a: string, b: string): boolean {
-  return a === b || (isIP(a) === 6 && expand6(a) === expand6(b));
-}
-
-function expand6(a: string): string {
-  const [head, tail = ''] = a.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const fill = a.includes('::') ? Array(8 - h.length - t.length).fill('0') : [];
-  return [...h, ...fill, ...t].map((x) => parseInt(x, 16).toString(16)).join(':');
-}
-
-function ip(args: string[]): { ok: boolean; command: string; stderr: string } {
-  const command = `ip ${args.join(' ')}`;
-  const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.error) return { ok: false, command, stderr: r.error.message };
-  return { ok: r.status === 0, command, stderr: (r.stderr ?? '').trim() || `exit status ${r.status}` };
-}
-
-// Rules and routes that vanished on their own (the TUN device was deleted) are not failures.
-const GONE = /No such process|Cannot find device|No such device|does not exist|No such file/i;
-
-function rollback(added: Undo[]): string[] {
-  const errors: string[] = [];
-  for (const a of [...added].reverse()) {
-    const r = ip([`-${a.family}`, ...a.del]);
-    if (!r.ok && !GONE.test(r.stderr)) errors.push(`${r.command} failed: ${r.stderr}`);
-  }
-  added.length = 0;
-  return errors;
+  const x = parseIp(a);
+  const y = parseIp(b);
+  return !!x && !!y && x.length === y.length && x.every((v, i) => v === y[i]);
 }
