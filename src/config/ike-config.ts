@@ -41,10 +41,15 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
         remoteTs: p.remote.ts,
         mode: p.child.mode,
         replayWindow: p.child.replayWindow,
-        rekeyTime: p.child.rekeyS, // swanctl children.<c>.rekey_time; life and jitter take src/ike/lifetimes.ts defaults
+        // swanctl children.<c>.rekey_time, life_time, rand_time (absent: src/ike/lifetimes.ts defaults)
+        rekeyTime: p.child.rekeyS,
+        lifeTime: p.child.lifeS,
+        randTime: p.child.randS,
       },
     ],
-    rekeyTime: p.ike.rekeyS, // swanctl connections.<c>.rekey_time
+    rekeyTime: p.ike.rekeyS, // swanctl connections.<c>.rekey_time, life_time, rand_time
+    lifeTime: p.ike.lifeS,
+    randTime: p.ike.randS,
     retransmit: { ...p.retransmit },
     random: rt.random,
     wallClock: rt.wallClock,

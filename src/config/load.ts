@@ -51,13 +51,14 @@ function jsonErrorAt(text: string, message: string): string {
 
 // The file's shape once the schema has accepted it.
 interface SideJson { addr: string; port?: number; id: string; auth: 'psk' | 'pubkey'; ts: string[] }
+interface LifetimeJson { rekey?: string; life?: string; rand?: string }
 interface PeerJson {
   name: string;
   local: SideJson & { cert?: string; key?: string };
   remote: SideJson & { ca?: string | string[] };
   psk?: string | { file: string } | { env: string };
-  ike: { proposals: string[]; rekey?: string; dpd?: string };
-  child: { name?: string; proposals: string[]; mode?: 'tunnel' | 'transport'; rekey?: string; replayWindow?: number };
+  ike: { proposals: string[]; dpd?: string } & LifetimeJson;
+  child: { name?: string; proposals: string[]; mode?: 'tunnel' | 'transport'; replayWindow?: number } & LifetimeJson;
   start?: 'initiate' | 'wait';
   tun?: { name?: string; mtu?: number };
   encap?: 'auto' | 'udp';
@@ -106,6 +107,9 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
     probs.push({ path: '/tun/mtu', expected: `expected at least 1280 because the tunnel carries IPv6 (RFC 8200 §5), got ${mtu}` });
   }
 
+  const ikeLife = lifetimes(j.ike, '/ike', DEFAULTS.ikeRekey, probs);
+  const childLife = lifetimes(j.child, '/child', DEFAULTS.childRekey, probs);
+
   const auth = resolveAuth(j, baseDir, env, localId, probs);
   if (probs.length > 0 || !auth) {
     if (auth?.local.method === 'psk') auth.local.psk.fill(0);
@@ -116,13 +120,13 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
     name: j.name,
     local: { addr: localAddr!, port: j.local.port ?? DEFAULTS.port, id: localId!, auth: auth.local, ts: localTs, tsText: localTs.map(formatSelector) },
     remote: { addr: remoteAddr!, port: j.remote.port ?? DEFAULTS.port, id: remoteId!, auth: auth.remote, ts: remoteTs, tsText: remoteTs.map(formatSelector) },
-    ike: { proposals: ike.list, proposalText: ike.text, rekeyS: durationSeconds(j.ike.rekey ?? DEFAULTS.ikeRekey)!, dpdS: durationSeconds(j.ike.dpd ?? DEFAULTS.dpd)! },
+    ike: { proposals: ike.list, proposalText: ike.text, ...ikeLife, dpdS: durationSeconds(j.ike.dpd ?? DEFAULTS.dpd)! },
     child: {
       name: j.child.name ?? j.name,
       proposals: esp.list,
       proposalText: esp.text,
       mode,
-      rekeyS: durationSeconds(j.child.rekey ?? DEFAULTS.childRekey)!,
+      ...childLife,
       replayWindow: j.child.replayWindow ?? DEFAULTS.replayWindow,
     },
     start,
@@ -138,6 +142,23 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
       tries: j.retransmit?.tries ?? DEFAULT_RETRANSMIT.tries,
     },
   };
+}
+
+/**
+ * rekey/life/rand of the IKE SA or the Child SA (swanctl rekey_time, life_time, rand_time): the
+ * SA is rekeyed at rekey minus a random part of rand, and deleted at life if no rekey made it.
+ */
+function lifetimes(x: LifetimeJson, where: '/ike' | '/child', defaultRekey: string, probs: Problems): { rekeyS: number; lifeS?: number; randS?: number } {
+  const rekeyS = durationSeconds(x.rekey ?? defaultRekey)!;
+  const lifeS = x.life === undefined ? undefined : durationSeconds(x.life)!;
+  const randS = x.rand === undefined ? undefined : durationSeconds(x.rand)!;
+  if (rekeyS > 0 && lifeS !== undefined && lifeS > 0 && lifeS <= rekeyS) {
+    probs.push({ path: `${where}/life`, expected: `expected longer than ${where.slice(1)}.rekey (${rekeyS}s): the SA must be rekeyed before it expires, got ${x.life}` });
+  }
+  if (rekeyS > 0 && randS !== undefined && randS >= rekeyS) {
+    probs.push({ path: `${where}/rand`, expected: `expected shorter than ${where.slice(1)}.rekey (${rekeyS}s): the rekey happens at rekey minus up to rand, got ${x.rand}` });
+  }
+  return { rekeyS, ...(lifeS === undefined ? {} : { lifeS }), ...(randS === undefined ? {} : { randS }) };
 }
 
 /** local/remote auth, the PSK and the certificate files; every pairing rule is checked here. */

@@ -83,6 +83,13 @@ describe('toIkeSaConfig', () => {
     expect(toIkeSaConfig(loadPeerFile('examples/right.json'), rt(2)).initialContact).toBe(false);
   });
 
+  it('ike/child life and rand reach the IKE SA and Child SA lifetimes (swanctl life_time, rand_time)', () => {
+    const p = loadPeerFile('examples/left.json');
+    const c = toIkeSaConfig({ ...p, ike: { ...p.ike, rekeyS: 20, lifeS: 60, randS: 2 }, child: { ...p.child, rekeyS: 5, lifeS: 40, randS: 1 } }, rt(1));
+    expect(c).toMatchObject({ rekeyTime: 20, lifeTime: 60, randTime: 2 });
+    expect(c.children[0]).toMatchObject({ rekeyTime: 5, lifeTime: 40, randTime: 1 });
+  });
+
   it('a %any peer takes the runtime endpoint', () => {
     const p = loadPeerFile('examples/responder-any.json', { TSVPN_PSK: 'x' });
     expect(toIkeSaConfig(p, rt(1, { remote: { addr: '198.51.100.7', port: 4500 } })).remote).toEqual({ addr: '198.51.100.7', port: 4500 });

@@ -146,6 +146,9 @@ describe('documented variants', () => {
     j.ike.dpd = '2m';
     j.ike.rekey = '1d';
     j.child.rekey = '45m';
+    j.child.life = '50m';
+    j.child.rand = '1m';
+    j.ike.life = '25h';
     j.child.name = 'net';
     j.child.replayWindow = 64;
     const p = load(j);
@@ -153,8 +156,9 @@ describe('documented variants', () => {
     expect(p).toMatchObject({ encap: 'udp', mssClamp: true, keepaliveS: 15, dpdAction: 'hold', retransmit: { timeout: 2, base: 1.5, tries: 3 } });
     expect(p.local.port).toBe(4500);
     expect(p.remote.port).toBe(4501);
-    expect(p.ike).toMatchObject({ dpdS: 120, rekeyS: 86400 });
-    expect(p.child).toMatchObject({ name: 'net', rekeyS: 2700, replayWindow: 64 });
+    expect(p.ike).toMatchObject({ dpdS: 120, rekeyS: 86400, lifeS: 90000 });
+    expect(p.ike.randS).toBeUndefined(); // swanctl's default (life - rekey) applies in src/ike/lifetimes.ts
+    expect(p.child).toMatchObject({ name: 'net', rekeyS: 2700, lifeS: 3000, randS: 60, replayWindow: 64 });
   });
 
   it('the default TUN name is tsvpn-<name> cut to 15 bytes (Linux IFNAMSIZ)', () => {
