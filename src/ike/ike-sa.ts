@@ -272,7 +272,7 @@ export class IkeSa extends SaCore {
       this.request(now, { kind: 'rekey-child', exchange: ExchangeType.CREATE_CHILD_SA, payloads: () => buildChildRekeyRequest(this.ctx, oldSpiIn, group, retries), spi: oldSpiIn }, out);
     } else if (r.kind === 'retry-later') {
       const c = findChild(this.ctx, r.oldSpiIn);
-      if (c) c.rekeyAt = retryAt(now, this.ctx.cfg.random); // RFC 7296 §2.25: TEMPORARY_FAILURE, try again later
+      if (c) c.rekeyAt = retryAt(now, this.ctx.cfg.random); // RFC 7296 §2.25 TEMPORARY_FAILURE, or a refused rekey (F6): try again later
     } else {
       for (const spi of r.deleteSpis) {
         const c = this.ctx.children.find((x) => x.spiIn === spi && x.state !== 'DELETED');

@@ -8,7 +8,7 @@ export const DEFAULT_IKE_REKEY_S = 4 * 3600;
 /** swanctl.conf: `life_time` defaults to rekey_time * 1.1 and `rand_time` to life_time - rekey_time. */
 export const DEFAULT_LIFE_FACTOR = 1.1;
 
-/** Implementation choice: after TEMPORARY_FAILURE (RFC 7296 §2.25) retry after 2-10 s. */
+/** Implementation choice: after TEMPORARY_FAILURE (RFC 7296 §2.25) or a failed rekey, retry after 2-10 s. */
 export const RETRY_MIN_MS = 2000;
 export const RETRY_SPREAD_MS = 8000;
 
@@ -46,7 +46,7 @@ export function planLifetime(now: number, c: LifetimeConfig, defaultRekeyS: numb
   return { rekeyAt, expireAt };
 }
 
-/** The retry time after TEMPORARY_FAILURE: 2-10 s from now, jittered so both ends do not collide again. */
+/** The retry time after TEMPORARY_FAILURE or a failed rekey: 2-10 s from now, jittered so both ends do not collide again. */
 export function retryAt(now: number, random: (n: number) => Uint8Array): number {
   return now + RETRY_MIN_MS + Math.floor(fraction(random) * RETRY_SPREAD_MS);
 }

@@ -4,6 +4,7 @@
 // failure-map row F6 when the peer refuses.
 import { describe, it, expect } from 'vitest';
 import { prfPlus } from '../../src/crypto/prf.js';
+import { parseProposal } from '../../src/crypto/proposal.js';
 import type { SideOptions } from './helpers/pair.js';
 import { Lab, ofType, type Side } from './rekey-harness.js';
 
@@ -119,6 +120,50 @@ describe('Child SA rekey (RFC 7296 §1.3.3), one message at a time', () => {
     expect(f.row === 'F6' && f.evidence.lifetimes.expiresInS).toBeGreaterThan(3600);
     expect(ofType(lab.events('b'), 'failure')[0]).toMatchObject({ row: 'F6', evidence: { result: 'refused', notify: 'NO_PROPOSAL_CHOSEN' } });
     expect(lab.expectOnePair().a).toBe(old.spiIn);
+  });
+
+  it('F6 is not the end: a refused Child SA rekey is tried again within 10 s, and succeeds once the peer accepts (strongSwan child_rekey retries too)', () => {
+    const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519'] }, { ...sun, esp: ['aes256gcm16-ecp256'] });
+    lab.establish();
+    const old = lab.child('a');
+    lab.cmd('a', (sa) => sa.rekeyChild(lab.now, old.spiIn));
+    lab.flush();
+    expect(ofType(lab.events('a'), 'failure')).toHaveLength(1);
+    expect(ofType(lab.events('a'), 'failure')[0].message).toMatch(/tried again in 2-10 s/);
+    const retryAt = lab.a.pollTimeout()!;
+    expect(retryAt - lab.now).toBeGreaterThanOrEqual(2000);
+    expect(retryAt - lab.now).toBeLessThanOrEqual(10_000);
+    lab.bCfg.children[0].espProposals = [parseProposal('aes256gcm16-x25519', 'esp')]; // the operator fixed the peer
+    const mark = lab.fx.a.length; // events(side, from) counts effects
+    lab.advance(retryAt);
+    lab.flush();
+    const [done] = ofType(lab.events('a', mark), 'child-rekeyed');
+    expect(done).toMatchObject({ name: 'net', pfsGroup: 'CURVE25519' });
+    expect(done.oldSpiIn).toBe(old.spiIn.toString(16).padStart(8, '0'));
+    expect(ofType(lab.events('a', mark), 'failure')).toEqual([]);
+    expect(lab.expectOnePair().a).not.toBe(old.spiIn);
+  });
+
+  it('a refused Child SA rekey keeps being retried until the hard lifetime, then the SA is deleted (F6 expired)', () => {
+    const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519'] }, { ...sun, esp: ['aes256gcm16-ecp256'] });
+    lab.aCfg.children[0].rekeyTime = 30;
+    lab.aCfg.children[0].lifeTime = 60;
+    lab.aCfg.children[0].randTime = 0;
+    lab.establish();
+    const first = lab.child('a').spiIn;
+    const start = lab.now;
+    for (let guard = 0; guard < 40 && lab.now < start + 61_000; guard++) {
+      const t = lab.a.pollTimeout();
+      if (t === undefined) break;
+      lab.advance(Math.max(t, lab.now));
+      lab.flush();
+    }
+    const fails = ofType(lab.events('a'), 'failure');
+    const refused = fails.filter((f) => f.row === 'F6' && f.evidence.result === 'refused');
+    expect(refused.length).toBeGreaterThanOrEqual(3); // at 30 s, then every 2-10 s until 60 s
+    expect(fails.at(-1)).toMatchObject({ row: 'F6', evidence: { result: 'expired' } });
+    expect(lab.child('a', first)?.state ?? 'DELETED').not.toBe('INSTALLED');
+    expect(lab.children('a').filter((c) => c.state === 'INSTALLED')).toEqual([]);
   });
 
   it('strongSwan regular_responder_ignore_soft_expire: the responder does not rekey the SA it already replaced', () => {

@@ -134,6 +134,28 @@ describe('IKE SA rekey (RFC 7296 §2.18), one message at a time', () => {
     lab.expectOnePair();
   });
 
+  it('F6 is not the end: a refused IKE SA rekey is tried again within 10 s and succeeds once the peer accepts', () => {
+    const lab = new Lab(moon, sun);
+    lab.establish();
+    const good = lab.bCfg.proposals;
+    lab.bCfg.proposals = [parseProposal('aes128gcm16-prfsha384-ecp384', 'ike')];
+    lab.cmd('a', (sa) => sa.rekeyIke(lab.now));
+    lab.flush();
+    expect(ofType(lab.events('a'), 'failure')[0].message).toMatch(/tried again in 2-10 s/);
+    const before = spis(lab.ike('a'));
+    const retryAt = lab.a.pollTimeout()!;
+    expect(retryAt - lab.now).toBeGreaterThanOrEqual(2000);
+    expect(retryAt - lab.now).toBeLessThanOrEqual(10_000);
+    lab.bCfg.proposals = good;
+    const mark = lab.fx.a.length; // events(side, from) counts effects
+    lab.advance(retryAt);
+    lab.flush();
+    expect(ofType(lab.events('a', mark), 'ike-rekeyed')).toHaveLength(1);
+    expect(spis(lab.ike('a'))).not.toBe(before);
+    expect(spis(lab.ike('a'))).toBe(spis(lab.ike('b')));
+    lab.expectOnePair();
+  });
+
   it('the rekey response is lost: the retransmitted request reaches the old (REKEYED) IKE SA and is answered from its cache', () => {
     const lab = new Lab(moon, sun);
     lab.establish();

@@ -189,7 +189,7 @@ export function processChildRekeyRequest(ctx: SaContext, p: Payload[], rekey: No
 
 export type ChildRekeyOutcome =
   | { kind: 'retry-now'; oldSpiIn: number; group: number; retries: number } // INVALID_KE_PAYLOAD: again with the group asked for
-  | { kind: 'retry-later'; oldSpiIn: number } // TEMPORARY_FAILURE while the SA is still ours to rekey
+  | { kind: 'retry-later'; oldSpiIn: number } // TEMPORARY_FAILURE, a refusal or a bad answer while the SA is still ours to rekey
   | { kind: 'over'; deleteSpis: number[] }; // done, aborted or failed; Delete these SAs (our SPIs) next
 
 /** Rekey initiator: the CREATE_CHILD_SA response. */
@@ -202,6 +202,12 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
   };
   const old = ctx.children.find((c) => c.spiIn === pend.oldSpiIn && c.state !== 'DELETED');
   if (old) old.rekeying = false;
+  // a failed rekey of an SA still in use is tried again later (F6 until it works or the SA expires)
+  const retryOrOver = (): ChildRekeyOutcome => {
+    if (old?.state !== 'INSTALLED') return over();
+    pend.ke?.dispose();
+    return { kind: 'retry-later', oldSpiIn: old.spiIn };
+  };
   const ours = pend.offered.map(formatProposal);
   const err = firstError(p);
   if (err) {
@@ -222,8 +228,11 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
     }
     // the SA went away meanwhile (deleted or rekeyed by the peer, §2.25.1): nothing left to do
     if (!old || old.state !== 'INSTALLED') return over();
-    out.push(event({ type: 'failure', row: 'F6', message: `the peer refused to rekey Child SA ${old.name} (${name}); it stays in use until it expires`, evidence: rekeyEvidence(ctx, old, { result: 'refused', notify: name, ours, group: pend.group }) }));
-    return over();
+    // F6; the SA stays in use and the rekey is tried again later, until the hard lifetime (as
+    // strongSwan's child_rekey does: "CHILD_SA rekeying failed, trying again in N seconds")
+    out.push(event({ type: 'failure', row: 'F6', message: `the peer refused to rekey Child SA ${old.name} (${name}); it stays in use and the rekey is tried again in 2-10 s`, evidence: rekeyEvidence(ctx, old, { result: 'refused', notify: name, ours, group: pend.group }) }));
+    pend.ke?.dispose();
+    return { kind: 'retry-later', oldSpiIn: old.spiIn };
   }
   const sa = first(p, 'SA');
   const nonce = first(p, 'NONCE');
@@ -232,16 +241,16 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
   const group = chosen ? groupsOf(chosen)[0] ?? 0 : 0;
   const valid = sa && nonce && chosen && sa.proposals.length === 1 && chosen.spi.length === 4 && proposalAccepts(pend.offered, chosen) && (group === 0 || (pend.ke && group === pend.group && ke?.group === group));
   if (!valid) {
-    out.push(event({ type: 'failure', row: 'F6', message: `the peer's answer to our rekey of Child SA ${pend.cfg.name} is not one we can accept`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group: pend.group, name: pend.cfg.name, newSpis: sa ? sa.proposals.map(formatProposal) : [] }) }));
-    return over();
+    out.push(event({ type: 'failure', row: 'F6', message: `the peer's answer to our rekey of Child SA ${pend.cfg.name} is not one we can accept${old?.state === 'INSTALLED' ? '; the rekey is tried again in 2-10 s' : ''}`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group: pend.group, name: pend.cfg.name, newSpis: sa ? sa.proposals.map(formatProposal) : [] }) }));
+    return retryOrOver();
   }
   let shared: Uint8Array | undefined;
   if (group) {
     try {
       shared = pend.ke!.computeSharedSecret(ke!.data);
     } catch {
-      out.push(event({ type: 'failure', row: 'F6', message: `the peer's KE value in the rekey of ${pend.cfg.name} is invalid`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group }) }));
-      return over();
+      out.push(event({ type: 'failure', row: 'F6', message: `the peer's KE value in the rekey of ${pend.cfg.name} is invalid${old?.state === 'INSTALLED' ? '; the rekey is tried again in 2-10 s' : ''}`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group }) }));
+      return retryOrOver();
     }
   }
   const tsi = first(p, 'TSi')?.selectors;

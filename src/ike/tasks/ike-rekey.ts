@@ -134,8 +134,7 @@ export function processIkeRekeyRequest(ctx: SaContext, p: Payload[], busy: boole
 
 export type IkeRekeyOutcome =
   | { kind: 'retry-now'; group: number; retries: number }
-  | { kind: 'retry-later'; collision?: NewIkeSa } // collision: the peer's rekey we answered, which now stands
-  | { kind: 'failed'; collision?: NewIkeSa }
+  | { kind: 'retry-later'; collision?: NewIkeSa } // TEMPORARY_FAILURE, refusal or bad answer; collision: the peer's rekey we answered, which now stands
   | { kind: 'done'; created: NewIkeSa; collision?: NewIkeSa };
 
 /** Rekey initiator: the CREATE_CHILD_SA response. */
@@ -146,8 +145,10 @@ export function processIkeRekeyResponse(ctx: SaContext, p: Payload[], out: Effec
   const fail = (result: RekeyEvidence['result'], message: string, notifyText?: string): IkeRekeyOutcome => {
     pend.ke?.dispose();
     // not a failure when the peer's own rekey, which we answered, replaces the IKE SA anyway (§2.8.1)
-    if (!pend.collision) out.push(event({ type: 'failure', row: 'F6', message, evidence: ikeEvidence(ctx, { result, notify: notifyText, ours, group: pend.group, expireAt }) }));
-    return { kind: 'failed', collision: pend.collision };
+    // the IKE SA stays in use and the rekey is tried again later, until the hard lifetime
+    // (strongSwan's ike_rekey: "IKE_SA rekeying failed, trying again in N seconds")
+    if (!pend.collision) out.push(event({ type: 'failure', row: 'F6', message: `${message}; it stays in use and the rekey is tried again in 2-10 s`, evidence: ikeEvidence(ctx, { result, notify: notifyText, ours, group: pend.group, expireAt }) }));
+    return { kind: 'retry-later', collision: pend.collision };
   };
   const err = firstError(p);
   if (err) {
@@ -165,7 +166,7 @@ export function processIkeRekeyResponse(ctx: SaContext, p: Payload[], out: Effec
       pend.ke?.dispose();
       return { kind: 'retry-later', collision: pend.collision }; // RFC 7296 §2.25: another exchange was running on the peer
     }
-    return fail('refused', `the peer refused to rekey the IKE SA (${name}); it stays in use until it expires`, name);
+    return fail('refused', `the peer refused to rekey the IKE SA (${name})`, name);
   }
   const sa = first(p, 'SA');
   const nonce = first(p, 'NONCE');
