@@ -100,6 +100,7 @@ export function formatStatus(s: TunnelStatus): string {
     ['ike', dropsText(s.drops.ike)],
   ].filter(([, t]) => t !== '');
   if (drops.length > 0) lines.push(`drops: ${drops.map(([k, t]) => `${k}: ${t}`).join('; ')}`);
+  if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
   if (s.lastFailure) {
     const f = s.lastFailure;
     lines.push(`last failure: ${f.row} ${f.message} (at ${f.at})`);

@@ -231,6 +231,7 @@ class Running {
       ikeCounters: [this.dispatcher.stats, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
+      retransmits: this.applier.retransmits,
       lastFailure: this.applier.lastFailure,
       now: this.clock(),
     });

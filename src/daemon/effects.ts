@@ -129,6 +129,8 @@ export interface EffectDeps {
 export class EffectApplier {
   readonly children = new Map<number, ChildRecord>();
   lastFailure: LastFailure | null = null;
+  /** IKE requests retransmitted, over every IKE SA this daemon ran (status `retransmits`). */
+  retransmits = 0;
   /** IKE SAs' establishment times (ms, daemon clock), by SPIi hex. */
   readonly established = new Map<string, number>();
   private readonly routeRefs = new Map<string, { handle: unknown; count: number }>();
@@ -330,6 +332,7 @@ export class EffectApplier {
       case 'child-deleted':
         return log.info('ike', `Child SA ${ev.name} deleted (${ev.reason})`);
       case 'retransmit':
+        this.retransmits++;
         return log.info('ike', `retransmit ${ev.attempt} of ${ev.exchange} (message ${ev.messageId}) to ${ev.to.addr}:${ev.to.port}`);
       case 'liveness':
         return ev.ok ? log.debug('ike', 'peer alive') : log.warn('ike', 'peer did not answer the liveness check (DPD): dead');

@@ -57,6 +57,8 @@ export interface TunnelStatus {
   encap: 'udp' | 'raw' | null;
   ikeSas: IkeSaStatus[];
   drops: { inbound: Record<string, number>; outbound: Record<string, number>; ike: Record<string, number> };
+  /** IKE requests sent again for want of an answer (RFC 7296 §2.1) since the daemon started: a lossy path shows here. */
+  retransmits: number;
   lastFailure: LastFailure | null;
 }
 
@@ -95,6 +97,7 @@ export interface StatusInput {
   /** Extra datapath counters merged into the inbound / outbound drops (e.g. tun-write errors). */
   extraInbound?: Record<string, number>;
   extraOutbound?: Record<string, number>;
+  retransmits: number;
   lastFailure: LastFailure | null;
   now: number; // ms, same clock as the records
 }
@@ -178,6 +181,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       outbound: nonZero(s.outbound.drops, s.extraOutbound ?? {}),
       ike: nonZero(...s.ikeCounters, ...s.ikeSas.map((sa) => withoutRetransmits(sa.stats))),
     },
+    retransmits: s.retransmits,
     lastFailure: s.lastFailure,
   };
 }

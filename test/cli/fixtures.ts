@@ -42,6 +42,7 @@ export function upStatus(): TunnelStatus {
       },
     ],
     drops: { inbound: {}, outbound: {}, ike: {} },
+    retransmits: 0,
     lastFailure: null,
   };
 }

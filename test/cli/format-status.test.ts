@@ -37,8 +37,17 @@ describe('tsvpn status text', () => {
     // zero counters are left out
     expect(lines).toContain('drops: in: integrity 2, replay 1; out: no-sa 3');
     expect(text).not.toContain('unknown-spi');
+    expect(text).not.toContain('retransmitted'); // none in this status
     expect(lines).toContain('last failure: F2 no proposal chosen: the peer offered nothing we accept (at 2026-11-26T21:00:00.000Z)');
     expect(lines).toContain('  evidence: scope=ike ours=["aes256gcm16-prfsha256-x25519"] theirs=["aes128-sha1-modp1024"]');
+  });
+
+  it('counts retransmitted IKE requests (a lossy path)', () => {
+    const s = upStatus();
+    s.retransmits = 7;
+    expect(formatStatus(s).split('\n')).toContain('ike: 7 requests retransmitted');
+    s.retransmits = 1;
+    expect(formatStatus(s).split('\n')).toContain('ike: 1 request retransmitted');
   });
 
   it('says so when there is no IKE SA, no TUN and no ESP yet', () => {

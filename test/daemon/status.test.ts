@@ -58,6 +58,7 @@ function fixture(role: 'initiator' | 'responder') {
     outbound: sad.counters.outbound,
     ikeCounters: [{ unknownSpi: 0, noConfig: 1 }],
     extraOutbound: { 'icmp-too-big-sent': 0 },
+    retransmits: 3,
     lastFailure: null,
     now: 61_400,
   });
@@ -75,6 +76,7 @@ describe('status', () => {
     expect(s.drops.inbound).toEqual({ replay: 1 });
     expect(s.drops.outbound).toEqual({});
     expect(s.drops.ike).toEqual({ noConfig: 1, integrityFailed: 1 }); // retransmits are not drops
+    expect(s.retransmits).toBe(3); // ... they have their own count, over every IKE SA the daemon ran
   });
 
   it('swaps the SPIs for a responder', () => {
