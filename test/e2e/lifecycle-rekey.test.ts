@@ -6,29 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { iperfTcp } from '../../bench/lab/iperf.js';
-import type { TunnelStatus } from '../../src/daemon/status.js';
+import { noSaDrops } from './helpers/drops.js';
 import { labOk, withPair } from './helpers/lab.js';
 
 const iperfOk = spawnSync('iperf3', ['--version']).error === undefined;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Drop reasons that mean "no SA for this packet": the ones a broken make-before-break shows. */
-export const NO_SA_REASONS = ['unknown-spi', 'no-sa', 'no-policy'] as const;
-
-/** SA-missing drops counted since `before` (a status taken once the tunnel was up). */
-export function noSaDrops(s: TunnelStatus, before?: TunnelStatus): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [dir, d] of Object.entries(s.drops) as [keyof TunnelStatus['drops'], Record<string, number>][]) {
-    for (const r of NO_SA_REASONS) {
-      const n = (d[r] ?? 0) - (before?.drops[dir][r] ?? 0);
-      if (n > 0) out[`${dir}:${r}`] = n;
-    }
-  }
-  return out;
-}
-
 /** Short lifetimes for both ends of a lab pair (the daemon's peer.json durations). */
-export const fastRekey = (_side: string, p: Record<string, unknown>): void => {
+const fastRekey = (_side: string, p: Record<string, unknown>): void => {
   p.ike = { ...(p.ike as object), rekey: '20s' };
   p.child = { ...(p.child as object), rekey: '5s' };
 };
