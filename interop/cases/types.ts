@@ -71,6 +71,15 @@ export interface InteropCase {
    * (`swanctl --rekey --ike`) or by tsvpn (ike.rekey = 10s); the Child SA must move over.
    */
   ikeRekey?: 'strongswan' | 'tsvpn';
+  /**
+   * Rekey timers instead of the defaults. tsvpn: peer.json ike.rekey / child.rekey (else 10s
+   * where `ikeRekey`/`rekey` is 'tsvpn', otherwise 4h / 1h). strongSwan: swanctl.conf rekey_time
+   * and rand_time, plus over_time for the IKE SA and life_time for the Child SA (else its defaults).
+   */
+  timers?: {
+    tsvpn?: { ike?: string; child?: string };
+    strongswan?: { ike?: { rekey: string; rand?: string; over?: string }; child?: { rekey: string; rand?: string; life?: string } };
+  };
   /** tsvpn as a gateway: remote.addr and remote.id are %any (responder only, examples/responder-any.json). */
   tsvpnRemoteAny?: boolean;
   /** Something broken on purpose. */

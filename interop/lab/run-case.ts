@@ -31,10 +31,48 @@ export interface CaseResult {
   logs?: { tsvpn: string; strongswan: string };
 }
 
-class Fatal extends Error {}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tail = (text: string, n = 25) => text.split('\n').slice(-n).join('\n');
+
+class Fatal extends Error {}
+
+/** The two peers of a run; each is set as soon as it has started, so clean-up finds it even when start-up fails later. */
+export interface Peers {
+  ss?: Strongswan;
+  tv?: Tsvpn;
+}
+
+/**
+ * Start strongSwan (none for a `no-peer` case) and tsvpn in their namespaces with the case's
+ * configs; with tsvpn as responder, strongSwan initiates once tsvpn's daemon answers. Fills
+ * `into` as each peer starts: the caller stops `into.tv` and `into.ss` in any case.
+ */
+export async function startPeers(c: InteropCase, role: Role, topo: Topology, cfg: Configs, into: Peers = {}): Promise<Peers & { tv: Tsvpn }> {
+  if (c.fault !== 'no-peer') {
+    into.ss = await startStrongswan({ ns: topo.ss.ns, name: 'ss', conf: cfg.swanctl, files: cfg.ssFiles, charonConf: 'retransmit_tries = 2\n  retransmit_timeout = 1.0' });
+  }
+  const tv = (into.tv = startTsvpn({ ns: topo.tsvpn.ns, peer: cfg.peer, files: cfg.tsvpnFiles }));
+  if (role === 'responder' && into.ss) {
+    await tv.waitFor(() => true, 20_000, 'the control socket (daemon up)');
+    void into.ss.initiate(CHILD, { ike: CONN, timeoutS: 15 });
+  }
+  return { ...into, tv };
+}
+
+/** Wait until strongSwan and then tsvpn show an INSTALLED Child SA; returns strongSwan's SAs. Throws with both logs' tails when not. */
+export async function waitInstalled(tv: Tsvpn, ss: Strongswan): Promise<ParsedSa[]> {
+  let sas: ParsedSa[];
+  try {
+    sas = await ss.waitFor((s) => hasInstalled(s, CHILD), 20_000, 'Child SA INSTALLED');
+  } catch {
+    const st = await tv.status();
+    throw new Fatal(`strongSwan has no INSTALLED Child SA; tsvpn lastFailure ${JSON.stringify(st?.lastFailure ?? null)}\ncharon:\n${tail(ss.log(), 12)}\ntsvpn:\n${tail(tv.log(), 12)}`);
+  }
+  await tv.waitFor(tsvpnInstalled, 10_000, 'tsvpn Child SA INSTALLED').catch((e: Error) => {
+    throw new Fatal(e.message);
+  });
+  return sas;
+}
 
 export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: string) => void } = {}): Promise<CaseResult> {
   const t0 = Date.now();
@@ -44,26 +82,19 @@ export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: 
     return ok;
   };
   let topo: Topology | undefined;
-  let ss: Strongswan | undefined;
-  let tv: Tsvpn | undefined;
+  const peers: Peers = {};
   const seen: { observed?: unknown } = {};
   try {
     topo = buildTopology(c, role);
     const cfg = buildConfigs(c, role, topo);
-    if (c.fault !== 'no-peer') {
-      ss = await startStrongswan({ ns: topo.ss.ns, name: 'ss', conf: cfg.swanctl, files: cfg.ssFiles, charonConf: 'retransmit_tries = 2\n  retransmit_timeout = 1.0' });
-    }
-    tv = startTsvpn({ ns: topo.tsvpn.ns, peer: cfg.peer, files: cfg.tsvpnFiles });
-    if (role === 'responder' && ss) {
-      await tv.waitFor(() => true, 20_000, 'the control socket (daemon up)');
-      void ss.initiate(CHILD, { ike: CONN, timeoutS: 15 });
-    }
+    const { tv, ss } = await startPeers(c, role, topo, cfg, peers);
     o.progress?.('peers started');
     if (c.expectFailure) seen.observed = await failurePath(c, role, tv, ss, check);
     else seen.observed = await successPath(c, role, topo, cfg, tv, ss!, check, o.progress);
   } catch (e) {
     problems.push(e instanceof Fatal ? e.message : `${(e as Error).name}: ${(e as Error).message}`);
   } finally {
+    const { tv, ss } = peers;
     const logs = { tsvpn: tv?.log() ?? '', strongswan: ss?.log() ?? '' };
     await tv?.stop();
     await ss?.stop();
@@ -107,16 +138,7 @@ async function failurePath(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan
 }
 
 async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Configs, tv: Tsvpn, ss: Strongswan, check: Check, progress?: (m: string) => void): Promise<unknown> {
-  let sas: ParsedSa[];
-  try {
-    sas = await ss.waitFor((s) => hasInstalled(s, CHILD), 20_000, 'Child SA INSTALLED');
-  } catch (e) {
-    const st = await tv.status();
-    throw new Fatal(`strongSwan has no INSTALLED Child SA; tsvpn lastFailure ${JSON.stringify(st?.lastFailure ?? null)}\ncharon:\n${tail(ss.log(), 12)}\ntsvpn:\n${tail(tv.log(), 12)}`);
-  }
-  await tv.waitFor(tsvpnInstalled, 10_000, 'tsvpn Child SA INSTALLED').catch((e: Error) => {
-    throw new Fatal(e.message);
-  });
+  const sas = await waitInstalled(tv, ss);
   progress?.('established');
   const cli = tv.statusCli();
   if (!check(cli.code === 0 && cli.status !== undefined, `tsvpn status --json failed (${cli.code}): ${cli.output.slice(0, 300)}`)) return undefined;

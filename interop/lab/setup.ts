@@ -21,17 +21,18 @@ export interface Topology {
   destroy(): void;
 }
 
-export function buildTopology(c: InteropCase, role: Role): Topology {
+/** `prefix` names the namespaces (default tsvi-{l,r}-<tag>; behind a NAT tsvn-*). */
+export function buildTopology(c: InteropCase, role: Role, o: { prefix?: string } = {}): Topology {
   const topo = c.topology ?? 'direct';
   if (topo === 'direct') {
-    const h = createTwoHosts({ prefix: 'tsvi' });
+    const h = createTwoHosts({ prefix: o.prefix ?? 'tsvi' });
     return { tsvpn: h.left, ss: h.right, tsvpnSeenAs: h.left.outer, ssSeenAs: h.right.outer, destroy: h.destroy };
   }
   // the host behind the NAT is reachable from outside only through port forwarding, which
   // it needs when it is the responder
   const tsvpnInside = topo === 'tsvpn-behind-nat';
   const insideResponds = tsvpnInside ? role === 'responder' : role === 'initiator';
-  const nat = createNatLab({ prefix: 'tsvn', randomPorts: true, forwardIke: insideResponds });
+  const nat = createNatLab({ prefix: o.prefix ?? 'tsvn', randomPorts: true, forwardIke: insideResponds });
   return tsvpnInside
     ? { tsvpn: nat.inside, ss: nat.outside, tsvpnSeenAs: nat.insidePublic, ssSeenAs: nat.outside.outer, nat, destroy: nat.destroy }
     : { tsvpn: nat.outside, ss: nat.inside, tsvpnSeenAs: nat.outside.outer, ssSeenAs: nat.insidePublic, nat, destroy: nat.destroy };
@@ -87,6 +88,7 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     Object.assign(tsvpnFiles, { 'cert.pem': v.leaf.certPem, 'key.pem': v.leaf.keyPem, 'ca.pem': v.ca.certPem });
   }
 
+  const { ike: ssIke, child: ssChild } = c.timers?.strongswan ?? {};
   const swanctl = swanctlConf({
     name: CONN,
     localAddrs: t.ss.outer,
@@ -94,9 +96,14 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     proposals: c.ike.strongswan ?? c.ike.tsvpn,
     local: { auth, id: ssId, certs: c.auth === 'psk' ? undefined : ['strongswan.pem'] },
     remote: { auth, id: tsvpnId, cacerts: c.auth === 'psk' ? undefined : ['ca.pem'] },
-    child: { name: CHILD, localTs: ts.ssLocal, remoteTs: ts.ssRemote, espProposals: c.esp.strongswan ?? c.esp.tsvpn, mode },
+    child: { name: CHILD, localTs: ts.ssLocal, remoteTs: ts.ssRemote, espProposals: c.esp.strongswan ?? c.esp.tsvpn, mode, rekeyTime: ssChild?.rekey, lifeTime: ssChild?.life, randTime: ssChild?.rand },
+    rekeyTime: ssIke?.rekey,
+    overTime: ssIke?.over,
+    randTime: ssIke?.rand,
     psk,
   });
+  const ikeRekey = c.timers?.tsvpn?.ike ?? (c.ikeRekey === 'tsvpn' ? '10s' : undefined);
+  const childRekey = c.timers?.tsvpn?.child ?? (c.rekey === 'tsvpn' ? '10s' : undefined);
 
   const name = `iop-${randomBytes(3).toString('hex')}`;
   const peer: Configs['peer'] = {
@@ -104,8 +111,8 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     local: { addr: t.tsvpn.outer, id: tsvpnId, auth, ts: ts.tsvpnLocal, ...(c.auth === 'psk' ? {} : { cert: 'cert.pem', key: 'key.pem' }) },
     remote: { addr: c.tsvpnRemoteAny ? '%any' : t.ssSeenAs, id: c.tsvpnRemoteAny ? '%any' : c.fault === 'wrong-id' ? 'wrong.example' : ssId, auth, ts: ts.tsvpnRemote, ...(c.auth === 'psk' ? {} : { ca: 'ca.pem' }) },
     ...(psk ? { psk: c.fault === 'wrong-psk' ? `${psk}-not-the-same` : psk } : {}),
-    ike: { proposals: c.ike.tsvpn, dpd: '30s', ...(c.ikeRekey === 'tsvpn' ? { rekey: '10s' } : {}) },
-    child: { name: CHILD, proposals: c.esp.tsvpn, mode, ...(c.rekey === 'tsvpn' ? { rekey: '10s' } : {}) },
+    ike: { proposals: c.ike.tsvpn, dpd: '30s', ...(ikeRekey ? { rekey: ikeRekey } : {}) },
+    child: { name: CHILD, proposals: c.esp.tsvpn, mode, ...(childRekey ? { rekey: childRekey } : {}) },
     start: role === 'initiator' ? 'initiate' : 'wait',
     tun: { name: `tsvpn-${name.slice(4)}` },
     // fail fast: F1 after ~1 + 1.5 + 2.25 + 3.4 s

@@ -19,6 +19,10 @@ export interface SwanctlConn {
     mode?: 'tunnel' | 'transport';
     startAction?: 'none' | 'trap' | 'start';
     rekeyTime?: string;
+    /** `life_time` (default rekey_time x 1.1). */
+    lifeTime?: string;
+    /** `rand_time` (default life_time - rekey_time): the rekey comes up to this much early. */
+    randTime?: string;
   };
   /** `encap = yes`: force UDP encapsulation (kernel-libipsec always encapsulates anyway). */
   encap?: boolean;
@@ -26,6 +30,10 @@ export interface SwanctlConn {
   dpdDelay?: string;
   /** `rekey_time` of the IKE SA (default: strongSwan's 4h). */
   rekeyTime?: string;
+  /** `over_time` of the IKE SA: its hard lifetime is rekey_time + over_time (default 10% of rekey_time). */
+  overTime?: string;
+  /** `rand_time` of the IKE SA (default over_time): the rekey comes up to this much early. */
+  randTime?: string;
   /** `keyingtries` (default 1 here: fail fast). */
   keyingtries?: number;
   /** `mobike` (default no: tsvpn does not speak MOBIKE). */
@@ -56,6 +64,8 @@ export function swanctlConf(c: SwanctlConn): string {
   if (c.encap) ind(2, 'encap = yes');
   if (c.dpdDelay) ind(2, `dpd_delay = ${c.dpdDelay}`);
   if (c.rekeyTime) ind(2, `rekey_time = ${c.rekeyTime}`);
+  if (c.overTime) ind(2, `over_time = ${c.overTime}`);
+  if (c.randTime) ind(2, `rand_time = ${c.randTime}`);
   ind(2, 'local {');
   ind(3, `auth = ${c.local.auth}`);
   ind(3, `id = ${q(c.local.id)}`);
@@ -74,6 +84,8 @@ export function swanctlConf(c: SwanctlConn): string {
   ind(4, `mode = ${c.child.mode ?? 'tunnel'}`);
   ind(4, `start_action = ${c.child.startAction ?? 'none'}`);
   if (c.child.rekeyTime) ind(4, `rekey_time = ${c.child.rekeyTime}`);
+  if (c.child.lifeTime) ind(4, `life_time = ${c.child.lifeTime}`);
+  if (c.child.randTime) ind(4, `rand_time = ${c.child.randTime}`);
   ind(3, '}');
   ind(2, '}');
   ind(1, '}');
