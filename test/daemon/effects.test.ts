@@ -3,14 +3,14 @@
 // the tunnel comes up, routes for the far side are asked for, inner packets cross intact,
 // keys do not linger in the effects, a PSK mismatch becomes failure row F3, and a Delete
 // leaves no SA, policy or route behind.
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { IkeDispatcher } from '../../src/ike/dispatcher.js';
 import type { Effect } from '../../src/ike/effects.js';
 import type { Endpoint, IkeSaConfig } from '../../src/ike/config.js';
 import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
-import { EffectApplier, selectorCidrs } from '../../src/daemon/effects.js';
+import { EffectApplier, REKEYED_INBOUND_GRACE_MS, selectorCidrs } from '../../src/daemon/effects.js';
 import { silentLogger } from '../../src/daemon/log.js';
 import { config, I_ADDR, R_ADDR, psk } from '../ike/helpers/pair.js';
 import { seededRandom } from '../ike/helpers/random.js';
@@ -29,7 +29,7 @@ interface Side {
   applied: Effect[];
 }
 
-function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[], seed: number): Side {
+function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[], seed: number, graceMs?: number): Side {
   const s = { routes: { installed: [], removed: 0 }, sentEsp: [], tunWrites: [], applied: [] } as unknown as Side;
   s.sad = new Sad();
   s.spd = new Spd();
@@ -50,6 +50,7 @@ function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: End
     wallClock: () => Date.UTC(2026, 10, 26),
     log: silentLogger,
     forceEncap: false,
+    rekeyedInboundGraceMs: graceMs,
   });
   s.dispatcher = new IkeDispatcher({ configFor: () => cfg, random: seededRandom(seed) });
   const collect = (buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number) => Array.from({ length: n }, (_, i) => buf.slice(offs[i], offs[i] + lens[i]));
@@ -68,12 +69,12 @@ function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: End
 }
 
 /** Left initiates to right; IKE datagrams are delivered until both are quiet. */
-function tunnel(o: { rightPsk?: string } = {}) {
+function tunnel(o: { rightPsk?: string; graceMs?: number } = {}) {
   const outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[] = [];
   const lCfg = config({ id: 'left.example', seed: 1, localTs: ['10.1.0.0/16'], remoteTs: ['10.2.0.0/16'] }, I_ADDR, R_ADDR);
   const rCfg = config({ id: 'right.example', seed: 2, localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], localAuth: psk(o.rightPsk) }, R_ADDR, I_ADDR);
-  const left = side(undefined, outbox, 3);
-  const right = side(rCfg, outbox, 4);
+  const left = side(undefined, outbox, 3, o.graceMs);
+  const right = side(rCfg, outbox, 4, o.graceMs);
   const apply = (s: Side, fx: Effect[]) => {
     s.applied.push(...fx);
     s.applier.apply(fx);
@@ -222,5 +223,156 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
       '192.0.2.6/32',
     ]);
     expect(selectorCidrs(['0.0.0.0/0', '2001:db8::/32'])).toEqual(['0.0.0.0/0', '2001:db8::/32']);
+  });
+});
+
+/** Inner packets `from` sends now, as ESP on its current outbound SA (one batch each). */
+function espFrom(from: Side, n: number, src: string, dst: string): Uint8Array[][] {
+  const out: Uint8Array[][] = [];
+  for (let i = 0; i < n; i++) {
+    const p = udpPacket(src, dst, 5000 + i, 53, 20, i);
+    const mark = from.sentEsp.length;
+    from.datapath.outbound({ buf: p, offsets: Uint32Array.of(0), lengths: Uint32Array.of(p.length), count: 1 });
+    expect(from.sentEsp.length).toBe(mark + 1);
+    out.push(from.sentEsp[mark].packets);
+  }
+  return out;
+}
+
+/** Deliver ESP to `to`; true when it was decrypted and written to the TUN. */
+function accepted(to: Side, esp: Uint8Array[]): boolean {
+  const before = to.tunWrites.length;
+  to.datapath.inbound(esp);
+  return to.tunWrites.length > before;
+}
+
+const spiOf = (esp: Uint8Array[]) => Buffer.from(esp[0].subarray(0, 4)).readUInt32BE(0);
+
+/** A Child SA rekey started by left, run to the end (CREATE_CHILD_SA, then the Delete of the old SA). */
+function rekey(t: ReturnType<typeof tunnel>) {
+  const old = { left: [...t.left.applier.children.keys()][0], right: [...t.right.applier.children.keys()][0] };
+  const sa = t.left.dispatcher.list()[0];
+  t.apply(t.left, sa.rekeyChild(10, old.left));
+  t.left.dispatcher.adopt(sa);
+  t.run();
+  for (const s of [t.left, t.right]) {
+    expect(s.applied.some((e) => e.type === 'event' && e.event.type === 'child-rekeyed')).toBe(true);
+    expect(s.applied.some((e) => e.type === 'remove-sa')).toBe(true); // the Delete of the old SA was applied
+    expect(s.applier.children.size).toBe(1);
+    expect(s.applier.children.has(old[s === t.left ? 'left' : 'right'])).toBe(false);
+  }
+  return old;
+}
+
+describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_MS, as charon.delete_rekeyed_delay)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('RFC 7296 §2.8: after a rekey\'s Delete the old inbound SA still decrypts ESP queued behind the Delete, until 2000 ms; then it is gone', () => {
+    expect(REKEYED_INBOUND_GRACE_MS).toBe(2000);
+    const t = tunnel({ graceMs: REKEYED_INBOUND_GRACE_MS });
+    // ESP each side sent on the old SA before the rekey, still on its way when the Delete lands
+    const lr = espFrom(t.left, 2, '10.1.0.5', '10.2.0.9');
+    const rl = espFrom(t.right, 2, '10.2.0.9', '10.1.0.5');
+    const old = rekey(t);
+    expect(spiOf(lr[0])).toBe(old.right);
+    expect(spiOf(rl[0])).toBe(old.left);
+    const oldIn = { left: t.left.sad.inbound(old.left)!, right: t.right.sad.inbound(old.right)! };
+    for (const [s, spi] of [[t.left, old.left], [t.right, old.right]] as const) {
+      expect(s.sad.inbound(spi)).toBeDefined(); // the inbound half stays in the SAD
+      expect(s.sad.list()).toHaveLength(3); // new in, old in, new out: the old outbound SA is gone
+      expect(s.sad.list().filter((x) => x.direction === 'out')).toHaveLength(1);
+    }
+    expect(vi.getTimerCount()).toBe(2); // one removal timer per side
+
+    expect(accepted(t.right, lr[0])).toBe(true);
+    expect(accepted(t.left, rl[0])).toBe(true);
+    vi.advanceTimersByTime(REKEYED_INBOUND_GRACE_MS - 1);
+    expect(t.right.sad.inbound(old.right)).toBe(oldIn.right);
+    expect(t.left.sad.inbound(old.left)).toBe(oldIn.left);
+
+    vi.advanceTimersByTime(1);
+    for (const [s, spi, sa] of [[t.left, old.left, oldIn.left], [t.right, old.right, oldIn.right]] as const) {
+      expect(s.sad.inbound(spi)).toBeUndefined();
+      expect(s.sad.list()).toHaveLength(2);
+      expect(s.paths.has(sa)).toBe(false);
+    }
+    expect(vi.getTimerCount()).toBe(0);
+    const unknown = t.right.sad.counters.inbound.drops['unknown-spi'];
+    expect(accepted(t.right, lr[1])).toBe(false);
+    expect(t.right.sad.counters.inbound.drops['unknown-spi']).toBe(unknown + 1);
+    expect(accepted(t.left, rl[1])).toBe(false);
+    // the new SAs carry the traffic
+    const [fresh] = espFrom(t.left, 1, '10.1.0.5', '10.2.0.9');
+    expect(spiOf(fresh)).not.toBe(old.right);
+    expect(accepted(t.right, fresh)).toBe(true);
+  });
+
+  it('RFC 7296 §1.4.1: a Delete that ends a Child SA without a successor removes its inbound SA at once, grace or not', () => {
+    const t = tunnel({ graceMs: REKEYED_INBOUND_GRACE_MS });
+    const [lr] = espFrom(t.left, 1, '10.1.0.5', '10.2.0.9');
+    const sa = t.left.dispatcher.list()[0];
+    const spi = [...t.left.applier.children.keys()][0];
+    const rightIn = [...t.right.applier.children.keys()][0];
+    t.apply(t.left, sa.deleteChild(1, spi));
+    t.run();
+    for (const s of [t.left, t.right]) {
+      expect(s.applied.some((e) => e.type === 'remove-sa')).toBe(true);
+      expect(s.applier.children.size).toBe(0);
+      expect(s.sad.list()).toHaveLength(0);
+      expect(s.paths.size).toBe(0);
+    }
+    expect(t.right.sad.inbound(rightIn)).toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(accepted(t.right, lr)).toBe(false);
+  });
+
+  it('RFC 7296 §1.4.1: deleting the IKE SA removes the Child SA\'s inbound SA at once, with no timer left', () => {
+    const t = tunnel({ graceMs: REKEYED_INBOUND_GRACE_MS });
+    const sa = t.left.dispatcher.list()[0];
+    t.apply(t.left, sa.delete(1));
+    t.run();
+    for (const s of [t.left, t.right]) {
+      expect(s.sad.list()).toHaveLength(0);
+      expect(s.paths.size).toBe(0);
+    }
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('shutdown during the grace period removes the lingering inbound SA and clears its timer (no timer leaks)', () => {
+    const t = tunnel({ graceMs: REKEYED_INBOUND_GRACE_MS });
+    const [lr] = espFrom(t.left, 1, '10.1.0.5', '10.2.0.9');
+    const old = rekey(t);
+    vi.advanceTimersByTime(REKEYED_INBOUND_GRACE_MS / 2);
+    expect(t.right.sad.inbound(old.right)).toBeDefined();
+    expect(vi.getTimerCount()).toBe(2);
+
+    t.right.applier.removeAll();
+    expect(t.right.sad.inbound(old.right)).toBeUndefined();
+    expect(t.right.sad.list()).toHaveLength(0);
+    expect(t.right.paths.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(1); // only left's is left
+    expect(accepted(t.right, lr)).toBe(false);
+    t.left.applier.removeAll();
+    expect(t.left.sad.list()).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(10 * REKEYED_INBOUND_GRACE_MS); // nothing fires late
+    expect(t.right.applier.errors + t.left.applier.errors).toBe(0);
+  });
+
+  it('rekeyedInboundGraceMs 0: the replaced inbound SA is removed with the Delete, at once', () => {
+    const t = tunnel({ graceMs: 0 });
+    const [lr] = espFrom(t.left, 1, '10.1.0.5', '10.2.0.9');
+    const old = rekey(t);
+    expect(vi.getTimerCount()).toBe(0);
+    for (const [s, spi] of [[t.left, old.left], [t.right, old.right]] as const) {
+      expect(s.sad.inbound(spi)).toBeUndefined();
+      expect(s.sad.list()).toHaveLength(2);
+    }
+    expect(accepted(t.right, lr)).toBe(false);
   });
 });
