@@ -74,6 +74,7 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
   if (sa.rekeys) life.push(`rekeyed ${sa.rekeys}x`);
   if (sa.rekeyIn !== undefined) life.push(`rekeying in ${agoText(sa.rekeyIn)}`);
   if (sa.expiresIn !== undefined) life.push(`expires in ${agoText(sa.expiresIn)}`);
+  if (sa.reauthIn !== undefined) life.push(`reauthenticating in ${agoText(sa.reauthIn)}`);
   if (life.length > 0) out.push(`  ${life.join(', ')}`);
   sa.children.forEach((c, i) => out.push(...childLines(s.name, c, i, s.encap)));
   return out;
@@ -101,6 +102,7 @@ export function formatStatus(s: TunnelStatus): string {
   ].filter(([, t]) => t !== '');
   if (drops.length > 0) lines.push(`drops: ${drops.map(([k, t]) => `${k}: ${t}`).join('; ')}`);
   if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
+  if (s.reauths > 0) lines.push(`ike: reauthenticated ${s.reauths}x`);
   if (s.lastFailure) {
     const f = s.lastFailure;
     lines.push(`last failure: ${f.row} ${f.message} (at ${f.at})`);

@@ -50,6 +50,7 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
     rekeyTime: p.ike.rekeyS, // swanctl connections.<c>.rekey_time, life_time, rand_time
     lifeTime: p.ike.lifeS,
     randTime: p.ike.randS,
+    reauthTime: p.ike.reauthS, // swanctl connections.<c>.reauth_time (0: off)
     retransmit: { ...p.retransmit },
     random: rt.random,
     wallClock: rt.wallClock,

@@ -57,7 +57,7 @@ interface PeerJson {
   local: SideJson & { cert?: string; key?: string };
   remote: SideJson & { ca?: string | string[] };
   psk?: string | { file: string } | { env: string };
-  ike: { proposals: string[]; dpd?: string } & LifetimeJson;
+  ike: { proposals: string[]; dpd?: string; reauth?: string } & LifetimeJson;
   child: { name?: string; proposals: string[]; mode?: 'tunnel' | 'transport'; replayWindow?: number } & LifetimeJson;
   start?: 'initiate' | 'wait';
   tun?: { name?: string; mtu?: number };
@@ -109,6 +109,10 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
 
   const ikeLife = lifetimes(j.ike, '/ike', DEFAULTS.ikeRekey, probs);
   const childLife = lifetimes(j.child, '/child', DEFAULTS.childRekey, probs);
+  const reauthS = durationSeconds(j.ike.reauth ?? '0s')!;
+  if (reauthS > 0 && remoteAddr === ANY) {
+    probs.push({ path: '/ike/reauth', expected: 'needs remote.addr: a new IKE SA cannot be started to %any (leave reauth out, or name the peer)' });
+  }
 
   const auth = resolveAuth(j, baseDir, env, localId, probs);
   if (probs.length > 0 || !auth) {
@@ -120,7 +124,7 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
     name: j.name,
     local: { addr: localAddr!, port: j.local.port ?? DEFAULTS.port, id: localId!, auth: auth.local, ts: localTs, tsText: localTs.map(formatSelector) },
     remote: { addr: remoteAddr!, port: j.remote.port ?? DEFAULTS.port, id: remoteId!, auth: auth.remote, ts: remoteTs, tsText: remoteTs.map(formatSelector) },
-    ike: { proposals: ike.list, proposalText: ike.text, ...ikeLife, dpdS: durationSeconds(j.ike.dpd ?? DEFAULTS.dpd)! },
+    ike: { proposals: ike.list, proposalText: ike.text, ...ikeLife, reauthS, dpdS: durationSeconds(j.ike.dpd ?? DEFAULTS.dpd)! },
     child: {
       name: j.child.name ?? j.name,
       proposals: esp.list,

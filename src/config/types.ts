@@ -9,7 +9,7 @@ export interface PeerConfig {
   name: string;
   local: { addr: string; port: number; id: string; auth: LocalAuth; ts: TrafficSelector[]; tsText: string[] };
   remote: { addr: string /* IP or '%any' */; port: number; id: string /* may be '%any' */; auth: RemoteAuth; ts: TrafficSelector[]; tsText: string[] };
-  ike: { proposals: Proposal[]; proposalText: string[]; rekeyS: number; lifeS?: number; randS?: number; dpdS: number };
+  ike: { proposals: Proposal[]; proposalText: string[]; rekeyS: number; lifeS?: number; randS?: number; reauthS: number; dpdS: number };
   child: { name: string; proposals: Proposal[]; proposalText: string[]; mode: 'tunnel' | 'transport'; rekeyS: number; lifeS?: number; randS?: number; replayWindow: number };
   // lifeS/randS absent = swanctl's defaults (life_time = rekey_time * 1.1, rand_time = life - rekey)
   start: 'initiate' | 'wait';

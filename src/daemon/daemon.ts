@@ -89,6 +89,10 @@ class Running {
   private readonly timers: Timers;
   private lastIkeIn: number;
   private attempts = 0;
+  /** IKE SAs replaced by reauthentication (status `reauths`). */
+  private reauths = 0;
+  /** A reauthentication in progress: the new IKE SA is being set up, the old one still carries traffic. */
+  private reauthing = false;
   private stopping: Promise<void> | undefined;
   private internalErrors = 0;
   private readonly onDemand: OnDemand;
@@ -232,6 +236,7 @@ class Running {
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
       retransmits: this.applier.retransmits,
+      reauths: this.reauths,
       lastFailure: this.applier.lastFailure,
       now: this.clock(),
     });
@@ -293,7 +298,8 @@ class Running {
   private initiate(): void {
     if (this.stopping || this.peer.remote.addr === '%any') return;
     const now = this.clock();
-    // one IKE SA per tunnel: end whatever is left of the previous attempt
+    // one IKE SA per tunnel: end whatever is left of the previous attempt (and any reauthentication)
+    this.reauthing = false;
     for (const sa of this.dispatcher.list()) if (sa.state === 'ESTABLISHED' || sa.state === 'CONNECTING') this.command(sa, sa.delete(now));
     this.attempts++;
     this.log.info('ike', `initiating IKE SA to ${this.peer.remote.addr}:${this.peer.remote.port} (attempt ${this.attempts})`);
@@ -305,14 +311,22 @@ class Running {
   private onEvent(e: IkeEvent): void {
     if (this.stopping) return;
     const initiator = this.peer.start === 'initiate' && this.peer.remote.addr !== '%any';
-    // F1-F4: the negotiation failed, try again later. F6 (rekey) leaves the SA running until it expires.
-    if (e.type === 'failure' && e.row !== 'F6' && initiator) {
+    if (e.type === 'reauth-due') {
+      setImmediate(() => this.reauth());
+    } else if (e.type === 'failure' && e.row !== 'F6' && this.reauthing) {
+      // the new IKE SA failed; the old one is still up and keeps the traffic until it expires
+      this.reauthing = false;
+      this.log.warn('ike', `reauthentication failed (${e.row}): the current IKE SA stays in use; trying again in ${RETRY_MS / 1000} s`);
+      this.timers.retryAt(this.clock() + RETRY_MS, () => this.reauth());
+    } else if (e.type === 'failure' && e.row !== 'F6' && initiator) {
+      // F1-F4: the negotiation failed, try again later. F6 (rekey) leaves the SA running until it expires.
       this.log.info('ike', `retrying in ${RETRY_MS / 1000} s`);
       this.timers.retryAt(this.clock() + RETRY_MS, () => this.initiate());
     } else if (e.type === 'ike-established') {
       this.attempts = 0;
       this.timers.cancelRetry();
-      setImmediate(() => this.retireOlder(e.spiI));
+      if (e.initialContact) setImmediate(() => this.retireOlder(e.spiI));
+      if (this.reauthing) setImmediate(() => this.retireReauthenticated(e.spiI));
     } else if (e.type === 'ike-deleted' && e.reason === 'expired' && initiator) {
       this.log.info('ike', 'IKE SA expired without a rekey: initiating a new one');
       setImmediate(() => this.initiate());
@@ -325,9 +339,47 @@ class Running {
   }
 
   /**
-   * The peer set up a new IKE SA with us as responder while an older one it started is still
-   * here: it restarted and forgot the old one (RFC 7296 §2.4 INITIAL_CONTACT). Delete the
-   * old one. SAs we initiated are left alone, so simultaneous initiation keeps one of each.
+   * Reauthentication (RFC 7296 §2.8.3), make-before-break as strongSwan's make_before_break:
+   * a new IKE SA is authenticated afresh, with its Child SA, while the old one carries the
+   * traffic; once it is up, the old IKE SA is deleted (retireReauthenticated). No
+   * INITIAL_CONTACT: the peer must keep the old SAs until our Delete.
+   */
+  private reauth(): void {
+    if (this.stopping || this.reauthing) return;
+    const old = this.dispatcher.list().find((sa) => sa.state === 'ESTABLISHED');
+    if (!old) return;
+    const remote = this.peer.remote.addr === '%any' ? undefined : { addr: this.peer.remote.addr, port: this.peer.remote.port };
+    if (!remote) {
+      this.log.warn('ike', 'reauthentication needs remote.addr (not %any): keeping the current IKE SA');
+      return;
+    }
+    this.reauthing = true;
+    this.log.info('ike', `reauthenticating: a new IKE SA to ${remote.addr}:${remote.port} replaces ${spiHex(old.spiI)}_i once it is up`);
+    const cfg = { ...toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now, remote }), initialContact: false };
+    this.apply(this.dispatcher.initiate(this.clock(), cfg).effects);
+    this.timers.kick();
+  }
+
+  /** The reauthenticated IKE SA is up: delete the IKE SAs it replaces (their Child SAs go with them). */
+  private retireReauthenticated(spiI: string): void {
+    const sas = this.dispatcher.list();
+    const fresh = sas.find((sa) => spiHex(sa.spiI) === spiI);
+    if (!fresh || fresh.role !== 'initiator' || !this.reauthing || this.stopping) return;
+    this.reauthing = false;
+    this.reauths++;
+    const now = this.clock();
+    for (const sa of sas) {
+      if (sa === fresh || sa.state !== 'ESTABLISHED') continue;
+      this.log.info('ike', `reauthenticated: deleting the old IKE SA ${spiHex(sa.spiI)}_i`);
+      this.command(sa, sa.delete(now));
+    }
+  }
+
+  /**
+   * The peer set up a new IKE SA with us as responder and said it has no other SAs with us
+   * (RFC 7296 §2.4 INITIAL_CONTACT): it restarted and forgot the old one. Remove the old one
+   * without a Delete. Without INITIAL_CONTACT the old SA stays (the peer may be reauthenticating,
+   * and deletes it itself); SAs we initiated are left alone.
    */
   private retireOlder(spiI: string): void {
     const sas = this.dispatcher.list();

@@ -2,7 +2,7 @@
 // ESP SAs into the SAD (RFC 4301 §4.4.2), PROTECT entries into the SPD (§4.4.1) with the
 // routes that steer the remote selectors into the TUN, and events into the log and the
 // failure map's last row. Keys are copied into the SA transforms and zeroed in the effect.
-import type { ChildSaInfo, Effect, IkeEvent, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
+import type { ChildSaInfo, Effect, IkeEvent, NewPolicyInfo, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 import { bytesToIp, ipToBytes, parseSelector } from '../ike/selectors.js';
 import type { EspCipherSpec } from '../ipsec/esp-transform.js';
@@ -228,12 +228,17 @@ export class EffectApplier {
     }
   }
 
-  private installPolicy(p: PolicyInfo): void {
+  private installPolicy(p: NewPolicyInfo): void {
     const c = this.children.get(p.spiIn);
     if (!c) throw new Error(`policy ${p.name} names no installed SA (SPI in ${hex(p.spiIn)})`);
-    // the newest Child SA's entry goes first (RFC 4301 §4.4.1: first match wins), so a
-    // replacement SA for the same selectors takes the traffic while the old one winds down
-    c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa }, 0);
+    // The newest Child SA's entry goes first (RFC 4301 §4.4.1: first match wins), so a
+    // replacement SA for the same selectors takes the traffic while the old one winds down. A
+    // replacement the peer made (its reauthentication, `active` false) waits behind the old SA
+    // until the peer deletes that: until our IKE_AUTH response reaches it, it has no inbound SA.
+    const current = [...this.children.values()].some((o) => o !== c && o.entry && o.info.name === p.name);
+    const behind = current && !p.active;
+    c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa }, behind ? undefined : 0);
+    if (behind) this.d.log.info('esp', `Child SA ${p.name} (SPI in ${hex(p.spiIn)}) waits behind the SA in use until the peer deletes it`);
     const cidrs = selectorCidrs(p.remoteTs);
     const fresh: string[] = [];
     try {

@@ -47,6 +47,8 @@ export interface IkeSaStatus {
   rekeyIn?: number;
   /** Seconds until the IKE SA reaches its hard lifetime; absent when it has none. */
   expiresIn?: number;
+  /** Seconds until a new IKE SA is authenticated to replace this one (reauth_time); absent when off. */
+  reauthIn?: number;
   children: ChildStatus[];
 }
 
@@ -59,6 +61,8 @@ export interface TunnelStatus {
   drops: { inbound: Record<string, number>; outbound: Record<string, number>; ike: Record<string, number> };
   /** IKE requests sent again for want of an answer (RFC 7296 §2.1) since the daemon started: a lossy path shows here. */
   retransmits: number;
+  /** IKE SAs this daemon replaced by reauthentication (RFC 7296 §2.8.3) since it started. */
+  reauths: number;
   lastFailure: LastFailure | null;
 }
 
@@ -78,6 +82,7 @@ export interface IkeSaView {
   readonly rekeyAt?: number | undefined;
   readonly expireAt?: number | undefined;
   readonly rekeys?: number;
+  readonly reauthDue?: number | undefined;
   readonly children: readonly { name: string; state: string; spiIn: number; spiOut: number; proposal: string; mode: 'tunnel' | 'transport'; rekeyAt?: number | undefined; expireAt?: number | undefined }[];
 }
 
@@ -98,6 +103,7 @@ export interface StatusInput {
   extraInbound?: Record<string, number>;
   extraOutbound?: Record<string, number>;
   retransmits: number;
+  reauths: number;
   lastFailure: LastFailure | null;
   now: number; // ms, same clock as the records
 }
@@ -167,6 +173,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       established: est === undefined || sa.state !== 'ESTABLISHED' ? null : ago(s.now, est),
       ...(sa.rekeys !== undefined ? { rekeys: sa.rekeys } : {}),
       ...deadlines(s.now, sa.rekeyAt, sa.expireAt),
+      ...(sa.reauthDue !== undefined && sa.state === 'ESTABLISHED' ? { reauthIn: Math.max(0, Math.round((sa.reauthDue - s.now) / 1000)) } : {}),
       children,
     };
   });
@@ -182,6 +189,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       ike: nonZero(...s.ikeCounters, ...s.ikeSas.map((sa) => withoutRetransmits(sa.stats))),
     },
     retransmits: s.retransmits,
+    reauths: s.reauths,
     lastFailure: s.lastFailure,
   };
 }

@@ -80,6 +80,12 @@ export interface IkeSaConfig {
   lifeTime?: number;
   /** Jitter subtracted from rekeyTime, seconds (default lifeTime - rekeyTime). */
   randTime?: number;
+  /**
+   * `reauth_time` in seconds (0 or absent = never): a new IKE SA is authenticated afresh before
+   * this one is deleted (RFC 7296 §2.8.3; strongSwan make_before_break). The IKE SA only says
+   * when (event `reauth-due`); the daemon creates the new SA. IKE SA rekeys keep the deadline.
+   */
+  reauthTime?: number;
 }
 
 /** The defaults an operator does not have to write. */

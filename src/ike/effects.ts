@@ -36,6 +36,17 @@ export interface PolicyInfo {
   mode: 'tunnel' | 'transport';
 }
 
+export interface NewPolicyInfo extends PolicyInfo {
+  /**
+   * Take the traffic at once (the entry goes first). True when we initiated the exchange that
+   * made this Child SA (the peer has its inbound SA already) or the peer said it holds no other
+   * SAs (INITIAL_CONTACT). False for a Child SA the peer is making while another SA of the same
+   * name is in use (its reauthentication, RFC 7296 §2.8.3): until our IKE_AUTH response reaches
+   * the peer it has no inbound SA for it, so the entry waits behind the old one until that is deleted.
+   */
+  active: boolean;
+}
+
 /** Failure-map rows (DESIGN.md) the IKE layer can name. */
 export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4' | 'F6';
 
@@ -89,7 +100,9 @@ export type IkeState = 'CREATED' | 'CONNECTING' | 'ESTABLISHED' | 'REKEYED' | 'D
 
 export type IkeEvent =
   | { type: 'ike-state'; from: IkeState; to: IkeState }
-  | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: { local: boolean; remote: boolean } }
+  | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: { local: boolean; remote: boolean }; initialContact?: boolean /* the peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4) */ }
+  /** reauth_time has come: the daemon authenticates a new IKE SA, then deletes this one (RFC 7296 §2.8.3). */
+  | { type: 'reauth-due'; spiI: string; spiR: string }
   | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' | 'rekeyed' | 'expired' }
   | { type: 'child-installed'; name: string; spiIn: string; spiOut: string; proposal: string; localTs: string[]; remoteTs: string[]; narrowed: boolean }
   | { type: 'child-deleted'; name: string; spiIn: string; spiOut: string; reason: 'local' | 'peer' | 'ike-deleted' | 'rekeyed' | 'redundant' | 'expired' }
@@ -134,7 +147,7 @@ export type Effect =
   | { type: 'install-sa'; child: ChildSaInfo; rekeys?: { spiIn: number; spiOut: number } }
   | SwitchOutbound
   | { type: 'remove-sa'; name: string; spiIn: number; spiOut: number }
-  | { type: 'install-policy'; policy: PolicyInfo }
+  | { type: 'install-policy'; policy: NewPolicyInfo }
   | { type: 'remove-policy'; policy: PolicyInfo }
   | { type: 'event'; event: IkeEvent };
 

@@ -10,7 +10,7 @@ import { compareNonces, lowerNonce, type ChildSa } from './sa-context.js';
 import { deleteChildPayloads, deleteIkePayloads } from './tasks/informational.js';
 import { findNotify, first, notify } from './payloads.js';
 import { formatProposal } from '../crypto/proposal.js';
-import { DEFAULT_CHILD_REKEY_S, DEFAULT_IKE_REKEY_S, planLifetime, retryAt, usageDue, type ChildUsage } from './lifetimes.js';
+import { DEFAULT_CHILD_REKEY_S, DEFAULT_IKE_REKEY_S, planLifetime, planReauth, retryAt, usageDue, type ChildUsage } from './lifetimes.js';
 import { buildChildRekeyRequest, configOf, findChild, processChildRekeyRequest, processChildRekeyResponse, rekeyEvidence, switchOutbound } from './tasks/child-rekey.js';
 import { buildIkeRekeyRequest, ikeEvidence, processIkeRekeyRequest, processIkeRekeyResponse, type NewIkeSa } from './tasks/ike-rekey.js';
 import { SaCore, type Path } from './sa-core.js';
@@ -25,6 +25,8 @@ export class IkeSa extends SaCore {
     super(cfg, role, local, remote, rekeyed);
   }
   private ikeRekeyCount = 0;
+  private reauthAt: number | undefined;
+  private reauthPlanned = false;
   private successors: IkeSa[] = [];
 
   /** RFC 7296 §2.18: the IKE SA a rekey made, with the old one's peer and identities, message IDs from 0. */
@@ -34,6 +36,8 @@ export class IkeSa extends SaCore {
     Object.assign(sa.ctx, { keys: n.keys, ni: n.ni, nr: n.nr, chosen: n.chosen, chosenText: formatProposal(n.chosen), nat: o.nat, remoteIdText: o.remoteIdText, peerHashes: o.peerHashes, now: o.now });
     sa.st = 'ESTABLISHED';
     sa.ikeRekeyCount = old.ikeRekeyCount + 1;
+    sa.reauthAt = old.reauthAt; // a rekey is no reauthentication (RFC 7296 §2.8.3): the deadline stays
+    sa.reauthPlanned = true;
     return sa;
   }
 
@@ -62,6 +66,8 @@ export class IkeSa extends SaCore {
   /** When this IKE SA will be rekeyed / deleted (ms, caller's clock); undefined when not scheduled. */
   get rekeyAt(): number | undefined { return this.ikeLife?.rekeyAt; }
   get expireAt(): number | undefined { return this.ikeLife?.expireAt; }
+  /** When the daemon is told to reauthenticate (reauth_time), or undefined. */
+  get reauthDue(): number | undefined { return this.reauthAt; }
   /** How many IKE SA rekeys led to this SA. Per Child SA, see `children[i].rekeys/rekeyAt/expireAt`. */
   get rekeys(): number { return this.ikeRekeyCount; }
   /** The IKE SA that replaced this one (RFC 7296 §2.18), once rekeyed. */
@@ -120,7 +126,7 @@ export class IkeSa extends SaCore {
   override pollTimeout(): number | undefined {
     const t = [super.pollTimeout()];
     if (this.st === 'ESTABLISHED') {
-      t.push(this.ikeLife?.rekeyAt, this.ikeLife?.expireAt);
+      t.push(this.ikeLife?.rekeyAt, this.ikeLife?.expireAt, this.reauthAt);
       for (const c of this.ctx.children) {
         if (c.state === 'INSTALLED' && !c.rekeying && !c.redundant && c.ownsPolicy !== false) t.push(c.rekeyAt);
         if (c.state === 'INSTALLED' || c.state === 'REKEYED') t.push(c.expireAt);
@@ -154,6 +160,10 @@ export class IkeSa extends SaCore {
       out.push(...this.delete(now));
       return;
     }
+    if (this.reauthAt !== undefined && now >= this.reauthAt) {
+      this.reauthAt = undefined; // once: the daemon starts the new IKE SA and deletes this one
+      out.push(event({ type: 'reauth-due', spiI: spiHex(this.ctx.spiI), spiR: spiHex(this.ctx.spiR) }));
+    }
     if (life?.rekeyAt !== undefined && now >= life.rekeyAt) {
       life.rekeyAt = undefined; // once: a refused command must not leave a deadline in the past
       out.push(...this.rekeyIke(now));
@@ -185,6 +195,10 @@ export class IkeSa extends SaCore {
   protected settle(now: number): void {
     const cfg = this.ctx.cfg;
     if (this.st === 'ESTABLISHED' && !this.ikeLife) this.ikeLife = planLifetime(now, cfg, DEFAULT_IKE_REKEY_S, cfg.random);
+    if (this.st === 'ESTABLISHED' && !this.reauthPlanned) {
+      this.reauthPlanned = true;
+      this.reauthAt = planReauth(now, cfg.reauthTime, cfg.randTime, cfg.random);
+    }
     for (const c of this.ctx.children) {
       if (c.lifetimePlanned || c.state !== 'INSTALLED') continue;
       c.installedAt ??= now;
@@ -245,6 +259,7 @@ export class IkeSa extends SaCore {
   private redundant(n: NewIkeSa, deleteIt: boolean, now: number, out: Effect[]): void {
     const s = IkeSa.rekeyedFrom(this, n);
     s.ikeLife = { rekeyAt: undefined, expireAt: undefined };
+    s.reauthAt = undefined;
     this.successors.push(s);
     if (deleteIt) out.push(...s.delete(now));
     else {

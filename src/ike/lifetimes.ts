@@ -46,6 +46,16 @@ export function planLifetime(now: number, c: LifetimeConfig, defaultRekeyS: numb
   return { rekeyAt, expireAt };
 }
 
+/**
+ * When to reauthenticate an IKE SA authenticated at `now`: reauth_time minus a random part of
+ * rand_time (default a tenth of reauth_time), so the two ends seldom start together.
+ */
+export function planReauth(now: number, reauthS: number | undefined, randS: number | undefined, random: (n: number) => Uint8Array): number | undefined {
+  if (!reauthS || reauthS <= 0) return undefined;
+  const rand = Math.max(0, Math.min(randS ?? reauthS / 10, reauthS));
+  return now + Math.round((reauthS - rand * fraction(random)) * 1000);
+}
+
 /** The retry time after TEMPORARY_FAILURE or a failed rekey: 2-10 s from now, jittered so both ends do not collide again. */
 export function retryAt(now: number, random: (n: number) => Uint8Array): number {
   return now + RETRY_MIN_MS + Math.floor(fraction(random) * RETRY_SPREAD_MS);

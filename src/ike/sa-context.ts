@@ -106,6 +106,7 @@ export interface SaContext {
   peerHashes?: number[]; // RFC 7427 §4 SIGNATURE_HASH_ALGORITHMS from the peer
   peerCertReq: boolean;
   remoteIdText?: string; // the peer's proven identity
+  peerInitialContact?: boolean; // responder: IKE_AUTH carried N(INITIAL_CONTACT) (RFC 7296 §2.4)
   children: ChildSa[];
   pending?: PendingChild;
   /** Our CREATE_CHILD_SA rekeying a Child SA, while in flight (tasks/child-rekey.ts). */

@@ -364,7 +364,7 @@ export abstract class SaCore {
     const c = this.ctx;
     const e: Effect[] = [];
     this.setState('ESTABLISHED', e);
-    e.push(event({ type: 'ike-established', spiI: spiHex(c.spiI), spiR: spiHex(c.spiR), proposal: c.chosenText ?? '', localId: c.cfg.localId, remoteId: c.remoteIdText ?? '', nat: c.nat ?? { local: false, remote: false } }));
+    e.push(event({ type: 'ike-established', spiI: spiHex(c.spiI), spiR: spiHex(c.spiR), proposal: c.chosenText ?? '', localId: c.cfg.localId, remoteId: c.remoteIdText ?? '', nat: c.nat ?? { local: false, remote: false }, initialContact: !!c.peerInitialContact }));
     out.splice(mark, 0, ...e); // state events before the Child SA's
   }
 

@@ -43,6 +43,7 @@ export function upStatus(): TunnelStatus {
     ],
     drops: { inbound: {}, outbound: {}, ike: {} },
     retransmits: 0,
+    reauths: 0,
     lastFailure: null,
   };
 }

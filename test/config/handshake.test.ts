@@ -83,10 +83,11 @@ describe('toIkeSaConfig', () => {
     expect(toIkeSaConfig(loadPeerFile('examples/right.json'), rt(2)).initialContact).toBe(false);
   });
 
-  it('ike/child life and rand reach the IKE SA and Child SA lifetimes (swanctl life_time, rand_time)', () => {
+  it('ike/child life, rand and ike.reauth reach the IKE SA and Child SA lifetimes (swanctl life_time, rand_time, reauth_time)', () => {
     const p = loadPeerFile('examples/left.json');
-    const c = toIkeSaConfig({ ...p, ike: { ...p.ike, rekeyS: 20, lifeS: 60, randS: 2 }, child: { ...p.child, rekeyS: 5, lifeS: 40, randS: 1 } }, rt(1));
-    expect(c).toMatchObject({ rekeyTime: 20, lifeTime: 60, randTime: 2 });
+    const c = toIkeSaConfig({ ...p, ike: { ...p.ike, rekeyS: 20, lifeS: 60, randS: 2, reauthS: 90 }, child: { ...p.child, rekeyS: 5, lifeS: 40, randS: 1 } }, rt(1));
+    expect(c).toMatchObject({ rekeyTime: 20, lifeTime: 60, randTime: 2, reauthTime: 90 });
+    expect(toIkeSaConfig(p, rt(1)).reauthTime).toBe(0); // off unless asked for, as swanctl
     expect(c.children[0]).toMatchObject({ rekeyTime: 5, lifeTime: 40, randTime: 1 });
   });
 

@@ -149,6 +149,7 @@ describe('documented variants', () => {
     j.child.life = '50m';
     j.child.rand = '1m';
     j.ike.life = '25h';
+    j.ike.reauth = '12h';
     j.child.name = 'net';
     j.child.replayWindow = 64;
     const p = load(j);
@@ -156,7 +157,7 @@ describe('documented variants', () => {
     expect(p).toMatchObject({ encap: 'udp', mssClamp: true, keepaliveS: 15, dpdAction: 'hold', retransmit: { timeout: 2, base: 1.5, tries: 3 } });
     expect(p.local.port).toBe(4500);
     expect(p.remote.port).toBe(4501);
-    expect(p.ike).toMatchObject({ dpdS: 120, rekeyS: 86400, lifeS: 90000 });
+    expect(p.ike).toMatchObject({ dpdS: 120, rekeyS: 86400, lifeS: 90000, reauthS: 43200 });
     expect(p.ike.randS).toBeUndefined(); // swanctl's default (life - rekey) applies in src/ike/lifetimes.ts
     expect(p.child).toMatchObject({ name: 'net', rekeyS: 2700, lifeS: 3000, randS: 60, replayWindow: 64 });
   });

@@ -163,11 +163,18 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     }
   });
 
-  it('a replacement IKE SA takes the traffic at once; the shared route stays until the last Child SA goes', () => {
+  it('reauthentication (RFC 7296 §2.8.3): the new IKE SA\'s initiator sends on it at once, the responder only once the old SA is deleted; the shared route stays until the last Child SA goes', () => {
     const { left, right, run, apply, lCfg } = tunnel();
     const old = left.dispatcher.list()[0];
-    apply(left, left.dispatcher.initiate(0, { ...lCfg, random: seededRandom(77) }).effects);
+    const rightOldOut = [...right.applier.children.values()][0].info.spiOut;
+    apply(left, left.dispatcher.initiate(0, { ...lCfg, initialContact: false, random: seededRandom(77) }).effects);
     run();
+    // right did not make the new Child SA: until left has it (our IKE_AUTH response), right stays on the old one
+    expect(right.applier.children.size).toBe(2);
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
+    const sendBack = () => right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    sendBack();
+    expect(Buffer.from(right.sentEsp.at(-1)!.packets[0].subarray(0, 4)).readUInt32BE(0)).toBe(rightOldOut);
     expect(left.applier.children.size).toBe(2);
     expect(left.routes.installed).toEqual([['10.2.0.0/16']]); // one route for both
     // the newest Child SA's policy matches first: packets go out with its SPI
@@ -181,6 +188,14 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     run();
     expect(left.applier.children.size).toBe(1);
     expect(left.routes.removed).toBe(0); // still needed by the new Child SA
+    // the old IKE SA and its Child SA are gone: right sends on the new one, which left has
+    const rightNew = [...right.applier.children.values()];
+    expect(rightNew).toHaveLength(1);
+    sendBack();
+    expect(Buffer.from(right.sentEsp.at(-1)!.packets[0].subarray(0, 4)).readUInt32BE(0)).toBe(rightNew[0].info.spiOut);
+    left.datapath.inbound(right.sentEsp.at(-1)!.packets);
+    expect(Buffer.from(left.tunWrites.at(-1)![0])).toEqual(Buffer.from(back));
+    expect(right.routes.removed).toBe(0);
     const cur = left.dispatcher.list().find((sa) => sa.state === 'ESTABLISHED')!;
     apply(left, cur.delete(2));
     run();

@@ -59,6 +59,7 @@ function fixture(role: 'initiator' | 'responder') {
     ikeCounters: [{ unknownSpi: 0, noConfig: 1 }],
     extraOutbound: { 'icmp-too-big-sent': 0 },
     retransmits: 3,
+    reauths: 2,
     lastFailure: null,
     now: 61_400,
   });
@@ -77,6 +78,7 @@ describe('status', () => {
     expect(s.drops.outbound).toEqual({});
     expect(s.drops.ike).toEqual({ noConfig: 1, integrityFailed: 1 }); // retransmits are not drops
     expect(s.retransmits).toBe(3); // ... they have their own count, over every IKE SA the daemon ran
+    expect(s.reauths).toBe(2);
   });
 
   it('swaps the SPIs for a responder', () => {

@@ -26,7 +26,7 @@ function status(sa: Partial<IkeSaView>) {
   };
   return buildStatus({
     name: 't', pid: 1, localId: 'left.example', tun: null, encap: 'udp', ikeSas: [view], children: new Map(),
-    established: new Map([['1111111111111111', NOW - 30_000]]), inbound: counters(), outbound: counters(), ikeCounters: [], retransmits: 0, lastFailure: null, now: NOW,
+    established: new Map([['1111111111111111', NOW - 30_000]]), inbound: counters(), outbound: counters(), ikeCounters: [], retransmits: 0, reauths: 0, lastFailure: null, now: NOW,
   });
 }
 

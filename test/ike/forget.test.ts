@@ -165,6 +165,7 @@ describe('IkeSa.forget(): the peer restarted (RFC 7296 §2.4 INITIAL_CONTACT)', 
     const oldChild = lab.child('b');
     const oldIds = { spiIn: oldChild.spiIn, spiOut: oldChild.spiOut };
     lab.cmd('a', (s) => s.forget()); // the peer restarts: its state is gone
+    lab.aCfg.initialContact = true; // ... and says so, as tsvpn (start: initiate) and strongSwan do
     lab.record('a', lab.a.initiate(lab.now, lab.aCfg).effects);
     lab.flush();
     const fresh = lab.b.list().find((s) => s !== old)!;

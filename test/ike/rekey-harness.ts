@@ -16,30 +16,40 @@ export interface Msg { bytes: Uint8Array; from: Side }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-/** What a daemon would hold: SAs by inbound SPI, and which SA the policy sends on. */
+/** What a daemon would hold: SAs by inbound SPI, and the SPD entries in match order (src/daemon/effects.ts). */
 export class ModelDatapath {
   readonly sas = new Map<number, { spiOut: number; keyIn: string; keyOut: string }>();
-  policy: number | undefined; // inbound SPI of the SA that owns the policy
+  /** Inbound SPIs of the SAs with a policy entry, first match first. */
+  readonly entries: number[] = [];
   readonly log: string[] = [];
+
+  /** Inbound SPI of the SA the policy sends on (the first entry). */
+  get policy(): number | undefined {
+    return this.entries[0];
+  }
 
   apply(fx: Effect[]): void {
     for (const e of fx) {
       if (e.type === 'install-sa') this.install(e.child, e.rekeys);
       else if (e.type === 'install-policy') {
         expect(this.sas.has(e.policy.spiIn)).toBe(true);
-        this.policy = e.policy.spiIn;
+        // ours goes first; one the peer made waits behind the SA in use (a reauthentication)
+        if (e.policy.active || this.entries.length === 0) this.entries.unshift(e.policy.spiIn);
+        else this.entries.push(e.policy.spiIn);
         this.log.push(`policy ${e.policy.spiIn.toString(16)}`);
       } else if (e.type === 'switch-outbound') {
-        expect(this.policy).toBe(e.from.spiIn); // the policy moves from the SA that has it
+        const at = this.entries.indexOf(e.from.spiIn);
+        expect(at).toBe(0); // the policy moves from the SA that has it
         expect(this.sas.has(e.spiIn)).toBe(true); // ... to an SA installed before (make-before-break)
-        this.policy = e.spiIn;
+        this.entries[at] = e.spiIn;
         this.log.push(`switch ${e.spiIn.toString(16)}`);
       } else if (e.type === 'remove-policy') {
-        expect(this.policy).toBe(e.policy.spiIn); // only the owner's policy is removed
-        this.policy = undefined;
+        const at = this.entries.indexOf(e.policy.spiIn);
+        expect(at).toBeGreaterThanOrEqual(0); // only the owner's policy is removed
+        this.entries.splice(at, 1);
         this.log.push('unpolicy');
       } else if (e.type === 'remove-sa') {
-        expect(this.policy).not.toBe(e.spiIn); // never remove the SA traffic leaves on
+        expect(this.entries).not.toContain(e.spiIn); // never remove an SA a policy sends on
         this.sas.delete(e.spiIn);
         this.log.push(`remove ${e.spiIn.toString(16)}`);
       }

@@ -273,7 +273,7 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
     // takes the policy the Delete removed (strongSwan issue #1458 lost the tunnel here).
     c.ownsPolicy = true;
     c.replaces = undefined;
-    out.push({ type: 'install-policy', policy: { name: c.name, localTs: fmt(c.localTs), remoteTs: fmt(c.remoteTs), spiIn: c.spiIn, spiOut: c.spiOut, mode: c.mode } });
+    out.push({ type: 'install-policy', policy: { name: c.name, localTs: fmt(c.localTs), remoteTs: fmt(c.remoteTs), spiIn: c.spiIn, spiOut: c.spiOut, mode: c.mode, active: true } });
     out.push(rekeyedEvent(host, c));
     return over();
   }

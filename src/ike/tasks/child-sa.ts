@@ -85,7 +85,7 @@ function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: numb
   ctx.children.push({ name: cfg.name, state: 'INSTALLED', spiIn, spiOut, proposal, mode, localTs, remoteTs });
   out.push(
     { type: 'install-sa', child },
-    { type: 'install-policy', policy: { name: cfg.name, localTs: child.localTs, remoteTs: child.remoteTs, spiIn, spiOut, mode } },
+    { type: 'install-policy', policy: { name: cfg.name, localTs: child.localTs, remoteTs: child.remoteTs, spiIn, spiOut, mode, active: ctx.role === 'initiator' || !!ctx.peerInitialContact } },
     event({ type: 'child-installed', name: cfg.name, spiIn: spiHex(spiIn), spiOut: spiHex(spiOut), proposal, localTs: child.localTs, remoteTs: child.remoteTs, narrowed }),
   );
 }

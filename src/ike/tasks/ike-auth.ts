@@ -60,6 +60,8 @@ export function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]):
     return { result: 'failed', response: [notify(NotifyType.AUTHENTICATION_FAILED)] };
   }
   ctx.remoteIdText = verdict.id;
+  // RFC 7296 §2.4: the peer has no other SAs with us (it restarted); the daemon drops the old ones
+  ctx.peerInitialContact = !!findNotify(p, NotifyType.INITIAL_CONTACT);
   const idr = ownId(ctx, 'IDr');
   const authAndCerts = buildAuth(ctx, idr);
   const child = processChildRequest(ctx, p, out);
