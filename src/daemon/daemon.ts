@@ -48,6 +48,7 @@ export interface Daemon {
 
 const NAT_T_PORT = 4500; // RFC 3948 §2.1, RFC 7296 §2.23
 const RETRY_MS = 30_000; // initiator: try again every 30 s after F1-F4
+const CHILD_EXPIRED_RESTART_MS = 2_000; // initiator: a Child SA reached its hard lifetime (F6); its Delete goes first
 const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer our Delete
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -318,6 +319,10 @@ class Running {
       this.reauthing = false;
       this.log.warn('ike', `reauthentication failed (${e.row}): the current IKE SA stays in use; trying again in ${RETRY_MS / 1000} s`);
       this.timers.retryAt(this.clock() + RETRY_MS, () => this.reauth());
+    } else if (e.type === 'failure' && e.row === 'F6' && e.evidence.scope === 'child' && e.evidence.result === 'expired' && initiator) {
+      // the Child SA is gone and no rekey could replace it: start over with a new IKE SA (after its Delete)
+      this.log.warn('ike', `Child SA ${e.evidence.child ?? ''} expired without a rekey: starting over with a new IKE SA in ${CHILD_EXPIRED_RESTART_MS / 1000} s`);
+      this.timers.retryAt(this.clock() + CHILD_EXPIRED_RESTART_MS, () => this.initiate());
     } else if (e.type === 'failure' && e.row !== 'F6' && initiator) {
       // F1-F4: the negotiation failed, try again later. F6 (rekey) leaves the SA running until it expires.
       this.log.info('ike', `retrying in ${RETRY_MS / 1000} s`);
