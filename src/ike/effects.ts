@@ -79,7 +79,7 @@ export type FailureEvent =
       type: 'failure';
       row: 'F2';
       message: string;
-      evidence: { scope: 'ike' | 'child'; ours: string[]; theirs: string[]; notify?: string };
+      evidence: { scope: 'ike' | 'child'; ours: string[]; theirs: string[]; notify?: string; mode?: 'transport' /* we sent USE_TRANSPORT_MODE */ };
     }
   | {
       type: 'failure';

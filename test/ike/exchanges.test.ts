@@ -157,6 +157,15 @@ describe('NO_PROPOSAL_CHOSEN (F2)', () => {
     expect(p.initiator.state).toBe('ESTABLISHED');
     expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F2', evidence: { scope: 'child', ours: ['chacha20poly1305-noesn'], theirs: ['aes128-sha256-noesn'] } });
     expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F2', evidence: { scope: 'child', notify: 'NO_PROPOSAL_CHOSEN' } });
+    expect(failures(p.iEffects)[0]).not.toHaveProperty('evidence.mode');
+  });
+
+  it('ESP proposals refused while we asked for transport mode: F2 says so (RFC 7296 §1.3.1 USE_TRANSPORT_MODE; kernel-libipsec refuses it this way)', () => {
+    const p = new Pair({ ...moon, esp: ['aes128-sha256'], mode: 'transport' }, { ...sun, esp: ['chacha20poly1305'] });
+    p.establish();
+    const [f] = failures(p.iEffects);
+    expect(f).toMatchObject({ row: 'F2', evidence: { scope: 'child', notify: 'NO_PROPOSAL_CHOSEN', mode: 'transport' } });
+    expect(f.message).toMatch(/USE_TRANSPORT_MODE/);
   });
 });
 

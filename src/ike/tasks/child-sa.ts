@@ -103,8 +103,11 @@ export function processChildResponse(ctx: SaContext, p: Payload[], out: Effect[]
   const tsr = first(p, 'TSr');
   if (err || !sa || !tsi || !tsr) {
     const name = err ? notifyName(err.notifyType) : 'missing SA/TS payloads';
-    if (err?.notifyType === NotifyType.NO_PROPOSAL_CHOSEN)
-      out.push(event({ type: 'failure', row: 'F2', message: `the peer accepted none of our ESP proposals for ${cfg.name}`, evidence: { scope: 'child', ours, theirs: [], notify: name } }));
+    if (err?.notifyType === NotifyType.NO_PROPOSAL_CHOSEN) {
+      // RFC 7296 §1.3.1: a peer without transport mode may refuse the Child SA for that alone
+      const transport = cfg.mode === 'transport' ? ' (we asked for transport mode with USE_TRANSPORT_MODE: the peer may not support it, e.g. strongSwan kernel-libipsec)' : '';
+      out.push(event({ type: 'failure', row: 'F2', message: `the peer accepted none of our ESP proposals for ${cfg.name}${transport}`, evidence: { scope: 'child', ours, theirs: [], notify: name, ...(transport ? { mode: 'transport' as const } : {}) } }));
+    }
     else if (err?.notifyType === NotifyType.TS_UNACCEPTABLE)
       out.push(event({ type: 'failure', row: 'F4', message: `the peer refused the traffic selectors of ${cfg.name}`, evidence: { child: cfg.name, localTs: fmt(cfg.localTs), remoteTs: fmt(cfg.remoteTs), notify: name } }));
     else out.push(event({ type: 'notify', exchange: 'IKE_AUTH', notify: name }));
