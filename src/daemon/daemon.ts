@@ -27,6 +27,7 @@ import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
 import { checkPrivileges, quietIpv6, routeSource, tunMtuFor } from './host.js';
+import { formatEndpoint } from '../wire/ip-text.js';
 
 export { DaemonError } from './control.js';
 export type { TunnelStatus } from './status.js';
@@ -285,7 +286,7 @@ class Running {
       this.timers.kick();
     } catch (e) {
       this.internalErrors++;
-      this.log.error('ike', `datagram from ${path.from.addr}:${path.from.port} dropped: ${errText(e)}`);
+      this.log.error('ike', `datagram from ${formatEndpoint(path.from)} dropped: ${errText(e)}`);
     }
   }
 
@@ -303,7 +304,7 @@ class Running {
     this.reauthing = false;
     for (const sa of this.dispatcher.list()) if (sa.state === 'ESTABLISHED' || sa.state === 'CONNECTING') this.command(sa, sa.delete(now));
     this.attempts++;
-    this.log.info('ike', `initiating IKE SA to ${this.peer.remote.addr}:${this.peer.remote.port} (attempt ${this.attempts})`);
+    this.log.info('ike', `initiating IKE SA to ${formatEndpoint(this.peer.remote)} (attempt ${this.attempts})`);
     const cfg = toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now });
     this.apply(this.dispatcher.initiate(now, cfg).effects);
     this.timers.kick();
@@ -359,7 +360,7 @@ class Running {
       return;
     }
     this.reauthing = true;
-    this.log.info('ike', `reauthenticating: a new IKE SA to ${remote.addr}:${remote.port} replaces ${spiHex(old.spiI)}_i once it is up`);
+    this.log.info('ike', `reauthenticating: a new IKE SA to ${formatEndpoint(remote)} replaces ${spiHex(old.spiI)}_i once it is up`);
     const cfg = { ...toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now, remote }), initialContact: false };
     this.apply(this.dispatcher.initiate(this.clock(), cfg).effects);
     this.timers.kick();

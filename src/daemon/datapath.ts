@@ -9,6 +9,7 @@ import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
 import type { Logger } from './log.js';
+import { formatEndpoint } from '../wire/ip-text.js';
 
 /** Where an outbound SA's packets go: UDP-encapsulated (RFC 3948) or raw ESP (IP protocol 50). */
 export interface OuterDest {
@@ -231,7 +232,7 @@ export class Datapath {
     if (!dest || dest.encap) return;
     dest.encap = true;
     dest.port = NAT_T_PORT;
-    this.o.log.info('esp', `the peer sends ESP in UDP: sending ESP in UDP to ${dest.addr}:${NAT_T_PORT} too`);
+    this.o.log.info('esp', `the peer sends ESP in UDP: sending ESP in UDP to ${formatEndpoint({ addr: dest.addr, port: NAT_T_PORT })} too`);
   }
 
   /** Copy packets into the reused slab and write them with one call into the addon. */

@@ -12,6 +12,7 @@ import { EncrId } from '../wire/constants.js';
 import type { TrafficSelector } from '../wire/types.js';
 import type { SaPaths } from './datapath.js';
 import type { Logger } from './log.js';
+import { formatEndpoint } from '../wire/ip-text.js';
 
 const NAT_T_PORT = 4500; // RFC 3948 §2.1
 /**
@@ -218,7 +219,7 @@ export class EffectApplier {
       const dest = outerDest(info, this.d.forceEncap);
       this.d.paths.set(outSa, dest);
       this.d.paths.set(inSa, dest); // one object: what inbound learns (datapath learnEncap) outbound uses
-      this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${hex(info.spiIn)} out ${hex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${dest.addr}:${dest.port}` : `to ${dest.addr}`}`);
+      this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${hex(info.spiIn)} out ${hex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${formatEndpoint(dest)}` : `to ${dest.addr}`}`);
     } finally {
       // the transforms hold their own copies (createEspTransform copies keys)
       for (const k of [info.keysIn, info.keysOut]) {
@@ -338,7 +339,7 @@ export class EffectApplier {
         return log.info('ike', `Child SA ${ev.name} deleted (${ev.reason})`);
       case 'retransmit':
         this.retransmits++;
-        return log.info('ike', `retransmit ${ev.attempt} of ${ev.exchange} (message ${ev.messageId}) to ${ev.to.addr}:${ev.to.port}`);
+        return log.info('ike', `retransmit ${ev.attempt} of ${ev.exchange} (message ${ev.messageId}) to ${formatEndpoint(ev.to)}`);
       case 'liveness':
         return ev.ok ? log.debug('ike', 'peer alive') : log.warn('ike', 'peer did not answer the liveness check (DPD): dead');
       case 'invalid-ke':

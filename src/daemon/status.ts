@@ -6,6 +6,7 @@ import { spiHex } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 import type { TrafficCounters } from '../ipsec/counters.js';
 import type { ChildRecord, LastFailure } from './effects.js';
+import { formatEndpoint } from '../wire/ip-text.js';
 
 export interface ChildStatus {
   name: string;
@@ -164,8 +165,8 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       role: sa.role,
       localSpi: spiHex(initiator ? sa.spiI : sa.spiR),
       remoteSpi: spiHex(initiator ? sa.spiR : sa.spiI),
-      local: `${sa.local.addr}:${sa.local.port}`,
-      remote: `${sa.remote.addr}:${sa.remote.port}`,
+      local: formatEndpoint(sa.local),
+      remote: formatEndpoint(sa.remote),
       localId: s.localId,
       remoteId: sa.remoteId ?? '',
       proposal: sa.proposal ?? '',

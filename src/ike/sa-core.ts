@@ -18,6 +18,7 @@ import { classifyError } from './errors.js';
 import type { Lifetime } from './lifetimes.js';
 import { findChild, rekeyEvidence } from './tasks/child-rekey.js';
 import { ikeEvidence, type NewIkeSa } from './tasks/ike-rekey.js';
+import { formatEndpoint } from '../wire/ip-text.js';
 
 export type Exchange = 'init' | 'auth' | 'delete-ike' | 'delete-child' | 'liveness' | 'auth-failed' | 'rekey-child' | 'rekey-ike';
 /** `payloads` runs when the request is sent; undefined means it is no longer needed (skipped). */
@@ -134,7 +135,7 @@ export abstract class SaCore {
       this.requests.clear();
       if (this.inFlight?.kind === 'init') {
         // failure map F1: IKE_SA_INIT never answered
-        out.push(event({ type: 'failure', row: 'F1', message: `no response to IKE_SA_INIT from ${r.to.addr}:${r.to.port} after ${r.retransmits} retransmits`, evidence: { retransmits: r.retransmits, to: r.to, from: r.from, exchange: 'IKE_SA_INIT' } }));
+        out.push(event({ type: 'failure', row: 'F1', message: `no response to IKE_SA_INIT from ${formatEndpoint(r.to)} after ${r.retransmits} retransmits`, evidence: { retransmits: r.retransmits, to: r.to, from: r.from, exchange: 'IKE_SA_INIT' } }));
         this.finish('FAILED', 'failed', out);
       } else if (this.inFlight?.kind === 'liveness' || this.inFlight?.kind === 'delete-ike') {
         if (this.inFlight.kind === 'liveness') out.push(event({ type: 'liveness', ok: false }));

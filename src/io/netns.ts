@@ -114,7 +114,8 @@ export function createTwoHosts(o: TwoHostsOptions = {}): TwoHosts {
     for (const [h, dev] of [[left, a], [right, b]] as const) {
       ip(['link', 'set', dev, 'name', h.dev], h.ns);
       ip(['link', 'set', h.dev, 'mtu', String(o.mtu ?? 1500)], h.ns);
-      ip(['addr', 'add', `${h.outer}/24`, 'dev', h.dev], h.ns);
+      // IPv6: no duplicate address detection, so the address is usable at once (RFC 4862 §5.4)
+      ip(['addr', 'add', ...(h.outer.includes(':') ? [`${h.outer}/64`, 'dev', h.dev, 'nodad'] : [`${h.outer}/24`, 'dev', h.dev])], h.ns);
       ip(['addr', 'add', `${h.inner}/32`, 'dev', 'lo'], h.ns);
       ip(['link', 'set', 'lo', 'up'], h.ns);
       ip(['link', 'set', h.dev, 'up'], h.ns);

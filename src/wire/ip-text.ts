@@ -74,3 +74,8 @@ export function bytesToIp(bytes: Uint8Array): string {
   if (best < 0) return hex(0, 8);
   return `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }
+
+/** "192.0.2.1:500", "[2001:db8::1]:500": an address with a port (RFC 5952 §6 brackets IPv6). */
+export function formatEndpoint(e: { addr: string; port: number }): string {
+  return e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`;
+}
