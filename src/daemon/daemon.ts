@@ -154,7 +154,16 @@ class Running {
       log,
     });
     const src = routeSource(peer);
-    this.onDemand = new OnDemand({ peer, dev: this.tun.name, src, log, initiate: () => this.initiate() });
+    // the one way this tunnel routes traffic into the TUN, for Child SAs and on-demand alike
+    const installFor = (remote: string[]): InstalledRoutes =>
+      // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
+      peer.child.mode === 'transport'
+        ? installTransportRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), ikePort: peer.local.port, src })
+        : installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src });
+    const remove = (h: unknown): void => {
+      for (const err of removeRoutes(h as InstalledRoutes)) log.warn('route', err);
+    };
+    this.onDemand = new OnDemand({ peer, install: installFor, remove, log, initiate: () => this.initiate() });
     this.applier = new EffectApplier({
       sad: this.sad,
       spd: this.spd,
@@ -163,14 +172,9 @@ class Running {
       routes: {
         install: (remote) => {
           this.onDemand.clear(); // the Child SA's routes replace the on-demand ones
-          // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
-          if (peer.child.mode === 'transport') return installTransportRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), ikePort: peer.local.port, src });
-          return installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src });
+          return installFor(remote);
         },
-        remove: (h) => {
-          const errs = removeRoutes(h as InstalledRoutes);
-          for (const err of errs) log.warn('route', err);
-        },
+        remove,
       },
       now: clock,
       rekeyedInboundGraceMs: REKEYED_INBOUND_GRACE_MS, // ESP queued behind a rekey's Delete still decrypts

@@ -1,19 +1,27 @@
 // peer.json `dpdAction: "hold"` (swanctl dpd_action = trap): after a dead peer, the remote
 // selectors stay routed into the TUN with no SA behind them, and the first packet that
-// arrives there starts a new IKE SA. The Child SA's own routes replace these ones.
+// arrives there starts a new IKE SA. The Child SA's own routes replace these ones. The
+// routes are the daemon's own kind (tunnel prefixes, or transport mode's policy rules that
+// keep tsvpn's IKE and ESP out of the TUN), so they come from its installer.
 import type { PeerConfig } from '../config/types.js';
-import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { selectorCidrs } from './effects.js';
 import type { Logger } from './log.js';
 import { packetMatches } from '../ipsec/spd.js';
 import { decodeIpPacket } from '../wire/ip.js';
 
 export class OnDemand {
-  private routes: InstalledRoutes | undefined;
+  private routes: unknown;
   private sprung = false;
 
   constructor(
-    private readonly o: { peer: PeerConfig; dev: string; src: string | undefined; log: Logger; initiate: () => void },
+    private readonly o: {
+      peer: PeerConfig;
+      /** The daemon's route installer and remover (the same the Child SA's routes use). */
+      install: (remote: string[]) => unknown;
+      remove: (handle: unknown) => void;
+      log: Logger;
+      initiate: () => void;
+    },
   ) {}
 
   /** True while a packet into the TUN should start the tunnel (read once per TUN batch). */
@@ -26,7 +34,7 @@ export class OnDemand {
     if (this.routes) return;
     const p = this.o.peer;
     try {
-      this.routes = installRoutes({ dev: this.o.dev, remote: selectorCidrs(p.remote.tsText), peer: p.remote.addr, src: this.o.src });
+      this.routes = this.o.install(selectorCidrs(p.remote.tsText));
       this.o.log.info('ike', `hold: traffic to ${p.remote.tsText.join(', ')} will start a new IKE SA`);
     } catch (e) {
       this.o.log.error('route', `hold: on-demand routes failed (${e instanceof Error ? e.message : String(e)}), initiating now`);
@@ -63,6 +71,6 @@ export class OnDemand {
     const r = this.routes;
     this.routes = undefined;
     this.sprung = false;
-    if (r) for (const err of removeRoutes(r)) this.o.log.warn('route', err);
+    if (r !== undefined) this.o.remove(r);
   }
 }

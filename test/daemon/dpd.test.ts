@@ -1,7 +1,8 @@
 // Dead peer detection (RFC 7296 §2.4) and peer.json `dpdAction: "hold"`: when right dies
 // without a word, left notices after `dpd` seconds of silence and unanswered liveness
 // checks, drops the SA, keeps the remote prefix routed into its TUN, and the next packet
-// there brings the tunnel back once right is running again.
+// there brings the tunnel back once right is running again. In tunnel mode and in transport
+// mode, where the peer's own address goes into the TUN while tsvpn's IKE and ESP stay out.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,29 +12,32 @@ import { installed, runDaemon, until, type DaemonProc } from './helpers/lab.js';
 
 const ok = netnsSupport().ok;
 
-const peer = (name: string, me: LabHost, other: LabHost, extra: object) => ({
+type Mode = 'tunnel' | 'transport';
+const peer = (name: string, me: LabHost, other: LabHost, extra: object, mode: Mode) => ({
   name,
-  local: { addr: me.outer, id: `${name}.example`, auth: 'psk', ts: [`${me.inner}/32`] },
-  remote: { addr: other.outer, id: '%any', auth: 'psk', ts: [`${other.inner}/32`] },
+  local: { addr: me.outer, id: `${name}.example`, auth: 'psk', ts: [mode === 'tunnel' ? `${me.inner}/32` : 'dynamic'] },
+  remote: { addr: other.outer, id: '%any', auth: 'psk', ts: [mode === 'tunnel' ? `${other.inner}/32` : 'dynamic'] },
   psk: 'dpd-test-secret-0123456789',
   ike: { proposals: ['aes256gcm16-prfsha256-x25519'], dpd: '1s' },
-  child: { proposals: ['aes256gcm16'] },
+  child: { proposals: ['aes256gcm16'], mode },
   retransmit: { timeout: 0.3, base: 1, tries: 2 },
   ...extra,
 });
 
 describe.skipIf(!ok)('dead peer detection (needs root and /dev/net/tun)', () => {
-  it('dpdAction hold: the SA goes when the peer dies, and traffic brings it back', async () => {
+  for (const mode of ['tunnel', 'transport'] as const) it(`dpdAction hold, ${mode} mode: the SA goes when the peer dies, and traffic brings it back`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvpn-dpd-'));
     const ctl = join(dir, 'ctl');
     const hosts = createTwoHosts({ prefix: 'tsvdd' });
     const procs: DaemonProc[] = [];
     const logs = () => procs.map((p) => `--- ${p.name}\n${p.log()}`).join('\n');
-    const ping = () => nsExec(hosts.left.ns, 'ping', ['-n', '-c', '1', '-W', '1', '-I', hosts.left.inner, hosts.right.inner]).status === 0;
+    // transport mode protects the hosts' own addresses (RFC 7296 §1.1.2)
+    const [from, to] = mode === 'tunnel' ? [hosts.left.inner, hosts.right.inner] : [hosts.left.outer, hosts.right.outer];
+    const ping = () => nsExec(hosts.left.ns, 'ping', ['-n', '-c', '1', '-W', '1', '-I', from, to]).status === 0;
     try {
-      const rightPeer = peer('right', hosts.right, hosts.left, { start: 'wait' });
+      const rightPeer = peer('right', hosts.right, hosts.left, { start: 'wait' }, mode);
       procs.push(runDaemon(hosts.right.ns, rightPeer, dir, ctl));
-      const left = runDaemon(hosts.left.ns, peer('left', hosts.left, hosts.right, { start: 'initiate', dpdAction: 'hold' }), dir, ctl);
+      const left = runDaemon(hosts.left.ns, peer('left', hosts.left, hosts.right, { start: 'initiate', dpdAction: 'hold' }, mode), dir, ctl);
       procs.push(left);
       await until('the tunnel', 30_000, async () => (installed(await left.status()) ? true : undefined), logs);
       expect(ping()).toBe(true);
@@ -43,7 +47,11 @@ describe.skipIf(!ok)('dead peer detection (needs root and /dev/net/tun)', () => 
       await until('left to declare the peer dead', 20_000, async () => ((await left.status())?.ikeSas.length === 0 ? true : undefined), logs);
       expect(left.log()).toMatch(/dead peer: dpdAction hold/);
       // the remote prefix still goes into the TUN (on-demand), with no SA behind it
-      expect(nsExec(hosts.left.ns, 'ip', ['route', 'get', hosts.right.inner]).stdout).toContain('tsvpn-left');
+      expect(nsExec(hosts.left.ns, 'ip', ['route', 'get', to]).stdout).toContain('tsvpn-left');
+      if (mode === 'transport') {
+        // ... while the IKE that will bring it back still leaves on the wire (policy rules, pref 7470)
+        expect(nsExec(hosts.left.ns, 'ip', ['route', 'get', to, 'ipproto', 'udp', 'sport', '500']).stdout).not.toContain('tsvpn-left');
+      }
 
       const right2 = runDaemon(hosts.right.ns, rightPeer, dir, ctl); // its stale control socket is replaced
       procs.push(right2);
