@@ -1,5 +1,7 @@
 # Builds native/build/Release/tsvpn_native.node (loaded by src/io/native.ts).
 # Linux only: the TUN device and recvmmsg/sendmmsg are Linux interfaces.
+# src/aead.cc uses Node's own OpenSSL: <openssl/*.h> from <nodedir>/include/node (on the
+# include path node-gyp sets up), symbols resolved against the node binary when loaded.
 {
   "targets": [
     {
@@ -13,7 +15,8 @@
         "src/tun_device.cc",
         "src/mmsg_io.cc",
         "src/udp_socket.cc",
-        "src/raw_socket.cc"
+        "src/raw_socket.cc",
+        "src/aead.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

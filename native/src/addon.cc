@@ -1,6 +1,8 @@
-// tsvpn_native: the TUN device, batched UDP and raw ESP for the datapath (see src/io/).
+// tsvpn_native: the TUN device, batched UDP and raw ESP for the datapath (see src/io/), and
+// the in-place ESP AEAD (see src/crypto/native-aead.ts).
 #include <napi.h>
 
+#include "aead.h"
 #include "raw_socket.h"
 #include "tun_device.h"
 #include "udp_socket.h"
@@ -11,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunDevice", tsvpn::TunDevice::Init(env));
   exports.Set("UdpSocket", tsvpn::UdpSocket::Init(env));
   exports.Set("RawEspSocket", tsvpn::RawEspSocket::Init(env));
+  exports.Set("AeadContext", tsvpn::AeadContext::Init(env));
   return exports;
 }
 

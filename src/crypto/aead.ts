@@ -1,16 +1,18 @@
 // AEAD ciphers as IKEv2 and ESP use them: AES-GCM with a 16-octet ICV (RFC 4106, RFC 5282) and
 // ChaCha20-Poly1305 (RFC 7634). The keying material is the key followed by a 4-octet salt;
 // the 12-octet nonce is salt | the 8-octet IV sent on the wire (RFC 4106 §4, RFC 5282 §4,
-// RFC 7634 §2). Two backends give the same bytes: node:crypto (fast) and @noble/ciphers
-// (reference, pure JS).
+// RFC 7634 §2). Three backends give the same bytes: node:crypto, @noble/ciphers (reference,
+// pure JS) and 'native', the tsvpn addon's OpenSSL contexts keyed once that seal and open in
+// place (InPlaceAead, what ESP uses when the addon is built: no allocation per packet).
 
 import { createCipheriv, createDecipheriv, type CipherGCMTypes } from 'node:crypto';
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { DisposedError, IntegrityError, InvalidLengthError, UnsupportedAlgorithmError } from './errors.js';
+import { nativeAeadConstructor } from './native-aead.js';
 
 export type AeadAlg = 'aes-gcm-16' | 'chacha20-poly1305';
-export type Backend = 'node' | 'noble';
+export type Backend = 'node' | 'noble' | 'native';
 
 export interface Aead {
   /** Returns ciphertext | 16-octet tag. */
@@ -18,6 +20,23 @@ export interface Aead {
   /** Returns the plaintext, or throws IntegrityError. */
   open(iv8: Uint8Array, aad: Uint8Array, ctAndTag: Uint8Array): Uint8Array;
   /** Zero the key and salt held here; later calls throw DisposedError. */
+  dispose(): void;
+}
+
+/**
+ * Seal and open inside a caller's buffer (backend 'native'). The 8-octet IV is read from
+ * buf[ivOff]; the AAD is 0 to 256 octets (ESP: 8, or 12 with ESN). Bad offsets or lengths
+ * throw TypeError/RangeError; use after dispose() throws DisposedError.
+ */
+export interface InPlaceAead {
+  /** Encrypt buf[ctOff, ctOff+ptLen) in place and write the 16-octet tag at buf[ctOff+ptLen]. */
+  sealInPlace(buf: Uint8Array, ivOff: number, aad: Uint8Array, ctOff: number, ptLen: number): void;
+  /**
+   * Check the tag at buf[ctOff+ctLen, +16) and decrypt buf[ctOff, +ctLen) in place. False on a
+   * bad tag, with that range zeroed: the buffer holds neither plaintext nor ciphertext then.
+   */
+  openInPlace(buf: Uint8Array, ivOff: number, aad: Uint8Array, ctOff: number, ctLen: number): boolean;
+  /** Free the OpenSSL contexts (they wipe the key schedule) and the salt. */
   dispose(): void;
 }
 
@@ -77,8 +96,78 @@ function checkKeyLength(alg: AeadAlg, keyLength: number): void {
   }
 }
 
-export function createAead(alg: AeadAlg, keyWithSalt: Uint8Array, backend: Backend = 'node'): Aead {
+/** True when the addon with AeadContext is built and loads. */
+export function nativeAeadAvailable(): boolean {
+  return nativeAeadConstructor() !== undefined;
+}
+
+/** The backend ESP uses unless told: 'native' when the addon loads, else 'node'. */
+export function defaultEspBackend(): Backend {
+  return nativeAeadAvailable() ? 'native' : 'node';
+}
+
+function checkAlg(alg: AeadAlg): void {
   if (alg !== 'aes-gcm-16' && alg !== 'chacha20-poly1305') throw new UnsupportedAlgorithmError('AEAD', alg);
+}
+
+/** The in-place AEAD of the native addon; UnsupportedAlgorithmError when the addon is not built. */
+export function createInPlaceAead(alg: AeadAlg, keyWithSalt: Uint8Array): InPlaceAead {
+  checkAlg(alg);
+  const keyLength = keyWithSalt.length - AEAD_SALT_LENGTH;
+  checkKeyLength(alg, keyLength);
+  const Context = nativeAeadConstructor();
+  if (!Context) throw new UnsupportedAlgorithmError('AEAD', `${alg}/native`, 'the native addon is not built');
+  // RFC 4106 §4 / RFC 7634 §2: the addon keeps the salt for nonce = salt | IV
+  const ctx = new Context(alg, keyWithSalt.subarray(0, keyLength), keyWithSalt.subarray(keyLength));
+  let disposed = false;
+  return {
+    sealInPlace(buf, ivOff, aad, ctOff, ptLen) {
+      if (disposed) throw new DisposedError(`${alg} AEAD`);
+      ctx.sealInPlace(buf, ivOff, aad, ctOff, ptLen);
+    },
+    openInPlace(buf, ivOff, aad, ctOff, ctLen) {
+      if (disposed) throw new DisposedError(`${alg} AEAD`);
+      return ctx.openInPlace(buf, ivOff, aad, ctOff, ctLen);
+    },
+    dispose() {
+      disposed = true;
+      ctx.dispose();
+    },
+  };
+}
+
+/** The Aead interface over the in-place one (a copy per call): for tests and non-ESP callers. */
+function nativeAead(alg: AeadAlg, keyWithSalt: Uint8Array): Aead {
+  const inPlace = createInPlaceAead(alg, keyWithSalt);
+  const checkIv = (iv8: Uint8Array): void => {
+    if (iv8.length !== AEAD_IV_LENGTH) throw new InvalidLengthError('AEAD IV', '8', iv8.length);
+  };
+  return {
+    seal(iv8, aad, plaintext) {
+      checkIv(iv8);
+      const buf = new Uint8Array(AEAD_IV_LENGTH + plaintext.length + AEAD_TAG_LENGTH); // IV | ct | tag
+      buf.set(iv8, 0);
+      buf.set(plaintext, AEAD_IV_LENGTH);
+      inPlace.sealInPlace(buf, 0, aad, AEAD_IV_LENGTH, plaintext.length);
+      return buf.subarray(AEAD_IV_LENGTH);
+    },
+    open(iv8, aad, ctAndTag) {
+      checkIv(iv8);
+      if (ctAndTag.length < AEAD_TAG_LENGTH) throw new IntegrityError('too-short');
+      const buf = new Uint8Array(AEAD_IV_LENGTH + ctAndTag.length);
+      buf.set(iv8, 0);
+      buf.set(ctAndTag, AEAD_IV_LENGTH);
+      const ctLen = ctAndTag.length - AEAD_TAG_LENGTH;
+      if (!inPlace.openInPlace(buf, 0, aad, AEAD_IV_LENGTH, ctLen)) throw new IntegrityError('icv');
+      return buf.subarray(AEAD_IV_LENGTH, AEAD_IV_LENGTH + ctLen);
+    },
+    dispose: () => inPlace.dispose(),
+  };
+}
+
+export function createAead(alg: AeadAlg, keyWithSalt: Uint8Array, backend: Backend = 'node'): Aead {
+  checkAlg(alg);
+  if (backend === 'native') return nativeAead(alg, keyWithSalt);
   if (backend !== 'node' && backend !== 'noble') throw new UnsupportedAlgorithmError('AEAD', `${alg}/${backend}`, 'unknown backend');
   const keyLength = keyWithSalt.length - AEAD_SALT_LENGTH;
   checkKeyLength(alg, keyLength);

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NativeAeadConstructor } from '../crypto/native-aead.js';
 
 /** Every error thrown on purpose by src/io. `code` is an errno name ("EPERM") or ERR_*. */
 export class IoError extends Error {
@@ -92,6 +93,8 @@ export interface NativeAddon {
     rcvbuf: number,
     sndbuf: number,
   ) => NativeUdpSocket;
+  /** In-place ESP AEAD (src/crypto/native-aead.ts); absent from addons built before it. */
+  AeadContext?: NativeAeadConstructor;
 }
 
 const ADDON_RELATIVE = 'native/build/Release/tsvpn_native.node';

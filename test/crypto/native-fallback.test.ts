@@ -1,0 +1,30 @@
+// Without the addon (not built, or built before AeadContext) ESP falls back to node:crypto
+// silently, and asking for 'native' by name says why it cannot.
+import { describe, expect, it, vi } from 'vitest';
+
+vi.mock('../../src/io/native.js', () => ({
+  loadNative: () => {
+    throw new Error('the native addon is not built');
+  },
+}));
+
+const { createAead, createInPlaceAead, defaultEspBackend, nativeAeadAvailable } = await import('../../src/crypto/aead.js');
+const { createEspTransform } = await import('../../src/ipsec/esp-transform.js');
+const { UnsupportedAlgorithmError } = await import('../../src/crypto/errors.js');
+
+describe('AEAD backends without the native addon', () => {
+  it('ESP uses node:crypto by default; native by name is UnsupportedAlgorithmError', () => {
+    expect(nativeAeadAvailable()).toBe(false);
+    expect(defaultEspBackend()).toBe('node');
+    const key = new Uint8Array(20).fill(3);
+    expect(() => createInPlaceAead('aes-gcm-16', key)).toThrow(UnsupportedAlgorithmError);
+    expect(() => createAead('aes-gcm-16', key, 'native')).toThrow(/native addon is not built/);
+    const tx = createEspTransform({ kind: 'aead', alg: 'aes-gcm-16', keyWithSalt: key });
+    const rx = createEspTransform({ kind: 'aead', alg: 'aes-gcm-16', keyWithSalt: key });
+    const buf = new Uint8Array(16 + 8 + 16);
+    buf.set([0, 0, 0, 1, 0, 0, 0, 1], 0);
+    buf.set([1, 2, 3, 4, 5, 6, 2, 4], 16); // payload, padding 1 2, Pad Length 2, Next Header 4
+    tx.seal(buf, 0, 8, 0, 1, false);
+    expect(Array.from(rx.open(buf, 0, false))).toEqual([1, 2, 3, 4, 5, 6, 2, 4]);
+  });
+});
