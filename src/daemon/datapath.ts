@@ -2,7 +2,8 @@
 // "Narrow batch interfaces"): TUN batch -> processOutbound -> one sendmmsg per outer
 // destination, straight from the slab processOutbound sealed into; ESP batch ->
 // processInbound -> one copy into a reused slab -> one TUN write. No per-packet system
-// call, closure or buffer allocation here (the AEAD allocates its own output).
+// call, closure or buffer allocation here; the native AEAD seals into the send slab and
+// opens in the receive slab (a batch's views, valid until this synchronous call returns).
 import { processInbound } from '../ipsec/inbound.js';
 import { processOutbound } from '../ipsec/outbound.js';
 import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';

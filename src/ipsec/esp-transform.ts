@@ -1,13 +1,23 @@
 // The cryptographic part of one ESP SA: how IV, ciphertext and ICV are produced and checked.
 // Two families (RFC 8221 §5 lists both as MUST/SHOULD for ESP):
-//   AEAD  AES-GCM-16 (RFC 4106) and ChaCha20-Poly1305 (RFC 7634), via src/crypto/aead.ts.
+//   AEAD  AES-GCM-16 (RFC 4106) and ChaCha20-Poly1305 (RFC 7634), via src/crypto/aead.ts;
+//         with the native backend (the default when the addon is built) sealed and opened in
+//         place in the packet buffer.
 //   CBC   AES-CBC (RFC 3602) + HMAC (RFC 4868 / RFC 2404), encrypt-then-MAC (RFC 4303 §3.3.2).
 //
 // Layout of an ESP packet handled here (RFC 4303 §2.1):
 //   off: SPI(4) | Sequence Number(4) | IV | ciphertext(payload | padding | pad len | next hdr) | ICV
 
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { createAead, AEAD_IV_LENGTH, AEAD_TAG_LENGTH, type AeadAlg, type Backend } from '../crypto/aead.js';
+import {
+  createAead,
+  createInPlaceAead,
+  defaultEspBackend,
+  AEAD_IV_LENGTH,
+  AEAD_TAG_LENGTH,
+  type AeadAlg,
+  type Backend,
+} from '../crypto/aead.js';
 import { createInteg } from '../crypto/integ.js';
 import { IntegrityError, InvalidLengthError } from '../crypto/errors.js';
 import { ESP_HEADER_LENGTH } from '../wire/esp.js';
@@ -18,6 +28,7 @@ export type EspCipherSpec =
       alg: AeadAlg;
       /** Key followed by the 4-octet salt (RFC 4106 §8.1, RFC 7634 §2). */
       keyWithSalt: Uint8Array;
+      /** Default: 'native' when the addon loads, else 'node' (defaultEspBackend). */
       backend?: Backend;
       /**
        * The 8-octet IV is the 64-bit sequence number XOR this mask (default zeros: IV = seq).
@@ -50,7 +61,12 @@ export interface EspTransform {
   seal(buf: Uint8Array, off: number, ptLength: number, seqHigh: number, seqLow: number, esn: boolean): number;
   /** True when an ESP packet of this length could be well formed (before any crypto). */
   lengthOk(espLength: number): boolean;
-  /** Verify and decrypt a whole ESP packet; returns the plaintext. Throws IntegrityError. */
+  /**
+   * Verify and decrypt a whole ESP packet; returns the plaintext. Throws IntegrityError.
+   * Consumes the packet: with the native backend the plaintext is decrypted in place and the
+   * result is a view into `packet` (on an integrity failure the ciphertext is zeroed), so a
+   * caller must not open the same bytes twice or read the ciphertext afterwards.
+   */
   open(packet: Uint8Array, seqHigh: number, esn: boolean): Uint8Array;
   /** Zero the keys held here. */
   dispose(): void;
@@ -68,10 +84,14 @@ function writeU32(b: Uint8Array, p: number, v: number): void {
 }
 
 function aeadTransform(spec: Extract<EspCipherSpec, { kind: 'aead' }>): EspTransform {
-  const aead = createAead(spec.alg, spec.keyWithSalt, spec.backend ?? 'node');
+  const backend = spec.backend ?? defaultEspBackend();
+  // native: seal and open in the packet buffer; node / noble: an Aead that returns new bytes
+  const inPlace = backend === 'native' ? createInPlaceAead(spec.alg, spec.keyWithSalt) : undefined;
+  const aead = inPlace ? undefined : createAead(spec.alg, spec.keyWithSalt, backend);
   const mask = spec.ivMask ?? new Uint8Array(AEAD_IV_LENGTH);
   if (mask.length !== AEAD_IV_LENGTH) throw new InvalidLengthError('ESP IV mask', '8', mask.length);
   const ivMask = Uint8Array.from(mask);
+  const aad8 = new Uint8Array(8); // scratch: SPI | seq
   const aadEsn = new Uint8Array(12); // scratch: SPI | seq high | seq low
   const ivStart = ESP_HEADER_LENGTH;
   const ctStart = ESP_HEADER_LENGTH + AEAD_IV_LENGTH;
@@ -79,10 +99,13 @@ function aeadTransform(spec: Extract<EspCipherSpec, { kind: 'aead' }>): EspTrans
   // RFC 4106 §5 / RFC 7634 §2.1: AAD is SPI | Sequence Number (32 bits), or with ESN
   // SPI | Seq high | Seq low (64 bits). The high half is never sent.
   const aadOf = (buf: Uint8Array, off: number, seqHigh: number, esn: boolean): Uint8Array => {
-    if (!esn) return buf.subarray(off, off + ESP_HEADER_LENGTH);
-    aadEsn.set(buf.subarray(off, off + 4), 0);
+    if (!esn) {
+      for (let i = 0; i < 8; i++) aad8[i] = buf[off + i];
+      return aad8;
+    }
+    for (let i = 0; i < 4; i++) aadEsn[i] = buf[off + i];
     writeU32(aadEsn, 4, seqHigh);
-    aadEsn.set(buf.subarray(off + 4, off + 8), 8);
+    for (let i = 4; i < 8; i++) aadEsn[i + 4] = buf[off + i];
     return aadEsn;
   };
 
@@ -98,11 +121,12 @@ function aeadTransform(spec: Extract<EspCipherSpec, { kind: 'aead' }>): EspTrans
       writeU32(buf, iv + 4, seqLow);
       for (let i = 0; i < AEAD_IV_LENGTH; i++) buf[iv + i] ^= ivMask[i];
       const ct = off + ctStart;
-      const sealed = aead.seal(
-        buf.subarray(iv, iv + AEAD_IV_LENGTH),
-        aadOf(buf, off, seqHigh, esn),
-        buf.subarray(ct, ct + ptLength),
-      );
+      const aad = aadOf(buf, off, seqHigh, esn);
+      if (inPlace) {
+        inPlace.sealInPlace(buf, iv, aad, ct, ptLength); // nonce = salt | buf[iv, +8)
+        return ctStart + ptLength + AEAD_TAG_LENGTH;
+      }
+      const sealed = aead!.seal(buf.subarray(iv, iv + AEAD_IV_LENGTH), aad, buf.subarray(ct, ct + ptLength));
       buf.set(sealed, ct);
       return ctStart + sealed.length;
     },
@@ -111,14 +135,17 @@ function aeadTransform(spec: Extract<EspCipherSpec, { kind: 'aead' }>): EspTrans
       return len >= ctStart + 2 + AEAD_TAG_LENGTH;
     },
     open(packet, seqHigh, esn) {
-      return aead.open(
-        packet.subarray(ivStart, ctStart),
-        aadOf(packet, 0, seqHigh, esn),
-        packet.subarray(ctStart),
-      );
+      const aad = aadOf(packet, 0, seqHigh, esn);
+      if (inPlace) {
+        const ctLength = packet.length - ctStart - AEAD_TAG_LENGTH;
+        if (ctLength < 0) throw new IntegrityError('too-short');
+        if (!inPlace.openInPlace(packet, ivStart, aad, ctStart, ctLength)) throw new IntegrityError('icv');
+        return packet.subarray(ctStart, ctStart + ctLength); // the plaintext, in place
+      }
+      return aead!.open(packet.subarray(ivStart, ctStart), aad, packet.subarray(ctStart));
     },
     dispose() {
-      aead.dispose();
+      (inPlace ?? aead!).dispose();
       ivMask.fill(0);
     },
   };

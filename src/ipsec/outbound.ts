@@ -3,7 +3,8 @@
 //
 // Pass 1 decides each packet's fate (policy, SA, sequence number, sizes) without copying;
 // pass 2 allocates one buffer for the whole batch and writes every ESP packet into it, so
-// the only per-packet allocations are those createAead makes. The caller adds the outer
+// the only per-packet allocations are those the node/noble AEAD backends make (the native
+// one seals in place: none). The caller adds the outer
 // UDP/IP header (tunnel mode: from the SA's outer addresses; transport mode: rebuilt from the
 // inner packet's own header, which is not inside the ESP packet).
 

@@ -4,10 +4,12 @@ import { Spd } from '../../src/ipsec/spd.js';
 import { processOutbound } from '../../src/ipsec/outbound.js';
 import { processInbound } from '../../src/ipsec/inbound.js';
 import { totalDrops } from '../../src/ipsec/counters.js';
-import { createAead } from '../../src/crypto/aead.js';
+import { createAead, type Backend } from '../../src/crypto/aead.js';
 import { IntegId } from '../../src/wire/constants.js';
-import type { EspCipherSpec } from '../../src/ipsec/esp-transform.js';
-import { udpPacket, sel, pair, gcm, hex, GCM_KEY } from './helpers.js';
+import { createEspTransform, type EspCipherSpec } from '../../src/ipsec/esp-transform.js';
+import { IntegrityError } from '../../src/crypto/errors.js';
+import { readEspTrailer } from '../../src/wire/esp.js';
+import { udpPacket, sel, pair, gcm, hex, GCM_KEY, hasNativeAead, NEEDS_NATIVE } from './helpers.js';
 
 /** A sender (SAD + SPD with one PROTECT entry) and a receiver SAD for one SA pair. */
 function link(specs: { out: SaSpec; in: SaSpec }) {
@@ -27,19 +29,24 @@ const cbc = (integId: number, keyLength = 32): (() => EspCipherSpec) => () => ({
   integKey: new Uint8Array(integId === IntegId.HMAC_SHA1_96 ? 20 : integId === IntegId.HMAC_SHA2_512_256 ? 64 : 32).fill(0x17),
 });
 
-const ciphers: Array<[string, () => EspCipherSpec]> = [
+const chacha = (backend: Backend): EspCipherSpec => ({ kind: 'aead', alg: 'chacha20-poly1305', keyWithSalt: new Uint8Array(36).fill(7), backend });
+
+/** [name, spec, needs the native addon] */
+const ciphers: Array<[string, () => EspCipherSpec, boolean?]> = [
   ['aes-gcm-16/node', () => gcm('node')],
   ['aes-gcm-16/noble', () => gcm('noble')],
-  ['chacha20-poly1305/node', () => ({ kind: 'aead', alg: 'chacha20-poly1305', keyWithSalt: new Uint8Array(36).fill(7) })],
+  ['aes-gcm-16/native', () => gcm('native'), true],
+  ['chacha20-poly1305/node', () => chacha('node')],
+  ['chacha20-poly1305/native', () => chacha('native'), true],
   ['aes256-cbc + hmac-sha256-128', cbc(IntegId.HMAC_SHA2_256_128)],
   ['aes128-cbc + hmac-sha1-96', cbc(IntegId.HMAC_SHA1_96, 16)],
   ['aes256-cbc + hmac-sha512-256', cbc(IntegId.HMAC_SHA2_512_256)],
 ];
 
 describe('ESP round trips', () => {
-  for (const [name, cipher] of ciphers) {
+  for (const [name, cipher, native] of ciphers) {
     for (const esn of [false, true]) {
-      it(`${name}${esn ? ' with ESN' : ''}: every size comes back intact`, () => {
+      it.skipIf(native && !hasNativeAead)(`${name}${esn ? ' with ESN' : ''}: every size comes back intact${native ? ` ${NEEDS_NATIVE}` : ''}`, () => {
         const l = link(pair(cipher, { esn }));
         const inner = [0, 1, 2, 3, 13, 100, 1372].map((n, i) => udpPacket('192.0.2.7', '203.0.113.9', 1000 + i, 53, n, i));
         const sent = processOutbound(l.spd, l.tx, inner, 10);
@@ -65,6 +72,55 @@ describe('ESP round trips', () => {
     const inner = [udpPacket('192.0.2.1', '203.0.113.1', 1, 2, 500)];
     const got = processInbound(l.rx, processOutbound(l.spd, l.tx, inner, 0).esp, 0);
     expect(got.packets).toEqual(inner);
+  });
+
+  it.skipIf(!hasNativeAead)(`AES-GCM and ChaCha20-Poly1305 sealed natively open with node and the reverse, noble -> native too ${NEEDS_NATIVE}`, () => {
+    const inner = [udpPacket('192.0.2.1', '203.0.113.1', 1, 2, 700)];
+    for (const [from, to] of [['native', 'node'], ['node', 'native'], ['noble', 'native']] as const) {
+      for (const spec of [gcm, chacha]) {
+        for (const esn of [false, true]) {
+          const specs = pair(() => spec(from), { esn });
+          specs.in.cipher = spec(to);
+          const l = link(specs);
+          expect(processInbound(l.rx, processOutbound(l.spd, l.tx, inner, 0).esp, 0).packets).toEqual(inner);
+        }
+      }
+    }
+  });
+
+  it.skipIf(!hasNativeAead)(`native open works in place: the plaintext is a view into the packet, a forged one is zeroed ${NEEDS_NATIVE}`, () => {
+    const l = link(pair(() => gcm('native')));
+    const inner = udpPacket('192.0.2.1', '203.0.113.1', 1, 2, 300, 0x77);
+    const [esp] = processOutbound(l.spd, l.tx, [inner], 0).esp;
+    const forged = esp.slice();
+    forged[40] ^= 1;
+    expect(() => l.inb.transform.open(forged, 0, false)).toThrow(IntegrityError);
+    // RFC 4303 §3.4.4: nothing decrypted from a packet that failed the check is left to use
+    expect(forged.subarray(16, forged.length - 16).every((b) => b === 0)).toBe(true);
+    const plain = l.inb.transform.open(esp, 0, false);
+    expect(plain.buffer).toBe(esp.buffer);
+    expect(plain.byteOffset).toBe(esp.byteOffset + 16); // after SPI | Seq | IV
+    expect(plain.length).toBe(esp.length - 16 - 16);
+    expect(plain.subarray(0, readEspTrailer(plain).payloadLength)).toEqual(inner);
+  });
+
+  it('with ESN the unsent high half of the sequence number is authenticated (RFC 4106 §5, RFC 7634 §2.1)', () => {
+    const specs: EspCipherSpec[] = [gcm('node'), gcm('noble'), chacha('node')];
+    if (hasNativeAead) specs.push(gcm('native'), chacha('native'));
+    for (const spec of specs) {
+      const t = createEspTransform(spec);
+      const packet = (): Uint8Array => {
+        const buf = new Uint8Array(16 + 20 + 16);
+        buf.set(hex('0000abcd 00000005'), 0);
+        buf.fill(0x42, 16, 34).set([0, 4], 34); // payload, Pad Length 0, Next Header 4
+        expect(t.seal(buf, 0, 20, 7, 5, true)).toBe(buf.length);
+        return buf;
+      };
+      expect(() => t.open(packet(), 6, true)).toThrow(IntegrityError);
+      expect(() => t.open(packet(), 7, false)).toThrow(IntegrityError);
+      expect(readEspTrailer(t.open(packet(), 7, true))).toMatchObject({ payloadLength: 18, nextHeader: 4 });
+      t.dispose();
+    }
   });
 
   it('IPv6 inner packets use Next Header 41 and round-trip', () => {
@@ -97,7 +153,8 @@ describe('ESP round trips', () => {
 
 describe('inbound drops, each under its reason', () => {
   it('a flipped ciphertext bit is an integrity drop and leaves the replay window unchanged', () => {
-    for (const [, cipher] of ciphers) {
+    for (const [, cipher, native] of ciphers) {
+      if (native && !hasNativeAead) continue;
       const l = link(pair(cipher));
       const [good] = processOutbound(l.spd, l.tx, [udpPacket('192.0.2.1', '203.0.113.1', 1, 2, 64)], 0).esp;
       const bad = good.slice();

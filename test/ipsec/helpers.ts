@@ -2,6 +2,7 @@
 import { ipToBytes, parseSelector } from '../../src/ike/selectors.js';
 import type { SaSpec } from '../../src/ipsec/sad.js';
 import type { EspCipherSpec } from '../../src/ipsec/esp-transform.js';
+import { nativeAeadAvailable, type Backend } from '../../src/crypto/aead.js';
 
 export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 export const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -45,7 +46,8 @@ export const sel = (...texts: string[]) => texts.map((t) => parseSelector(t));
 
 export const GCM_KEY = hex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f cafebabe');
 
-export function gcm(backend: 'node' | 'noble' = 'node'): EspCipherSpec {
+/** AES-256-GCM-16; without `backend`, ESP's default ('native' when the addon is built, else 'node'). */
+export function gcm(backend?: Backend): EspCipherSpec {
   return { kind: 'aead', alg: 'aes-gcm-16', keyWithSalt: GCM_KEY.slice(), backend };
 }
 
@@ -62,3 +64,7 @@ export function pair(
     in: { ...common, cipher: cipher(), localAddress: ipToBytes('198.51.100.2'), remoteAddress: ipToBytes('198.51.100.1'), localSelectors: b, remoteSelectors: a },
   };
 }
+
+/** The native AEAD loads; tests of the 'native' backend skip otherwise, saying why. */
+export const hasNativeAead = nativeAeadAvailable();
+export const NEEDS_NATIVE = hasNativeAead ? '(needs the native addon)' : '(skipped: the native addon is not built; npm ci builds it)';
