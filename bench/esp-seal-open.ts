@@ -1,6 +1,7 @@
 // ESP seal/open micro-benchmark: the outbound datapath (SPD lookup, padding, sequence number,
 // AEAD seal into the batch slab) and the AEAD open of an ESP packet, for 64-, 512- and
-// 1400-byte inner packets, AES-GCM-16 and ChaCha20-Poly1305, node:crypto and @noble backends.
+// 1400-byte inner packets, AES-GCM-16 and ChaCha20-Poly1305, node:crypto, @noble and the
+// native addon's in-place backend (skipped when the addon is not built).
 //
 //   npx tsx bench/esp-seal-open.ts            full run (several seconds per case)
 //   BENCH_QUICK=1 npx tsx bench/esp-seal-open.ts   smoke run (a few ms per case)
@@ -10,7 +11,7 @@ import { Sad } from '../src/ipsec/sad.js';
 import { Spd } from '../src/ipsec/spd.js';
 import { processOutbound } from '../src/ipsec/outbound.js';
 import { readEspTrailer } from '../src/wire/esp.js';
-import type { AeadAlg, Backend } from '../src/crypto/aead.js';
+import { nativeAeadAvailable, type AeadAlg, type Backend } from '../src/crypto/aead.js';
 import { ipToBytes, parseSelector } from '../src/ike/selectors.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -51,7 +52,8 @@ function setup(alg: AeadAlg, backend: Backend) {
 
 const cases = [];
 for (const alg of ['aes-gcm-16', 'chacha20-poly1305'] as const) {
-  for (const backend of ['node', 'noble'] as const) {
+  for (const backend of ['node', 'noble', 'native'] as const) {
+    if (backend === 'native' && !nativeAeadAvailable()) continue;
     for (const size of [64, 512, 1400]) {
       const label = `${alg}/${backend} ${size}B`;
       cases.push(
@@ -62,9 +64,15 @@ for (const alg of ['aes-gcm-16', 'chacha20-poly1305'] as const) {
         }, caseOptions),
         b.add(`open ${label}`, () => {
           const { sad, spd, sa } = setup(alg, backend);
-          const [esp] = processOutbound(spd, sad, [innerPacket(size)], 0).esp;
+          const esp = processOutbound(spd, sad, [innerPacket(size)], 0).esp[0].slice();
+          const packet = new Uint8Array(esp.length);
           // Open the same packet repeatedly: the AEAD and trailer work, without the replay window.
-          return () => readEspTrailer(sa.transform.open(esp, 0, true));
+          // open consumes its input (the native backend decrypts in place), so each call opens a
+          // fresh copy; every backend pays the same copy.
+          return () => {
+            packet.set(esp);
+            return readEspTrailer(sa.transform.open(packet, 0, true));
+          };
         }, caseOptions),
       );
     }
