@@ -28,6 +28,7 @@ import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
 import { checkPrivileges, quietIpv6, routeSource, tunMtuFor } from './host.js';
 import { formatEndpoint } from '../wire/ip-text.js';
+import { defaultEspBackend } from '../crypto/aead.js';
 
 export { DaemonError } from './control.js';
 export type { TunnelStatus } from './status.js';
@@ -125,6 +126,7 @@ class Running {
     opened.push(this.tun);
     quietIpv6(this.tun.name, peer, log);
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
+    log.info('esp', defaultEspBackend() === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peer.encap === 'auto') {
       try {
         this.raw = openRawEsp({ address: local, batch: 64, slabs: 8, rcvbuf: 4 << 20, sndbuf: 4 << 20 });
