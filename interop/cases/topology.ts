@@ -92,6 +92,9 @@ export const topologyCases: InteropCase[] = [
   // RFC 7296 §2.18: the new IKE SA inherits the Child SAs; Delete then goes over the new one
   { ...base, name: 'IKE SA rekey by strongSwan, then tsvpn down', ikeRekey: 'strongswan', teardown: 'tsvpn-down' },
   { ...base, name: 'IKE SA rekey by tsvpn, then swanctl --terminate', ikeRekey: 'tsvpn', teardown: 'swanctl-terminate' },
+  // RFC 7296 §2.8.3: a new IKE SA authenticated from scratch replaces the old one, make-before-break
+  { ...base, name: 'IKE SA reauthentication by tsvpn', reauth: 'tsvpn' },
+  { ...base, name: 'IKE SA reauthentication by strongSwan', reauth: 'strongswan' },
   { ...base, name: 'Delete by tsvpn down', teardown: 'tsvpn-down' },
   { ...base, name: 'Delete by swanctl --terminate', teardown: 'swanctl-terminate' },
 ];

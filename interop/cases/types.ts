@@ -72,13 +72,21 @@ export interface InteropCase {
    */
   ikeRekey?: 'strongswan' | 'tsvpn';
   /**
+   * After the first checks the IKE SA is reauthenticated (RFC 7296 §2.8.3), make-before-break:
+   * by strongSwan (swanctl.conf reauth_time = 10s, rekey_time = 0, strongswan.conf
+   * charon.make_before_break = yes) or by tsvpn (peer.json ike.reauth = 10s). A new IKE SA with a
+   * new Child SA must replace the old ones on both sides, with ping running throughout.
+   */
+  reauth?: 'strongswan' | 'tsvpn';
+  /**
    * Rekey timers instead of the defaults. tsvpn: peer.json ike.rekey / child.rekey (else 10s
    * where `ikeRekey`/`rekey` is 'tsvpn', otherwise 4h / 1h). strongSwan: swanctl.conf rekey_time
-   * and rand_time, plus over_time for the IKE SA and life_time for the Child SA (else its defaults).
+   * and rand_time, plus over_time and reauth_time for the IKE SA and life_time for the Child SA
+   * (else its defaults, or the reauthentication timers where `reauth` is 'strongswan').
    */
   timers?: {
     tsvpn?: { ike?: string; child?: string };
-    strongswan?: { ike?: { rekey: string; rand?: string; over?: string }; child?: { rekey: string; rand?: string; life?: string } };
+    strongswan?: { ike?: { rekey: string; rand?: string; over?: string; reauth?: string }; child?: { rekey: string; rand?: string; life?: string } };
   };
   /** tsvpn as a gateway: remote.addr and remote.id are %any (responder only, examples/responder-any.json). */
   tsvpnRemoteAny?: boolean;

@@ -28,7 +28,7 @@ export function checkAlgs(what: string, got: ParsedSa | ParsedChild, want: AlgEx
   check(bad.length === 0, `strongSwan ${what} algorithms ${JSON.stringify(seen)}, expected ${JSON.stringify(want)}`);
 }
 
-const hex = (s: string) => s.toLowerCase().replace(/^0x/, '');
+export const hex = (s: string): string => s.toLowerCase().replace(/^0x/, '');
 
 /** tsvpn's status against strongSwan's list-sas: role, SPIs, selectors, ids, proposal. */
 export function checkPeersAgree(role: Role, sa: ParsedSa, ch: ParsedChild, st: TunnelStatus, check: Check): void {

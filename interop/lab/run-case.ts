@@ -11,9 +11,10 @@ import { forRole, type InteropCase, type Role } from '../cases/types.js';
 import { runName } from '../cases/index.js';
 import { buildConfigs, buildTopology, CHILD, CONN, type Configs, type Topology } from './setup.js';
 import { hasInstalled, startStrongswan, type ParsedSa, type Strongswan } from './strongswan.js';
-import { ping, tcpTransfer } from './traffic.js';
+import { ping, pingDuring, tcpTransfer } from './traffic.js';
 import { startTsvpn, tsvpnInstalled, type Tsvpn, type TunnelStatus } from './tsvpn.js';
-import { checkAlgs, checkPeersAgree, childOf, sameSet } from './expect.js';
+import { checkAlgs, checkPeersAgree, childOf, hex, sameSet } from './expect.js';
+import { noSaDrops } from '../../test/e2e/helpers/drops.js';
 
 export interface CaseResult {
   name: string;
@@ -49,7 +50,9 @@ export interface Peers {
  */
 export async function startPeers(c: InteropCase, role: Role, topo: Topology, cfg: Configs, into: Peers = {}): Promise<Peers & { tv: Tsvpn }> {
   if (c.fault !== 'no-peer') {
-    into.ss = await startStrongswan({ ns: topo.ss.ns, name: 'ss', conf: cfg.swanctl, files: cfg.ssFiles, charonConf: 'retransmit_tries = 2\n  retransmit_timeout = 1.0' });
+    // make_before_break: strongSwan's reauthentication sets up the new IKE SA before deleting the old one
+    const mbb = c.reauth === 'strongswan' ? '\n  make_before_break = yes' : '';
+    into.ss = await startStrongswan({ ns: topo.ss.ns, name: 'ss', conf: cfg.swanctl, files: cfg.ssFiles, charonConf: `retransmit_tries = 2\n  retransmit_timeout = 1.0${mbb}` });
   }
   const tv = (into.tv = startTsvpn({ ns: topo.tsvpn.ns, peer: cfg.peer, files: cfg.tsvpnFiles }));
   if (role === 'responder' && into.ss) {
@@ -172,6 +175,7 @@ async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Conf
 
   if (c.rekey) await rekey(c, role, tv, ss, topo, check);
   if (c.ikeRekey) await ikeRekey(c, tv, ss, topo, check);
+  if (c.reauth) await reauth(c, tv, ss, topo, check, progress);
   if (c.keepalive && topo.nat) {
     const before = topo.nat.counters()['keepalives-out'] ?? 0;
     await sleep(5_000); // keepalive 2s: at least two intervals without traffic
@@ -250,6 +254,67 @@ async function ikeRekey(c: InteropCase, tv: Tsvpn, ss: Strongswan, topo: Topolog
   check(sa.initiator === !byUs, `strongSwan initiator=${sa.initiator} on the IKE SA ${c.ikeRekey} rekeyed`);
   checkPeersAgree(byUs ? 'initiator' : 'responder', sa, sa.children.find((x) => x.state === 'INSTALLED')!, st!, check);
   await traffic(c, topo, tv, ss, check, 'after IKE rekey');
+}
+
+/**
+ * RFC 7296 §2.8.3 reauthentication, make-before-break, started by c.reauth's side on its timer
+ * (10 s after IKE_AUTH): both sides end with one new ESTABLISHED IKE SA carrying one new
+ * INSTALLED Child SA, the old ones deleted, no ping lost while it happened, no tsvpn drop for a
+ * missing SA, no tsvpn failure; then the usual traffic on the new SAs.
+ */
+async function reauth(c: InteropCase, tv: Tsvpn, ss: Strongswan, topo: Topology, check: Check, progress?: (m: string) => void): Promise<void> {
+  const byUs = c.reauth === 'tsvpn';
+  const old = ss.listSas().find((s) => s.state === 'ESTABLISHED')!;
+  const oldCh = childOf([old])!;
+  const before = await tv.status();
+  const oldPair = `${hex(old.initiatorSpi)}_${hex(old.responderSpi)}`;
+  const [a, b] = [topo.tsvpn.inner, topo.ss.inner];
+  const pings = [pingDuring(topo.tsvpn.ns, a, b), pingDuring(topo.ss.ns, b, a)];
+  const t0 = Date.now();
+  let sas: ParsedSa[] | undefined;
+  try {
+    // 10 s after IKE_AUTH (tsvpn: jittered down by up to 1 s); the first checks used some of it
+    sas = await ss.waitFor((s) => s.length === 1 && s[0].state === 'ESTABLISHED' && `${hex(s[0].initiatorSpi)}_${hex(s[0].responderSpi)}` !== oldPair && hasInstalled(s, CHILD), 20_000, 'the reauthenticated IKE SA alone, with its Child SA');
+  } catch {
+    sas = undefined;
+  }
+  const st = sas && (await tv.waitFor((s) => s.ikeSas.length === 1 && s.ikeSas[0].state === 'ESTABLISHED' && hex(s.ikeSas[0].localSpi) !== hex(before?.ikeSas.find((x) => x.state === 'ESTABLISHED')?.localSpi ?? '') && (!byUs || s.reauths >= 1), 5_000, 'one new ESTABLISHED IKE SA after the reauthentication').catch(() => undefined));
+  const lost = await Promise.all(pings.map((p) => p.stop()));
+  if (!sas) {
+    throw new Fatal(`IKE SA reauthentication started by ${c.reauth} (RFC 7296 §2.8.3) did not leave one new IKE SA in strongSwan: ${JSON.stringify(ss.listSas().map((s) => [s.state, s.initiatorSpi, s.responderSpi, s.children.map((x) => x.state)]))}\ncharon:\n${tail(ss.log(), 15)}\ntsvpn:\n${tail(tv.log(), 15)}`);
+  }
+  progress?.(`reauthenticated after ${((Date.now() - t0) / 1000).toFixed(1)} s of waiting`);
+  const now = await tv.status();
+  if (!check(st !== undefined, `tsvpn does not show exactly one new ESTABLISHED IKE SA after the reauthentication by ${c.reauth}: ${JSON.stringify(now?.ikeSas.map((s) => [s.state, s.role, s.localSpi, s.remoteSpi, s.children.map((x) => x.state)]))}, reauths ${now?.reauths}`)) return;
+  const sa = sas[0];
+  // strongSwan: exactly one IKE SA with a new SPI pair, one INSTALLED Child SA with new SPIs
+  check(sa.children.length === 1, `strongSwan lists ${sa.children.length} Child SAs on the reauthenticated IKE SA: ${JSON.stringify(sa.children.map((x) => [x.state, x.spiIn, x.spiOut]))}`);
+  const ch = sa.children.find((x) => x.state === 'INSTALLED')!;
+  check(hex(ch.spiIn) !== hex(oldCh.spiIn) && hex(ch.spiOut) !== hex(oldCh.spiOut), `strongSwan Child SA SPIs unchanged by the reauthentication: ${ch.spiIn}/${ch.spiOut}`);
+  // the side that reauthenticates initiates the new IKE SA, whatever its role in the old one
+  check(sa.initiator === !byUs, `strongSwan initiator=${sa.initiator} on the IKE SA ${c.reauth} reauthenticated`);
+  // tsvpn: the same single IKE SA and Child SA, nothing left over
+  const tsa = st!.ikeSas[0];
+  check(tsa.children.length === 1, `tsvpn lists ${tsa.children.length} Child SAs on the new IKE SA: ${JSON.stringify(tsa.children.map((x) => [x.state, x.spiIn, x.spiOut]))}`);
+  checkPeersAgree(byUs ? 'initiator' : 'responder', sa, ch, st!, check);
+  if (byUs) check(st!.reauths === 1, `tsvpn status reauths ${st!.reauths}, expected 1`);
+  else check(st!.reauths === 0, `tsvpn status reauths ${st!.reauths} while strongSwan reauthenticated`);
+  // make-before-break on both sides: nothing lost while the SAs changed
+  const dropsSeen = (x: TunnelStatus) => JSON.stringify({ inbound: x.drops.inbound, outbound: x.drops.outbound });
+  for (const p of lost) check(p.sent > 0 && p.lost.length === 0, `during the reauthentication: ${p.detail} (tsvpn drops ${dropsSeen(st!)}, before ${before ? dropsSeen(before) : '?'})`);
+  const drops = noSaDrops(st!, before);
+  check(Object.keys(drops).length === 0, `tsvpn dropped packets for a missing SA during the reauthentication: ${JSON.stringify(drops)}`);
+  check(st!.lastFailure === null, `tsvpn lastFailure after the reauthentication: ${JSON.stringify(st!.lastFailure)}`);
+  await traffic(c, topo, tv, ss, check, 'after reauthentication');
+  // still the same SAs: the checks did not race the next reauthentication (10 s later)
+  const after = ss.listSas();
+  check(after.length === 1 && hex(after[0].initiatorSpi) === hex(sa.initiatorSpi), `another IKE SA change during the checks after the reauthentication (timers too short for this machine?): ${JSON.stringify(after.map((s) => [s.state, s.initiatorSpi]))}`);
+  // what the operator sees at the end: `tsvpn status --json`, one IKE SA and one Child SA, no failure, no SA-missing drops
+  const cli = tv.statusCli();
+  const end = cli.status;
+  if (!check(cli.code === 0 && end !== undefined, `tsvpn status --json failed (${cli.code}): ${cli.output.slice(0, 300)}`)) return;
+  check(end!.ikeSas.length === 1 && end!.ikeSas[0].children.length === 1 && hex(end!.ikeSas[0].localSpi) === hex(tsa.localSpi), `tsvpn status --json after the traffic checks: ${JSON.stringify(end!.ikeSas.map((s) => [s.state, s.localSpi, s.children.map((x) => [x.state, x.spiIn])]))}, expected only ${tsa.localSpi} with one Child SA`);
+  check(end!.lastFailure === null && Object.keys(noSaDrops(end!, before)).length === 0, `tsvpn status --json after the traffic checks: lastFailure ${JSON.stringify(end!.lastFailure)}, SA-missing drops ${JSON.stringify(noSaDrops(end!, before))}`);
 }
 
 async function teardownByTsvpn(tv: Tsvpn, ss: Strongswan, check: Check): Promise<void> {

@@ -88,7 +88,10 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     Object.assign(tsvpnFiles, { 'cert.pem': v.leaf.certPem, 'key.pem': v.leaf.keyPem, 'ca.pem': v.ca.certPem });
   }
 
-  const { ike: ssIke, child: ssChild } = c.timers?.strongswan ?? {};
+  const { child: ssChild } = c.timers?.strongswan ?? {};
+  // strongSwan reauthenticates every 10 s exactly (IKE rand_time is taken modulo: 1s means 0)
+  // and does not rekey instead; over_time 10s keeps the old IKE SA's hard expiry clear of the reauth
+  const ssIke = c.timers?.strongswan?.ike ?? (c.reauth === 'strongswan' ? { reauth: '10s', rekey: '0s', rand: '1s', over: '10s' } : undefined);
   const swanctl = swanctlConf({
     name: CONN,
     localAddrs: t.ss.outer,
@@ -98,11 +101,13 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     remote: { auth, id: tsvpnId, cacerts: c.auth === 'psk' ? undefined : ['ca.pem'] },
     child: { name: CHILD, localTs: ts.ssLocal, remoteTs: ts.ssRemote, espProposals: c.esp.strongswan ?? c.esp.tsvpn, mode, rekeyTime: ssChild?.rekey, lifeTime: ssChild?.life, randTime: ssChild?.rand },
     rekeyTime: ssIke?.rekey,
+    reauthTime: ssIke?.reauth,
     overTime: ssIke?.over,
     randTime: ssIke?.rand,
     psk,
   });
   const ikeRekey = c.timers?.tsvpn?.ike ?? (c.ikeRekey === 'tsvpn' ? '10s' : undefined);
+  const ikeReauth = c.reauth === 'tsvpn' ? '10s' : undefined;
   const childRekey = c.timers?.tsvpn?.child ?? (c.rekey === 'tsvpn' ? '10s' : undefined);
 
   const name = `iop-${randomBytes(3).toString('hex')}`;
@@ -111,7 +116,7 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
     local: { addr: t.tsvpn.outer, id: tsvpnId, auth, ts: ts.tsvpnLocal, ...(c.auth === 'psk' ? {} : { cert: 'cert.pem', key: 'key.pem' }) },
     remote: { addr: c.tsvpnRemoteAny ? '%any' : t.ssSeenAs, id: c.tsvpnRemoteAny ? '%any' : c.fault === 'wrong-id' ? 'wrong.example' : ssId, auth, ts: ts.tsvpnRemote, ...(c.auth === 'psk' ? {} : { ca: 'ca.pem' }) },
     ...(psk ? { psk: c.fault === 'wrong-psk' ? `${psk}-not-the-same` : psk } : {}),
-    ike: { proposals: c.ike.tsvpn, dpd: '30s', ...(ikeRekey ? { rekey: ikeRekey } : {}) },
+    ike: { proposals: c.ike.tsvpn, dpd: '30s', ...(ikeRekey ? { rekey: ikeRekey } : {}), ...(ikeReauth ? { reauth: ikeReauth } : {}) },
     child: { name: CHILD, proposals: c.esp.tsvpn, mode, ...(childRekey ? { rekey: childRekey } : {}) },
     start: role === 'initiator' ? 'initiate' : 'wait',
     tun: { name: `tsvpn-${name.slice(4)}` },

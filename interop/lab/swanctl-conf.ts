@@ -30,6 +30,8 @@ export interface SwanctlConn {
   dpdDelay?: string;
   /** `rekey_time` of the IKE SA (default: strongSwan's 4h). */
   rekeyTime?: string;
+  /** `reauth_time` of the IKE SA (default 0s: never; with it, rekey_time defaults to 0). */
+  reauthTime?: string;
   /** `over_time` of the IKE SA: its hard lifetime is rekey_time + over_time (default 10% of rekey_time). */
   overTime?: string;
   /** `rand_time` of the IKE SA (default over_time): the rekey comes up to this much early. */
@@ -64,6 +66,7 @@ export function swanctlConf(c: SwanctlConn): string {
   if (c.encap) ind(2, 'encap = yes');
   if (c.dpdDelay) ind(2, `dpd_delay = ${c.dpdDelay}`);
   if (c.rekeyTime) ind(2, `rekey_time = ${c.rekeyTime}`);
+  if (c.reauthTime) ind(2, `reauth_time = ${c.reauthTime}`);
   if (c.overTime) ind(2, `over_time = ${c.overTime}`);
   if (c.randTime) ind(2, `rand_time = ${c.randTime}`);
   ind(2, 'local {');

@@ -22,6 +22,41 @@ export function ping(ns: string, from: string, to: string, count = 3): TrafficRe
   return { ok: r.status === 0, detail: `ping ${from} -> ${to}: ${summary}` };
 }
 
+export interface PingRun {
+  /**
+   * Stop and count: `sent` echo requests, the `lost` ones among them (no reply), and a summary.
+   * The last half second of requests is not judged: their replies may still be on the way
+   * when ping is stopped (ping's own summary counts those as lost); stop() waits 1 s first.
+   */
+  stop(): Promise<{ sent: number; lost: number[]; detail: string }>;
+}
+
+/** `ping -i interval` from `from` to `to` inside `ns` until stopped: loss across an event (a reauthentication). */
+export function pingDuring(ns: string, from: string, to: string, intervalS = 0.01): PingRun {
+  // `ip netns exec` execs in place, so the signal reaches ping
+  const p = spawn('ip', ['netns', 'exec', ns, 'ping', '-n', '-i', String(intervalS), '-I', from, to], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const closed = new Promise<void>((r) => p.on('close', () => r()));
+  return {
+    async stop() {
+      await new Promise((r) => setTimeout(r, 1000)); // the event that was waited for is judged in full
+      p.kill('SIGINT');
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+      const m = /(\d+) packets transmitted/.exec(out);
+      const sent = m ? Number(m[1]) : 0;
+      const answered = new Set([...out.matchAll(/bytes from .*icmp_seq=(\d+)/g)].map((x) => Number(x[1])));
+      const judged = Math.max(0, sent - Math.ceil(0.5 / intervalS));
+      const lost: number[] = [];
+      for (let seq = 1; seq <= judged; seq++) if (!answered.has(seq)) lost.push(seq);
+      const summary = out.split('\n').find((l) => l.includes('packets transmitted')) ?? out.trim().slice(-200);
+      const shown = lost.length > 10 ? `${lost.slice(0, 10).join(',')},...` : lost.join(',');
+      return { sent, lost, detail: `ping -i ${intervalS} ${from} -> ${to}: ${sent} sent, ${lost.length} of the first ${judged} unanswered${lost.length ? ` (icmp_seq ${shown})` : ''}; ${summary}` };
+    },
+  };
+}
+
 interface Side {
   sent?: { bytes: number; sha256: string };
   received?: { bytes: number; sha256: string };
