@@ -53,6 +53,16 @@ export const topologyCases: InteropCase[] = [
     traffic: { ping: false, tcpPort: 5201 },
   },
   {
+    // RFC 7296 and RFC 4303 are address-family neutral: IKE over UDP/IPv6, ESP in UDP/IPv6
+    // (libipsec's faked NAT, surprise 1), IPv4 inner selectors and traffic
+    ...base,
+    name: 'IPv6 outer addresses, IPv4 inner',
+    topology: 'direct-ipv6',
+  },
+  // ID_IPV6_ADDR (RFC 7296 §3.5) is the outer IPv6 address; with a certificate it is an iPAddress SAN (RFC 4945 §3.1)
+  { ...base, name: 'IPv6 outer, psk ipv6 id', topology: 'direct-ipv6', ids: 'ipv6' },
+  { ...base, name: 'IPv6 outer, cert ecdsa-p256 ipv6 id', topology: 'direct-ipv6', ids: 'ipv6', auth: 'ecdsa' },
+  {
     ...base,
     name: 'NAT tsvpn behind masquerade, float to 4500, keepalives',
     topology: 'tsvpn-behind-nat',

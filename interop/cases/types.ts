@@ -6,8 +6,12 @@ import type { KeyType } from '../lab/pki.js';
 
 /** tsvpn's role in the IKE SA. */
 export type Role = 'initiator' | 'responder';
-/** Identity type both sides use (RFC 7296 §3.5 ID_FQDN, ID_IPV4_ADDR, ID_RFC822_ADDR, ID_DER_ASN1_DN). */
-export type IdKind = 'fqdn' | 'ipv4' | 'email' | 'dn';
+/**
+ * Identity type both sides use (RFC 7296 §3.5 ID_FQDN, ID_IPV4_ADDR, ID_IPV6_ADDR,
+ * ID_RFC822_ADDR, ID_DER_ASN1_DN); 'ipv4' and 'ipv6' are the outer address, so they need an
+ * outer path of that family.
+ */
+export type IdKind = 'fqdn' | 'ipv4' | 'ipv6' | 'email' | 'dn';
 /** Failure-map rows (DESIGN.md) a case can expect on tsvpn's side. */
 export type Row = 'F1' | 'F2' | 'F3' | 'F4';
 
@@ -60,8 +64,12 @@ export interface InteropCase {
   /** Selectors (default: the two inner /32 hosts). */
   ts?: TsSpec;
   mode?: 'tunnel' | 'transport';
-  /** Who sits behind the masquerading router (default: nobody, one veth). */
-  topology?: 'direct' | 'tsvpn-behind-nat' | 'strongswan-behind-nat';
+  /**
+   * Who sits behind the masquerading router (default: nobody, one veth). 'direct-ipv6': one
+   * veth with IPv6 outer addresses (2001:db8:100::1 tsvpn, ::2 strongSwan), IKE and ESP over
+   * IPv6, the inner addresses and selectors stay IPv4.
+   */
+  topology?: 'direct' | 'direct-ipv6' | 'tsvpn-behind-nat' | 'strongswan-behind-nat';
   /** What traffic to send (default ping both ways + TCP on port 5201). */
   traffic?: { ping: boolean; tcpPort: number; bytes?: number };
   /** Check NAT-T keepalives from tsvpn at the router (tsvpn-behind-nat). */

@@ -1,4 +1,5 @@
 // Comparisons between what a case expects, what strongSwan lists and what tsvpn reports.
+import { parseIp } from '../../src/wire/ip-text.js';
 import type { AlgExpect, Role } from '../cases/types.js';
 import type { ParsedChild, ParsedSa } from './swanctl-parse.js';
 import type { TunnelStatus } from './tsvpn.js';
@@ -45,4 +46,36 @@ export function checkPeersAgree(role: Role, sa: ParsedSa, ch: ParsedChild, st: T
   check(hex(tch!.spiIn) === hex(ch.spiOut) && hex(tch!.spiOut) === hex(ch.spiIn), `ESP SPIs differ: tsvpn in/out ${tch!.spiIn}/${tch!.spiOut}, strongSwan in/out ${ch.spiIn}/${ch.spiOut}`);
   check(sameSet(tch!.localTs, ch.remoteTs) && sameSet(tch!.remoteTs, ch.localTs), `selectors differ: tsvpn ${tch!.localTs} === ${tch!.remoteTs}, strongSwan ${ch.localTs} === ${ch.remoteTs}`);
   check(tch!.mode.toUpperCase() === ch.mode, `mode differs: tsvpn ${tch!.mode}, strongSwan ${ch.mode}`);
+}
+
+/** `tsvpn status` endpoint text, `198.51.100.1:500` or `[2001:db8:100::1]:500`. */
+export function parseEndpoint(text: string): { addr: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d+)$/.exec(text);
+  return m ? { addr: m[1] ?? m[2], port: Number(m[3]) } : undefined;
+}
+
+/** The same address, whatever its spelling (IPv6 zero compression, case). */
+export function sameAddr(a: string, b: string): boolean {
+  const [x, y] = [parseIp(a), parseIp(b)];
+  return x !== null && y !== null && x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/**
+ * Both peers' IKE SA runs between the addresses of the topology: strongSwan's local-host /
+ * remote-host and tsvpn's local / remote endpoints (`seen` are the addresses each side sees
+ * the other at, the router's behind a NAT). On one wire (`direct`) the ports cross over too.
+ */
+export function checkEndpoints(
+  sa: ParsedSa,
+  st: TunnelStatus,
+  t: { tsvpnOuter: string; ssOuter: string; tsvpnSeenAs: string; ssSeenAs: string; direct: boolean },
+  check: Check,
+): void {
+  const tsa = st.ikeSas.find((s) => s.state === 'ESTABLISHED');
+  if (!tsa) return; // checkPeersAgree reports it
+  const [l, r] = [parseEndpoint(tsa.local), parseEndpoint(tsa.remote)];
+  if (!check(l !== undefined && r !== undefined, `tsvpn status endpoints unreadable: local ${tsa.local}, remote ${tsa.remote}`)) return;
+  check(sameAddr(l!.addr, t.tsvpnOuter) && sameAddr(r!.addr, t.ssSeenAs), `tsvpn IKE SA ${tsa.local} -> ${tsa.remote}, expected ${t.tsvpnOuter} -> ${t.ssSeenAs}`);
+  check(sameAddr(sa.localHost, t.ssOuter) && sameAddr(sa.remoteHost, t.tsvpnSeenAs), `strongSwan IKE SA ${sa.localHost} -> ${sa.remoteHost}, expected ${t.ssOuter} -> ${t.tsvpnSeenAs}`);
+  if (t.direct) check(l!.port === sa.remotePort && r!.port === sa.localPort, `IKE ports differ: tsvpn ${l!.port} -> ${r!.port}, strongSwan ${sa.localPort} -> ${sa.remotePort}`);
 }

@@ -1,6 +1,7 @@
 // Test certificates made at test time with strongSwan's `pki` (strongswan-pki): one CA
 // and leaves per key type (RSA-3072, ECDSA P-256, Ed25519), each leaf carrying
-// subjectAltNames for every identity type a case may use (FQDN, IPv4, e-mail), and a
+// subjectAltNames for every identity type a case may use (FQDN, the outer IPv4 or IPv6
+// address, e-mail), and a
 // subject DN for the DN identity (RFC 4945 §3.1: the ID must match the subject or a SAN).
 // Everything is PEM text in memory; the work directory is removed before returning.
 
@@ -99,16 +100,20 @@ function issueLeaf(
 /** One host's identities in every form the matrix uses. */
 export interface HostIds {
   fqdn: string; // e.g. right.example
-  ipv4: string; // the outer address, e.g. 198.51.100.2
+  /** The outer address when it is IPv4 (ID_IPV4_ADDR), e.g. 198.51.100.2. */
+  ipv4?: string;
+  /** The outer address when it is IPv6 (ID_IPV6_ADDR), e.g. 2001:db8:100::2. */
+  ipv6?: string;
   email: string; // e.g. right@example.org
   dn: string; // e.g. C=CH, O=tsvpn lab, CN=right.example
 }
 
 export function hostIds(label: string, outer: string): HostIds {
-  return { fqdn: `${label}.example`, ipv4: outer, email: `${label}@example.org`, dn: `C=CH, O=tsvpn lab, CN=${label}.example` };
+  const addr = outer.includes(':') ? { ipv6: outer } : { ipv4: outer };
+  return { fqdn: `${label}.example`, ...addr, email: `${label}@example.org`, dn: `C=CH, O=tsvpn lab, CN=${label}.example` };
 }
 
-/** A leaf for `ids`, with SANs for the FQDN, the IPv4 address and the e-mail address. */
+/** A leaf for `ids`, with SANs for the FQDN, the outer address and the e-mail address. */
 export function issueHost(ca: LabCa, ids: HostIds): LabCert {
-  return ca.issue({ dn: ids.dn, sans: [ids.fqdn, ids.ipv4, ids.email] });
+  return ca.issue({ dn: ids.dn, sans: [ids.fqdn, (ids.ipv4 ?? ids.ipv6)!, ids.email] });
 }

@@ -13,7 +13,7 @@ import { buildConfigs, buildTopology, CHILD, CONN, type Configs, type Topology }
 import { hasInstalled, startStrongswan, type ParsedSa, type Strongswan } from './strongswan.js';
 import { ping, pingDuring, tcpTransfer } from './traffic.js';
 import { startTsvpn, tsvpnInstalled, type Tsvpn, type TunnelStatus } from './tsvpn.js';
-import { checkAlgs, checkPeersAgree, childOf, hex, sameSet } from './expect.js';
+import { checkAlgs, checkEndpoints, checkPeersAgree, childOf, hex, sameSet } from './expect.js';
 import { noSaDrops } from '../../test/e2e/helpers/drops.js';
 
 export interface CaseResult {
@@ -159,6 +159,10 @@ async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Conf
   check(sameSet(ch.localTs, cfg.ts.expectSsLocal) && sameSet(ch.remoteTs, cfg.ts.expectSsRemote), `strongSwan selectors ${ch.localTs} === ${ch.remoteTs}, expected ${cfg.ts.expectSsLocal} === ${cfg.ts.expectSsRemote}`);
   // tsvpn's view, and both views agree
   checkPeersAgree(role, sa, ch, st, check);
+  // over the outer addresses of the topology (IPv6 ones for direct-ipv6)
+  checkEndpoints(sa, st, { tsvpnOuter: topo.tsvpn.outer, ssOuter: topo.ss.outer, tsvpnSeenAs: topo.tsvpnSeenAs, ssSeenAs: topo.ssSeenAs, direct: !topo.nat }, check);
+  // kernel-libipsec encapsulates ESP in UDP on every path, faking a NAT where there is none (README surprise 1)
+  check(ch.encap && st.encap === 'udp', `ESP encapsulation: strongSwan encap ${ch.encap}, tsvpn ${st.encap}; kernel-libipsec always uses UDP`);
 
   if (topo.nat) {
     const tsa = st.ikeSas.find((s) => s.state === 'ESTABLISHED');

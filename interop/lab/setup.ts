@@ -24,8 +24,10 @@ export interface Topology {
 /** `prefix` names the namespaces (default tsvi-{l,r}-<tag>; behind a NAT tsvn-*). */
 export function buildTopology(c: InteropCase, role: Role, o: { prefix?: string } = {}): Topology {
   const topo = c.topology ?? 'direct';
-  if (topo === 'direct') {
-    const h = createTwoHosts({ prefix: o.prefix ?? 'tsvi' });
+  if (topo === 'direct' || topo === 'direct-ipv6') {
+    // IPv6 outer addresses from the documentation prefix (RFC 3849), inner stays IPv4
+    const v6 = topo === 'direct-ipv6' ? { left: { outer: '2001:db8:100::1' }, right: { outer: '2001:db8:100::2' } } : {};
+    const h = createTwoHosts({ prefix: o.prefix ?? 'tsvi', ...v6 });
     return { tsvpn: h.left, ss: h.right, tsvpnSeenAs: h.left.outer, ssSeenAs: h.right.outer, destroy: h.destroy };
   }
   // the host behind the NAT is reachable from outside only through port forwarding, which
@@ -53,8 +55,9 @@ function leafFor(keyType: KeyType, label: string, outer: string): { ca: LabCa; l
 export function selectorsFor(c: InteropCase, t: Topology): TsSpec {
   if (c.ts) return c.ts;
   // transport mode protects the hosts' own (outer) addresses (RFC 7296 §1.1.2)
-  const [a, b] = c.mode === 'transport' ? [t.tsvpn.outer, t.ss.outer] : [t.tsvpn.inner, t.ss.inner];
-  return { tsvpnLocal: [`${a}/32`], tsvpnRemote: [`${b}/32`], ssLocal: [`${b}/32`], ssRemote: [`${a}/32`], expectSsLocal: [`${b}/32`], expectSsRemote: [`${a}/32`] };
+  const [x, y] = c.mode === 'transport' ? [t.tsvpn.outer, t.ss.outer] : [t.tsvpn.inner, t.ss.inner];
+  const [a, b] = [x, y].map((h) => `${h}/${h.includes(':') ? 128 : 32}`);
+  return { tsvpnLocal: [a], tsvpnRemote: [b], ssLocal: [b], ssRemote: [a], expectSsLocal: [b], expectSsRemote: [a] };
 }
 
 export interface Configs {
@@ -74,6 +77,8 @@ export function buildConfigs(c: InteropCase, role: Role, t: Topology): Configs {
   const kind = c.ids ?? 'fqdn';
   const tsvpnId = hostIds('tsvpn', t.tsvpn.outer)[kind];
   const ssId = hostIds('strongswan', t.ss.outer)[kind];
+  // an address identity is the outer address: ID_IPV4_ADDR needs an IPv4 path, ID_IPV6_ADDR an IPv6 one
+  if (tsvpnId === undefined || ssId === undefined) throw new Error(`case ${JSON.stringify(c.name)}: ids '${kind}' needs ${kind} outer addresses, topology has ${t.tsvpn.outer} / ${t.ss.outer}`);
   const ts = selectorsFor(c, t);
   const psk = c.auth === 'psk' ? `interop-lab-${randomBytes(12).toString('hex')}` : undefined;
   const mode = c.mode ?? 'tunnel';
