@@ -14,7 +14,7 @@ import { hasInstalled, startStrongswan, type ParsedSa, type Strongswan } from '.
 import { ping, pingDuring, tcpTransfer } from './traffic.js';
 import { startTsvpn, tsvpnInstalled, type Tsvpn, type TunnelStatus } from './tsvpn.js';
 import { checkAlgs, checkEndpoints, checkPeersAgree, childOf, hex, sameSet } from './expect.js';
-import { noSaDrops } from '../../test/e2e/helpers/drops.js';
+import { noSaDrops } from '../../src/daemon/status.js';
 
 export interface CaseResult {
   name: string;

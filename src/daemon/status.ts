@@ -194,3 +194,20 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     lastFailure: s.lastFailure,
   };
 }
+
+// Make-before-break (RFC 7296 §2.8: the new SA is installed before the old one goes) means no
+// packet ever finds no SA; these drop reasons are what a broken one shows.
+/** Drop reasons that mean "no SA for this packet": the ones a broken make-before-break shows. */
+export const NO_SA_REASONS = ['unknown-spi', 'no-sa', 'no-policy'] as const;
+
+/** SA-missing drops counted since `before` (a status taken once the tunnel was up). */
+export function noSaDrops(s: TunnelStatus, before?: TunnelStatus): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [dir, d] of Object.entries(s.drops) as [keyof TunnelStatus['drops'], Record<string, number>][]) {
+    for (const r of NO_SA_REASONS) {
+      const n = (d[r] ?? 0) - (before?.drops[dir][r] ?? 0);
+      if (n > 0) out[`${dir}:${r}`] = n;
+    }
+  }
+  return out;
+}

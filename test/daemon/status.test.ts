@@ -2,7 +2,7 @@
 // our side's point of view, counters per Child SA, drops by reason only when non-zero, ages
 // in seconds, and nothing secret.
 import { describe, expect, it } from 'vitest';
-import { buildStatus, nonZero } from '../../src/daemon/status.js';
+import { buildStatus, noSaDrops, nonZero } from '../../src/daemon/status.js';
 import type { ChildRecord } from '../../src/daemon/effects.js';
 import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
@@ -89,6 +89,17 @@ describe('status', () => {
   it('is plain JSON', () => {
     const s = fixture('initiator');
     expect(JSON.parse(JSON.stringify(s))).toEqual(s);
+  });
+
+  it('noSaDrops: only the reasons that mean "no SA for this packet", counted since a status taken earlier', () => {
+    const s = fixture('initiator');
+    const before = JSON.parse(JSON.stringify(s)) as typeof s;
+    expect(noSaDrops(s, before)).toEqual({});
+    s.drops.inbound = { ...s.drops.inbound, 'unknown-spi': 3, replay: 9 };
+    s.drops.outbound = { 'no-policy': 1 };
+    before.drops.inbound['unknown-spi'] = 1;
+    expect(noSaDrops(s, before)).toEqual({ 'inbound:unknown-spi': 2, 'outbound:no-policy': 1 });
+    expect(noSaDrops(s)).toEqual({ 'inbound:unknown-spi': 3, 'outbound:no-policy': 1 });
   });
 
   it('nonZero keeps only counters that moved', () => {

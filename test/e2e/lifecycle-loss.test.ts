@@ -8,8 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import type { TunnelStatus } from '../../src/daemon/status.js';
-import { noSaDrops } from './helpers/drops.js';
+import { noSaDrops, type TunnelStatus } from '../../src/daemon/status.js';
 import { labOk, nsRun, ping, withPair } from './helpers/lab.js';
 
 const nftOk = spawnSync('nft', ['--version']).error === undefined;

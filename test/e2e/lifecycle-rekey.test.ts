@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { iperfTcp } from '../../bench/lab/iperf.js';
-import { noSaDrops } from './helpers/drops.js';
+import { noSaDrops } from '../../src/daemon/status.js';
 import { labOk, withPair } from './helpers/lab.js';
 
 const iperfOk = spawnSync('iperf3', ['--version']).error === undefined;

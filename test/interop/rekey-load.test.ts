@@ -17,7 +17,7 @@ import { buildConfigs, buildTopology, CHILD, type Topology } from '../../interop
 import { strongswanSupport } from '../../interop/lab/strongswan.js';
 import type { TunnelStatus } from '../../interop/lab/tsvpn.js';
 import { netnsSupport } from '../../src/io/netns.js';
-import { NO_SA_REASONS, noSaDrops } from '../e2e/helpers/drops.js';
+import { NO_SA_REASONS, noSaDrops } from '../../src/daemon/status.js';
 
 const iperf = spawnSync('iperf3', ['--version']).error === undefined ? { ok: true as const } : { ok: false as const, why: 'iperf3 is missing (apt-get install iperf3)' };
 const reasons = [netnsSupport(), strongswanSupport(), iperf].flatMap((s) => (s.ok ? [] : [s.why]));
