@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import type { PeerConfig } from '../config/types.js';
 import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
-import { spiHex, type Effect, type IkeEvent } from '../ike/effects.js';
+import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import { ipToBytes } from '../ike/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
+import { IkeReplacement } from './ike-replacement.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
 import { openTun, type TunDevice } from '../io/tun.js';
 import type { IoError } from '../io/native.js';
@@ -92,13 +93,10 @@ class Running {
   private readonly timers: Timers;
   private lastIkeIn: number;
   private attempts = 0;
-  /** IKE SAs replaced by reauthentication (status `reauths`). */
-  private reauths = 0;
-  /** A reauthentication in progress: the new IKE SA is being set up, the old one still carries traffic. */
-  private reauthing = false;
   private stopping: Promise<void> | undefined;
   private internalErrors = 0;
   private readonly onDemand: OnDemand;
+  private readonly replacement: IkeReplacement;
 
   constructor(
     private readonly peer: PeerConfig,
@@ -190,6 +188,19 @@ class Running {
       random,
       configFor: (path) => this.configFor(path),
     });
+    this.replacement = new IkeReplacement({
+      peer,
+      log,
+      now: clock,
+      list: () => this.dispatcher.list(),
+      command: (sa, fx) => this.command(sa, fx),
+      configFor: (remote) => toIkeSaConfig(peer, { random, wallClock: Date.now, remote }),
+      initiate: (cfg) => {
+        this.apply(this.dispatcher.initiate(this.clock(), cfg).effects);
+        this.timers.kick();
+      },
+      stopping: () => this.stopping !== undefined,
+    });
     this.timers = new Timers({
       now: clock,
       pollTimeout: () => this.dispatcher.pollTimeout(),
@@ -244,7 +255,7 @@ class Running {
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
       retransmits: this.applier.retransmits,
-      reauths: this.reauths,
+      reauths: this.replacement.reauths,
       lastFailure: this.applier.lastFailure,
       now: this.clock(),
     });
@@ -307,7 +318,7 @@ class Running {
     if (this.stopping || this.peer.remote.addr === '%any') return;
     const now = this.clock();
     // one IKE SA per tunnel: end whatever is left of the previous attempt (and any reauthentication)
-    this.reauthing = false;
+    this.replacement.reset();
     for (const sa of this.dispatcher.list()) if (sa.state === 'ESTABLISHED' || sa.state === 'CONNECTING') this.command(sa, sa.delete(now));
     this.attempts++;
     this.log.info('ike', `initiating IKE SA to ${formatEndpoint(this.peer.remote)} (attempt ${this.attempts})`);
@@ -320,12 +331,12 @@ class Running {
     if (this.stopping) return;
     const initiator = this.peer.start === 'initiate' && this.peer.remote.addr !== '%any';
     if (e.type === 'reauth-due') {
-      setImmediate(() => this.reauth());
-    } else if (e.type === 'failure' && e.row !== 'F6' && this.reauthing) {
+      setImmediate(() => this.replacement.reauth());
+    } else if (e.type === 'failure' && e.row !== 'F6' && this.replacement.reauthenticating) {
       // the new IKE SA failed; the old one is still up and keeps the traffic until it expires
-      this.reauthing = false;
+      this.replacement.failed();
       this.log.warn('ike', `reauthentication failed (${e.row}): the current IKE SA stays in use; trying again in ${RETRY_MS / 1000} s`);
-      this.timers.retryAt(this.clock() + RETRY_MS, () => this.reauth());
+      this.timers.retryAt(this.clock() + RETRY_MS, () => this.replacement.reauth());
     } else if (e.type === 'failure' && e.row === 'F6' && e.evidence.scope === 'child' && e.evidence.result === 'expired' && initiator) {
       // the Child SA is gone and no rekey could replace it: start over with a new IKE SA (after its Delete)
       this.log.warn('ike', `Child SA ${e.evidence.child ?? ''} expired without a rekey: starting over with a new IKE SA in ${CHILD_EXPIRED_RESTART_MS / 1000} s`);
@@ -337,8 +348,7 @@ class Running {
     } else if (e.type === 'ike-established') {
       this.attempts = 0;
       this.timers.cancelRetry();
-      if (e.initialContact) setImmediate(() => this.retireOlder(e.spiI));
-      if (this.reauthing) setImmediate(() => this.retireReauthenticated(e.spiI));
+      this.replacement.established(e.spiI, !!e.initialContact);
     } else if (e.type === 'ike-deleted' && e.reason === 'expired' && initiator) {
       this.log.info('ike', 'IKE SA expired without a rekey: initiating a new one');
       setImmediate(() => this.initiate());
@@ -347,60 +357,6 @@ class Running {
       this.log.warn('ike', `dead peer: dpdAction ${action}`);
       if (action === 'restart' && initiator) setImmediate(() => this.initiate());
       if (action === 'hold' && initiator) setImmediate(() => !this.stopping && this.onDemand.arm());
-    }
-  }
-
-  /**
-   * Reauthentication (RFC 7296 §2.8.3), make-before-break as strongSwan's make_before_break:
-   * a new IKE SA is authenticated afresh, with its Child SA, while the old one carries the
-   * traffic; once it is up, the old IKE SA is deleted (retireReauthenticated). No
-   * INITIAL_CONTACT: the peer must keep the old SAs until our Delete.
-   */
-  private reauth(): void {
-    if (this.stopping || this.reauthing) return;
-    const old = this.dispatcher.list().find((sa) => sa.state === 'ESTABLISHED');
-    if (!old) return;
-    const remote = this.peer.remote.addr === '%any' ? undefined : { addr: this.peer.remote.addr, port: this.peer.remote.port };
-    if (!remote) {
-      this.log.warn('ike', 'reauthentication needs remote.addr (not %any): keeping the current IKE SA');
-      return;
-    }
-    this.reauthing = true;
-    this.log.info('ike', `reauthenticating: a new IKE SA to ${formatEndpoint(remote)} replaces ${spiHex(old.spiI)}_i once it is up`);
-    const cfg = { ...toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now, remote }), initialContact: false };
-    this.apply(this.dispatcher.initiate(this.clock(), cfg).effects);
-    this.timers.kick();
-  }
-
-  /** The reauthenticated IKE SA is up: delete the IKE SAs it replaces (their Child SAs go with them). */
-  private retireReauthenticated(spiI: string): void {
-    const sas = this.dispatcher.list();
-    const fresh = sas.find((sa) => spiHex(sa.spiI) === spiI);
-    if (!fresh || fresh.role !== 'initiator' || !this.reauthing || this.stopping) return;
-    this.reauthing = false;
-    this.reauths++;
-    const now = this.clock();
-    for (const sa of sas) {
-      if (sa === fresh || sa.state !== 'ESTABLISHED') continue;
-      this.log.info('ike', `reauthenticated: deleting the old IKE SA ${spiHex(sa.spiI)}_i`);
-      this.command(sa, sa.delete(now));
-    }
-  }
-
-  /**
-   * The peer set up a new IKE SA with us as responder and said it has no other SAs with us
-   * (RFC 7296 §2.4 INITIAL_CONTACT): it restarted and forgot the old one. Remove the old one
-   * without a Delete. Without INITIAL_CONTACT the old SA stays (the peer may be reauthenticating,
-   * and deletes it itself); SAs we initiated are left alone.
-   */
-  private retireOlder(spiI: string): void {
-    const sas = this.dispatcher.list();
-    const fresh = sas.find((sa) => spiHex(sa.spiI) === spiI);
-    if (!fresh || fresh.role !== 'responder' || this.stopping) return;
-    for (const sa of sas) {
-      if (sa === fresh || sa.role !== 'responder' || sa.state !== 'ESTABLISHED' || sa.remoteId !== fresh.remoteId) continue;
-      this.log.info('ike', `the peer replaced IKE SA ${spiHex(sa.spiI)}_i: deleting it`);
-      this.command(sa, sa.forget()); // the peer has no state for it: a Delete would only be retransmitted
     }
   }
 
