@@ -151,6 +151,7 @@ class Running {
       tooBig: (inner, m) => tooBigReply(inner, m, icmpFrom4, icmpFrom6),
       clampMss: peer.mssClamp ? clampMss : undefined,
       onSaEvent: (ev) => this.rekeyBySpiOut(ev.spi),
+      awaitingSa: () => this.dispatcher.list().some((sa) => sa.awaitingChildSa),
       log,
     });
     const src = routeSource(peer);
@@ -277,7 +278,9 @@ class Running {
   // ---- IKE ------------------------------------------------------------------------------
 
   private apply(fx: Effect[]): void {
-    if (fx.length > 0) this.applier.apply(fx);
+    if (fx.length === 0) return;
+    this.applier.apply(fx);
+    if (fx.some((e) => e.type === 'install-sa')) this.datapath.releaseHeld(); // ESP that came before its SA
   }
 
   /** A command given to one IKE SA directly: apply its effects, index any successor SA. */
@@ -392,6 +395,7 @@ class Running {
     }
     this.timers.close();
     const steps: [string, () => void][] = [
+      ['held ESP', () => this.datapath.closeHold()],
       ['SAs and routes', () => this.applier.removeAll()],
       ['on-demand routes', () => this.onDemand.clear()],
       ['TUN', () => this.tun.close()],

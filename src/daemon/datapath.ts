@@ -5,6 +5,7 @@
 // call, closure or buffer allocation here; the native AEAD seals into the send slab and
 // opens in the receive slab (a batch's views, valid until this synchronous call returns).
 import { processInbound } from '../ipsec/inbound.js';
+import { SpiHold } from '../ipsec/spi-hold.js';
 import { processOutbound } from '../ipsec/outbound.js';
 import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
@@ -58,6 +59,11 @@ export interface DatapathOptions {
   clampMss?: (packet: Uint8Array, mss: number) => boolean;
   /** Sequence-number soft limit / exhaustion of an outbound SA (RFC 4303 §3.3.3): rekey it. */
   onSaEvent?: (ev: SaEvent) => void;
+  /**
+   * Is a request in flight whose answer installs a Child SA (we initiated IKE_AUTH or a
+   * CREATE_CHILD_SA)? Then ESP for an unknown SPI waits a moment for it (src/ipsec/spi-hold.ts).
+   */
+  awaitingSa?: () => boolean;
   log: Logger;
 }
 
@@ -82,6 +88,11 @@ export class Datapath {
   private lengths = new Uint32Array(256);
   private slab = new Uint8Array(256 * 1600);
   private readonly replies: Uint8Array[] = [];
+  /** ESP for an SPI that may be about to be installed, with the timer that counts it if not. */
+  readonly held = new SpiHold();
+  private heldTimer: ReturnType<typeof setTimeout> | undefined;
+  private viaUdp = false;
+  private readonly holdFn = (pkt: Uint8Array, spi: number): boolean => this.o.awaitingSa?.() === true && this.held.offer(pkt, spi, this.viaUdp, this.o.now()) && this.armHold();
 
   constructor(private readonly o: DatapathOptions) {}
 
@@ -184,8 +195,53 @@ export class Datapath {
     if (sent < count) this.stats.sendErrors += count - sent;
   }
 
-  private doInbound(packets: readonly Uint8Array[], viaUdp: boolean): void {
-    const r = processInbound(this.o.sad, packets, this.o.now());
+  /**
+   * Hand back held ESP whose SA is now installed (the daemon calls this after applying IKE
+   * effects), and count as unknown-spi what waited its whole time. Never throws.
+   */
+  releaseHeld(): void {
+    if (this.held.size === 0) return;
+    const before = this.held.stats.released;
+    const { udp, raw } = this.held.take(this.o.now(), (spi) => this.o.sad.inbound(spi) !== undefined);
+    const released = this.held.stats.released - before;
+    if (released > 0) this.o.log.info('esp', `${released} ESP packet(s) arrived before the response that installed their SA: held until it was installed`);
+    // processed without the hold: an SPI still unknown is dropped and counted now
+    if (udp.length > 0) this.inboundOnce(udp, true);
+    if (raw.length > 0) this.inboundOnce(raw, false);
+    if (this.held.size > 0) this.armHold();
+  }
+
+  /** Stop the hold timer and forget what is held (shutdown). */
+  closeHold(): void {
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = undefined;
+    this.held.clear();
+  }
+
+  private armHold(): true {
+    if (this.heldTimer) return true;
+    const at = this.held.nextDeadline();
+    if (at === undefined) return true;
+    this.heldTimer = setTimeout(() => {
+      this.heldTimer = undefined;
+      this.releaseHeld();
+    }, Math.max(0, at - this.o.now()) + 1);
+    this.heldTimer.unref?.();
+    return true;
+  }
+
+  private inboundOnce(packets: readonly Uint8Array[], viaUdp: boolean): void {
+    try {
+      this.doInbound(packets, viaUdp, false);
+    } catch (e) {
+      this.stats.internalErrors++;
+      this.o.log.error('datapath', `inbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private doInbound(packets: readonly Uint8Array[], viaUdp: boolean, hold = true): void {
+    this.viaUdp = viaUdp;
+    const r = processInbound(this.o.sad, packets, this.o.now(), hold && this.o.awaitingSa ? this.holdFn : undefined);
     if (r.packets.length === 0) return;
     this.lastInbound = this.o.now();
     if (viaUdp) this.learnEncap(r.sa[0]);

@@ -52,6 +52,15 @@ export abstract class SaCore {
     };
   }
 
+  /**
+   * A request of ours is in flight whose response installs a Child SA (IKE_SA_INIT leading to
+   * IKE_AUTH, RFC 7296 §1.2; a CREATE_CHILD_SA rekey, §1.3.3): the peer may already send on it.
+   */
+  get awaitingChildSa(): boolean {
+    const k = this.inFlight?.kind;
+    return k === 'init' || k === 'auth' || k === 'rekey-child';
+  }
+
   // ---- commands ------------------------------------------------------------------------
 
   /** Start IKE_SA_INIT as initiator (RFC 7296 §1.2). */

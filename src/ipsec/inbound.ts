@@ -38,8 +38,12 @@ export interface InboundBatch {
   drops: InboundDrop[];
 }
 
-/** Decapsulate a batch of ESP packets. Never throws on packet contents. */
-export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: number): InboundBatch {
+/**
+ * Decapsulate a batch of ESP packets. Never throws on packet contents. `hold`, when given, may
+ * keep a packet with an unknown SPI (returning true) instead of dropping it: it is then not
+ * counted here, but when it is processed again (src/ipsec/spi-hold.ts).
+ */
+export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: number, hold?: (pkt: Uint8Array, spi: number) => boolean): InboundBatch {
   const global = sad.counters.inbound;
   const out: InboundBatch = { packets: [], sa: [], nextHeader: [], drops: [] };
 
@@ -61,6 +65,10 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
     // RFC 4303 §3.4.2: the SA is found by SPI (we are the destination; SPIs are unique here)
     const sa = sad.inbound(spi);
     if (!sa || sa.removed || !sa.replay) {
+      if (hold?.(pkt, spi)) {
+        global.packets--; // counted when it comes back
+        continue;
+      }
       drop(i, DropReason.UNKNOWN_SPI, spi);
       continue;
     }

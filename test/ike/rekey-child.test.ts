@@ -19,6 +19,8 @@ function regular(lab: Lab, by: Side, count = 1) {
   const old = { [by]: lab.child(by).spiIn, [peer]: lab.child(peer).spiIn } as Record<Side, number>;
   const req = lab.cmd(by, (sa) => sa.rekeyChild(lab.now, old[by]));
   expect(req.filter((e) => e.type === 'send').length).toBe(1);
+  expect(lab.ike(by).awaitingChildSa).toBe(true); // ESP on the new SPI may beat the response (src/ipsec/spi-hold.ts)
+  expect(lab.ike(peer).awaitingChildSa).toBe(false);
 
   // CREATE_CHILD_SA { N(REKEY_SA), SA, Ni, [KEi], TSi, TSr } -->
   const r1 = lab.deliver(peer);
@@ -30,6 +32,7 @@ function regular(lab: Lab, by: Side, count = 1) {
 
   // <-- CREATE_CHILD_SA { SA, Nr, [KEr], TSi, TSr }
   const r2 = lab.deliver(by);
+  expect(lab.ike(by).awaitingChildSa).toBe(false);
   const types = r2.map((e) => e.type);
   expect(types.indexOf('install-sa')).toBeLessThan(types.indexOf('switch-outbound')); // inbound first, then outbound
   expect(lab.child(by, old[by])?.state).toBe('DELETING');
@@ -210,5 +213,30 @@ describe('Child SA rekey (RFC 7296 §1.3.3), one message at a time', () => {
     expect(lab.children('b').filter((c) => c.state !== 'DELETED').length).toBe(2); // old (REKEYED) and one new
     lab.flush();
     lab.expectOnePair();
+  });
+});
+
+describe('an exchange whose response installs a Child SA is in flight (the daemon holds early ESP meanwhile)', () => {
+  it('from IKE_SA_INIT until the IKE_AUTH response, on the initiator only (RFC 7296 §1.2)', () => {
+    const lab = new Lab(moon, sun);
+    lab.record('a', lab.a.initiate(lab.now, lab.aCfg).effects);
+    expect(lab.ike('a').awaitingChildSa).toBe(true); // IKE_SA_INIT request out
+    lab.deliver('b');
+    expect(lab.ike('b').awaitingChildSa).toBe(false);
+    lab.deliver('a'); // IKE_SA_INIT response -> IKE_AUTH request out
+    expect(lab.ike('a').awaitingChildSa).toBe(true);
+    lab.deliver('b'); // the responder installs its Child SA and answers: it may send ESP now
+    expect(lab.ike('b').awaitingChildSa).toBe(false);
+    lab.deliver('a');
+    expect(lab.ike('a').state).toBe('ESTABLISHED');
+    expect(lab.ike('a').awaitingChildSa).toBe(false);
+  });
+
+  it('not while a liveness check is in flight', () => {
+    const lab = new Lab(moon, sun);
+    lab.establish();
+    lab.cmd('a', (sa) => sa.liveness(lab.now));
+    expect(lab.queue.b).toHaveLength(1); // the empty INFORMATIONAL is out
+    expect(lab.ike('a').awaitingChildSa).toBe(false);
   });
 });
