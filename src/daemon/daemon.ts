@@ -152,6 +152,8 @@ class Running {
       clampMss: peer.mssClamp ? clampMss : undefined,
       onSaEvent: (ev) => this.rekeyBySpiOut(ev.spi),
       awaitingSa: () => this.dispatcher.list().some((sa) => sa.awaitingChildSa),
+      watchInbound: () => this.applier.awaitingPeer,
+      onInboundSa: (sa) => this.applier.peerSendsOn(sa),
       log,
     });
     const src = routeSource(peer);

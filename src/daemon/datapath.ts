@@ -64,6 +64,12 @@ export interface DatapathOptions {
    * CREATE_CHILD_SA)? Then ESP for an unknown SPI waits a moment for it (src/ipsec/spi-hold.ts).
    */
   awaitingSa?: () => boolean;
+  /**
+   * Authenticated ESP arrived on these SAs (called only while `watchInbound()` is true): a
+   * Child SA the peer made and we have not sent on yet can take over (src/daemon/effects.ts).
+   */
+  watchInbound?: () => boolean;
+  onInboundSa?: (sa: EspSa) => void;
   log: Logger;
 }
 
@@ -244,6 +250,10 @@ export class Datapath {
     const r = processInbound(this.o.sad, packets, this.o.now(), hold && this.o.awaitingSa ? this.holdFn : undefined);
     if (r.packets.length === 0) return;
     this.lastInbound = this.o.now();
+    if (this.o.watchInbound?.()) {
+      let last: EspSa | undefined;
+      for (const sa of r.sa) if (sa !== last) this.o.onInboundSa!((last = sa));
+    }
     if (viaUdp) this.learnEncap(r.sa[0]);
     if (r.sa.some((sa) => sa.mode === 'transport')) {
       this.writeTransport(r.packets, r.sa, r.nextHeader);

@@ -151,6 +151,31 @@ export class EffectApplier {
     }
   }
 
+  /** Child SAs the peer made whose policy waits behind the SA in use, by inbound SA (installPolicy). */
+  private readonly waiting = new Map<EspSa, ChildRecord>();
+
+  /**
+   * Authenticated ESP arrived on `inSa` (the datapath calls this once per batch and SA). If
+   * that is a Child SA the peer made in its reauthentication, still waiting behind the old
+   * one, the peer has installed it (it sends on it): send on it too from now on, instead of
+   * waiting for its Delete of the old IKE SA, which it may act on before our last packets
+   * on the old SA reach it.
+   */
+  peerSendsOn(inSa: EspSa): void {
+    const c = this.waiting.get(inSa);
+    if (!c) return;
+    this.waiting.delete(inSa);
+    if (!c.entry) return;
+    this.d.spd.remove(c.entry);
+    this.d.spd.add(c.entry, 0); // RFC 4301 §4.4.1: first match wins
+    this.d.log.info('esp', `Child SA ${c.info.name}: the peer sends on SPI ${hex(c.info.spiIn)}, so we send on SPI ${hex(c.info.spiOut)} from now on`);
+  }
+
+  /** Is a Child SA waiting for the peer's first packet on it (the datapath asks before calling peerSendsOn)? */
+  get awaitingPeer(): boolean {
+    return this.waiting.size > 0;
+  }
+
   /** Old inbound SAs kept for REKEYED_INBOUND_GRACE_MS after a rekey, with their removal timers. */
   private readonly lingering = new Map<EspSa, ReturnType<typeof setTimeout>>();
 
@@ -239,7 +264,10 @@ export class EffectApplier {
     const current = [...this.children.values()].some((o) => o !== c && o.entry && o.info.name === p.name);
     const behind = current && !p.active;
     c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa }, behind ? undefined : 0);
-    if (behind) this.d.log.info('esp', `Child SA ${p.name} (SPI in ${hex(p.spiIn)}) waits behind the SA in use until the peer deletes it`);
+    if (behind) {
+      this.waiting.set(c.inSa, c);
+      this.d.log.info('esp', `Child SA ${p.name} (SPI in ${hex(p.spiIn)}) waits behind the SA in use until the peer sends on it or deletes the old one`);
+    }
     const cidrs = selectorCidrs(p.remoteTs);
     const fresh: string[] = [];
     try {
@@ -284,6 +312,8 @@ export class EffectApplier {
   private unroute(c: ChildRecord): void {
     if (c.entry) this.d.spd.remove(c.entry);
     c.entry = undefined;
+    // a replacement that waited behind this SA now comes first: nothing left to wait for
+    for (const [sa, w] of this.waiting) if (w.info.name === c.info.name) this.waiting.delete(sa);
     for (const cidr of c.routes.splice(0)) {
       const ref = this.routeRefs.get(cidr);
       if (!ref || --ref.count > 0) continue;
@@ -297,6 +327,7 @@ export class EffectApplier {
   }
 
   private drop(c: ChildRecord): void {
+    this.waiting.delete(c.inSa);
     this.unroute(c);
     this.d.paths.delete(c.outSa);
     this.d.sad.remove(c.outSa);

@@ -63,6 +63,8 @@ function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: End
     sendRaw: (buf, offs, lens, n, addr) => (s.sentEsp.push({ packets: collect(buf, offs, lens, n), to: addr, encap: false }), n),
     now: () => 0,
     innerMtu: 1400,
+    watchInbound: () => s.applier.awaitingPeer,
+    onInboundSa: (sa) => s.applier.peerSendsOn(sa),
     log: silentLogger,
   });
   return s;
@@ -184,8 +186,10 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     left.datapath.outbound({ buf: p, offsets: Uint32Array.of(0), lengths: Uint32Array.of(p.length), count: 1 });
     const spi = Buffer.from(left.sentEsp[0].packets[0].subarray(0, 4)).readUInt32BE(0);
     expect(spi).toBe(newest.info.spiOut);
+    expect(right.applier.awaitingPeer).toBe(true);
     apply(left, old.delete(1));
     run();
+    expect(right.applier.awaitingPeer).toBe(false); // the old SA is gone: the new one is first anyway
     expect(left.applier.children.size).toBe(1);
     expect(left.routes.removed).toBe(0); // still needed by the new Child SA
     // the old IKE SA and its Child SA are gone: right sends on the new one, which left has
@@ -201,6 +205,38 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     run();
     expect(left.routes.removed).toBe(1);
     expect(right.sad.list()).toHaveLength(0);
+  });
+
+  it('reauthentication: the responder of the new IKE SA sends on the new Child SA as soon as the peer\'s first packet arrives on it, before the old one is deleted', () => {
+    const { left, right, run, apply, lCfg } = tunnel();
+    const rightOld = [...right.applier.children.values()][0].info;
+    const p = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+    const sendOut = () => left.datapath.outbound({ buf: p, offsets: Uint32Array.of(0), lengths: Uint32Array.of(p.length), count: 1 });
+    sendOut();
+    const onOld = left.sentEsp.at(-1)!.packets; // still on its way when the reauthentication is done
+    apply(left, left.dispatcher.initiate(0, { ...lCfg, initialContact: false, random: seededRandom(77) }).effects);
+    run();
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
+    const sendBack = () => right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    const lastSpi = () => Buffer.from(right.sentEsp.at(-1)!.packets[0].subarray(0, 4)).readUInt32BE(0);
+    sendBack();
+    expect(lastSpi()).toBe(rightOld.spiOut); // waiting behind the old SA
+    // ESP from left on the old SA changes nothing
+    right.datapath.inbound(onOld);
+    expect(right.tunWrites).toHaveLength(1);
+    sendBack();
+    expect(lastSpi()).toBe(rightOld.spiOut);
+    // left (the new IKE SA's initiator) already sends on the new Child SA; its first packet reaches right
+    sendOut();
+    right.datapath.inbound(left.sentEsp.at(-1)!.packets);
+    expect(Buffer.from(right.tunWrites.at(-1)![0])).toEqual(Buffer.from(p));
+    const rightNew = [...right.applier.children.values()].find((c) => c.info.spiIn !== rightOld.spiIn)!.info;
+    sendBack();
+    expect(lastSpi()).toBe(rightNew.spiOut); // no Delete has been sent yet
+    left.datapath.inbound(right.sentEsp.at(-1)!.packets);
+    expect(Buffer.from(left.tunWrites.at(-1)![0])).toEqual(Buffer.from(back));
+    expect(right.applier.children.size).toBe(2); // the old SA stays until left deletes it
+    expect(right.applier.awaitingPeer).toBe(false);
   });
 
   for (const who of ['left', 'right'] as const) {
