@@ -66,6 +66,7 @@ async function main(): Promise<number> {
     const res = await runCase(r.c, r.role);
     results.push(res);
     process.stderr.write(`${res.result} (${res.seconds}s)\n`);
+    for (const n of res.notes) process.stderr.write(`    note: ${n}\n`);
     if (res.result === 'fail') {
       for (const p of res.problems) process.stderr.write(`    - ${p.replace(/\n/g, '\n      ')}\n`);
       if (args.logs && res.logs) process.stderr.write(`  --- tsvpn log ---\n${res.logs.tsvpn}\n  --- charon log ---\n${res.logs.strongswan}\n`);

@@ -51,6 +51,8 @@ export interface StrongswanOptions {
   files?: Record<string, string>;
   /** charon filelog level for ike/cfg/chd (default 2; 4 prints key material). */
   charonLogLevel?: number;
+  /** charon filelog level for esp, i.e. kernel-libipsec (default 1; 2 logs each inbound ESP header and each packet for an unknown SPI). */
+  espLogLevel?: number;
   /** Extra lines inside `charon { }` of strongswan.conf (e.g. "retransmit_tries = 2"). */
   charonConf?: string;
   /** Keep the instance directory after stop() (debugging). */
@@ -93,7 +95,7 @@ export interface Strongswan {
   stop(): Promise<void>;
 }
 
-function strongswanConf(dir: string, level: number, extra: string): string {
+function strongswanConf(dir: string, level: number, extra: string, espLevel: number): string {
   return `# private strongswan.conf of one lab instance (interop/lab/strongswan.ts)
 charon {
   load_modular = no
@@ -116,6 +118,7 @@ charon {
       chd = ${level}
       knl = 1
       net = 1
+      esp = ${espLevel}
     }
   }
   syslog {
@@ -145,7 +148,7 @@ export async function startStrongswan(o: StrongswanOptions): Promise<Strongswan>
   const dir = mkdtempSync(join(tmpdir(), `tsvpn-ss-${o.name}-`));
   const vici = `unix://${dir}/charon.vici`;
   const swanctlDir = join(dir, 'swanctl');
-  writeFileSync(join(dir, 'strongswan.conf'), strongswanConf(dir, o.charonLogLevel ?? 2, o.charonConf ?? ''));
+  writeFileSync(join(dir, 'strongswan.conf'), strongswanConf(dir, o.charonLogLevel ?? 2, o.charonConf ?? '', o.espLogLevel ?? 1));
   writeFiles(swanctlDir, o.files);
   writeFileSync(join(dir, 'charon.log'), '');
 
@@ -253,4 +256,24 @@ export async function startStrongswan(o: StrongswanOptions): Promise<Strongswan>
 /** True when some IKE SA is ESTABLISHED with an INSTALLED Child SA (optionally of `child`). */
 export function hasInstalled(sas: ParsedSa[], child?: string): boolean {
   return sas.some((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED' && (!child || c.name === child)));
+}
+
+/**
+ * ESP packets for SPI `spi` (hex) that kernel-libipsec dropped because no SA had that SPI (any
+ * more), read from a charon log written with espLogLevel 2: each "does not belong to an
+ * installed SA" line, matched to the "parsed ESP header with SPI" line before it from the same
+ * charon thread.
+ */
+export function libipsecUnknownSpiDrops(log: string, spi: string): number {
+  const want = spi.toLowerCase().padStart(8, '0');
+  const lastSpi = new Map<string, string>(); // charon thread -> SPI of the last ESP header it parsed
+  let n = 0;
+  for (const line of log.split('\n')) {
+    const m = /^\S+ (\d+)\[ESP\] (.*)$/.exec(line);
+    if (!m) continue;
+    const h = /parsed ESP header with SPI ([0-9a-f]{8})/.exec(m[2]);
+    if (h) lastSpi.set(m[1], h[1]);
+    else if (m[2].includes('does not belong to an installed SA') && lastSpi.get(m[1]) === want) n++;
+  }
+  return n;
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { parseEndpoint, sameAddr } from '../../interop/lab/expect.js';
 import { hostIds } from '../../interop/lab/pki.js';
+import { libipsecUnknownSpiDrops } from '../../interop/lab/strongswan.js';
 
 describe('interop lab helpers', () => {
   it('reads IPv4 and bracketed IPv6 endpoints as tsvpn status prints them', () => {
@@ -25,5 +26,20 @@ describe('interop lab helpers', () => {
     expect([v4.ipv4, v4.ipv6]).toEqual(['198.51.100.1', undefined]);
     const v6 = hostIds('tsvpn', '2001:db8:100::1');
     expect([v6.ipv4, v6.ipv6, v6.fqdn]).toEqual([undefined, '2001:db8:100::1', 'tsvpn.example']);
+  });
+
+  it('counts the ESP packets kernel-libipsec dropped for one SPI, by charon thread, from its esp=2 log', () => {
+    const log = [
+      '05:54:35 07[ESP] parsed ESP header with SPI 0a36ce88 [seq 700]',
+      '05:54:35 07[ESP] inbound ESP packet does not belong to an installed SA', // ours
+      '05:54:35 07[ESP] parsed ESP header with SPI 93554cde [seq 1]',
+      '05:54:35 12[ESP] parsed ESP header with SPI 0a36ce88 [seq 701]',
+      '05:54:35 16[IKE] IKE_SA deleted',
+      '05:54:35 07[ESP] inbound ESP packet does not belong to an installed SA', // another SPI's
+      '05:54:35 12[ESP] inbound ESP packet does not belong to an installed SA', // ours, other thread
+    ].join('\n');
+    expect(libipsecUnknownSpiDrops(log, '0A36CE88')).toBe(2);
+    expect(libipsecUnknownSpiDrops(log, '93554cde')).toBe(1);
+    expect(libipsecUnknownSpiDrops(log, 'deadbeef')).toBe(0);
   });
 });

@@ -27,6 +27,7 @@ describe.skipIf(!ok)(`tsvpn against strongSwan 5.9.8 ${ok ? '(needs root, strong
   for (const r of runs) {
     it(r.name, async () => {
       const res = await runCase(r.c, r.role);
+      for (const n of res.notes) console.log(`${r.name}: note: ${n}`);
       const logs = res.logs ? `\n--- tsvpn ---\n${res.logs.tsvpn.slice(-3000)}\n--- charon ---\n${res.logs.strongswan.slice(-3000)}` : '';
       expect(res.problems, `${r.name}:\n${res.problems.join('\n')}${logs}`).toEqual([]);
     }, 120_000);
