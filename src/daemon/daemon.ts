@@ -339,7 +339,7 @@ class Running {
       setImmediate(() => this.replacement.reauth());
     } else if (e.type === 'failure' && e.row !== 'F6' && this.replacement.reauthenticating) {
       // the new IKE SA failed; the old one is still up and keeps the traffic until it expires
-      this.replacement.failed();
+      this.replacement.reset();
       this.log.warn('ike', `reauthentication failed (${e.row}): the current IKE SA stays in use; trying again in ${RETRY_MS / 1000} s`);
       this.timers.retryAt(this.clock() + RETRY_MS, () => this.replacement.reauth());
     } else if (e.type === 'failure' && e.row === 'F6' && e.evidence.scope === 'child' && e.evidence.result === 'expired' && initiator) {

@@ -207,9 +207,7 @@ export class Datapath {
    */
   releaseHeld(): void {
     if (this.held.size === 0) return;
-    const before = this.held.stats.released;
-    const { udp, raw } = this.held.take(this.o.now(), (spi) => this.o.sad.inbound(spi) !== undefined);
-    const released = this.held.stats.released - before;
+    const { udp, raw, released } = this.held.take(this.o.now(), (spi) => this.o.sad.inbound(spi) !== undefined);
     if (released > 0) this.o.log.info('esp', `${released} ESP packet(s) arrived before the response that installed their SA: held until it was installed`);
     // processed without the hold: an SPI still unknown is dropped and counted now
     if (udp.length > 0) this.inboundOnce(udp, true);

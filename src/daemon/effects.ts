@@ -259,8 +259,9 @@ export class EffectApplier {
     if (!c) throw new Error(`policy ${p.name} names no installed SA (SPI in ${hex(p.spiIn)})`);
     // The newest Child SA's entry goes first (RFC 4301 §4.4.1: first match wins), so a
     // replacement SA for the same selectors takes the traffic while the old one winds down. A
-    // replacement the peer made (its reauthentication, `active` false) waits behind the old SA
-    // until the peer deletes that: until our IKE_AUTH response reaches it, it has no inbound SA.
+    // replacement the peer made (its reauthentication, `active` false) waits behind the old SA:
+    // until our IKE_AUTH response reaches the peer it has no inbound SA. It moves first when the
+    // peer sends on it (peerSendsOn) or deletes the old SA (unroute).
     const current = [...this.children.values()].some((o) => o !== c && o.entry && o.info.name === p.name);
     const behind = current && !p.active;
     c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa }, behind ? undefined : 0);

@@ -36,7 +36,10 @@ export class IkeReplacement {
     return this.pending;
   }
 
-  /** A fresh start (the daemon initiates from scratch): no reauthentication is in progress. */
+  /**
+   * No reauthentication is in progress any more: the daemon starts from scratch, or the new
+   * IKE SA failed (F1-F4) and the old one stays in use until it expires.
+   */
   reset(): void {
     this.pending = false;
   }
@@ -59,11 +62,6 @@ export class IkeReplacement {
     this.pending = true;
     this.d.log.info('ike', `reauthenticating: a new IKE SA to ${formatEndpoint(remote)} replaces ${spiHex(old.spiI)}_i once it is up`);
     this.d.initiate({ ...this.d.configFor(remote), initialContact: false });
-  }
-
-  /** The new IKE SA failed (F1-F4): the old one stays in use until it expires. */
-  failed(): void {
-    this.pending = false;
   }
 
   /** An IKE SA is up: retire what it replaces, once the effects of this batch are applied. */

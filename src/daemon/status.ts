@@ -110,12 +110,14 @@ export interface StatusInput {
 }
 
 const ago = (now: number, t: number): number => Math.max(0, Math.round((now - t) / 1000));
+/** Whole seconds from `now` until `t` (0 once due). */
+const secondsUntil = (now: number, t: number): number => Math.max(0, Math.round((t - now) / 1000));
 
 /** { rekeyIn, expiresIn } in whole seconds from now (0 when due), only the deadlines that are set. */
 function deadlines(now: number, rekeyAt: number | undefined, expireAt: number | undefined): { rekeyIn?: number; expiresIn?: number } {
   const out: { rekeyIn?: number; expiresIn?: number } = {};
-  if (rekeyAt !== undefined) out.rekeyIn = Math.max(0, Math.round((rekeyAt - now) / 1000));
-  if (expireAt !== undefined) out.expiresIn = Math.max(0, Math.round((expireAt - now) / 1000));
+  if (rekeyAt !== undefined) out.rekeyIn = secondsUntil(now, rekeyAt);
+  if (expireAt !== undefined) out.expiresIn = secondsUntil(now, expireAt);
   return out;
 }
 
@@ -174,7 +176,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       established: est === undefined || sa.state !== 'ESTABLISHED' ? null : ago(s.now, est),
       ...(sa.rekeys !== undefined ? { rekeys: sa.rekeys } : {}),
       ...deadlines(s.now, sa.rekeyAt, sa.expireAt),
-      ...(sa.reauthDue !== undefined && sa.state === 'ESTABLISHED' ? { reauthIn: Math.max(0, Math.round((sa.reauthDue - s.now) / 1000)) } : {}),
+      ...(sa.reauthDue !== undefined && sa.state === 'ESTABLISHED' ? { reauthIn: secondsUntil(s.now, sa.reauthDue) } : {}),
       children,
     };
   });
@@ -195,9 +197,11 @@ export function buildStatus(s: StatusInput): TunnelStatus {
   };
 }
 
-// Make-before-break (RFC 7296 §2.8: the new SA is installed before the old one goes) means no
-// packet ever finds no SA; these drop reasons are what a broken one shows.
-/** Drop reasons that mean "no SA for this packet": the ones a broken make-before-break shows. */
+/**
+ * Drop reasons that mean "no SA for this packet". Make-before-break (RFC 7296 §2.8: the new SA
+ * is installed before the old one goes) means no packet ever finds no SA: these are what a
+ * broken one shows.
+ */
 export const NO_SA_REASONS = ['unknown-spi', 'no-sa', 'no-policy'] as const;
 
 /** SA-missing drops counted since `before` (a status taken once the tunnel was up). */

@@ -50,12 +50,12 @@ export class SpiHold {
    * Take out, in arrival order, the packets whose SPI is now known (`known`) or whose wait is
    * over at `now`. Packets that arrived over UDP and raw are returned apart, as they were read.
    */
-  take(now: number, known: (spi: number) => boolean): { udp: Uint8Array[]; raw: Uint8Array[] } {
-    const out = { udp: [] as Uint8Array[], raw: [] as Uint8Array[] };
+  take(now: number, known: (spi: number) => boolean): { udp: Uint8Array[]; raw: Uint8Array[]; released: number } {
+    const out = { udp: [] as Uint8Array[], raw: [] as Uint8Array[], released: 0 };
     const keep: Held[] = [];
     for (const h of this.held) {
       if (known(h.spi)) {
-        this.stats.released++;
+        out.released++;
       } else if (h.until > now) {
         keep.push(h);
         continue;
@@ -63,6 +63,7 @@ export class SpiHold {
       (h.viaUdp ? out.udp : out.raw).push(h.pkt);
     }
     this.held = keep;
+    this.stats.released += out.released;
     return out;
   }
 

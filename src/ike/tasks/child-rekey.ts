@@ -208,6 +208,7 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
     pend.ke?.dispose();
     return { kind: 'retry-later', oldSpiIn: old.spiIn };
   };
+  const retryNote = old?.state === 'INSTALLED' ? '; the rekey is tried again in 2-10 s' : '';
   const ours = pend.offered.map(formatProposal);
   const err = firstError(p);
   if (err) {
@@ -230,9 +231,8 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
     if (!old || old.state !== 'INSTALLED') return over();
     // F6; the SA stays in use and the rekey is tried again later, until the hard lifetime (as
     // strongSwan's child_rekey does: "CHILD_SA rekeying failed, trying again in N seconds")
-    out.push(event({ type: 'failure', row: 'F6', message: `the peer refused to rekey Child SA ${old.name} (${name}); it stays in use and the rekey is tried again in 2-10 s`, evidence: rekeyEvidence(ctx, old, { result: 'refused', notify: name, ours, group: pend.group }) }));
-    pend.ke?.dispose();
-    return { kind: 'retry-later', oldSpiIn: old.spiIn };
+    out.push(event({ type: 'failure', row: 'F6', message: `the peer refused to rekey Child SA ${old.name} (${name}); it stays in use${retryNote}`, evidence: rekeyEvidence(ctx, old, { result: 'refused', notify: name, ours, group: pend.group }) }));
+    return retryOrOver();
   }
   const sa = first(p, 'SA');
   const nonce = first(p, 'NONCE');
@@ -241,7 +241,7 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
   const group = chosen ? groupsOf(chosen)[0] ?? 0 : 0;
   const valid = sa && nonce && chosen && sa.proposals.length === 1 && chosen.spi.length === 4 && proposalAccepts(pend.offered, chosen) && (group === 0 || (pend.ke && group === pend.group && ke?.group === group));
   if (!valid) {
-    out.push(event({ type: 'failure', row: 'F6', message: `the peer's answer to our rekey of Child SA ${pend.cfg.name} is not one we can accept${old?.state === 'INSTALLED' ? '; the rekey is tried again in 2-10 s' : ''}`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group: pend.group, name: pend.cfg.name, newSpis: sa ? sa.proposals.map(formatProposal) : [] }) }));
+    out.push(event({ type: 'failure', row: 'F6', message: `the peer's answer to our rekey of Child SA ${pend.cfg.name} is not one we can accept${retryNote}`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group: pend.group, name: pend.cfg.name, newSpis: sa ? sa.proposals.map(formatProposal) : [] }) }));
     return retryOrOver();
   }
   let shared: Uint8Array | undefined;
@@ -249,7 +249,7 @@ export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Eff
     try {
       shared = pend.ke!.computeSharedSecret(ke!.data);
     } catch {
-      out.push(event({ type: 'failure', row: 'F6', message: `the peer's KE value in the rekey of ${pend.cfg.name} is invalid${old?.state === 'INSTALLED' ? '; the rekey is tried again in 2-10 s' : ''}`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group }) }));
+      out.push(event({ type: 'failure', row: 'F6', message: `the peer's KE value in the rekey of ${pend.cfg.name} is invalid${retryNote}`, evidence: rekeyEvidence(ctx, old, { result: 'invalid-response', ours, group }) }));
       return retryOrOver();
     }
   }
