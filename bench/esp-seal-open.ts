@@ -12,7 +12,7 @@ import { Spd } from '../src/ipsec/spd.js';
 import { processOutbound } from '../src/ipsec/outbound.js';
 import { readEspTrailer } from '../src/wire/esp.js';
 import { nativeAeadAvailable, type AeadAlg, type Backend } from '../src/crypto/aead.js';
-import { ipToBytes, parseSelector } from '../src/ike/selectors.js';
+import { ipToBytes, parseSelector } from '../src/wire/selectors.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const caseOptions = quick ? { maxTime: 0.05, minSamples: 2, delay: 0 } : { maxTime: 2 };

@@ -1,9 +1,10 @@
 // Semantic checks a JSON Schema cannot express, each turning text into the records the IKE
-// layer takes: addresses, identities, traffic selectors (src/ike/selectors.ts syntax) and
+// layer takes: addresses, identities, traffic selectors (src/wire/selectors.ts syntax) and
 // proposal strings (src/crypto/proposal.ts). Problems are collected, never thrown.
 import { formatProposal, parseProposal, ProposalSyntaxError } from '../crypto/proposal.js';
 import { parseIdentity } from '../ike/auth/identity.js';
-import { bytesToIp, formatSelector, ipToBytes, parseSelector, SelectorSyntaxError } from '../ike/selectors.js';
+import { formatSelector, ipToBytes, parseSelector, SelectorSyntaxError } from '../wire/selectors.js';
+import { bytesToIp } from '../wire/ip-text.js';
 import { TsType } from '../wire/constants.js';
 import type { Proposal, TrafficSelector } from '../wire/types.js';
 import { ANY, type ConfigProblem } from './types.js';

@@ -8,7 +8,7 @@ import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
-import { ipToBytes } from '../ike/selectors.js';
+import { ipToBytes } from '../wire/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
@@ -30,6 +30,7 @@ import { Timers } from './timers.js';
 import { checkPrivileges, quietIpv6, routeSource, tunMtuFor } from './host.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
+import { NAT_T_PORT } from '../wire/constants.js';
 
 export { DaemonError } from './control.js';
 export type { TunnelStatus } from './status.js';
@@ -49,7 +50,6 @@ export interface Daemon {
   readonly done: Promise<number>;
 }
 
-const NAT_T_PORT = 4500; // RFC 3948 §2.1, RFC 7296 §2.23
 const RETRY_MS = 30_000; // initiator: try again every 30 s after F1-F4
 const CHILD_EXPIRED_RESTART_MS = 2_000; // initiator: a Child SA reached its hard lifetime (F6); its Delete goes first
 const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer our Delete

@@ -12,6 +12,7 @@ import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
 import type { Logger } from './log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
+import { NAT_T_PORT } from '../wire/constants.js';
 
 /** Where an outbound SA's packets go: UDP-encapsulated (RFC 3948) or raw ESP (IP protocol 50). */
 export interface OuterDest {
@@ -81,7 +82,6 @@ export interface InnerBatch {
   readonly count: number;
 }
 
-const NAT_T_PORT = 4500; // RFC 3948 §2.1
 const IPV4_TCP_HEADERS = 40; // RFC 879: MSS = MTU - 20 (IPv4) - 20 (TCP)
 const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 

@@ -4,17 +4,16 @@
 // failure map's last row. Keys are copied into the SA transforms and zeroed in the effect.
 import type { ChildSaInfo, Effect, IkeEvent, NewPolicyInfo, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
-import { bytesToIp, ipToBytes, parseSelector } from '../ike/selectors.js';
+import { ipToBytes, parseSelector, selectorCidrs } from '../wire/selectors.js';
 import type { EspCipherSpec } from '../ipsec/esp-transform.js';
 import type { EspSa, Sad, SaSpec } from '../ipsec/sad.js';
 import type { Spd, SpdEntry } from '../ipsec/spd.js';
-import { EncrId } from '../wire/constants.js';
+import { EncrId, NAT_T_PORT } from '../wire/constants.js';
 import type { TrafficSelector } from '../wire/types.js';
 import type { SaPaths } from './datapath.js';
 import type { Logger } from './log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 
-const NAT_T_PORT = 4500; // RFC 3948 §2.1
 /**
  * Implementation choice (as strongSwan's charon.delete_rekeyed_delay): after a rekey's Delete
  * (RFC 7296 §2.8) the old inbound SA stays a moment, so ESP the peer sent on it before it
@@ -47,43 +46,6 @@ export function outerDest(info: ChildSaInfo, forceEncap: boolean): { addr: strin
   // with NAT-T the IKE SA floated and `remote.port` is the peer's (maybe NAT-mapped) 4500 port
   const port = info.encap ? info.remote.port : NAT_T_PORT;
   return { addr: info.remote.addr, port, encap };
-}
-
-/** Selector texts as CIDR prefixes for routes (ranges split into the fewest prefixes). */
-export function selectorCidrs(texts: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const t of texts) {
-    const ts = parseSelector(t);
-    for (const c of rangeToCidrs(ts.startAddr, ts.endAddr)) if (!out.includes(c)) out.push(c);
-  }
-  return out;
-}
-
-function rangeToCidrs(start: Uint8Array, end: Uint8Array): string[] {
-  const bits = start.length * 8;
-  let lo = bytesToBig(start);
-  const hi = bytesToBig(end);
-  const out: string[] = [];
-  while (lo <= hi) {
-    let len = bits;
-    // the largest aligned block starting at lo that stays within hi
-    while (len > 0) {
-      const size = 1n << BigInt(bits - len + 1);
-      if (lo % size !== 0n || lo + size - 1n > hi) break;
-      len--;
-    }
-    out.push(`${bigToText(lo, start.length)}/${len}`);
-    lo += 1n << BigInt(bits - len);
-  }
-  return out;
-}
-
-const bytesToBig = (b: Uint8Array): bigint => b.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
-
-function bigToText(v: bigint, n: number): string {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = Number((v >> BigInt(8 * (n - 1 - i))) & 0xffn);
-  return bytesToIp(b);
 }
 
 export interface RouteHooks {

@@ -3,7 +3,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { PeerConfig } from '../config/types.js';
-import { bytesToIp } from '../ike/selectors.js';
+import { bytesToIp } from '../wire/ip-text.js';
 import { outerMtu } from '../io/routes.js';
 import { DaemonError } from './control.js';
 import type { Logger } from './log.js';

@@ -4,7 +4,7 @@
 // routes are the daemon's own kind (tunnel prefixes, or transport mode's policy rules that
 // keep tsvpn's IKE and ESP out of the TUN), so they come from its installer.
 import type { PeerConfig } from '../config/types.js';
-import { selectorCidrs } from './effects.js';
+import { selectorCidrs } from '../wire/selectors.js';
 import type { Logger } from './log.js';
 import { packetMatches } from '../ipsec/spd.js';
 import { decodeIpPacket } from '../wire/ip.js';

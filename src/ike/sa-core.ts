@@ -1,7 +1,7 @@
 // The exchange machinery every IKE SA shares (DESIGN.md "No I/O in the protocol"): Message IDs,
 // retransmission and the response cache (RFC 7296 §2.1-§2.3), IKE_SA_INIT, IKE_AUTH and
 // INFORMATIONAL, states and events. IkeSa (ike-sa.ts) adds the commands and rekeying on top.
-import { ExchangeType, NotifyType, nameOf } from '../wire/constants.js';
+import { ExchangeType, NotifyType, nameOf, NAT_T_PORT } from '../wire/constants.js';
 import { decodeMessage } from '../wire/message.js';
 import { checkPayloadRules } from '../wire/rules.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
@@ -25,7 +25,6 @@ export type Exchange = 'init' | 'auth' | 'delete-ike' | 'delete-child' | 'livene
 export interface Queued { kind: Exchange; exchange: number; payloads: () => Payload[] | undefined; spi?: number }
 export interface Path { from: Endpoint; to: Endpoint }
 
-const NAT_T_PORT = 4500; // RFC 3948 §2.2, RFC 7296 §2.23
 
 export abstract class SaCore {
   readonly stats = newStats();

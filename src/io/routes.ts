@@ -24,7 +24,8 @@
 
 import { spawnSync } from 'node:child_process';
 import { isIP } from 'node:net';
-import { bytesToIp, ipToBytes } from '../ike/selectors.js';
+import { bytesToIp } from '../wire/ip-text.js';
+import { ipToBytes } from '../wire/selectors.js';
 
 export class RouteError extends Error {
   override name = 'RouteError';

@@ -14,12 +14,12 @@
 import { isIP } from 'node:net';
 import { applyIpSteps, RouteError, type InstalledRoutes, type IpStep } from './routes.js';
 import { parseIp } from '../wire/ip-text.js';
+import { NAT_T_PORT } from '../wire/constants.js';
 
 /** Priority of the exemption rules; the rule into TRANSPORT_TABLE is the next one. */
 export const TRANSPORT_RULE_PREF = 7470;
 /** The routing table holding the peers' host routes into the TUN devices. */
 export const TRANSPORT_TABLE = 7470;
-const NAT_T_PORT = 4500; // RFC 3948 §2.1
 
 export interface TransportRoutePlan {
   /** The TUN device. */

@@ -6,7 +6,7 @@
 import { IpProtocol } from '../wire/constants.js';
 import type { TrafficSelector } from '../wire/types.js';
 import type { IpPacketView } from '../wire/ip.js';
-import { selectorCovers, type PacketSelectorFields } from '../ike/selectors.js';
+import { selectorCovers, type PacketSelectorFields } from '../wire/selectors.js';
 import type { EspSa } from './sad.js';
 
 export type SpdAction = 'protect' | 'bypass' | 'discard';

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
 import { silentLogger } from '../../src/daemon/log.js';
-import { ipToBytes } from '../../src/ike/selectors.js';
+import { ipToBytes } from '../../src/wire/selectors.js';
 import { tooBigReply } from '../../src/ipsec/icmp.js';
 import { clampMss } from '../../src/ipsec/mss.js';
 import { Sad } from '../../src/ipsec/sad.js';

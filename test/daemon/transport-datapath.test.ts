@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
 import { silentLogger } from '../../src/daemon/log.js';
-import { ipToBytes } from '../../src/ike/selectors.js';
+import { ipToBytes } from '../../src/wire/selectors.js';
 import { Sad, type SaSpec } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';

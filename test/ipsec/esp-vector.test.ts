@@ -4,7 +4,7 @@ import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { processOutbound } from '../../src/ipsec/outbound.js';
 import { processInbound } from '../../src/ipsec/inbound.js';
-import { ipToBytes } from '../../src/ike/selectors.js';
+import { ipToBytes } from '../../src/wire/selectors.js';
 import { hex, toHex, sel, hasNativeAead, NEEDS_NATIVE } from './helpers.js';
 import { IntegId } from '../../src/wire/constants.js';
 

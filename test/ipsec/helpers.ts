@@ -1,5 +1,5 @@
 // Test helpers for the ESP datapath: inner packets and SA specs.
-import { ipToBytes, parseSelector } from '../../src/ike/selectors.js';
+import { ipToBytes, parseSelector } from '../../src/wire/selectors.js';
 import type { SaSpec } from '../../src/ipsec/sad.js';
 import type { EspCipherSpec } from '../../src/ipsec/esp-transform.js';
 import { nativeAeadAvailable, type Backend } from '../../src/crypto/aead.js';

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { netnsSupport } from '../../src/io/netns.js';
 import { fragmentationNeeded, packetTooBig, tooBigReply, internetChecksum } from '../../src/ipsec/icmp.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';
-import { ipToBytes } from '../../src/ike/selectors.js';
+import { ipToBytes } from '../../src/wire/selectors.js';
 import { udpPacket } from './helpers.js';
 
 const GW4 = ipToBytes('192.0.2.1'); // the tunnel's own inner address, source of the ICMP
@@ -206,7 +206,7 @@ const url = (p) => new URL(p, process.env.REPO_URL).href;
 const { openTun } = await import(url('src/io/tun.ts'));
 const { tooBigReply } = await import(url('src/ipsec/icmp.ts'));
 const { outerMtu } = await import(url('src/io/routes.ts'));
-const { ipToBytes } = await import(url('src/ike/selectors.ts'));
+const { ipToBytes } = await import(url('src/wire/selectors.ts'));
 const ip = (...a) => execFileSync('ip', a);
 const tun = openTun({ name: 'tsvpn-ic0', mtu: 1500, batch: 16 });
 ip('link', 'set', 'lo', 'up');

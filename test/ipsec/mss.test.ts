@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { clampMss } from '../../src/ipsec/mss.js';
-import { ipToBytes } from '../../src/ike/selectors.js';
+import { ipToBytes } from '../../src/wire/selectors.js';
 
 const SYN = 0x02;
 const ACK = 0x10;

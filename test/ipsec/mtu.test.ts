@@ -6,7 +6,7 @@ import { Sad, type SaSpec } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { processOutbound } from '../../src/ipsec/outbound.js';
 import { espOverhead, innerMtu, type EspSizes } from '../../src/ipsec/mtu.js';
-import { ipToBytes } from '../../src/ike/selectors.js';
+import { ipToBytes } from '../../src/wire/selectors.js';
 import { IntegId } from '../../src/wire/constants.js';
 import type { EspCipherSpec } from '../../src/ipsec/esp-transform.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';

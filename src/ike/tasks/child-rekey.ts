@@ -7,7 +7,7 @@ import type { NotifyPayload, Payload, Proposal, TrafficSelector } from '../../wi
 import { createKeyExchange } from '../../crypto/ke/index.js';
 import { zero } from '../../crypto/kdf.js';
 import { formatProposal, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
-import { formatSelector, narrowSelectors } from '../selectors.js';
+import { formatSelector, narrowSelectors } from '../../wire/selectors.js';
 import { childSaInfo } from './child-sa.js';
 import type { ChildConfig } from '../config.js';
 import { event, spiHex, type Effect, type RekeyEvidence } from '../effects.js';

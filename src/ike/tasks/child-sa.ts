@@ -4,7 +4,7 @@ import { NotifyType, ProtocolId, TransformType } from '../../wire/constants.js';
 import type { Payload, Proposal, TrafficSelector } from '../../wire/types.js';
 import { deriveChildKeys } from '../../crypto/kdf.js';
 import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
-import { formatSelector, narrowSelectors, selectorContains } from '../selectors.js';
+import { formatSelector, narrowSelectors, selectorContains } from '../../wire/selectors.js';
 import type { ChildConfig } from '../config.js';
 import { event, spiHex, type ChildSaInfo, type Effect } from '../effects.js';
 import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';

@@ -5,7 +5,7 @@ import type { DeletePayload, Payload } from '../../wire/types.js';
 import { event, spiHex, type Effect } from '../effects.js';
 import { all, findNotify } from '../payloads.js';
 import { spiBytes, spiNumber, type ChildSa, type SaContext } from '../sa-context.js';
-import { formatSelector } from '../selectors.js';
+import { formatSelector } from '../../wire/selectors.js';
 import { switchOutbound } from './child-rekey.js';
 
 export type ChildRemoval = 'local' | 'peer' | 'ike-deleted' | 'rekeyed' | 'redundant' | 'expired';

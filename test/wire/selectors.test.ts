@@ -2,8 +2,8 @@
 import { describe, it, expect } from 'vitest';
 import { IpProtocol, TsType } from '../../src/wire/constants.js';
 import type { TrafficSelector } from '../../src/wire/types.js';
+import { bytesToIp } from '../../src/wire/ip-text.js';
 import {
-  bytesToIp,
   formatSelector,
   ipToBytes,
   narrowSelectors,
@@ -12,7 +12,7 @@ import {
   selectorContains,
   selectorCovers,
   selectorsEqual,
-} from '../../src/ike/selectors.js';
+} from '../../src/wire/selectors.js';
 
 const ts = parseSelector;
 const fmt = (list: TrafficSelector[]) => list.map(formatSelector);

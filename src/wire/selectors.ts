@@ -1,10 +1,11 @@
 // Traffic selectors (RFC 7296 §2.9, §3.13.1): text <-> TrafficSelector records, the
-// responder's narrowing, and matching of packets against a selector list. Pure: no I/O.
+// responder's narrowing, matching of packets against a selector list (the SPD's lookup),
+// and ranges as CIDR prefixes (for routes). Pure: no I/O, no keys.
 // Text follows swanctl: `203.0.113.0/25`, `203.0.113.5`, `192.0.2.10-192.0.2.20`,
 // `2001:db8::/32`, with an optional `[proto/port]` suffix: `[tcp/443]`, `[udp/1024-2048]`, `[icmp/8]`.
-import { IpProtocol, TsType } from '../wire/constants.js';
-import type { TrafficSelector } from '../wire/types.js';
-import { bytesToIp, parseIp } from '../wire/ip-text.js';
+import { IpProtocol, TsType } from './constants.js';
+import type { TrafficSelector } from './types.js';
+import { bytesToIp, parseIp } from './ip-text.js';
 
 export class SelectorSyntaxError extends Error {
   override readonly name = 'SelectorSyntaxError';
@@ -29,8 +30,6 @@ export function ipToBytes(text: string): Uint8Array {
   if (!v) throw new SelectorSyntaxError(text, text, `'${text}' is not an IPv4 or IPv6 address`);
   return v;
 }
-
-export { bytesToIp }; // the shared formatter, re-exported for selector users
 
 function compare(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
@@ -303,4 +302,41 @@ export function selectorCovers(list: readonly TrafficSelector[], packet: PacketS
   const port = side === 'dst' ? packet.dstPort : packet.srcPort;
   for (const ts of list) if (selectorMatches(ts, addr, packet.protocol, port)) return true;
   return false;
+}
+
+/** Selector texts as CIDR prefixes for routes (ranges split into the fewest prefixes). */
+export function selectorCidrs(texts: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const t of texts) {
+    const ts = parseSelector(t);
+    for (const c of rangeToCidrs(ts.startAddr, ts.endAddr)) if (!out.includes(c)) out.push(c);
+  }
+  return out;
+}
+
+function rangeToCidrs(start: Uint8Array, end: Uint8Array): string[] {
+  const bits = start.length * 8;
+  let lo = bytesToBig(start);
+  const hi = bytesToBig(end);
+  const out: string[] = [];
+  while (lo <= hi) {
+    let len = bits;
+    // the largest aligned block starting at lo that stays within hi
+    while (len > 0) {
+      const size = 1n << BigInt(bits - len + 1);
+      if (lo % size !== 0n || lo + size - 1n > hi) break;
+      len--;
+    }
+    out.push(`${bigToText(lo, start.length)}/${len}`);
+    lo += 1n << BigInt(bits - len);
+  }
+  return out;
+}
+
+const bytesToBig = (b: Uint8Array): bigint => b.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
+
+function bigToText(v: bigint, n: number): string {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = Number((v >> BigInt(8 * (n - 1 - i))) & 0xffn);
+  return bytesToIp(b);
 }
