@@ -12,7 +12,9 @@ import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
 import type { Logger } from './log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
-import { NAT_T_PORT } from '../wire/constants.js';
+import { NAT_T_PORT, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
+import { spiHex } from '../wire/spi.js';
+import { internetChecksum } from '../wire/checksum.js';
 
 /** Where an outbound SA's packets go: UDP-encapsulated (RFC 3948) or raw ESP (IP protocol 50). */
 export interface OuterDest {
@@ -150,7 +152,7 @@ export class Datapath {
     if (pkts.length === 0) return;
     const r = processOutbound(o.spd, o.sad, pkts, o.now());
     for (const ev of r.events) {
-      o.log.warn('esp', `SA ${ev.spi.toString(16).padStart(8, '0')}: ${ev.type}, rekeying`);
+      o.log.warn('esp', `SA ${spiHex(ev.spi)}: ${ev.type}, rekeying`);
       o.onSaEvent?.(ev);
     }
     const n = r.esp.length;
@@ -337,13 +339,11 @@ function isTcp(p: Uint8Array): boolean {
   return p.length >= 40 && (p[0] >> 4 === 4 ? p[9] === 6 : p[0] >> 4 === 6 && p[6] === 6);
 }
 
-const IPV4_HEADER = 20; // RFC 791 §3.1, no options
-const IPV6_HEADER = 40; // RFC 8200 §3
 const TRANSPORT_TTL = 64; // RFC 1700 default TTL / RFC 8200 Hop Limit
 
 function transportHeaderLength(sa: EspSa): number {
   if (sa.mode !== 'transport') return 0;
-  return sa.remoteAddress.length === 16 ? IPV6_HEADER : IPV4_HEADER;
+  return sa.remoteAddress.length === 16 ? IPV6_HEADER_LENGTH : IPV4_HEADER_LENGTH;
 }
 
 /** Write an IPv4 (RFC 791 §3.1) or IPv6 (RFC 8200 §3) header for `payloadLength` bytes at `off`; returns its length. */
@@ -359,9 +359,9 @@ export function writeIpHeader(buf: Uint8Array, off: number, src: Uint8Array, dst
     buf[off + 7] = TRANSPORT_TTL; // Hop Limit
     buf.set(src, off + 8);
     buf.set(dst, off + 24);
-    return IPV6_HEADER;
+    return IPV6_HEADER_LENGTH;
   }
-  const total = IPV4_HEADER + payloadLength;
+  const total = IPV4_HEADER_LENGTH + payloadLength;
   buf[off] = 0x45; // version 4, IHL 5
   buf[off + 1] = 0; // TOS
   buf[off + 2] = total >>> 8;
@@ -376,12 +376,8 @@ export function writeIpHeader(buf: Uint8Array, off: number, src: Uint8Array, dst
   buf[off + 11] = 0;
   buf.set(src, off + 12);
   buf.set(dst, off + 16);
-  // RFC 791 §3.1: one's complement of the one's complement sum of the header's 16-bit words
-  let sum = 0;
-  for (let i = 0; i < IPV4_HEADER; i += 2) sum += (buf[off + i] << 8) | buf[off + i + 1];
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const ck = ~sum & 0xffff;
+  const ck = internetChecksum(buf, off, off + IPV4_HEADER_LENGTH); // RFC 791 §3.1: over the header alone
   buf[off + 10] = ck >>> 8;
   buf[off + 11] = ck & 0xff;
-  return IPV4_HEADER;
+  return IPV4_HEADER_LENGTH;
 }

@@ -13,6 +13,7 @@ import type { TrafficSelector } from '../wire/types.js';
 import type { SaPaths } from './datapath.js';
 import type { Logger } from './log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
+import { spiHex } from '../wire/spi.js';
 
 /**
  * Implementation choice (as strongSwan's charon.delete_rekeyed_delay): after a rekey's Delete
@@ -130,7 +131,7 @@ export class EffectApplier {
     if (!c.entry) return;
     this.d.spd.remove(c.entry);
     this.d.spd.add(c.entry, 0); // RFC 4301 §4.4.1: first match wins
-    this.d.log.info('esp', `Child SA ${c.info.name}: the peer sends on SPI ${hex(c.info.spiIn)}, so we send on SPI ${hex(c.info.spiOut)} from now on`);
+    this.d.log.info('esp', `Child SA ${c.info.name}: the peer sends on SPI ${spiHex(c.info.spiIn)}, so we send on SPI ${spiHex(c.info.spiOut)} from now on`);
   }
 
   /** Is a Child SA waiting for the peer's first packet on it (the datapath asks before calling peerSendsOn)? */
@@ -206,7 +207,7 @@ export class EffectApplier {
       const dest = outerDest(info, this.d.forceEncap);
       this.d.paths.set(outSa, dest);
       this.d.paths.set(inSa, dest); // one object: what inbound learns (datapath learnEncap) outbound uses
-      this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${hex(info.spiIn)} out ${hex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${formatEndpoint(dest)}` : `to ${dest.addr}`}`);
+      this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${spiHex(info.spiIn)} out ${spiHex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${formatEndpoint(dest)}` : `to ${dest.addr}`}`);
     } finally {
       // the transforms hold their own copies (createEspTransform copies keys)
       for (const k of [info.keysIn, info.keysOut]) {
@@ -218,7 +219,7 @@ export class EffectApplier {
 
   private installPolicy(p: NewPolicyInfo): void {
     const c = this.children.get(p.spiIn);
-    if (!c) throw new Error(`policy ${p.name} names no installed SA (SPI in ${hex(p.spiIn)})`);
+    if (!c) throw new Error(`policy ${p.name} names no installed SA (SPI in ${spiHex(p.spiIn)})`);
     // The newest Child SA's entry goes first (RFC 4301 §4.4.1: first match wins), so a
     // replacement SA for the same selectors takes the traffic while the old one winds down. A
     // replacement the peer made (its reauthentication, `active` false) waits behind the old SA:
@@ -229,7 +230,7 @@ export class EffectApplier {
     c.entry = this.d.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa }, behind ? undefined : 0);
     if (behind) {
       this.waiting.set(c.inSa, c);
-      this.d.log.info('esp', `Child SA ${p.name} (SPI in ${hex(p.spiIn)}) waits behind the SA in use until the peer sends on it or deletes the old one`);
+      this.d.log.info('esp', `Child SA ${p.name} (SPI in ${spiHex(p.spiIn)}) waits behind the SA in use until the peer sends on it or deletes the old one`);
     }
     const cidrs = selectorCidrs(p.remoteTs);
     const fresh: string[] = [];
@@ -257,14 +258,14 @@ export class EffectApplier {
   private switchOutbound(e: SwitchOutbound): void {
     const from = this.children.get(e.from.spiIn);
     const to = this.children.get(e.spiIn);
-    if (!to) throw new Error(`switch-outbound of ${e.name} names no installed SA (SPI in ${hex(e.spiIn)})`);
+    if (!to) throw new Error(`switch-outbound of ${e.name} names no installed SA (SPI in ${spiHex(e.spiIn)})`);
     if (from?.entry) {
       this.d.spd.setSa(from.entry, to.outSa); // traffic leaves on the new SPI from the next batch on
       to.entry = from.entry;
       from.entry = undefined;
     }
     if (from) to.routes.push(...from.routes.splice(0));
-    this.d.log.info('esp', `Child SA ${e.name} rekeyed: sending on SPI ${hex(e.spiOut)} (was ${hex(e.from.spiOut)})`);
+    this.d.log.info('esp', `Child SA ${e.name} rekeyed: sending on SPI ${spiHex(e.spiOut)} (was ${spiHex(e.from.spiOut)})`);
   }
 
   private removePolicy(p: PolicyInfo): void {
@@ -310,7 +311,7 @@ export class EffectApplier {
       this.d.paths.delete(c.inSa);
       this.d.sad.remove(c.inSa);
     }
-    this.d.log.info('esp', `Child SA ${c.info.name} removed (SPIs in ${hex(c.info.spiIn)} out ${hex(c.info.spiOut)}; ${c.inSa.counters.passed} packets in, ${c.outSa.counters.passed} out)`);
+    this.d.log.info('esp', `Child SA ${c.info.name} removed (SPIs in ${spiHex(c.info.spiIn)} out ${spiHex(c.info.spiOut)}; ${c.inSa.counters.passed} packets in, ${c.outSa.counters.passed} out)`);
   }
 
   private event(ev: IkeEvent): void {
@@ -352,5 +353,3 @@ export class EffectApplier {
     }
   }
 }
-
-const hex = (spi: number): string => (spi >>> 0).toString(16).padStart(8, '0');

@@ -4,10 +4,11 @@
 // with INITIAL_CONTACT (RFC 7296 §2.4). The daemon calls in on IKE events.
 import type { PeerConfig } from '../config/types.js';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
-import { spiHex, type Effect } from '../ike/effects.js';
+import { type Effect } from '../ike/effects.js';
 import type { IkeSa } from '../ike/ike-sa.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import type { Logger } from './log.js';
+import { spiHex } from '../wire/spi.js';
 
 export interface IkeReplacementDeps {
   peer: PeerConfig;

@@ -2,11 +2,12 @@
 // answers the failure map (DESIGN.md) in order: IKE SA state and last failure (F1-F4), SA
 // counters and drops by reason (F5), MTU and ICMP counts (F7), NAT and encapsulation (F8).
 // Only names, addresses, SPIs, algorithms and counters: no key material.
-import { spiHex } from '../ike/effects.js';
+
 import type { Endpoint } from '../ike/config.js';
 import type { TrafficCounters } from '../ipsec/counters.js';
 import type { ChildRecord, LastFailure } from './effects.js';
 import { formatEndpoint } from '../wire/ip-text.js';
+import { spiHex } from '../wire/spi.js';
 
 export interface ChildStatus {
   name: string;

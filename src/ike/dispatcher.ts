@@ -9,7 +9,7 @@ import type { Effect } from './effects.js';
 import { classifyError } from './errors.js';
 import { IkeSa, type Path } from './ike-sa.js';
 import { first, notify } from './payloads.js';
-import { spiHex } from './effects.js';
+import { spiHex } from '../wire/spi.js';
 
 export interface DispatcherOptions {
   /** The configuration for a peer that starts an IKE SA with us on this path (undefined: ignore it). */

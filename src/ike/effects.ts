@@ -153,9 +153,3 @@ export type Effect =
   | { type: 'event'; event: IkeEvent };
 
 export const event = (e: IkeEvent): Effect => ({ type: 'event', event: e });
-
-/** Hex of an SPI for events and status. */
-export function spiHex(spi: Uint8Array | number): string {
-  if (typeof spi === 'number') return spi.toString(16).padStart(8, '0');
-  return Array.from(spi, (b) => b.toString(16).padStart(2, '0')).join('');
-}

@@ -5,7 +5,7 @@
 import { ExchangeType, NotifyType, ProtocolId } from '../wire/constants.js';
 import type { Payload } from '../wire/types.js';
 import type { Endpoint, IkeSaConfig } from './config.js';
-import { event, spiHex, type Effect, type IkeState } from './effects.js';
+import { event, type Effect, type IkeState } from './effects.js';
 import { compareNonces, lowerNonce, type ChildSa } from './sa-context.js';
 import { deleteChildPayloads, deleteIkePayloads } from './tasks/informational.js';
 import { findNotify, first, notify } from './payloads.js';
@@ -14,6 +14,7 @@ import { DEFAULT_CHILD_REKEY_S, DEFAULT_IKE_REKEY_S, planLifetime, planReauth, r
 import { buildChildRekeyRequest, configOf, findChild, processChildRekeyRequest, processChildRekeyResponse, rekeyEvidence, switchOutbound } from './tasks/child-rekey.js';
 import { buildIkeRekeyRequest, ikeEvidence, processIkeRekeyRequest, processIkeRekeyResponse, type NewIkeSa } from './tasks/ike-rekey.js';
 import { SaCore, type Path } from './sa-core.js';
+import { spiHex } from '../wire/spi.js';
 
 export type { IkeState, Path };
 

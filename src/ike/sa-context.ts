@@ -180,5 +180,3 @@ export function randomIkeSpi(random: (n: number) => Uint8Array): Uint8Array {
   }
 }
 
-export const spiBytes = (v: number): Uint8Array => Uint8Array.from([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
-export const spiNumber = (b: Uint8Array): number => ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;

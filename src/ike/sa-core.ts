@@ -6,7 +6,7 @@ import { decodeMessage } from '../wire/message.js';
 import { checkPayloadRules } from '../wire/rules.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
 import { DEFAULT_HALF_OPEN_TIMEOUT_S, type Endpoint, type IkeSaConfig } from './config.js';
-import { event, spiHex, type Effect, type IkeState } from './effects.js';
+import { event, type Effect, type IkeState } from './effects.js';
 import { buildPlain, buildProtected, openProtected } from './protect.js';
 import { RequestWindow, ResponseCache, equalBytes } from './retransmit.js';
 import { disposeKeys, header, newStats, randomIkeSpi, type SaContext } from './sa-context.js';
@@ -19,12 +19,12 @@ import type { Lifetime } from './lifetimes.js';
 import { findChild, rekeyEvidence } from './tasks/child-rekey.js';
 import { ikeEvidence, type NewIkeSa } from './tasks/ike-rekey.js';
 import { formatEndpoint } from '../wire/ip-text.js';
+import { spiHex } from '../wire/spi.js';
 
 export type Exchange = 'init' | 'auth' | 'delete-ike' | 'delete-child' | 'liveness' | 'auth-failed' | 'rekey-child' | 'rekey-ike';
 /** `payloads` runs when the request is sent; undefined means it is no longer needed (skipped). */
 export interface Queued { kind: Exchange; exchange: number; payloads: () => Payload[] | undefined; spi?: number }
 export interface Path { from: Endpoint; to: Endpoint }
-
 
 export abstract class SaCore {
   readonly stats = newStats();
@@ -120,7 +120,6 @@ export abstract class SaCore {
     const due = [this.requests.pollTimeout(), this.halfOpenDeadline, this.lingerDeadline].filter((x): x is number => x !== undefined);
     return due.length ? Math.min(...due) : undefined;
   }
-
 
   handleTimeout(now: number): Effect[] {
     const out: Effect[] = [];

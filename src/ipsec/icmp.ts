@@ -7,11 +7,10 @@
 // No ICMP is built for a packet that must not get one (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)):
 // the functions return undefined, and the caller just drops (and counts) the packet.
 
-import { IpProtocol } from '../wire/constants.js';
+import { IpProtocol, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
 import { decodeIpPacket, type IpPacketView } from '../wire/ip.js';
+import { foldChecksum, internetChecksum, onesComplementSum } from '../wire/checksum.js';
 
-const IPV4_HEADER = 20;
-const IPV6_HEADER = 40;
 const ICMP_HEADER = 8;
 const DEFAULT_TTL = 64; // RFC 1700 / IANA recommended default TTL and Hop Limit
 // RFC 1812 §4.3.2.3: quote as much of the original as fits in a 576-octet ICMP datagram
@@ -37,8 +36,8 @@ export function fragmentationNeeded(inner: Uint8Array, mtu: number, from: Uint8A
   const v = view(inner);
   if (!v || v.version !== 4 || v.totalLength <= mtu || !v.dontFragment) return undefined;
   if (!ipv4ErrorAllowed(v)) return undefined;
-  const quote = Math.min(v.totalLength, IPV4_ICMP_ERROR_MAX - IPV4_HEADER - ICMP_HEADER);
-  const out = new Uint8Array(IPV4_HEADER + ICMP_HEADER + quote);
+  const quote = Math.min(v.totalLength, IPV4_ICMP_ERROR_MAX - IPV4_HEADER_LENGTH - ICMP_HEADER);
+  const out = new Uint8Array(IPV4_HEADER_LENGTH + ICMP_HEADER + quote);
   // RFC 791 §3.1 header: version 4, IHL 5, total length, DF (an atomic datagram, so the
   // Identification may be zero: RFC 6864 §4.1), TTL, protocol ICMP, checksum, addresses
   out[0] = 0x45;
@@ -48,9 +47,9 @@ export function fragmentationNeeded(inner: Uint8Array, mtu: number, from: Uint8A
   out[9] = IpProtocol.ICMP;
   out.set(from, 12);
   out.set(v.src, 16);
-  put16(out, 10, internetChecksum(out.subarray(0, IPV4_HEADER)));
+  put16(out, 10, internetChecksum(out.subarray(0, IPV4_HEADER_LENGTH)));
   // RFC 792: Type 3, Code 4, Checksum, unused; RFC 1191 §4: low 16 bits = Next-Hop MTU
-  const icmp = IPV4_HEADER;
+  const icmp = IPV4_HEADER_LENGTH;
   out[icmp] = 3;
   out[icmp + 1] = 4;
   put16(out, icmp + 6, mtu);
@@ -74,9 +73,9 @@ export function packetTooBig(inner: Uint8Array, mtu: number, from: Uint8Array): 
   const v = view(inner);
   if (!v || v.version !== 6 || v.totalLength <= mtu) return undefined;
   if (!ipv6ErrorAllowed(v)) return undefined;
-  const quote = Math.min(v.totalLength, IPV6_MIN_MTU - IPV6_HEADER - ICMP_HEADER);
+  const quote = Math.min(v.totalLength, IPV6_MIN_MTU - IPV6_HEADER_LENGTH - ICMP_HEADER);
   const icmpLength = ICMP_HEADER + quote;
-  const out = new Uint8Array(IPV6_HEADER + icmpLength);
+  const out = new Uint8Array(IPV6_HEADER_LENGTH + icmpLength);
   // RFC 8200 §3: version 6, traffic class 0, flow label 0, payload length, ICMPv6, hop limit
   out[0] = 0x60;
   put16(out, 4, icmpLength);
@@ -85,7 +84,7 @@ export function packetTooBig(inner: Uint8Array, mtu: number, from: Uint8Array): 
   out.set(from, 8);
   out.set(v.src, 24);
   // RFC 4443 §3.2: Type 2, Code 0, Checksum, MTU (32 bits), as much of the invoking packet as fits
-  const icmp = IPV6_HEADER;
+  const icmp = IPV6_HEADER_LENGTH;
   out[icmp] = 2;
   put16(out, icmp + 4, Math.floor(mtu / 0x10000));
   put16(out, icmp + 6, mtu & 0xffff);
@@ -94,7 +93,7 @@ export function packetTooBig(inner: Uint8Array, mtu: number, from: Uint8Array): 
   // upper-layer length as 32 bits, three zero octets, next header 58) and the message
   let sum = onesComplementSum(out.subarray(8, 40), 0);
   sum = onesComplementSum(out.subarray(icmp), sum + icmpLength + IpProtocol.ICMPV6);
-  put16(out, icmp + 2, fold(sum) ^ 0xffff);
+  put16(out, icmp + 2, foldChecksum(sum) ^ 0xffff);
   return out;
 }
 
@@ -113,26 +112,6 @@ export function tooBigReply(
   if (version === 4) return from4 ? fragmentationNeeded(inner, mtu, from4) : undefined;
   if (version === 6) return from6 ? packetTooBig(inner, mtu, from6) : undefined;
   return undefined;
-}
-
-/** RFC 1071 Internet checksum of `bytes` (the value to store in the checksum field). */
-export function internetChecksum(bytes: Uint8Array): number {
-  return fold(onesComplementSum(bytes, 0)) ^ 0xffff;
-}
-
-// RFC 1071 §4.1: sum 16-bit big-endian words, an odd last byte padded with zero
-function onesComplementSum(b: Uint8Array, initial: number): number {
-  let sum = initial;
-  const even = b.length & ~1;
-  for (let i = 0; i < even; i += 2) sum += (b[i] << 8) | b[i + 1];
-  if (even !== b.length) sum += b[even] << 8;
-  return sum;
-}
-
-function fold(sum: number): number {
-  let s = sum;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000); // end-around carry
-  return s;
 }
 
 function view(inner: Uint8Array): IpPacketView | undefined {

@@ -14,6 +14,7 @@
 // RFC 9293 §3.2 MSS option: Kind 2, Length 4, then the 16-bit MSS.
 
 import { decodeIpPacket } from '../wire/ip.js';
+import { updateChecksum } from '../wire/checksum.js';
 
 const TCP = 6;
 const TCP_MIN_HEADER = 20;
@@ -102,16 +103,6 @@ function tcpSegment(b: Uint8Array): { tcp: number; end: number } | undefined {
   } catch {
     return undefined;
   }
-}
-
-// RFC 1624 §3 Eqn. 3: HC' = ~(~HC + ~m + m'), in one's complement arithmetic
-function updateChecksum(b: Uint8Array, at: number, m: number, m2: number): void {
-  const hc = (b[at] << 8) | b[at + 1];
-  let sum = (~hc & 0xffff) + (~m & 0xffff) + m2;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const out = ~sum & 0xffff;
-  b[at] = out >> 8;
-  b[at + 1] = out & 0xff;
 }
 
 function swap(v: number): number {

@@ -10,10 +10,8 @@
 //   inner IP header | UDP (8)? | SPI | Seq | IV | upper layer | padding | PadLen | NextHdr | ICV
 
 import { ESP_HEADER_LENGTH, ESP_TRAILER_MIN, espPadLength } from '../wire/esp.js';
+import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH, UDP_HEADER_LENGTH } from '../wire/constants.js';
 
-const IPV4_HEADER = 20; // RFC 791 §3.1, no options
-const IPV6_HEADER = 40; // RFC 8200 §3
-const UDP_HEADER = 8; // RFC 768; RFC 3948 §2.1 UDP-encapsulated ESP
 
 export interface EspSizes {
   ivLength: number;
@@ -38,8 +36,8 @@ export interface EspSizes {
  */
 export function espOverhead(o: EspSizes): { fixed: number; blockSize: number } {
   checkSizes(o);
-  const outerIp = o.mode === 'tunnel' ? (o.outerFamily === 4 ? IPV4_HEADER : IPV6_HEADER) : 0;
-  const udp = o.encap ? UDP_HEADER : 0;
+  const outerIp = o.mode === 'tunnel' ? (o.outerFamily === 4 ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH) : 0;
+  const udp = o.encap ? UDP_HEADER_LENGTH : 0;
   const fixed = outerIp + udp + ESP_HEADER_LENGTH + o.ivLength + ESP_TRAILER_MIN + o.icvLength;
   return { fixed, blockSize: lcm(Math.max(1, o.blockSize), 4) };
 }
@@ -59,7 +57,7 @@ export function innerMtu(outerMtu: number, o: EspSizes): number {
   if (!Number.isInteger(outerMtu) || outerMtu < 0) throw new RangeError(`outer MTU must be a non-negative integer, got ${outerMtu}`);
   const { fixed, blockSize } = espOverhead(o);
   if (o.mode === 'tunnel') return Math.max(0, largestPayload(outerMtu - fixed, blockSize));
-  const minHeader = o.outerFamily === 4 ? IPV4_HEADER : IPV6_HEADER;
+  const minHeader = o.outerFamily === 4 ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH;
   const step = o.outerFamily === 4 ? 4 : 8;
   let best = Number.POSITIVE_INFINITY;
   for (let h = minHeader; h < minHeader + blockSize; h += step) {

@@ -13,14 +13,12 @@ import { ESP_HEADER_LENGTH, espPadLength, writeEspTrailer } from '../wire/esp.js
 import { DropReason } from './counters.js';
 import type { EspSa, Sad, SaEvent } from './sad.js';
 import type { Spd } from './spd.js';
+import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH, UDP_HEADER_LENGTH } from '../wire/constants.js';
 
 /** RFC 4303 §2.6 / IANA protocol numbers: Next Header for tunnel mode. */
 export const NEXT_HEADER_IPV4 = 4;
 export const NEXT_HEADER_IPV6 = 41;
 
-const IPV4_HEADER = 20;
-const IPV6_HEADER = 40;
-const UDP_HEADER = 8; // RFC 3948 §2.1 UDP encapsulation, which the caller adds
 const IP_MAX_LENGTH = 65535;
 
 export interface OutboundDrop {
@@ -100,7 +98,7 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     const t = sa.transform;
     const pad = espPadLength(end - start, t.blockSize); // RFC 4303 §2.4
     const len = ESP_HEADER_LENGTH + t.ivLength + (end - start) + pad + 2 + t.icvLength;
-    const outerOverhead = (sa.remoteAddress.length === 16 ? IPV6_HEADER : IPV4_HEADER) + UDP_HEADER;
+    const outerOverhead = (sa.remoteAddress.length === 16 ? IPV6_HEADER_LENGTH : IPV4_HEADER_LENGTH) + UDP_HEADER_LENGTH;
     if (len + outerOverhead > IP_MAX_LENGTH) {
       drop(i, DropReason.TOO_BIG, sa);
       continue;

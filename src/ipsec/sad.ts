@@ -7,6 +7,7 @@ import type { TrafficSelector } from '../wire/types.js';
 import { createEspTransform, type EspCipherSpec, type EspTransform } from './esp-transform.js';
 import { ReplayWindow } from './replay.js';
 import { newDatapathCounters, newTrafficCounters, type DatapathCounters, type TrafficCounters } from './counters.js';
+import { spiHex } from '../wire/spi.js';
 
 export type EspMode = 'tunnel' | 'transport';
 
@@ -161,7 +162,7 @@ export class Sad {
   readonly counters: DatapathCounters = newDatapathCounters();
 
   addInbound(spec: SaSpec, now: number): EspSa {
-    if (this.inboundBySpi.has(spec.spi >>> 0)) throw new SaConfigError(`inbound SPI ${hexSpi(spec.spi)} already in use`);
+    if (this.inboundBySpi.has(spec.spi >>> 0)) throw new SaConfigError(`inbound SPI 0x${spiHex(spec.spi)} already in use`);
     const sa = new EspSa('in', spec, now);
     this.inboundBySpi.set(sa.spi, sa);
     return sa;
@@ -193,8 +194,4 @@ export class Sad {
   clear(): void {
     for (const sa of this.list()) this.remove(sa);
   }
-}
-
-export function hexSpi(spi: number): string {
-  return `0x${(spi >>> 0).toString(16).padStart(8, '0')}`;
 }

@@ -266,6 +266,11 @@ export const IpProtocol = {
   ICMPV6: 58,
 } as const;
 
+// Fixed header sizes of the outer and inner packets the datapath builds and parses
+export const IPV4_HEADER_LENGTH = 20; // RFC 791 §3.1, without options
+export const IPV6_HEADER_LENGTH = 40; // RFC 8200 §3
+export const UDP_HEADER_LENGTH = 8; // RFC 768; RFC 3948 §2.1 puts ESP after it
+
 // RFC 7296 §2.23 and RFC 3948: well-known ports
 export const IKE_PORT = 500;
 export const NAT_T_PORT = 4500;

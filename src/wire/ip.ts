@@ -26,7 +26,7 @@
 // |                 Destination Address (128 bits)                |
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
-import { IpProtocol } from './constants.js';
+import { IpProtocol, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from './constants.js';
 import { WireError } from './errors.js';
 
 export interface IpPacketView {
@@ -56,8 +56,6 @@ export interface IpPacketView {
   icmpCode?: number;
 }
 
-const IPV4_MIN_HEADER = 20;
-const IPV6_HEADER = 40;
 // RFC 8200 §4: extension headers walked to reach the upper layer
 const HOP_BY_HOP = 0;
 const ROUTING = 43;
@@ -78,9 +76,9 @@ export function decodeIpPacket(bytes: Uint8Array): IpPacketView {
 }
 
 function decodeIpv4(b: Uint8Array): IpPacketView {
-  if (b.length < IPV4_MIN_HEADER) throw new WireError('truncated', b.length);
+  if (b.length < IPV4_HEADER_LENGTH) throw new WireError('truncated', b.length);
   const headerLength = (b[0] & 0x0f) * 4; // RFC 791: IHL in 32-bit words, at least 5
-  if (headerLength < IPV4_MIN_HEADER) throw new WireError('bad-header-length', 0);
+  if (headerLength < IPV4_HEADER_LENGTH) throw new WireError('bad-header-length', 0);
   const totalLength = u16(b, 2);
   if (totalLength < headerLength) throw new WireError('bad-length', 2);
   if (totalLength > b.length) throw new WireError('truncated', b.length);
@@ -103,15 +101,15 @@ function decodeIpv4(b: Uint8Array): IpPacketView {
 }
 
 function decodeIpv6(b: Uint8Array): IpPacketView {
-  if (b.length < IPV6_HEADER) throw new WireError('truncated', b.length);
+  if (b.length < IPV6_HEADER_LENGTH) throw new WireError('truncated', b.length);
   const payloadLength = u16(b, 4);
   // RFC 8200 §3: zero Payload Length means a jumbogram (RFC 2675), which tunnels never carry
   if (payloadLength === 0 && b[6] === HOP_BY_HOP) throw new WireError('bad-length', 4, 'jumbogram');
-  const totalLength = IPV6_HEADER + payloadLength;
+  const totalLength = IPV6_HEADER_LENGTH + payloadLength;
   if (totalLength > b.length) throw new WireError('truncated', b.length);
   const view: IpPacketView = {
     version: 6,
-    headerLength: IPV6_HEADER,
+    headerLength: IPV6_HEADER_LENGTH,
     totalLength,
     protocol: b[6],
     ttl: b[7],
@@ -123,7 +121,7 @@ function decodeIpv6(b: Uint8Array): IpPacketView {
     identification: 0,
   };
   let next = b[6];
-  let off = IPV6_HEADER;
+  let off = IPV6_HEADER_LENGTH;
   // RFC 8200 §4.1: walk the extension headers in order to the upper-layer header
   for (;;) {
     if (next === HOP_BY_HOP || next === ROUTING || next === DEST_OPTIONS || next === AH) {

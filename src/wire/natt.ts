@@ -8,13 +8,13 @@
 // RFC 3948 §2.1: otherwise the datagram is ESP and starts with a non-zero SPI.
 
 import { ESP_HEADER_LENGTH } from './esp.js';
+import { IKE_HEADER_LENGTH } from './message.js';
 
 /** RFC 3948 §2.2: four zero bytes prepended to IKE messages on port 4500. */
 export const NON_ESP_MARKER: Uint8Array = new Uint8Array(4);
 /** RFC 3948 §2.3: the one-byte NAT-keepalive payload. */
 export const NAT_KEEPALIVE: Uint8Array = Uint8Array.of(0xff);
 
-const IKE_HEADER_LENGTH = 28; // RFC 7296 §3.1
 
 export type NatTKind = 'keepalive' | 'ike' | 'esp' | 'invalid';
 

@@ -10,10 +10,11 @@ import { formatProposal, proposalAccepts, selectProposal } from '../../crypto/pr
 import { formatSelector, narrowSelectors } from '../../wire/selectors.js';
 import { childSaInfo } from './child-sa.js';
 import type { ChildConfig } from '../config.js';
-import { event, spiHex, type Effect, type RekeyEvidence } from '../effects.js';
+import { event, type Effect, type RekeyEvidence } from '../effects.js';
 import { first, firstError, notify, notifyName } from '../payloads.js';
 import { DEFAULT_CHILD_REKEY_S } from '../lifetimes.js';
-import { compareNonces, lowerNonce, randomEspSpi, spiBytes, spiNumber, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
+import { compareNonces, lowerNonce, randomEspSpi, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
+import { spiBytes, spiHex, spiNumber } from '../../wire/spi.js';
 
 const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10
 const MAX_INVALID_KE_RETRIES = 3; // implementation choice

@@ -6,9 +6,10 @@ import { deriveChildKeys } from '../../crypto/kdf.js';
 import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
 import { formatSelector, narrowSelectors, selectorContains } from '../../wire/selectors.js';
 import type { ChildConfig } from '../config.js';
-import { event, spiHex, type ChildSaInfo, type Effect } from '../effects.js';
+import { event, type ChildSaInfo, type Effect } from '../effects.js';
 import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';
-import { randomEspSpi, spiBytes, spiNumber, type SaContext } from '../sa-context.js';
+import { randomEspSpi, type SaContext } from '../sa-context.js';
+import { spiBytes, spiHex, spiNumber } from '../../wire/spi.js';
 
 const fmt = (ts: TrafficSelector[]): string[] => ts.map(formatSelector);
 

@@ -7,11 +7,12 @@ import { createKeyExchange } from '../../crypto/ke/index.js';
 import { deriveIkeKeys, deriveRekeySkeyseed, zero } from '../../crypto/kdf.js';
 import { createSkCipher } from '../../crypto/sk.js';
 import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
-import { event, spiHex, type Effect, type RekeyEvidence } from '../effects.js';
+import { event, type Effect, type RekeyEvidence } from '../effects.js';
 import { first, firstError, notify, notifyName } from '../payloads.js';
 import { DEFAULT_IKE_REKEY_S } from '../lifetimes.js';
 import { randomIkeSpi, type KeyExchangeLike, type SaContext, type SaKeys } from '../sa-context.js';
 import { groupName, groupsOf } from './child-rekey.js';
+import { spiHex } from '../../wire/spi.js';
 
 const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10
 const MAX_INVALID_KE_RETRIES = 3; // implementation choice

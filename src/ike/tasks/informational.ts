@@ -2,11 +2,12 @@
 // and the empty request that checks liveness (§2.4).
 import { NotifyType, ProtocolId } from '../../wire/constants.js';
 import type { DeletePayload, Payload } from '../../wire/types.js';
-import { event, spiHex, type Effect } from '../effects.js';
+import { event, type Effect } from '../effects.js';
 import { all, findNotify } from '../payloads.js';
-import { spiBytes, spiNumber, type ChildSa, type SaContext } from '../sa-context.js';
+import { type ChildSa, type SaContext } from '../sa-context.js';
 import { formatSelector } from '../../wire/selectors.js';
 import { switchOutbound } from './child-rekey.js';
+import { spiBytes, spiHex, spiNumber } from '../../wire/spi.js';
 
 export type ChildRemoval = 'local' | 'peer' | 'ike-deleted' | 'rekeyed' | 'redundant' | 'expired';
 
