@@ -2,16 +2,17 @@
 // ChaCha20-Poly1305 (RFC 7634). The keying material is the key followed by a 4-octet salt;
 // the 12-octet nonce is salt | the 8-octet IV sent on the wire (RFC 4106 §4, RFC 5282 §4,
 // RFC 7634 §2). Three backends give the same bytes: node:crypto, @noble/ciphers (reference,
-// pure JS) and 'native', the tsvpn addon's OpenSSL contexts keyed once that seal and open in
-// place (InPlaceAead, what ESP uses when the addon is built: no allocation per packet).
+// pure JS) and 'native', an in-place AEAD (InPlaceAead: no allocation per packet) that the
+// caller passes in as an InPlaceAeadFactory: the tsvpn addon's OpenSSL contexts keyed once
+// (src/io/native-aead.ts), which the daemon hands to the SAD for ESP. Nothing here loads it.
 
 import { createCipheriv, createDecipheriv, type CipherGCMTypes } from 'node:crypto';
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { DisposedError, IntegrityError, InvalidLengthError, UnsupportedAlgorithmError } from './errors.js';
-import { nativeAeadConstructor } from './native-aead.js';
+import type { AeadAlg, InPlaceAead, InPlaceAeadFactory } from './aead-types.js';
 
-export type AeadAlg = 'aes-gcm-16' | 'chacha20-poly1305';
+export type { AeadAlg, InPlaceAead, InPlaceAeadFactory } from './aead-types.js';
 export type Backend = 'node' | 'noble' | 'native';
 
 export interface Aead {
@@ -20,23 +21,6 @@ export interface Aead {
   /** Returns the plaintext, or throws IntegrityError. */
   open(iv8: Uint8Array, aad: Uint8Array, ctAndTag: Uint8Array): Uint8Array;
   /** Zero the key and salt held here; later calls throw DisposedError. */
-  dispose(): void;
-}
-
-/**
- * Seal and open inside a caller's buffer (backend 'native'). The 8-octet IV is read from
- * buf[ivOff]; the AAD is 0 to 256 octets (ESP: 8, or 12 with ESN). Bad offsets or lengths
- * throw TypeError/RangeError; use after dispose() throws DisposedError.
- */
-export interface InPlaceAead {
-  /** Encrypt buf[ctOff, ctOff+ptLen) in place and write the 16-octet tag at buf[ctOff+ptLen]. */
-  sealInPlace(buf: Uint8Array, ivOff: number, aad: Uint8Array, ctOff: number, ptLen: number): void;
-  /**
-   * Check the tag at buf[ctOff+ctLen, +16) and decrypt buf[ctOff, +ctLen) in place. False on a
-   * bad tag, with that range zeroed: the buffer holds neither plaintext nor ciphertext then.
-   */
-  openInPlace(buf: Uint8Array, ivOff: number, aad: Uint8Array, ctOff: number, ctLen: number): boolean;
-  /** Free the OpenSSL contexts (they wipe the key schedule) and the salt. */
   dispose(): void;
 }
 
@@ -96,29 +80,28 @@ function checkKeyLength(alg: AeadAlg, keyLength: number): void {
   }
 }
 
-/** True when the addon with AeadContext is built and loads. */
-export function nativeAeadAvailable(): boolean {
-  return nativeAeadConstructor() !== undefined;
-}
-
-/** The backend ESP uses unless told: 'native' when the addon loads, else 'node'. */
-export function defaultEspBackend(): Backend {
-  return nativeAeadAvailable() ? 'native' : 'node';
+/** The backend ESP uses unless told: 'native' when an in-place AEAD is passed in, else 'node'. */
+export function defaultEspBackend(inPlace?: InPlaceAeadFactory): Backend {
+  return inPlace ? 'native' : 'node';
 }
 
 function checkAlg(alg: AeadAlg): void {
   if (alg !== 'aes-gcm-16' && alg !== 'chacha20-poly1305') throw new UnsupportedAlgorithmError('AEAD', alg);
 }
 
-/** The in-place AEAD of the native addon; UnsupportedAlgorithmError when the addon is not built. */
-export function createInPlaceAead(alg: AeadAlg, keyWithSalt: Uint8Array): InPlaceAead {
+/**
+ * One key's context from `inPlace` (the native addon's, src/io/native-aead.ts), with the
+ * key length checked and DisposedError after dispose(); UnsupportedAlgorithmError without one.
+ */
+export function createInPlaceAead(alg: AeadAlg, keyWithSalt: Uint8Array, inPlace?: InPlaceAeadFactory): InPlaceAead {
   checkAlg(alg);
   const keyLength = keyWithSalt.length - AEAD_SALT_LENGTH;
   checkKeyLength(alg, keyLength);
-  const Context = nativeAeadConstructor();
-  if (!Context) throw new UnsupportedAlgorithmError('AEAD', `${alg}/native`, 'the native addon is not built');
-  // RFC 4106 §4 / RFC 7634 §2: the addon keeps the salt for nonce = salt | IV
-  const ctx = new Context(alg, keyWithSalt.subarray(0, keyLength), keyWithSalt.subarray(keyLength));
+  if (!inPlace) {
+    throw new UnsupportedAlgorithmError('AEAD', `${alg}/native`, 'the native addon is not built (no in-place AEAD was passed in)');
+  }
+  // RFC 4106 §4 / RFC 7634 §2: the context keeps the salt for nonce = salt | IV
+  const ctx = inPlace(alg, keyWithSalt.subarray(0, keyLength), keyWithSalt.subarray(keyLength));
   let disposed = false;
   return {
     sealInPlace(buf, ivOff, aad, ctOff, ptLen) {
@@ -137,8 +120,8 @@ export function createInPlaceAead(alg: AeadAlg, keyWithSalt: Uint8Array): InPlac
 }
 
 /** The Aead interface over the in-place one (a copy per call): for tests and non-ESP callers. */
-function nativeAead(alg: AeadAlg, keyWithSalt: Uint8Array): Aead {
-  const inPlace = createInPlaceAead(alg, keyWithSalt);
+function nativeAead(alg: AeadAlg, keyWithSalt: Uint8Array, factory: InPlaceAeadFactory | undefined): Aead {
+  const inPlace = createInPlaceAead(alg, keyWithSalt, factory);
   const checkIv = (iv8: Uint8Array): void => {
     if (iv8.length !== AEAD_IV_LENGTH) throw new InvalidLengthError('AEAD IV', '8', iv8.length);
   };
@@ -165,9 +148,10 @@ function nativeAead(alg: AeadAlg, keyWithSalt: Uint8Array): Aead {
   };
 }
 
-export function createAead(alg: AeadAlg, keyWithSalt: Uint8Array, backend: Backend = 'node'): Aead {
+/** An Aead over `backend`; 'native' needs `inPlace` (the in-place AEAD it wraps). */
+export function createAead(alg: AeadAlg, keyWithSalt: Uint8Array, backend: Backend = 'node', inPlace?: InPlaceAeadFactory): Aead {
   checkAlg(alg);
-  if (backend === 'native') return nativeAead(alg, keyWithSalt);
+  if (backend === 'native') return nativeAead(alg, keyWithSalt, inPlace);
   if (backend !== 'node' && backend !== 'noble') throw new UnsupportedAlgorithmError('AEAD', `${alg}/${backend}`, 'unknown backend');
   const keyLength = keyWithSalt.length - AEAD_SALT_LENGTH;
   checkKeyLength(alg, keyLength);

@@ -30,6 +30,7 @@ import { Timers } from './timers.js';
 import { checkPrivileges, quietIpv6, routeSource, tunMtuFor } from './host.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
+import { nativeInPlaceAead } from '../io/native-aead.js';
 import { NAT_T_PORT } from '../wire/constants.js';
 
 export { DaemonError } from './control.js';
@@ -81,7 +82,7 @@ export async function startDaemon(peer: PeerConfig, opts: DaemonOptions): Promis
 class Running {
   readonly done: Promise<number>;
   private resolveDone!: (code: number) => void;
-  private readonly sad = new Sad();
+  private readonly sad = new Sad({ inPlaceAead: nativeInPlaceAead() }); // ESP seals in place when the addon is built
   private readonly spd = new Spd();
   private readonly paths: SaPaths = new Map();
   private readonly io: IkeIo;
@@ -124,7 +125,7 @@ class Running {
     opened.push(this.tun);
     quietIpv6(this.tun.name, peer, log);
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
-    log.info('esp', defaultEspBackend() === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
+    log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peer.encap === 'auto') {
       try {
         this.raw = openRawEsp({ address: local, batch: 64, slabs: 8, rcvbuf: 4 << 20, sndbuf: 4 << 20 });

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NativeAeadConstructor } from '../crypto/native-aead.js';
+import type { AeadAlg, InPlaceAead } from '../crypto/aead-types.js';
 
 /** Every error thrown on purpose by src/io. `code` is an errno name ("EPERM") or ERR_*. */
 export class IoError extends Error {
@@ -82,6 +82,13 @@ export interface NativeUdpSocket extends NativeEndpoint {
   ): number;
 }
 
+/**
+ * new AeadContext(alg, key without salt, 4-octet salt): two OpenSSL contexts keyed once (seal,
+ * open), crypto's InPlaceAead; throws TypeError/RangeError on bad arguments, and its methods
+ * throw code ERR_DISPOSED after dispose().
+ */
+export type NativeAeadConstructor = new (alg: AeadAlg, key: Uint8Array, salt: Uint8Array) => InPlaceAead;
+
 export interface NativeAddon {
   TunDevice: new (name: string, mtu: number, batch: number, slabs: number) => NativeTunDevice;
   UdpSocket: new (
@@ -93,7 +100,7 @@ export interface NativeAddon {
     rcvbuf: number,
     sndbuf: number,
   ) => NativeUdpSocket;
-  /** In-place ESP AEAD (src/crypto/native-aead.ts); absent from addons built before it. */
+  /** In-place ESP AEAD (src/io/native-aead.ts); absent from addons built before it. */
   AeadContext?: NativeAeadConstructor;
 }
 

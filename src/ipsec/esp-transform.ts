@@ -1,8 +1,8 @@
 // The cryptographic part of one ESP SA: how IV, ciphertext and ICV are produced and checked.
 // Two families (RFC 8221 §5 lists both as MUST/SHOULD for ESP):
 //   AEAD  AES-GCM-16 (RFC 4106) and ChaCha20-Poly1305 (RFC 7634), via src/crypto/aead.ts;
-//         with the native backend (the default when the addon is built) sealed and opened in
-//         place in the packet buffer.
+//         with an in-place AEAD passed in (the native addon's, which the daemon gives the
+//         SAD; then the default backend) sealed and opened in place in the packet buffer.
 //   CBC   AES-CBC (RFC 3602) + HMAC (RFC 4868 / RFC 2404), encrypt-then-MAC (RFC 4303 §3.3.2).
 //
 // Layout of an ESP packet handled here (RFC 4303 §2.1):
@@ -17,6 +17,7 @@ import {
   AEAD_TAG_LENGTH,
   type AeadAlg,
   type Backend,
+  type InPlaceAeadFactory,
 } from '../crypto/aead.js';
 import { createInteg } from '../crypto/integ.js';
 import { IntegrityError, InvalidLengthError } from '../crypto/errors.js';
@@ -28,7 +29,7 @@ export type EspCipherSpec =
       alg: AeadAlg;
       /** Key followed by the 4-octet salt (RFC 4106 §8.1, RFC 7634 §2). */
       keyWithSalt: Uint8Array;
-      /** Default: 'native' when the addon loads, else 'node' (defaultEspBackend). */
+      /** Default: 'native' when an in-place AEAD is passed to createEspTransform, else 'node'. */
       backend?: Backend;
       /**
        * The 8-octet IV is the 64-bit sequence number XOR this mask (default zeros: IV = seq).
@@ -72,8 +73,9 @@ export interface EspTransform {
   dispose(): void;
 }
 
-export function createEspTransform(spec: EspCipherSpec): EspTransform {
-  return spec.kind === 'aead' ? aeadTransform(spec) : cbcTransform(spec);
+/** `inPlace`: the in-place AEAD for backend 'native' (src/io/native-aead.ts, injected by the daemon). */
+export function createEspTransform(spec: EspCipherSpec, inPlace?: InPlaceAeadFactory): EspTransform {
+  return spec.kind === 'aead' ? aeadTransform(spec, inPlace) : cbcTransform(spec);
 }
 
 function writeU32(b: Uint8Array, p: number, v: number): void {
@@ -83,10 +85,10 @@ function writeU32(b: Uint8Array, p: number, v: number): void {
   b[p + 3] = v;
 }
 
-function aeadTransform(spec: Extract<EspCipherSpec, { kind: 'aead' }>): EspTransform {
-  const backend = spec.backend ?? defaultEspBackend();
+function aeadTransform(spec: Extract<EspCipherSpec, { kind: 'aead' }>, factory: InPlaceAeadFactory | undefined): EspTransform {
+  const backend = spec.backend ?? defaultEspBackend(factory);
   // native: seal and open in the packet buffer; node / noble: an Aead that returns new bytes
-  const inPlace = backend === 'native' ? createInPlaceAead(spec.alg, spec.keyWithSalt) : undefined;
+  const inPlace = backend === 'native' ? createInPlaceAead(spec.alg, spec.keyWithSalt, factory) : undefined;
   const aead = inPlace ? undefined : createAead(spec.alg, spec.keyWithSalt, backend);
   const mask = spec.ivMask ?? new Uint8Array(AEAD_IV_LENGTH);
   if (mask.length !== AEAD_IV_LENGTH) throw new InvalidLengthError('ESP IV mask', '8', mask.length);

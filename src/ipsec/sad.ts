@@ -4,6 +4,7 @@
 // No clock: every call that needs the time takes `now` (milliseconds, caller's clock).
 
 import type { TrafficSelector } from '../wire/types.js';
+import type { InPlaceAeadFactory } from '../crypto/aead.js';
 import { createEspTransform, type EspCipherSpec, type EspTransform } from './esp-transform.js';
 import { ReplayWindow } from './replay.js';
 import { newDatapathCounters, newTrafficCounters, type DatapathCounters, type TrafficCounters } from './counters.js';
@@ -69,7 +70,8 @@ export class EspSa {
   private softRaised = false;
   private exhaustedRaised = false;
 
-  constructor(direction: 'in' | 'out', spec: SaSpec, now: number) {
+  /** `inPlaceAead`: what AEAD specs seal and open with in place (Sad's option). */
+  constructor(direction: 'in' | 'out', spec: SaSpec, now: number, inPlaceAead?: InPlaceAeadFactory) {
     if (!Number.isInteger(spec.spi) || spec.spi <= 0 || spec.spi > 0xffff_ffff) {
       throw new SaConfigError(`SPI must be 1..2^32-1, got ${spec.spi}`); // RFC 4303 §2.1
     }
@@ -94,7 +96,7 @@ export class EspSa {
     const soft = spec.seqSoftLimit ?? (this.esn ? max - 0xffff_ffffn : max - 0xff_ffffn);
     this.softHigh = Number(soft >> 32n);
     this.softLow = Number(soft & 0xffff_ffffn);
-    this.transform = createEspTransform(spec.cipher); // last: it copies the keys
+    this.transform = createEspTransform(spec.cipher, inPlaceAead); // last: it copies the keys
     this.addedAt = now;
     this.lastUsed = now;
   }
@@ -155,21 +157,35 @@ export class EspSa {
   }
 }
 
+export interface SadOptions {
+  /**
+   * The in-place AEAD that AEAD SAs seal and open with unless their spec names another
+   * backend: the native addon's (src/io/native-aead.ts), passed in by the daemon at startup.
+   * Without it they use node:crypto.
+   */
+  inPlaceAead?: InPlaceAeadFactory;
+}
+
 export class Sad {
   private readonly inboundBySpi = new Map<number, EspSa>();
   private readonly outboundSas = new Set<EspSa>();
   /** The global counter table (both directions), beside the per-SA ones. */
   readonly counters: DatapathCounters = newDatapathCounters();
+  readonly inPlaceAead: InPlaceAeadFactory | undefined;
+
+  constructor(opts: SadOptions = {}) {
+    this.inPlaceAead = opts.inPlaceAead;
+  }
 
   addInbound(spec: SaSpec, now: number): EspSa {
     if (this.inboundBySpi.has(spec.spi >>> 0)) throw new SaConfigError(`inbound SPI 0x${spiHex(spec.spi)} already in use`);
-    const sa = new EspSa('in', spec, now);
+    const sa = new EspSa('in', spec, now, this.inPlaceAead);
     this.inboundBySpi.set(sa.spi, sa);
     return sa;
   }
 
   addOutbound(spec: SaSpec, now: number): EspSa {
-    const sa = new EspSa('out', spec, now);
+    const sa = new EspSa('out', spec, now, this.inPlaceAead);
     this.outboundSas.add(sa);
     return sa;
   }

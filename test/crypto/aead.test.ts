@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { randomBytes, randomInt } from 'node:crypto';
-import { createAead, createInPlaceAead, nativeAeadAvailable, type AeadAlg, type Backend } from '../../src/crypto/aead.js';
-import { nativeAeadConstructor } from '../../src/crypto/native-aead.js';
+import { createAead as createAeadWith, createInPlaceAead as createInPlaceAeadWith, type AeadAlg, type Backend } from '../../src/crypto/aead.js';
+import { nativeAeadAvailable, nativeAeadConstructor, nativeInPlaceAead } from '../../src/io/native-aead.js';
 import { DisposedError, IntegrityError, InvalidLengthError } from '../../src/crypto/errors.js';
 import { concat } from './concat.js';
 import { hex, loadVectors, toHex } from './hex.js';
@@ -10,6 +10,10 @@ interface GcmCase { name: string; key: string; iv: string; aad: string; pt: stri
 const gcmVectors = loadVectors<{ cases: GcmCase[] }>('mcgrew-viega-gcm.json');
 const rfc7634 = loadVectors<{ keymat: string; esp: { iv: string; innerPacket: string; packet: string } }>('rfc7634-appendix.json');
 const backends: Backend[] = ['node', 'noble', 'native'];
+// the 'native' backend is the addon's in-place AEAD, passed in as the daemon passes it to the SAD
+const inPlace = nativeInPlaceAead();
+const createAead = (alg: AeadAlg, keyWithSalt: Uint8Array, backend?: Backend) => createAeadWith(alg, keyWithSalt, backend, inPlace);
+const createInPlaceAead = (alg: AeadAlg, keyWithSalt: Uint8Array) => createInPlaceAeadWith(alg, keyWithSalt, inPlace);
 const hasNative = nativeAeadAvailable();
 const NEEDS_NATIVE = hasNative ? '(needs the native addon)' : '(skipped: the native addon is not built; npm ci builds it)';
 /** `it`, except that a 'native' test skips (saying why) when the addon does not load. */

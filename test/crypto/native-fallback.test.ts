@@ -8,9 +8,17 @@ vi.mock('../../src/io/native.js', () => ({
   },
 }));
 
-const { createAead, createInPlaceAead, defaultEspBackend, nativeAeadAvailable } = await import('../../src/crypto/aead.js');
-const { createEspTransform } = await import('../../src/ipsec/esp-transform.js');
+const aead = await import('../../src/crypto/aead.js');
+const esp = await import('../../src/ipsec/esp-transform.js');
 const { UnsupportedAlgorithmError } = await import('../../src/crypto/errors.js');
+const { nativeAeadAvailable, nativeInPlaceAead } = await import('../../src/io/native-aead.js');
+// what the daemon passes to the SAD: here undefined, the addon "is not built"
+const inPlace = nativeInPlaceAead();
+type Alg = import('../../src/crypto/aead.js').AeadAlg;
+const createAead = (alg: Alg, key: Uint8Array, backend?: import('../../src/crypto/aead.js').Backend) => aead.createAead(alg, key, backend, inPlace);
+const createInPlaceAead = (alg: Alg, key: Uint8Array) => aead.createInPlaceAead(alg, key, inPlace);
+const defaultEspBackend = () => aead.defaultEspBackend(inPlace);
+const createEspTransform = (spec: import('../../src/ipsec/esp-transform.js').EspCipherSpec) => esp.createEspTransform(spec, inPlace);
 
 describe('AEAD backends without the native addon', () => {
   it('ESP uses node:crypto by default; native by name is UnsupportedAlgorithmError', () => {

@@ -9,13 +9,13 @@ import { IntegId } from '../../src/wire/constants.js';
 import { createEspTransform, type EspCipherSpec } from '../../src/ipsec/esp-transform.js';
 import { IntegrityError } from '../../src/crypto/errors.js';
 import { readEspTrailer } from '../../src/wire/esp.js';
-import { udpPacket, sel, pair, gcm, hex, GCM_KEY, hasNativeAead, NEEDS_NATIVE } from './helpers.js';
+import { udpPacket, sel, pair, gcm, hex, GCM_KEY, hasNativeAead, nativeAead, NEEDS_NATIVE } from './helpers.js';
 
 /** A sender (SAD + SPD with one PROTECT entry) and a receiver SAD for one SA pair. */
 function link(specs: { out: SaSpec; in: SaSpec }) {
-  const tx = new Sad();
+  const tx = new Sad({ inPlaceAead: nativeAead });
   const spd = new Spd();
-  const rx = new Sad();
+  const rx = new Sad({ inPlaceAead: nativeAead });
   const out = tx.addOutbound(specs.out, 0);
   const entry = spd.add({ local: out.localSelectors, remote: out.remoteSelectors, action: 'protect', sa: out });
   const inb = rx.addInbound(specs.in, 0);
@@ -108,7 +108,7 @@ describe('ESP round trips', () => {
     const specs: EspCipherSpec[] = [gcm('node'), gcm('noble'), chacha('node')];
     if (hasNativeAead) specs.push(gcm('native'), chacha('native'));
     for (const spec of specs) {
-      const t = createEspTransform(spec);
+      const t = createEspTransform(spec, nativeAead);
       const packet = (): Uint8Array => {
         const buf = new Uint8Array(16 + 20 + 16);
         buf.set(hex('0000abcd 00000005'), 0);

@@ -2,7 +2,8 @@
 import { ipToBytes, parseSelector } from '../../src/wire/selectors.js';
 import type { SaSpec } from '../../src/ipsec/sad.js';
 import type { EspCipherSpec } from '../../src/ipsec/esp-transform.js';
-import { nativeAeadAvailable, type Backend } from '../../src/crypto/aead.js';
+import type { Backend } from '../../src/crypto/aead.js';
+import { nativeInPlaceAead } from '../../src/io/native-aead.js';
 
 export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 export const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -46,7 +47,7 @@ export const sel = (...texts: string[]) => texts.map((t) => parseSelector(t));
 
 export const GCM_KEY = hex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f cafebabe');
 
-/** AES-256-GCM-16; without `backend`, ESP's default ('native' when the addon is built, else 'node'). */
+/** AES-256-GCM-16; without `backend`, ESP's default ('native' when the SAD has nativeAead, else 'node'). */
 export function gcm(backend?: Backend): EspCipherSpec {
   return { kind: 'aead', alg: 'aes-gcm-16', keyWithSalt: GCM_KEY.slice(), backend };
 }
@@ -65,6 +66,8 @@ export function pair(
   };
 }
 
+/** The addon's in-place AEAD, as the daemon passes it to the SAD (undefined when not built). */
+export const nativeAead = nativeInPlaceAead();
 /** The native AEAD loads; tests of the 'native' backend skip otherwise, saying why. */
-export const hasNativeAead = nativeAeadAvailable();
+export const hasNativeAead = nativeAead !== undefined;
 export const NEEDS_NATIVE = hasNativeAead ? '(needs the native addon)' : '(skipped: the native addon is not built; npm ci builds it)';
