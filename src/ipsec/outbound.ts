@@ -46,8 +46,8 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
   const global = sad.counters.outbound;
   const out: OutboundBatch = { esp: [], sa: [], source: [], bypass: [], drops: [], events: [] };
   const n = packets.length;
-  // Pass 1 plan, one slot per packet that will be sealed (scratch reused across batches).
-  const { planIndex, payloadStart, payloadEnd, nextHeader, padLength, espLength, seqHigh, seqLow } = scratch(n);
+  // Pass 1 plan, one slot per packet that will be sealed (the SAD's scratch, reused across batches).
+  const { planIndex, payloadStart, payloadEnd, nextHeader, padLength, espLength, seqHigh, seqLow } = sad.outboundPlan.reserve(n);
   const planSa: EspSa[] = [];
   let planned = 0;
   let total = 0;
@@ -148,38 +148,6 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     off += espLength[k];
   }
   return out;
-}
-
-interface Plan {
-  planIndex: Int32Array;
-  payloadStart: Int32Array;
-  payloadEnd: Int32Array;
-  nextHeader: Uint8Array;
-  padLength: Uint8Array;
-  espLength: Int32Array;
-  seqHigh: Uint32Array;
-  seqLow: Uint32Array;
-}
-
-let plan: Plan | null = null;
-
-// processOutbound runs to completion synchronously, so one module-level plan can serve
-// every call; it only grows.
-function scratch(n: number): Plan {
-  if (!plan || plan.planIndex.length < n) {
-    const size = Math.max(n, 64);
-    plan = {
-      planIndex: new Int32Array(size),
-      payloadStart: new Int32Array(size),
-      payloadEnd: new Int32Array(size),
-      nextHeader: new Uint8Array(size),
-      padLength: new Uint8Array(size),
-      espLength: new Int32Array(size),
-      seqHigh: new Uint32Array(size),
-      seqLow: new Uint32Array(size),
-    };
-  }
-  return plan;
 }
 
 function writeU32(b: Uint8Array, p: number, v: number): void {

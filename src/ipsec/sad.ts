@@ -7,6 +7,7 @@ import type { TrafficSelector } from '../wire/types.js';
 import type { InPlaceAeadFactory } from '../crypto/aead.js';
 import { createEspTransform, type EspCipherSpec, type EspTransform } from './esp-transform.js';
 import { ReplayWindow } from './replay.js';
+import { OutboundPlan } from './outbound-plan.js';
 import { newDatapathCounters, newTrafficCounters, type DatapathCounters, type TrafficCounters } from './counters.js';
 import { spiHex } from '../wire/spi.js';
 
@@ -172,6 +173,8 @@ export class Sad {
   /** The global counter table (both directions), beside the per-SA ones. */
   readonly counters: DatapathCounters = newDatapathCounters();
   readonly inPlaceAead: InPlaceAeadFactory | undefined;
+  /** processOutbound's scratch for this SAD's batches (no allocation per batch). */
+  readonly outboundPlan = new OutboundPlan();
 
   constructor(opts: SadOptions = {}) {
     this.inPlaceAead = opts.inPlaceAead;
