@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { netnsSupport } from '../io/netns.js';
 import { formatStatus } from './format-status.js';
 import { startTunnelPair, TSVPN_BIN, type TunnelPair } from './lab-tunnel.js';
-import type { Io } from './main.js';
+import type { Io } from './streams.js';
 
 const ECHO_PORT = 7777;
 

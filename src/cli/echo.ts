@@ -6,7 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 
 import type { Command } from './args.js';
-import type { Io } from './main.js';
+import type { Io } from './streams.js';
 
 type EchoCommand = Extract<Command, { cmd: 'echo' }>;
 

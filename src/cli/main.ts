@@ -7,12 +7,9 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, USAGE, UsageError, type Command } from './args.js';
 import { controlDir, ControlError, fetchStatus, listTunnels, NotRunningError, requestDown } from './control-client.js';
 import { formatStatus } from './format-status.js';
+import type { Io } from './streams.js';
 
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-}
+export type { Io } from './streams.js';
 
 // `tsvpn demo | head` closes stdout early: the output is lost, but the command carries on
 // (the demo must still clean up), instead of dying on EPIPE

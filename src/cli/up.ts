@@ -10,7 +10,7 @@ import { stderrLogger } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import { controlDir } from './control-client.js';
 import { endpointText } from './format-status.js';
-import type { Io } from './main.js';
+import type { Io } from './streams.js';
 
 /** The line printed when a Child SA is installed: selectors, peer, encapsulation, device. */
 export function upLine(s: TunnelStatus): string | undefined {
