@@ -2,8 +2,9 @@
 // namespace (right waits, left initiates), peer files generated in a temp directory (PSK,
 // aes256gcm16-prfsha256-x25519, ESP aes256gcm16, 203.0.113.0/25 <-> 203.0.113.128/25), a
 // private control directory, and the daemons' status read over their control sockets
-// (contract C4) until both list an INSTALLED Child SA. stop() sends SIGTERM (the CLI then
-// runs daemon.down(): Delete, routes removed, TUN closed) and removes the temp directory.
+// ({"cmd":"status"}, answered with a TunnelStatus) until both list an INSTALLED Child SA.
+// stop() sends SIGTERM (the CLI then runs daemon.down(): Delete, routes removed, TUN
+// closed) and removes the temp directory.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,8 @@
 // tsvpn as a lab peer: `node bin/tsvpn.js up <peer.json> -v` inside a namespace, with a
 // private control directory (TSVPN_CONTROL_DIR) so runs never meet a real /run/tsvpn.
-// Its view is read through the control socket (contract C4) while polling, and through
-// `tsvpn status --json <name>` for the record a case keeps (what an operator would run).
+// Its view is read through the control socket ({"cmd":"status"}, answered with a
+// TunnelStatus) while polling, and through `tsvpn status --json <name>` for the record a
+// case keeps (what an operator would run).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
