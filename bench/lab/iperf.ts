@@ -3,7 +3,8 @@
 // output reduced to the figures the bench prints. Each test gets a fresh one-off server,
 // so a test that dies half-way cannot leave a busy server for the next one.
 
-import { BenchError, must, run, start, waitFor } from './proc.js';
+import { until } from '../../interop/lab/wait.js';
+import { BenchError, must, run, start } from './proc.js';
 
 export interface IperfEnds {
   /** Namespace and address of the client (left inner host). */
@@ -59,15 +60,13 @@ async function client(e: IperfEnds, extra: string[], seconds: number): Promise<R
   const port = String(e.port ?? 5201);
   const server = start(e.server.ns, 'iperf3', ['-s', '-1', '-B', e.server.addr, '-p', port]);
   try {
-    await waitFor(
-      `iperf3 server on ${e.server.addr}:${port} in ${e.server.ns}`,
+    await until(
       async () => {
         const r = await run(e.server.ns, 'ss', ['-Hltn', `sport = :${port}`]);
         if (server.child.exitCode !== null) throw new BenchError(`iperf3 server exited: ${server.output().trim()}`);
-        return r.stdout.includes(`:${port}`) ? true : undefined;
+        return r.stdout.includes(`:${port}`);
       },
-      5000,
-      50,
+      { timeout: 5000, interval: 50, what: `iperf3 server on ${e.server.addr}:${port} in ${e.server.ns}` },
     );
     const r = await run(
       e.client.ns,

@@ -2,8 +2,9 @@
 // namespace (right waits, left initiates), peer files generated in a temp directory (PSK,
 // aes256gcm16-prfsha256-x25519, ESP aes256gcm16, 203.0.113.0/25 <-> 203.0.113.128/25), a
 // private control directory, and the daemons' status read over their control sockets
-// (contract C4) until both list an INSTALLED Child SA. stop() sends SIGTERM (the CLI then
-// runs daemon.down(): Delete, routes removed, TUN closed) and removes the temp directory.
+// ({"cmd":"status"}, answered with a TunnelStatus) until both list an INSTALLED Child SA.
+// stop() sends SIGTERM (the CLI then runs daemon.down(): Delete, routes removed, TUN
+// closed) and removes the temp directory.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { LabHost, TwoHosts } from '../../src/io/netns.js';
 import { fetchStatus } from '../../src/cli/control-client.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
-import { BenchError, onCleanup, start, waitFor, type Started } from './proc.js';
+import { until } from '../../interop/lab/wait.js';
+import { BenchError, onCleanup, start, type Started } from './proc.js';
 import { ESP_PROPOSAL, IKE_PROPOSAL, type Leg } from './leg.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -72,29 +74,25 @@ export async function startTsvpn(
       writeFileSync(file, `${JSON.stringify(peerJson(s, o.encap), null, 2)}\n`, { mode: 0o600 });
       const p = start(s.host.ns, process.execPath, [CLI, 'up', file], env);
       procs.push(p);
-      await waitFor(
-        `tsvpn ${s.name} control socket`,
-        async () => {
+      await until(
+        () => {
           if (p.child.exitCode !== null) throw new BenchError(`tsvpn up ${s.name} exited ${p.child.exitCode}: ${tail(p.output())}`);
-          return existsSync(join(controlDir, `${s.name}.sock`)) ? true : undefined;
+          return existsSync(join(controlDir, `${s.name}.sock`));
         },
-        15_000,
-        100,
+        { timeout: 15_000, what: `tsvpn ${s.name} control socket` },
       );
     }
     const statuses: TunnelStatus[] = [];
     for (const [i, s] of sides.entries()) {
       statuses.push(
-        await waitFor(
-          `tsvpn ${s.name} Child SA INSTALLED`,
+        await until(
           async () => {
             if (procs[i]!.child.exitCode !== null) throw new BenchError(`tsvpn up ${s.name} exited: ${tail(procs[i]!.output())}`);
             const st = await fetchStatus(controlDir, s.name, 3000).catch(() => undefined);
             if (st?.lastFailure && !installed(st)) throw new BenchError(`tsvpn ${s.name}: ${st.lastFailure.row}: ${st.lastFailure.message}`);
-            return st && installed(st) ? st : undefined;
+            return st;
           },
-          20_000,
-          200,
+          { timeout: 20_000, interval: 200, what: `tsvpn ${s.name} Child SA INSTALLED`, done: (st): st is TunnelStatus => st !== undefined && installed(st) },
         ),
       );
     }

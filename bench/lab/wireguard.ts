@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabHost, TwoHosts } from '../../src/io/netns.js';
-import { BenchError, must, onCleanup, run, start, waitFor, type Started } from './proc.js';
+import { until } from '../../interop/lab/wait.js';
+import { BenchError, must, onCleanup, run, start, type Started } from './proc.js';
 
 export interface WireguardPair {
   /** Interface names (left, right). */
@@ -53,15 +54,12 @@ export async function startWireguard(h: TwoHosts, o: { leftNet: string; rightNet
     for (const [host, ifname] of sides) {
       const p = start(host.ns, 'wireguard-go', [ifname], { WG_PROCESS_FOREGROUND: '1' });
       procs.push(p);
-      await waitFor(
-        `wireguard-go ${ifname} in ${host.ns}`,
+      await until(
         async () => {
           if (p.child.exitCode !== null) throw new BenchError(`wireguard-go ${ifname} exited: ${p.output().trim()}`);
-          const r = await run(host.ns, 'wg', ['show', ifname]);
-          return r.code === 0 ? true : undefined;
+          return (await run(host.ns, 'wg', ['show', ifname])).code === 0;
         },
-        5000,
-        100,
+        { timeout: 5000, what: `wireguard-go ${ifname} in ${host.ns}` },
       );
     }
     for (let i = 0; i < 2; i++) {

@@ -14,6 +14,7 @@ import { hasInstalled, libipsecUnknownSpiDrops, startStrongswan, type ParsedSa, 
 import { ping, pingDuring, tcpTransfer } from './traffic.js';
 import { startTsvpn, tsvpnInstalled, type Tsvpn, type TunnelStatus } from './tsvpn.js';
 import { checkAlgs, checkEndpoints, checkPeersAgree, childOf, hex, sameSet } from './expect.js';
+import { sleep, until } from './wait.js';
 import { noSaDrops } from '../../src/daemon/status.js';
 
 export interface CaseResult {
@@ -34,7 +35,6 @@ export interface CaseResult {
   logs?: { tsvpn: string; strongswan: string };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tail = (text: string, n = 25) => text.split('\n').slice(-n).join('\n');
 
 class Fatal extends Error {}
@@ -185,9 +185,11 @@ async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Conf
   if (c.ikeRekey) await ikeRekey(c, tv, ss, topo, check);
   if (c.reauth) await reauth(c, tv, ss, topo, check, progress, note);
   if (c.keepalive && topo.nat) {
-    const before = topo.nat.counters()['keepalives-out'] ?? 0;
-    await sleep(5_000); // keepalive 2s: at least two intervals without traffic
-    const after = topo.nat.counters()['keepalives-out'] ?? 0;
+    const nat = topo.nat;
+    const before = nat.counters()['keepalives-out'] ?? 0;
+    // keepalive 2s: 5 s is at least two intervals without traffic
+    let after = before;
+    await until(() => (after = nat.counters()['keepalives-out'] ?? 0) > before, { timeout: 5_000, interval: 250, what: 'a NAT-T keepalive' }).catch(() => undefined);
     check(after > before, `no NAT-T keepalive (one 0xFF byte to 4500, RFC 3948 §2.3) from tsvpn in 5 s with keepalive 2s: router counted ${before} -> ${after}`);
   }
   if (c.teardown === 'tsvpn-down') await teardownByTsvpn(tv, ss, check);
@@ -237,7 +239,8 @@ async function rekey(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan, topo
   checkAlgs('ESP (rekeyed)', ch, forRole(c.expectEsp, role), check);
   const st = await tv.waitFor((s) => s.ikeSas.some((sa) => sa.children.some((x) => x.state === 'INSTALLED' && x.spiIn === ch.spiOut)), 5_000, 'tsvpn to install the rekeyed SA').catch(() => undefined);
   check(st !== undefined, `tsvpn has no INSTALLED Child SA with SPI in ${ch.spiOut} after the rekey`);
-  await sleep(500); // strongSwan deletes the old SA after the new one is up
+  // strongSwan deletes the old SA after the new one is up: the traffic checks come after that
+  await ss.waitFor((s) => !s.some((sa) => sa.children.some((x) => x.spiIn === old.spiIn)), 500, 'strongSwan to delete the old Child SA').catch(() => undefined);
   await traffic(c, topo, tv, ss, check, 'after rekey');
 }
 

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { parseListSas, type ParsedSa } from './swanctl-parse.js';
+import { sleep, until } from './wait.js';
 
 export type { ParsedChild, ParsedSa } from './swanctl-parse.js';
 
@@ -141,8 +142,6 @@ function writeFiles(swanctlDir: string, files: Record<string, string> | undefine
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Start charon in `ns` and load `conf`. Throws StrongswanError with charon's output on failure. */
 export async function startStrongswan(o: StrongswanOptions): Promise<Strongswan> {
   const dir = mkdtempSync(join(tmpdir(), `tsvpn-ss-${o.name}-`));
@@ -207,12 +206,13 @@ export async function startStrongswan(o: StrongswanOptions): Promise<Strongswan>
   };
 
   try {
-    const deadline = Date.now() + (o.startTimeoutMs ?? 10_000);
-    while (!existsSync(join(dir, 'charon.vici'))) {
-      if (exited !== undefined) throw new StrongswanError(`charon in ${o.ns} exited (${exited}) before opening vici:\n${out}\n${log()}`);
-      if (Date.now() > deadline) throw new StrongswanError(`charon in ${o.ns} did not open its vici socket:\n${out}\n${log()}`);
-      await sleep(20);
-    }
+    await until(
+      () => {
+        if (exited !== undefined) throw new StrongswanError(`charon in ${o.ns} exited (${exited}) before opening vici:\n${out}\n${log()}`);
+        return existsSync(join(dir, 'charon.vici'));
+      },
+      { timeout: o.startTimeoutMs ?? 10_000, interval: 20, what: `charon in ${o.ns} to open its vici socket`, show: () => `none; charon's output:\n${out}\n${log()}` },
+    );
     const loaded = load(o.conf);
     if (!loaded.ok) throw new StrongswanError(`swanctl --load-all failed in ${o.ns}:\n${loaded.output}`);
   } catch (e) {
@@ -238,15 +238,13 @@ export async function startStrongswan(o: StrongswanOptions): Promise<Strongswan>
       runAsync(['--initiate', '--child', c, ...(io.ike ? ['--ike', io.ike] : []), '--timeout', String(io.timeoutS ?? 20)]),
     terminate: (ike, io = {}) => runAsync(['--terminate', '--ike', ike, '--timeout', String(io.timeoutS ?? 10)]),
     swanctl: run,
-    async waitFor(pred, timeoutMs = 10_000, what = 'condition') {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const sas = listSas();
-        if (pred(sas)) return sas;
-        if (Date.now() > deadline) throw new StrongswanError(`strongSwan ${o.name}: timed out waiting for ${what}; SAs: ${JSON.stringify(sas.map(({ raw, ...s }) => ({ ...s, children: s.children.map(({ raw: _r, ...c }) => c) })))}`);
-        await sleep(100);
-      }
-    },
+    waitFor: (pred, timeoutMs = 10_000, what = 'condition') =>
+      until(listSas, {
+        timeout: timeoutMs,
+        what: `strongSwan ${o.name}: ${what}`,
+        done: pred,
+        show: (sas) => JSON.stringify(sas.map(({ raw, ...s }) => ({ ...s, children: s.children.map(({ raw: _r, ...c }) => c) }))),
+      }),
     log,
     running: () => exited === undefined,
     stop,

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { nsExec } from '../../src/io/netns.js';
+import { sleep } from './wait.js';
 
 const TCP_HASH = join(dirname(fileURLToPath(import.meta.url)), 'tcp-hash.mjs');
 
@@ -41,9 +42,9 @@ export function pingDuring(ns: string, from: string, to: string, intervalS = 0.0
   const closed = new Promise<void>((r) => p.on('close', () => r()));
   return {
     async stop() {
-      await new Promise((r) => setTimeout(r, 1000)); // the event that was waited for is judged in full
+      await sleep(1000); // the event that was waited for is judged in full
       p.kill('SIGINT');
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+      await Promise.race([closed, sleep(3000)]);
       const m = /(\d+) packets transmitted/.exec(out);
       const sent = m ? Number(m[1]) : 0;
       const answered = new Set([...out.matchAll(/bytes from .*icmp_seq=(\d+)/g)].map((x) => Number(x[1])));

@@ -1,7 +1,8 @@
 // tsvpn as a lab peer: `node bin/tsvpn.js up <peer.json> -v` inside a namespace, with a
 // private control directory (TSVPN_CONTROL_DIR) so runs never meet a real /run/tsvpn.
-// Its view is read through the control socket (contract C4) while polling, and through
-// `tsvpn status --json <name>` for the record a case keeps (what an operator would run).
+// Its view is read through the control socket ({"cmd":"status"}, answered with a
+// TunnelStatus) while polling, and through `tsvpn status --json <name>` for the record a
+// case keeps (what an operator would run).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { fetchStatus } from '../../src/cli/control-client.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
+import { sleep, until } from './wait.js';
 
 export type { TunnelStatus } from '../../src/daemon/status.js';
 
@@ -54,8 +56,6 @@ export interface Tsvpn {
   /** SIGTERM (SIGKILL after 5 s), remove the run directory. Idempotent. */
   stop(): Promise<number | null>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function startTsvpn(o: TsvpnOptions): Tsvpn {
   const dir = mkdtempSync(join(tmpdir(), `tsvpn-run-${o.peer.name}-`));
@@ -108,19 +108,18 @@ export function startTsvpn(o: TsvpnOptions): Tsvpn {
       const r = cli(['down', o.peer.name]);
       return { code: r.status, output: `${r.stdout}${r.stderr}` };
     },
-    async waitFor(pred, timeoutMs, what) {
-      const deadline = Date.now() + timeoutMs;
+    waitFor(pred, timeoutMs, what) {
       let last: TunnelStatus | undefined;
-      for (;;) {
-        const s = await status();
-        if (s) {
-          last = s;
-          if (pred(s)) return s;
-        }
-        if (code !== undefined) throw new TsvpnLabError(`tsvpn exited (${code}) while waiting for ${what}; last status: ${JSON.stringify(last)}`);
-        if (Date.now() > deadline) throw new TsvpnLabError(`tsvpn: timed out after ${timeoutMs} ms waiting for ${what}; last status: ${JSON.stringify(last)}`);
-        await sleep(100);
-      }
+      return until(
+        async () => {
+          const s = await status();
+          if (s) last = s;
+          if (s && pred(s)) return s;
+          if (code !== undefined) throw new TsvpnLabError(`tsvpn exited (${code}) while waiting for ${what}; last status: ${JSON.stringify(last)}`);
+          return undefined;
+        },
+        { timeout: timeoutMs, what: `tsvpn: ${what}`, show: () => `status ${JSON.stringify(last)}` },
+      );
     },
     log: () => out,
     exitCode: () => code,

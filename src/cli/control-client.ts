@@ -1,5 +1,6 @@
-// Client side of the daemon's control socket (contract C4): one newline-terminated JSON
-// request per connection to `${dir}/${name}.sock`, one newline-terminated JSON reply.
+// Client side of the daemon's control socket (the server is src/daemon/control.ts): one
+// newline-terminated JSON request per connection to `${dir}/${name}.sock`, one
+// newline-terminated JSON reply.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -31,7 +32,7 @@ export class NotRunningError extends Error {
   }
 }
 
-/** The daemon answered something that is not the C4 protocol, or did not answer in time. */
+/** The daemon's answer was not one JSON line with an "ok" field, or it did not answer in time. */
 export class ControlError extends Error {
   override name = 'ControlError';
 }

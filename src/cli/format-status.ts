@@ -1,4 +1,5 @@
-// `tsvpn status` text: one tunnel's TunnelStatus (contract C4) laid out like strongSwan's
+// `tsvpn status` text: one tunnel's TunnelStatus (src/daemon/status.ts: the daemon's
+// answer to {"cmd":"status"} on its control socket) laid out like strongSwan's
 // `swanctl --list-sas`, so an operator who knows swanctl reads it at a glance, followed by
 // what answers "why does it not work": drops by reason and the last failure-map row.
 

@@ -1,4 +1,5 @@
-// TunnelStatus objects as the daemon reports them (contract C4), for formatter and client tests.
+// TunnelStatus objects as the daemon answers {"cmd":"status"} on its control socket
+// (src/daemon/status.ts), for formatter and client tests.
 import type { TunnelStatus } from '../../src/daemon/status.js';
 
 export function upStatus(): TunnelStatus {

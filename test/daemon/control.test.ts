@@ -1,4 +1,4 @@
-// The control socket protocol (contract C4) on a temporary directory: one JSON line in, one
+// The control socket protocol (src/daemon/control.ts) on a temporary directory: one JSON line in, one
 // out; errors as {"ok":false}; mode 0600; a live socket refuses a second daemon of the same
 // name, a stale file is replaced, and close() removes the file.
 import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';

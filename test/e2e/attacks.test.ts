@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { sleep, until } from '../../interop/lab/wait.js';
 import type { TunnelPair } from '../../src/cli/lab-tunnel.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
 import { HELPERS, labOk, nsRun, nsStart, ping, step, tsvpn, usePair } from './helpers/lab.js';
@@ -41,7 +42,9 @@ describe.skipIf(!labOk).each(['auto', 'udp'] as const)('tsvpn (encap %s) against
     const r = await nsRun(pair!.hosts.left.ns, 'python3', [join(HELPERS, 'esp-inject.py'), pcap(), mode]);
     expect(r.code, r.err).toBe(0);
   };
-  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 400));
+  /** The right end's inbound drops once the `reason` count has moved past `before`. */
+  const dropped = (reason: string, before: Record<string, number>): Promise<Record<string, number>> =>
+    until(drops, { timeout: 2000, what: `a ${reason} drop on the right end`, done: (d) => (d[reason] ?? 0) > (before[reason] ?? 0) });
 
   it('captures an ESP packet from left to right on the wire', async () => {
     const { left, right } = pair!.hosts;
@@ -51,7 +54,7 @@ describe.skipIf(!labOk).each(['auto', 'udp'] as const)('tsvpn (encap %s) against
       const cap = await nsStart(right.ns, 'tcpdump', ['-n', '-i', right.dev, '-U', '-c', '1', '-w', pcap(), filter], 'listening on');
       const p = await ping(left.ns, left.inner, right.inner, ['-c', '1']);
       expect(p.code, p.out).toBe(0);
-      const done = await Promise.race([cap.result, new Promise<undefined>((r) => setTimeout(r, 5000))]);
+      const done = await Promise.race([cap.result, sleep(5000).then(() => undefined)]);
       if (!done) cap.proc.kill('SIGTERM');
       expect(done?.code, done?.err).toBe(0);
       const s = await tsvpn(pair!, right.ns, ['status', '--json', pair!.right.name]);
@@ -63,8 +66,7 @@ describe.skipIf(!labOk).each(['auto', 'udp'] as const)('tsvpn (encap %s) against
     await step(pair, async () => {
       const before = await drops();
       await inject('replay');
-      await settle();
-      const after = await drops();
+      const after = await dropped('replay', before);
       expect((after.replay ?? 0) - (before.replay ?? 0)).toBe(1);
       expect(after.integrity ?? 0).toBe(before.integrity ?? 0);
     });
@@ -75,8 +77,7 @@ describe.skipIf(!labOk).each(['auto', 'udp'] as const)('tsvpn (encap %s) against
     await step(pair, async () => {
       const before = await drops();
       await inject('tamper');
-      await settle();
-      const after = await drops();
+      const after = await dropped('integrity', before);
       expect((after.integrity ?? 0) - (before.integrity ?? 0)).toBe(1);
       expect(after.replay ?? 0).toBe(before.replay ?? 0);
       // the forged sequence number did not move the window (RFC 4303 §3.4.3: only after the

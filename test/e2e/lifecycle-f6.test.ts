@@ -5,10 +5,10 @@
 // exchange: traffic flows again without an operator.
 import { describe, expect, it } from 'vitest';
 
+import { until } from '../../interop/lab/wait.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
 import { labOk, ping, withPair } from './helpers/lab.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!labOk)('F6: rekeys the peer refuses (needs root, /dev/net/tun)', () => {
   it('F6 names NO_PROPOSAL_CHOSEN and the group, the rekey is retried, and at the hard lifetime a new IKE SA brings the tunnel back', { timeout: 90_000 }, async () => {
@@ -23,15 +23,16 @@ describe.skipIf(!labOk)('F6: rekeys the peer refuses (needs root, /dev/net/tun)'
       const first = await pair.status('left');
       const firstIke = first.ikeSas[0].localSpi;
       const failures = new Map<string, NonNullable<TunnelStatus['lastFailure']>>(); // by time
-      let restarted: TunnelStatus | undefined;
-      const end = Date.now() + 40_000;
-      while (Date.now() < end && !restarted) {
-        const s = await pair.status('left');
-        if (s.lastFailure) failures.set(s.lastFailure.at, s.lastFailure);
-        const sa = s.ikeSas.find((x) => x.state === 'ESTABLISHED');
-        if (sa && sa.localSpi !== firstIke && sa.children.some((c) => c.state === 'INSTALLED')) restarted = s;
-        await sleep(250);
-      }
+      // every failure seen on the way is kept: the assertions below read them
+      const restarted = await until(
+        async () => {
+          const s = await pair.status('left');
+          if (s.lastFailure) failures.set(s.lastFailure.at, s.lastFailure);
+          const sa = s.ikeSas.find((x) => x.state === 'ESTABLISHED');
+          return sa && sa.localSpi !== firstIke && sa.children.some((c) => c.state === 'INSTALLED') ? s : undefined;
+        },
+        { timeout: 40_000, interval: 250, what: 'a new IKE SA with an INSTALLED Child SA' },
+      ).catch(() => undefined);
       const seen = [...failures.values()];
       const evidence = JSON.stringify(seen);
       const refused = seen.filter((f) => f.row === 'F6' && (f.evidence as { result?: string }).result === 'refused');

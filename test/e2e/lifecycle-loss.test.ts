@@ -8,11 +8,11 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
+import { sleep, until } from '../../interop/lab/wait.js';
 import { noSaDrops, type TunnelStatus } from '../../src/daemon/status.js';
 import { labOk, nsRun, ping, withPair } from './helpers/lab.js';
 
 const nftOk = spawnSync('nft', ['--version']).error === undefined;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const LOSS_PERCENT = 20;
 const RUN_MS = 45_000;
 
@@ -100,11 +100,7 @@ describe.skipIf(!labOk || !nftOk)('rekeys through 20% outer packet loss (needs r
       const installed = (s: TunnelStatus) => s.ikeSas.filter((sa) => sa.state === 'ESTABLISHED').flatMap((sa) => sa.children.filter((c) => c.state === 'INSTALLED'));
       // (rekeys go on every 5 s: look again while one is half done)
       const pairs = async () => [installed(await pair.status('left')).map((c) => `${c.spiIn}/${c.spiOut}`), installed(await pair.status('right')).map((c) => `${c.spiOut}/${c.spiIn}`)];
-      let [pl, pr] = await pairs();
-      for (let i = 0; i < 20 && !(pl.length === 1 && pl[0] === pr[0] && pr.length === 1); i++) {
-        await sleep(250);
-        [pl, pr] = await pairs();
-      }
+      const [pl, pr] = await until(pairs, { timeout: 5000, interval: 250, what: 'one Child SA, the same on both ends', done: ([l, r]) => l.length === 1 && r.length === 1 && l[0] === r[0] });
       expect(pl, evidence).toEqual(pr);
       expect(pl).toHaveLength(1);
       const p = await ping(left.ns, left.inner, right.inner, ['-c', '5']);

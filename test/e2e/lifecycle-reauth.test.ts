@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { iperfTcp } from '../../bench/lab/iperf.js';
-import { noSaDrops } from '../../src/daemon/status.js';
+import { sleep, until } from '../../interop/lab/wait.js';
+import { noSaDrops, type TunnelStatus } from '../../src/daemon/status.js';
 import { labOk, withPair } from './helpers/lab.js';
 
 const iperfOk = spawnSync('iperf3', ['--version']).error === undefined;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!labOk || !iperfOk)('reauthentication under load, tsvpn <-> tsvpn (needs root, /dev/net/tun, iperf3)', () => {
   it('30 s of TCP through reauthentications every 10 s: new IKE SPIs each time, no SA-missing drops, one IKE SA left', { timeout: 90_000 }, async () => {
@@ -44,8 +44,14 @@ describe.skipIf(!labOk || !iperfOk)('reauthentication under load, tsvpn <-> tsvp
       }
       expect(tcp.seconds).toBeGreaterThan(29);
       expect(tcp.mbps).toBeGreaterThan(1);
-      await sleep(2500); // a Delete of the last old IKE SA may still be on its way
-      const [sl, sr] = [await pair.status('left'), await pair.status('right')];
+      // a Delete of the last old IKE SA may still be on its way
+      const settled = (s: TunnelStatus): boolean => s.ikeSas.length === 1 && s.ikeSas[0].state === 'ESTABLISHED' && s.ikeSas[0].children.length === 1 && s.ikeSas[0].children[0].state === 'INSTALLED';
+      const [sl, sr] = await until(async () => [await pair.status('left'), await pair.status('right')], {
+        timeout: 5000,
+        interval: 200,
+        what: 'one IKE SA with one Child SA on each end (the old IKE SAs deleted)',
+        done: (both) => both.every(settled),
+      });
       const evidence = JSON.stringify({ reauths: sl.reauths, ikeSpis: [...ikeSpis], left: sl.ikeSas, right: sr.ikeSas, drops: [sl.drops, sr.drops] });
       console.log(`reauth run: ${tcp.mbps.toFixed(0)} Mbit/s, ${sl.reauths} reauthentications, ${ikeSpis.size} IKE SA pairs seen`);
       expect(sl.reauths, evidence).toBeGreaterThanOrEqual(2);

@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
+import { sleep, until } from '../../interop/lab/wait.js';
 import { labOk, ping, TSVPN_BIN, withPair } from './helpers/lab.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const DPD_S = 5;
 
 describe.skipIf(!labOk)('peer killed and restarted (needs root, /dev/net/tun)', () => {
@@ -34,18 +34,15 @@ describe.skipIf(!labOk)('peer killed and restarted (needs root, /dev/net/tun)', 
       closeSync(fd);
       const exited = new Promise((r) => again.once('exit', r));
       try {
-        let back = false;
-        while (!back && Date.now() - t0 < (DPD_S + 5) * 1000) {
-          back = (await ping(left.ns, left.inner, right.inner, ['-c', '1', '-W', '1'])).code === 0;
-        }
+        const back = await until(async () => (await ping(left.ns, left.inner, right.inner, ['-c', '1', '-W', '1'])).code === 0, {
+          timeout: (DPD_S + 5) * 1000 - (Date.now() - t0),
+          interval: 0,
+          what: 'a ping through the tunnel',
+        }).catch(() => false);
         const took = (Date.now() - t0) / 1000;
         expect(back, `tunnel not back after ${took}s\n${readFileSync(logFile, 'utf8')}`).toBe(true);
         // no stale SA: the survivor keeps exactly the new IKE SA and its Child SA
-        let s = await pair.status('right');
-        for (let i = 0; i < 20 && s.ikeSas.length !== 1; i++) {
-          await sleep(250);
-          s = await pair.status('right');
-        }
+        const s = await until(() => pair.status('right'), { timeout: 5000, interval: 250, what: 'one IKE SA on the survivor', done: (st) => st.ikeSas.length === 1 });
         expect(s.ikeSas.map((sa) => sa.state)).toEqual(['ESTABLISHED']);
         expect(s.ikeSas[0].children.map((c) => c.state)).toEqual(['INSTALLED']);
         const spis = s.ikeSas.flatMap((sa) => [sa.localSpi, ...sa.children.map((c) => c.spiIn)]);

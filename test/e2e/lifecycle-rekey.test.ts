@@ -6,11 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { iperfTcp } from '../../bench/lab/iperf.js';
+import { sleep } from '../../interop/lab/wait.js';
 import { noSaDrops } from '../../src/daemon/status.js';
 import { labOk, withPair } from './helpers/lab.js';
 
 const iperfOk = spawnSync('iperf3', ['--version']).error === undefined;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Short lifetimes for both ends of a lab pair (the daemon's peer.json durations). */
 const fastRekey = (_side: string, p: Record<string, unknown>): void => {

@@ -4,10 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-import type { TunnelStatus } from '../../src/daemon/status.js';
+import { sleep, until } from '../../interop/lab/wait.js';
 import { labOk, netState, ping, step, TSVPN_BIN, nsRun, usePair } from './helpers/lab.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!labOk)('tsvpn up in the foreground (needs root, namespaces, /dev/net/tun, ping, tcpdump, python3)', () => {
   let before: ReturnType<typeof netState>;
@@ -16,10 +15,9 @@ describe.skipIf(!labOk)('tsvpn up in the foreground (needs root, namespaces, /de
   it('prints one line on stdout when the tunnel is up', async () => {
     const pair = get();
     await step(pair, async () => {
-      // `tsvpn up` looks at its status every 200 ms: give it a moment after the SA is installed
+      // `tsvpn up` prints the line when it hears of the Child SA, which may be a moment after it is listed
       const upLines = (): string[] => readFileSync(pair.left.logFile, 'utf8').split('\n').filter((l) => l.startsWith('tunnel life-l is up: '));
-      for (let i = 0; i < 20 && upLines().length === 0; i++) await sleep(100);
-      await sleep(500);
+      await until(() => upLines().length > 0, { timeout: 2500, what: "tsvpn up's line on stdout" });
       expect(upLines()).toHaveLength(1);
       expect(upLines()[0]).toMatch(/^tunnel life-l is up: 203\.0\.113\.0\/25 <=> 203\.0\.113\.128\/25 with 'right\.example' at 198\.51\.100\.2\[\d+\]/);
     });
@@ -44,13 +42,13 @@ describe.skipIf(!labOk)('tsvpn up in the foreground (needs root, namespaces, /de
       expect(await Promise.race([pair.left.exited, sleep(10_000).then(() => 'still running')])).toBe(0);
       expect(netState(pair.hosts.left.ns)).toEqual(before);
       // the responder heard the Delete: its IKE SA is gone without waiting for DPD
-      let s: TunnelStatus | undefined;
-      for (let i = 0; i < 20; i++) {
-        s = await pair.status('right');
-        if (!s.ikeSas.some((sa) => sa.state === 'ESTABLISHED')) break;
-        await sleep(200);
-      }
-      expect(s!.ikeSas.filter((sa) => sa.state === 'ESTABLISHED')).toEqual([]);
+      const s = await until(() => pair.status('right'), {
+        timeout: 4000,
+        interval: 200,
+        what: 'the responder to drop its IKE SA',
+        done: (st) => !st.ikeSas.some((sa) => sa.state === 'ESTABLISHED'),
+      });
+      expect(s.ikeSas.filter((sa) => sa.state === 'ESTABLISHED')).toEqual([]);
       expect(readFileSync(pair.right.logFile, 'utf8')).toMatch(/IKE SA deleted \(peer\)/);
     });
   });

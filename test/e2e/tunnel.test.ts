@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { until } from '../../interop/lab/wait.js';
 import type { TunnelPair } from '../../src/cli/lab-tunnel.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
 import { espSocketDrops, HELPERS, labOk, netState, nsRun, nsStart, ping, step, tsvpn, usePair } from './helpers/lab.js';
@@ -72,10 +73,15 @@ describe.skipIf(!labOk)('tsvpn tunnel between two hosts (needs root, namespaces,
       expect(received.sha256).toBe(sent.sha256);
       console.log(`100 MB through the tunnel in ${sent.seconds.toFixed(2)} s (${((MB100 * 8) / sent.seconds / 1e6).toFixed(0)} Mbit/s)`);
 
-      await new Promise((r) => setTimeout(r, 500)); // let the last ACKs land
-      const [l, r] = [child(await status('left')), child(await status('right'))];
       // every ESP packet one end counted out, the other end counted in, or its kernel dropped
       // for a full socket receive queue (TCP resent those); a few may be in flight
+      const balanced = (tx: ReturnType<typeof child>, rx: ReturnType<typeof child>, rxNs: string): boolean => Math.abs(tx.packetsOut - rx.packetsIn - espSocketDrops(rxNs)) <= 5;
+      // the last ACKs may still be on their way
+      const [l, r] = await until(async () => [child(await status('left')), child(await status('right'))], {
+        timeout: 2000,
+        what: 'the ESP counters of both ends to agree',
+        done: ([a, b]) => balanced(a, b, right.ns) && balanced(b, a, left.ns),
+      });
       for (const [tx, rx, rxNs, what] of [
         [l, r, right.ns, 'left -> right'],
         [r, l, left.ns, 'right -> left'],

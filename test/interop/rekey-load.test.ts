@@ -16,6 +16,7 @@ import { startPeers, waitInstalled, type Peers } from '../../interop/lab/run-cas
 import { buildConfigs, buildTopology, CHILD, type Topology } from '../../interop/lab/setup.js';
 import { strongswanSupport } from '../../interop/lab/strongswan.js';
 import type { TunnelStatus } from '../../interop/lab/tsvpn.js';
+import { sleep } from '../../interop/lab/wait.js';
 import { netnsSupport } from '../../src/io/netns.js';
 import { NO_SA_REASONS, noSaDrops } from '../../src/daemon/status.js';
 
@@ -23,7 +24,6 @@ const iperf = spawnSync('iperf3', ['--version']).error === undefined ? { ok: tru
 const reasons = [netnsSupport(), strongswanSupport(), iperf].flatMap((s) => (s.ok ? [] : [s.why]));
 const ok = reasons.length === 0;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const tail = (text: string, n = 30): string => text.split('\n').slice(-n).join('\n');
 
 const SECONDS = 60;

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { sleep, until } from '../../interop/lab/wait.js';
 import { loadNative, toIoError } from '../../src/io/native.js';
 import { createTwoHosts, ip, netnsSupport, nsExec } from '../../src/io/netns.js';
 import { IoError, openRawEsp } from '../../src/io/raw-esp.js';
@@ -76,8 +77,6 @@ function icmpCounters(ns: string): { out4: number; in4: number; out6: number; in
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('openRawEsp argument checks (no privilege needed)', () => {
   it('rejects a bad address and out-of-range sizes before opening anything', () => {
     expect(() => openRawEsp({ address: 'peer.example' })).toThrow(IoError);
@@ -133,8 +132,8 @@ describe.skipIf(!ok)(`raw ESP between two namespaces ${needs}`, () => {
       const c0 = icmpCounters(right.ns);
       const control = runChild(left.ns, ['send', l, r, '1000', '3']);
       expect(control.result, control.stderr).toMatchObject({ sent: 3, family });
-      for (let i = 0; i < 100 && sent(icmpCounters(right.ns)) === sent(c0); i++) await sleep(20);
-      expect(sent(icmpCounters(right.ns)) - sent(c0)).toBeGreaterThan(0);
+      const c1 = await until(() => icmpCounters(right.ns), { timeout: 2000, interval: 20, what: 'an ICMP error from the right host', done: (c) => sent(c) !== sent(c0) });
+      expect(sent(c1) - sent(c0)).toBeGreaterThan(0);
 
       // With the raw socket open on the right: 100 packets of different sizes in one call.
       const rx = startReceiver(right.ns, r, 101);
@@ -144,7 +143,7 @@ describe.skipIf(!ok)(`raw ESP between two namespaces ${needs}`, () => {
       const tx = runChild(left.ns, ['send', l, r, '0', '100']);
       const big = runChild(left.ns, ['send', l, r, '100', '1', '3000']);
       const rxRun = await rx.done;
-      await sleep(200); // room for any ICMP the kernel might still send
+      await sleep(200); // room for any ICMP the kernel might still send: none must come, so time has to pass
       const r1 = icmpCounters(right.ns);
       const l1 = icmpCounters(left.ns);
 

@@ -6,6 +6,7 @@ import { networkInterfaces } from 'node:os';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { sleep } from '../../interop/lab/wait.js';
 import { formatAddress, IoError, openUdpBatch, type UdpBatch, type UdpBatchSocket } from '../../src/io/udp-batch.js';
 
 interface Received {
@@ -129,7 +130,7 @@ describe('batched UDP on loopback', () => {
     expect(() => rx.sendBatch(p.buf, p.offsets, p.lengths, 1, '127.0.0.1', 9)).toThrow(/is closed/);
     expect(rx.stats.rxPackets).toBe(0);
     tx.sendBatch(p.buf, p.offsets, p.lengths, 1, '127.0.0.1', rx.localPort);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50); // nothing may arrive: time has to pass
     expect(c.got).toHaveLength(0);
   });
 
@@ -143,7 +144,7 @@ describe('batched UDP on loopback', () => {
     });
     const p = pack([datagram(1), datagram(2), datagram(3)]);
     tx.sendBatch(p.buf, p.offsets, p.lengths, 3, '127.0.0.1', rx.localPort);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100); // no second batch may come: time has to pass
     expect(calls).toBe(1); // batches queued before close() are not delivered
     expect(rx.closed).toBe(true);
   });

@@ -6,6 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 
+import { sleep } from '../../../interop/lab/wait.js';
 import { IoError, openRawEsp } from '../../../src/io/raw-esp.js';
 
 /** SPI of the test packets (nonzero: RFC 4303 §2.1 reserves SPI 0). */
@@ -51,8 +52,6 @@ function attempt(fn: () => unknown): Record<string, unknown> {
     return errorFacts(e);
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Receives until `want` packets came (or the watchdog fires); reports each as base64. */
 function recv(local: string, want: number): void {
