@@ -23,7 +23,7 @@ import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
 import { Datapath, type SaPaths } from './datapath.js';
 import { EffectApplier, REKEYED_INBOUND_GRACE_MS } from './effects.js';
-import { IkeIo } from './ike-io.js';
+import { UdpIo } from './udp-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
@@ -85,7 +85,7 @@ class Running {
   private readonly sad = new Sad({ inPlaceAead: nativeInPlaceAead() }); // ESP seals in place when the addon is built
   private readonly spd = new Spd();
   private readonly paths: SaPaths = new Map();
-  private readonly io: IkeIo;
+  private readonly io: UdpIo;
   private readonly tun: TunDevice;
   private readonly raw: RawEspSocket | undefined;
   private readonly datapath: Datapath;
@@ -110,7 +110,7 @@ class Running {
     this.lastIkeIn = clock();
     const local = peer.local.addr;
     // sockets first: a port in use is the commonest reason not to start
-    this.io = new IkeIo({
+    this.io = new UdpIo({
       local,
       ports: { ike: peer.local.port, natt: NAT_T_PORT },
       onIke: (bytes, path) => this.onIke(bytes, path),

@@ -14,7 +14,7 @@ import type { Logger } from './log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { NAT_T_PORT, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
 import { spiHex } from '../wire/spi.js';
-import { internetChecksum } from '../wire/checksum.js';
+import { writeIpHeader } from '../wire/ip.js';
 
 /** Where an outbound SA's packets go: UDP-encapsulated (RFC 3948) or raw ESP (IP protocol 50). */
 export interface OuterDest {
@@ -339,45 +339,7 @@ function isTcp(p: Uint8Array): boolean {
   return p.length >= 40 && (p[0] >> 4 === 4 ? p[9] === 6 : p[0] >> 4 === 6 && p[6] === 6);
 }
 
-const TRANSPORT_TTL = 64; // RFC 1700 default TTL / RFC 8200 Hop Limit
-
 function transportHeaderLength(sa: EspSa): number {
   if (sa.mode !== 'transport') return 0;
   return sa.remoteAddress.length === 16 ? IPV6_HEADER_LENGTH : IPV4_HEADER_LENGTH;
-}
-
-/** Write an IPv4 (RFC 791 §3.1) or IPv6 (RFC 8200 §3) header for `payloadLength` bytes at `off`; returns its length. */
-export function writeIpHeader(buf: Uint8Array, off: number, src: Uint8Array, dst: Uint8Array, protocol: number, payloadLength: number): number {
-  if (src.length === 16) {
-    buf[off] = 0x60; // version 6, traffic class 0, flow label 0
-    buf[off + 1] = 0;
-    buf[off + 2] = 0;
-    buf[off + 3] = 0;
-    buf[off + 4] = payloadLength >>> 8;
-    buf[off + 5] = payloadLength & 0xff;
-    buf[off + 6] = protocol; // Next Header
-    buf[off + 7] = TRANSPORT_TTL; // Hop Limit
-    buf.set(src, off + 8);
-    buf.set(dst, off + 24);
-    return IPV6_HEADER_LENGTH;
-  }
-  const total = IPV4_HEADER_LENGTH + payloadLength;
-  buf[off] = 0x45; // version 4, IHL 5
-  buf[off + 1] = 0; // TOS
-  buf[off + 2] = total >>> 8;
-  buf[off + 3] = total & 0xff;
-  buf[off + 4] = 0; // Identification (the datagram is whole: RFC 6864 §4.1)
-  buf[off + 5] = 0;
-  buf[off + 6] = 0; // flags, fragment offset
-  buf[off + 7] = 0;
-  buf[off + 8] = TRANSPORT_TTL;
-  buf[off + 9] = protocol;
-  buf[off + 10] = 0; // checksum, below
-  buf[off + 11] = 0;
-  buf.set(src, off + 12);
-  buf.set(dst, off + 16);
-  const ck = internetChecksum(buf, off, off + IPV4_HEADER_LENGTH); // RFC 791 §3.1: over the header alone
-  buf[off + 10] = ck >>> 8;
-  buf[off + 11] = ck & 0xff;
-  return IPV4_HEADER_LENGTH;
 }

@@ -8,11 +8,10 @@
 // the functions return undefined, and the caller just drops (and counts) the packet.
 
 import { IpProtocol, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
-import { decodeIpPacket, type IpPacketView } from '../wire/ip.js';
+import { decodeIpPacket, DEFAULT_TTL, writeIpHeader, type IpPacketView } from '../wire/ip.js';
 import { foldChecksum, internetChecksum, onesComplementSum } from '../wire/checksum.js';
 
 const ICMP_HEADER = 8;
-const DEFAULT_TTL = 64; // RFC 1700 / IANA recommended default TTL and Hop Limit
 // RFC 1812 §4.3.2.3: quote as much of the original as fits in a 576-octet ICMP datagram
 const IPV4_ICMP_ERROR_MAX = 576;
 // RFC 4443 §2.4(c): as much of the invoking packet as fits in the minimum IPv6 MTU
@@ -38,16 +37,8 @@ export function fragmentationNeeded(inner: Uint8Array, mtu: number, from: Uint8A
   if (!ipv4ErrorAllowed(v)) return undefined;
   const quote = Math.min(v.totalLength, IPV4_ICMP_ERROR_MAX - IPV4_HEADER_LENGTH - ICMP_HEADER);
   const out = new Uint8Array(IPV4_HEADER_LENGTH + ICMP_HEADER + quote);
-  // RFC 791 §3.1 header: version 4, IHL 5, total length, DF (an atomic datagram, so the
-  // Identification may be zero: RFC 6864 §4.1), TTL, protocol ICMP, checksum, addresses
-  out[0] = 0x45;
-  put16(out, 2, out.length);
-  put16(out, 6, 0x4000);
-  out[8] = DEFAULT_TTL;
-  out[9] = IpProtocol.ICMP;
-  out.set(from, 12);
-  out.set(v.src, 16);
-  put16(out, 10, internetChecksum(out.subarray(0, IPV4_HEADER_LENGTH)));
+  // RFC 791 §3.1 header with DF (an atomic datagram, so the Identification may be zero: RFC 6864 §4.1)
+  writeIpHeader(out, 0, from, v.src, IpProtocol.ICMP, ICMP_HEADER + quote, DEFAULT_TTL, true);
   // RFC 792: Type 3, Code 4, Checksum, unused; RFC 1191 §4: low 16 bits = Next-Hop MTU
   const icmp = IPV4_HEADER_LENGTH;
   out[icmp] = 3;
@@ -76,13 +67,7 @@ export function packetTooBig(inner: Uint8Array, mtu: number, from: Uint8Array): 
   const quote = Math.min(v.totalLength, IPV6_MIN_MTU - IPV6_HEADER_LENGTH - ICMP_HEADER);
   const icmpLength = ICMP_HEADER + quote;
   const out = new Uint8Array(IPV6_HEADER_LENGTH + icmpLength);
-  // RFC 8200 §3: version 6, traffic class 0, flow label 0, payload length, ICMPv6, hop limit
-  out[0] = 0x60;
-  put16(out, 4, icmpLength);
-  out[6] = IpProtocol.ICMPV6;
-  out[7] = DEFAULT_TTL;
-  out.set(from, 8);
-  out.set(v.src, 24);
+  writeIpHeader(out, 0, from, v.src, IpProtocol.ICMPV6, icmpLength); // RFC 8200 §3
   // RFC 4443 §3.2: Type 2, Code 0, Checksum, MTU (32 bits), as much of the invoking packet as fits
   const icmp = IPV6_HEADER_LENGTH;
   out[icmp] = 2;

@@ -1,5 +1,6 @@
-// Read-only views of IPv4 (RFC 791) and IPv6 (RFC 8200) packets: what selector checks,
-// MTU handling and ICMP generation need to know about an inner packet.
+// IPv4 (RFC 791) and IPv6 (RFC 8200) packets: read-only views (what selector checks, MTU
+// handling and ICMP generation need to know about an inner packet), and the one writer of
+// a plain header (ICMP errors, transport-mode ESP delivered to the TUN).
 //
 // RFC 791 §3.1 Internet Header Format
 //  0                   1                   2                   3
@@ -28,6 +29,7 @@
 
 import { IpProtocol, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from './constants.js';
 import { WireError } from './errors.js';
+import { internetChecksum } from './checksum.js';
 
 export interface IpPacketView {
   version: 4 | 6;
@@ -171,4 +173,49 @@ function upperLayer(view: IpPacketView, b: Uint8Array, off: number, end: number,
     view.icmpType = b[off]; // RFC 792 / RFC 4443 §2.1: Type, Code
     view.icmpCode = b[off + 1];
   }
+}
+
+/** RFC 1700 / IANA: the recommended default IPv4 TTL and IPv6 Hop Limit. */
+export const DEFAULT_TTL = 64;
+
+/**
+ * Write an IPv4 (RFC 791 §3.1, IHL 5, no options) or IPv6 (RFC 8200 §3, no extension
+ * headers) header for `payloadLength` bytes at `buf[off]`, the family chosen by `src`'s
+ * length; returns the header's length. Traffic class / TOS, flow label and Identification
+ * are zero: the datagram is atomic (RFC 6864 §4.1). `dontFragment` sets the IPv4 DF flag
+ * (IPv6 has none). No allocation.
+ */
+export function writeIpHeader(buf: Uint8Array, off: number, src: Uint8Array, dst: Uint8Array, protocol: number, payloadLength: number, ttl = DEFAULT_TTL, dontFragment = false): number {
+  if (src.length === 16) {
+    buf[off] = 0x60; // version 6, traffic class 0, flow label 0
+    buf[off + 1] = 0;
+    buf[off + 2] = 0;
+    buf[off + 3] = 0;
+    buf[off + 4] = payloadLength >>> 8;
+    buf[off + 5] = payloadLength & 0xff;
+    buf[off + 6] = protocol; // Next Header
+    buf[off + 7] = ttl; // Hop Limit
+    buf.set(src, off + 8);
+    buf.set(dst, off + 24);
+    return IPV6_HEADER_LENGTH;
+  }
+  const total = IPV4_HEADER_LENGTH + payloadLength;
+  buf[off] = 0x45; // version 4, IHL 5
+  buf[off + 1] = 0; // TOS
+  buf[off + 2] = total >>> 8;
+  buf[off + 3] = total & 0xff;
+  buf[off + 4] = 0; // Identification
+  buf[off + 5] = 0;
+  buf[off + 6] = dontFragment ? 0x40 : 0; // flags (DF is bit 1), fragment offset 0
+  buf[off + 7] = 0;
+  buf[off + 8] = ttl;
+  buf[off + 9] = protocol;
+  buf[off + 10] = 0; // checksum, below
+  buf[off + 11] = 0;
+  buf.set(src, off + 12);
+  buf.set(dst, off + 16);
+  const ck = internetChecksum(buf, off, off + IPV4_HEADER_LENGTH); // RFC 791 §3.1: over the header alone
+  buf[off + 10] = ck >>> 8;
+  buf[off + 11] = ck & 0xff;
+  return IPV4_HEADER_LENGTH;
 }

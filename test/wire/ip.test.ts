@@ -1,6 +1,6 @@
 // IPv4 (RFC 791) and IPv6 (RFC 8200) header views, fixtures written from the header diagrams.
 import { describe, it, expect } from 'vitest';
-import { decodeIpPacket } from '../../src/wire/ip.js';
+import { decodeIpPacket, writeIpHeader } from '../../src/wire/ip.js';
 import { WireError } from '../../src/wire/errors.js';
 import { hex } from './hex.js';
 
@@ -130,5 +130,28 @@ describe('IPv6 view (RFC 8200)', () => {
   it('an empty payload with No Next Header (59) is fine', () => {
     const v = decodeIpPacket(hex(`60000000 0000 3b 40 ${SRC6} ${DST6}`));
     expect([v.protocol, v.totalLength, v.headerLength]).toEqual([59, 40, 40]);
+  });
+});
+
+describe('IP header writer (RFC 791 §3.1, RFC 8200 §3)', () => {
+  const at = (bytes: Uint8Array, off: number, len: number) => Buffer.from(bytes.subarray(off, off + len)).toString('hex');
+
+  it('IPv4: version/IHL, total length, DF when asked, TTL, protocol and the header checksum', () => {
+    const buf = new Uint8Array(30).fill(0xee);
+    const n = writeIpHeader(buf, 2, hex('c0000201'), hex('c0000202'), 17, 8, 64, true);
+    expect(n).toBe(20);
+    expect(at(buf, 2, 20)).toBe(Buffer.from(hex('45 00 001c   0000 4000   40 11 b6cd   c0000201   c0000202')).toString('hex'));
+    expect([buf[1], buf[22]]).toEqual([0xee, 0xee]); // nothing outside the header
+    buf.fill(0, 22, 30);
+    const v = decodeIpPacket(buf.subarray(2));
+    expect([v.version, v.totalLength, v.protocol, v.ttl, v.dontFragment]).toEqual([4, 28, 17, 64, true]);
+    writeIpHeader(buf, 2, hex('c0000201'), hex('c0000202'), 17, 8);
+    expect(decodeIpPacket(buf.subarray(2)).dontFragment).toBe(false);
+  });
+
+  it('IPv6: version, payload length, Next Header, Hop Limit, addresses', () => {
+    const buf = new Uint8Array(48);
+    expect(writeIpHeader(buf, 0, hex(SRC6), hex(DST6), 58, 8, 255)).toBe(40);
+    expect(at(buf, 0, 40)).toBe(Buffer.from(hex(`60000000 0008 3a ff ${SRC6} ${DST6}`)).toString('hex'));
   });
 });

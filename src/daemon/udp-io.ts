@@ -1,83 +1,27 @@
-// The UDP side of the tunnel: IKE on port 500, and on port 4500 (RFC 3948) IKE behind the
-// non-ESP marker, NAT-keepalives and UDP-encapsulated ESP on one socket. Incoming 4500
-// datagrams are sorted per batch: IKE is copied out (the state machine keeps messages),
-// ESP views are handed to the datapath in one array (no copy, valid during the callback).
+// The tunnel's UDP sockets: IKE on port 500, and port 4500 (RFC 3948), where IKE behind
+// the non-ESP marker, NAT-keepalives and UDP-encapsulated ESP share one socket and are
+// told apart by natt-demux.ts. Sends IKE (with the marker on 4500), keepalives, and ESP in
+// batches to one destination.
 import { readFileSync } from 'node:fs';
 import type { Endpoint } from '../ike/config.js';
 import type { Path } from '../ike/ike-sa.js';
 import { openUdpBatch, type UdpBatch, type UdpBatchSocket } from '../io/udp-batch.js';
-import { IoError } from '../io/native.js';
+import type { IoError } from '../io/native.js';
 import { IKE_PORT, NAT_T_PORT } from '../wire/constants.js';
-import { NAT_KEEPALIVE, NON_ESP_MARKER, classifyNatT } from '../wire/natt.js';
+import { NAT_KEEPALIVE, NON_ESP_MARKER } from '../wire/natt.js';
+import { copyOf, demuxNatT, newNatTDemuxStats, type DemuxSink, type NatTDemuxStats } from './natt-demux.js';
 
-export interface IkeIoStats {
-  /** IKE datagrams received (both ports). */
-  ikeIn: number;
+/** The demultiplexer's counts (its `ikeIn` also counts port 500), and what was sent. */
+export interface UdpIoStats extends NatTDemuxStats {
+  /** IKE datagrams sent. */
   ikeOut: number;
-  /** RFC 3948 §2.3 NAT-keepalives received and sent. */
-  keepalivesIn: number;
+  /** RFC 3948 §2.3 NAT-keepalives sent. */
   keepalivesOut: number;
-  /** ESP datagrams received on port 4500. */
-  espIn: number;
-  /** Datagrams on 4500 that are neither keepalive, marked IKE nor ESP (too short, bad marker). */
-  invalid: number;
   /** Datagrams the kernel refused to send (also in the socket's txErrors). */
   sendErrors: number;
 }
 
-export const newIkeIoStats = (): IkeIoStats => ({ ikeIn: 0, ikeOut: 0, keepalivesIn: 0, keepalivesOut: 0, espIn: 0, invalid: 0, sendErrors: 0 });
-
-/**
- * A copy the IKE SA may keep (it stores messages for retransmit detection and AUTH). The
- * batch memory is reused after the callback, and Buffer#slice would only make a view.
- */
-const copyOf = (view: Uint8Array): Uint8Array => new Uint8Array(view);
-
-/** The part of a received batch the demultiplexer reads (a UdpBatch, or a fake in tests). */
-export interface DatagramBatch {
-  readonly count: number;
-  readonly buf: Uint8Array;
-  readonly offsets: Uint32Array;
-  readonly lengths: Uint32Array;
-  srcAddress(i: number): string;
-  srcPort(i: number): number;
-}
-
-export interface DemuxSink {
-  /** One IKE message (marker removed, a copy the callee may keep), with its path. */
-  ike(bytes: Uint8Array, path: Path): void;
-  /** The ESP datagrams of one batch, views valid only during the call. */
-  esp(packets: Uint8Array[]): void;
-}
-
-/**
- * Sorts one batch from port 4500 (RFC 3948 §2.1-§2.3), counting what it drops. `scratch`
- * is the caller's reusable array for the ESP views.
- */
-export function demuxNatT(b: DatagramBatch, local: Endpoint, stats: IkeIoStats, sink: DemuxSink, scratch: Uint8Array[] = []): void {
-  scratch.length = 0;
-  for (let i = 0; i < b.count; i++) {
-    const off = b.offsets[i];
-    const d = b.buf.subarray(off, off + b.lengths[i]);
-    switch (classifyNatT(d)) {
-      case 'esp':
-        scratch.push(d);
-        break;
-      case 'keepalive':
-        stats.keepalivesIn++; // RFC 3948 §2.3: the receiver ignores it
-        break;
-      case 'ike':
-        stats.ikeIn++;
-        // RFC 3948 §2.2: strip the non-ESP marker; the rest is the IKE message
-        sink.ike(copyOf(d.subarray(NON_ESP_MARKER.length)), { from: { addr: b.srcAddress(i), port: b.srcPort(i) }, to: { ...local } });
-        break;
-      default:
-        stats.invalid++;
-    }
-  }
-  stats.espIn += scratch.length;
-  if (scratch.length > 0) sink.esp(scratch);
-}
+export const newUdpIoStats = (): UdpIoStats => ({ ...newNatTDemuxStats(), ikeOut: 0, keepalivesOut: 0, sendErrors: 0 });
 
 /** Is a UDP port bound in this network namespace (/proc/net/udp, udp6)? */
 export function udpPortInUse(port: number): boolean {
@@ -99,7 +43,7 @@ export class PortInUseError extends Error {
   override name = 'PortInUseError';
 }
 
-export interface IkeIoOptions {
+export interface UdpIoOptions {
   local: string;
   /** Ports to bind (defaults 500 and 4500; tests pass 0 for kernel-chosen ones). */
   ports?: { ike: number; natt: number };
@@ -108,16 +52,16 @@ export interface IkeIoOptions {
   onError: (e: IoError) => void;
 }
 
-/** The two IKE sockets. Throws PortInUseError naming the port when another program holds it. */
-export class IkeIo {
-  readonly stats = newIkeIoStats();
+/** The sockets on ports 500 and 4500. Throws PortInUseError naming the port when another program holds it. */
+export class UdpIo {
+  readonly stats = newUdpIoStats();
   readonly ike: UdpBatchSocket;
   readonly natt: UdpBatchSocket;
   private readonly local: string;
   private readonly espScratch: Uint8Array[] = [];
   private readonly one = { off: new Uint32Array(1), len: new Uint32Array(1) };
 
-  constructor(o: IkeIoOptions) {
+  constructor(o: UdpIoOptions) {
     this.local = o.local;
     const ports = o.ports ?? { ike: IKE_PORT, natt: NAT_T_PORT };
     for (const p of [ports.ike, ports.natt]) {
