@@ -72,22 +72,24 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
     }
     if (signalled !== undefined) void daemon.down(`signal ${signalled}`);
 
-    // one line on stdout each time the tunnel comes up (initially, and after a restart)
+    // one line on stdout each time the tunnel comes up (initially, and after a restart):
+    // whether it is up only changes with an IKE event (a Child SA installed or deleted).
+    // The status is read once the daemon has finished with the datagram that caused it.
     let wasUp = false;
     const d = daemon;
-    const poll = setInterval(() => {
-      let line: string | undefined;
+    const check = (): void => {
       try {
-        line = upLine(d.status());
+        const line = upLine(d.status());
+        if (line !== undefined && !wasUp) io.out(`${line}\n`);
+        wasUp = line !== undefined;
       } catch {
-        return;
+        // no status while the daemon goes down: nothing to announce
       }
-      if (line !== undefined && !wasUp) io.out(`${line}\n`);
-      wasUp = line !== undefined;
-    }, 200);
-    poll.unref();
+    };
+    const onIke = (): void => void setImmediate(check);
+    d.events.on('ike', onIke);
     const code = await daemon.done;
-    clearInterval(poll);
+    d.events.off('ike', onIke);
     return code;
   } finally {
     process.off('SIGINT', onSignal);

@@ -3,6 +3,7 @@
 // restarts failed negotiations, serves the control socket and tears everything down in
 // order: Delete to the peer, SAs (keys zeroed), routes, TUN, sockets, control socket.
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { PeerConfig } from '../config/types.js';
 import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
@@ -49,6 +50,8 @@ export interface Daemon {
   down(reason?: string): Promise<void>;
   /** Exit code once fully torn down: 0 after down(), 1 after a fatal error. */
   readonly done: Promise<number>;
+  /** 'ike': each IKE event, as the daemon applies it (its effects are in status() after a setImmediate). */
+  readonly events: EventEmitter<{ ike: [IkeEvent] }>;
 }
 
 const RETRY_MS = 30_000; // initiator: try again every 30 s after F1-F4
@@ -76,7 +79,7 @@ export async function startDaemon(peer: PeerConfig, opts: DaemonOptions): Promis
   }
   d.start();
   const r = d;
-  return { name: peer.name, status: () => r.status(), down: (why) => r.down(why), done: r.done };
+  return { name: peer.name, status: () => r.status(), down: (why) => r.down(why), done: r.done, events: r.events };
 }
 
 class Running {
@@ -96,6 +99,7 @@ class Running {
   private attempts = 0;
   private stopping: Promise<void> | undefined;
   private internalErrors = 0;
+  readonly events = new EventEmitter<{ ike: [IkeEvent] }>();
   private readonly onDemand: OnDemand;
   private readonly replacement: IkeReplacement;
 
@@ -334,6 +338,7 @@ class Running {
   }
 
   private onEvent(e: IkeEvent): void {
+    this.events.emit('ike', e);
     if (this.stopping) return;
     const initiator = this.peer.start === 'initiate' && this.peer.remote.addr !== '%any';
     if (e.type === 'reauth-due') {

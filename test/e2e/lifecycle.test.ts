@@ -15,7 +15,8 @@ describe.skipIf(!labOk)('tsvpn up in the foreground (needs root, namespaces, /de
   it('prints one line on stdout when the tunnel is up', async () => {
     const pair = get();
     await step(pair, async () => {
-      // `tsvpn up` prints the line when it hears of the Child SA, which may be a moment after it is listed
+      // `tsvpn up` prints the line on the IKE event that installed the Child SA, which may come
+      // a moment after the lab saw it listed
       const upLines = (): string[] => readFileSync(pair.left.logFile, 'utf8').split('\n').filter((l) => l.startsWith('tunnel life-l is up: '));
       await until(() => upLines().length > 0, { timeout: 2500, what: "tsvpn up's line on stdout" });
       expect(upLines()).toHaveLength(1);
