@@ -1,0 +1,17 @@
+// The three test tiers (CONTRIBUTING.md says which to run when). Every test file belongs to
+// exactly one; test/tiers.test.ts fails when a file is in none or in two.
+export const TIERS = {
+  /** No root, no network namespaces, no strongSwan: vectors, codecs, the state machine step by step, in-memory datapath and daemon. */
+  unit: [
+    'test/*.test.ts',
+    'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
+    'test/daemon/{control,datapath,effects,natt-demux,udp-io,spi-hold,status,timers,transport-datapath}.test.ts',
+    'test/interop/{expect,wait}.test.ts',
+  ],
+  /** Root: TUN devices, sockets and network namespaces, tsvpn against tsvpn. */
+  e2e: ['test/e2e/**/*.test.ts', 'test/io/**/*.test.ts', 'test/daemon/{dpd,nat,restart,start,tunnel}.test.ts'],
+  /** Root and strongSwan (charon, swanctl, pki): tsvpn against a real peer. */
+  interop: ['test/interop/{matrix,nat-lab,pki,rekey-load,strongswan-lab}.test.ts'],
+} as const;
+
+export type Tier = keyof typeof TIERS;
