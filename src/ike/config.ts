@@ -52,6 +52,12 @@ export interface RetransmitConfig {
 export const DEFAULT_RETRANSMIT: RetransmitConfig = { timeout: 4, base: 1.8, tries: 5 };
 // strongSwan's `charon.half_open_timeout` default: a responder drops a half-open SA after 30 s
 export const DEFAULT_HALF_OPEN_TIMEOUT_S = 30;
+// Implementation choice within RFC 7296 §2.10 (at least 16 octets and half the PRF key size)
+export const DEFAULT_NONCE_LENGTH = 32;
+// Implementation choices: how often an initiator follows a COOKIE (RFC 7296 §2.6) or an
+// INVALID_KE_PAYLOAD (§1.2) before it gives up
+export const MAX_COOKIE_RETRIES = 3;
+export const MAX_INVALID_KE_RETRIES = 3;
 
 export interface IkeSaConfig {
   name: string; // connection name, for events

@@ -1,34 +1,82 @@
 // One IKE SA, either role, as an I/O-free state machine (DESIGN.md "No I/O in the protocol"):
-// datagrams, timeouts and commands go in, effects come out. The exchange machinery is in
-// sa-core.ts; this file adds the public API, lifetimes and rekeying (RFC 7296 §1.3, §2.8,
-// §2.18): Child SA and IKE SA rekeys, collisions (§2.8.1) and the hand-over to a new IKE SA.
-import { ExchangeType, NotifyType, ProtocolId } from '../wire/constants.js';
-import type { Payload } from '../wire/types.js';
-import type { Endpoint, IkeSaConfig } from './config.js';
-import { event, type Effect, type IkeState } from './effects.js';
-import { compareNonces, lowerNonce, type ChildSa } from './sa-context.js';
-import { deleteChildPayloads, deleteIkePayloads } from './tasks/informational.js';
-import { findNotify, first, notify } from './payloads.js';
-import { formatProposal } from '../crypto/proposal.js';
-import { DEFAULT_CHILD_REKEY_S, DEFAULT_IKE_REKEY_S, planLifetime, planReauth, retryAt, usageDue, type ChildUsage } from './lifetimes.js';
-import { buildChildRekeyRequest, configOf, findChild, processChildRekeyRequest, processChildRekeyResponse, rekeyEvidence, switchOutbound } from './tasks/child-rekey.js';
-import { buildIkeRekeyRequest, ikeEvidence, processIkeRekeyRequest, processIkeRekeyResponse, type NewIkeSa } from './tasks/ike-rekey.js';
-import { SaCore, type Path } from './sa-core.js';
+// datagrams, timeouts and commands go in, effects come out. It owns what every exchange
+// shares: Message IDs, retransmission and the response cache (RFC 7296 §2.1-§2.3), the queue
+// of tasks that run one request at a time (window 1), states and events, the SA lifetimes, and
+// the hand-over of its Child SAs to the IKE SA a rekey made (§2.18). What each exchange sends
+// and how it reads the answer is in its task (task.ts, tasks/*.ts).
+import { ExchangeType, NotifyType, ProtocolId, nameOf } from '../wire/constants.js';
+import { decodeMessage } from '../wire/message.js';
+import { checkPayloadRules } from '../wire/rules.js';
+import type { IkeMessage, Payload } from '../wire/types.js';
 import { spiHex } from '../wire/spi.js';
+import { formatProposal } from '../crypto/proposal.js';
+import { DEFAULT_HALF_OPEN_TIMEOUT_S, type Endpoint, type IkeSaConfig } from './config.js';
+import { event, type Effect, type IkeState } from './effects.js';
+import { buildPlain, buildProtected, openProtected } from './protect.js';
+import { RequestWindow, ResponseCache, equalBytes } from './retransmit.js';
+import { disposeKeys, header, newStats, randomIkeSpi, type ChildSa, type SaContext } from './sa-context.js';
+import { findNotify, first, notify } from './payloads.js';
+import { classifyError } from './errors.js';
+import { DEFAULT_CHILD_REKEY_S, DEFAULT_IKE_REKEY_S, planLifetime, planReauth, usageDue, type ChildUsage } from './lifetimes.js';
+import { configOf, findChild, rekeyEvidence, removeAllChildren, switchOutbound } from './child-sas.js';
+import type { EndReason, HandOver, NewIkeSa, Path, Received, Task, TaskResult } from './task.js';
+import { IkeInit } from './tasks/ike-init.js';
+import { IkeAuth } from './tasks/ike-auth.js';
+import { ChildRekey } from './tasks/child-rekey.js';
+import { IkeRekey, ikeEvidence } from './tasks/ike-rekey.js';
+import { DeleteChild, DeleteIke, InformationalResponder, Liveness } from './tasks/informational.js';
 
 export type { IkeState, Path };
 
 // Implementation choice: an old IKE SA whose Child SAs moved waits this long for the peer's Delete
 const REKEYED_LINGER_MS = 60_000;
 
-export class IkeSa extends SaCore {
-  private constructor(cfg: IkeSaConfig, role: 'initiator' | 'responder', local: Endpoint, remote: Endpoint, rekeyed?: NewIkeSa) {
-    super(cfg, role, local, remote, rekeyed);
-  }
+/** The responder task for a request of exchange `ex` (IKE_SA_INIT is answered before this). */
+function responderTask(ex: number, p: Payload[]): Task {
+  if (ex === ExchangeType.IKE_AUTH) return new IkeAuth('responder');
+  if (ex === ExchangeType.INFORMATIONAL) return new InformationalResponder();
+  // CREATE_CHILD_SA (RFC 7296 §1.3): rekey a Child SA or the IKE SA; new Child SAs are refused
+  if (findNotify(p, NotifyType.REKEY_SA)) return new ChildRekey('responder');
+  if (first(p, 'SA')?.proposals.some((x) => x.protocol === ProtocolId.IKE)) return new IkeRekey('responder');
+  return { kind: 'create-child', exchange: ex, process: () => ({ response: [notify(NotifyType.NO_ADDITIONAL_SAS)] }) };
+}
+
+export class IkeSa {
+  readonly stats = newStats();
+  /** Why the last dropped datagram was dropped (typed errors' messages never carry key material). */
+  lastDropped: string | undefined;
+  private readonly ctx: SaContext;
+  private st: IkeState = 'CREATED';
+  private readonly requests: RequestWindow;
+  private readonly responses = new ResponseCache();
+  private active: Task | undefined; // the task whose request is in flight
+  private queue: Task[] = [];
+  private halfOpenDeadline: number | undefined;
+  private lingerDeadline: number | undefined;
+  private replacedBy: IkeSa | undefined; // the IKE SA a rekey made
+  private successors: IkeSa[] = [];
   private ikeRekeyCount = 0;
   private reauthAt: number | undefined;
   private reauthPlanned = false;
-  private successors: IkeSa[] = [];
+
+  private constructor(cfg: IkeSaConfig, role: 'initiator' | 'responder', local: Endpoint, remote: Endpoint, rekeyed?: NewIkeSa) {
+    this.requests = new RequestWindow(cfg.retransmit);
+    const spi = rekeyed ? (role === 'initiator' ? rekeyed.spiI : rekeyed.spiR) : randomIkeSpi(cfg.random);
+    this.ctx = {
+      cfg, role, local: { ...local }, remote: { ...remote }, children: [], cookieRetries: 0, invalidKeRetries: 0, peerCertReq: false, now: 0,
+      spiI: rekeyed ? rekeyed.spiI : role === 'initiator' ? spi : new Uint8Array(8),
+      spiR: rekeyed ? rekeyed.spiR : role === 'responder' ? spi : new Uint8Array(8),
+    };
+  }
+
+  static initiator(cfg: IkeSaConfig): IkeSa {
+    return new IkeSa(cfg, 'initiator', cfg.local, cfg.remote);
+  }
+
+  /** A responder SA for an IKE_SA_INIT request that arrived on `path` (the dispatcher creates these). */
+  static responder(cfg: IkeSaConfig, path: Path): IkeSa {
+    return new IkeSa(cfg, 'responder', path.to, path.from);
+  }
 
   /** RFC 7296 §2.18: the IKE SA a rekey made, with the old one's peer and identities, message IDs from 0. */
   private static rekeyedFrom(old: IkeSa, n: NewIkeSa): IkeSa {
@@ -40,15 +88,6 @@ export class IkeSa extends SaCore {
     sa.reauthAt = old.reauthAt; // a rekey is no reauthentication (RFC 7296 §2.8.3): the deadline stays
     sa.reauthPlanned = true;
     return sa;
-  }
-
-  static initiator(cfg: IkeSaConfig): IkeSa {
-    return new IkeSa(cfg, 'initiator', cfg.local, cfg.remote);
-  }
-
-  /** A responder SA for an IKE_SA_INIT request that arrived on `path` (the dispatcher creates these). */
-  static responder(cfg: IkeSaConfig, path: Path): IkeSa {
-    return new IkeSa(cfg, 'responder', path.to, path.from);
   }
 
   get state(): IkeState { return this.st; }
@@ -65,20 +104,82 @@ export class IkeSa extends SaCore {
   get remote(): Endpoint { return { ...this.ctx.remote }; }
   get name(): string { return this.ctx.cfg.name; }
   /** When this IKE SA will be rekeyed / deleted (ms, caller's clock); undefined when not scheduled. */
-  get rekeyAt(): number | undefined { return this.ikeLife?.rekeyAt; }
-  get expireAt(): number | undefined { return this.ikeLife?.expireAt; }
+  get rekeyAt(): number | undefined { return this.ctx.life?.rekeyAt; }
+  get expireAt(): number | undefined { return this.ctx.life?.expireAt; }
   /** When the daemon is told to reauthenticate (reauth_time), or undefined. */
   get reauthDue(): number | undefined { return this.reauthAt; }
   /** How many IKE SA rekeys led to this SA. Per Child SA, see `children[i].rekeys/rekeyAt/expireAt`. */
   get rekeys(): number { return this.ikeRekeyCount; }
   /** The IKE SA that replaced this one (RFC 7296 §2.18), once rekeyed. */
-  get successor(): IkeSa | undefined { return this.replacedBy as IkeSa | undefined; }
+  get successor(): IkeSa | undefined { return this.replacedBy; }
+
+  /**
+   * A request of ours is in flight whose response installs a Child SA (IKE_SA_INIT leading to
+   * IKE_AUTH, RFC 7296 §1.2; a CREATE_CHILD_SA rekey, §1.3.3): the peer may already send on it.
+   */
+  get awaitingChildSa(): boolean {
+    const k = this.active?.kind;
+    return k === 'ike-init' || k === 'ike-auth' || k === 'child-rekey';
+  }
 
   /** IKE SAs a rekey created here since the last call; the dispatcher indexes them by their SPI. */
   takeSuccessors(): IkeSa[] {
     const s = this.successors;
     this.successors = [];
     return s;
+  }
+
+  // ---- commands ------------------------------------------------------------------------
+
+  /** Start IKE_SA_INIT as initiator (RFC 7296 §1.2). */
+  initiate(now: number): Effect[] {
+    const out: Effect[] = [];
+    if (this.ctx.role !== 'initiator' || this.st !== 'CREATED') return out;
+    this.setState('CONNECTING', out);
+    this.request(now, new IkeInit('initiator'), out);
+    return out;
+  }
+
+  /** Delete the IKE SA and its Child SAs (RFC 7296 §1.4.1). */
+  delete(now: number): Effect[] {
+    const out: Effect[] = [];
+    if (this.st === 'ESTABLISHED') {
+      this.setState('DELETING', out);
+      this.queue = [];
+      this.request(now, new DeleteIke(), out);
+    } else if (this.st === 'CREATED' || this.st === 'CONNECTING') {
+      this.finish('DELETED', 'local', out);
+    } else if (this.st === 'REKEYED') {
+      this.finish('DELETED', 'rekeyed', out); // its Child SAs already moved to the successor (RFC 7296 §2.18)
+    }
+    return out;
+  }
+
+  /**
+   * The peer restarted and forgot this SA (RFC 7296 §2.4 INITIAL_CONTACT): remove it and its
+   * Child SAs at once, without a Delete exchange that nobody would answer.
+   */
+  forget(): Effect[] {
+    const out: Effect[] = [];
+    if (this.st === 'ESTABLISHED' || this.st === 'DELETING' || this.st === 'REKEYED') this.finish('DELETED', 'peer', out);
+    return out;
+  }
+
+  /** Delete one Child SA, named by either of its SPIs (RFC 7296 §1.4.1). */
+  deleteChild(now: number, spi: number): Effect[] {
+    const out: Effect[] = [];
+    const c = this.ctx.children.find((x) => (x.spiIn === spi || x.spiOut === spi) && x.state === 'INSTALLED');
+    if (this.st !== 'ESTABLISHED' || !c) return out;
+    c.state = 'DELETING';
+    this.request(now, new DeleteChild(c.spiIn), out);
+    return out;
+  }
+
+  /** An empty INFORMATIONAL request: the peer must answer (RFC 7296 §2.4). */
+  liveness(now: number): Effect[] {
+    const out: Effect[] = [];
+    if (this.st === 'ESTABLISHED') this.request(now, new Liveness(), out);
+    return out;
   }
 
   /**
@@ -93,7 +194,7 @@ export class IkeSa extends SaCore {
     if (this.st !== 'ESTABLISHED' || !c || c.state !== 'INSTALLED' || c.rekeying || c.redundant || c.ownsPolicy === false) return out;
     c.rekeying = true;
     c.rekeyAt = undefined;
-    this.request(now, { kind: 'rekey-child', exchange: ExchangeType.CREATE_CHILD_SA, payloads: () => buildChildRekeyRequest(this.ctx, c.spiIn), spi: c.spiIn }, out);
+    this.request(now, new ChildRekey('initiator', c.spiIn), out);
     this.settle(now);
     return out;
   }
@@ -114,20 +215,20 @@ export class IkeSa extends SaCore {
   rekeyIke(now: number): Effect[] {
     const out: Effect[] = [];
     this.ctx.now = now;
-    if (this.st !== 'ESTABLISHED' || this.ctx.ikeRekey || this.inFlight?.kind === 'rekey-ike' || this.queue.some((q) => q.kind === 'rekey-ike')) return out;
-    if (this.ikeLife) this.ikeLife.rekeyAt = undefined;
-    this.request(now, { kind: 'rekey-ike', exchange: ExchangeType.CREATE_CHILD_SA, payloads: () => (this.st === 'ESTABLISHED' ? buildIkeRekeyRequest(this.ctx) : undefined) }, out);
+    if (this.st !== 'ESTABLISHED' || this.active?.kind === 'ike-rekey' || this.queue.some((t) => t.kind === 'ike-rekey')) return out;
+    if (this.ctx.life) this.ctx.life.rekeyAt = undefined;
+    this.request(now, new IkeRekey('initiator'), out);
     this.settle(now);
     return out;
   }
 
   // ---- timers ----------------------------------------------------------------------------
 
-  /** The next retransmit, half-open deadline, or soft/hard lifetime of this SA or its Child SAs. */
-  override pollTimeout(): number | undefined {
-    const t = [super.pollTimeout()];
+  /** The next retransmit, half-open or linger deadline, or soft/hard lifetime of this SA or its Child SAs. */
+  pollTimeout(): number | undefined {
+    const t = [this.requests.pollTimeout(), this.halfOpenDeadline, this.lingerDeadline];
     if (this.st === 'ESTABLISHED') {
-      t.push(this.ikeLife?.rekeyAt, this.ikeLife?.expireAt, this.reauthAt);
+      t.push(this.ctx.life?.rekeyAt, this.ctx.life?.expireAt, this.reauthAt);
       for (const c of this.ctx.children) {
         if (c.state === 'INSTALLED' && !c.rekeying && !c.redundant && c.ownsPolicy !== false) t.push(c.rekeyAt);
         if (c.state === 'INSTALLED' || c.state === 'REKEYED') t.push(c.expireAt);
@@ -137,24 +238,285 @@ export class IkeSa extends SaCore {
     return due.length ? Math.min(...due) : undefined;
   }
 
-  protected afterTimeout(now: number, out: Effect[]): void {
+  handleTimeout(now: number): Effect[] {
+    const out: Effect[] = [];
+    this.ctx.now = now;
+    if (this.lingerDeadline !== undefined && now >= this.lingerDeadline) {
+      this.lingerDeadline = undefined;
+      if (this.st === 'REKEYED') this.finish('DELETED', 'rekeyed', out);
+    }
+    if (this.halfOpenDeadline !== undefined && now >= this.halfOpenDeadline) {
+      this.halfOpenDeadline = undefined;
+      if (this.st === 'CONNECTING') this.finish('DELETED', 'half-open-timeout', out);
+    }
+    const t = this.requests.onTimeout(now);
+    if (t.action === 'retransmit') {
+      this.stats.retransmitsSent++;
+      out.push({ type: 'send', bytes: t.request.bytes, to: t.request.to, from: t.request.from });
+      out.push(event({ type: 'retransmit', exchange: nameOf(ExchangeType, t.request.exchange), messageId: t.request.messageId, attempt: t.request.retransmits, to: t.request.to }));
+    } else if (t.action === 'give-up') {
+      const r = t.request;
+      const task = this.active;
+      this.requests.clear();
+      // RFC 7296 §2.4: a request never answered means the peer is gone
+      const result: TaskResult = task?.giveUp?.(this.ctx, { retransmits: r.retransmits, to: r.to, from: r.from }, out) ?? { end: { to: 'FAILED', reason: 'dead-peer' } };
+      this.apply(now, result, out);
+      this.active = undefined;
+    }
     if (this.st === 'ESTABLISHED') this.lifetimes(now, out);
     this.settle(now);
+    return out;
+  }
+
+  // ---- datagrams -------------------------------------------------------------------------
+
+  /**
+   * One IKE message (without the non-ESP marker). `path` is the datagram's addresses; when
+   * absent the SA's current path is assumed. Never throws: bad input is counted in `stats`.
+   */
+  handleDatagram(now: number, bytes: Uint8Array, path?: Path): Effect[] {
+    const out: Effect[] = [];
+    try {
+      this.ctx.now = now;
+      this.receive(now, bytes, path ?? { from: this.ctx.remote, to: this.ctx.local }, out);
+      this.settle(now);
+      return out;
+    } catch (e) {
+      this.stats[classifyError(e)]++;
+      this.lastDropped = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      return [];
+    }
+  }
+
+  /** Zero all key material (SK_d, SK_p*, SK ciphers, DH private keys, a rekey's keys in flight). */
+  dispose(): void {
+    this.active?.dispose?.();
+    disposeKeys(this.ctx);
+  }
+
+  // ---- receiving -------------------------------------------------------------------------
+
+  private receive(now: number, bytes: Uint8Array, path: Path, out: Effect[]): void {
+    const msg = decodeMessage(bytes);
+    const h = msg.header;
+    const fromInitiator = h.flags.initiator;
+    if (fromInitiator === (this.ctx.role === 'initiator')) { this.stats.malformed++; return; } // RFC 7296 §3.1 I flag
+    const adopt = this.ctx.role === 'responder' && this.st === 'CREATED' && h.exchangeType === ExchangeType.IKE_SA_INIT && !h.flags.response;
+    if (adopt) this.ctx.spiI = h.spiI.slice(); // a new responder SA takes the initiator's SPI from its first request
+    if (!equalBytes(h.spiI, this.ctx.spiI)) { this.stats.unknownSpi++; return; }
+    if (h.flags.response) return this.receiveResponse(now, msg, bytes, path, out);
+    const initRequest = h.exchangeType === ExchangeType.IKE_SA_INIT && h.spiR.every((b) => b === 0);
+    if (!initRequest && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
+    const cls = this.responses.classify(h.messageId, bytes);
+    if (cls === 'retransmit') {
+      // RFC 7296 §2.1: answer a retransmitted request with the same response, change nothing
+      this.stats.retransmitsReceived++;
+      for (const r of this.responses.cached()) out.push({ type: 'send', bytes: r, to: { ...this.ctx.remote }, from: { ...this.ctx.local } });
+      return;
+    }
+    if (cls !== 'new') { this.stats.invalidMessageId++; return; }
+    this.receiveRequest(now, msg, bytes, path, out);
+  }
+
+  /** Rules check, then the payloads a task sees (decrypted for everything after IKE_SA_INIT). */
+  private payloadsOf(msg: IkeMessage): Payload[] | undefined {
+    const ex = msg.header.exchangeType;
+    let inner: Payload[] | null = null;
+    if (ex !== ExchangeType.IKE_SA_INIT) {
+      if (!this.ctx.keys) { this.stats.unprotected++; return undefined; }
+      const opened = openProtected(msg, this.ctx.keys.in);
+      if (!opened.ok) { this.stats.unprotected++; return undefined; }
+      inner = opened.inner;
+    }
+    const rules = checkPayloadRules(ex, msg.header.flags.response, msg.payloads, inner);
+    if (!rules.ok) { this.stats.malformed++; return undefined; }
+    return inner ?? msg.payloads;
+  }
+
+  /** A request from the peer: the responder task for its exchange answers it. */
+  private receiveRequest(now: number, msg: IkeMessage, bytes: Uint8Array, path: Path, out: Effect[]): void {
+    const ex = msg.header.exchangeType;
+    const id = msg.header.messageId;
+    const responder = this.ctx.role === 'responder';
+    if (ex === ExchangeType.IKE_SA_INIT) {
+      if (!responder || this.st !== 'CREATED' || id !== 0) { this.stats.invalidMessageId++; return; }
+    } else {
+      if (this.st === 'CREATED' || this.st === 'FAILED' || this.st === 'DELETED') { this.stats.invalidMessageId++; return; }
+      if (ex === ExchangeType.IKE_AUTH && !(responder && this.st === 'CONNECTING' && id === 1)) { this.stats.invalidMessageId++; return; }
+    }
+    const payloads = this.payloadsOf(msg);
+    if (!payloads) return;
+    const task = ex === ExchangeType.IKE_SA_INIT ? new IkeInit('responder') : responderTask(ex, payloads);
+    const m: Received = { msg, bytes, payloads, path, now, state: this.st, active: this.active };
+    const mark = out.length;
+    const r = task.process(this.ctx, m, out);
+    if (r.ignored) { this.stats.malformed++; return; }
+    const response = r.response ?? [];
+    if (ex === ExchangeType.IKE_SA_INIT) {
+      const resp = buildPlain(header(this.ctx, ex, id, true), response);
+      if (r.connecting) this.ctx.initResponse = resp; // RFC 7296 §2.15: RealMessage2, signed in IKE_AUTH
+      this.respond(id, bytes, [resp], out);
+    } else this.respond(id, bytes, [this.protect(ex, id, true, response)], out);
+    if (ex === ExchangeType.IKE_AUTH) this.halfOpenDeadline = undefined;
+    this.apply(now, r, out, mark);
+  }
+
+  /** The response to our request in flight: its task reads it. */
+  private receiveResponse(now: number, msg: IkeMessage, bytes: Uint8Array, path: Path, out: Effect[]): void {
+    const h = msg.header;
+    const task = this.active;
+    if (!task || !this.requests.matches(h.messageId) || this.requests.outstanding!.exchange !== h.exchangeType) { this.stats.invalidMessageId++; return; }
+    if (h.exchangeType !== ExchangeType.IKE_SA_INIT && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
+    const payloads = this.payloadsOf(msg);
+    if (!payloads) return;
+    const mark = out.length;
+    const r = task.process(this.ctx, { msg, bytes, payloads, path, now, state: this.st, active: task }, out);
+    if (r.ignored) { this.stats.malformed++; return; }
+    if (r.again) {
+      // RFC 7296 §2.6, §1.2: IKE_SA_INIT again (COOKIE, other KE group) under the same Message ID
+      this.ctx.initRequest = buildPlain(header(this.ctx, task.exchange, 0, false), task.build!(this.ctx, this.st)!);
+      this.requests.replace(now, this.ctx.initRequest);
+      const o = this.requests.outstanding!;
+      out.push({ type: 'send', bytes: o.bytes, to: o.to, from: o.from });
+      return;
+    }
+    this.requests.completed();
+    this.active = undefined;
+    this.apply(now, r, out, mark);
+    if (this.st === 'ESTABLISHED' || this.st === 'DELETING' || this.st === 'REKEYED') this.pump(now, out);
+  }
+
+  // ---- applying what a task returned -----------------------------------------------------
+
+  /** `mark`: where the effects of the message that led to `r` begin in `out`. */
+  private apply(now: number, r: TaskResult, out: Effect[], mark = out.length): void {
+    if (r.established) this.established(out, mark);
+    if (r.connecting) {
+      this.setState('CONNECTING', out);
+      this.halfOpenDeadline = now + DEFAULT_HALF_OPEN_TIMEOUT_S * 1000;
+    }
+    if (r.handOver) this.handOver(now, r.handOver, out);
+    for (const t of r.next ?? []) this.request(now, t, out);
+    if (r.end?.peerDeleted) this.peerDeletedIke(out);
+    else if (r.end) this.finish(r.end.to, r.end.reason, out);
   }
 
   /** The peer deleted this IKE SA: the end of a rekey if it was replaced, or if the peer finished a rekey we answered (§2.8.1). */
-  protected peerDeletedIke(out: Effect[]): void {
-    const passive = this.ctx.ikeRekey?.collision;
-    if (passive && this.st === 'ESTABLISHED') {
-      this.ctx.ikeRekey!.collision = undefined;
-      this.adopt(passive, out);
-    }
+  private peerDeletedIke(out: Effect[]): void {
+    const passive = this.active instanceof IkeRekey && this.st === 'ESTABLISHED' ? this.active.takeCollision() : undefined;
+    if (passive) this.adopt(passive, out);
     this.finish('DELETED', this.st === 'REKEYED' || this.replacedBy || passive ? 'rekeyed' : 'peer', out);
   }
 
+  /** RFC 7296 §2.18: a new IKE SA takes over; a redundant one of a collision (§2.8.1) only finishes its Delete. */
+  private handOver(now: number, h: HandOver, out: Effect[]): void {
+    this.adopt(h.successor, out);
+    if (h.redundant) this.redundant(h.redundant.sa, h.redundant.deleteIt, now, out);
+    this.setState(h.then, out);
+    if (h.then === 'REKEYED') this.lingerDeadline = now + REKEYED_LINGER_MS; // the peer deletes this SA next (RFC 7296 §2.18)
+  }
+
+  /** Move the Child SAs to the IKE SA a rekey made; it becomes this SA's successor (RFC 7296 §2.18). */
+  private adopt(n: NewIkeSa, out: Effect[]): IkeSa {
+    const s = IkeSa.rekeyedFrom(this, n);
+    this.dropQueue();
+    s.ctx.children = this.ctx.children;
+    this.ctx.children = [];
+    this.replacedBy = s;
+    this.successors.push(s);
+    out.push(
+      event({ type: 'ike-rekeyed', oldSpi: spiHex(this.localSpi), newSpi: spiHex(s.localSpi), spiI: spiHex(s.spiI), spiR: spiHex(s.spiR) }),
+      event({ type: 'ike-established', spiI: spiHex(s.spiI), spiR: spiHex(s.spiR), proposal: s.ctx.chosenText ?? '', localId: s.ctx.cfg.localId, remoteId: s.ctx.remoteIdText ?? '', nat: s.ctx.nat ?? { local: false, remote: false } }),
+    );
+    return s;
+  }
+
+  /** A redundant IKE SA of a collision (RFC 7296 §2.8.1), kept only to finish its Delete exchange. */
+  private redundant(n: NewIkeSa, deleteIt: boolean, now: number, out: Effect[]): void {
+    const s = IkeSa.rekeyedFrom(this, n);
+    s.ctx.life = { rekeyAt: undefined, expireAt: undefined };
+    s.reauthAt = undefined;
+    this.successors.push(s);
+    if (deleteIt) out.push(...s.delete(now));
+    else {
+      s.st = 'REKEYED';
+      s.lingerDeadline = now + REKEYED_LINGER_MS;
+    }
+  }
+
+  /** Queued tasks die with an IKE SA that is replaced or closed; Child SAs waiting to be rekeyed try again later. */
+  private dropQueue(): void {
+    for (const t of this.queue) t.dropped?.(this.ctx);
+    this.queue = [];
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  private protect(ex: number, id: number, response: boolean, payloads: Payload[]): Uint8Array {
+    return buildProtected(header(this.ctx, ex, id, response), payloads, this.ctx.keys!.out, this.ctx.cfg.random);
+  }
+
+  private respond(id: number, request: Uint8Array, responses: Uint8Array[], out: Effect[]): void {
+    this.responses.store(id, request, responses);
+    for (const r of responses) out.push({ type: 'send', bytes: r, to: { ...this.ctx.remote }, from: { ...this.ctx.local } });
+  }
+
+  /** Send a task's request now if the window is free (RFC 7296 §2.3, window 1), else queue it. */
+  private request(now: number, task: Task, out: Effect[]): void {
+    if (this.active) { this.queue.push(task); return; }
+    const id = this.requests.nextMessageId;
+    const payloads = task.build!(this.ctx, this.st);
+    if (!payloads) return this.pump(now, out); // no longer needed (the SA it was for is gone or replaced)
+    const plain = task.exchange === ExchangeType.IKE_SA_INIT;
+    const bytes = plain ? buildPlain(header(this.ctx, task.exchange, id, false), payloads) : this.protect(task.exchange, id, false, payloads);
+    if (plain) this.ctx.initRequest = bytes; // RFC 7296 §2.15: RealMessage1, signed in IKE_AUTH
+    this.active = task;
+    this.requests.sent(now, task.exchange, bytes, { ...this.ctx.remote }, { ...this.ctx.local }, id);
+    out.push({ type: 'send', bytes, to: { ...this.ctx.remote }, from: { ...this.ctx.local } });
+  }
+
+  private pump(now: number, out: Effect[]): void {
+    const next = this.queue.shift();
+    if (next) this.request(now, next, out);
+  }
+
+  // ---- states ----------------------------------------------------------------------------
+
+  private established(out: Effect[], mark: number): void {
+    const c = this.ctx;
+    this.halfOpenDeadline = undefined;
+    const e: Effect[] = [];
+    this.setState('ESTABLISHED', e);
+    e.push(event({ type: 'ike-established', spiI: spiHex(c.spiI), spiR: spiHex(c.spiR), proposal: c.chosenText ?? '', localId: c.cfg.localId, remoteId: c.remoteIdText ?? '', nat: c.nat ?? { local: false, remote: false }, initialContact: !!c.peerInitialContact }));
+    out.splice(mark, 0, ...e); // state events before the Child SA's, which the task pushed while processing
+  }
+
+  private setState(to: IkeState, out: Effect[]): void {
+    if (to === this.st) return;
+    out.push(event({ type: 'ike-state', from: this.st, to }));
+    this.st = to;
+  }
+
+  /** End the SA: remove Child SAs, zero keys (the response cache holds only bytes already sent). */
+  private finish(to: 'DELETED' | 'FAILED', reason: EndReason, out: Effect[]): void {
+    removeAllChildren(this.ctx, 'ike-deleted', out);
+    this.queue = [];
+    this.halfOpenDeadline = undefined;
+    this.lingerDeadline = undefined;
+    this.ctx.life = undefined;
+    this.requests.clear(); // an SA that is over sends nothing more
+    this.active?.dispose?.();
+    this.active = undefined;
+    if (to === 'DELETED' || this.st !== 'CREATED') out.push(event({ type: 'ike-deleted', reason }));
+    this.setState(to, out);
+    disposeKeys(this.ctx);
+  }
+
+  // ---- lifetimes -------------------------------------------------------------------------
+
   /** Soft and hard lifetimes of the IKE SA and its Child SAs (src/ike/lifetimes.ts). */
   private lifetimes(now: number, out: Effect[]): void {
-    const life = this.ikeLife;
+    const life = this.ctx.life;
     if (life?.expireAt !== undefined && now >= life.expireAt) {
       life.expireAt = undefined;
       out.push(event({ type: 'failure', row: 'F6', message: 'the IKE SA reached its hard lifetime before a rekey succeeded; deleting it', evidence: ikeEvidence(this.ctx, { result: 'expired', expireAt: now }) }));
@@ -181,7 +543,7 @@ export class IkeSa extends SaCore {
         c.expireAt = undefined;
         c.state = 'DELETING';
         c.rekeying = false;
-        this.request(now, { kind: 'delete-child', exchange: ExchangeType.INFORMATIONAL, payloads: () => deleteChildPayloads([c.spiIn]), spi: c.spiIn }, out);
+        this.request(now, new DeleteChild(c.spiIn), out);
       } else if (c.rekeyAt !== undefined && now >= c.rekeyAt && c.state === 'INSTALLED' && c.ownsPolicy !== false) {
         c.rekeyAt = undefined;
         out.push(...this.rekeyChild(now, c.spiIn));
@@ -193,9 +555,9 @@ export class IkeSa extends SaCore {
    * Plan the lifetimes of SAs that have none yet. Runs after every message is built, so the
    * jitter drawn from `cfg.random` never changes the bytes of a message.
    */
-  protected settle(now: number): void {
+  private settle(now: number): void {
     const cfg = this.ctx.cfg;
-    if (this.st === 'ESTABLISHED' && !this.ikeLife) this.ikeLife = planLifetime(now, cfg, DEFAULT_IKE_REKEY_S, cfg.random);
+    if (this.st === 'ESTABLISHED' && !this.ctx.life) this.ctx.life = planLifetime(now, cfg, DEFAULT_IKE_REKEY_S, cfg.random);
     if (this.st === 'ESTABLISHED' && !this.reauthPlanned) {
       this.reauthPlanned = true;
       this.reauthAt = planReauth(now, cfg.reauthTime, cfg.randTime, cfg.random);
@@ -209,128 +571,5 @@ export class IkeSa extends SaCore {
       c.expireAt = l.expireAt;
     }
     for (const s of this.successors) s.settle(now);
-  }
-
-  /** CREATE_CHILD_SA as responder: rekey a Child SA or the IKE SA; new Child SAs are refused (RFC 7296 §1.3). */
-  protected createChildRequest(now: number, p: Payload[], id: number, bytes: Uint8Array, out: Effect[]): void {
-    const ex = ExchangeType.CREATE_CHILD_SA;
-    const rekey = findNotify(p, NotifyType.REKEY_SA);
-    const ikeSa = !rekey && first(p, 'SA')?.proposals.some((x) => x.protocol === ProtocolId.IKE);
-    let response: Payload[];
-    let created: NewIkeSa | undefined;
-    if (rekey) {
-      const ikeBusy = this.st !== 'ESTABLISHED' || this.inFlight?.kind === 'rekey-ike' || this.inFlight?.kind === 'delete-ike';
-      response = processChildRekeyRequest(this.ctx, p, rekey, { ikeBusy }, out);
-    } else if (ikeSa) {
-      // RFC 7296 §2.25.2: not while we create, rekey or delete a Child SA, or close this IKE SA
-      const k = this.inFlight?.kind;
-      const busy = this.st !== 'ESTABLISHED' || k === 'rekey-child' || k === 'delete-child' || k === 'delete-ike';
-      const r = processIkeRekeyRequest(this.ctx, p, busy, out);
-      response = r.response;
-      created = r.created;
-    } else {
-      response = [notify(NotifyType.NO_ADDITIONAL_SAS)]; // more Child SAs: not supported
-    }
-    this.respond(id, bytes, [this.protect(ex, id, true, response)], out);
-    if (!created) return;
-    if (this.ctx.ikeRekey && this.inFlight?.kind === 'rekey-ike') this.ctx.ikeRekey.collision = created; // §2.8.1: settled by our response
-    else {
-      this.adopt(created, out);
-      this.setState('REKEYED', out);
-      this.lingerDeadline = now + REKEYED_LINGER_MS; // the peer deletes this SA next (RFC 7296 §2.18)
-    }
-  }
-
-  /** Move the Child SAs to the IKE SA a rekey made; it becomes this SA's successor (RFC 7296 §2.18). */
-  private adopt(n: NewIkeSa, out: Effect[]): IkeSa {
-    const s = IkeSa.rekeyedFrom(this, n);
-    s.ctx.children = this.ctx.children;
-    this.ctx.children = [];
-    this.replacedBy = s;
-    this.dropQueue();
-    this.successors.push(s);
-    out.push(
-      event({ type: 'ike-rekeyed', oldSpi: spiHex(this.localSpi), newSpi: spiHex(s.localSpi), spiI: spiHex(s.spiI), spiR: spiHex(s.spiR) }),
-      event({ type: 'ike-established', spiI: spiHex(s.spiI), spiR: spiHex(s.spiR), proposal: s.ctx.chosenText ?? '', localId: s.ctx.cfg.localId, remoteId: s.ctx.remoteIdText ?? '', nat: s.ctx.nat ?? { local: false, remote: false } }),
-    );
-    return s;
-  }
-
-  /** A redundant IKE SA of a collision (RFC 7296 §2.8.1), kept only to finish its Delete exchange. */
-  private redundant(n: NewIkeSa, deleteIt: boolean, now: number, out: Effect[]): void {
-    const s = IkeSa.rekeyedFrom(this, n);
-    s.ikeLife = { rekeyAt: undefined, expireAt: undefined };
-    s.reauthAt = undefined;
-    this.successors.push(s);
-    if (deleteIt) out.push(...s.delete(now));
-    else {
-      s.st = 'REKEYED';
-      s.lingerDeadline = now + REKEYED_LINGER_MS;
-    }
-  }
-
-  /** Queued requests die with an IKE SA that is replaced or closed; Child SAs waiting to be rekeyed try again later. */
-  private dropQueue(): void {
-    for (const q of this.queue) {
-      const c = q.kind === 'rekey-child' && q.spi !== undefined ? findChild(this.ctx, q.spi) ?? (this.replacedBy as IkeSa | undefined)?.ctx.children.find((x) => x.spiIn === q.spi) : undefined;
-      if (c) {
-        c.rekeying = false;
-        c.rekeyAt = retryAt(this.ctx.now, this.ctx.cfg.random);
-      }
-    }
-    this.queue = [];
-  }
-
-  protected childRekeyResponse(now: number, p: Payload[], out: Effect[]): void {
-    const r = processChildRekeyResponse(this.ctx, p, out);
-    if (r.kind === 'retry-now') {
-      const { oldSpiIn, group, retries } = r;
-      this.request(now, { kind: 'rekey-child', exchange: ExchangeType.CREATE_CHILD_SA, payloads: () => buildChildRekeyRequest(this.ctx, oldSpiIn, group, retries), spi: oldSpiIn }, out);
-    } else if (r.kind === 'retry-later') {
-      const c = findChild(this.ctx, r.oldSpiIn);
-      if (c) c.rekeyAt = retryAt(now, this.ctx.cfg.random); // RFC 7296 §2.25 TEMPORARY_FAILURE, or a refused rekey (F6): try again later
-    } else {
-      for (const spi of r.deleteSpis) {
-        const c = this.ctx.children.find((x) => x.spiIn === spi && x.state !== 'DELETED');
-        if (!c) continue;
-        c.state = 'DELETING';
-        this.request(now, { kind: 'delete-child', exchange: ExchangeType.INFORMATIONAL, payloads: () => deleteChildPayloads([spi]), spi }, out);
-      }
-    }
-  }
-
-  protected ikeRekeyResponse(now: number, p: Payload[], out: Effect[]): void {
-    const r = processIkeRekeyResponse(this.ctx, p, out, this.ikeLife?.expireAt);
-    if (r.kind === 'retry-now') {
-      const { group, retries } = r;
-      this.request(now, { kind: 'rekey-ike', exchange: ExchangeType.CREATE_CHILD_SA, payloads: () => (this.st === 'ESTABLISHED' ? buildIkeRekeyRequest(this.ctx, group, retries) : undefined) }, out);
-      return;
-    }
-    if (r.kind !== 'done') {
-      const passive = r.collision;
-      if (passive) {
-        // ours failed but we answered the peer's: that one stands, and the peer deletes this SA
-        this.adopt(passive, out);
-        this.setState('REKEYED', out);
-        this.lingerDeadline = now + REKEYED_LINGER_MS;
-      } else if (r.kind === 'retry-later' && this.ikeLife) this.ikeLife.rekeyAt = retryAt(now, this.ctx.cfg.random);
-      return;
-    }
-    const col = r.collision;
-    // RFC 7296 §2.8.1: with two new IKE SAs, the one from the exchange with the lowest nonce is
-    // redundant and its creator deletes it; the winner deletes the old IKE SA
-    const lost = !!col && compareNonces(lowerNonce(r.created.ni, r.created.nr), lowerNonce(col.ni, col.nr)) < 0;
-    if (col) out.push(event({ type: 'rekey-collision', scope: 'ike', won: !lost }));
-    if (lost) {
-      this.adopt(col!, out);
-      this.redundant(r.created, true, now, out);
-      this.setState('REKEYED', out);
-      this.lingerDeadline = now + REKEYED_LINGER_MS;
-      return;
-    }
-    this.adopt(r.created, out);
-    if (col) this.redundant(col, false, now, out);
-    this.setState('DELETING', out);
-    this.request(now, { kind: 'delete-ike', exchange: ExchangeType.INFORMATIONAL, payloads: deleteIkePayloads }, out);
   }
 }

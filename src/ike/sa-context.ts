@@ -1,7 +1,9 @@
 // The state one IKE SA's tasks share: SPIs, nonces, negotiated algorithms, keys, the
-// IKE_SA_INIT messages that AUTH signs, and the Child SAs. Tasks read and update it; the
-// IkeSa class (ike-sa.ts) owns it and turns task results into effects.
-import type { ChildConfig, Endpoint, IkeSaConfig } from './config.js';
+// IKE_SA_INIT messages that AUTH signs, the IKE SA's lifetimes and the Child SAs. Tasks
+// (tasks/*.ts) read and update it and keep their own in-flight state; the IkeSa class
+// (ike-sa.ts) owns it and applies what the tasks return (task.ts TaskResult).
+import { DEFAULT_NONCE_LENGTH, type Endpoint, type IkeSaConfig } from './config.js';
+import type { Lifetime } from './lifetimes.js';
 import type { Proposal, TrafficSelector } from '../wire/types.js';
 import type { HeaderFields } from '../wire/message.js';
 import { IKE_MAJOR_VERSION, IKE_MINOR_VERSION } from '../wire/constants.js';
@@ -53,15 +55,6 @@ export interface ChildSa {
   redundant?: boolean; // the losing SA of a rekey collision (RFC 7296 §2.8.1), to be deleted
 }
 
-/** A Child SA being negotiated: what we offered or chose. */
-export interface PendingChild {
-  cfg: ChildConfig;
-  spiIn: number;
-  offered: Proposal[];
-  tsi: TrafficSelector[];
-  tsr: TrafficSelector[];
-}
-
 export interface IkeStats {
   malformed: number; // undecodable, or payloads the exchange does not allow
   integrityFailed: number; // bad ICV or padding in SK
@@ -108,11 +101,8 @@ export interface SaContext {
   remoteIdText?: string; // the peer's proven identity
   peerInitialContact?: boolean; // responder: IKE_AUTH carried N(INITIAL_CONTACT) (RFC 7296 §2.4)
   children: ChildSa[];
-  pending?: PendingChild;
-  /** Our CREATE_CHILD_SA rekeying a Child SA, while in flight (tasks/child-rekey.ts). */
-  childRekey?: import('./tasks/child-rekey.js').ChildRekeyPending;
-  /** Our CREATE_CHILD_SA rekeying the IKE SA, while in flight (tasks/ike-rekey.ts). */
-  ikeRekey?: import('./tasks/ike-rekey.js').IkeRekeyPending;
+  /** The IKE SA's soft and hard lifetimes once established (lifetimes.ts). */
+  life?: Lifetime;
   now: number; // the caller's clock at the message being handled, in ms
 }
 
@@ -129,7 +119,7 @@ export function header(ctx: SaContext, exchangeType: number, messageId: number, 
   };
 }
 
-/** Zero the IKE SA's key material (SK_d, SK_p*, the SK ciphers, nonces and the DH private key). */
+/** Zero the IKE SA's key material (SK_d, SK_p*, the SK ciphers and the DH private key); tasks dispose their own. */
 export function disposeKeys(ctx: SaContext): void {
   if (ctx.keys) {
     zero(ctx.keys.skD, ctx.keys.skPi, ctx.keys.skPr);
@@ -139,12 +129,10 @@ export function disposeKeys(ctx: SaContext): void {
   }
   ctx.ke?.dispose();
   ctx.ke = undefined;
-  ctx.childRekey?.ke?.dispose();
-  ctx.ikeRekey?.ke?.dispose();
-  ctx.ikeRekey?.collision?.keys && disposeSaKeys(ctx.ikeRekey.collision.keys);
-  ctx.childRekey = undefined;
-  ctx.ikeRekey = undefined;
 }
+
+/** A fresh nonce of this SA's length (RFC 7296 §2.10). */
+export const newNonce = (ctx: SaContext): Uint8Array => ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
 
 /** Zero one set of IKE SA keys. */
 export function disposeSaKeys(k: SaKeys): void {

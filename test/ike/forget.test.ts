@@ -7,6 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import type { Effect } from '../../src/ike/effects.js';
 import type { IkeSa } from '../../src/ike/ike-sa.js';
+import { createKeyExchange } from '../../src/crypto/ke/index.js';
 import { sends, type SideOptions } from './helpers/pair.js';
 import { Lab, ofType } from './rekey-harness.js';
 
@@ -17,7 +18,20 @@ const sun: SideOptions = { id: 'sun.example', remoteId: 'moon.example', localTs:
 const PAST_RETRANSMITS_MS = 10 * 60_000;
 
 /** The IKE SA's key material as the SA holds it (private; what disposeKeys zeroes). */
-const keysOf = (sa: IkeSa) => (sa as unknown as { ctx: { keys?: { skD: Uint8Array; skPi: Uint8Array; skPr: Uint8Array }; childRekey?: unknown } }).ctx;
+const keysOf = (sa: IkeSa) => (sa as unknown as { ctx: { keys?: { skD: Uint8Array; skPi: Uint8Array; skPr: Uint8Array } } }).ctx;
+
+/** A key exchange factory that counts the private keys made and not yet disposed. */
+function countedKeyExchanges() {
+  const live = new Set<object>();
+  const make = (group: number) => {
+    const ke = createKeyExchange(group);
+    live.add(ke);
+    const dispose = ke.dispose.bind(ke);
+    ke.dispose = () => { live.delete(ke); dispose(); };
+    return ke;
+  };
+  return { make, live };
+}
 
 const removedSas = (fx: Effect[]) => fx.flatMap((e) => (e.type === 'remove-sa' ? [e.spiIn] : []));
 const removedPolicies = (fx: Effect[]) => fx.flatMap((e) => (e.type === 'remove-policy' ? [e.policy.spiIn] : []));
@@ -186,14 +200,18 @@ describe('IkeSa.forget(): the peer restarted (RFC 7296 §2.4 INITIAL_CONTACT)', 
   });
 
   it('RFC 7296 §2.4 INITIAL_CONTACT: forget() while our Child SA rekey is in flight sends nothing more, and the late answer installs nothing', () => {
-    const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519'] }, { ...sun, esp: ['aes256gcm16-x25519'] });
+    const kex = countedKeyExchanges();
+    const lab = new Lab({ ...moon, esp: ['aes256gcm16-x25519'] }, { ...sun, esp: ['aes256gcm16-x25519'] }, (cfg, side) => {
+      if (side === 'b') cfg.keyExchange = kex.make;
+    });
     lab.establish();
     const sa = lab.ike('b');
     const spiIn = lab.child('b').spiIn;
+    expect(kex.live.size).toBe(0); // IKE_SA_INIT's private key is gone once SK_* are derived
     const req = lab.cmd('b', (s) => s.rekeyChild(lab.now, spiIn));
     expect(sends(req)).toHaveLength(1);
     expect(sa.pollTimeout()).toBeDefined(); // the request's retransmit timer
-    expect(keysOf(sa).childRekey).toBeDefined(); // with our KE (PFS) private key
+    expect(kex.live.size).toBe(1); // with our KE (PFS) private key
 
     const fx = lab.cmd('b', (s) => s.forget());
     expect(sends(fx)).toEqual([]);
@@ -201,7 +219,7 @@ describe('IkeSa.forget(): the peer restarted (RFC 7296 §2.4 INITIAL_CONTACT)', 
     expect(removedPolicies(fx)).toEqual([spiIn]);
     expect(sa.state).toBe('DELETED');
     expect(sa.pollTimeout()).toBeUndefined(); // the retransmit timer is gone
-    expect(keysOf(sa).childRekey).toBeUndefined(); // and the rekey's DH private key with it
+    expect(kex.live.size).toBe(0); // and the rekey's DH private key with it
     expect(lab.queue.a).toHaveLength(1); // only the request sent before forget()
 
     const later = runTimers(sa, lab.now, lab.now + PAST_RETRANSMITS_MS);

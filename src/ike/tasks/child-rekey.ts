@@ -2,28 +2,95 @@
 // SA, a KE payload gives PFS when the ESP proposal has a group (§1.3.3, §2.17), and the new SA
 // replaces the old one make-before-break (effects.ts). Collisions (§2.8.1) are settled by
 // comparing the two exchanges' nonces; TEMPORARY_FAILURE and CHILD_SA_NOT_FOUND follow §2.25.
-import { DhGroup, NotifyType, ProtocolId, TransformType, nameOf } from '../../wire/constants.js';
+import { ExchangeType, NotifyType, ProtocolId } from '../../wire/constants.js';
 import type { NotifyPayload, Payload, Proposal, TrafficSelector } from '../../wire/types.js';
 import { createKeyExchange } from '../../crypto/ke/index.js';
 import { zero } from '../../crypto/kdf.js';
 import { formatProposal, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
-import { formatSelector, narrowSelectors } from '../../wire/selectors.js';
-import { childSaInfo } from './child-sa.js';
-import type { ChildConfig } from '../config.js';
-import { event, type Effect, type RekeyEvidence } from '../effects.js';
-import { first, firstError, notify, notifyName } from '../payloads.js';
-import { DEFAULT_CHILD_REKEY_S } from '../lifetimes.js';
-import { compareNonces, lowerNonce, randomEspSpi, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
-import { spiBytes, spiHex, spiNumber } from '../../wire/spi.js';
+import { narrowSelectors } from '../../wire/selectors.js';
+import { MAX_INVALID_KE_RETRIES, type ChildConfig } from '../config.js';
+import { event, type Effect } from '../effects.js';
+import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';
+import { retryAt } from '../lifetimes.js';
+import { compareNonces, lowerNonce, newNonce, randomEspSpi, type ChildSa, type KeyExchangeLike, type SaContext } from '../sa-context.js';
+import { childSaInfo, configOf, findChild, formatSelectors as fmt, groupsOf, rekeyEvidence, rekeyedEvent, switchOutbound } from '../child-sas.js';
+import type { GaveUp, Received, Task, TaskResult } from '../task.js';
+import { DeleteChild } from './informational.js';
+import { spiBytes, spiNumber } from '../../wire/spi.js';
 
-const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10
-const MAX_INVALID_KE_RETRIES = 3; // implementation choice
-const fmt = (ts: TrafficSelector[]): string[] => ts.map(formatSelector);
-export const groupsOf = (p: Proposal): number[] => p.transforms.filter((t) => t.type === TransformType.DH && t.id !== DhGroup.NONE).map((t) => t.id);
-export const groupName = (g: number | undefined): string | null => (g ? nameOf(DhGroup, g) : null);
+/** Rekey of one Child SA, either role. The initiator keeps its nonce, KE and offer while in flight. */
+export class ChildRekey implements Task {
+  readonly kind = 'child-rekey';
+  readonly exchange = ExchangeType.CREATE_CHILD_SA;
+  private pending: ChildRekeyPending | undefined;
+  private group: number | undefined;
+  private retries = 0;
+  /** Initiator: `oldSpiIn` is our inbound SPI of the SA to rekey. Responder: the request names it. */
+  constructor(private readonly role: 'initiator' | 'responder', readonly oldSpiIn = 0) {}
+
+  build(ctx: SaContext): Payload[] | undefined {
+    this.pending?.ke?.dispose();
+    this.pending = buildChildRekeyRequest(ctx, this.oldSpiIn, this.group, this.retries);
+    if (!this.pending) {
+      const c = findChild(ctx, this.oldSpiIn);
+      if (c) c.rekeying = false; // the SA it was for is gone or replaced
+      return undefined;
+    }
+    return this.pending.payloads;
+  }
+
+  process(ctx: SaContext, m: Received, out: Effect[]): TaskResult {
+    if (this.role === 'responder') {
+      const rekey = findNotify(m.payloads, NotifyType.REKEY_SA)!;
+      // RFC 7296 §2.25.2: not while we rekey or delete the IKE SA
+      const ikeBusy = m.state !== 'ESTABLISHED' || m.active?.kind === 'ike-rekey' || m.active?.kind === 'delete-ike';
+      const mine = m.active instanceof ChildRekey ? m.active.pending : undefined;
+      return { response: processChildRekeyRequest(ctx, m.payloads, rekey, ikeBusy, mine, out) };
+    }
+    const r = processChildRekeyResponse(ctx, this.pending!, m.payloads, out);
+    this.pending = undefined;
+    if (r.kind === 'retry-now') {
+      this.group = r.group;
+      this.retries = r.retries;
+      return { next: [this] };
+    }
+    if (r.kind === 'retry-later') {
+      const c = findChild(ctx, r.oldSpiIn);
+      if (c) c.rekeyAt = retryAt(m.now, ctx.cfg.random); // RFC 7296 §2.25 TEMPORARY_FAILURE, or a refused rekey (F6): try again later
+      return {};
+    }
+    const next: Task[] = [];
+    for (const spi of r.deleteSpis) {
+      const c = ctx.children.find((x) => x.spiIn === spi && x.state !== 'DELETED');
+      if (!c) continue;
+      c.state = 'DELETING';
+      next.push(new DeleteChild(spi));
+    }
+    return { next };
+  }
+
+  giveUp(ctx: SaContext, g: GaveUp, out: Effect[]): TaskResult {
+    // failure map F6: the rekey went unanswered, so the SAs it was to replace die with the IKE SA
+    const c = findChild(ctx, this.oldSpiIn);
+    out.push(event({ type: 'failure', row: 'F6', message: `no response to our Child SA rekey after ${g.retransmits} retransmits`, evidence: rekeyEvidence(ctx, c, { result: 'no-response', group: this.pending?.group }) }));
+    return { end: { to: 'FAILED', reason: 'dead-peer' } }; // RFC 7296 §2.4: no answer means the peer is gone
+  }
+
+  dropped(ctx: SaContext): void {
+    const c = findChild(ctx, this.oldSpiIn);
+    if (!c) return;
+    c.rekeying = false; // tried again later, on the IKE SA that replaced this one
+    c.rekeyAt = retryAt(ctx.now, ctx.cfg.random);
+  }
+
+  dispose(): void {
+    this.pending?.ke?.dispose();
+    this.pending = undefined;
+  }
+}
 
 /** Our rekey of one Child SA while its CREATE_CHILD_SA is in flight. */
-export interface ChildRekeyPending {
+interface ChildRekeyPending {
   oldSpiIn: number;
   oldSpiOut: number;
   cfg: ChildConfig;
@@ -35,12 +102,8 @@ export interface ChildRekeyPending {
   invalidKeRetries: number;
   /** §2.8.1: the peer rekeyed the same SA while ours was in flight; we answered and made `spiIn`. */
   collision?: { spiIn: number; ni: Uint8Array; nr: Uint8Array };
+  payloads: Payload[];
 }
-
-export const findChild = (ctx: SaContext, spi: number): ChildSa | undefined =>
-  ctx.children.find((c) => (c.spiIn === spi || c.spiOut === spi) && c.state !== 'DELETED');
-
-export const configOf = (ctx: SaContext, c: ChildSa): ChildConfig | undefined => ctx.cfg.children.find((x) => x.name === c.name);
 
 /** ESP proposals for CREATE_CHILD_SA: numbered, our SPI, DH transforms kept (PFS, RFC 7296 §1.3.1). */
 function offerOf(cfg: ChildConfig, spi: number): Proposal[] {
@@ -48,7 +111,7 @@ function offerOf(cfg: ChildConfig, spi: number): Proposal[] {
 }
 
 /** Rekey initiator: N(REKEY_SA), SA, Ni, [KEi], TSi, TSr. Undefined when the SA is no longer there to rekey. */
-export function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group?: number, retries = 0): Payload[] | undefined {
+function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group: number | undefined, retries: number): ChildRekeyPending | undefined {
   const old = ctx.children.find((c) => c.spiIn === oldSpiIn);
   const cfg = old && configOf(ctx, old);
   if (!old || !cfg || old.state !== 'INSTALLED') return undefined;
@@ -57,11 +120,9 @@ export function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group?:
   const all = offered.flatMap(groupsOf);
   // like strongSwan's prefer_previous_dh_group: the group the SA was made with, if still offered
   const g = group ?? (old.dhGroup && all.includes(old.dhGroup) ? old.dhGroup : all[0] ?? 0);
-  ctx.childRekey?.ke?.dispose();
   const ke = g ? (ctx.cfg.keyExchange ?? createKeyExchange)(g) : undefined;
-  const ni = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
-  ctx.childRekey = { oldSpiIn, oldSpiOut: old.spiOut, cfg, spiIn, ni, ke, group: g, offered, invalidKeRetries: retries };
-  return [
+  const ni = newNonce(ctx);
+  const payloads: Payload[] = [
     notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, Uint8Array.from(spiBytes(old.spiIn))), // RFC 7296 §1.3.3: our inbound SPI of the old SA
     ...(old.mode === 'transport' ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
     { kind: 'SA', critical: false, proposals: offered },
@@ -70,6 +131,7 @@ export function buildChildRekeyRequest(ctx: SaContext, oldSpiIn: number, group?:
     { kind: 'TSi', critical: false, selectors: old.localTs },
     { kind: 'TSr', critical: false, selectors: old.remoteTs },
   ];
+  return { oldSpiIn, oldSpiOut: old.spiOut, cfg, spiIn, ni, ke, group: g, offered, invalidKeRetries: retries, payloads };
 }
 
 /**
@@ -89,52 +151,15 @@ function installNew(ctx: SaContext, initiator: boolean, old: ChildSa, chosen: Pr
   return c;
 }
 
-/** effects.ts step 2: the policy moves from the SA `c` replaces to `c`. */
-export function switchOutbound(ctx: SaContext, c: ChildSa, out: Effect[]): void {
-  const from = c.replaces;
-  if (!from || c.ownsPolicy !== false) return;
-  const prev = ctx.children.find((x) => x.spiIn === from.spiIn);
-  if (prev) prev.ownsPolicy = false;
-  c.ownsPolicy = true;
-  c.replaces = undefined;
-  out.push({ type: 'switch-outbound', name: c.name, spiIn: c.spiIn, spiOut: c.spiOut, from: { ...from } });
-}
-
-export function rekeyedEvent(old: ChildSa, c: ChildSa): Effect {
-  return event({ type: 'child-rekeyed', name: c.name, oldSpiIn: spiHex(old.spiIn), oldSpiOut: spiHex(old.spiOut), newSpiIn: spiHex(c.spiIn), newSpiOut: spiHex(c.spiOut), pfsGroup: groupName(c.dhGroup) });
-}
-
-export function rekeyEvidence(ctx: SaContext, c: ChildSa | undefined, e: Pick<RekeyEvidence, 'result' | 'notify' | 'ours'> & { group?: number; newSpis?: string[]; name?: string }): RekeyEvidence {
-  const now = ctx.now;
-  const cfg = c && configOf(ctx, c);
-  const s = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms / 1000));
-  return {
-    scope: 'child',
-    child: c?.name ?? e.name,
-    result: e.result,
-    ...(e.notify ? { notify: e.notify } : {}),
-    lifetimes: { rekeyS: cfg?.rekeyTime ?? DEFAULT_CHILD_REKEY_S, lifeS: cfg?.lifeTime, expiresInS: s(c?.expireAt === undefined ? undefined : c.expireAt - now) },
-    pfsGroup: groupName(e.group ?? c?.dhGroup),
-    ...(e.ours ? { ours: e.ours } : {}),
-    oldSpis: c ? [spiHex(c.spiIn), spiHex(c.spiOut)] : [],
-    newSpis: e.newSpis ?? [],
-  };
-}
-
-export interface RekeyResponder {
-  /** RFC 7296 §2.25.2: we are rekeying or deleting the IKE SA, so Child SA exchanges must wait. */
-  ikeBusy: boolean;
-}
-
 /** Rekey responder: the response payloads to a CREATE_CHILD_SA with N(REKEY_SA). */
-export function processChildRekeyRequest(ctx: SaContext, p: Payload[], rekey: NotifyPayload, o: RekeyResponder, out: Effect[]): Payload[] {
+function processChildRekeyRequest(ctx: SaContext, p: Payload[], rekey: NotifyPayload, ikeBusy: boolean, mine: ChildRekeyPending | undefined, out: Effect[]): Payload[] {
   const spi = rekey.spi.length === 4 ? spiNumber(rekey.spi) : -1;
   // the peer names its inbound SPI, our outbound one (RFC 7296 §1.3.3)
   const old = rekey.protocol === ProtocolId.ESP ? ctx.children.find((c) => c.spiOut === spi && c.state !== 'DELETED') : undefined;
   // RFC 7296 §2.25.1: a rekey of an SA we do not have is answered CHILD_SA_NOT_FOUND
   if (!old) return [notify(NotifyType.CHILD_SA_NOT_FOUND, new Uint8Array(0), rekey.protocol, Uint8Array.from(rekey.spi))];
   // RFC 7296 §2.25.1/§2.25.2: an SA we are closing (or replaced), or an IKE SA being rekeyed or closed: TEMPORARY_FAILURE
-  if (o.ikeBusy || old.state !== 'INSTALLED') return [notify(NotifyType.TEMPORARY_FAILURE)];
+  if (ikeBusy || old.state !== 'INSTALLED') return [notify(NotifyType.TEMPORARY_FAILURE)];
   const cfg = configOf(ctx, old);
   const sa = first(p, 'SA');
   const nonce = first(p, 'NONCE');
@@ -167,13 +192,12 @@ export function processChildRekeyRequest(ctx: SaContext, p: Payload[], rekey: No
     }
   }
   const ni = nonce.data.slice();
-  const nr = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
+  const nr = newNonce(ctx);
   const offeredOne = sa.proposals.find((x) => x.number === chosen.number) ?? chosen;
   const spiIn = randomEspSpi(ctx.cfg.random);
   const c = installNew(ctx, false, old, chosen, spiIn, spiNumber(offeredOne.spi), ni, nr, shared, group, localTs, remoteTs, out);
   old.state = 'REKEYED';
   old.replacedBy = c.spiIn;
-  const mine = ctx.childRekey;
   if (mine && mine.oldSpiIn === old.spiIn) mine.collision = { spiIn: c.spiIn, ni, nr }; // §2.8.1: settled when our response arrives
   else out.push(rekeyedEvent(old, c));
   const response: Payload[] = [
@@ -188,15 +212,13 @@ export function processChildRekeyRequest(ctx: SaContext, p: Payload[], rekey: No
   return response;
 }
 
-export type ChildRekeyOutcome =
+type ChildRekeyOutcome =
   | { kind: 'retry-now'; oldSpiIn: number; group: number; retries: number } // INVALID_KE_PAYLOAD: again with the group asked for
   | { kind: 'retry-later'; oldSpiIn: number } // TEMPORARY_FAILURE, a refusal or a bad answer while the SA is still ours to rekey
   | { kind: 'over'; deleteSpis: number[] }; // done, aborted or failed; Delete these SAs (our SPIs) next
 
 /** Rekey initiator: the CREATE_CHILD_SA response. */
-export function processChildRekeyResponse(ctx: SaContext, p: Payload[], out: Effect[]): ChildRekeyOutcome {
-  const pend = ctx.childRekey!;
-  ctx.childRekey = undefined;
+function processChildRekeyResponse(ctx: SaContext, pend: ChildRekeyPending, p: Payload[], out: Effect[]): ChildRekeyOutcome {
   const over = (deleteSpis: number[] = []): ChildRekeyOutcome => {
     pend.ke?.dispose();
     return { kind: 'over', deleteSpis };

@@ -2,16 +2,23 @@
 // with 4-byte SPIs, traffic selector narrowing (§2.9), Child SA keys (§2.17).
 import { NotifyType, ProtocolId, TransformType } from '../../wire/constants.js';
 import type { Payload, Proposal, TrafficSelector } from '../../wire/types.js';
-import { deriveChildKeys } from '../../crypto/kdf.js';
-import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
-import { formatSelector, narrowSelectors, selectorContains } from '../../wire/selectors.js';
+import { formatProposal, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
+import { narrowSelectors, selectorContains } from '../../wire/selectors.js';
 import type { ChildConfig } from '../config.js';
-import { event, type ChildSaInfo, type Effect } from '../effects.js';
+import { event, type Effect } from '../effects.js';
 import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';
 import { randomEspSpi, type SaContext } from '../sa-context.js';
+import { childSaInfo, formatSelectors as fmt } from '../child-sas.js';
 import { spiBytes, spiHex, spiNumber } from '../../wire/spi.js';
 
-const fmt = (ts: TrafficSelector[]): string[] => ts.map(formatSelector);
+/** The Child SA an IKE_AUTH request offers, until the response settles it (the IkeAuth task keeps it). */
+export interface ChildOffer {
+  cfg: ChildConfig;
+  spiIn: number;
+  offered: Proposal[];
+  tsi: TrafficSelector[];
+  tsr: TrafficSelector[];
+}
 
 /**
  * ESP proposals as sent in IKE_AUTH: numbered, our SPI in each, and without DH transforms,
@@ -22,62 +29,16 @@ export function espOffer(ps: Proposal[], spi: number): Proposal[] {
 }
 
 /** Initiator: SA, TSi, TSr for the first Child SA (and N(USE_TRANSPORT_MODE), RFC 7296 §1.3.1). */
-export function buildChildOffer(ctx: SaContext, cfg: ChildConfig): Payload[] {
+export function buildChildOffer(ctx: SaContext, cfg: ChildConfig): { offer: ChildOffer; payloads: Payload[] } {
   const spiIn = randomEspSpi(ctx.cfg.random);
   const offered = espOffer(cfg.espProposals, spiIn);
-  ctx.pending = { cfg, spiIn, offered, tsi: cfg.localTs, tsr: cfg.remoteTs };
-  return [
+  const offer = { cfg, spiIn, offered, tsi: cfg.localTs, tsr: cfg.remoteTs };
+  return { offer, payloads: [
     ...(cfg.mode === 'transport' ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
     { kind: 'SA', critical: false, proposals: offered },
     { kind: 'TSi', critical: false, selectors: cfg.localTs },
     { kind: 'TSr', critical: false, selectors: cfg.remoteTs },
-  ];
-}
-
-/** What the daemon needs to install a negotiated Child SA (effects.ts `install-sa`). */
-export interface ChildSaParams {
-  name: string;
-  chosen: Proposal;
-  spiIn: number;
-  spiOut: number;
-  ni: Uint8Array;
-  nr: Uint8Array;
-  /** g^ir (new) of a CREATE_CHILD_SA with KE; absent for IKE_AUTH and rekeys without PFS. */
-  shared?: Uint8Array;
-  /** We sent the request of the exchange that made this SA. */
-  weInitiated: boolean;
-  mode: 'tunnel' | 'transport';
-  localTs: TrafficSelector[];
-  remoteTs: TrafficSelector[];
-  replayWindow?: number;
-}
-
-/** The install-sa record of a Child SA, keys included. */
-export function childSaInfo(ctx: SaContext, c: ChildSaParams): ChildSaInfo {
-  const alg = negotiatedAlgorithms(c.chosen);
-  // RFC 7296 §2.17: KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr)
-  const k = deriveChildKeys(ctx.keys!.prfId, ctx.keys!.skD, c.ni, c.nr, c.shared, alg.encr, alg.integ ?? 0);
-  // RFC 7296 §2.17: keys "from the initiator to the responder" come first, the initiator being
-  // the one who sent this exchange's request (for CREATE_CHILD_SA not always the IKE initiator)
-  const i = c.weInitiated;
-  return {
-    name: c.name,
-    spiIn: c.spiIn,
-    spiOut: c.spiOut,
-    proposal: formatProposal(c.chosen),
-    encr: alg.encr,
-    integ: alg.integ ?? 0,
-    esn: !!alg.esn,
-    keysIn: i ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI },
-    keysOut: i ? { encr: k.encrI, integ: k.integI } : { encr: k.encrR, integ: k.integR },
-    mode: c.mode,
-    localTs: fmt(c.localTs),
-    remoteTs: fmt(c.remoteTs),
-    replayWindow: c.replayWindow,
-    local: { ...ctx.local },
-    remote: { ...ctx.remote },
-    encap: !!ctx.nat && (ctx.nat.local || ctx.nat.remote),
-  };
+  ] };
 }
 
 function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: number, spiOut: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], mode: 'tunnel' | 'transport', narrowed: boolean, out: Effect[]): void {
@@ -92,10 +53,7 @@ function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: numb
 }
 
 /** Initiator: the Child SA part of the IKE_AUTH response. */
-export function processChildResponse(ctx: SaContext, p: Payload[], out: Effect[]): void {
-  const pend = ctx.pending;
-  ctx.pending = undefined;
-  if (!pend) return;
+export function processChildResponse(ctx: SaContext, pend: ChildOffer, p: Payload[], out: Effect[]): void {
   const cfg = pend.cfg;
   const ours = cfg.espProposals.map(formatProposal);
   const err = firstError(p);

@@ -1,6 +1,6 @@
 // The IKE_AUTH exchange (RFC 7296 §1.2, §2.15): identities, AUTH, certificates, and the
 // first Child SA. Everything here travels inside SK.
-import { NotifyType } from '../../wire/constants.js';
+import { ExchangeType, NotifyType } from '../../wire/constants.js';
 import type { CertPayload, IdPayload, Payload } from '../../wire/types.js';
 import { parseIdentity } from '../auth/identity.js';
 import { acceptsAnyId } from '../config.js';
@@ -8,7 +8,44 @@ import { event, type Effect } from '../effects.js';
 import { all, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
 import type { SaContext } from '../sa-context.js';
 import { buildAuth, certReqPayload, verifyPeer } from './authenticate.js';
-import { buildChildOffer, processChildRequest, processChildResponse } from './child-sa.js';
+import { buildChildOffer, processChildRequest, processChildResponse, type ChildOffer } from './child-sa.js';
+import type { Received, Task, TaskResult } from '../task.js';
+import { AuthFailedNotice } from './informational.js';
+
+/** IKE_AUTH, either role. The initiator keeps the Child SA it offered until the response. */
+export class IkeAuth implements Task {
+  readonly kind = 'ike-auth';
+  readonly exchange = ExchangeType.IKE_AUTH;
+  private offer: ChildOffer | undefined;
+  constructor(private readonly role: 'initiator' | 'responder') {}
+
+  build(ctx: SaContext): Payload[] {
+    const r = buildAuthRequest(ctx);
+    this.offer = r.offer;
+    return r.payloads;
+  }
+
+  process(ctx: SaContext, m: Received, out: Effect[]): TaskResult {
+    return this.role === 'initiator' ? this.processResponse(ctx, m.payloads, out) : this.processRequest(ctx, m, out);
+  }
+
+  private processResponse(ctx: SaContext, p: Payload[], out: Effect[]): TaskResult {
+    const r = processAuthResponse(ctx, this.offer, p, out);
+    this.offer = undefined;
+    if (r === 'established') return { established: true };
+    // RFC 7296 §2.21.2: tell the responder in an INFORMATIONAL, once, then give up
+    if (r === 'rejected-by-us') return { next: [new AuthFailedNotice()], end: { to: 'FAILED', reason: 'failed' } };
+    return { end: { to: 'FAILED', reason: 'failed' } };
+  }
+
+  private processRequest(ctx: SaContext, m: Received, out: Effect[]): TaskResult {
+    // RFC 7296 §2.23: the initiator may have floated to port 4500; answer where it came from
+    ctx.remote = { ...m.path.from };
+    ctx.local = { ...m.path.to };
+    const r = processAuthRequest(ctx, m.payloads, out);
+    return r.result === 'ok' ? { response: r.response, established: true } : { response: r.response, end: { to: 'FAILED', reason: 'failed' } };
+  }
+}
 
 function ownId(ctx: SaContext, kind: 'IDi' | 'IDr'): IdPayload {
   const id = parseIdentity(ctx.cfg.localId);
@@ -20,7 +57,7 @@ function certReq(ctx: SaContext): Payload[] {
 }
 
 /** Initiator: IDi [CERT] [N(INITIAL_CONTACT)] [CERTREQ] [IDr] AUTH [SA TSi TSr]. */
-export function buildAuthRequest(ctx: SaContext): Payload[] {
+function buildAuthRequest(ctx: SaContext): { payloads: Payload[]; offer?: ChildOffer } {
   const idi = ownId(ctx, 'IDi');
   const authAndCerts = buildAuth(ctx, idi);
   const certs = authAndCerts.filter((p) => p.kind === 'CERT');
@@ -34,22 +71,24 @@ export function buildAuthRequest(ctx: SaContext): Payload[] {
       // a pattern that is not a literal identity: send no IDr
     }
   }
-  const child = ctx.cfg.children[0];
-  return [
+  const cfg = ctx.cfg.children[0];
+  const child = cfg && buildChildOffer(ctx, cfg);
+  const payloads = [
     idi,
     ...certs,
     ...(ctx.cfg.initialContact ? [notify(NotifyType.INITIAL_CONTACT)] : []),
     ...certReq(ctx),
     ...idr,
     ...auth,
-    ...(child ? buildChildOffer(ctx, child) : []),
+    ...(child ? child.payloads : []),
   ];
+  return { payloads, offer: child?.offer };
 }
 
-export type AuthRequestResult = { result: 'ok' | 'failed'; response: Payload[] };
+type AuthRequestResult = { result: 'ok' | 'failed'; response: Payload[] };
 
 /** Responder: check the initiator, answer with IDr [CERT] AUTH and the Child SA (or AUTHENTICATION_FAILED). */
-export function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRequestResult {
+function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRequestResult {
   const idi = first(p, 'IDi');
   const auth = first(p, 'AUTH');
   if (!idi || !auth) return fail(ctx, out, 'id-mismatch', 'no IDi or AUTH payload');
@@ -73,10 +112,10 @@ function fail(ctx: SaContext, out: Effect[], check: 'id-mismatch', detail: strin
   return { result: 'failed', response: [notify(NotifyType.AUTHENTICATION_FAILED)] };
 }
 
-export type AuthResponseResult = 'established' | 'rejected-by-peer' | 'rejected-by-us' | 'failed';
+type AuthResponseResult = 'established' | 'rejected-by-peer' | 'rejected-by-us' | 'failed';
 
 /** Initiator: the IKE_AUTH response. */
-export function processAuthResponse(ctx: SaContext, p: Payload[], out: Effect[]): AuthResponseResult {
+function processAuthResponse(ctx: SaContext, offer: ChildOffer | undefined, p: Payload[], out: Effect[]): AuthResponseResult {
   if (findNotify(p, NotifyType.AUTHENTICATION_FAILED)) {
     out.push(event({ type: 'failure', row: 'F3', message: 'the peer rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED' } }));
     return 'rejected-by-peer';
@@ -94,6 +133,6 @@ export function processAuthResponse(ctx: SaContext, p: Payload[], out: Effect[])
     return 'rejected-by-us';
   }
   ctx.remoteIdText = verdict.id;
-  processChildResponse(ctx, p, out);
+  if (offer) processChildResponse(ctx, offer, p, out);
   return 'established';
 }

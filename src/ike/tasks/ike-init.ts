@@ -1,23 +1,61 @@
 // The IKE_SA_INIT exchange (RFC 7296 §1.2): SA, KE, Nonce, NAT detection (§2.23), COOKIE
 // (§2.6), INVALID_KE_PAYLOAD (§1.2) and the key derivation that ends it (§2.14).
-import { DhGroup, NotifyType, TransformType } from '../../wire/constants.js';
+import { DhGroup, ExchangeType, NAT_T_PORT, NotifyType, TransformType } from '../../wire/constants.js';
 import type { IkeMessage, Payload, Proposal } from '../../wire/types.js';
 import { createKeyExchange } from '../../crypto/ke/index.js';
 import { deriveIkeKeys, deriveSkeyseed, zero } from '../../crypto/kdf.js';
 import { createSkCipher } from '../../crypto/sk.js';
 import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
 import { supportedHashes } from '../auth/signature.js';
-import type { Endpoint } from '../config.js';
+import { MAX_COOKIE_RETRIES, MAX_INVALID_KE_RETRIES, type Endpoint } from '../config.js';
 import { event, type Effect } from '../effects.js';
 import { detectNat, natDetectionHash } from '../nat.js';
 import { all, allNotifies, decodeHashList, encodeHashList, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
-import type { SaContext } from '../sa-context.js';
+import { newNonce, type SaContext } from '../sa-context.js';
 import { certReqPayload } from './authenticate.js';
+import { formatEndpoint } from '../../wire/ip-text.js';
+import type { GaveUp, Received, Task, TaskResult } from '../task.js';
+import { IkeAuth } from './ike-auth.js';
 
-// Implementation choices: how often an initiator follows COOKIE / INVALID_KE_PAYLOAD requests
-const MAX_COOKIE_RETRIES = 3;
-const MAX_INVALID_KE_RETRIES = 3;
-const DEFAULT_NONCE_LENGTH = 32; // RFC 7296 §2.10: >= 16 and >= half the PRF key size
+/** IKE_SA_INIT, either role. The initiator keeps the DH group the responder asked for. */
+export class IkeInit implements Task {
+  readonly kind = 'ike-init';
+  readonly exchange = ExchangeType.IKE_SA_INIT;
+  private group: number | undefined;
+  constructor(private readonly role: 'initiator' | 'responder') {}
+
+  build(ctx: SaContext): Payload[] {
+    return buildInitRequest(ctx, this.group);
+  }
+
+  process(ctx: SaContext, m: Received, out: Effect[]): TaskResult {
+    if (this.role === 'responder') {
+      const r = processInitRequest(ctx, m.msg, m.bytes, m.path.from, m.path.to, out);
+      if (r.result === 'ignored') return { ignored: true };
+      return r.result === 'ok' ? { response: r.response, connecting: true } : { response: r.response, end: { to: 'FAILED', reason: 'failed' } };
+    }
+    const r = processInitResponse(ctx, m.msg, m.bytes, out);
+    if (r === 'ignored') return { ignored: true };
+    if (r === 'failed') return { end: { to: 'FAILED', reason: 'failed' } };
+    if (typeof r === 'object') {
+      this.group = r.group; // RFC 7296 §1.2: again with the group the responder asked for
+      return { again: true };
+    }
+    if (r === 'retry') return { again: true };
+    // RFC 7296 §2.23: with a NAT in the path, continue on port 4500
+    if (ctx.nat && (ctx.nat.local || ctx.nat.remote)) {
+      ctx.local = { ...ctx.local, port: NAT_T_PORT };
+      ctx.remote = { ...ctx.remote, port: NAT_T_PORT };
+    }
+    return { next: [new IkeAuth('initiator')] };
+  }
+
+  giveUp(_ctx: SaContext, g: GaveUp, out: Effect[]): TaskResult {
+    // failure map F1: IKE_SA_INIT never answered
+    out.push(event({ type: 'failure', row: 'F1', message: `no response to IKE_SA_INIT from ${formatEndpoint(g.to)} after ${g.retransmits} retransmits`, evidence: { retransmits: g.retransmits, to: g.to, from: g.from, exchange: 'IKE_SA_INIT' } }));
+    return { end: { to: 'FAILED', reason: 'failed' } };
+  }
+}
 
 export const usesCerts = (ctx: SaContext): boolean =>
   ctx.cfg.localAuth.method === 'pubkey' || ctx.cfg.remoteAuth.method === 'pubkey';
@@ -40,13 +78,13 @@ function optionalPayloads(ctx: SaContext): Payload[] {
 }
 
 /** Initiator: the IKE_SA_INIT request (again with COOKIE first, or another KE group, when asked). */
-export function buildInitRequest(ctx: SaContext, group?: number): Payload[] {
+function buildInitRequest(ctx: SaContext, group?: number): Payload[] {
   if (!ctx.ke || (group !== undefined && ctx.ke.group !== group)) {
     ctx.ke?.dispose();
     const g = group ?? dhGroupsOf(ctx.cfg.proposals[0])[0] ?? DhGroup.NONE;
     ctx.ke = (ctx.cfg.keyExchange ?? createKeyExchange)(g);
   }
-  ctx.ni ??= ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
+  ctx.ni ??= newNonce(ctx);
   const payloads: Payload[] = [];
   if (ctx.cookie) payloads.push(notify(NotifyType.COOKIE, ctx.cookie)); // RFC 7296 §2.6: COOKIE comes first
   payloads.push(
@@ -86,10 +124,11 @@ function recordNat(ctx: SaContext, msg: IkeMessage, from: Endpoint, to: Endpoint
   ctx.peerCertReq ||= payloads.some((p) => p.kind === 'CERTREQ');
 }
 
-export type InitResponseResult = 'retry' | 'established-keys' | 'failed' | 'ignored';
+/** 'retry': again with the COOKIE; `{ group }`: again with that KE group; 'keys': SK_* derived. */
+type InitResponseResult = 'retry' | { group: number } | 'keys' | 'failed' | 'ignored';
 
 /** Initiator: process the IKE_SA_INIT response. */
-export function processInitResponse(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, out: Effect[]): InitResponseResult {
+function processInitResponse(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, out: Effect[]): InitResponseResult {
   const p = msg.payloads;
   const ours = ctx.cfg.proposals.map(formatProposal);
   const cookie = findNotify(p, NotifyType.COOKIE);
@@ -110,8 +149,7 @@ export function processInitResponse(ctx: SaContext, msg: IkeMessage, bytes: Uint
       return 'failed';
     }
     out.push(event({ type: 'invalid-ke', requested: want }));
-    buildInitRequest(ctx, want);
-    return 'retry';
+    return { group: want };
   }
   const err = firstError(p);
   if (err) {
@@ -140,16 +178,16 @@ export function processInitResponse(ctx: SaContext, msg: IkeMessage, bytes: Uint
   ctx.initResponse = bytes.slice();
   deriveKeys(ctx, shared);
   recordNat(ctx, msg, ctx.remote, ctx.local);
-  return 'established-keys';
+  return 'keys';
 }
 
-export type InitRequestResult =
+type InitRequestResult =
   | { result: 'ok'; response: Payload[] }
   | { result: 'refused'; response: Payload[] } // answered with an error; the SA ends
   | { result: 'ignored' };
 
 /** Responder: process an IKE_SA_INIT request; `from`/`to` are the datagram's addresses. */
-export function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, from: Endpoint, to: Endpoint, out: Effect[]): InitRequestResult {
+function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, from: Endpoint, to: Endpoint, out: Effect[]): InitRequestResult {
   const p = msg.payloads;
   const sa = first(p, 'SA');
   const ke = first(p, 'KE');
@@ -180,7 +218,7 @@ export function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8
   }
   ctx.ke = kex;
   ctx.ni = nonce.data.slice();
-  ctx.nr = ctx.cfg.random(ctx.cfg.nonceLength ?? DEFAULT_NONCE_LENGTH);
+  ctx.nr = newNonce(ctx);
   ctx.chosen = chosen;
   ctx.chosenText = formatProposal(chosen);
   ctx.initRequest = bytes.slice();
