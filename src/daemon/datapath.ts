@@ -59,7 +59,7 @@ export interface InboundSeen {
   /** The SAs that delivered authenticated ESP, each once, in order of arrival. */
   readonly saSeen: readonly EspSa[];
   /** ESP packets for an unknown SPI that were held (holdUnknownSpis) instead of dropped. */
-  held: number;
+  readonly held: number;
   /** Of saSeen, the SAs set up for raw ESP whose authenticated ESP arrived in UDP (RFC 3948). */
   readonly encapLearnt: readonly EspSa[];
 }
@@ -112,7 +112,7 @@ export class Datapath {
     } catch (e) {
       this.stats.internalErrors++;
       this.o.log.error('datapath', `outbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
-      return [];
+      return NO_EVENTS;
     }
   }
 

@@ -26,7 +26,7 @@ interface Side {
   datapath: Datapath;
   /** An inbound ESP batch, and what the daemon does with what the datapath saw (daemon.ts afterInbound). */
   inbound(packets: Uint8Array[], viaUdp?: boolean): void;
-  routes: { installed: string[][]; removed: number };
+  routes: { installed: string[][]; removed: number; error?: string };
   sentEsp: { packets: Uint8Array[]; to: string; encap: boolean }[];
   tunWrites: Uint8Array[][];
   applied: Effect[];
@@ -47,6 +47,7 @@ function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: End
     sendIke: (bytes, to, from) => outbox.push({ bytes, to, from, side: s }),
     routes: {
       install: (cidrs) => {
+        if (s.routes.error) throw new Error(s.routes.error);
         s.routes.installed.push(cidrs);
         return cidrs;
       },
@@ -75,13 +76,14 @@ function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: End
 }
 
 /** Left initiates to right; IKE datagrams are delivered until both are quiet. */
-function tunnel(o: { rightPsk?: string; graceMs?: number } = {}) {
+function tunnel(o: { rightPsk?: string; graceMs?: number; leftRouteError?: string } = {}) {
   const outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[] = [];
   const clock: Clock = { now: 0 };
   const lCfg = config({ id: 'left.example', seed: 1, localTs: ['10.1.0.0/16'], remoteTs: ['10.2.0.0/16'] }, I_ADDR, R_ADDR);
   const rCfg = config({ id: 'right.example', seed: 2, localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], localAuth: psk(o.rightPsk) }, R_ADDR, I_ADDR);
   const left = side(undefined, outbox, 3, clock, o.graceMs);
   const right = side(rCfg, outbox, 4, clock, o.graceMs);
+  left.routes.error = o.leftRouteError;
   const apply = (s: Side, fx: Effect[]) => {
     s.applied.push(...fx);
     s.applier.apply(fx);
@@ -160,6 +162,19 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(left.sad.list()).toHaveLength(0);
     expect(left.spd.list()).toHaveLength(0);
     expect(left.routes.installed).toHaveLength(0);
+  });
+
+  it('routes that cannot be installed are failure row F5 with the remote selectors; the SAs stay up and a Delete still cleans up', () => {
+    const { left, run, apply } = tunnel({ leftRouteError: 'RTNETLINK answers: Operation not permitted' });
+    expect(left.applier.events.lastFailure).toMatchObject({ row: 'F5', evidence: { remoteTs: ['10.2.0.0/16'] } });
+    expect(left.applier.events.lastFailure?.message).toContain('Operation not permitted');
+    expect(left.applier.children.size).toBe(1);
+    expect(left.spd.list()).toHaveLength(1);
+    apply(left, left.dispatcher.list()[0].delete(1));
+    run();
+    expect(left.sad.list()).toHaveLength(0);
+    expect(left.routes.removed).toBe(0); // nothing was routed, nothing to remove
+    expect(left.applier.errors).toBe(0);
   });
 
   it('a Delete removes SAs, policies and routes on both sides', () => {
