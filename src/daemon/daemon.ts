@@ -259,15 +259,15 @@ class Running {
       encap,
       ikeSas: this.dispatcher.list(),
       children: this.applier.children,
-      established: this.applier.events.established,
+      established: this.applier.eventLog.established,
       inbound: this.sad.counters.inbound,
       outbound: this.sad.counters.outbound,
       ikeCounters: [this.dispatcher.stats, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
-      retransmits: this.applier.events.retransmits,
+      retransmits: this.applier.eventLog.retransmits,
       reauths: this.replacement.reauths,
-      lastFailure: this.applier.events.lastFailure,
+      lastFailure: this.applier.eventLog.lastFailure,
       now: this.clock(),
     });
   }

@@ -38,7 +38,7 @@ export interface EffectDeps {
 export class EffectApplier {
   readonly children = new Map<number, ChildRecord>();
   /** The events applied: logged, with the last failure, establishment times and retransmits. */
-  readonly events: IkeEventLog;
+  readonly eventLog: IkeEventLog;
   /** Which Child SA's SPD entry comes first (make-before-break). */
   readonly order: PolicyOrder;
   /** Old inbound SAs kept for rekeyedInboundGraceMs after a rekey; the daemon's timer expires them. */
@@ -48,7 +48,7 @@ export class EffectApplier {
   errors = 0;
 
   constructor(private readonly d: EffectDeps) {
-    this.events = new IkeEventLog(d.log, d.now, d.wallClock);
+    this.eventLog = new IkeEventLog(d.log, d.now, d.wallClock);
     this.order = new PolicyOrder(d.spd, d.log);
     this.rekeyed = new RekeyedInbound(d.sad);
     this.routes = new RouteRefs(d.routes, d.log);
@@ -112,7 +112,7 @@ export class EffectApplier {
         return;
       }
       case 'event':
-        this.events.record(e.event);
+        this.eventLog.record(e.event);
         this.d.onEvent?.(e.event);
     }
   }
@@ -155,7 +155,7 @@ export class EffectApplier {
     } catch (e) {
       // failure map F5: SAs up, but nothing steers traffic into them
       const message = `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;
-      this.events.failure('F5', message, { remoteTs: p.remoteTs });
+      this.eventLog.failure('F5', message, { remoteTs: p.remoteTs });
       this.d.log.error('route', message);
     }
   }

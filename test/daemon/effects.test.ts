@@ -112,7 +112,7 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(right.applier.children.size).toBe(1);
     expect(left.routes.installed).toEqual([['10.2.0.0/16']]);
     expect(right.routes.installed).toEqual([['10.1.0.0/16']]);
-    expect(left.applier.events.lastFailure).toBeNull();
+    expect(left.applier.eventLog.lastFailure).toBeNull();
 
     const inner = [1, 2, 3].map((i) => udpPacket('10.1.0.5', '10.2.0.9', 4000 + i, 53, 100 * i, i));
     const buf = Buffer.concat(inner);
@@ -156,9 +156,9 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
 
   it('a PSK mismatch is failure row F3, with no SA, policy or route', () => {
     const { left, right } = tunnel({ rightPsk: 'a different secret' });
-    const f = left.applier.events.lastFailure ?? right.applier.events.lastFailure;
+    const f = left.applier.eventLog.lastFailure ?? right.applier.eventLog.lastFailure;
     expect(f?.row).toBe('F3');
-    expect(JSON.stringify([left.applier.events.lastFailure, right.applier.events.lastFailure])).not.toContain('different secret');
+    expect(JSON.stringify([left.applier.eventLog.lastFailure, right.applier.eventLog.lastFailure])).not.toContain('different secret');
     expect(left.sad.list()).toHaveLength(0);
     expect(left.spd.list()).toHaveLength(0);
     expect(left.routes.installed).toHaveLength(0);
@@ -166,8 +166,8 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
 
   it('routes that cannot be installed are failure row F5 with the remote selectors; the SAs stay up and a Delete still cleans up', () => {
     const { left, run, apply } = tunnel({ leftRouteError: 'RTNETLINK answers: Operation not permitted' });
-    expect(left.applier.events.lastFailure).toMatchObject({ row: 'F5', evidence: { remoteTs: ['10.2.0.0/16'] } });
-    expect(left.applier.events.lastFailure?.message).toContain('Operation not permitted');
+    expect(left.applier.eventLog.lastFailure).toMatchObject({ row: 'F5', evidence: { remoteTs: ['10.2.0.0/16'] } });
+    expect(left.applier.eventLog.lastFailure?.message).toContain('Operation not permitted');
     expect(left.applier.children.size).toBe(1);
     expect(left.spd.list()).toHaveLength(1);
     apply(left, left.dispatcher.list()[0].delete(1));
