@@ -1,10 +1,12 @@
 // The daemon's one timer. It is armed for the earliest of: the IKE SAs' retransmit or
 // half-open deadline (dispatcher.pollTimeout()), the next NAT-T keepalive (RFC 3948 §4,
 // only while we are behind a NAT), the next dead peer check (RFC 7296 §2.4: an empty
-// INFORMATIONAL after `dpdS` seconds without anything from the peer), a retry, and the
-// datapath's and effect applier's own deadlines (`deadlines`: held ESP, rekeyed inbound SAs).
-// Times are milliseconds of the daemon's clock (DaemonOptions.now), which daemon.ts hands to
-// every part that needs the time; the control socket's I/O timeouts are its own.
+// INFORMATIONAL after `dpdS` seconds without anything from the peer), a retry (at shutdown:
+// the end of the wait for the peer's answer to our Delete), and the datapath's and effect
+// applier's deadlines (`deadlines`: held ESP, rekeyed inbound SAs). No other part of the
+// daemon arms a timer, except the control socket for its own I/O timeouts. Times are
+// milliseconds of the daemon's clock (DaemonOptions.now), which daemon.ts hands to every part
+// that needs the time; only daemon.ts reads Date.now, for wall-clock timestamps.
 import type { Effect } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 
