@@ -6,7 +6,8 @@
 // applier's deadlines (`deadlines`: held ESP, rekeyed inbound SAs). No other part of the
 // daemon arms a timer, except the control socket for its own I/O timeouts. Times are
 // milliseconds of the daemon's clock (DaemonOptions.now), which daemon.ts hands to every part
-// that needs the time; only daemon.ts reads Date.now, for wall-clock timestamps.
+// that needs the time. Wall-clock time is read apart: Date.now in daemon.ts (failure times,
+// certificate validity) and the logger's line stamps (log.ts).
 import type { Effect } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 
