@@ -118,6 +118,9 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
+    // a git worktree's node_modules is a symlink to the main checkout's: keep the path as
+    // imported (node_modules/...), or the package rules above would not recognise it
+    preserveSymlinks: true,
     tsConfig: { fileName: 'tsconfig.json' },
     // see `import type` too (a type-only crossing is still a crossing, except where a rule says)
     tsPreCompilationDeps: true,
