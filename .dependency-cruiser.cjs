@@ -1,5 +1,6 @@
 // The import rules of DESIGN.md ("Layers"), checked over src by `npm run lint:deps`.
-// Every rule is severity error: one violation makes the run exit non-zero.
+// Every rule but no-circular-types-ike (a warning) is severity error: one violation makes the
+// run exit non-zero.
 // What dependency-cruiser cannot see (ike and ipsec never read the clock) is
 // test/layers.test.ts.
 
@@ -27,10 +28,18 @@ module.exports = {
     {
       name: 'no-circular-types',
       comment:
-        'Cycles closed only by `import type` or `import(...)` types run fine but still tie files together; reported as warnings (the exit code ignores them). ' +
+        'No cycle at all, not even one closed only by `import type` or `import(...)` types: such a cycle runs fine but still ties files together (split the file or move the shared type out).',
+      severity: 'error',
+      from: { pathNot: '^src/ike/' },
+      to: { circular: true },
+    },
+    {
+      name: 'no-circular-types-ike',
+      comment:
+        'The same inside src/ike, reported as warnings until its rewrite (the exit code ignores them). ' +
         'Known: src/ike/sa-context.ts names ChildRekeyPending / IkeRekeyPending from src/ike/tasks, which import sa-context.',
       severity: 'warn',
-      from: {},
+      from: { path: '^src/ike/' },
       to: { circular: true },
     },
     {
@@ -109,6 +118,9 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
+    // a git worktree's node_modules is a symlink to the main checkout's: keep the path as
+    // imported (node_modules/...), or the package rules above would not recognise it
+    preserveSymlinks: true,
     tsConfig: { fileName: 'tsconfig.json' },
     // see `import type` too (a type-only crossing is still a crossing, except where a rule says)
     tsPreCompilationDeps: true,

@@ -22,8 +22,9 @@ import { clampMss } from '../ipsec/mss.js';
 import { Sad } from '../ipsec/sad.js';
 import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
-import { Datapath, type SaPaths } from './datapath.js';
-import { EffectApplier, REKEYED_INBOUND_GRACE_MS } from './effects.js';
+import { Datapath, type InboundSeen } from './datapath.js';
+import { EffectApplier } from './effects.js';
+import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
 import { UdpIo } from './udp-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -87,7 +88,6 @@ class Running {
   private resolveDone!: (code: number) => void;
   private readonly sad = new Sad({ inPlaceAead: nativeInPlaceAead() }); // ESP seals in place when the addon is built
   private readonly spd = new Spd();
-  private readonly paths: SaPaths = new Map();
   private readonly io: UdpIo;
   private readonly tun: TunDevice;
   private readonly raw: RawEspSocket | undefined;
@@ -98,6 +98,8 @@ class Running {
   private lastIkeIn: number;
   private attempts = 0;
   private stopping: Promise<void> | undefined;
+  /** Shutdown waits on this: called once no IKE SA is DELETING any more. */
+  private deletesDone: (() => void) | undefined;
   private internalErrors = 0;
   readonly events = new EventEmitter<{ ike: [IkeEvent] }>();
   private readonly onDemand: OnDemand;
@@ -118,7 +120,7 @@ class Running {
       local,
       ports: { ike: peer.local.port, natt: NAT_T_PORT },
       onIke: (bytes, path) => this.onIke(bytes, path),
-      onEsp: (pkts) => this.datapath.inbound(pkts, true),
+      onEsp: (pkts) => this.afterInbound(this.datapath.inbound(pkts, true)),
       onError: (e) => this.fatal(e),
     });
     opened.push(this.io);
@@ -146,7 +148,6 @@ class Running {
     this.datapath = new Datapath({
       sad: this.sad,
       spd: this.spd,
-      paths: this.paths,
       tun: this.tun,
       sendUdp: (buf, offs, lens, n, to) => this.io.sendEsp(buf, offs, lens, n, to),
       sendRaw: this.raw ? (buf, offs, lens, n, addr) => this.raw!.sendBatch(buf, offs, lens, n, addr) : undefined,
@@ -155,10 +156,6 @@ class Running {
       // RFC 1812 §4.3.2.7 rules are in tooBigReply; the ICMP comes "from" the peer's outer address
       tooBig: (inner, m) => tooBigReply(inner, m, icmpFrom4, icmpFrom6),
       clampMss: peer.mssClamp ? clampMss : undefined,
-      onSaEvent: (ev) => this.rekeyBySpiOut(ev.spi),
-      awaitingSa: () => this.dispatcher.list().some((sa) => sa.awaitingChildSa),
-      watchInbound: () => this.applier.awaitingPeer,
-      onInboundSa: (sa) => this.applier.peerSendsOn(sa),
       log,
     });
     const src = routeSource(peer);
@@ -175,7 +172,6 @@ class Running {
     this.applier = new EffectApplier({
       sad: this.sad,
       spd: this.spd,
-      paths: this.paths,
       sendIke: (b, to, from) => this.io.sendIke(b, to, from),
       routes: {
         install: (remote) => {
@@ -219,6 +215,12 @@ class Running {
       lastInbound: () => Math.max(this.lastIkeIn, this.datapath.lastInbound),
       keepaliveS: peer.keepaliveS,
       dpdS: peer.ike.dpdS,
+      deadlines: [
+        // ESP held for an SPI about to be installed: counted as unknown-spi once its wait is over
+        { next: () => this.datapath.holdDeadline(), run: () => this.afterInbound(this.datapath.releaseHeld()) },
+        // the inbound SA a rekey replaced goes once its grace is over
+        { next: () => this.applier.rekeyed.nextDeadline(), run: (now) => this.applier.rekeyed.expire(now) },
+      ],
     });
   }
 
@@ -227,14 +229,15 @@ class Running {
     const scratch: Uint8Array[] = [];
     this.tun.onBatch((b) => {
       if (this.onDemand.armed) this.onDemand.offer(b);
-      this.datapath.outbound(b);
+      // RFC 4303 §3.3.3: an outbound sequence number nears its end or ran out
+      for (const ev of this.datapath.outbound(b)) this.rekeyBySpiOut(ev.spi);
     });
     this.tun.onError((e) => this.fatal(e));
     if (raw) {
       raw.onBatch((b) => {
         scratch.length = 0;
         for (let i = 0; i < b.count; i++) scratch.push(b.buf.subarray(b.offsets[i], b.offsets[i] + b.lengths[i]));
-        this.datapath.inbound(scratch);
+        this.afterInbound(this.datapath.inbound(scratch));
       });
       raw.onError((e) => this.fatal(e));
     }
@@ -247,7 +250,7 @@ class Running {
   status(): TunnelStatus {
     const dp = this.datapath.stats;
     let encap: 'udp' | 'raw' | null = null;
-    for (const dest of this.paths.values()) encap = dest.encap || !this.raw ? 'udp' : (encap ?? 'raw');
+    for (const sa of this.sad.list()) if (sa.outer) encap = sa.outer.encap || !this.raw ? 'udp' : (encap ?? 'raw');
     return buildStatus({
       name: this.peer.name,
       pid: process.pid,
@@ -256,15 +259,15 @@ class Running {
       encap,
       ikeSas: this.dispatcher.list(),
       children: this.applier.children,
-      established: this.applier.established,
+      established: this.applier.eventLog.established,
       inbound: this.sad.counters.inbound,
       outbound: this.sad.counters.outbound,
       ikeCounters: [this.dispatcher.stats, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
-      retransmits: this.applier.retransmits,
+      retransmits: this.applier.eventLog.retransmits,
       reauths: this.replacement.reauths,
-      lastFailure: this.applier.lastFailure,
+      lastFailure: this.applier.eventLog.lastFailure,
       now: this.clock(),
     });
   }
@@ -285,16 +288,33 @@ class Running {
   // ---- IKE ------------------------------------------------------------------------------
 
   private apply(fx: Effect[]): void {
-    if (fx.length === 0) return;
-    this.applier.apply(fx);
-    if (fx.some((e) => e.type === 'install-sa')) this.datapath.releaseHeld(); // ESP that came before its SA
+    if (fx.length > 0) {
+      this.applier.apply(fx);
+      if (fx.some((e) => e.type === 'install-sa')) this.afterInbound(this.datapath.releaseHeld()); // ESP that came before its SA
+    }
+    this.afterIke();
   }
 
   /** A command given to one IKE SA directly: apply its effects, index any successor SA. */
   private command(sa: IkeSa, fx: Effect[]): void {
     this.apply(fx);
     this.dispatcher.adopt(sa);
+    this.afterIke();
     this.timers.kick();
+  }
+
+  /** What the IKE SAs' states mean for the datapath and for a shutdown, after each change. */
+  private afterIke(): void {
+    const sas = this.dispatcher.list();
+    // our IKE_AUTH or CREATE_CHILD_SA is in flight: ESP on the SPI it installs may come first
+    this.datapath.holdUnknownSpis = sas.some((sa) => sa.awaitingChildSa);
+    if (this.deletesDone && !sas.some((sa) => sa.state === 'DELETING')) this.deletesDone();
+  }
+
+  /** Act on what an inbound batch observed (src/daemon/datapath.ts InboundSeen), after the batch. */
+  private afterInbound(seen: InboundSeen): void {
+    this.applier.inboundSeen(seen); // make-before-break and the ESP-in-UDP float
+    if (seen.held > 0) this.timers.kick(); // the hold's deadline
   }
 
   /** RFC 4303 §3.3.3: the outbound sequence number nears its end; rekey that Child SA (RFC 7296 §2.8). */
@@ -395,15 +415,18 @@ class Running {
       const now = this.clock();
       // RFC 7296 §1.4.1: tell the peer; its answer (or 2 s) ends the IKE SA
       for (const sa of this.dispatcher.list()) this.command(sa, sa.delete(now));
-      this.timers.kick();
-      const until = Date.now() + DELETE_WAIT_MS;
-      while (Date.now() < until && this.dispatcher.list().some((sa) => sa.state === 'DELETING')) await new Promise((r) => setTimeout(r, 20));
+      // wait until no IKE SA is DELETING (afterIke sees each state change), at most DELETE_WAIT_MS
+      await new Promise<void>((resolve) => {
+        this.deletesDone = resolve;
+        this.timers.retryAt(now + DELETE_WAIT_MS, resolve); // the retry slot is free: teardown cancelled it
+        this.afterIke();
+      });
     } catch (e) {
       this.log.error('daemon', `sending Delete: ${errText(e)}`);
     }
     this.timers.close();
     const steps: [string, () => void][] = [
-      ['held ESP', () => this.datapath.closeHold()],
+      ['held ESP', () => this.datapath.clearHeld()],
       ['SAs and routes', () => this.applier.removeAll()],
       ['on-demand routes', () => this.onDemand.clear()],
       ['TUN', () => this.tun.close()],

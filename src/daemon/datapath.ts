@@ -4,6 +4,9 @@
 // processInbound -> one copy into a reused slab -> one TUN write. No per-packet system
 // call, closure or buffer allocation here; the native AEAD seals into the send slab and
 // opens in the receive slab (a batch's views, valid until this synchronous call returns).
+// It does not call back into the control plane (DESIGN.md): each batch returns what it
+// observed, for the daemon to act on, and the one setting the control plane gives it
+// (holdUnknownSpis) is a field the daemon sets.
 import { processInbound } from '../ipsec/inbound.js';
 import { SpiHold } from '../ipsec/spi-hold.js';
 import { processOutbound } from '../ipsec/outbound.js';
@@ -11,20 +14,9 @@ import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
 import type { Logger } from './log.js';
-import { formatEndpoint } from '../wire/ip-text.js';
-import { NAT_T_PORT, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
+import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
 import { spiHex } from '../wire/spi.js';
 import { writeIpHeader } from '../wire/ip.js';
-
-/** Where an outbound SA's packets go: UDP-encapsulated (RFC 3948) or raw ESP (IP protocol 50). */
-export interface OuterDest {
-  addr: string;
-  port: number;
-  encap: boolean;
-}
-
-/** Outbound and inbound SA of a pair -> their (one, shared) outer destination; written by the effect applier. */
-export type SaPaths = Map<EspSa, OuterDest>;
 
 export interface BatchWriter {
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
@@ -37,7 +29,7 @@ export interface DatapathStats {
   tunWriteErrors: number;
   /** ESP packets the kernel refused to send. */
   sendErrors: number;
-  /** Outbound ESP packets for an SA with no known destination (a bug if ever non-zero). */
+  /** Outbound ESP packets for an SA with no outer path (a bug if ever non-zero). */
   noDest: number;
   /** TCP SYNs whose MSS option was lowered. */
   mssClamped: number;
@@ -48,7 +40,6 @@ export interface DatapathStats {
 export interface DatapathOptions {
   sad: Sad;
   spd: Spd;
-  paths: SaPaths;
   tun: BatchWriter;
   sendUdp(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, to: Endpoint): number;
   /** Raw ESP (RFC 4303 over IP); absent when every SA is UDP-encapsulated. */
@@ -60,20 +51,17 @@ export interface DatapathOptions {
   tooBig?: (inner: Uint8Array, mtu: number) => Uint8Array | undefined;
   /** C2 clampMss, when peer.json asks for MSS clamping. */
   clampMss?: (packet: Uint8Array, mss: number) => boolean;
-  /** Sequence-number soft limit / exhaustion of an outbound SA (RFC 4303 §3.3.3): rekey it. */
-  onSaEvent?: (ev: SaEvent) => void;
-  /**
-   * Is a request in flight whose answer installs a Child SA (we initiated IKE_AUTH or a
-   * CREATE_CHILD_SA)? Then ESP for an unknown SPI waits a moment for it (src/ipsec/spi-hold.ts).
-   */
-  awaitingSa?: () => boolean;
-  /**
-   * Authenticated ESP arrived on these SAs (called only while `watchInbound()` is true): a
-   * Child SA the peer made and we have not sent on yet can take over (src/daemon/effects.ts).
-   */
-  watchInbound?: () => boolean;
-  onInboundSa?: (sa: EspSa) => void;
   log: Logger;
+}
+
+/** What one inbound batch (or the release of held ESP) observed; valid until the next call. */
+export interface InboundSeen {
+  /** The SAs that delivered authenticated ESP, each once, in order of arrival. */
+  readonly saSeen: readonly EspSa[];
+  /** ESP packets for an unknown SPI that were held (holdUnknownSpis) instead of dropped. */
+  readonly held: number;
+  /** Of saSeen, the SAs set up for raw ESP whose authenticated ESP arrived in UDP (RFC 3948). */
+  readonly encapLearnt: readonly EspSa[];
 }
 
 /** The batch view the TUN reader hands over. */
@@ -96,38 +84,55 @@ export class Datapath {
   private lengths = new Uint32Array(256);
   private slab = new Uint8Array(256 * 1600);
   private readonly replies: Uint8Array[] = [];
-  /** ESP for an SPI that may be about to be installed, with the timer that counts it if not. */
+  /**
+   * Is a request in flight whose answer installs a Child SA (we initiated IKE_AUTH or a
+   * CREATE_CHILD_SA)? Then ESP for an unknown SPI waits a moment for it (src/ipsec/spi-hold.ts).
+   * The daemon sets it whenever it has applied IKE effects.
+   */
+  holdUnknownSpis = false;
+  /** ESP for an SPI that may be about to be installed; the daemon's timer releases it (holdDeadline). */
   readonly held = new SpiHold();
-  private heldTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly seen = { saSeen: [] as EspSa[], held: 0, encapLearnt: [] as EspSa[] };
   private viaUdp = false;
-  private readonly holdFn = (pkt: Uint8Array, spi: number): boolean => this.o.awaitingSa?.() === true && this.held.offer(pkt, spi, this.viaUdp, this.o.now()) && this.armHold();
+  private readonly holdFn = (pkt: Uint8Array, spi: number): boolean => {
+    if (!this.holdUnknownSpis || !this.held.offer(pkt, spi, this.viaUdp, this.o.now())) return false;
+    this.seen.held++;
+    return true;
+  };
 
   constructor(private readonly o: DatapathOptions) {}
 
-  /** One batch read from the TUN: encrypt and send. Never throws. */
-  outbound(b: InnerBatch): void {
+  /**
+   * One batch read from the TUN: encrypt and send. Returns the outbound SAs' sequence-number
+   * soft limits and exhaustions (RFC 4303 §3.3.3) it hit, for the daemon to rekey. Never throws.
+   */
+  outbound(b: InnerBatch): readonly SaEvent[] {
     try {
-      this.doOutbound(b);
+      return this.doOutbound(b);
     } catch (e) {
       this.stats.internalErrors++;
       this.o.log.error('datapath', `outbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
+      return NO_EVENTS;
     }
   }
 
   /**
    * One batch of ESP packets (UDP payloads when `viaUdp`, else raw): decrypt and write to the
-   * TUN. Never throws.
+   * TUN. Returns what it saw, for the daemon to act on. Never throws.
    */
-  inbound(packets: readonly Uint8Array[], viaUdp = false): void {
-    try {
-      this.doInbound(packets, viaUdp);
-    } catch (e) {
-      this.stats.internalErrors++;
-      this.o.log.error('datapath', `inbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
-    }
+  inbound(packets: readonly Uint8Array[], viaUdp = false): InboundSeen {
+    this.clearSeen();
+    this.inboundOnce(packets, viaUdp, true);
+    return this.seen;
   }
 
-  private doOutbound(b: InnerBatch): void {
+  private clearSeen(): void {
+    this.seen.saSeen.length = 0;
+    this.seen.encapLearnt.length = 0;
+    this.seen.held = 0;
+  }
+
+  private doOutbound(b: InnerBatch): readonly SaEvent[] {
     const o = this.o;
     const pkts = this.pkts;
     pkts.length = 0;
@@ -149,14 +154,11 @@ export class Datapath {
       pkts.push(p);
     }
     if (this.replies.length > 0) this.writeTun(this.replies);
-    if (pkts.length === 0) return;
+    if (pkts.length === 0) return NO_EVENTS;
     const r = processOutbound(o.spd, o.sad, pkts, o.now());
-    for (const ev of r.events) {
-      o.log.warn('esp', `SA ${spiHex(ev.spi)}: ${ev.type}, rekeying`);
-      o.onSaEvent?.(ev);
-    }
+    for (const ev of r.events) o.log.warn('esp', `SA ${spiHex(ev.spi)}: ${ev.type}, rekeying`);
     const n = r.esp.length;
-    if (n === 0) return;
+    if (n === 0) return r.events;
     this.ensure(n, 0);
     const base = new Uint8Array(r.esp[0].buffer); // processOutbound sealed all of them into one slab
     const sa0 = r.sa[0];
@@ -165,7 +167,7 @@ export class Datapath {
     if (same) {
       this.fill(r.esp, n);
       this.send(sa0, base, n);
-      return;
+      return r.events;
     }
     // several SAs in one batch: one send per outer destination
     const seen = new Set<EspSa>();
@@ -182,6 +184,7 @@ export class Datapath {
       }
       this.send(sa, base, count);
     }
+    return r.events;
   }
 
   private fill(esp: readonly Uint8Array[], n: number): void {
@@ -192,7 +195,7 @@ export class Datapath {
   }
 
   private send(sa: EspSa, base: Uint8Array, count: number): void {
-    const dest = this.o.paths.get(sa);
+    const dest = sa.outer;
     if (!dest) {
       this.stats.noDest += count;
       return;
@@ -205,56 +208,45 @@ export class Datapath {
 
   /**
    * Hand back held ESP whose SA is now installed (the daemon calls this after applying IKE
-   * effects), and count as unknown-spi what waited its whole time. Never throws.
+   * effects, and when holdDeadline() is due), and count as unknown-spi what waited its whole
+   * time. Returns what the released packets showed, as inbound() does. Never throws.
    */
-  releaseHeld(): void {
-    if (this.held.size === 0) return;
+  releaseHeld(): InboundSeen {
+    this.clearSeen();
+    if (this.held.size === 0) return this.seen;
     const { udp, raw, released } = this.held.take(this.o.now(), (spi) => this.o.sad.inbound(spi) !== undefined);
     if (released > 0) this.o.log.info('esp', `${released} ESP packet(s) arrived before the response that installed their SA: held until it was installed`);
     // processed without the hold: an SPI still unknown is dropped and counted now
-    if (udp.length > 0) this.inboundOnce(udp, true);
-    if (raw.length > 0) this.inboundOnce(raw, false);
-    if (this.held.size > 0) this.armHold();
+    if (udp.length > 0) this.inboundOnce(udp, true, false);
+    if (raw.length > 0) this.inboundOnce(raw, false, false);
+    return this.seen;
   }
 
-  /** Stop the hold timer and forget what is held (shutdown). */
-  closeHold(): void {
-    if (this.heldTimer) clearTimeout(this.heldTimer);
-    this.heldTimer = undefined;
+  /** When the oldest held packet's wait ends (undefined: nothing held): then call releaseHeld(). */
+  holdDeadline(): number | undefined {
+    return this.held.nextDeadline();
+  }
+
+  /** Forget what is held (shutdown). */
+  clearHeld(): void {
     this.held.clear();
   }
 
-  private armHold(): true {
-    if (this.heldTimer) return true;
-    const at = this.held.nextDeadline();
-    if (at === undefined) return true;
-    this.heldTimer = setTimeout(() => {
-      this.heldTimer = undefined;
-      this.releaseHeld();
-    }, Math.max(0, at - this.o.now()) + 1);
-    this.heldTimer.unref?.();
-    return true;
-  }
-
-  private inboundOnce(packets: readonly Uint8Array[], viaUdp: boolean): void {
+  private inboundOnce(packets: readonly Uint8Array[], viaUdp: boolean, hold: boolean): void {
     try {
-      this.doInbound(packets, viaUdp, false);
+      this.doInbound(packets, viaUdp, hold);
     } catch (e) {
       this.stats.internalErrors++;
       this.o.log.error('datapath', `inbound batch dropped: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
-  private doInbound(packets: readonly Uint8Array[], viaUdp: boolean, hold = true): void {
+  private doInbound(packets: readonly Uint8Array[], viaUdp: boolean, hold: boolean): void {
     this.viaUdp = viaUdp;
-    const r = processInbound(this.o.sad, packets, this.o.now(), hold && this.o.awaitingSa ? this.holdFn : undefined);
+    const r = processInbound(this.o.sad, packets, this.o.now(), hold ? this.holdFn : undefined);
     if (r.packets.length === 0) return;
     this.lastInbound = this.o.now();
-    if (this.o.watchInbound?.()) {
-      let last: EspSa | undefined;
-      for (const sa of r.sa) if (sa !== last) this.o.onInboundSa!((last = sa));
-    }
-    if (viaUdp) this.learnEncap(r.sa[0]);
+    this.observe(r.sa, viaUdp);
     if (r.sa.some((sa) => sa.mode === 'transport')) {
       this.writeTransport(r.packets, r.sa, r.nextHeader);
       return;
@@ -290,16 +282,20 @@ export class Datapath {
   }
 
   /**
-   * A peer that sends authenticated ESP in UDP 4500 receives it there too (strongSwan's
-   * kernel-libipsec only speaks RFC 3948 encapsulation, NAT or not): answer the same way.
-   * Only packets that passed the ICV get here, so this cannot be forged.
+   * Note the SAs that delivered packets, and those set up for raw ESP whose packets came in
+   * UDP (the peer sends ESP in UDP, so it wants it back that way). Only packets that passed
+   * the ICV get here, so neither can be forged.
    */
-  private learnEncap(inSa: EspSa): void {
-    const dest = this.o.paths.get(inSa); // the applier maps both SAs of a pair to one destination
-    if (!dest || dest.encap) return;
-    dest.encap = true;
-    dest.port = NAT_T_PORT;
-    this.o.log.info('esp', `the peer sends ESP in UDP: sending ESP in UDP to ${formatEndpoint({ addr: dest.addr, port: NAT_T_PORT })} too`);
+  private observe(sas: readonly EspSa[], viaUdp: boolean): void {
+    const seen = this.seen;
+    let last: EspSa | undefined;
+    for (const sa of sas) {
+      if (sa === last) continue;
+      last = sa;
+      if (seen.saSeen.includes(sa)) continue;
+      seen.saSeen.push(sa);
+      if (viaUdp && sa.outer && !sa.outer.encap) seen.encapLearnt.push(sa);
+    }
   }
 
   /** Copy packets into the reused slab and write them with one call into the addon. */
@@ -333,6 +329,8 @@ export class Datapath {
     if (this.slab.length < bytes) this.slab = new Uint8Array(bytes * 2);
   }
 }
+
+const NO_EVENTS: readonly SaEvent[] = [];
 
 /** IPv4 protocol (byte 9) or IPv6 Next Header (byte 6) is TCP; extension headers are left alone. */
 function isTcp(p: Uint8Array): boolean {

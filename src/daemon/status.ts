@@ -5,7 +5,8 @@
 
 import type { Endpoint } from '../ike/config.js';
 import type { TrafficCounters } from '../ipsec/counters.js';
-import type { ChildRecord, LastFailure } from './effects.js';
+import type { ChildRecord } from './child-record.js';
+import type { LastFailure } from './event-log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { spiHex } from '../wire/spi.js';
 

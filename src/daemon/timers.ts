@@ -1,8 +1,13 @@
 // The daemon's one timer. It is armed for the earliest of: the IKE SAs' retransmit or
 // half-open deadline (dispatcher.pollTimeout()), the next NAT-T keepalive (RFC 3948 §4,
 // only while we are behind a NAT), the next dead peer check (RFC 7296 §2.4: an empty
-// INFORMATIONAL after `dpdS` seconds without anything from the peer), and a retry.
-// Times are milliseconds of the daemon's clock; the clock is read here and in daemon.ts only.
+// INFORMATIONAL after `dpdS` seconds without anything from the peer), a retry (at shutdown:
+// the end of the wait for the peer's answer to our Delete), and the datapath's and effect
+// applier's deadlines (`deadlines`: held ESP, rekeyed inbound SAs). No other part of the
+// daemon arms a timer, except the control socket for its own I/O timeouts. Times are
+// milliseconds of the daemon's clock (DaemonOptions.now), which daemon.ts hands to every part
+// that needs the time. Wall-clock time is read apart: Date.now in daemon.ts (failure times,
+// certificate validity) and the logger's line stamps (log.ts).
 import type { Effect } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 
@@ -25,9 +30,17 @@ export interface TimersOptions {
   lastInbound: () => number;
   keepaliveS: number;
   dpdS: number;
+  /** Other deadlines served by this timer: when each is next due, and what to run then. */
+  deadlines?: readonly Deadline[];
   /** Injectable for tests (default setTimeout / clearTimeout). */
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
+}
+
+export interface Deadline {
+  /** The next time `run` is due (ms), or undefined: nothing to do. */
+  next(): number | undefined;
+  run(now: number): void;
 }
 
 export class Timers {
@@ -96,6 +109,10 @@ export class Timers {
     const sas = this.o.list().filter((sa) => sa.state === 'ESTABLISHED');
     this.keepalives(now, sas);
     this.dpd(now, sas);
+    for (const d of this.o.deadlines ?? []) {
+      const at = d.next();
+      if (at !== undefined && at <= now) d.run(now);
+    }
     if (this.retry && this.retry.at <= now) {
       const r = this.retry;
       this.retry = undefined;
@@ -108,6 +125,10 @@ export class Timers {
     const p = this.o.pollTimeout();
     if (p !== undefined) c.push(p);
     if (this.retry) c.push(this.retry.at);
+    for (const d of this.o.deadlines ?? []) {
+      const at = d.next();
+      if (at !== undefined) c.push(at);
+    }
     const sas = this.o.list().filter((sa) => sa.state === 'ESTABLISHED');
     if (this.o.keepaliveS > 0 && sas.some((sa) => sa.nat?.local)) {
       this.nextKeepalive ??= now + this.o.keepaliveS * 1000;

@@ -25,7 +25,7 @@
 import { spawnSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { bytesToIp } from '../wire/ip-text.js';
-import { ipToBytes } from '../wire/selectors.js';
+import { ipToBytes, prefixRange } from '../wire/selectors.js';
 
 export class RouteError extends Error {
   override name = 'RouteError';
@@ -305,14 +305,8 @@ function prefix(text: string): Prefix {
   return { family, addr: mask(bytes, len), len };
 }
 
-function mask(bytes: Uint8Array, len: number): Uint8Array {
-  const out = Uint8Array.from(bytes);
-  for (let i = 0; i < out.length; i++) {
-    const keep = Math.max(0, Math.min(8, len - i * 8));
-    out[i] &= (0xff00 >> keep) & 0xff;
-  }
-  return out;
-}
+/** `bytes` with every bit past the first `len` cleared (the prefix's network address). */
+const mask = (bytes: Uint8Array, len: number): Uint8Array => prefixRange(bytes, len)[0];
 
 function halves(p: Prefix): [Prefix, Prefix] {
   const len = p.len + 1;

@@ -1,6 +1,6 @@
 // Security Association Database (RFC 4301 §4.4.2): inbound SAs keyed by SPI, outbound SAs
 // referenced from SPD entries. Each SA holds its transform and keys (zeroed by remove()),
-// mode, outer addresses, selectors, replay window or send counter, and traffic counters.
+// mode, outer addresses and path, selectors, replay window or send counter, and traffic counters.
 // No clock: every call that needs the time takes `now` (milliseconds, caller's clock).
 
 import type { TrafficSelector } from '../wire/types.js';
@@ -13,6 +13,18 @@ import { spiHex } from '../wire/spi.js';
 
 export type EspMode = 'tunnel' | 'transport';
 
+/**
+ * How an SA's ESP travels between the two outer addresses: in UDP to `port` (RFC 3948,
+ * `encap`), or as raw ESP, IP protocol 50 (RFC 4303). The caller that sends it reads it.
+ */
+export interface OuterPath {
+  /** The peer's outer address, as text. */
+  readonly addr: string;
+  /** The peer's UDP port when encapsulated (4500, or its NAT mapping: RFC 3948 §2.1). */
+  readonly port: number;
+  readonly encap: boolean;
+}
+
 export interface SaSpec {
   /** SPI as an unsigned 32-bit number (RFC 4303 §2.1); 0 is reserved. */
   spi: number;
@@ -23,6 +35,8 @@ export interface SaSpec {
   /** Outer addresses, for the caller that builds the outer IP/UDP header. */
   localAddress: Uint8Array;
   remoteAddress: Uint8Array;
+  /** Where its ESP goes (outbound) or comes from (inbound); absent: nowhere to send it. */
+  outer?: OuterPath;
   /** Traffic selectors of this Child SA: local side and remote side (TSi/TSr as agreed). */
   localSelectors: TrafficSelector[];
   remoteSelectors: TrafficSelector[];
@@ -56,6 +70,11 @@ export class EspSa {
   readonly remoteAddress: Uint8Array;
   readonly localSelectors: TrafficSelector[];
   readonly remoteSelectors: TrafficSelector[];
+  /**
+   * The outer path; replaced (never edited in place) when the caller learns a better one, e.g.
+   * the peer's authenticated ESP arrived in UDP (RFC 3948) on an SA set up for raw ESP.
+   */
+  outer: OuterPath | undefined;
   readonly transform: EspTransform;
   /** Inbound SAs only. */
   readonly replay: ReplayWindow | null;
@@ -84,6 +103,7 @@ export class EspSa {
     this.remoteAddress = spec.remoteAddress;
     this.localSelectors = spec.localSelectors;
     this.remoteSelectors = spec.remoteSelectors;
+    this.outer = spec.outer;
     this.replay =
       direction === 'in'
         ? new ReplayWindow({ size: spec.replayWindow, blockBits: spec.replayBlockBits, esn: this.esn })

@@ -50,7 +50,8 @@ function prefixLength(start: Uint8Array, end: Uint8Array): number {
   return len;
 }
 
-function prefixRange(addr: Uint8Array, len: number): [Uint8Array, Uint8Array] {
+/** The first and last address of the `len`-bit prefix that holds `addr` (its network and broadcast). */
+export function prefixRange(addr: Uint8Array, len: number): [Uint8Array, Uint8Array] {
   const start = new Uint8Array(addr.length);
   const end = new Uint8Array(addr.length);
   for (let i = 0; i < addr.length; i++) {

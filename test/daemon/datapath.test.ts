@@ -2,7 +2,7 @@
 // TUN writes, ICMP for packets over the tunnel MTU (failure map F7), MSS clamping, and
 // that a bad batch is counted instead of crashing the daemon.
 import { describe, expect, it } from 'vitest';
-import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
+import { Datapath } from '../../src/daemon/datapath.js';
 import { silentLogger } from '../../src/daemon/log.js';
 import { ipToBytes } from '../../src/wire/selectors.js';
 import { tooBigReply } from '../../src/ipsec/icmp.js';
@@ -12,20 +12,17 @@ import { Spd } from '../../src/ipsec/spd.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';
 import { gcm, pair, sel, udpPacket } from '../ipsec/helpers.js';
 
-function rig(o: { innerMtu?: number; mss?: boolean } = {}) {
+function rig(o: { innerMtu?: number; mss?: boolean; seqSoftLimit?: bigint } = {}) {
   const sad = new Sad();
   const spd = new Spd();
-  const paths: SaPaths = new Map();
   const p = pair(() => gcm(), { a: ['192.0.2.0/24'], b: ['203.0.113.0/24'] });
-  const out = sad.addOutbound(p.out, 0);
+  const out = sad.addOutbound({ ...p.out, outer: { addr: '198.51.100.2', port: 4500, encap: true }, seqSoftLimit: o.seqSoftLimit }, 0);
   spd.add({ local: sel('192.0.2.0/24'), remote: sel('203.0.113.0/24'), action: 'protect', sa: out });
-  paths.set(out, { addr: '198.51.100.2', port: 4500, encap: true });
   const tun: Uint8Array[][] = [];
   const sends: { n: number; to: string }[] = [];
   const dp = new Datapath({
     sad,
     spd,
-    paths,
     tun: { writeBatch: (b, offs, lens, n) => (tun.push(Array.from({ length: n }, (_, i) => b.slice(offs[i], offs[i] + lens[i]))), n) },
     sendUdp: (_b, _o, _l, n, to) => (sends.push({ n, to: `${to.addr}:${to.port}` }), n),
     now: () => 0,
@@ -75,6 +72,24 @@ describe('datapath', () => {
     const { dp, sends } = rig();
     dp.outbound(batchOf([1, 2, 3, 4].map((i) => udpPacket('192.0.2.7', '203.0.113.9', 1000 + i, 53, 50 * i))));
     expect(sends).toEqual([{ n: 4, to: '198.51.100.2:4500' }]);
+  });
+
+  it('returns the outbound SA\'s sequence-number soft limit once, when a batch reaches it, for the daemon to rekey (RFC 4303 §3.3.3)', () => {
+    const { dp, sends } = rig({ seqSoftLimit: 3n });
+    const batch = () => batchOf([1, 2].map((i) => udpPacket('192.0.2.7', '203.0.113.9', 1000 + i, 53, 50)));
+    expect(dp.outbound(batch())).toEqual([]);
+    const events = dp.outbound(batch()); // sequence numbers 3 and 4
+    expect(events).toEqual([{ type: 'seq-soft-limit', spi: expect.any(Number) }]);
+    expect(dp.outbound(batch())).toEqual([]);
+    expect(sends.reduce((n, s) => n + s.n, 0)).toBe(6); // the packets still went out
+  });
+
+  it('an outbound SA with no outer path sends nothing and counts its packets under no-destination', () => {
+    const { dp, sad, sends } = rig();
+    for (const sa of sad.list()) sa.outer = undefined;
+    dp.outbound(batchOf([udpPacket('192.0.2.7', '203.0.113.9', 1000, 53, 50)]));
+    expect(sends).toHaveLength(0);
+    expect(dp.stats.noDest).toBe(1);
   });
 
   it('answers a DF packet over the tunnel MTU with ICMP "fragmentation needed" into the TUN, and sends the rest', () => {

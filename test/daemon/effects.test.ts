@@ -3,14 +3,15 @@
 // the tunnel comes up, routes for the far side are asked for, inner packets cross intact,
 // keys do not linger in the effects, a PSK mismatch becomes failure row F3, and a Delete
 // leaves no SA, policy or route behind.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IkeDispatcher } from '../../src/ike/dispatcher.js';
 import type { Effect } from '../../src/ike/effects.js';
 import type { Endpoint, IkeSaConfig } from '../../src/ike/config.js';
 import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
-import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
-import { EffectApplier, REKEYED_INBOUND_GRACE_MS } from '../../src/daemon/effects.js';
+import { Datapath } from '../../src/daemon/datapath.js';
+import { EffectApplier } from '../../src/daemon/effects.js';
+import { REKEYED_INBOUND_GRACE_MS } from '../../src/daemon/rekeyed-inbound.js';
 import { selectorCidrs } from '../../src/wire/selectors.js';
 import { silentLogger } from '../../src/daemon/log.js';
 import { config, I_ADDR, R_ADDR, psk } from '../ike/helpers/pair.js';
@@ -20,34 +21,39 @@ import { udpPacket } from '../ipsec/helpers.js';
 interface Side {
   sad: Sad;
   spd: Spd;
-  paths: SaPaths;
   applier: EffectApplier;
   dispatcher: IkeDispatcher;
   datapath: Datapath;
-  routes: { installed: string[][]; removed: number };
+  /** An inbound ESP batch, and what the daemon does with what the datapath saw (daemon.ts afterInbound). */
+  inbound(packets: Uint8Array[], viaUdp?: boolean): void;
+  routes: { installed: string[][]; removed: number; error?: string };
   sentEsp: { packets: Uint8Array[]; to: string; encap: boolean }[];
   tunWrites: Uint8Array[][];
   applied: Effect[];
 }
 
-function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[], seed: number, graceMs?: number): Side {
+/** The daemons' clock (ms): the effect applier stamps SAs with it and the grace runs on it. */
+interface Clock {
+  now: number;
+}
+
+function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[], seed: number, clock: Clock, graceMs?: number): Side {
   const s = { routes: { installed: [], removed: 0 }, sentEsp: [], tunWrites: [], applied: [] } as unknown as Side;
   s.sad = new Sad();
   s.spd = new Spd();
-  s.paths = new Map();
   s.applier = new EffectApplier({
     sad: s.sad,
     spd: s.spd,
-    paths: s.paths,
     sendIke: (bytes, to, from) => outbox.push({ bytes, to, from, side: s }),
     routes: {
       install: (cidrs) => {
+        if (s.routes.error) throw new Error(s.routes.error);
         s.routes.installed.push(cidrs);
         return cidrs;
       },
       remove: () => void s.routes.removed++,
     },
-    now: () => 0,
+    now: () => clock.now,
     wallClock: () => Date.UTC(2026, 10, 26),
     log: silentLogger,
     forceEncap: false,
@@ -58,26 +64,26 @@ function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: End
   s.datapath = new Datapath({
     sad: s.sad,
     spd: s.spd,
-    paths: s.paths,
     tun: { writeBatch: (buf, offs, lens, n) => (s.tunWrites.push(collect(buf, offs, lens, n)), n) },
     sendUdp: (buf, offs, lens, n, to) => (s.sentEsp.push({ packets: collect(buf, offs, lens, n), to: `${to.addr}:${to.port}`, encap: true }), n),
     sendRaw: (buf, offs, lens, n, addr) => (s.sentEsp.push({ packets: collect(buf, offs, lens, n), to: addr, encap: false }), n),
     now: () => 0,
     innerMtu: 1400,
-    watchInbound: () => s.applier.awaitingPeer,
-    onInboundSa: (sa) => s.applier.peerSendsOn(sa),
     log: silentLogger,
   });
+  s.inbound = (packets, viaUdp) => s.applier.inboundSeen(s.datapath.inbound(packets, viaUdp));
   return s;
 }
 
 /** Left initiates to right; IKE datagrams are delivered until both are quiet. */
-function tunnel(o: { rightPsk?: string; graceMs?: number } = {}) {
+function tunnel(o: { rightPsk?: string; graceMs?: number; leftRouteError?: string } = {}) {
   const outbox: { bytes: Uint8Array; to: Endpoint; from: Endpoint; side: Side }[] = [];
+  const clock: Clock = { now: 0 };
   const lCfg = config({ id: 'left.example', seed: 1, localTs: ['10.1.0.0/16'], remoteTs: ['10.2.0.0/16'] }, I_ADDR, R_ADDR);
   const rCfg = config({ id: 'right.example', seed: 2, localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], localAuth: psk(o.rightPsk) }, R_ADDR, I_ADDR);
-  const left = side(undefined, outbox, 3, o.graceMs);
-  const right = side(rCfg, outbox, 4, o.graceMs);
+  const left = side(undefined, outbox, 3, clock, o.graceMs);
+  const right = side(rCfg, outbox, 4, clock, o.graceMs);
+  left.routes.error = o.leftRouteError;
   const apply = (s: Side, fx: Effect[]) => {
     s.applied.push(...fx);
     s.applier.apply(fx);
@@ -89,9 +95,14 @@ function tunnel(o: { rightPsk?: string; graceMs?: number } = {}) {
       apply(to, to.dispatcher.handleDatagram(0, m.bytes, { from: m.from, to: m.to }));
     }
   };
+  /** Let `ms` pass; the daemon's timer removes the rekeyed inbound SAs whose grace is over. */
+  const advance = (ms: number) => {
+    clock.now += ms;
+    for (const s of [left, right]) if ((s.applier.rekeyed.nextDeadline() ?? Infinity) <= clock.now) s.applier.rekeyed.expire(clock.now);
+  };
   apply(left, left.dispatcher.initiate(0, lCfg).effects);
   run();
-  return { left, right, run, apply, lCfg };
+  return { left, right, run, apply, lCfg, advance };
 }
 
 describe('effects applied by the daemon (in memory, two sides)', () => {
@@ -101,7 +112,7 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(right.applier.children.size).toBe(1);
     expect(left.routes.installed).toEqual([['10.2.0.0/16']]);
     expect(right.routes.installed).toEqual([['10.1.0.0/16']]);
-    expect(left.applier.lastFailure).toBeNull();
+    expect(left.applier.eventLog.lastFailure).toBeNull();
 
     const inner = [1, 2, 3].map((i) => udpPacket('10.1.0.5', '10.2.0.9', 4000 + i, 53, 100 * i, i));
     const buf = Buffer.concat(inner);
@@ -111,13 +122,13 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(left.sentEsp).toHaveLength(1);
     expect(left.sentEsp[0]).toMatchObject({ to: R_ADDR.addr, encap: false });
     expect(left.sentEsp[0].packets).toHaveLength(3);
-    right.datapath.inbound(left.sentEsp[0].packets);
+    right.inbound(left.sentEsp[0].packets);
     expect(right.tunWrites).toHaveLength(1); // one TUN write for the batch
     expect(right.tunWrites[0].map((p) => Buffer.from(p))).toEqual(inner.map((p) => Buffer.from(p)));
 
     const back = udpPacket('10.2.0.9', '10.1.0.5', 53, 4001, 64, 9);
     right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
-    left.datapath.inbound(right.sentEsp[0].packets);
+    left.inbound(right.sentEsp[0].packets);
     expect(Buffer.from(left.tunWrites[0][0])).toEqual(Buffer.from(back));
   });
 
@@ -125,11 +136,11 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     const { left, right } = tunnel();
     const out = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
     left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
-    right.datapath.inbound([new Uint8Array(9).fill(1)], true); // garbage in UDP teaches nothing
+    right.inbound([new Uint8Array(9).fill(1)], true); // garbage in UDP teaches nothing
     const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
     right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
     expect(right.sentEsp[0]).toMatchObject({ to: I_ADDR.addr, encap: false });
-    right.datapath.inbound(left.sentEsp[0].packets, true); // as if it came to port 4500
+    right.inbound(left.sentEsp[0].packets, true); // as if it came to port 4500
     right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
     expect(right.sentEsp[1]).toMatchObject({ to: `${I_ADDR.addr}:4500`, encap: true });
   });
@@ -145,12 +156,25 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
 
   it('a PSK mismatch is failure row F3, with no SA, policy or route', () => {
     const { left, right } = tunnel({ rightPsk: 'a different secret' });
-    const f = left.applier.lastFailure ?? right.applier.lastFailure;
+    const f = left.applier.eventLog.lastFailure ?? right.applier.eventLog.lastFailure;
     expect(f?.row).toBe('F3');
-    expect(JSON.stringify([left.applier.lastFailure, right.applier.lastFailure])).not.toContain('different secret');
+    expect(JSON.stringify([left.applier.eventLog.lastFailure, right.applier.eventLog.lastFailure])).not.toContain('different secret');
     expect(left.sad.list()).toHaveLength(0);
     expect(left.spd.list()).toHaveLength(0);
     expect(left.routes.installed).toHaveLength(0);
+  });
+
+  it('routes that cannot be installed are failure row F5 with the remote selectors; the SAs stay up and a Delete still cleans up', () => {
+    const { left, run, apply } = tunnel({ leftRouteError: 'RTNETLINK answers: Operation not permitted' });
+    expect(left.applier.eventLog.lastFailure).toMatchObject({ row: 'F5', evidence: { remoteTs: ['10.2.0.0/16'] } });
+    expect(left.applier.eventLog.lastFailure?.message).toContain('Operation not permitted');
+    expect(left.applier.children.size).toBe(1);
+    expect(left.spd.list()).toHaveLength(1);
+    apply(left, left.dispatcher.list()[0].delete(1));
+    run();
+    expect(left.sad.list()).toHaveLength(0);
+    expect(left.routes.removed).toBe(0); // nothing was routed, nothing to remove
+    expect(left.applier.errors).toBe(0);
   });
 
   it('a Delete removes SAs, policies and routes on both sides', () => {
@@ -187,10 +211,10 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     left.datapath.outbound({ buf: p, offsets: Uint32Array.of(0), lengths: Uint32Array.of(p.length), count: 1 });
     const spi = Buffer.from(left.sentEsp[0].packets[0].subarray(0, 4)).readUInt32BE(0);
     expect(spi).toBe(newest.info.spiOut);
-    expect(right.applier.awaitingPeer).toBe(true);
+    expect(right.applier.order.awaitingPeer).toBe(true);
     apply(left, old.delete(1));
     run();
-    expect(right.applier.awaitingPeer).toBe(false); // the old SA is gone: the new one is first anyway
+    expect(right.applier.order.awaitingPeer).toBe(false); // the old SA is gone: the new one is first anyway
     expect(left.applier.children.size).toBe(1);
     expect(left.routes.removed).toBe(0); // still needed by the new Child SA
     // the old IKE SA and its Child SA are gone: right sends on the new one, which left has
@@ -198,7 +222,7 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(rightNew).toHaveLength(1);
     sendBack();
     expect(Buffer.from(right.sentEsp.at(-1)!.packets[0].subarray(0, 4)).readUInt32BE(0)).toBe(rightNew[0].info.spiOut);
-    left.datapath.inbound(right.sentEsp.at(-1)!.packets);
+    left.inbound(right.sentEsp.at(-1)!.packets);
     expect(Buffer.from(left.tunWrites.at(-1)![0])).toEqual(Buffer.from(back));
     expect(right.routes.removed).toBe(0);
     const cur = left.dispatcher.list().find((sa) => sa.state === 'ESTABLISHED')!;
@@ -223,21 +247,21 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     sendBack();
     expect(lastSpi()).toBe(rightOld.spiOut); // waiting behind the old SA
     // ESP from left on the old SA changes nothing
-    right.datapath.inbound(onOld);
+    right.inbound(onOld);
     expect(right.tunWrites).toHaveLength(1);
     sendBack();
     expect(lastSpi()).toBe(rightOld.spiOut);
     // left (the new IKE SA's initiator) already sends on the new Child SA; its first packet reaches right
     sendOut();
-    right.datapath.inbound(left.sentEsp.at(-1)!.packets);
+    right.inbound(left.sentEsp.at(-1)!.packets);
     expect(Buffer.from(right.tunWrites.at(-1)![0])).toEqual(Buffer.from(p));
     const rightNew = [...right.applier.children.values()].find((c) => c.info.spiIn !== rightOld.spiIn)!.info;
     sendBack();
     expect(lastSpi()).toBe(rightNew.spiOut); // no Delete has been sent yet
-    left.datapath.inbound(right.sentEsp.at(-1)!.packets);
+    left.inbound(right.sentEsp.at(-1)!.packets);
     expect(Buffer.from(left.tunWrites.at(-1)![0])).toEqual(Buffer.from(back));
     expect(right.applier.children.size).toBe(2); // the old SA stays until left deletes it
-    expect(right.applier.awaitingPeer).toBe(false);
+    expect(right.applier.order.awaitingPeer).toBe(false);
   });
 
   for (const who of ['left', 'right'] as const) {
@@ -261,7 +285,7 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
       }
       const p = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
       t.left.datapath.outbound({ buf: p, offsets: Uint32Array.of(0), lengths: Uint32Array.of(p.length), count: 1 });
-      t.right.datapath.inbound(t.left.sentEsp[0].packets);
+      t.right.inbound(t.left.sentEsp[0].packets);
       expect(Buffer.from(t.right.tunWrites[0][0])).toEqual(Buffer.from(p));
     });
   }
@@ -294,7 +318,7 @@ function espFrom(from: Side, n: number, src: string, dst: string): Uint8Array[][
 /** Deliver ESP to `to`; true when it was decrypted and written to the TUN. */
 function accepted(to: Side, esp: Uint8Array[]): boolean {
   const before = to.tunWrites.length;
-  to.datapath.inbound(esp);
+  to.inbound(esp);
   return to.tunWrites.length > before;
 }
 
@@ -316,14 +340,10 @@ function rekey(t: ReturnType<typeof tunnel>) {
   return old;
 }
 
-describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_MS, as charon.delete_rekeyed_delay)', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+/** Sides with a rekeyed inbound SA still to remove (a deadline on the daemon's timer). */
+const pending = (t: ReturnType<typeof tunnel>) => [t.left, t.right].filter((s) => s.applier.rekeyed.nextDeadline() !== undefined).length;
 
+describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_MS, as charon.delete_rekeyed_delay)', () => {
   it('RFC 7296 §2.8: after a rekey\'s Delete the old inbound SA still decrypts ESP queued behind the Delete, until 2000 ms; then it is gone', () => {
     expect(REKEYED_INBOUND_GRACE_MS).toBe(2000);
     const t = tunnel({ graceMs: REKEYED_INBOUND_GRACE_MS });
@@ -339,21 +359,21 @@ describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_
       expect(s.sad.list()).toHaveLength(3); // new in, old in, new out: the old outbound SA is gone
       expect(s.sad.list().filter((x) => x.direction === 'out')).toHaveLength(1);
     }
-    expect(vi.getTimerCount()).toBe(2); // one removal timer per side
+    expect(pending(t)).toBe(2); // one removal deadline per side, on the daemon's timer
 
     expect(accepted(t.right, lr[0])).toBe(true);
     expect(accepted(t.left, rl[0])).toBe(true);
-    vi.advanceTimersByTime(REKEYED_INBOUND_GRACE_MS - 1);
+    t.advance(REKEYED_INBOUND_GRACE_MS - 1);
     expect(t.right.sad.inbound(old.right)).toBe(oldIn.right);
     expect(t.left.sad.inbound(old.left)).toBe(oldIn.left);
 
-    vi.advanceTimersByTime(1);
+    t.advance(1);
     for (const [s, spi, sa] of [[t.left, old.left, oldIn.left], [t.right, old.right, oldIn.right]] as const) {
       expect(s.sad.inbound(spi)).toBeUndefined();
       expect(s.sad.list()).toHaveLength(2);
-      expect(s.paths.has(sa)).toBe(false);
+      expect(sa.removed).toBe(true); // its keys are zeroed
     }
-    expect(vi.getTimerCount()).toBe(0);
+    expect(pending(t)).toBe(0);
     const unknown = t.right.sad.counters.inbound.drops['unknown-spi'];
     expect(accepted(t.right, lr[1])).toBe(false);
     expect(t.right.sad.counters.inbound.drops['unknown-spi']).toBe(unknown + 1);
@@ -376,43 +396,43 @@ describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_
       expect(s.applied.some((e) => e.type === 'remove-sa')).toBe(true);
       expect(s.applier.children.size).toBe(0);
       expect(s.sad.list()).toHaveLength(0);
-      expect(s.paths.size).toBe(0);
+      expect(s.applier.rekeyed.size).toBe(0);
     }
     expect(t.right.sad.inbound(rightIn)).toBeUndefined();
-    expect(vi.getTimerCount()).toBe(0);
+    expect(pending(t)).toBe(0);
     expect(accepted(t.right, lr)).toBe(false);
   });
 
-  it('RFC 7296 §1.4.1: deleting the IKE SA removes the Child SA\'s inbound SA at once, with no timer left', () => {
+  it('RFC 7296 §1.4.1: deleting the IKE SA removes the Child SA\'s inbound SA at once, with no deadline left', () => {
     const t = tunnel({ graceMs: REKEYED_INBOUND_GRACE_MS });
     const sa = t.left.dispatcher.list()[0];
     t.apply(t.left, sa.delete(1));
     t.run();
     for (const s of [t.left, t.right]) {
       expect(s.sad.list()).toHaveLength(0);
-      expect(s.paths.size).toBe(0);
+      expect(s.applier.rekeyed.size).toBe(0);
     }
-    expect(vi.getTimerCount()).toBe(0);
+    expect(pending(t)).toBe(0);
   });
 
-  it('shutdown during the grace period removes the lingering inbound SA and clears its timer (no timer leaks)', () => {
+  it('shutdown during the grace period removes the lingering inbound SA and its deadline (nothing left to fire)', () => {
     const t = tunnel({ graceMs: REKEYED_INBOUND_GRACE_MS });
     const [lr] = espFrom(t.left, 1, '10.1.0.5', '10.2.0.9');
     const old = rekey(t);
-    vi.advanceTimersByTime(REKEYED_INBOUND_GRACE_MS / 2);
+    t.advance(REKEYED_INBOUND_GRACE_MS / 2);
     expect(t.right.sad.inbound(old.right)).toBeDefined();
-    expect(vi.getTimerCount()).toBe(2);
+    expect(pending(t)).toBe(2);
 
     t.right.applier.removeAll();
     expect(t.right.sad.inbound(old.right)).toBeUndefined();
     expect(t.right.sad.list()).toHaveLength(0);
-    expect(t.right.paths.size).toBe(0);
-    expect(vi.getTimerCount()).toBe(1); // only left's is left
+    expect(t.right.applier.rekeyed.size).toBe(0);
+    expect(pending(t)).toBe(1); // only left's is left
     expect(accepted(t.right, lr)).toBe(false);
     t.left.applier.removeAll();
     expect(t.left.sad.list()).toHaveLength(0);
-    expect(vi.getTimerCount()).toBe(0);
-    vi.advanceTimersByTime(10 * REKEYED_INBOUND_GRACE_MS); // nothing fires late
+    expect(pending(t)).toBe(0);
+    t.advance(10 * REKEYED_INBOUND_GRACE_MS); // nothing is due late
     expect(t.right.applier.errors + t.left.applier.errors).toBe(0);
   });
 
@@ -420,7 +440,7 @@ describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_
     const t = tunnel({ graceMs: 0 });
     const [lr] = espFrom(t.left, 1, '10.1.0.5', '10.2.0.9');
     const old = rekey(t);
-    expect(vi.getTimerCount()).toBe(0);
+    expect(pending(t)).toBe(0);
     for (const [s, spi] of [[t.left, old.left], [t.right, old.right]] as const) {
       expect(s.sad.inbound(spi)).toBeUndefined();
       expect(s.sad.list()).toHaveLength(2);

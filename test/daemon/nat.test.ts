@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/daemon/control.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
 import { delNs, ip, netnsSupport, nsExec } from '../../src/io/netns.js';
+import { until } from './helpers/lab.js';
 
 const ok = netnsSupport().ok && spawnSync('nft', ['--version']).status === 0;
 const RUNNER = fileURLToPath(new URL('./helpers/run-daemon.ts', import.meta.url));
@@ -62,16 +63,11 @@ describe.skipIf(!ok)('NAT traversal between two daemons (needs root, /dev/net/tu
         const r = await controlRequest(join(ctl, `${name}.sock`), { cmd: 'status' }).catch(() => undefined);
         return r?.ok ? (r.status as TunnelStatus) : undefined;
       };
-      const end = Date.now() + 30_000;
-      let l: TunnelStatus | undefined;
-      let r: TunnelStatus | undefined;
-      for (;;) {
-        [l, r] = [await status('left'), await status('right')];
-        const inst = (s?: TunnelStatus) => s?.ikeSas.some((sa) => sa.children.some((c) => c.state === 'INSTALLED'));
-        if (inst(l) && inst(r)) break;
-        if (Date.now() > end) throw new Error(`no tunnel through the NAT\n${logs()}`);
-        await new Promise((res) => setTimeout(res, 200));
-      }
+      const inst = (s?: TunnelStatus) => s?.ikeSas.some((sa) => sa.children.some((c) => c.state === 'INSTALLED'));
+      let [l, r] = await until('a tunnel through the NAT', 30_000, async () => {
+        const both = [await status('left'), await status('right')] as const;
+        return inst(both[0]) && inst(both[1]) ? both : undefined;
+      }, logs);
       const ping = nsExec(L, 'ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', '-I', '203.0.113.1', '203.0.113.129'], { timeout: 15_000 });
       expect(ping.status, `${ping.stdout}\n${logs()}`).toBe(0);
       [l, r] = [await status('left'), await status('right')];

@@ -3,8 +3,8 @@
 // Child SA and may send on it before its response reaches us. While we wait for such a
 // response the packet is held, then delivered; otherwise (or after the wait) it is dropped and
 // counted as unknown-spi, as RFC 4303 §3.4.2 says.
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
+import { describe, expect, it } from 'vitest';
+import { Datapath } from '../../src/daemon/datapath.js';
 import { silentLogger } from '../../src/daemon/log.js';
 import { processOutbound } from '../../src/ipsec/outbound.js';
 import { Sad } from '../../src/ipsec/sad.js';
@@ -24,59 +24,72 @@ function rig(awaiting: { value: boolean }) {
   const sad = new Sad();
   const clock = { now: 1000 };
   const tun: Uint8Array[] = [];
-  const paths: SaPaths = new Map();
   const dp = new Datapath({
     sad,
     spd: new Spd(),
-    paths,
     tun: { writeBatch: (b, offs, lens, n) => (Array.from({ length: n }, (_, i) => tun.push(b.slice(offs[i], offs[i] + lens[i]))), n) },
     sendUdp: (_b, _o, _l, n) => n,
     now: () => clock.now,
     innerMtu: 1400,
-    awaitingSa: () => awaiting.value,
     log: silentLogger,
   });
+  dp.holdUnknownSpis = awaiting.value; // as the daemon sets it from its IKE SAs
   const install = () => sad.addInbound(p.in, clock.now);
   return { dp, sad, seal, install, clock, tun };
 }
 
 describe('ESP for an SA not yet installed', () => {
-  afterEach(() => vi.useRealTimers());
-
   it('is held while our IKE_AUTH / CREATE_CHILD_SA request is in flight, and delivered once the response installs its SA', () => {
     const r = rig({ value: true });
     const esp = r.seal(3);
-    r.dp.inbound(esp, true);
+    const seen = r.dp.inbound(esp, true);
+    expect(seen.held).toBe(3); // the daemon arms its timer for the hold's deadline
+    expect(seen.saSeen).toHaveLength(0);
+    expect(r.dp.holdDeadline()).toBe(r.clock.now + HOLD_MS);
     expect(r.tun).toHaveLength(0);
     expect(r.sad.counters.inbound.drops['unknown-spi']).toBe(0);
     esp[0].fill(0); // the held copies do not share the receive batch's memory
-    r.install();
-    r.dp.releaseHeld();
+    const sa = r.install();
+    const released = r.dp.releaseHeld();
+    expect(released.saSeen).toEqual([sa]); // what the released packets showed, as an inbound batch
+    expect(released.held).toBe(0);
     expect(r.tun.map((p) => (p[20] << 8) | p[21])).toEqual([5000, 5001, 5002]); // in arrival order
     expect(r.sad.counters.inbound.drops['unknown-spi']).toBe(0);
     expect(r.sad.counters.inbound.passed).toBe(3);
     expect(r.dp.held.stats).toEqual({ held: 3, released: 3 });
-    r.dp.closeHold();
+    expect(r.dp.holdDeadline()).toBeUndefined();
   });
 
   it('is dropped at once, as unknown-spi, when no such request is in flight (RFC 4303 §3.4.2)', () => {
     const r = rig({ value: false });
-    r.dp.inbound(r.seal(2), true);
+    expect(r.dp.inbound(r.seal(2), true).held).toBe(0);
     expect(r.sad.counters.inbound.drops['unknown-spi']).toBe(2);
     expect(r.dp.held.size).toBe(0);
+    expect(r.dp.holdDeadline()).toBeUndefined();
   });
 
-  it(`is counted as unknown-spi when its SA has not come after ${HOLD_MS} ms`, () => {
-    vi.useFakeTimers();
+  it('is dropped at once again when the daemon says the request is answered (holdUnknownSpis false)', () => {
+    const r = rig({ value: true });
+    r.dp.inbound(r.seal(1), true);
+    r.dp.holdUnknownSpis = false;
+    r.dp.inbound(r.seal(2), true);
+    expect(r.dp.held.size).toBe(1);
+    expect(r.sad.counters.inbound.drops['unknown-spi']).toBe(2);
+  });
+
+  it(`is counted as unknown-spi when its SA has not come after ${HOLD_MS} ms (the daemon's timer calls releaseHeld at holdDeadline)`, () => {
     const r = rig({ value: true });
     r.dp.inbound(r.seal(2), true);
+    const deadline = r.dp.holdDeadline()!;
     r.clock.now += HOLD_MS - 1;
     r.dp.releaseHeld(); // an unrelated SA was installed: still waiting
     expect(r.sad.counters.inbound.drops['unknown-spi']).toBe(0);
-    r.clock.now += 2;
-    vi.advanceTimersByTime(HOLD_MS + 2); // the hold's own timer
+    expect(r.dp.holdDeadline()).toBe(deadline);
+    r.clock.now = deadline;
+    r.dp.releaseHeld();
     expect(r.sad.counters.inbound.drops['unknown-spi']).toBe(2);
     expect(r.dp.held.size).toBe(0);
+    expect(r.dp.holdDeadline()).toBeUndefined();
     expect(r.tun).toHaveLength(0);
   });
 
@@ -88,7 +101,6 @@ describe('ESP for an SA not yet installed', () => {
     r.install();
     r.dp.releaseHeld();
     expect(r.tun).toHaveLength(HOLD_PACKETS);
-    r.dp.closeHold();
   });
 
   it('a forged packet that was held still has to pass the ICV when released', () => {

@@ -3,7 +3,7 @@
 // in seconds, and nothing secret.
 import { describe, expect, it } from 'vitest';
 import { buildStatus, noSaDrops, nonZero } from '../../src/daemon/status.js';
-import type { ChildRecord } from '../../src/daemon/effects.js';
+import type { ChildRecord } from '../../src/daemon/child-record.js';
 import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { processInbound } from '../../src/ipsec/inbound.js';

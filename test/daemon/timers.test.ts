@@ -2,10 +2,10 @@
 // out every keepaliveS only while we are behind a NAT (RFC 3948 §4), a liveness check
 // (RFC 7296 §2.4) follows dpdS of silence, once per idle period, and retries run on time.
 import { describe, expect, it } from 'vitest';
-import { Timers, type TimedSa } from '../../src/daemon/timers.js';
+import { Timers, type Deadline, type TimedSa } from '../../src/daemon/timers.js';
 import type { Effect } from '../../src/ike/effects.js';
 
-function rig(o: { natLocal?: boolean; keepaliveS?: number; dpdS?: number; poll?: number; throws?: boolean } = {}) {
+function rig(o: { natLocal?: boolean; keepaliveS?: number; dpdS?: number; poll?: number; throws?: boolean; deadlines?: Deadline[] } = {}) {
   let now = 0;
   let armed: { fn: () => void; at: number } | undefined;
   const keepalives: number[] = [];
@@ -33,6 +33,7 @@ function rig(o: { natLocal?: boolean; keepaliveS?: number; dpdS?: number; poll?:
     lastInbound: () => lastInbound,
     keepaliveS: o.keepaliveS ?? 20,
     dpdS: o.dpdS ?? 0,
+    deadlines: o.deadlines,
     setTimer: (fn, ms) => (armed = { fn, at: now + ms }),
     clearTimer: () => (armed = undefined),
   });
@@ -99,6 +100,25 @@ describe('daemon timers', () => {
     r.timers.close();
     r.advance(70_000);
     expect(ran).toEqual([1]);
+  });
+
+  it('serves the other deadlines (held ESP, rekeyed inbound SAs) on the same timer, each at its time', () => {
+    const due: (number | undefined)[] = [500, 2_000];
+    const ran: [number, number][] = [];
+    const deadline = (i: number): Deadline => ({ next: () => due[i], run: (now) => (ran.push([i, now]), (due[i] = undefined)) });
+    const r = rig({ keepaliveS: 0, deadlines: [deadline(0), deadline(1)] });
+    r.timers.kick();
+    r.advance(499);
+    expect(ran).toEqual([]);
+    r.advance(1_999);
+    expect(ran).toEqual([[0, 500]]);
+    r.advance(5_000);
+    expect(ran).toEqual([[0, 500], [1, 2_000]]);
+    expect(r.armed).toBeUndefined(); // nothing left: the timer is not armed
+    due[0] = 6_000; // a new deadline: the owner kicks the timer
+    r.timers.kick();
+    r.advance(6_000);
+    expect(ran.at(-1)).toEqual([0, 6_000]);
   });
 
   it('a deadline whose handling throws is counted and retried once a second, not in a busy loop', () => {

@@ -3,7 +3,7 @@
 // header (source = the peer, destination = us, protocol = ESP Next Header) before the TUN
 // write, so the kernel receives a valid packet with the same addresses, protocol and payload.
 import { describe, expect, it } from 'vitest';
-import { Datapath, type SaPaths } from '../../src/daemon/datapath.js';
+import { Datapath } from '../../src/daemon/datapath.js';
 import { silentLogger } from '../../src/daemon/log.js';
 import { ipToBytes } from '../../src/wire/selectors.js';
 import { Sad, type SaSpec } from '../../src/ipsec/sad.js';
@@ -14,18 +14,15 @@ import { gcm, pair, udpPacket } from '../ipsec/helpers.js';
 function end(spec: SaSpec, dir: 'out' | 'in') {
   const sad = new Sad();
   const spd = new Spd();
-  const paths: SaPaths = new Map();
   const sent: Uint8Array[] = [];
   const tun: Uint8Array[] = [];
   if (dir === 'out') {
-    const sa = sad.addOutbound(spec, 0);
+    const sa = sad.addOutbound({ ...spec, outer: { addr: 'peer', port: 4500, encap: true } }, 0);
     spd.add({ local: spec.localSelectors, remote: spec.remoteSelectors, action: 'protect', sa });
-    paths.set(sa, { addr: 'peer', port: 4500, encap: true });
   } else sad.addInbound(spec, 0);
   const dp = new Datapath({
     sad,
     spd,
-    paths,
     tun: { writeBatch: (b, offs, lens, n) => (Array.from({ length: n }, (_, i) => tun.push(b.slice(offs[i], offs[i] + lens[i]))), n) },
     sendUdp: (b, offs, lens, n) => (Array.from({ length: n }, (_, i) => sent.push(b.slice(offs[i], offs[i] + lens[i]))), n),
     now: () => 0,

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/daemon/control.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
 import { createTwoHosts, netnsSupport, nsExec, type LabHost } from '../../src/io/netns.js';
+import { until } from './helpers/lab.js';
 
 const ok = netnsSupport().ok;
 const RUNNER = fileURLToPath(new URL('./helpers/run-daemon.ts', import.meta.url));
@@ -26,16 +27,6 @@ function peerJson(name: string, me: LabHost, other: LabHost, start: 'initiate' |
     child: { proposals: ['aes256gcm16'] },
     start,
   };
-}
-
-async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>, logs: () => string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${logs()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe.skipIf(!ok)('two daemons in namespaces (needs root and /dev/net/tun)', () => {

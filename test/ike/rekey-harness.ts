@@ -16,7 +16,7 @@ export interface Msg { bytes: Uint8Array; from: Side }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-/** What a daemon would hold: SAs by inbound SPI, and the SPD entries in match order (src/daemon/effects.ts). */
+/** What a daemon would hold: SAs by inbound SPI, and the SPD entries in match order (src/daemon/policy-order.ts). */
 export class ModelDatapath {
   readonly sas = new Map<number, { spiOut: number; keyIn: string; keyOut: string }>();
   /** Inbound SPIs of the SAs with a policy entry, first match first. */

@@ -3,6 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until as waitUntil, WaitTimeout } from '../../../interop/lab/wait.js';
 import { controlRequest } from '../../../src/daemon/control.js';
 import type { TunnelStatus } from '../../../src/daemon/status.js';
 
@@ -41,14 +42,17 @@ export function runDaemon(ns: string, peer: { name: string }, dir: string, ctl: 
   };
 }
 
-/** Poll `fn` every 200 ms until it returns something other than undefined. */
+/**
+ * `until` (interop/lab/wait.ts) for the daemon tests: probe every 200 ms until `fn` returns
+ * something other than undefined (a probe that throws counts as undefined: the daemon may not
+ * listen yet); on timeout the error carries the daemons' logs.
+ */
 export async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined> | T | undefined, logs: () => string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve().then(fn).catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${logs()}`);
-    await new Promise((r) => setTimeout(r, 200));
+  try {
+    return (await waitUntil(() => Promise.resolve().then(fn).catch(() => undefined), { what, timeout: timeoutMs, interval: 200, done: (v) => v !== undefined })) as T;
+  } catch (e) {
+    if (e instanceof WaitTimeout) e.message += `\n${logs()}`;
+    throw e;
   }
 }
 

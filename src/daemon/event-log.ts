@@ -1,0 +1,71 @@
+// What the daemon keeps from the IKE events it applies: each one logged in words, the last
+// failure (failure map row, message, evidence) that `tsvpn status` shows, the IKE SAs'
+// establishment times and the retransmit count.
+import type { IkeEvent } from '../ike/effects.js';
+import { formatEndpoint } from '../wire/ip-text.js';
+import type { Logger } from './log.js';
+
+export interface LastFailure {
+  row: string;
+  message: string;
+  evidence?: unknown;
+  at: string;
+}
+
+export class IkeEventLog {
+  lastFailure: LastFailure | null = null;
+  /** IKE requests retransmitted, over every IKE SA this daemon ran (status `retransmits`). */
+  retransmits = 0;
+  /** IKE SAs' establishment times (ms, daemon clock), by SPIi hex. */
+  readonly established = new Map<string, number>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number,
+    private readonly wallClock: () => number,
+  ) {}
+
+  /** A failure the daemon found itself (F5: routes), recorded as the IKE side's are. */
+  failure(row: string, message: string, evidence: unknown): void {
+    this.lastFailure = { row, message, evidence, at: new Date(this.wallClock()).toISOString() };
+  }
+
+  record(ev: IkeEvent): void {
+    const log = this.log;
+    switch (ev.type) {
+      case 'failure':
+        this.failure(ev.row, ev.message, ev.evidence);
+        log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)}`);
+        return;
+      case 'ike-state':
+        return log.debug('ike', `IKE SA ${ev.from} -> ${ev.to}`);
+      case 'ike-established':
+        this.established.set(ev.spiI, this.now());
+        return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${ev.nat.local ? ', we are behind a NAT' : ''}${ev.nat.remote ? ', the peer is behind a NAT' : ''}`);
+      case 'ike-deleted':
+        return log.info('ike', `IKE SA deleted (${ev.reason})`);
+      case 'child-installed':
+        return log.info('ike', `Child SA ${ev.name}: ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}${ev.narrowed ? ' (narrowed)' : ''}`);
+      case 'child-deleted':
+        return log.info('ike', `Child SA ${ev.name} deleted (${ev.reason})`);
+      case 'retransmit':
+        this.retransmits++;
+        return log.info('ike', `retransmit ${ev.attempt} of ${ev.exchange} (message ${ev.messageId}) to ${formatEndpoint(ev.to)}`);
+      case 'liveness':
+        return ev.ok ? log.debug('ike', 'peer alive') : log.warn('ike', 'peer did not answer the liveness check (DPD): dead');
+      case 'invalid-ke':
+        return log.info('ike', `peer asked for DH group ${ev.requested}, retrying`);
+      case 'cookie-requested':
+        return log.info('ike', 'peer demanded a COOKIE, retrying');
+      case 'notify':
+        return log.warn('ike', `${ev.exchange}: peer sent ${ev.notify}`);
+      case 'child-rekeyed':
+        return log.info('ike', `Child SA ${ev.name} rekeyed: SPIs ${ev.oldSpiIn}/${ev.oldSpiOut} -> ${ev.newSpiIn}/${ev.newSpiOut}${ev.pfsGroup ? `, PFS ${ev.pfsGroup}` : ''}`);
+      case 'ike-rekeyed':
+        this.established.set(ev.spiI, this.now());
+        return log.info('ike', `IKE SA rekeyed: ${ev.oldSpi} -> ${ev.newSpi}`);
+      case 'rekey-collision':
+        return log.info('ike', `${ev.scope === 'ike' ? 'IKE' : 'Child'} SA rekey collision (RFC 7296 §2.8.1): ${ev.won ? 'ours' : 'theirs'} wins`);
+    }
+  }
+}
