@@ -43,7 +43,7 @@ export interface NewPolicyInfo extends PolicyInfo {
    * SAs (INITIAL_CONTACT). False for a Child SA the peer is making while another SA of the same
    * name is in use (its reauthentication, RFC 7296 §2.8.3): until our IKE_AUTH response reaches
    * the peer it has no inbound SA for it, so the entry waits behind the old one until the peer
-   * sends on the new SA (the daemon sees it: src/daemon/effects.ts peerSendsOn) or deletes the old one.
+   * sends on the new SA (the daemon sees it: PolicyOrder.peerSendsOn in src/daemon/policy-order.ts) or deletes the old one.
    */
   active: boolean;
 }
