@@ -13,7 +13,7 @@ import { ipToBytes } from '../wire/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
-import { IkeReplacement } from './ike-replacement.js';
+import { Connection, type ConnectionEffect } from '../ike/connection.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
 import { openTun, type TunDevice } from '../io/tun.js';
 import type { IoError } from '../io/native.js';
@@ -55,8 +55,6 @@ export interface Daemon {
   readonly events: EventEmitter<{ ike: [IkeEvent] }>;
 }
 
-const RETRY_MS = 30_000; // initiator: try again every 30 s after F1-F4
-const CHILD_EXPIRED_RESTART_MS = 2_000; // initiator: a Child SA reached its hard lifetime (F6); its Delete goes first
 const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer our Delete
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -96,14 +94,14 @@ class Running {
   private readonly dispatcher: IkeDispatcher;
   private readonly timers: Timers;
   private lastIkeIn: number;
-  private attempts = 0;
   private stopping: Promise<void> | undefined;
   /** Shutdown waits on this: called once no IKE SA is DELETING any more. */
   private deletesDone: (() => void) | undefined;
   private internalErrors = 0;
   readonly events = new EventEmitter<{ ike: [IkeEvent] }>();
   private readonly onDemand: OnDemand;
-  private readonly replacement: IkeReplacement;
+  /** What happens to this tunnel's IKE SAs over time: retries, dpdAction, reauthentication (src/ike/connection.ts). */
+  private readonly conn: Connection;
 
   constructor(
     private readonly peer: PeerConfig,
@@ -168,7 +166,7 @@ class Running {
     const remove = (h: unknown): void => {
       for (const err of removeRoutes(h as InstalledRoutes)) log.warn('route', err);
     };
-    this.onDemand = new OnDemand({ peer, install: installFor, remove, log, initiate: () => this.initiate() });
+    this.onDemand = new OnDemand({ peer, install: installFor, remove, log });
     this.applier = new EffectApplier({
       sad: this.sad,
       spd: this.spd,
@@ -192,30 +190,36 @@ class Running {
       random,
       configFor: (path) => this.configFor(path),
     });
-    this.replacement = new IkeReplacement({
-      peer,
-      log,
-      now: clock,
-      list: () => this.dispatcher.list(),
-      command: (sa, fx) => this.command(sa, fx),
-      configFor: (remote) => toIkeSaConfig(peer, { random, wallClock: Date.now, remote }),
-      initiate: (cfg) => {
-        this.apply(this.dispatcher.initiate(this.clock(), cfg).effects);
-        this.timers.kick();
+    const initiator = peer.start === 'initiate' && peer.remote.addr !== '%any';
+    this.conn = new Connection(
+      {
+        name: peer.name,
+        initiator,
+        remote: peer.remote.addr === '%any' ? undefined : { addr: peer.remote.addr, port: peer.remote.port },
+        dpdAction: peer.dpdAction,
+        dpdS: peer.ike.dpdS,
+        keepaliveS: peer.keepaliveS,
       },
-      stopping: () => this.stopping !== undefined,
-    });
+      {
+        list: () => this.dispatcher.list(),
+        initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
+        ikeConfig: () => toIkeSaConfig(peer, { random, wallClock: Date.now }),
+      },
+      clock(),
+    );
     this.timers = new Timers({
       now: clock,
-      pollTimeout: () => this.dispatcher.pollTimeout(),
-      handleTimeout: (now) => this.dispatcher.handleTimeout(now),
-      list: () => this.dispatcher.list(),
-      apply: (fx) => this.apply(fx),
-      sendKeepalive: (to) => this.io.sendKeepalive(to),
-      lastInbound: () => Math.max(this.lastIkeIn, this.datapath.lastInbound),
-      keepaliveS: peer.keepaliveS,
-      dpdS: peer.ike.dpdS,
       deadlines: [
+        // the IKE SAs' retransmits, half-open timeouts and lifetimes
+        { next: () => this.dispatcher.pollTimeout(), run: (now) => this.apply(this.dispatcher.handleTimeout(now)) },
+        // retries, liveness checks (DPD) and NAT-T keepalives
+        {
+          next: (now) => {
+            this.conn.heardFrom(Math.max(this.lastIkeIn, this.datapath.lastInbound));
+            return this.conn.pollTimeout(now);
+          },
+          run: (now) => this.applyConn(this.conn.handleTimeout(now)),
+        },
         // ESP held for an SPI about to be installed: counted as unknown-spi once its wait is over
         { next: () => this.datapath.holdDeadline(), run: () => this.afterInbound(this.datapath.releaseHeld()) },
         // the inbound SA a rekey replaced goes once its grace is over
@@ -228,7 +232,7 @@ class Running {
     const raw = this.raw;
     const scratch: Uint8Array[] = [];
     this.tun.onBatch((b) => {
-      if (this.onDemand.armed) this.onDemand.offer(b);
+      if (this.onDemand.armed && this.onDemand.offer(b)) this.applyConn(this.conn.traffic(this.clock()));
       // RFC 4303 §3.3.3: an outbound sequence number nears its end or ran out
       for (const ev of this.datapath.outbound(b)) this.rekeyBySpiOut(ev.spi);
     });
@@ -243,8 +247,7 @@ class Running {
     }
     const p = this.peer;
     this.log.info('daemon', `tunnel ${p.name}: ${p.local.addr} (${p.local.tsText.join(',')}) <-> ${p.remote.addr} (${p.remote.tsText.join(',')}), ${p.start === 'initiate' ? 'initiating' : 'waiting for the peer'}`);
-    if (p.start === 'initiate') this.initiate();
-    this.timers.kick();
+    this.applyConn(this.conn.start(this.clock()));
   }
 
   status(): TunnelStatus {
@@ -266,7 +269,7 @@ class Running {
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
       retransmits: this.applier.eventLog.retransmits,
-      reauths: this.replacement.reauths,
+      reauths: this.conn.reauths,
       lastFailure: this.applier.eventLog.lastFailure,
       now: this.clock(),
     });
@@ -293,6 +296,29 @@ class Running {
       if (fx.some((e) => e.type === 'install-sa')) this.afterInbound(this.datapath.releaseHeld()); // ESP that came before its SA
     }
     this.afterIke();
+    // what the connection layer decided from this batch's events, once the batch is applied
+    const next = this.conn.takeDeferred(this.clock());
+    if (next.length > 0) this.applyConn(next);
+  }
+
+  /** The connection layer's effects: the IKE SAs' own in order, hold routes, keepalives, log lines. */
+  private applyConn(fx: ConnectionEffect[]): void {
+    const ike: Effect[] = [];
+    const flush = () => ike.length > 0 && this.apply(ike.splice(0));
+    for (const e of fx) {
+      if (e.type === 'note') {
+        flush();
+        this.log[e.level]('ike', e.message);
+      } else if (e.type === 'keepalive') this.io.sendKeepalive(e.to);
+      else if (e.type === 'hold') {
+        flush();
+        if (!e.armed) this.onDemand.clear();
+        else if (!this.onDemand.arm()) this.applyConn(this.conn.traffic(this.clock())); // no hold routes: initiate now
+      } else ike.push(e);
+    }
+    flush();
+    for (const sa of this.dispatcher.list()) this.dispatcher.adopt(sa); // index any successor SA
+    this.timers.kick();
   }
 
   /** A command given to one IKE SA directly: apply its effects, index any successor SA. */
@@ -344,51 +370,9 @@ class Running {
     return toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now, remote: path.from, local: path.to });
   }
 
-  private initiate(): void {
-    if (this.stopping || this.peer.remote.addr === '%any') return;
-    const now = this.clock();
-    // one IKE SA per tunnel: end whatever is left of the previous attempt (and any reauthentication)
-    this.replacement.reset();
-    for (const sa of this.dispatcher.list()) if (sa.state === 'ESTABLISHED' || sa.state === 'CONNECTING') this.command(sa, sa.delete(now));
-    this.attempts++;
-    this.log.info('ike', `initiating IKE SA to ${formatEndpoint(this.peer.remote)} (attempt ${this.attempts})`);
-    const cfg = toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now });
-    this.apply(this.dispatcher.initiate(now, cfg).effects);
-    this.timers.kick();
-  }
-
   private onEvent(e: IkeEvent): void {
     this.events.emit('ike', e);
-    if (this.stopping) return;
-    const initiator = this.peer.start === 'initiate' && this.peer.remote.addr !== '%any';
-    if (e.type === 'reauth-due') {
-      setImmediate(() => this.replacement.reauth());
-    } else if (e.type === 'failure' && e.row !== 'F6' && this.replacement.reauthenticating) {
-      // the new IKE SA failed; the old one is still up and keeps the traffic until it expires
-      this.replacement.reset();
-      this.log.warn('ike', `reauthentication failed (${e.row}): the current IKE SA stays in use; trying again in ${RETRY_MS / 1000} s`);
-      this.timers.retryAt(this.clock() + RETRY_MS, () => this.replacement.reauth());
-    } else if (e.type === 'failure' && e.row === 'F6' && e.evidence.scope === 'child' && e.evidence.result === 'expired' && initiator) {
-      // the Child SA is gone and no rekey could replace it: start over with a new IKE SA (after its Delete)
-      this.log.warn('ike', `Child SA ${e.evidence.child ?? ''} expired without a rekey: starting over with a new IKE SA in ${CHILD_EXPIRED_RESTART_MS / 1000} s`);
-      this.timers.retryAt(this.clock() + CHILD_EXPIRED_RESTART_MS, () => this.initiate());
-    } else if (e.type === 'failure' && e.row !== 'F6' && initiator) {
-      // F1-F4: the negotiation failed, try again later. F6 (rekey) leaves the SA running until it expires.
-      this.log.info('ike', `retrying in ${RETRY_MS / 1000} s`);
-      this.timers.retryAt(this.clock() + RETRY_MS, () => this.initiate());
-    } else if (e.type === 'ike-established') {
-      this.attempts = 0;
-      this.timers.cancelRetry();
-      this.replacement.established(e.spiI, !!e.initialContact);
-    } else if (e.type === 'ike-deleted' && e.reason === 'expired' && initiator) {
-      this.log.info('ike', 'IKE SA expired without a rekey: initiating a new one');
-      setImmediate(() => this.initiate());
-    } else if (e.type === 'ike-deleted' && e.reason === 'dead-peer') {
-      const action = this.peer.dpdAction;
-      this.log.warn('ike', `dead peer: dpdAction ${action}`);
-      if (action === 'restart' && initiator) setImmediate(() => this.initiate());
-      if (action === 'hold' && initiator) setImmediate(() => !this.stopping && this.onDemand.arm());
-    }
+    if (!this.stopping) this.conn.onEvent(this.clock(), e);
   }
 
   private currentPeer(): string {
@@ -410,15 +394,14 @@ class Running {
 
   private async doTeardown(code: number, reason: string): Promise<void> {
     this.log.info('daemon', `going down (${reason})`);
-    this.timers.cancelRetry();
     try {
       const now = this.clock();
-      // RFC 7296 §1.4.1: tell the peer; its answer (or 2 s) ends the IKE SA
-      for (const sa of this.dispatcher.list()) this.command(sa, sa.delete(now));
+      // RFC 7296 §1.4.1: tell the peer; its answer (or 2 s) ends the IKE SA. Nothing new starts.
+      this.applyConn(this.conn.stop(now));
       // wait until no IKE SA is DELETING (afterIke sees each state change), at most DELETE_WAIT_MS
       await new Promise<void>((resolve) => {
         this.deletesDone = resolve;
-        this.timers.retryAt(now + DELETE_WAIT_MS, resolve); // the retry slot is free: teardown cancelled it
+        this.timers.at(now + DELETE_WAIT_MS, resolve);
         this.afterIke();
       });
     } catch (e) {
