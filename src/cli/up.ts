@@ -30,11 +30,12 @@ function loadConfig(file: string, io: Io): PeerConfig | number {
   } catch (e) {
     if (e instanceof ConfigError) {
       // one line per problem, even when a message quotes a piece of the file with newlines;
-      // the file as a whole (unreadable, not JSON) is a single line
+      // the file as a whole (unreadable, not JSON) is one message, with the offending line
+      // of a JSON syntax error below it
       const text = (t: string): string => t.replace(/\s*[\r\n]+\s*/g, ' ');
       const whole = e.problems.length === 1 && e.problems[0]!.path === '';
       const lines = e.problems.map((p) => `${p.path === '' ? '(top level)' : p.path}: ${text(p.expected)}`);
-      io.err(whole ? `tsvpn: ${text(e.problems[0]!.expected)}\n` : `tsvpn: ${file} is not a valid peer file:\n${lines.join('\n')}\n`);
+      io.err(whole ? `tsvpn: ${e.problems[0]!.expected}\n` : `tsvpn: ${file} is not a valid peer file:\n${lines.join('\n')}\n`);
       return 2;
     }
     const err = e as NodeJS.ErrnoException;
