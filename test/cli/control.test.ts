@@ -145,7 +145,7 @@ describe('tsvpn status and down', () => {
     for (const argv of [['status', 'left'], ['down', 'left']]) {
       const io = collect();
       expect(await main(argv, io)).toBe(1);
-      expect(io.stderr).toBe(`tsvpn: tunnel left is not running (no ${dir}/left.sock)\n`);
+      expect(io.stderr).toBe(`tsvpn: tunnel left is not running (no ${dir}/left.sock); no tunnel is running\n`);
       expect(io.stdout).toBe('');
     }
   });
@@ -186,6 +186,6 @@ describe('bin/tsvpn.js', () => {
     expect(out).toContain("remote 'right.example' @ 198.51.100.2[4500]");
     const gone = run(['status', 'nope'], { TSVPN_CONTROL_DIR: dir });
     expect(gone.status).toBe(1);
-    expect(gone.stderr).toBe(`tsvpn: tunnel nope is not running (no ${dir}/nope.sock)\n`);
+    expect(gone.stderr).toBe(`tsvpn: tunnel nope is not running (no ${dir}/nope.sock); running: left\n`);
   });
 });
