@@ -23,7 +23,7 @@ import { Sad } from '../ipsec/sad.js';
 import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
 import { Datapath, type SaPaths } from './datapath.js';
-import { EffectApplier, REKEYED_INBOUND_GRACE_MS } from './effects.js';
+import { EffectApplier, REKEYED_INBOUND_GRACE_MS, type LastFailure } from './effects.js';
 import { UdpIo } from './udp-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -99,6 +99,8 @@ class Running {
   private attempts = 0;
   private stopping: Promise<void> | undefined;
   private internalErrors = 0;
+  /** DPD: retransmits of the liveness check in flight, whether it went unanswered, and the failure it made. */
+  private dpd = { retransmits: 0, to: undefined as string | undefined, unanswered: false, failure: null as LastFailure | null };
   readonly events = new EventEmitter<{ ike: [IkeEvent] }>();
   private readonly onDemand: OnDemand;
   private readonly replacement: IkeReplacement;
@@ -264,7 +266,7 @@ class Running {
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
       retransmits: this.applier.retransmits,
       reauths: this.replacement.reauths,
-      lastFailure: this.applier.lastFailure,
+      lastFailure: newest(this.applier.lastFailure, this.dpd.failure),
       now: this.clock(),
     });
   }
@@ -340,6 +342,7 @@ class Running {
   private onEvent(e: IkeEvent): void {
     this.events.emit('ike', e);
     if (this.stopping) return;
+    this.noteDpd(e);
     const initiator = this.peer.start === 'initiate' && this.peer.remote.addr !== '%any';
     if (e.type === 'reauth-due') {
       setImmediate(() => this.replacement.reauth());
@@ -368,6 +371,26 @@ class Running {
       this.log.warn('ike', `dead peer: dpdAction ${action}`);
       if (action === 'restart' && initiator) setImmediate(() => this.initiate());
       if (action === 'hold' && initiator) setImmediate(() => !this.stopping && this.onDemand.arm());
+    }
+  }
+
+  /** A peer declared dead by DPD is a failure with its evidence, not just "no IKE SA" (failure map F1: no answer). */
+  private noteDpd(e: IkeEvent): void {
+    if (e.type === 'retransmit' && e.exchange === 'INFORMATIONAL') this.dpd = { ...this.dpd, retransmits: e.attempt, to: formatEndpoint(e.to) };
+    else if (e.type === 'liveness') this.dpd = { ...this.dpd, unanswered: !e.ok, retransmits: e.ok ? 0 : this.dpd.retransmits };
+    else if (e.type === 'ike-deleted' && e.reason === 'dead-peer' && this.dpd.unanswered) {
+      const requests = this.dpd.retransmits + 1;
+      const last = Math.max(this.lastIkeIn, this.datapath.lastInbound);
+      const agoS = Math.round((this.clock() - last) / 1000);
+      const peer = this.dpd.to ?? this.currentPeer();
+      const failure: LastFailure = {
+        row: 'F1',
+        // RFC 7296 §2.4: a peer that answers no INFORMATIONAL request is declared dead
+        message: `peer ${peer} declared dead: ${requests} DPD requests unanswered, last packet from it ${agoS} s ago (dpdAction ${this.peer.dpdAction})`,
+        evidence: { dpdRequestsUnanswered: requests, lastPacketAt: new Date(Date.now() - (this.clock() - last)).toISOString(), lastPacketAgoS: agoS, peer, dpdAction: this.peer.dpdAction },
+        at: new Date().toISOString(),
+      };
+      this.dpd = { retransmits: 0, to: undefined, unanswered: false, failure };
     }
   }
 
@@ -423,4 +446,10 @@ class Running {
     this.log.info('daemon', `tunnel ${this.peer.name} down`);
     this.resolveDone(code);
   }
+}
+
+/** The later of two failures (ISO timestamps sort as text). */
+function newest(a: LastFailure | null, b: LastFailure | null): LastFailure | null {
+  if (a === null || b === null) return a ?? b;
+  return b.at > a.at ? b : a;
 }
