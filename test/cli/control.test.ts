@@ -2,7 +2,7 @@
 // `tsvpn status` and `tsvpn down` print and return for running, absent and stale tunnels.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { fetchStatus, listTunnels, NotRunningError, request, requestDown } from '../../src/cli/control-client.js';
 import { main, type Io } from '../../src/cli/main.js';
+import { fakeDaemon as startFake } from './fake-daemon.js';
 import { troubledStatus, upStatus } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../bin/tsvpn.js', import.meta.url));
@@ -17,33 +18,11 @@ const BIN = fileURLToPath(new URL('../../bin/tsvpn.js', import.meta.url));
 let dir: string;
 const servers: Server[] = [];
 
-/** A fake daemon: answers status with `status`, and on down unlinks its socket like the real one. */
-function fakeDaemon(name: string, status: object, onLine?: (line: string) => string | undefined): Promise<string[]> {
-  const seen: string[] = [];
-  const path = join(dir, `${name}.sock`);
-  const srv = createServer((c) => {
-    let buf = '';
-    c.on('data', (d) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      const line = buf.slice(0, nl);
-      seen.push(line);
-      const custom = onLine?.(line);
-      if (custom !== undefined) {
-        c.end(custom);
-        return;
-      }
-      const req = JSON.parse(line) as { cmd: string };
-      if (req.cmd === 'status') c.end(JSON.stringify({ ok: true, status }) + '\n');
-      else if (req.cmd === 'down') {
-        c.end(JSON.stringify({ ok: true }) + '\n');
-        setTimeout(() => srv.close(), 100);
-      } else c.end(JSON.stringify({ ok: false, error: `unknown command ${req.cmd}` }) + '\n');
-    });
-  });
-  servers.push(srv);
-  return new Promise((resolve) => srv.listen(path, () => resolve(seen)));
+/** A fake daemon in the test's directory, closed after each test. */
+async function fakeDaemon(name: string, status: object, onLine?: (line: string) => string | undefined): Promise<string[]> {
+  const d = await startFake(dir, name, status, onLine);
+  servers.push(d.server);
+  return d.seen;
 }
 
 function collect(): Io & { stdout: string; stderr: string } {
