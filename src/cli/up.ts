@@ -2,6 +2,9 @@
 // daemon in this process, say once when the tunnel is up, and on SIGINT/SIGTERM take it
 // down (Delete, routes, TUN) and exit with the daemon's own exit code.
 
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
 import { ConfigError } from '../config/errors.js';
 import { loadPeerFile } from '../config/load.js';
 import type { PeerConfig } from '../config/types.js';
@@ -44,6 +47,13 @@ export function peerAnnouncer(out: (line: string) => void): (now: TunnelStatus |
   };
 }
 
+/** The examples' certificates are not shipped: say which script makes them when they are missing. */
+function certsHint(file: string, e: ConfigError): string {
+  const missing = e.problems.some((p) => /^\/(local\/(cert|key)|remote\/ca)\b/.test(p.path) && p.expected.startsWith('cannot read'));
+  const maker = join(dirname(resolve(file)), 'make-certs.sh');
+  return missing && existsSync(maker) ? `(${maker} makes the CA, certificates and keys the examples use)\n` : '';
+}
+
 function loadConfig(file: string, io: Io): PeerConfig | number {
   try {
     return loadPeerFile(file, io.env);
@@ -55,7 +65,7 @@ function loadConfig(file: string, io: Io): PeerConfig | number {
       const text = (t: string): string => t.replace(/\s*[\r\n]+\s*/g, ' ');
       const whole = e.problems.length === 1 && e.problems[0]!.path === '';
       const lines = e.problems.map((p) => `${p.path === '' ? '(top level)' : p.path}: ${text(p.expected)}`);
-      io.err(whole ? `tsvpn: ${e.problems[0]!.expected}\n` : `tsvpn: ${file} is not a valid peer file:\n${lines.join('\n')}\n`);
+      io.err(whole ? `tsvpn: ${e.problems[0]!.expected}\n` : `tsvpn: ${file} is not a valid peer file:\n${lines.join('\n')}\n${certsHint(file, e)}`);
       return 2;
     }
     const err = e as NodeJS.ErrnoException;

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { peerAnnouncer, runUp } from '../../src/cli/up.js';
@@ -48,6 +49,30 @@ describe('tsvpn up', () => {
       expect(lines.slice(1).every((l) => /^(\/[^:]*|\(top level\)): /.test(l))).toBe(true);
       expect(err).toMatch(/^\/colour: /m);
       expect(err).not.toContain('hunter2-secret');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('examples/pubkey.json before make-certs.sh: the missing files, and the script that makes them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvpn-up-'));
+    try {
+      const file = join(dir, 'pubkey.json');
+      copyFileSync(fileURLToPath(new URL('../../examples/pubkey.json', import.meta.url)), file);
+      writeFileSync(join(dir, 'make-certs.sh'), '');
+      let err = '';
+      const code = await runUp(file, false, { out: () => undefined, err: (t) => void (err += t), env: {} });
+      expect(code).toBe(2);
+      expect(err).toBe(
+        [
+          `tsvpn: ${file} is not a valid peer file:`,
+          `/local/key: cannot read ${dir}/certs/left.key: no such file`,
+          `/local/cert: cannot read ${dir}/certs/left.pem: no such file`,
+          `/remote/ca/0: cannot read ${dir}/certs/ca.pem: no such file`,
+          `(${dir}/make-certs.sh makes the CA, certificates and keys the examples use)`,
+          '',
+        ].join('\n'),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
