@@ -9,7 +9,6 @@ import { parseArgs, UsageError, type Command, type TunnelRef } from './args.js';
 import { controlDir, ControlError, fetchStatus, listTunnels, NoPermissionError, NotRunningError, requestDown } from './control-client.js';
 import { formatStatus } from './format-status.js';
 import type { Io } from './streams.js';
-import { tunnelNameOf } from './tunnel-name.js';
 import { commandSpec, commandUsage, overview } from './usage.js';
 
 export type { Io } from './streams.js';
@@ -68,8 +67,9 @@ function controlFailure(io: Io, e: unknown): number {
 }
 
 /** The tunnel's name: as given, or read from the peer file (exit 2 when it cannot be). */
-function nameOf(cmd: string, t: TunnelRef, io: Io): string | number {
+async function nameOf(cmd: string, t: TunnelRef, io: Io): Promise<string | number> {
   if ('name' in t) return t.name;
+  const { tunnelNameOf } = await import('./tunnel-name.js'); // the config loader, only when a file is given
   const r = tunnelNameOf(t.file);
   if (typeof r === 'string') return r;
   io.err(`tsvpn: ${cmd}: ${r.error}\n`);
@@ -79,7 +79,7 @@ function nameOf(cmd: string, t: TunnelRef, io: Io): string | number {
 async function status(cmd: Extract<Command, { cmd: 'status' }>, io: Io): Promise<number> {
   const dir = controlDir(io.env);
   if (cmd.tunnel !== undefined) {
-    const name = nameOf('status', cmd.tunnel, io);
+    const name = await nameOf('status', cmd.tunnel, io);
     if (typeof name === 'number') return name;
     try {
       const s = await fetchStatus(dir, name);
@@ -115,7 +115,7 @@ async function status(cmd: Extract<Command, { cmd: 'status' }>, io: Io): Promise
 }
 
 async function down(t: TunnelRef, io: Io): Promise<number> {
-  const name = nameOf('down', t, io);
+  const name = await nameOf('down', t, io);
   if (typeof name === 'number') return name;
   try {
     await requestDown(controlDir(io.env), name);
