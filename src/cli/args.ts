@@ -1,39 +1,33 @@
 // Command-line parsing for `tsvpn`: argv -> one typed command, or a UsageError that main
-// prints with the usage text (exit code 2). No I/O here, so every case is testable.
+// prints with the usage text (exit code 2). No I/O here, so every case is testable. The
+// commands and their options come from usage.ts, the same table --help prints.
 
-export const USAGE = `usage: tsvpn <command> [options]
-
-commands:
-  up <peer.json> [-v|--verbose]   start the tunnel described by peer.json in the foreground
-                                  (logs to stderr; Ctrl-C or SIGTERM takes it down)
-  down <name>                     take a running tunnel down (Delete sent, routes removed)
-  status [--json] [name]          show one tunnel, or every tunnel in the control directory
-  demo [--keep] [-v|--verbose]    two lab hosts in network namespaces, a tunnel between them,
-                                  traffic through it, status of both ends, then clean up
-                                  (--keep leaves it running; needs root and iproute2)
-  help                            this text
-  --version                       print the version
-
-environment:
-  TSVPN_CONTROL_DIR   directory of the control sockets (default /run/tsvpn)
-
-exit codes: 0 success, 1 failure (tunnel not running, timeout, error), 2 usage or config error`;
+import { commandSpec } from './usage.js';
 
 /** Tunnel names as peer.json allows them (they become /run/tsvpn/<name>.sock). */
 export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 export type Command =
   | { cmd: 'up'; file: string; verbose: boolean }
-  | { cmd: 'down'; name: string }
-  | { cmd: 'status'; json: boolean; name?: string }
+  | { cmd: 'down'; tunnel: TunnelRef }
+  | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
   | { cmd: 'demo'; keep: boolean; verbose: boolean }
-  | { cmd: 'help' }
+  | { cmd: 'help'; topic?: string }
   | { cmd: 'version' }
   // internal: a UDP echo server or client run inside a namespace by `tsvpn demo`
   | { cmd: 'echo'; role: 'server' | 'client'; local: string; remote?: string; port: number; count: number };
 
+/** A running tunnel named on the command line: by name, or by the peer file it was started from. */
+export type TunnelRef = { name: string } | { file: string };
+
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** The command whose usage goes with the message (the overview when absent). */
+  readonly command: string | undefined;
+  constructor(message: string, command?: string) {
+    super(message);
+    this.command = command;
+  }
 }
 
 interface Split {
@@ -41,8 +35,16 @@ interface Split {
   positional: string[];
 }
 
+/** The flags of a command as usage.ts lists them: spelling -> key. */
+function knownFlags(cmd: string): Record<string, string> {
+  const known: Record<string, string> = {};
+  for (const o of commandSpec(cmd)?.options ?? []) for (const f of o.flags) known[f] = o.key;
+  return known;
+}
+
 /** Separates flags from positional arguments, refusing flags the command does not know. */
-function split(cmd: string, args: string[], known: Record<string, string>): Split {
+function split(cmd: string, args: string[]): Split {
+  const known = knownFlags(cmd);
   const flags = new Set<string>();
   const positional: string[] = [];
   let onlyPositional = false;
@@ -53,7 +55,7 @@ function split(cmd: string, args: string[], known: Record<string, string>): Spli
       const canonical = known[a];
       if (canonical === undefined) {
         const list = Object.keys(known);
-        throw new UsageError(`${cmd}: unknown option ${a}` + (list.length ? ` (expected ${list.join(', ')})` : ''));
+        throw new UsageError(`${cmd}: unknown option ${a}` + (list.length ? ` (expected ${list.join(', ')})` : ''), cmd);
       }
       flags.add(canonical);
     } else {
@@ -65,14 +67,20 @@ function split(cmd: string, args: string[], known: Record<string, string>): Spli
 
 function checkName(cmd: string, name: string): string {
   if (!TUNNEL_NAME.test(name)) {
-    throw new UsageError(`${cmd}: ${JSON.stringify(name)} is not a tunnel name (letters, digits, "_", ".", "-"; up to 32; as in peer.json "name")`);
+    throw new UsageError(`${cmd}: ${JSON.stringify(name)} is not a tunnel name (letters, digits, "_", ".", "-"; up to 32; as in peer.json "name") nor a peer file (a path with "/" or ending in .json)`, cmd);
   }
   return name;
 }
 
+/** A name, or a peer file when it looks like a path (wg-quick takes either). */
+function tunnelRef(cmd: string, text: string): TunnelRef {
+  if (text.includes('/') || text.endsWith('.json')) return { file: text };
+  return { name: checkName(cmd, text) };
+}
+
 function arity(cmd: string, positional: string[], min: number, max: number, what: string): void {
-  if (positional.length < min) throw new UsageError(`${cmd}: missing ${what}`);
-  if (positional.length > max) throw new UsageError(`${cmd}: unexpected argument ${JSON.stringify(positional[max])}`);
+  if (positional.length < min) throw new UsageError(`${cmd}: missing ${what}`, cmd);
+  if (positional.length > max) throw new UsageError(`${cmd}: unexpected argument ${JSON.stringify(positional[max])}`, cmd);
 }
 
 function intArg(cmd: string, text: string | undefined, what: string, lo: number, hi: number): number {
@@ -87,30 +95,38 @@ export function parseArgs(argv: readonly string[]): Command {
   switch (first) {
     case 'help':
     case '--help':
-    case '-h':
-      return { cmd: 'help' };
+    case '-h': {
+      const topic = rest[0];
+      if (topic === undefined) return { cmd: 'help' };
+      if (commandSpec(topic) === undefined) throw new UsageError(`help: unknown command ${JSON.stringify(topic)}`);
+      return { cmd: 'help', topic };
+    }
     case 'version':
     case '--version':
     case '-V':
       return { cmd: 'version' };
     case 'up': {
-      const s = split('up', rest, { '-v': 'verbose', '--verbose': 'verbose' });
+      const s = split('up', rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: 'up' };
       arity('up', s.positional, 1, 1, 'the peer file (tsvpn up <peer.json>)');
       return { cmd: 'up', file: s.positional[0]!, verbose: s.flags.has('verbose') };
     }
     case 'down': {
-      const s = split('down', rest, {});
-      arity('down', s.positional, 1, 1, 'the tunnel name (tsvpn down <name>)');
-      return { cmd: 'down', name: checkName('down', s.positional[0]!) };
+      const s = split('down', rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: 'down' };
+      arity('down', s.positional, 1, 1, 'the tunnel name or peer file (tsvpn down <name|peer.json>)');
+      return { cmd: 'down', tunnel: tunnelRef('down', s.positional[0]!) };
     }
     case 'status': {
-      const s = split('status', rest, { '--json': 'json', '-j': 'json' });
+      const s = split('status', rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: 'status' };
       arity('status', s.positional, 0, 1, 'tunnel name');
-      const name = s.positional[0];
-      return name === undefined ? { cmd: 'status', json: s.flags.has('json') } : { cmd: 'status', json: s.flags.has('json'), name: checkName('status', name) };
+      const arg = s.positional[0];
+      return arg === undefined ? { cmd: 'status', json: s.flags.has('json') } : { cmd: 'status', json: s.flags.has('json'), tunnel: tunnelRef('status', arg) };
     }
     case 'demo': {
-      const s = split('demo', rest, { '--keep': 'keep', '-v': 'verbose', '--verbose': 'verbose' });
+      const s = split('demo', rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: 'demo' };
       arity('demo', s.positional, 0, 0, '');
       return { cmd: 'demo', keep: s.flags.has('keep'), verbose: s.flags.has('verbose') };
     }

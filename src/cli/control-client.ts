@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import type { TunnelStatus } from '../daemon/status.js';
+import { whenInDir } from './dir-watch.js';
 
 export const DEFAULT_CONTROL_DIR = '/run/tsvpn';
 
@@ -31,6 +32,16 @@ export class NotRunningError extends Error {
     super(stale ? `tunnel ${tunnel} is not running (stale socket ${path}, nobody listens on it)` : `tunnel ${tunnel} is not running (no ${path})`);
   }
 }
+
+/** The control directory or a socket in it is not ours to read: it is root's (mode 0700). */
+export class NoPermissionError extends Error {
+  override name = 'NoPermissionError';
+  constructor(readonly dir: string) {
+    super(`the control directory ${dir} needs root (permission denied): run this as root, e.g. with sudo`);
+  }
+}
+
+const denied = (e: NodeJS.ErrnoException): boolean => e.code === 'EACCES' || e.code === 'EPERM';
 
 /** The daemon's answer was not one JSON line with an "ok" field, or it did not answer in time. */
 export class ControlError extends Error {
@@ -86,7 +97,8 @@ export function request(dir: string, name: string, req: ControlRequest, timeoutM
       else finish(new ControlError(`tunnel ${name}: the daemon closed ${path} without a reply`));
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') finish(new NotRunningError(name, path, false));
+      if (denied(e)) finish(new NoPermissionError(dir));
+      else if (e.code === 'ENOENT') finish(new NotRunningError(name, path, false));
       else if (e.code === 'ECONNREFUSED') finish(new NotRunningError(name, path, true));
       else finish(new ControlError(`tunnel ${name}: ${path}: ${e.message}`));
     });
@@ -109,19 +121,22 @@ export async function requestDown(dir: string, name: string, waitMs = 10_000): P
   const r = await request(dir, name, { cmd: 'down' });
   if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
   const path = socketPath(dir, name);
-  const until = Date.now() + waitMs;
-  while (existsSync(path)) {
-    if (Date.now() > until) throw new ControlError(`tunnel ${name} accepted "down" but ${path} is still there after ${waitMs} ms`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
+  await whenInDir(dir, () => !existsSync(path), {
+    timeoutMs: waitMs,
+    onTimeout: () => new ControlError(`tunnel ${name} accepted "down" but ${path} is still there after ${waitMs} ms`),
+  });
 }
 
-/** Names of the tunnels that have a socket in `dir` (sorted); none when the directory is missing. */
+/**
+ * Names of the tunnels that have a socket in `dir` (sorted); none when the directory is
+ * missing. Throws NoPermissionError when the directory is there but not readable.
+ */
 export function listTunnels(dir: string): string[] {
   let entries: string[];
   try {
     entries = readdirSync(dir);
-  } catch {
+  } catch (e) {
+    if (denied(e as NodeJS.ErrnoException)) throw new NoPermissionError(dir);
     return [];
   }
   return entries

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { TunnelStatus } from '../daemon/status.js';
 import { createTwoHosts, type LabHost, type TwoHosts, type TwoHostsOptions } from '../io/netns.js';
 import { fetchStatus, NotRunningError, requestDown, socketPath } from './control-client.js';
+import { whenInDir } from './dir-watch.js';
 
 export const TSVPN_BIN = fileURLToPath(new URL('../../bin/tsvpn.js', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -158,16 +159,21 @@ async function stopEnd(end: TunnelEnd, ms: number): Promise<void> {
   }
 }
 
+/** Rejects when `tsvpn up` exits (the wait it races is then pointless). */
+function exitError(end: TunnelEnd, what: string): Promise<Error> {
+  return end.exited.then((code) => new Error(`tsvpn up for ${end.name} exited with code ${code} ${what}:\n${readLog(end)}`));
+}
+
+/** Until `tsvpn up` has opened its control socket (inotify on the control directory). */
 async function waitListening(end: TunnelEnd, ctl: string, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!existsSync(socketPath(ctl, end.name))) {
-    if (end.exitCode !== undefined) throw new Error(`tsvpn up for ${end.name} exited with code ${end.exitCode}:\n${readLog(end)}`);
-    if (Date.now() > until) {
+  await whenInDir(ctl, () => existsSync(socketPath(ctl, end.name)), {
+    timeoutMs: ms,
+    abort: exitError(end, 'before it opened its control socket'),
+    onTimeout: async () => {
       await stopEnd(end, 3000);
-      throw new Error(`tsvpn up for ${end.name} did not open its control socket within ${ms / 1000} s:\n${readLog(end)}`);
-    }
-    await sleep(50);
-  }
+      return new Error(`tsvpn up for ${end.name} did not open its control socket within ${ms / 1000} s:\n${readLog(end)}`);
+    },
+  });
 }
 
 function readLog(e: TunnelEnd): string {
@@ -223,28 +229,33 @@ function pairOf(hosts: TwoHosts, left: TunnelEnd, right: TunnelEnd, dir: string,
     dir,
     controlDir: ctl,
     status: (side) => fetchStatus(ctl, ends[side].name),
+    // each `tsvpn up` prints "tunnel <name> is up: ..." on stdout (its log file) when a
+    // Child SA is installed: wait for that line from both (inotify on the directory of the
+    // logs), then confirm with their status
     async waitInstalled(timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs;
-      const seen: Record<Side, string> = { left: 'no status yet', right: 'no status yet' };
-      for (;;) {
-        let ok = 0;
-        for (const side of ['left', 'right'] as const) {
-          const e = ends[side];
-          if (e.exitCode !== undefined) throw new Error(`tsvpn up for ${e.name} exited with code ${e.exitCode} before the tunnel came up\n${logs()}`);
-          try {
-            const s = await fetchStatus(ctl, e.name, 2000);
-            seen[side] = s.lastFailure ? `last failure ${s.lastFailure.row}: ${s.lastFailure.message}` : `${s.ikeSas.length} IKE SA(s), none with an INSTALLED Child SA`;
-            if (installed(s)) ok++;
-          } catch (err) {
-            seen[side] = (err as Error).message;
-          }
+      const saidUp = (e: TunnelEnd): boolean => {
+        const lines = readLog(e).split('\n').filter((l) => l.startsWith(`tunnel ${e.name} is `));
+        return lines.at(-1)?.startsWith(`tunnel ${e.name} is up: `) ?? false;
+      };
+      const bothInstalled = async (): Promise<boolean> => {
+        if (!saidUp(left) || !saidUp(right)) return false;
+        const s = await Promise.all([left, right].map((e) => fetchStatus(ctl, e.name, 2000).catch(() => undefined)));
+        return s.every((x) => x !== undefined && installed(x));
+      };
+      const seen = async (e: TunnelEnd): Promise<string> => {
+        try {
+          const s = await fetchStatus(ctl, e.name, 2000);
+          return s.lastFailure ? `last failure ${s.lastFailure.row}: ${s.lastFailure.message}` : `${s.ikeSas.length} IKE SA(s), none with an INSTALLED Child SA`;
+        } catch (err) {
+          return (err as Error).message;
         }
-        if (ok === 2) return;
-        if (Date.now() > until) {
-          throw new Error(`the tunnel did not come up within ${timeoutMs / 1000} s (left: ${seen.left}; right: ${seen.right})\n${logs()}`);
-        }
-        await sleep(200);
-      }
+      };
+      const exit = (e: TunnelEnd): Promise<Error> => e.exited.then((code) => new Error(`tsvpn up for ${e.name} exited with code ${code} before the tunnel came up\n${logs()}`));
+      await whenInDir(dir, bothInstalled, {
+        timeoutMs,
+        abort: Promise.race([exit(left), exit(right)]),
+        onTimeout: async () => new Error(`the tunnel did not come up within ${timeoutMs / 1000} s (left: ${await seen(left)}; right: ${await seen(right)})\n${logs()}`),
+      });
     },
     logs,
     async down() {

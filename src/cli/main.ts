@@ -3,11 +3,13 @@
 // `tsvpn --help`, `status` and `down` start quickly.
 
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
-import { parseArgs, USAGE, UsageError, type Command } from './args.js';
-import { controlDir, ControlError, fetchStatus, listTunnels, NotRunningError, requestDown } from './control-client.js';
+import { parseArgs, UsageError, type Command, type TunnelRef } from './args.js';
+import { controlDir, ControlError, fetchStatus, listTunnels, NoPermissionError, NotRunningError, requestDown } from './control-client.js';
 import { formatStatus } from './format-status.js';
 import type { Io } from './streams.js';
+import { commandSpec, commandUsage, overview } from './usage.js';
 
 export type { Io } from './streams.js';
 
@@ -41,27 +43,58 @@ export function version(): string {
   return pkg.version;
 }
 
+/** The tunnels that are running, for a "not running" message: which ones are. */
+function runningText(dir: string): string {
+  try {
+    const names = listTunnels(dir);
+    return names.length ? `running: ${names.join(', ')}` : 'no tunnel is running';
+  } catch {
+    return 'cannot list the running tunnels';
+  }
+}
+
 /** Errors the control client raises become one line on stderr and exit code 1. */
 function controlFailure(io: Io, e: unknown): number {
-  if (e instanceof NotRunningError || e instanceof ControlError) {
+  if (e instanceof NotRunningError) {
+    io.err(`tsvpn: ${e.message}; ${runningText(dirname(e.path))}\n`);
+    return 1;
+  }
+  if (e instanceof NoPermissionError || e instanceof ControlError) {
     io.err(`tsvpn: ${e.message}\n`);
     return 1;
   }
   throw e;
 }
 
+/** The tunnel's name: as given, or read from the peer file (exit 2 when it cannot be). */
+async function nameOf(cmd: string, t: TunnelRef, io: Io): Promise<string | number> {
+  if ('name' in t) return t.name;
+  const { tunnelNameOf } = await import('./tunnel-name.js'); // the config loader, only when a file is given
+  const r = tunnelNameOf(t.file);
+  if (typeof r === 'string') return r;
+  io.err(`tsvpn: ${cmd}: ${r.error}\n`);
+  return 2;
+}
+
 async function status(cmd: Extract<Command, { cmd: 'status' }>, io: Io): Promise<number> {
   const dir = controlDir(io.env);
-  if (cmd.name !== undefined) {
+  if (cmd.tunnel !== undefined) {
+    const name = await nameOf('status', cmd.tunnel, io);
+    if (typeof name === 'number') return name;
     try {
-      const s = await fetchStatus(dir, cmd.name);
+      const s = await fetchStatus(dir, name);
       io.out((cmd.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
       return 0;
     } catch (e) {
       return controlFailure(io, e);
     }
   }
-  const names = listTunnels(dir);
+  let names: string[];
+  try {
+    names = listTunnels(dir);
+  } catch (e) {
+    return controlFailure(io, e);
+  }
   if (names.length === 0) {
     if (cmd.json) io.out('[]\n');
     else io.out(`no tunnels running (no sockets in ${dir})\n`);
@@ -81,7 +114,9 @@ async function status(cmd: Extract<Command, { cmd: 'status' }>, io: Io): Promise
   return code;
 }
 
-async function down(name: string, io: Io): Promise<number> {
+async function down(t: TunnelRef, io: Io): Promise<number> {
+  const name = await nameOf('down', t, io);
+  if (typeof name === 'number') return name;
   try {
     await requestDown(controlDir(io.env), name);
     io.out(`tunnel ${name} is down\n`);
@@ -97,20 +132,23 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     cmd = parseArgs(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    io.err(`tsvpn: ${e.message}\n\n${USAGE}\n`);
+    const spec = e.command === undefined ? undefined : commandSpec(e.command);
+    io.err(`tsvpn: ${e.message}\n\n${spec ? commandUsage(spec) : overview()}\n`);
     return 2;
   }
   switch (cmd.cmd) {
-    case 'help':
-      io.out(`${USAGE}\n`);
+    case 'help': {
+      const spec = cmd.topic === undefined ? undefined : commandSpec(cmd.topic);
+      io.out(`${spec ? commandUsage(spec) : overview()}\n`);
       return 0;
+    }
     case 'version':
       io.out(`tsvpn ${version()}\n`);
       return 0;
     case 'status':
       return status(cmd, io);
     case 'down':
-      return down(cmd.name, io);
+      return down(cmd.tunnel, io);
     case 'up': {
       const { runUp } = await import('./up.js');
       return runUp(cmd.file, cmd.verbose, io);

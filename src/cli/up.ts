@@ -2,6 +2,9 @@
 // daemon in this process, say once when the tunnel is up, and on SIGINT/SIGTERM take it
 // down (Delete, routes, TUN) and exit with the daemon's own exit code.
 
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
 import { ConfigError } from '../config/errors.js';
 import { loadPeerFile } from '../config/load.js';
 import type { PeerConfig } from '../config/types.js';
@@ -12,16 +15,43 @@ import { controlDir } from './control-client.js';
 import { endpointText } from './format-status.js';
 import type { Io } from './streams.js';
 
-/** The line printed when a Child SA is installed: selectors, peer, encapsulation, device. */
-export function upLine(s: TunnelStatus): string | undefined {
+/**
+ * The peers that have a Child SA installed, each with the line printed when it comes up:
+ * selectors, peer, encapsulation, device. Keyed by peer (identity and address), so a
+ * rekey or a reauthentication of the same peer is not a new peer.
+ */
+export function upPeers(s: TunnelStatus): Map<string, { up: string; down: string }> {
+  const peers = new Map<string, { up: string; down: string }>();
   for (const sa of s.ikeSas) {
     const c = sa.children.find((ch) => ch.state === 'INSTALLED');
-    if (!c) continue;
+    const key = `'${sa.remoteId}' at ${endpointText(sa.remote)}`;
+    if (!c || peers.has(key)) continue;
     const encap = s.encap === 'udp' ? 'ESP in UDP' : 'ESP';
     const tun = s.tun ? `, ${s.tun.name} mtu ${s.tun.mtu}` : '';
-    return `tunnel ${s.name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with '${sa.remoteId}' at ${endpointText(sa.remote)} (${encap}${tun})`;
+    peers.set(key, {
+      up: `tunnel ${s.name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with ${key} (${encap}${tun})`,
+      down: `tunnel ${s.name} is down with ${key}`,
+    });
   }
-  return undefined;
+  return peers;
+}
+
+/** Prints a line for each peer that came up or went down since the last call. */
+export function peerAnnouncer(out: (line: string) => void): (now: TunnelStatus | undefined) => void {
+  let before = new Map<string, { up: string; down: string }>();
+  return (s) => {
+    const after = s === undefined ? new Map<string, { up: string; down: string }>() : upPeers(s);
+    for (const [k, v] of before) if (!after.has(k)) out(`${v.down}\n`);
+    for (const [k, v] of after) if (!before.has(k)) out(`${v.up}\n`);
+    before = after;
+  };
+}
+
+/** The examples' certificates are not shipped: say which script makes them when they are missing. */
+function certsHint(file: string, e: ConfigError): string {
+  const missing = e.problems.some((p) => /^\/(local\/(cert|key)|remote\/ca)\b/.test(p.path) && p.expected.startsWith('cannot read'));
+  const maker = join(dirname(resolve(file)), 'make-certs.sh');
+  return missing && existsSync(maker) ? `(${maker} makes the CA, certificates and keys the examples use)\n` : '';
 }
 
 function loadConfig(file: string, io: Io): PeerConfig | number {
@@ -30,11 +60,12 @@ function loadConfig(file: string, io: Io): PeerConfig | number {
   } catch (e) {
     if (e instanceof ConfigError) {
       // one line per problem, even when a message quotes a piece of the file with newlines;
-      // the file as a whole (unreadable, not JSON) is a single line
+      // the file as a whole (unreadable, not JSON) is one message, with the offending line
+      // of a JSON syntax error below it
       const text = (t: string): string => t.replace(/\s*[\r\n]+\s*/g, ' ');
       const whole = e.problems.length === 1 && e.problems[0]!.path === '';
       const lines = e.problems.map((p) => `${p.path === '' ? '(top level)' : p.path}: ${text(p.expected)}`);
-      io.err(whole ? `tsvpn: ${text(e.problems[0]!.expected)}\n` : `tsvpn: ${file} is not a valid peer file:\n${lines.join('\n')}\n`);
+      io.err(whole ? `tsvpn: ${e.problems[0]!.expected}\n` : `tsvpn: ${file} is not a valid peer file:\n${lines.join('\n')}\n${certsHint(file, e)}`);
       return 2;
     }
     const err = e as NodeJS.ErrnoException;
@@ -72,24 +103,23 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
     }
     if (signalled !== undefined) void daemon.down(`signal ${signalled}`);
 
-    // one line on stdout each time the tunnel comes up (initially, and after a restart):
-    // whether it is up only changes with an IKE event (a Child SA installed or deleted).
-    // The status is read once the daemon has finished with the datagram that caused it.
-    let wasUp = false;
+    // one line on stdout each time a peer comes up or goes down (the first, a restart, each
+    // peer of a %any responder): that only changes with an IKE event (a Child SA installed
+    // or deleted). The status is read once the daemon has finished with the datagram.
     const d = daemon;
+    const announce = peerAnnouncer(io.out);
     const check = (): void => {
       try {
-        const line = upLine(d.status());
-        if (line !== undefined && !wasUp) io.out(`${line}\n`);
-        wasUp = line !== undefined;
+        announce(d.status());
       } catch {
-        // no status while the daemon goes down: nothing to announce
+        // no status while the daemon goes down: the peers are announced down below
       }
     };
     const onIke = (): void => void setImmediate(check);
     d.events.on('ike', onIke);
     const code = await daemon.done;
     d.events.off('ike', onIke);
+    announce(undefined);
     return code;
   } finally {
     process.off('SIGINT', onSignal);

@@ -7,6 +7,7 @@ import { certMatchesIdentity } from '../ike/auth/certs.js';
 import { parseIdentity } from '../ike/auth/identity.js';
 import { DEFAULT_RETRANSMIT, type LocalAuth, type RemoteAuth } from '../ike/config.js';
 import { ConfigError } from './errors.js';
+import { findJsonFault } from './json-syntax.js';
 import { address, checkFamilies, checkTransport, durationSeconds, familyOf, formatSelector, identity, proposals, selectors, tsFamilies, type Problems } from './resolve.js';
 import { validateShape } from './schema.js';
 import { derOf, readCertificates, readPrivateKey, resolvePsk } from './secrets.js';
@@ -23,6 +24,11 @@ export function parseDuration(text: string): number {
 
 /** Read, parse, validate and resolve one peer.json (relative paths are relative to its directory). */
 export function loadPeerFile(file: string, env: NodeJS.ProcessEnv = process.env): PeerConfig {
+  return parsePeerConfig(readJsonFile(file), dirname(resolve(file)), env);
+}
+
+/** A peer file read and parsed as JSON, nothing checked yet; ConfigError when it cannot be. */
+export function readJsonFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8').replace(/^\uFEFF/, ''); // editors on some systems write a UTF-8 byte order mark
@@ -30,23 +36,21 @@ export function loadPeerFile(file: string, env: NodeJS.ProcessEnv = process.env)
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError([{ path: '', expected: `cannot read ${resolve(file)}: ${code === 'ENOENT' ? 'no such file' : code ?? 'unreadable'}` }]);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError([{ path: '', expected: `${resolve(file)} is not valid JSON: ${jsonErrorAt(text, (e as Error).message)}` }]);
-  }
-  return parsePeerConfig(json, dirname(resolve(file)), env);
+  return parseJsonFile(text, file);
 }
 
-/** JSON.parse's "at position N" as "line L column C". */
-function jsonErrorAt(text: string, message: string): string {
-  const m = /at position (\d+)/.exec(message);
-  if (!m) return message;
-  const before = text.slice(0, Number(m[1]));
-  const line = before.split('\n').length;
-  const column = Number(m[1]) - before.lastIndexOf('\n');
-  return `${message.replace(/ in JSON at position \d+.*$/, '').replace(/ at position \d+.*$/, '')} at line ${line} column ${column}`;
+/**
+ * JSON.parse, or a ConfigError naming the line and column, what was expected there, and
+ * the line itself (with any PSK on it masked) below the message.
+ */
+export function parseJsonFile(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const f = findJsonFault(text);
+    const where = f ? `line ${f.line} column ${f.column}: expected ${f.expected}\n${f.excerpt}` : 'it does not parse';
+    throw new ConfigError([{ path: '', expected: `${resolve(file)} is not valid JSON: ${where}` }]);
+  }
 }
 
 // The file's shape once the schema has accepted it.

@@ -430,3 +430,4 @@ class Running {
     this.resolveDone(code);
   }
 }
+

@@ -8,7 +8,7 @@
 // no clock and owns no socket: events and timeouts go in with `now`, effects come out, and
 // `pollTimeout()` says when to call again. The daemon applies the effects.
 import type { Endpoint, IkeSaConfig } from './config.js';
-import type { Effect, IkeEvent } from './effects.js';
+import { event, type Effect, type IkeEvent } from './effects.js';
 import type { IkeSa } from './ike-sa.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { spiHex } from '../wire/spi.js';
@@ -73,6 +73,8 @@ export class Connection {
   private deferred: ((now: number) => ConnectionEffect[])[] = [];
   private lastInbound: number;
   private readonly dpdSent = new WeakMap<ConnectionSa, number>();
+  /** The liveness check that went unanswered, until its IKE SA is deleted as dead. */
+  private unanswered: { requests: number; to: Endpoint } | undefined;
   private nextKeepalive: number | undefined;
 
   constructor(readonly cfg: ConnectionConfig, private readonly host: ConnectionHost, now: number) {
@@ -127,8 +129,13 @@ export class Connection {
   onEvent(now: number, e: IkeEvent): void {
     if (this.stopped) return;
     const initiator = this.cfg.initiator;
-    if (e.type === 'reauth-due') {
+    const deadPeer = e.type === 'failure' && e.row === 'F1' && 'dpdAction' in e.evidence; // ours, below: dpdAction decides
+    if (e.type === 'liveness') {
+      this.unanswered = e.ok || e.requests === undefined || !e.to ? undefined : { requests: e.requests, to: e.to };
+    } else if (e.type === 'reauth-due') {
       this.defer((t) => this.reauth(t));
+    } else if (deadPeer) {
+      // reported above all else; what follows is dpdAction's (ike-deleted dead-peer)
     } else if (e.type === 'failure' && e.row !== 'F6' && this.reauthenticating) {
       // the new IKE SA failed; the old one is still up and keeps the traffic until it expires
       this.reauthenticating = false;
@@ -152,7 +159,9 @@ export class Connection {
       this.defer((t) => [{ type: 'note', level: 'info', message: 'IKE SA expired without a rekey: initiating a new one' }, ...this.initiate(t)]);
     } else if (e.type === 'ike-deleted' && e.reason === 'dead-peer') {
       const action = this.cfg.dpdAction;
+      const failure = this.deadPeerFailure(now);
       this.defer((t) => [
+        ...(failure ? [failure] : []),
         { type: 'note', level: 'warn', message: `dead peer: dpdAction ${action}` },
         ...(action === 'restart' && initiator ? this.initiate(t) : []),
         ...(action === 'hold' && initiator ? this.armHold() : []),
@@ -192,6 +201,18 @@ export class Connection {
       out.push(...(r.what === 'reauth' ? this.reauth(now) : this.initiate(now)));
     }
     return out;
+  }
+
+  /** Failure map F1 for a peer that answered none of our liveness checks (RFC 7296 §2.4), with when it was last heard. */
+  private deadPeerFailure(now: number): Effect | undefined {
+    const u = this.unanswered;
+    this.unanswered = undefined;
+    if (!u) return undefined;
+    const peer = formatEndpoint(u.to);
+    const lastPacketAgoS = Math.round((now - this.lastInbound) / 1000);
+    const dpdAction = this.cfg.dpdAction;
+    const message = `peer ${peer} declared dead: ${u.requests} DPD requests unanswered, last packet from it ${lastPacketAgoS} s ago (dpdAction ${dpdAction})`;
+    return event({ type: 'failure', row: 'F1', message, evidence: { dpdRequestsUnanswered: u.requests, peer, lastPacketAgoS, dpdAction } });
   }
 
   private established(): ConnectionSa[] {

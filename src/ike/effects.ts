@@ -74,8 +74,17 @@ export type AuthCheck =
   | 'eku'
   | 'peer-rejected'; // the peer sent AUTHENTICATION_FAILED
 
+/** Evidence of a peer declared dead by liveness checks (failure map F1: no answer; src/ike/connection.ts). */
+export interface DeadPeerEvidence {
+  dpdRequestsUnanswered: number;
+  peer: string; // address:port the checks went to
+  lastPacketAgoS: number; // since anything authenticated (IKE or ESP) came from the peer
+  dpdAction: 'restart' | 'clear' | 'hold';
+}
+
 export type FailureEvent =
   | { type: 'failure'; row: 'F1'; message: string; evidence: { retransmits: number; to: Endpoint; from: Endpoint; exchange: string } }
+  | { type: 'failure'; row: 'F1'; message: string; evidence: DeadPeerEvidence }
   | {
       type: 'failure';
       row: 'F2';
@@ -111,7 +120,8 @@ export type IkeEvent =
   | { type: 'ike-rekeyed'; oldSpi: string; newSpi: string; spiI: string; spiR: string } // SPIs in hex: ours old/new, and the new SA's pair
   | { type: 'rekey-collision'; scope: 'child' | 'ike'; won: boolean } // RFC 7296 §2.8.1: both ends rekeyed at once
   | { type: 'retransmit'; exchange: string; messageId: number; attempt: number; to: Endpoint }
-  | { type: 'liveness'; ok: boolean }
+  /** The peer answered our liveness check, or did not after `requests` tries to `to` (RFC 7296 §2.4). */
+  | { type: 'liveness'; ok: boolean; requests?: number; to?: Endpoint }
   | { type: 'invalid-ke'; requested: number } // the peer asked for another DH group (RFC 7296 §1.2)
   | { type: 'cookie-requested' } // the responder demanded a COOKIE (RFC 7296 §2.6)
   | { type: 'notify'; exchange: string; notify: string } // an error notify that needs no row

@@ -7,13 +7,21 @@ describe('tsvpn command line', () => {
     expect(parseArgs(['up', 'peer.json'])).toEqual({ cmd: 'up', file: 'peer.json', verbose: false });
     expect(parseArgs(['up', '-v', '/etc/tsvpn/left.json'])).toEqual({ cmd: 'up', file: '/etc/tsvpn/left.json', verbose: true });
     expect(parseArgs(['up', 'left.json', '--verbose'])).toEqual({ cmd: 'up', file: 'left.json', verbose: true });
-    expect(parseArgs(['down', 'left'])).toEqual({ cmd: 'down', name: 'left' });
+    expect(parseArgs(['down', 'left'])).toEqual({ cmd: 'down', tunnel: { name: 'left' } });
+    expect(parseArgs(['down', 'peer.json'])).toEqual({ cmd: 'down', tunnel: { file: 'peer.json' } });
+    expect(parseArgs(['down', '/etc/tsvpn/left'])).toEqual({ cmd: 'down', tunnel: { file: '/etc/tsvpn/left' } });
     expect(parseArgs(['status'])).toEqual({ cmd: 'status', json: false });
     expect(parseArgs(['status', '--json'])).toEqual({ cmd: 'status', json: true });
-    expect(parseArgs(['status', 'left', '--json'])).toEqual({ cmd: 'status', json: true, name: 'left' });
+    expect(parseArgs(['status', 'left', '--json'])).toEqual({ cmd: 'status', json: true, tunnel: { name: 'left' } });
+    expect(parseArgs(['status', 'x/y'])).toEqual({ cmd: 'status', json: false, tunnel: { file: 'x/y' } });
     expect(parseArgs(['demo'])).toEqual({ cmd: 'demo', keep: false, verbose: false });
     expect(parseArgs(['demo', '--keep', '-v'])).toEqual({ cmd: 'demo', keep: true, verbose: true });
     for (const h of ['help', '--help', '-h']) expect(parseArgs([h])).toEqual({ cmd: 'help' });
+    for (const c of ['up', 'down', 'status', 'demo']) {
+      expect(parseArgs([c, '--help'])).toEqual({ cmd: 'help', topic: c });
+      expect(parseArgs([c, '-h'])).toEqual({ cmd: 'help', topic: c });
+      expect(parseArgs(['help', c])).toEqual({ cmd: 'help', topic: c });
+    }
     for (const v of ['--version', 'version', '-V']) expect(parseArgs([v])).toEqual({ cmd: 'version' });
   });
 
@@ -26,11 +34,12 @@ describe('tsvpn command line', () => {
     [['upp'], /unknown command "upp"/],
     [['up'], /up: missing the peer file/],
     [['up', 'a.json', 'b.json'], /unexpected argument "b.json"/],
-    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose\)/],
+    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, -h, --help\)/],
+    [['help', 'upp'], /help: unknown command "upp"/],
     [['down'], /down: missing the tunnel name/],
-    [['down', '../etc/passwd'], /not a tunnel name/],
+    [['down', '.hidden'], /not a tunnel name/],
     [['down', 'a', 'b'], /unexpected argument "b"/],
-    [['status', 'x/y'], /not a tunnel name/],
+    [['status', 'a b'], /not a tunnel name/],
     [['status', '-x'], /status: unknown option -x/],
     [['demo', 'now'], /unexpected argument "now"/],
     [['__echo', 'client', '203.0.113.1'], /__echo: expected/],
@@ -40,10 +49,11 @@ describe('tsvpn command line', () => {
     expect(() => parseArgs(argv)).toThrow(msg);
   });
 
-  it('refuses tunnel names that could leave the control directory', () => {
-    for (const n of ['..', '.hidden', 'a/b', '', 'x'.repeat(33), 'a b']) {
+  it('refuses tunnel names that could leave the control directory (a path is a peer file)', () => {
+    for (const n of ['..', '.hidden', '', 'x'.repeat(33), 'a b']) {
       expect(() => parseArgs(['status', n])).toThrow(UsageError);
     }
-    expect(parseArgs(['status', 'a.b_c-1'])).toMatchObject({ name: 'a.b_c-1' });
+    expect(parseArgs(['status', '../etc/passwd'])).toMatchObject({ tunnel: { file: '../etc/passwd' } });
+    expect(parseArgs(['status', 'a.b_c-1'])).toMatchObject({ tunnel: { name: 'a.b_c-1' } });
   });
 });

@@ -2,7 +2,7 @@
 // `tsvpn status` and `tsvpn down` print and return for running, absent and stale tunnels.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { fetchStatus, listTunnels, NotRunningError, request, requestDown } from '../../src/cli/control-client.js';
 import { main, type Io } from '../../src/cli/main.js';
+import { fakeDaemon as startFake } from './fake-daemon.js';
 import { troubledStatus, upStatus } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../bin/tsvpn.js', import.meta.url));
@@ -17,33 +18,11 @@ const BIN = fileURLToPath(new URL('../../bin/tsvpn.js', import.meta.url));
 let dir: string;
 const servers: Server[] = [];
 
-/** A fake daemon: answers status with `status`, and on down unlinks its socket like the real one. */
-function fakeDaemon(name: string, status: object, onLine?: (line: string) => string | undefined): Promise<string[]> {
-  const seen: string[] = [];
-  const path = join(dir, `${name}.sock`);
-  const srv = createServer((c) => {
-    let buf = '';
-    c.on('data', (d) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      const line = buf.slice(0, nl);
-      seen.push(line);
-      const custom = onLine?.(line);
-      if (custom !== undefined) {
-        c.end(custom);
-        return;
-      }
-      const req = JSON.parse(line) as { cmd: string };
-      if (req.cmd === 'status') c.end(JSON.stringify({ ok: true, status }) + '\n');
-      else if (req.cmd === 'down') {
-        c.end(JSON.stringify({ ok: true }) + '\n');
-        setTimeout(() => srv.close(), 100);
-      } else c.end(JSON.stringify({ ok: false, error: `unknown command ${req.cmd}` }) + '\n');
-    });
-  });
-  servers.push(srv);
-  return new Promise((resolve) => srv.listen(path, () => resolve(seen)));
+/** A fake daemon in the test's directory, closed after each test. */
+async function fakeDaemon(name: string, status: object, onLine?: (line: string) => string | undefined): Promise<string[]> {
+  const d = await startFake(dir, name, status, onLine);
+  servers.push(d.server);
+  return d.seen;
 }
 
 function collect(): Io & { stdout: string; stderr: string } {
@@ -145,7 +124,7 @@ describe('tsvpn status and down', () => {
     for (const argv of [['status', 'left'], ['down', 'left']]) {
       const io = collect();
       expect(await main(argv, io)).toBe(1);
-      expect(io.stderr).toBe(`tsvpn: tunnel left is not running (no ${dir}/left.sock)\n`);
+      expect(io.stderr).toBe(`tsvpn: tunnel left is not running (no ${dir}/left.sock); no tunnel is running\n`);
       expect(io.stdout).toBe('');
     }
   });
@@ -186,6 +165,6 @@ describe('bin/tsvpn.js', () => {
     expect(out).toContain("remote 'right.example' @ 198.51.100.2[4500]");
     const gone = run(['status', 'nope'], { TSVPN_CONTROL_DIR: dir });
     expect(gone.status).toBe(1);
-    expect(gone.stderr).toBe(`tsvpn: tunnel nope is not running (no ${dir}/nope.sock)\n`);
+    expect(gone.stderr).toBe(`tsvpn: tunnel nope is not running (no ${dir}/nope.sock); running: left\n`);
   });
 });

@@ -46,6 +46,11 @@ describe.skipIf(!ok)('dead peer detection (needs root and /dev/net/tun)', () => 
       await procs[0].exited;
       await until('left to declare the peer dead', 20_000, async () => ((await left.status())?.ikeSas.length === 0 ? true : undefined), logs);
       expect(left.log()).toMatch(/dead peer: dpdAction hold/);
+      // status says why there is no IKE SA: the DPD requests that went unanswered (1 + 2 retransmits) and the last packet seen
+      const dead = (await left.status())!.lastFailure;
+      expect(dead).toMatchObject({ row: 'F1', evidence: { dpdRequestsUnanswered: 3, peer: `${hosts.right.outer}:500`, dpdAction: 'hold' } });
+      expect(dead!.message).toMatch(new RegExp(`^peer ${hosts.right.outer}:500 declared dead: 3 DPD requests unanswered, last packet from it \\d+ s ago \\(dpdAction hold\\)$`));
+      expect((dead!.evidence as { lastPacketAgoS: number }).lastPacketAgoS).toBeGreaterThanOrEqual(1); // dpd is 1s
       // the remote prefix still goes into the TUN (on-demand), with no SA behind it
       expect(nsExec(hosts.left.ns, 'ip', ['route', 'get', to]).stdout).toContain('tsvpn-left');
       if (mode === 'transport') {

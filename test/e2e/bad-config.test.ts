@@ -63,7 +63,7 @@ describe('tsvpn up with a broken peer.json', () => {
     expect(existsSync(join(dir, 'ctl'))).toBe(false); // no daemon got as far as its control socket
   });
 
-  it('a missing file or one that is not JSON: exit 2 with one line', { timeout: 20_000 }, async () => {
+  it('a missing file or one that is not JSON: exit 2 with one line, and the offending line', { timeout: 20_000 }, async () => {
     const missing = await up(join(dir, 'nope.json'));
     expect(missing.code).toBe(2);
     expect(missing.err).toBe(`tsvpn: cannot read ${join(dir, 'nope.json')}: no such file\n`);
@@ -71,7 +71,7 @@ describe('tsvpn up with a broken peer.json', () => {
     writeFileSync(file, '{"name": "left",\n  "local": }\n');
     const garbled = await up(file);
     expect(garbled.code).toBe(2);
-    expect(garbled.err).toMatch(/^tsvpn: .*garbled\.json is not valid JSON/);
-    expect(garbled.err.trimEnd().split('\n')).toHaveLength(1);
+    // the message, then the offending line and a caret under the fault
+    expect(garbled.err).toBe(`tsvpn: ${file} is not valid JSON: line 2 column 12: expected a value (object, array, "string", number, true, false or null)\n  2 |   "local": }\n    |            ^\n`);
   });
 });

@@ -147,6 +147,31 @@ describe('connection layer: dead peers (dpdAction)', () => {
     expect(r.initiated).toHaveLength(2);
   });
 
+  it('a peer that answered no liveness check is failure F1 with its evidence, reported before dpdAction acts, and starts no F1 retry', () => {
+    const r = rig({ dpdAction: 'clear', dpdS: 30 });
+    r.conn.start(0);
+    r.up(r.sas[0], 0);
+    r.conn.heardFrom(10_000);
+    r.feed(60_000, { type: 'liveness', ok: false, requests: 3, to: PEER });
+    r.sas[0].state = 'DELETED';
+    const fx = r.feed(60_000, dead);
+    const failures = fx.flatMap((e) => (e.type === 'event' && e.event.type === 'failure' ? [e.event] : []));
+    expect(failures).toEqual([{ type: 'failure', row: 'F1', message: 'peer 198.51.100.2:500 declared dead: 3 DPD requests unanswered, last packet from it 50 s ago (dpdAction clear)', evidence: { dpdRequestsUnanswered: 3, peer: '198.51.100.2:500', lastPacketAgoS: 50, dpdAction: 'clear' } }]);
+    expect(fx.indexOf(fx.find((e) => e.type === 'event')!)).toBe(0);
+    expect(r.feed(60_000, failures[0])).toEqual([]); // the daemon feeds it back: no "retrying in 30 s"
+    expect(r.conn.pollTimeout(60_000)).toBeUndefined();
+  });
+
+  it('a dead peer without an unanswered liveness check (the SA died otherwise) reports no dead-peer failure', () => {
+    const r = rig({ dpdAction: 'clear' });
+    r.conn.start(0);
+    r.up(r.sas[0], 0);
+    r.feed(1_000, { type: 'liveness', ok: false, requests: 2, to: PEER });
+    r.feed(2_000, { type: 'liveness', ok: true }); // answered after all
+    r.sas[0].state = 'DELETED';
+    expect(r.feed(3_000, dead).filter((e) => e.type === 'event')).toEqual([]);
+  });
+
   it('clear does nothing more', () => {
     const r = rig({ dpdAction: 'clear' });
     r.conn.start(0);

@@ -9,7 +9,7 @@ import { event, type Effect } from '../effects.js';
 import { all, findNotify, notify } from '../payloads.js';
 import type { SaContext } from '../sa-context.js';
 import { removeChild, switchOutbound } from '../child-sas.js';
-import type { EndReason, Received, Task, TaskResult } from '../task.js';
+import type { EndReason, GaveUp, Received, Task, TaskResult } from '../task.js';
 
 /** RFC 7296 §3.11: Delete for ESP names the SPI the sender expects in inbound packets. */
 function deleteChildPayloads(spisIn: number[]): Payload[] {
@@ -67,8 +67,8 @@ export class Liveness implements Task {
     return {};
   }
 
-  giveUp(_ctx: SaContext, _g: unknown, out: Effect[]): TaskResult {
-    out.push(event({ type: 'liveness', ok: false }));
+  giveUp(_ctx: SaContext, g: GaveUp, out: Effect[]): TaskResult {
+    out.push(event({ type: 'liveness', ok: false, requests: g.retransmits + 1, to: g.to }));
     return { end: { to: 'DELETED', reason: 'dead-peer' } };
   }
 }

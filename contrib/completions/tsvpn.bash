@@ -1,0 +1,26 @@
+# bash completion for tsvpn (generated from src/cli/usage.ts by src/cli/write-docs.ts: do not edit)
+# install: copy to /usr/share/bash-completion/completions/tsvpn, or source it
+_tsvpn_names() {
+  local f
+  for f in "${TSVPN_CONTROL_DIR:-/run/tsvpn}"/*.sock; do [[ -S $f ]] && { f=${f##*/}; printf '%s\n' "${f%.sock}"; }; done 2>/dev/null
+}
+_tsvpn() {
+  local cur=${COMP_WORDS[COMP_CWORD]}
+  COMPREPLY=()
+  if [[ $COMP_CWORD -eq 1 ]]; then
+    COMPREPLY=($(compgen -W "up down status demo help --help --version" -- "$cur"))
+    return
+  fi
+  case ${COMP_WORDS[1]} in
+    up)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-v --verbose -h --help" -- "$cur")); else COMPREPLY+=($(compgen -f -- "$cur")); fi ;;
+    down)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
+    status)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-j --json -h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
+    demo)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--keep -v --verbose -h --help" -- "$cur")); else :; fi ;;
+    help) COMPREPLY=($(compgen -W "up down status demo" -- "$cur")) ;;
+  esac
+}
+complete -o filenames -F _tsvpn tsvpn

@@ -1,0 +1,127 @@
+// The one source of truth for what `tsvpn` accepts: each command with its arguments,
+// options and an example. args.ts parses from it, `--help` prints it, and
+// src/cli/write-docs.ts renders the man page and the bash/zsh completions from it
+// (test/cli/generated-docs.test.ts fails when those files are out of date).
+
+export interface OptionSpec {
+  /** Spellings, the long one last: ['-v', '--verbose']. */
+  flags: string[];
+  /** Key in the parsed command's flags. */
+  key: string;
+  help: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  /** Positional arguments as shown in the synopsis: '<peer.json>'. */
+  args: string;
+  /** What a shell should complete for the positional argument. */
+  complete: 'file' | 'tunnel' | 'none';
+  summary: string;
+  /** Paragraphs shown by `tsvpn <cmd> --help` and in the man page. */
+  description: string[];
+  options: OptionSpec[];
+  /** One example command line and what it does. */
+  example: { cmd: string; does: string };
+}
+
+const VERBOSE: OptionSpec = { flags: ['-v', '--verbose'], key: 'verbose', help: 'debug logging (every IKE message and SA change)' };
+const HELP: OptionSpec = { flags: ['-h', '--help'], key: 'help', help: 'this text' };
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'up',
+    args: '<peer.json>',
+    complete: 'file',
+    summary: 'start the tunnel described by peer.json in the foreground',
+    description: [
+      'Checks peer.json (every problem at once, exit 2), opens the TUN device and the UDP sockets, and initiates or waits as "start" says.',
+      'Prints one line on stdout each time a peer comes up or goes down; logs go to stderr. Ctrl-C or SIGTERM sends Delete, removes the routes and the TUN, and exits 0.',
+    ],
+    options: [VERBOSE, HELP],
+    example: { cmd: 'sudo tsvpn up examples/left.json', does: 'bring up the left end of the example tunnel' },
+  },
+  {
+    name: 'down',
+    args: '<name|peer.json>',
+    complete: 'tunnel',
+    summary: 'take a running tunnel down (Delete sent, routes and TUN removed)',
+    description: ['Takes the tunnel name, or the peer file it was started from (its "name" is used). Returns once the tunnel is gone.'],
+    options: [HELP],
+    example: { cmd: 'sudo tsvpn down left', does: 'take the tunnel named left down' },
+  },
+  {
+    name: 'status',
+    args: '[name|peer.json]',
+    complete: 'tunnel',
+    summary: 'show one tunnel, or every tunnel in the control directory',
+    description: ['IKE and Child SAs, SPIs, selectors, counters, drops by reason, and the last failure with its failure-map row and evidence.'],
+    options: [{ flags: ['-j', '--json'], key: 'json', help: 'the status as JSON (an array without a name)' }, HELP],
+    example: { cmd: 'sudo tsvpn status left', does: 'show the tunnel named left' },
+  },
+  {
+    name: 'demo',
+    args: '',
+    complete: 'none',
+    summary: 'a tunnel between two network namespaces, traffic through it, then clean up',
+    description: ['Needs root, iproute2 and /dev/net/tun. Shows both ends\' status before it takes everything down again.'],
+    options: [{ flags: ['--keep'], key: 'keep', help: 'leave the tunnel running until Ctrl-C, to look around' }, VERBOSE, HELP],
+    example: { cmd: 'sudo tsvpn demo', does: 'run the demo and remove everything it made' },
+  },
+  {
+    name: 'help',
+    args: '[command]',
+    complete: 'none',
+    summary: 'the list of commands, or one command\'s usage',
+    description: [],
+    options: [],
+    example: { cmd: 'tsvpn help up', does: 'the usage of tsvpn up' },
+  },
+];
+
+export const ENVIRONMENT = [{ name: 'TSVPN_CONTROL_DIR', help: 'directory of the control sockets (default /run/tsvpn)' }];
+export const EXIT_CODES = '0 success, 1 failure (tunnel not running, no permission, timeout, error), 2 usage or config error';
+
+export function commandSpec(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+export function synopsis(c: CommandSpec): string {
+  const opts = c.options.filter((o) => o !== HELP).map((o) => `[${o.flags.join('|')}]`);
+  return ['tsvpn', c.name, c.args, ...opts].filter((s) => s !== '').join(' ');
+}
+
+/** `tsvpn` alone, `tsvpn --help`: every command in one line or two. */
+export function overview(): string {
+  const rows = COMMANDS.map((c) => [synopsis(c).slice('tsvpn '.length), c.summary] as const);
+  const w = Math.max(...rows.map(([s]) => s.length)) + 2;
+  return [
+    'usage: tsvpn <command> [options]',
+    '',
+    'commands:',
+    ...rows.map(([s, d]) => `  ${s.padEnd(w)}${d}`),
+    `  ${'--version'.padEnd(w)}print the version`,
+    '',
+    `tsvpn <command> --help shows a command's options and an example.`,
+    '',
+    'environment:',
+    ...ENVIRONMENT.map((e) => `  ${e.name}   ${e.help}`),
+    '',
+    `exit codes: ${EXIT_CODES}`,
+  ].join('\n');
+}
+
+/** `tsvpn <cmd> --help`: synopsis, what it does, options, one example. */
+export function commandUsage(c: CommandSpec): string {
+  const w = Math.max(0, ...c.options.map((o) => o.flags.join(', ').length)) + 2;
+  return [
+    `usage: ${synopsis(c)}`,
+    '',
+    `${c.summary}.`,
+    ...c.description.map((p) => `\n${p}`),
+    ...(c.options.length ? ['', 'options:', ...c.options.map((o) => `  ${o.flags.join(', ').padEnd(w)}${o.help}`)] : []),
+    '',
+    'example:',
+    `  ${c.example.cmd}    # ${c.example.does}`,
+  ].join('\n');
+}
