@@ -234,7 +234,8 @@ describe('INFORMATIONAL (RFC 7296 §1.4)', () => {
 
     let fx = p.initiator.liveness(p.now); // the peer is gone: nothing is delivered
     for (let n = 0; p.initiator.pollTimeout() !== undefined && n < 20; n++) fx = fx.concat(p.initiator.handleTimeout(p.initiator.pollTimeout()!));
-    expect(events(fx)).toContainEqual({ type: 'liveness', ok: false });
+    // DEFAULT_RETRANSMIT: the request and 5 retransmits, to where the peer was
+    expect(events(fx)).toContainEqual({ type: 'liveness', ok: false, requests: 6, to: p.initiator.remote });
     expect(events(fx)).toContainEqual({ type: 'ike-deleted', reason: 'dead-peer' });
     expect(p.initiator.state).toBe('DELETED');
     expect(fx.filter((e) => e.type === 'remove-sa').length).toBe(1);
