@@ -16,7 +16,6 @@ import { spiHex } from '../wire/spi.js';
 // Implementation choices (strongSwan retries a failed initiation on its keyingtries schedule)
 export const RETRY_MS = 30_000; // initiator: try again every 30 s after F1-F4
 export const CHILD_EXPIRED_RESTART_MS = 2_000; // a Child SA reached its hard lifetime (F6); its Delete goes first
-const MIN_DPD_INTERVAL_MS = 1_000; // at most one liveness check a second
 
 export interface ConnectionConfig {
   name: string;
@@ -185,7 +184,8 @@ export class Connection {
       this.nextKeepalive ??= now + this.cfg.keepaliveS * 1000;
       t.push(this.nextKeepalive);
     } else this.nextKeepalive = undefined;
-    if (this.cfg.dpdS > 0 && up.length > 0) t.push(Math.max(this.lastInbound + this.cfg.dpdS * 1000, now + MIN_DPD_INTERVAL_MS));
+    // a liveness check is due dpdS after the peer was last heard, for SAs not checked since (one per idle period)
+    if (this.cfg.dpdS > 0 && up.some((sa) => !this.checkedSinceHeard(sa))) t.push(this.lastInbound + this.cfg.dpdS * 1000);
     return t.length ? Math.min(...t) : undefined;
   }
 
@@ -213,6 +213,11 @@ export class Connection {
     const dpdAction = this.cfg.dpdAction;
     const message = `peer ${peer} declared dead: ${u.requests} DPD requests unanswered, last packet from it ${lastPacketAgoS} s ago (dpdAction ${dpdAction})`;
     return event({ type: 'failure', row: 'F1', message, evidence: { dpdRequestsUnanswered: u.requests, peer, lastPacketAgoS, dpdAction } });
+  }
+
+  private checkedSinceHeard(sa: ConnectionSa): boolean {
+    const sent = this.dpdSent.get(sa);
+    return sent !== undefined && sent >= this.lastInbound;
   }
 
   private established(): ConnectionSa[] {
@@ -298,8 +303,7 @@ export class Connection {
   private dpd(now: number, up: readonly ConnectionSa[], out: ConnectionEffect[]): void {
     if (this.cfg.dpdS <= 0 || now - this.lastInbound < this.cfg.dpdS * 1000) return;
     for (const sa of up) {
-      const sent = this.dpdSent.get(sa);
-      if (sent !== undefined && sent >= this.lastInbound) continue; // one check per idle period; retransmits do the rest
+      if (this.checkedSinceHeard(sa)) continue; // one check per idle period; retransmits do the rest
       this.dpdSent.set(sa, now);
       this.stats.dpdChecks++;
       out.push(...sa.liveness(now)); // RFC 7296 §2.4: the peer must answer an empty INFORMATIONAL

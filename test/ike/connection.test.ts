@@ -51,7 +51,10 @@ function rig(c: Partial<ConnectionConfig> = {}) {
     conn.onEvent(now, e);
     return conn.takeDeferred(now);
   };
-  /** Run the connection's timers up to `until` (as the daemon's one timer would). */
+  /**
+   * Run the connection's timers up to `until` as the daemon's one timer does: it sleeps until
+   * pollTimeout() and runs handleTimeout() only if pollTimeout() then says it is due.
+   */
   const run = (from: number, until: number): ConnectionEffect[] => {
     const out: ConnectionEffect[] = [];
     let now = from;
@@ -59,6 +62,8 @@ function rig(c: Partial<ConnectionConfig> = {}) {
       const due = conn.pollTimeout(now);
       if (due === undefined || due > until) break;
       now = Math.max(now, due);
+      const still = conn.pollTimeout(now);
+      if (still === undefined || still > now) throw new Error(`a deadline for ${due} is not due at ${now} (it would never run)`);
       out.push(...conn.handleTimeout(now));
     }
     return out;
