@@ -45,6 +45,7 @@ export class IkeEventLog {
       case 'ike-deleted':
         return log.info('ike', `IKE SA deleted (${ev.reason})`);
       case 'child-installed':
+        if (ev.proposed) return log.warn('ike', `Child SA ${ev.name}: the peer narrowed ${ev.proposed.localTs.join(',')} === ${ev.proposed.remoteTs.join(',')} to ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}; installed as narrowed (traffic outside it is not protected)`);
         return log.info('ike', `Child SA ${ev.name}: ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}${ev.narrowed ? ' (narrowed)' : ''}`);
       case 'child-deleted':
         return log.info('ike', `Child SA ${ev.name} deleted (${ev.reason})`);
@@ -64,6 +65,8 @@ export class IkeEventLog {
       case 'ike-rekeyed':
         this.established.set(ev.spiI, this.now());
         return log.info('ike', `IKE SA rekeyed: ${ev.oldSpi} -> ${ev.newSpi}`);
+      case 'peer-moved':
+        return log.warn('ike', `the peer's NAT mapping changed: it now sends from ${formatEndpoint(ev.to)} (was ${formatEndpoint(ev.from)}); IKE follows it (RFC 7296 §2.23)`);
       case 'rekey-collision':
         return log.info('ike', `${ev.scope === 'ike' ? 'IKE' : 'Child'} SA rekey collision (RFC 7296 §2.8.1): ${ev.won ? 'ours' : 'theirs'} wins`);
     }

@@ -114,12 +114,18 @@ export type IkeEvent =
   /** reauth_time has come: the daemon authenticates a new IKE SA, then deletes this one (RFC 7296 §2.8.3). */
   | { type: 'reauth-due'; spiI: string; spiR: string }
   | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' | 'rekeyed' | 'expired' }
-  | { type: 'child-installed'; name: string; spiIn: string; spiOut: string; proposal: string; localTs: string[]; remoteTs: string[]; narrowed: boolean }
+  /**
+   * `narrowed`: the selectors are a subset of what was proposed (RFC 7296 §2.9); `proposed` (the
+   * initiator's own selectors, when the peer narrowed them) says from what. Accepted, like strongSwan.
+   */
+  | { type: 'child-installed'; name: string; spiIn: string; spiOut: string; proposal: string; localTs: string[]; remoteTs: string[]; narrowed: boolean; proposed?: { localTs: string[]; remoteTs: string[] } }
   | { type: 'child-deleted'; name: string; spiIn: string; spiOut: string; reason: 'local' | 'peer' | 'ike-deleted' | 'rekeyed' | 'redundant' | 'expired' }
   | { type: 'child-rekeyed'; name: string; oldSpiIn: string; oldSpiOut: string; newSpiIn: string; newSpiOut: string; pfsGroup: string | null }
   | { type: 'ike-rekeyed'; oldSpi: string; newSpi: string; spiI: string; spiR: string } // SPIs in hex: ours old/new, and the new SA's pair
   | { type: 'rekey-collision'; scope: 'child' | 'ike'; won: boolean } // RFC 7296 §2.8.1: both ends rekeyed at once
   | { type: 'retransmit'; exchange: string; messageId: number; attempt: number; to: Endpoint }
+  /** The peer, behind a NAT, now sends from `to` (its NAT mapping changed): IKE follows it (RFC 7296 §2.23). */
+  | { type: 'peer-moved'; from: Endpoint; to: Endpoint }
   /** The peer answered our liveness check, or did not after `requests` tries to `to` (RFC 7296 §2.4). */
   | { type: 'liveness'; ok: boolean; requests?: number; to?: Endpoint }
   | { type: 'invalid-ke'; requested: number } // the peer asked for another DH group (RFC 7296 §1.2)

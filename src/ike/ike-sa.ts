@@ -309,9 +309,10 @@ export class IkeSa {
     if (!initRequest && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
     const cls = this.responses.classify(h.messageId, bytes);
     if (cls === 'retransmit') {
-      // RFC 7296 §2.1: answer a retransmitted request with the same response, change nothing
+      // RFC 7296 §2.1: answer a retransmitted request with the same response, change nothing;
+      // §2.11: to the address and port the request came from
       this.stats.retransmitsReceived++;
-      for (const r of this.responses.cached()) out.push({ type: 'send', bytes: r, to: { ...this.ctx.remote }, from: { ...this.ctx.local } });
+      for (const r of this.responses.cached()) out.push({ type: 'send', bytes: r, to: { ...path.from }, from: { ...path.to } });
       return;
     }
     if (cls !== 'new') { this.stats.invalidMessageId++; return; }
@@ -346,6 +347,7 @@ export class IkeSa {
     }
     const payloads = this.payloadsOf(msg);
     if (!payloads) return;
+    this.follow(path, out);
     const task = ex === ExchangeType.IKE_SA_INIT ? new IkeInit('responder') : responderTask(ex, payloads);
     const m: Received = { msg, bytes, payloads, path, now, state: this.st, active: this.active };
     const mark = out.length;
@@ -355,8 +357,8 @@ export class IkeSa {
     if (ex === ExchangeType.IKE_SA_INIT) {
       const resp = buildPlain(header(this.ctx, ex, id, true), response);
       if (r.connecting) this.ctx.initResponse = resp; // RFC 7296 §2.15: RealMessage2, signed in IKE_AUTH
-      this.respond(id, bytes, [resp], out);
-    } else this.respond(id, bytes, [this.protect(ex, id, true, response)], out);
+      this.respond(id, bytes, [resp], path, out);
+    } else this.respond(id, bytes, [this.protect(ex, id, true, response)], path, out);
     if (ex === ExchangeType.IKE_AUTH) this.halfOpenDeadline = undefined;
     this.apply(now, r, out, mark);
   }
@@ -369,6 +371,7 @@ export class IkeSa {
     if (h.exchangeType !== ExchangeType.IKE_SA_INIT && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
     const payloads = this.payloadsOf(msg);
     if (!payloads) return;
+    this.follow(path, out);
     const mark = out.length;
     const r = task.process(this.ctx, { msg, bytes, payloads, path, now, state: this.st, active: task }, out);
     if (r.ignored) { this.stats.malformed++; return; }
@@ -456,9 +459,24 @@ export class IkeSa {
     return buildProtected(header(this.ctx, ex, id, response), payloads, this.ctx.keys!.out, this.ctx.cfg.random);
   }
 
-  private respond(id: number, request: Uint8Array, responses: Uint8Array[], out: Effect[]): void {
+  /** RFC 7296 §2.11: a response goes to the address and port the request came from, from where it arrived. */
+  private respond(id: number, request: Uint8Array, responses: Uint8Array[], path: Path, out: Effect[]): void {
     this.responses.store(id, request, responses);
-    for (const r of responses) out.push({ type: 'send', bytes: r, to: { ...this.ctx.remote }, from: { ...this.ctx.local } });
+    for (const r of responses) out.push({ type: 'send', bytes: r, to: { ...path.from }, from: { ...path.to } });
+  }
+
+  /**
+   * RFC 7296 §2.23: with the peer behind a NAT, an authenticated message from another address
+   * or port means its NAT mapping changed: requests go there from now on (the IKE_AUTH float
+   * to 4500 is IKE_AUTH's own, tasks/ike-auth.ts).
+   */
+  private follow(path: Path, out: Effect[]): void {
+    const c = this.ctx;
+    if (!c.nat?.remote || (this.st !== 'ESTABLISHED' && this.st !== 'REKEYED' && this.st !== 'DELETING')) return;
+    if (path.from.addr === c.remote.addr && path.from.port === c.remote.port && path.to.addr === c.local.addr && path.to.port === c.local.port) return;
+    out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from } }));
+    c.remote = { ...path.from };
+    c.local = { ...path.to };
   }
 
   /** Send a task's request now if the window is free (RFC 7296 §2.3, window 1), else queue it. */

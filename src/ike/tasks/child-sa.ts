@@ -41,14 +41,15 @@ export function buildChildOffer(ctx: SaContext, cfg: ChildConfig): { offer: Chil
   ] };
 }
 
-function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: number, spiOut: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], mode: 'tunnel' | 'transport', narrowed: boolean, out: Effect[]): void {
+/** `proposed`: our selectors when the peer narrowed them (initiator). */
+function install(ctx: SaContext, cfg: ChildConfig, chosen: Proposal, spiIn: number, spiOut: number, localTs: TrafficSelector[], remoteTs: TrafficSelector[], mode: 'tunnel' | 'transport', narrowed: boolean, out: Effect[], proposed?: ChildOffer): void {
   const child = childSaInfo(ctx, { name: cfg.name, chosen, spiIn, spiOut, ni: ctx.ni!, nr: ctx.nr!, weInitiated: ctx.role === 'initiator', mode, localTs, remoteTs, replayWindow: cfg.replayWindow });
   const proposal = child.proposal;
   ctx.children.push({ name: cfg.name, state: 'INSTALLED', spiIn, spiOut, proposal, mode, localTs, remoteTs });
   out.push(
     { type: 'install-sa', child },
     { type: 'install-policy', policy: { name: cfg.name, localTs: child.localTs, remoteTs: child.remoteTs, spiIn, spiOut, mode, active: ctx.role === 'initiator' || !!ctx.peerInitialContact } },
-    event({ type: 'child-installed', name: cfg.name, spiIn: spiHex(spiIn), spiOut: spiHex(spiOut), proposal, localTs: child.localTs, remoteTs: child.remoteTs, narrowed }),
+    event({ type: 'child-installed', name: cfg.name, spiIn: spiHex(spiIn), spiOut: spiHex(spiOut), proposal, localTs: child.localTs, remoteTs: child.remoteTs, narrowed, ...(proposed ? { proposed: { localTs: fmt(proposed.tsi), remoteTs: fmt(proposed.tsr) } } : {}) }),
   );
 }
 
@@ -83,11 +84,11 @@ export function processChildResponse(ctx: SaContext, pend: ChildOffer, p: Payloa
     out.push(event({ type: 'failure', row: 'F4', message: `the peer returned selectors outside ours for ${cfg.name}`, evidence: { child: cfg.name, localTs: fmt(pend.tsi), remoteTs: fmt(pend.tsr), peerTsi: fmt(tsi.selectors), peerTsr: fmt(tsr.selectors) } }));
     return;
   }
+  // RFC 7296 §2.9: a narrowed Child SA is still one the responder may choose: install it and
+  // say so (a warning, as strongSwan does), rather than fail and retry into the same answer
   const narrowed = !sameList(tsi.selectors, pend.tsi) || !sameList(tsr.selectors, pend.tsr);
-  if (narrowed)
-    out.push(event({ type: 'failure', row: 'F4', message: `the peer narrowed the selectors of ${cfg.name}`, evidence: { child: cfg.name, localTs: fmt(pend.tsi), remoteTs: fmt(pend.tsr), narrowedLocal: fmt(tsi.selectors), narrowedRemote: fmt(tsr.selectors) } }));
   const mode = findNotify(p, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel'; // RFC 7296 §1.3.1
-  install(ctx, cfg, chosen, pend.spiIn, spiNumber(chosen.spi), tsi.selectors, tsr.selectors, mode, narrowed, out);
+  install(ctx, cfg, chosen, pend.spiIn, spiNumber(chosen.spi), tsi.selectors, tsr.selectors, mode, narrowed, out, narrowed ? pend : undefined);
 }
 
 /** Responder: pick a child config, a proposal and narrowed selectors; returns the response payloads. */

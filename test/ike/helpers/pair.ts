@@ -111,7 +111,7 @@ export class Pair {
           }
           const times = verdict === 'duplicate' ? 2 : 1;
           for (let k = 0; k < times; k++) {
-            const got = f === 'i' ? this.toResponder(e.bytes, e.from, e.to) : this.initiator.handleDatagram(this.now, e.bytes, { from: e.from, to: this.natAddr ? { addr: I_ADDR.addr, port: e.to.port - 30000 } : e.to });
+            const got = f === 'i' ? this.toResponder(e.bytes, e.from, e.to) : this.initiator.handleDatagram(this.now, e.bytes, { from: e.from, to: this.natAddr ? { addr: I_ADDR.addr, port: e.to.port - this.natPortOffset } : e.to });
             (f === 'i' ? this.rEffects : this.iEffects).push(...got);
             next.push({ from: f === 'i' ? 'r' : 'i', fx: got });
           }
@@ -121,11 +121,12 @@ export class Pair {
     }
   }
 
-  /** Put the initiator behind a NAT with this public address (ports are mapped +30000). */
+  /** Put the initiator behind a NAT with this public address (ports are mapped +natPortOffset). */
   natAddr: string | undefined;
+  natPortOffset = 30000;
 
   toResponder(bytes: Uint8Array, from: Endpoint, to: Endpoint): Effect[] {
-    const src = this.natAddr ? { addr: this.natAddr, port: from.port + 30000 } : from;
+    const src = this.natAddr ? { addr: this.natAddr, port: from.port + this.natPortOffset } : from;
     return this.dispatcher.handleDatagram(this.now, bytes, { from: src, to });
   }
 
