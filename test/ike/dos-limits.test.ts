@@ -6,7 +6,7 @@ import { IkeDispatcher, DEFAULT_COOKIE_ROTATION_MS } from '../../src/ike/dispatc
 import type { Endpoint } from '../../src/ike/config.js';
 import type { Effect } from '../../src/ike/effects.js';
 import { IkeSa } from '../../src/ike/ike-sa.js';
-import { config, failures, sends, R_ADDR, I_ADDR, Pair } from './helpers/pair.js';
+import { config, failures, psk, sends, R_ADDR, I_ADDR, Pair } from './helpers/pair.js';
 import { seededRandom } from './helpers/random.js';
 
 const rCfg = config({ id: 'r', seed: 1 }, R_ADDR, I_ADDR);
@@ -101,6 +101,15 @@ describe('COOKIEs on the refused-proposal path (RFC 7296 §2.6)', () => {
     const f = failures(fx);
     expect(f).toHaveLength(1);
     expect(f[0]).toMatchObject({ row: 'F2', unauthenticated: { from: src(3) } });
+  });
+
+  it('marks an IKE_AUTH that fails authentication (F3) unauthenticated: the peer never proved who it is', () => {
+    const p = new Pair({ id: 'i', seed: 13, localAuth: psk('a wrong pre-shared key, long enough') }, { id: 'r', seed: 14 });
+    p.establish();
+    const f = failures(p.rEffects);
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ row: 'F3', unauthenticated: { from: I_ADDR } });
+    expect(p.dispatcher.halfOpenCount()).toBe(0);
   });
 
   it('leaves the failures of an authenticated SA unmarked', () => {
