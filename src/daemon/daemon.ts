@@ -374,7 +374,8 @@ class Running {
 
   private onEvent(e: IkeEvent): void {
     this.events.emit('ike', e);
-    if (!this.stopping) this.conn.onEvent(this.clock(), e);
+    // anyone can cause a failure of an SA that never authenticated its peer: no retry, no aborted reauthentication
+    if (!this.stopping && !(e.type === 'failure' && e.unauthenticated)) this.conn.onEvent(this.clock(), e);
   }
 
   private currentPeer(): string {
