@@ -3,11 +3,14 @@
 // stays short (10 lines a minute and a summary), the tunnel's own last failure is untouched,
 // memory stays under the bound in docs/dos.md, the tunnel passes traffic during the flood, and
 // the peer killed and restarted during a flood connects again (through the COOKIE exchange).
+// Then a flood that answers COOKIEs from a third namespace's real address (hole 2) against a
+// %any responder: at most 5 half-open SAs per attacker address, the rest dropped and counted.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { sleep, until } from '../../interop/lab/wait.js';
+import { ip } from '../../src/io/netns.js';
 import { HELPERS, labOk, nsRun, ping, restartEnd, step, usePair } from './helpers/lab.js';
 
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
@@ -69,5 +72,71 @@ describe.skipIf(!labOk)('tsvpn under a refused-proposal IKE_SA_INIT flood (needs
       again.kill('SIGTERM');
       await Promise.race([exited, sleep(5000)]);
     }
+  }, 60_000);
+});
+
+describe.skipIf(!labOk)('tsvpn (%any responder) under an IKE_SA_INIT flood that answers COOKIEs, from a third namespace (needs root, namespaces, /dev/net/tun, ping, python3)', () => {
+  const get = usePair({
+    names: { left: 'floodc-l', right: 'floodc-r' },
+    edit: (side, peer) => {
+      if (side === 'right') peer.remote = { ...(peer.remote as object), addr: '%any' };
+    },
+  });
+  // the attacker: its own namespace, a veth to the right host on 192.0.2.0/24, 4 addresses
+  // (20 half-open SAs: over the COOKIE threshold, so it has to answer them)
+  const ATTACKERS = ['192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5'];
+  const ns = `tsvpn-floodx-${process.pid}`;
+  const veth = [`fx${process.pid % 100000}a`, `fx${process.pid % 100000}b`];
+  beforeAll(() => {
+    const right = get().hosts.right;
+    ip(['netns', 'add', ns]);
+    ip(['link', 'add', veth[0], 'netns', ns, 'type', 'veth', 'peer', 'name', veth[1], 'netns', right.ns]);
+    for (const a of ATTACKERS) ip(['addr', 'add', `${a}/24`, 'dev', veth[0]], ns);
+    ip(['link', 'set', veth[0], 'up'], ns);
+    ip(['link', 'set', 'lo', 'up'], ns);
+    ip(['route', 'add', 'default', 'via', '192.0.2.1'], ns);
+    ip(['addr', 'add', '192.0.2.1/24', 'dev', veth[1]], right.ns);
+    ip(['link', 'set', veth[1], 'up'], right.ns);
+  });
+  afterAll(() => {
+    try {
+      ip(['netns', 'del', ns]); // its veth end goes with it, and so the other end
+    } catch {
+      // not created
+    }
+  });
+
+  it(`${REQUESTS} requests in ${SECONDS} s answering COOKIEs from 4 addresses: at most 5 half-open SAs each, RSS bounded, the peer restarted during it connects`, async () => {
+    const pair = get();
+    const { left, right } = pair.hosts;
+    await step(pair, async () => {
+      const before = await pair.status('right');
+      const rss0 = rssKb(before.pid);
+      const flood = Promise.all(ATTACKERS.map((a) => nsRun(ns, 'python3', [join(HELPERS, 'ike-cookie-flood.py'), a, right.outer, String(REQUESTS / ATTACKERS.length), String(SECONDS)], 60_000)));
+      await sleep(2000);
+      pair.left.proc.kill('SIGKILL');
+      await pair.left.exited;
+      const t0 = Date.now();
+      const { proc: again, exited, logFile } = restartEnd(pair, pair.left);
+      try {
+        const back = await until(async () => (await ping(left.ns, left.inner, right.inner, ['-c', '1', '-W', '1'])).code === 0, { timeout: 10_000, interval: 0, what: 'a ping through the tunnel' }).catch(() => false);
+        const took = (Date.now() - t0) / 1000;
+        const runs = await flood;
+        for (const r of runs) expect(r.code, r.err).toBe(0);
+        const after = await pair.status('right');
+        const halfOpen = after.ikeSas.filter((sa) => sa.state === 'CONNECTING' && sa.remote.startsWith('192.0.2.')).length;
+        const rssGrowthKb = rssKb(after.pid) - rss0;
+        console.log(`cookie flood: ${runs.map((r) => r.out.trim()).join(' | ')}; ${JSON.stringify(after.drops.ike)}; ${halfOpen} half-open from the attacker; RSS ${rss0} -> ${rss0 + rssGrowthKb} kB; the restarted peer passed traffic after ${took.toFixed(1)} s`);
+        expect(back, `tunnel not back after ${took}s\n${readFileSync(logFile, 'utf8')}\n${pair.logs()}`).toBe(true);
+        expect(runs.map((r) => r.out).join('')).toMatch(/cookies answered [1-9]/);
+        expect(after.drops.ike.cookiesSent ?? 0).toBeGreaterThan(0);
+        expect(halfOpen).toBeLessThanOrEqual(5 * ATTACKERS.length);
+        expect(after.drops.ike.halfOpenPerAddress ?? 0).toBeGreaterThan(REQUESTS / 10);
+        expect(rssGrowthKb).toBeLessThan(32 * 1024);
+      } finally {
+        again.kill('SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+      }
+    });
   }, 60_000);
 });
