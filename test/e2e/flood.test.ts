@@ -10,10 +10,34 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { sleep, until } from '../../interop/lab/wait.js';
+import type { TunnelPair } from '../../src/cli/lab-tunnel.js';
 import { ip } from '../../src/io/netns.js';
 import { HELPERS, labOk, nsRun, ping, restartEnd, step, usePair } from './helpers/lab.js';
 
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+/**
+ * SIGKILL the left end, start it again and ping through the tunnel until it answers (at most
+ * 10 s). Returns whether it did, after how long, its restart log, and how to stop it.
+ */
+async function restartLeft(pair: TunnelPair) {
+  const { left, right } = pair.hosts;
+  pair.left.proc.kill('SIGKILL');
+  await pair.left.exited;
+  const t0 = Date.now();
+  const again = restartEnd(pair, pair.left);
+  const back = await until(async () => (await ping(left.ns, left.inner, right.inner, ['-c', '1', '-W', '1'])).code === 0, { timeout: 10_000, interval: 0, what: 'a ping through the tunnel' }).catch(() => false);
+  const took = (Date.now() - t0) / 1000;
+  return {
+    back,
+    took,
+    why: () => `tunnel not back after ${took}s\n${readFileSync(again.logFile, 'utf8')}\n${pair.logs()}`,
+    stop: async () => {
+      again.proc.kill('SIGTERM');
+      await Promise.race([again.exited, sleep(5000)]);
+    },
+  };
+}
+
 const REQUESTS = 30_000;
 const SECONDS = 10;
 
@@ -57,20 +81,14 @@ describe.skipIf(!labOk)('tsvpn under a refused-proposal IKE_SA_INIT flood (needs
     const { left, right } = pair.hosts;
     const flood = nsRun(left.ns, 'python3', [join(HELPERS, 'ike-flood.py'), right.outer, String(REQUESTS), String(SECONDS)], 60_000);
     await sleep(2000);
-    pair.left.proc.kill('SIGKILL');
-    await pair.left.exited;
-    const t0 = Date.now();
-    const { proc: again, exited, logFile } = restartEnd(pair, pair.left);
+    const restarted = await restartLeft(pair);
     try {
-      const back = await until(async () => (await ping(left.ns, left.inner, right.inner, ['-c', '1', '-W', '1'])).code === 0, { timeout: 10_000, interval: 0, what: 'a ping through the tunnel' }).catch(() => false);
-      const took = (Date.now() - t0) / 1000;
-      console.log(`flood: the restarted peer's tunnel passed traffic after ${took.toFixed(1)} s`);
-      expect(back, `tunnel not back after ${took}s\n${readFileSync(logFile, 'utf8')}\n${pair.logs()}`).toBe(true);
+      console.log(`flood: the restarted peer's tunnel passed traffic after ${restarted.took.toFixed(1)} s`);
+      expect(restarted.back, restarted.why()).toBe(true);
       const sent = await flood;
       expect(sent.code, sent.err).toBe(0);
     } finally {
-      again.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
+      await restarted.stop();
     }
   }, 60_000);
 });
@@ -108,34 +126,28 @@ describe.skipIf(!labOk)('tsvpn (%any responder) under an IKE_SA_INIT flood that 
 
   it(`${REQUESTS} requests in ${SECONDS} s answering COOKIEs from 4 addresses: at most 5 half-open SAs each, RSS bounded, the peer restarted during it connects`, async () => {
     const pair = get();
-    const { left, right } = pair.hosts;
+    const { right } = pair.hosts;
     await step(pair, async () => {
       const before = await pair.status('right');
       const rss0 = rssKb(before.pid);
       const flood = Promise.all(ATTACKERS.map((a) => nsRun(ns, 'python3', [join(HELPERS, 'ike-cookie-flood.py'), a, right.outer, String(REQUESTS / ATTACKERS.length), String(SECONDS)], 60_000)));
       await sleep(2000);
-      pair.left.proc.kill('SIGKILL');
-      await pair.left.exited;
-      const t0 = Date.now();
-      const { proc: again, exited, logFile } = restartEnd(pair, pair.left);
+      const restarted = await restartLeft(pair);
       try {
-        const back = await until(async () => (await ping(left.ns, left.inner, right.inner, ['-c', '1', '-W', '1'])).code === 0, { timeout: 10_000, interval: 0, what: 'a ping through the tunnel' }).catch(() => false);
-        const took = (Date.now() - t0) / 1000;
         const runs = await flood;
         for (const r of runs) expect(r.code, r.err).toBe(0);
         const after = await pair.status('right');
         const halfOpen = after.ikeSas.filter((sa) => sa.state === 'CONNECTING' && sa.remote.startsWith('192.0.2.')).length;
         const rssGrowthKb = rssKb(after.pid) - rss0;
-        console.log(`cookie flood: ${runs.map((r) => r.out.trim()).join(' | ')}; ${JSON.stringify(after.drops.ike)}; ${halfOpen} half-open from the attacker; RSS ${rss0} -> ${rss0 + rssGrowthKb} kB; the restarted peer passed traffic after ${took.toFixed(1)} s`);
-        expect(back, `tunnel not back after ${took}s\n${readFileSync(logFile, 'utf8')}\n${pair.logs()}`).toBe(true);
+        console.log(`cookie flood: ${runs.map((r) => r.out.trim()).join(' | ')}; ${JSON.stringify(after.drops.ike)}; ${halfOpen} half-open from the attacker; RSS ${rss0} -> ${rss0 + rssGrowthKb} kB; the restarted peer passed traffic after ${restarted.took.toFixed(1)} s`);
+        expect(restarted.back, restarted.why()).toBe(true);
         expect(runs.map((r) => r.out).join('')).toMatch(/cookies answered [1-9]/);
         expect(after.drops.ike.cookiesSent ?? 0).toBeGreaterThan(0);
         expect(halfOpen).toBeLessThanOrEqual(5 * ATTACKERS.length);
         expect(after.drops.ike.halfOpenPerAddress ?? 0).toBeGreaterThan(REQUESTS / 10);
         expect(rssGrowthKb).toBeLessThan(32 * 1024);
       } finally {
-        again.kill('SIGTERM');
-        await Promise.race([exited, sleep(5000)]);
+        await restarted.stop();
       }
     });
   }, 60_000);
