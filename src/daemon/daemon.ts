@@ -224,6 +224,8 @@ class Running {
         { next: () => this.datapath.holdDeadline(), run: () => this.afterInbound(this.datapath.releaseHeld()) },
         // the inbound SA a rekey replaced goes once its grace is over
         { next: () => this.applier.rekeyed.nextDeadline(), run: (now) => this.applier.rekeyed.expire(now) },
+        // the summary of unauthenticated failures not logged in the last window
+        { next: () => this.applier.eventLog.nextDeadline(), run: (now) => this.applier.eventLog.flush(now) },
       ],
     });
   }
@@ -265,7 +267,7 @@ class Running {
       established: this.applier.eventLog.established,
       inbound: this.sad.counters.inbound,
       outbound: this.sad.counters.outbound,
-      ikeCounters: [this.dispatcher.stats, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
+      ikeCounters: [this.dispatcher.stats, this.applier.eventLog.unauthenticated, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
       retransmits: this.applier.eventLog.retransmits,
@@ -372,7 +374,8 @@ class Running {
 
   private onEvent(e: IkeEvent): void {
     this.events.emit('ike', e);
-    if (!this.stopping) this.conn.onEvent(this.clock(), e);
+    // anyone can cause a failure of an SA that never authenticated its peer: no retry, no aborted reauthentication
+    if (!this.stopping && !(e.type === 'failure' && e.unauthenticated)) this.conn.onEvent(this.clock(), e);
   }
 
   private currentPeer(): string {
@@ -425,6 +428,7 @@ class Running {
     }
     await this.controlServer.close();
     for (const sa of this.dispatcher.list()) sa.dispose();
+    this.dispatcher.dispose(); // the COOKIE secrets
     disposePeerConfig(this.peer);
     this.log.info('daemon', `tunnel ${this.peer.name} down`);
     this.resolveDone(code);

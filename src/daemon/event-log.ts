@@ -1,6 +1,7 @@
 // What the daemon keeps from the IKE events it applies: each one logged in words, the last
 // failure (failure map row, message, evidence) that `tsvpn status` shows, the IKE SAs'
-// establishment times and the retransmit count.
+// establishment times and the retransmit count. Failures of SAs that never authenticated their
+// peer (anyone can cause them) are counted by row and logged rate-limited, never lastFailure.
 import type { IkeEvent } from '../ike/effects.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import type { Logger } from './log.js';
@@ -12,12 +13,19 @@ export interface LastFailure {
   at: string;
 }
 
+/** Unauthenticated failures logged per UNAUTHENTICATED_LOG_WINDOW_MS; the rest are counted in one summary line. */
+export const UNAUTHENTICATED_LOG_LINES = 10;
+export const UNAUTHENTICATED_LOG_WINDOW_MS = 60_000;
+
 export class IkeEventLog {
   lastFailure: LastFailure | null = null;
   /** IKE requests retransmitted, over every IKE SA this daemon ran (status `retransmits`). */
   retransmits = 0;
   /** IKE SAs' establishment times (ms, daemon clock), by SPIi hex. */
   readonly established = new Map<string, number>();
+  /** Failures of SAs that never authenticated their peer, by row (status, under drops.ike). */
+  readonly unauthenticated: Record<string, number> = {};
+  private window = { start: -Infinity, logged: 0, suppressed: 0 };
 
   constructor(
     private readonly log: Logger,
@@ -34,6 +42,7 @@ export class IkeEventLog {
     const log = this.log;
     switch (ev.type) {
       case 'failure':
+        if (ev.unauthenticated) return this.unauthenticatedFailure(ev.row, `${ev.row}: ${ev.message} (from ${formatEndpoint(ev.unauthenticated.from)}, not authenticated) ${JSON.stringify(ev.evidence)}`);
         this.failure(ev.row, ev.message, ev.evidence);
         log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)}`);
         return;
@@ -70,5 +79,29 @@ export class IkeEventLog {
       case 'rekey-collision':
         return log.info('ike', `${ev.scope === 'ike' ? 'IKE' : 'Child'} SA rekey collision (RFC 7296 §2.8.1): ${ev.won ? 'ours' : 'theirs'} wins`);
     }
+  }
+
+  /** When the suppressed-lines summary is due (a deadline for the daemon's timer), if any. */
+  nextDeadline(): number | undefined {
+    return this.window.suppressed > 0 ? this.window.start + UNAUTHENTICATED_LOG_WINDOW_MS : undefined;
+  }
+
+  /** Log the summary of the window that is over, if lines were suppressed in it. */
+  flush(now: number): void {
+    if (now < this.window.start + UNAUTHENTICATED_LOG_WINDOW_MS) return;
+    if (this.window.suppressed > 0) this.log.warn('ike', `${this.window.suppressed} more unauthenticated failures suppressed`);
+    this.window = { start: now, logged: 0, suppressed: 0 };
+  }
+
+  private unauthenticatedFailure(row: string, line: string): void {
+    const key = `unauthenticated-${row}`;
+    this.unauthenticated[key] = (this.unauthenticated[key] ?? 0) + 1;
+    this.flush(this.now());
+    if (this.window.logged >= UNAUTHENTICATED_LOG_LINES) {
+      this.window.suppressed++;
+      return;
+    }
+    this.window.logged++;
+    this.log.warn('ike', line);
   }
 }

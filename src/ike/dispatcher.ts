@@ -1,6 +1,8 @@
 // Routes IKE datagrams to IKE SAs by SPI, creates responder SAs for new IKE_SA_INIT requests,
-// and demands COOKIEs when too many SAs are half-open (RFC 7296 §2.6). No I/O: the caller
-// passes each datagram with its source and destination and applies the returned effects.
+// demands COOKIEs under load (RFC 7296 §2.6), caps half-open SAs per source address and in
+// total, and marks the failures of SAs that never authenticated their peer. No I/O: the caller
+// passes each datagram with its source, destination and the time, and applies the effects.
+// The limits and what they bound are in docs/dos.md.
 import { ExchangeType, IKE_MAJOR_VERSION, IKE_MINOR_VERSION, NotifyType } from '../wire/constants.js';
 import { decodeHeader, decodeMessage, encodeMessage } from '../wire/message.js';
 import type { IkeSaConfig } from './config.js';
@@ -15,9 +17,28 @@ export interface DispatcherOptions {
   /** The configuration for a peer that starts an IKE SA with us on this path (undefined: ignore it). */
   configFor: (path: Path) => IkeSaConfig | undefined;
   random: (n: number) => Uint8Array;
-  /** Half-open SAs at or above which a COOKIE is demanded (strongSwan `cookie_threshold`). */
+  /**
+   * Load at or above which a COOKIE is demanded (strongSwan `cookie_threshold`): half-open SAs
+   * plus the IKE_SA_INIT requests refused in the last REFUSED_WINDOW_MS (e.g. no acceptable
+   * proposal), which never become half-open but cost a DH computation or an error each.
+   */
   cookieThreshold?: number;
+  /** Half-open SAs from one source address above which a new IKE_SA_INIT is dropped (strongSwan `block_threshold`). */
+  blockThreshold?: number;
+  /** Half-open SAs in total above which a new IKE_SA_INIT is dropped (strongSwan `init_limit_half_open`). */
+  halfOpenLimit?: number;
+  /** How long a COOKIE secret signs new cookies before it is replaced (ms). */
+  cookieRotationMs?: number;
 }
+
+// Implementation choice: strongSwan's `charon.block_threshold` default.
+export const DEFAULT_BLOCK_THRESHOLD = 5;
+// Implementation choice: strongSwan's default (0) is no limit; ours bounds memory (docs/dos.md).
+export const DEFAULT_HALF_OPEN_LIMIT = 1000;
+// Implementation choice: RFC 7296 §2.6 leaves the period open; a cookie stays valid 1-2 periods.
+export const DEFAULT_COOKIE_ROTATION_MS = 120_000;
+/** Refused IKE_SA_INIT requests count toward the COOKIE threshold for this long (two buckets). */
+export const REFUSED_WINDOW_MS = 10_000;
 
 export interface DispatcherStats {
   malformed: number;
@@ -26,20 +47,50 @@ export interface DispatcherStats {
   cookiesRejected: number;
   noConfig: number;
   internalErrors: number;
+  /** New IKE_SA_INIT dropped: its source address had blockThreshold half-open SAs. */
+  halfOpenPerAddress: number;
+  /** New IKE_SA_INIT dropped: halfOpenLimit SAs were half-open. */
+  halfOpenLimit: number;
+  /** New IKE_SA_INIT answered with an error (no SA kept): they count toward the COOKIE threshold. */
+  initRefused: number;
 }
 
 const zeroSpi = (b: Uint8Array): boolean => b.every((x) => x === 0);
 
 export class IkeDispatcher {
-  readonly stats: DispatcherStats = { malformed: 0, unknownSpi: 0, cookiesSent: 0, cookiesRejected: 0, noConfig: 0, internalErrors: 0 };
+  readonly stats: DispatcherStats = {
+    malformed: 0,
+    unknownSpi: 0,
+    cookiesSent: 0,
+    cookiesRejected: 0,
+    noConfig: 0,
+    internalErrors: 0,
+    halfOpenPerAddress: 0,
+    halfOpenLimit: 0,
+    initRefused: 0,
+  };
   private readonly sas = new Map<string, IkeSa>(); // by our SPI
-  private readonly halfOpen = new Map<string, IkeSa>(); // responder SAs by peer address | SPIi
+  private readonly halfOpen = new Map<string, IkeSa>(); // responder SAs by peer address | port | SPIi
+  private readonly halfOpenKey = new Map<IkeSa, { key: string; addr: string }>(); // the address it came from
+  private readonly perAddress = new Map<string, number>(); // half-open SAs by peer address
+  /** Responder SAs made for a new IKE_SA_INIT that have not authenticated their peer yet. */
+  private readonly unauthenticated = new Set<IkeSa>();
   private readonly cookies: CookieJar;
   private readonly threshold: number;
+  private readonly blockThreshold: number;
+  private readonly halfOpenLimit: number;
+  private readonly rotationMs: number;
+  /** When the cookie secret is next replaced; undefined while no cookie is outstanding. */
+  private rotateAt: number | undefined;
+  private cookiesSinceRotation = false;
+  private refused = { bucket: 0, now: 0, before: 0 }; // refused IKE_SA_INIT per REFUSED_WINDOW_MS/2 bucket
 
   constructor(private readonly opts: DispatcherOptions) {
     this.cookies = new CookieJar(opts.random);
     this.threshold = opts.cookieThreshold ?? DEFAULT_COOKIE_THRESHOLD;
+    this.blockThreshold = opts.blockThreshold ?? DEFAULT_BLOCK_THRESHOLD;
+    this.halfOpenLimit = opts.halfOpenLimit ?? DEFAULT_HALF_OPEN_LIMIT;
+    this.rotationMs = opts.cookieRotationMs ?? DEFAULT_COOKIE_ROTATION_MS;
   }
 
   /** All live IKE SAs. */
@@ -49,7 +100,7 @@ export class IkeDispatcher {
 
   /** Number of responder SAs that finished IKE_SA_INIT but not IKE_AUTH. */
   halfOpenCount(): number {
-    return [...this.sas.values()].filter((sa) => sa.role === 'responder' && sa.state === 'CONNECTING').length;
+    return this.halfOpen.size;
   }
 
   /** Start an IKE SA as initiator. */
@@ -72,26 +123,38 @@ export class IkeDispatcher {
 
   pollTimeout(): number | undefined {
     let t: number | undefined;
-    for (const sa of this.sas.values()) {
-      const x = sa.pollTimeout();
+    for (const x of [this.rotateAt, ...[...this.sas.values()].map((sa) => sa.pollTimeout())]) {
       if (x !== undefined && (t === undefined || x < t)) t = x;
     }
     return t;
   }
 
   handleTimeout(now: number): Effect[] {
+    if (this.rotateAt !== undefined && now >= this.rotateAt) this.rotateCookieSecret(now);
     const out: Effect[] = [];
     for (const sa of [...this.sas.values()]) {
       const due = sa.pollTimeout();
-      if (due !== undefined && due <= now) out.push(...sa.handleTimeout(now));
+      if (due !== undefined && due <= now) out.push(...this.mark(sa, sa.handleTimeout(now)));
       this.reap(sa);
     }
     return out;
   }
 
-  /** Rotate the cookie secret (RFC 7296 §2.6 recommends doing so periodically). */
-  rotateCookieSecret(): void {
+  /**
+   * RFC 7296 §2.6: replace the cookie secret; cookies of the previous one stay valid one more
+   * period, the one before is zeroed. Rotations go on while cookies are handed out: a secret
+   * that signed a cookie is gone within two periods of its last one.
+   */
+  private rotateCookieSecret(now: number): void {
     this.cookies.rotate();
+    this.rotateAt = this.cookiesSinceRotation ? now + this.rotationMs : undefined;
+    this.cookiesSinceRotation = false;
+  }
+
+  /** Zero the cookie secrets (the daemon's teardown). */
+  dispose(): void {
+    this.cookies.dispose();
+    this.rotateAt = undefined;
   }
 
   private route(now: number, bytes: Uint8Array, path: Path): Effect[] {
@@ -101,7 +164,7 @@ export class IkeDispatcher {
       const key = `${path.from.addr}|${path.from.port}|${spiHex(h.spiI)}`;
       const existing = this.halfOpen.get(key);
       if (existing) {
-        const fx = existing.handleDatagram(now, bytes, path); // a retransmit gets the cached response
+        const fx = this.mark(existing, existing.handleDatagram(now, bytes, path)); // a retransmit gets the cached response
         this.reap(existing);
         return fx;
       }
@@ -110,15 +173,31 @@ export class IkeDispatcher {
         this.stats.noConfig++;
         return [];
       }
-      if (this.halfOpenCount() >= this.threshold) {
-        const refusal = this.checkCookie(bytes, path);
+      if (this.halfOpen.size + this.refusedRecently(now) >= this.threshold) {
+        const refusal = this.checkCookie(now, bytes, path);
         if (refusal) return refusal;
       }
+      // after the COOKIE: under load only a peer that receives at its address gets this far
+      if ((this.perAddress.get(path.from.addr) ?? 0) >= this.blockThreshold) {
+        this.stats.halfOpenPerAddress++;
+        return [];
+      }
+      if (this.halfOpen.size >= this.halfOpenLimit) {
+        this.stats.halfOpenLimit++;
+        return [];
+      }
       const sa = IkeSa.responder(cfg, path);
-      const fx = sa.handleDatagram(now, bytes, path);
+      this.unauthenticated.add(sa);
+      const fx = this.mark(sa, sa.handleDatagram(now, bytes, path));
       if (sa.state === 'CONNECTING') {
         this.sas.set(spiHex(sa.localSpi), sa);
         this.halfOpen.set(key, sa);
+        this.halfOpenKey.set(sa, { key, addr: path.from.addr });
+        this.perAddress.set(path.from.addr, (this.perAddress.get(path.from.addr) ?? 0) + 1);
+      } else {
+        this.stats.initRefused++;
+        this.countRefused(now);
+        sa.dispose();
       }
       return fx;
     }
@@ -129,13 +208,42 @@ export class IkeDispatcher {
       this.stats.unknownSpi++;
       return [];
     }
-    const fx = sa.handleDatagram(now, bytes, path);
+    const fx = this.mark(sa, sa.handleDatagram(now, bytes, path));
     this.reap(sa);
     return fx;
   }
 
+  /**
+   * Failures of a responder SA that has not authenticated its peer are marked `unauthenticated`:
+   * anyone can cause them, so the daemon keeps them apart from the connection's own.
+   */
+  private mark(sa: IkeSa, fx: Effect[]): Effect[] {
+    if (!this.unauthenticated.has(sa)) return fx;
+    if (sa.state !== 'CREATED' && sa.state !== 'CONNECTING' && sa.state !== 'FAILED' && sa.state !== 'DELETED') {
+      this.unauthenticated.delete(sa); // authenticated: its failures from here on are the connection's
+      return fx;
+    }
+    if (sa.state === 'FAILED' || sa.state === 'DELETED') this.unauthenticated.delete(sa);
+    const from = { ...sa.remote };
+    return fx.map((e): Effect => (e.type === 'event' && e.event.type === 'failure' ? { type: 'event', event: { ...e.event, unauthenticated: { from } } } : e));
+  }
+
+  /** Refused IKE_SA_INIT requests in the last REFUSED_WINDOW_MS (this bucket and the one before). */
+  private refusedRecently(now: number): number {
+    const bucket = Math.floor(now / (REFUSED_WINDOW_MS / 2));
+    if (bucket !== this.refused.bucket) {
+      this.refused = { bucket, now: 0, before: bucket === this.refused.bucket + 1 ? this.refused.now : 0 };
+    }
+    return this.refused.now + this.refused.before;
+  }
+
+  private countRefused(now: number): void {
+    this.refusedRecently(now);
+    this.refused.now++;
+  }
+
   /** RFC 7296 §2.6: under load, an IKE_SA_INIT without a valid COOKIE is answered with one. */
-  private checkCookie(bytes: Uint8Array, path: Path): Effect[] | undefined {
+  private checkCookie(now: number, bytes: Uint8Array, path: Path): Effect[] | undefined {
     const msg = decodeMessage(bytes);
     const nonce = first(msg.payloads, 'NONCE');
     if (!nonce) {
@@ -146,6 +254,8 @@ export class IkeDispatcher {
     if (got && this.cookies.verify(got, nonce.data, path.from, msg.header.spiI)) return undefined;
     if (got) this.stats.cookiesRejected++;
     this.stats.cookiesSent++;
+    this.cookiesSinceRotation = true;
+    this.rotateAt ??= now + this.rotationMs;
     const cookie = this.cookies.make(nonce.data, path.from, msg.header.spiI);
     const reply = encodeMessage(
       {
@@ -174,14 +284,26 @@ export class IkeDispatcher {
     // an SA a command ended (e.g. forget() on INITIAL_CONTACT) may have no timer left to reap it
     if ((sa.state === 'DELETED' || sa.state === 'FAILED') && sa.pollTimeout() === undefined && this.sas.get(spiHex(sa.localSpi)) === sa) {
       this.sas.delete(spiHex(sa.localSpi));
+      this.unauthenticated.delete(sa);
       sa.dispose();
     }
+    if (sa.state !== 'CONNECTING') this.notHalfOpen(sa);
   }
 
   /** Forget SAs that are over, and half-open bookkeeping of SAs that finished IKE_AUTH. */
   private reap(sa: IkeSa): void {
     this.adopt(sa);
-    if (sa.state !== 'CONNECTING') for (const [k, v] of this.halfOpen) if (v === sa) this.halfOpen.delete(k);
+  }
+
+  private notHalfOpen(sa: IkeSa): void {
+    const entry = this.halfOpenKey.get(sa);
+    if (entry === undefined) return;
+    const { key, addr } = entry;
+    this.halfOpenKey.delete(sa);
+    this.halfOpen.delete(key);
+    const n = (this.perAddress.get(addr) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(addr, n);
+    else this.perAddress.delete(addr);
   }
 }
 

@@ -82,7 +82,16 @@ export interface DeadPeerEvidence {
   dpdAction: 'restart' | 'clear' | 'hold';
 }
 
-export type FailureEvent =
+export type FailureEvent = FailureByRow & {
+  /**
+   * Set by the dispatcher on failures of a responder SA that never authenticated its peer (one
+   * it made for a new IKE_SA_INIT): anyone can cause these, so they are not the connection's
+   * failure (counted and logged rate-limited, src/daemon/event-log.ts). `from`: the peer's address.
+   */
+  unauthenticated?: { from: Endpoint };
+};
+
+type FailureByRow =
   | { type: 'failure'; row: 'F1'; message: string; evidence: { retransmits: number; to: Endpoint; from: Endpoint; exchange: string } }
   | { type: 'failure'; row: 'F1'; message: string; evidence: DeadPeerEvidence }
   | {

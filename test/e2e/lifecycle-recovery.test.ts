@@ -2,12 +2,11 @@
 // within the liveness interval plus 5 s, with no stale SA on either side: the restarted
 // initiator sends INITIAL_CONTACT (RFC 7296 §2.4), so the survivor drops the IKE SA of
 // the peer's previous life at once instead of waiting for its liveness check.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { sleep, until } from '../../interop/lab/wait.js';
-import { labOk, ping, TSVPN_BIN, withPair } from './helpers/lab.js';
+import { labOk, ping, restartEnd, withPair } from './helpers/lab.js';
 
 const DPD_S = 5;
 
@@ -27,12 +26,8 @@ describe.skipIf(!labOk)('peer killed and restarted (needs root, /dev/net/tun)', 
       pair.left.proc.kill('SIGKILL');
       await pair.left.exited;
       await traffic;
-      const logFile = `${pair.dir}/lcv-l.restart.log`;
-      const fd = openSync(logFile, 'a', 0o600);
       const t0 = Date.now();
-      const again = spawn('ip', ['netns', 'exec', left.ns, process.execPath, TSVPN_BIN, 'up', pair.left.peerFile], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: pair.controlDir } });
-      closeSync(fd);
-      const exited = new Promise((r) => again.once('exit', r));
+      const { proc: again, exited, logFile } = restartEnd(pair, pair.left);
       try {
         const back = await until(async () => (await ping(left.ns, left.inner, right.inner, ['-c', '1', '-W', '1'])).code === 0, {
           timeout: (DPD_S + 5) * 1000 - (Date.now() - t0),

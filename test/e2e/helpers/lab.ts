@@ -2,10 +2,11 @@
 // run inside a lab namespace, a snapshot of what a tunnel may leave behind, and the
 // failure report (both daemons' logs) when a test fails.
 import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 
-import { startTunnelPair, TSVPN_BIN, type TunnelPair, type TunnelPairOptions } from '../../../src/cli/lab-tunnel.js';
+import { startTunnelPair, TSVPN_BIN, type TunnelEnd, type TunnelPair, type TunnelPairOptions } from '../../../src/cli/lab-tunnel.js';
 import { netnsSupport } from '../../../src/io/netns.js';
 
 export { TSVPN_BIN };
@@ -168,4 +169,17 @@ export function reassemblies(ns: string): number {
   const [names, values] = text.split('\n').filter((l) => l.startsWith('Ip:'));
   const i = (names ?? '').split(/\s+/).indexOf('ReasmReqds');
   return Number((values ?? '').split(/\s+/)[i]);
+}
+
+/**
+ * `tsvpn up` again for one end of the pair (after the test killed it), logging to
+ * `<dir>/<name>.restart.log`. The caller stops it: the pair's destroy only knows the first one.
+ */
+export function restartEnd(pair: TunnelPair, end: TunnelEnd) {
+  const logFile = `${pair.dir}/${end.name}.restart.log`;
+  const fd = openSync(logFile, 'a', 0o600);
+  const proc = spawn('ip', ['netns', 'exec', end.host.ns, process.execPath, TSVPN_BIN, 'up', end.peerFile], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: pair.controlDir } });
+  closeSync(fd);
+  const exited = new Promise((r) => proc.once('exit', r));
+  return { proc, exited, logFile };
 }
