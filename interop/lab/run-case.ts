@@ -124,24 +124,35 @@ export async function runCase(c: InteropCase, role: Role, o: { progress?: (msg: 
 
 type Check = (ok: boolean, msg: string) => boolean;
 
+/**
+ * The failure tsvpn shows for this case: its own `lastFailure`, or, as responder, the failure
+ * of an IKE SA whose peer never authenticated (F2, F3 before IKE_AUTH succeeds), which status
+ * keeps apart as `lastUnauthenticatedFailure` (src/daemon/event-log.ts).
+ */
+function shownFailure(s: TunnelStatus | undefined, rows: readonly string[]) {
+  const hit = (f: TunnelStatus['lastFailure'] | undefined) => (f && rows.includes(f.row) ? f : undefined);
+  return hit(s?.lastFailure) ?? hit(s?.lastUnauthenticatedFailure);
+}
+
 async function failurePath(c: InteropCase, role: Role, tv: Tsvpn, ss: Strongswan | undefined, check: Check): Promise<unknown> {
   const want = c.expectFailure!;
-  const rows = Array.isArray(want.row) ? want.row : [want.row];
+  const rows: readonly string[] = Array.isArray(want.row) ? want.row : [want.row];
   let status: TunnelStatus | undefined;
   try {
-    status = await tv.waitFor((s) => s.lastFailure !== null && rows.includes(s.lastFailure.row as never), 25_000, `failure row ${rows.join('/')}`);
+    status = await tv.waitFor((s) => shownFailure(s, rows) !== undefined, 25_000, `failure row ${rows.join('/')}`);
   } catch (e) {
     const last = await tv.status();
-    throw new Fatal(`tsvpn reported no ${rows.join('/')} (lastFailure ${JSON.stringify(last?.lastFailure ?? null)}): ${(e as Error).message.slice(0, 300)}\ntsvpn log:\n${tail(tv.log(), 15)}`);
+    throw new Fatal(`tsvpn reported no ${rows.join('/')} (lastFailure ${JSON.stringify(last?.lastFailure ?? null)}, lastUnauthenticatedFailure ${JSON.stringify(last?.lastUnauthenticatedFailure ?? null)}): ${(e as Error).message.slice(0, 300)}\ntsvpn log:\n${tail(tv.log(), 15)}`);
   }
-  const text = JSON.stringify(status.lastFailure);
-  for (const re of want.evidence[role] ?? []) check(re.test(text), `${status.lastFailure!.row} evidence lacks ${re}: ${text}`);
+  const failure = shownFailure(status, rows)!;
+  const text = JSON.stringify(failure);
+  for (const re of want.evidence[role] ?? []) check(re.test(text), `${failure.row} evidence lacks ${re}: ${text}`);
   // the operator's view shows the same row
   const cli = tv.statusCli();
-  check(cli.code === 0 && cli.status?.lastFailure?.row === status.lastFailure!.row, `tsvpn status --json does not show ${status.lastFailure!.row}: ${cli.output.slice(0, 300)}`);
-  check(!status.ikeSas.some((sa) => sa.children.some((ch) => ch.state === 'INSTALLED')), `tsvpn installed a Child SA despite ${status.lastFailure!.row}`);
+  check(cli.code === 0 && shownFailure(cli.status, rows)?.row === failure.row, `tsvpn status --json does not show ${failure.row}: ${cli.output.slice(0, 300)}`);
+  check(!status.ikeSas.some((sa) => sa.children.some((ch) => ch.state === 'INSTALLED')), `tsvpn installed a Child SA despite ${failure.row}`);
   if (ss) check(!hasInstalled(ss.listSas()), 'strongSwan installed a Child SA in a failure case');
-  return status.lastFailure;
+  return failure;
 }
 
 async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Configs, tv: Tsvpn, ss: Strongswan, check: Check, progress?: (m: string) => void, note: (m: string) => void = () => {}): Promise<unknown> {

@@ -104,11 +104,14 @@ export function formatStatus(s: TunnelStatus): string {
   if (drops.length > 0) lines.push(`drops: ${drops.map(([k, t]) => `${k}: ${t}`).join('; ')}`);
   if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
   if (s.reauths > 0) lines.push(`ike: reauthenticated ${s.reauths}x`);
-  if (s.lastFailure) {
-    const f = s.lastFailure;
-    lines.push(`last failure: ${f.row} ${f.message} (at ${f.at})`);
-    const ev = evidenceText(f.evidence);
-    if (ev) lines.push(`  evidence: ${ev}`);
-  }
+  if (s.lastFailure) lines.push(...failureLines('last failure', s.lastFailure, ''));
+  const u = s.lastUnauthenticatedFailure;
+  // a peer that never authenticated: a misconfigured peer, or anyone at all
+  if (u) lines.push(...failureLines('last unauthenticated failure', u, ` from ${u.from}`, `; ${u.count} since start`));
   return lines.join('\n');
+}
+
+function failureLines(label: string, f: { row: string; message: string; at: string; evidence?: unknown }, from: string, more = ''): string[] {
+  const ev = evidenceText(f.evidence);
+  return [`${label}: ${f.row} ${f.message}${from} (at ${f.at}${more})`, ...(ev ? [`  evidence: ${ev}`] : [])];
 }

@@ -273,6 +273,7 @@ class Running {
       retransmits: this.applier.eventLog.retransmits,
       reauths: this.conn.reauths,
       lastFailure: this.applier.eventLog.lastFailure,
+      lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
       now: this.clock(),
     });
   }
@@ -374,8 +375,7 @@ class Running {
 
   private onEvent(e: IkeEvent): void {
     this.events.emit('ike', e);
-    // anyone can cause a failure of an SA that never authenticated its peer: no retry, no aborted reauthentication
-    if (!this.stopping && !(e.type === 'failure' && e.unauthenticated)) this.conn.onEvent(this.clock(), e);
+    if (!this.stopping) this.conn.onEvent(this.clock(), e);
   }
 
   private currentPeer(): string {

@@ -1,7 +1,9 @@
 // What the daemon keeps from the IKE events it applies: each one logged in words, the last
 // failure (failure map row, message, evidence) that `tsvpn status` shows, the IKE SAs'
 // establishment times and the retransmit count. Failures of SAs that never authenticated their
-// peer (anyone can cause them) are counted by row and logged rate-limited, never lastFailure.
+// peer (anyone can cause them) are kept apart: counted by row, logged rate-limited, and the
+// newest shown as `lastUnauthenticatedFailure` with its source, never as lastFailure. A
+// misconfigured peer (wrong proposals or PSK) shows there; a flood can never hide the tunnel's own.
 import type { IkeEvent } from '../ike/effects.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import type { Logger } from './log.js';
@@ -13,12 +15,19 @@ export interface LastFailure {
   at: string;
 }
 
+/** A failure of an IKE SA whose peer never authenticated: where it came from, and how many since the daemon started. */
+export interface UnauthenticatedFailure extends LastFailure {
+  from: string;
+  count: number;
+}
+
 /** Unauthenticated failures logged per UNAUTHENTICATED_LOG_WINDOW_MS; the rest are counted in one summary line. */
 export const UNAUTHENTICATED_LOG_LINES = 10;
 export const UNAUTHENTICATED_LOG_WINDOW_MS = 60_000;
 
 export class IkeEventLog {
   lastFailure: LastFailure | null = null;
+  lastUnauthenticatedFailure: UnauthenticatedFailure | null = null;
   /** IKE requests retransmitted, over every IKE SA this daemon ran (status `retransmits`). */
   retransmits = 0;
   /** IKE SAs' establishment times (ms, daemon clock), by SPIi hex. */
@@ -42,7 +51,12 @@ export class IkeEventLog {
     const log = this.log;
     switch (ev.type) {
       case 'failure':
-        if (ev.unauthenticated) return this.unauthenticatedFailure(ev.row, `${ev.row}: ${ev.message} (from ${formatEndpoint(ev.unauthenticated.from)}, not authenticated) ${JSON.stringify(ev.evidence)}`);
+        if (ev.unauthenticated) {
+          const from = formatEndpoint(ev.unauthenticated.from);
+          const count = (this.lastUnauthenticatedFailure?.count ?? 0) + 1;
+          this.lastUnauthenticatedFailure = { row: ev.row, message: ev.message, evidence: ev.evidence, at: new Date(this.wallClock()).toISOString(), from, count };
+          return this.unauthenticatedFailure(ev.row, `${ev.row}: ${ev.message} (from ${from}, not authenticated) ${JSON.stringify(ev.evidence)}`);
+        }
         this.failure(ev.row, ev.message, ev.evidence);
         log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)}`);
         return;

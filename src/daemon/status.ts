@@ -6,7 +6,7 @@
 import type { Endpoint } from '../ike/config.js';
 import type { TrafficCounters } from '../ipsec/counters.js';
 import type { ChildRecord } from './child-record.js';
-import type { LastFailure } from './event-log.js';
+import type { LastFailure, UnauthenticatedFailure } from './event-log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { spiHex } from '../wire/spi.js';
 
@@ -67,6 +67,8 @@ export interface TunnelStatus {
   /** IKE SAs this daemon replaced by reauthentication (RFC 7296 §2.8.3) since it started. */
   reauths: number;
   lastFailure: LastFailure | null;
+  /** The newest failure of an IKE SA whose peer never authenticated (src/daemon/event-log.ts): a misconfigured peer, or anyone. */
+  lastUnauthenticatedFailure: UnauthenticatedFailure | null;
 }
 
 /** The parts of an IkeSa the status reads (an IkeSa, or a fake in tests). */
@@ -108,6 +110,7 @@ export interface StatusInput {
   retransmits: number;
   reauths: number;
   lastFailure: LastFailure | null;
+  lastUnauthenticatedFailure?: UnauthenticatedFailure | null;
   now: number; // ms, same clock as the records
 }
 
@@ -196,6 +199,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     retransmits: s.retransmits,
     reauths: s.reauths,
     lastFailure: s.lastFailure,
+    lastUnauthenticatedFailure: s.lastUnauthenticatedFailure ?? null,
   };
 }
 

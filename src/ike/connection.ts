@@ -126,7 +126,8 @@ export class Connection {
    * is deleted only after the new one's Child SA is installed.
    */
   onEvent(now: number, e: IkeEvent): void {
-    if (this.stopped) return;
+    // anyone can cause a failure of an SA whose peer never authenticated: no retry, no aborted reauthentication
+    if (this.stopped || (e.type === 'failure' && e.unauthenticated)) return;
     const initiator = this.cfg.initiator;
     const deadPeer = e.type === 'failure' && e.row === 'F1' && 'dpdAction' in e.evidence; // ours, below: dpdAction decides
     if (e.type === 'liveness') {

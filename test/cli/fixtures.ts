@@ -46,6 +46,7 @@ export function upStatus(): TunnelStatus {
     retransmits: 0,
     reauths: 0,
     lastFailure: null,
+    lastUnauthenticatedFailure: null,
   };
 }
 

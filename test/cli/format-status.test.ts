@@ -63,6 +63,14 @@ describe('tsvpn status text', () => {
     ]);
   });
 
+  it('shows the last failure of a peer that never authenticated apart, with where it came from', () => {
+    const s = upStatus();
+    s.lastUnauthenticatedFailure = { row: 'F3', message: 'authentication of the initiator failed: psk-mismatch', from: '198.51.100.9:500', count: 3, at: '2026-11-26T21:00:00.000Z', evidence: { check: 'psk-mismatch' } };
+    const lines = formatStatus(s).split('\n');
+    expect(lines).toContain('last unauthenticated failure: F3 authentication of the initiator failed: psk-mismatch from 198.51.100.9:500 (at 2026-11-26T21:00:00.000Z; 3 since start)');
+    expect(lines.some((l) => l.startsWith('last failure:'))).toBe(false);
+  });
+
   it('marks raw ESP as plain TUNNEL mode', () => {
     const s = upStatus();
     s.encap = 'raw';

@@ -158,7 +158,8 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     const { left, right } = tunnel({ rightPsk: 'a different secret' });
     const f = left.applier.eventLog.lastFailure ?? right.applier.eventLog.lastFailure;
     expect(f?.row).toBe('F3');
-    expect(JSON.stringify([left.applier.eventLog.lastFailure, right.applier.eventLog.lastFailure])).not.toContain('different secret');
+    const shown = [left.applier.eventLog.lastFailure, right.applier.eventLog.lastFailure, left.applier.eventLog.lastUnauthenticatedFailure, right.applier.eventLog.lastUnauthenticatedFailure];
+    expect(JSON.stringify(shown)).not.toContain('different secret');
     expect(left.sad.list()).toHaveLength(0);
     expect(left.spd.list()).toHaveLength(0);
     expect(left.routes.installed).toHaveLength(0);

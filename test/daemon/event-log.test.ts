@@ -47,6 +47,14 @@ describe('unauthenticated failures in the event log', () => {
     expect(log.lastFailure).toMatchObject({ row: 'F1', message: 'peer does not answer' });
   });
 
+  it('shows the newest unauthenticated failure apart, with its source and a count: a misconfigured peer is still explained', () => {
+    const { log, at } = setup();
+    at(7);
+    for (let i = 0; i < 3; i++) log.record(refused(i));
+    expect(log.lastFailure).toBeNull();
+    expect(log.lastUnauthenticatedFailure).toMatchObject({ row: 'F2', message: 'no acceptable IKE proposal', from: '203.0.113.2:500', count: 3, evidence: { theirs: ['aes128-sha256-modp2048'] } });
+  });
+
   it('logs again in the next window', () => {
     const { log, lines, at } = setup();
     for (let i = 0; i < 20; i++) log.record(refused(i));

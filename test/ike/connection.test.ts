@@ -104,6 +104,19 @@ describe('connection layer: initiating and retrying', () => {
     expect(r.initiated).toHaveLength(1);
   });
 
+  it('a failure of an SA whose peer never authenticated (anyone can cause one) starts no retry and aborts no reauthentication', () => {
+    const r = rig();
+    r.conn.start(0);
+    const old = r.sas[0];
+    r.up(old, 1);
+    r.feed(1_000, { type: 'reauth-due', spiI: '00', spiR: '00' });
+    const spoofed: IkeEvent = { type: 'failure', row: 'F2', message: 'no acceptable proposal', evidence: { scope: 'ike', ours: [], theirs: [] }, unauthenticated: { from: { addr: '192.0.2.66', port: 500 } } };
+    expect(r.feed(1_100, spoofed)).toEqual([]);
+    expect(r.conn.pollTimeout(1_100)).toBeUndefined(); // no retry scheduled
+    const done = r.up(r.sas[1], 1_200); // the reauthentication goes on
+    expect(notes(done)).toEqual(['reauthenticated: deleting the old IKE SA 0000000000000001_i']);
+  });
+
   it('a responder (start: wait, or remote %any) never initiates, also not after a failure', () => {
     const r = rig({ initiator: false, remote: undefined });
     expect(r.conn.start(0)).toEqual([]);
