@@ -178,6 +178,8 @@ async function successPath(c: InteropCase, role: Role, topo: Topology, cfg: Conf
   checkEndpoints(sa, st, { tsvpnOuter: topo.tsvpn.outer, ssOuter: topo.ss.outer, tsvpnSeenAs: topo.tsvpnSeenAs, ssSeenAs: topo.ssSeenAs, direct: !topo.nat }, check);
   // kernel-libipsec encapsulates ESP in UDP on every path, faking a NAT where there is none (README surprise 1)
   check(ch.encap && st.encap === 'udp', `ESP encapsulation: strongSwan encap ${ch.encap}, tsvpn ${st.encap}; kernel-libipsec always uses UDP`);
+  // a tunnel that came up reports no failure: a Child SA strongSwan narrowed is a warning, not F4 (RFC 7296 §2.9)
+  check(st.lastFailure === null, `tsvpn lastFailure once up: ${JSON.stringify(st.lastFailure)}`);
 
   if (topo.nat) {
     const tsa = st.ikeSas.find((s) => s.state === 'ESTABLISHED');
