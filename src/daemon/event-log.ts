@@ -53,9 +53,10 @@ export class IkeEventLog {
       case 'failure':
         if (ev.unauthenticated) {
           const from = formatEndpoint(ev.unauthenticated.from);
-          const count = (this.lastUnauthenticatedFailure?.count ?? 0) + 1;
+          this.unauthenticatedFailure(ev.row, `${ev.row}: ${ev.message} (from ${from}, not authenticated) ${JSON.stringify(ev.evidence)}`);
+          const count = Object.values(this.unauthenticated).reduce((a, b) => a + b, 0);
           this.lastUnauthenticatedFailure = { row: ev.row, message: ev.message, evidence: ev.evidence, at: new Date(this.wallClock()).toISOString(), from, count };
-          return this.unauthenticatedFailure(ev.row, `${ev.row}: ${ev.message} (from ${from}, not authenticated) ${JSON.stringify(ev.evidence)}`);
+          return;
         }
         this.failure(ev.row, ev.message, ev.evidence);
         log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)}`);

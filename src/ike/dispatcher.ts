@@ -73,8 +73,6 @@ export class IkeDispatcher {
   private readonly halfOpen = new Map<string, IkeSa>(); // responder SAs by peer address | port | SPIi
   private readonly halfOpenKey = new Map<IkeSa, { key: string; addr: string }>(); // the address it came from
   private readonly perAddress = new Map<string, number>(); // half-open SAs by peer address
-  /** Responder SAs made for a new IKE_SA_INIT that have not authenticated their peer yet. */
-  private readonly unauthenticated = new Set<IkeSa>();
   private readonly cookies: CookieJar;
   private readonly threshold: number;
   private readonly blockThreshold: number;
@@ -122,8 +120,9 @@ export class IkeDispatcher {
   }
 
   pollTimeout(): number | undefined {
-    let t: number | undefined;
-    for (const x of [this.rotateAt, ...[...this.sas.values()].map((sa) => sa.pollTimeout())]) {
+    let t = this.rotateAt;
+    for (const sa of this.sas.values()) {
+      const x = sa.pollTimeout();
       if (x !== undefined && (t === undefined || x < t)) t = x;
     }
     return t;
@@ -135,7 +134,7 @@ export class IkeDispatcher {
     for (const sa of [...this.sas.values()]) {
       const due = sa.pollTimeout();
       if (due !== undefined && due <= now) out.push(...this.mark(sa, sa.handleTimeout(now)));
-      this.reap(sa);
+      this.adopt(sa);
     }
     return out;
   }
@@ -165,7 +164,7 @@ export class IkeDispatcher {
       const existing = this.halfOpen.get(key);
       if (existing) {
         const fx = this.mark(existing, existing.handleDatagram(now, bytes, path)); // a retransmit gets the cached response
-        this.reap(existing);
+        this.adopt(existing);
         return fx;
       }
       const cfg = this.opts.configFor(path);
@@ -187,7 +186,6 @@ export class IkeDispatcher {
         return [];
       }
       const sa = IkeSa.responder(cfg, path);
-      this.unauthenticated.add(sa);
       const fx = this.mark(sa, sa.handleDatagram(now, bytes, path));
       if (sa.state === 'CONNECTING') {
         this.sas.set(spiHex(sa.localSpi), sa);
@@ -209,21 +207,17 @@ export class IkeDispatcher {
       return [];
     }
     const fx = this.mark(sa, sa.handleDatagram(now, bytes, path));
-    this.reap(sa);
+    this.adopt(sa);
     return fx;
   }
 
   /**
-   * Failures of a responder SA that has not authenticated its peer are marked `unauthenticated`:
-   * anyone can cause them, so the daemon keeps them apart from the connection's own.
+   * Failures of a responder SA whose peer has not proven its identity (no `remoteId` yet) are
+   * marked `unauthenticated`: anyone can cause them, so the daemon keeps them apart from the
+   * connection's own.
    */
   private mark(sa: IkeSa, fx: Effect[]): Effect[] {
-    if (!this.unauthenticated.has(sa)) return fx;
-    if (sa.state !== 'CREATED' && sa.state !== 'CONNECTING' && sa.state !== 'FAILED' && sa.state !== 'DELETED') {
-      this.unauthenticated.delete(sa); // authenticated: its failures from here on are the connection's
-      return fx;
-    }
-    if (sa.state === 'FAILED' || sa.state === 'DELETED') this.unauthenticated.delete(sa);
+    if (sa.role !== 'responder' || sa.remoteId !== undefined) return fx;
     const from = { ...sa.remote };
     return fx.map((e): Effect => (e.type === 'event' && e.event.type === 'failure' ? { type: 'event', event: { ...e.event, unauthenticated: { from } } } : e));
   }
@@ -274,7 +268,8 @@ export class IkeDispatcher {
 
   /**
    * Index IKE SAs that a rekey created (RFC 7296 §2.18: new SPIs); the daemon may call this after
-   * commands it gave an IkeSa directly. Forget SAs that are over, and half-open bookkeeping.
+   * commands it gave an IkeSa directly. Forget SAs that are over, and the half-open bookkeeping
+   * of SAs no longer half-open.
    */
   adopt(sa: IkeSa): void {
     for (const s of sa.takeSuccessors()) {
@@ -284,15 +279,9 @@ export class IkeDispatcher {
     // an SA a command ended (e.g. forget() on INITIAL_CONTACT) may have no timer left to reap it
     if ((sa.state === 'DELETED' || sa.state === 'FAILED') && sa.pollTimeout() === undefined && this.sas.get(spiHex(sa.localSpi)) === sa) {
       this.sas.delete(spiHex(sa.localSpi));
-      this.unauthenticated.delete(sa);
       sa.dispose();
     }
     if (sa.state !== 'CONNECTING') this.notHalfOpen(sa);
-  }
-
-  /** Forget SAs that are over, and half-open bookkeeping of SAs that finished IKE_AUTH. */
-  private reap(sa: IkeSa): void {
-    this.adopt(sa);
   }
 
   private notHalfOpen(sa: IkeSa): void {
