@@ -27,6 +27,17 @@ export interface PeerConfig {
   retransmit: RetransmitConfig;
 }
 
+/**
+ * What `tsvpn up <file>` runs: a file with `connections` (swanctl.conf's shape, one daemon
+ * for every peer), or a single peer.json, which is a gateway with one connection.
+ */
+export interface GatewayConfig {
+  /** The control socket's name (/run/tsvpn/<name>.sock): peer.json's `name`, or the connections file's. */
+  name: string;
+  /** In file order; each has its own `name` (the key in `connections`). They share one TUN (`tun` is the same in each). */
+  connections: PeerConfig[];
+}
+
 /** One thing wrong with a peer.json: the JSON pointer of the field and what was wanted there. */
 export interface ConfigProblem {
   path: string;
