@@ -15,3 +15,10 @@ export interface ChildRecord {
   /** Route prefixes this Child SA holds a reference on (src/daemon/route-refs.ts). */
   routes: string[];
 }
+
+/**
+ * Which Child SAs are one tunnel over time (a rekey's or a reauthentication's new SA replaces
+ * the old one of the same lineage): same connection, same peer, same child name. A `%any`
+ * connection has one lineage per peer.
+ */
+export const lineage = (info: ChildRecord['info']): string => `${info.conn}|${info.remote.addr}|${info.name}`;

@@ -1,14 +1,17 @@
-// One running tunnel (contract C4): opens the TUN device and the IKE/ESP sockets, feeds
-// datagrams to the IKE dispatcher and packets to the ESP datapath, applies the effects,
-// restarts failed negotiations, serves the control socket and tears everything down in
-// order: Delete to the peer, SAs (keys zeroed), routes, TUN, sockets, control socket.
+// One running daemon (contract C4) for one peer.json or a gateway's many connections: opens
+// the TUN device and the IKE/ESP sockets they all share, feeds datagrams to the IKE
+// dispatcher and packets to the ESP datapath, applies the effects, gives each connection's
+// layer (src/ike/connection.ts) its events and timeouts, serves the control socket and tears
+// everything down in order: Delete to the peers, SAs (keys zeroed), routes, TUN, sockets,
+// control socket.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { PeerConfig } from '../config/types.js';
+import { ANY, type GatewayConfig, type PeerConfig } from '../config/types.js';
 import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
+import type { IkeSaConfig } from '../ike/config.js';
 import { ipToBytes } from '../wire/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
@@ -59,18 +62,25 @@ const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer 
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-export async function startDaemon(peer: PeerConfig, opts: DaemonOptions): Promise<Daemon> {
+/** A single peer.json is a gateway with one connection. */
+export function asGateway(c: PeerConfig | GatewayConfig): GatewayConfig {
+  return 'connections' in c ? c : { name: c.name, connections: [c] };
+}
+
+export async function startDaemon(config: PeerConfig | GatewayConfig, opts: DaemonOptions): Promise<Daemon> {
+  const gw = asGateway(config);
   const log = opts.log;
   const clock = opts.now ?? Date.now;
   checkPrivileges();
+  checkOneAddress(gw);
   let d: Running | undefined;
   // the control socket first: "already up" is a better answer than "port 500 in use"
-  const control = await startControl(opts.controlDir ?? '/run/tsvpn', peer.name, (req) =>
+  const control = await startControl(opts.controlDir ?? '/run/tsvpn', gw.name, (req) =>
     d ? d.control(req.cmd) : { ok: false, error: 'the tunnel is still starting' },
   );
   const opened: { close(): void }[] = [];
   try {
-    d = new Running(peer, log, clock, opened, control);
+    d = new Running(gw, log, clock, opened, control);
   } catch (e) {
     for (const o of opened.reverse()) o.close();
     await control.close();
@@ -78,7 +88,27 @@ export async function startDaemon(peer: PeerConfig, opts: DaemonOptions): Promis
   }
   d.start();
   const r = d;
-  return { name: peer.name, status: () => r.status(), down: (why) => r.down(why), done: r.done, events: r.events };
+  return { name: gw.name, status: () => r.status(), down: (why) => r.down(why), done: r.done, events: r.events };
+}
+
+/** One IKE socket pair serves every connection: they must share the local address and port. */
+function checkOneAddress(gw: GatewayConfig): void {
+  const first = gw.connections[0];
+  if (!first) throw new DaemonError(`${gw.name}: no connections configured`);
+  for (const c of gw.connections) {
+    if (c.local.addr !== first.local.addr || c.local.port !== first.local.port) {
+      throw new DaemonError(`connections ${first.name} and ${c.name} use different local addresses (${first.local.addr}[${first.local.port}], ${c.local.addr}[${c.local.port}]): one daemon serves one local address and port; run a second tsvpn for the other`);
+    }
+  }
+}
+
+/** One configured connection in the daemon: its peer.json, its connection layer and its on-demand routes. */
+interface Conn {
+  readonly peer: PeerConfig;
+  readonly conn: Connection;
+  readonly onDemand: OnDemand;
+  /** The local inner address the routes of its Child SAs prefer as source (host.ts routeSource). */
+  readonly src: string | undefined;
 }
 
 class Running {
@@ -99,12 +129,12 @@ class Running {
   private deletesDone: (() => void) | undefined;
   private internalErrors = 0;
   readonly events = new EventEmitter<{ ike: [IkeEvent] }>();
-  private readonly onDemand: OnDemand;
-  /** What happens to this tunnel's IKE SAs over time: retries, dpdAction, reauthentication (src/ike/connection.ts). */
-  private readonly conn: Connection;
+  /** Each configured connection, by name, in the file's order. */
+  private readonly conns = new Map<string, Conn>();
+  private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
 
   constructor(
-    private readonly peer: PeerConfig,
+    private readonly gw: GatewayConfig,
     private readonly log: Logger,
     private readonly clock: () => number,
     opened: { close(): void }[],
@@ -112,25 +142,27 @@ class Running {
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
-    const local = peer.local.addr;
+    const peers = gw.connections;
+    const first = peers[0]!;
+    const local = first.local.addr;
     // sockets first: a port in use is the commonest reason not to start
     this.io = new UdpIo({
       local,
-      ports: { ike: peer.local.port, natt: NAT_T_PORT },
+      ports: { ike: first.local.port, natt: NAT_T_PORT },
       onIke: (bytes, path) => this.onIke(bytes, path),
       onEsp: (pkts) => this.afterInbound(this.datapath.inbound(pkts, true)),
       onError: (e) => this.fatal(e),
     });
     opened.push(this.io);
-    // the TUN MTU is peer.json's or the path's; inner packets over the path's get ICMP (F7)
-    const pathMtu = tunMtuFor(peer, log);
-    const mtu = peer.tun.mtu ?? pathMtu;
-    this.tun = openTun({ name: peer.tun.name, mtu, batch: 64, slabs: 8 });
+    // one TUN for every connection; its MTU is the file's or the narrowest path's; inner packets over it get ICMP (F7)
+    const pathMtu = Math.min(...peers.map((p) => tunMtuFor(p, log)));
+    const mtu = first.tun.mtu ?? pathMtu;
+    this.tun = openTun({ name: first.tun.name, mtu, batch: 64, slabs: 8 });
     opened.push(this.tun);
-    quietIpv6(this.tun.name, peer, log);
-    log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${peer.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
+    quietIpv6(this.tun.name, peers, log);
+    log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${first.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
-    if (peer.encap === 'auto') {
+    if (peers.some((p) => p.encap === 'auto')) {
       try {
         this.raw = openRawEsp({ address: local, batch: 64, slabs: 8, rcvbuf: 4 << 20, sndbuf: 4 << 20 });
         opened.push(this.raw);
@@ -138,11 +170,11 @@ class Running {
         log.warn('esp', `raw ESP socket unavailable (${errText(e)}): ESP will be sent in UDP 4500 only`);
       }
     }
-    const peerFamily = (peer.remote.addr.includes(':') ? 6 : 4) as 4 | 6;
-    const from4 = peerFamily === 4 && peer.remote.addr !== '%any' ? peer.remote.addr : undefined;
-    const from6 = peerFamily === 6 && peer.remote.addr !== '%any' ? peer.remote.addr : undefined;
-    const icmpFrom4 = from4 ? ipToBytes(from4) : undefined;
-    const icmpFrom6 = from6 ? ipToBytes(from6) : undefined;
+    // RFC 1812 §4.3.2.7: the ICMP comes "from" the peer's outer address for one tunnel, from this gateway for several
+    const icmpFrom = peers.length === 1 && first.remote.addr !== ANY ? first.remote.addr : local;
+    const family = (icmpFrom.includes(':') ? 6 : 4) as 4 | 6;
+    const icmpFrom4 = family === 4 ? ipToBytes(icmpFrom) : undefined;
+    const icmpFrom6 = family === 6 ? ipToBytes(icmpFrom) : undefined;
     this.datapath = new Datapath({
       sad: this.sad,
       spd: this.spd,
@@ -151,75 +183,43 @@ class Running {
       sendRaw: this.raw ? (buf, offs, lens, n, addr) => this.raw!.sendBatch(buf, offs, lens, n, addr) : undefined,
       now: clock,
       innerMtu: Math.min(mtu, pathMtu),
-      // RFC 1812 §4.3.2.7 rules are in tooBigReply; the ICMP comes "from" the peer's outer address
       tooBig: (inner, m) => tooBigReply(inner, m, icmpFrom4, icmpFrom6),
-      clampMss: peer.mssClamp ? clampMss : undefined,
+      clampMss: peers.some((p) => p.mssClamp) ? clampMss : undefined,
       log,
     });
-    const src = routeSource(peer);
-    // the one way this tunnel routes traffic into the TUN, for Child SAs and on-demand alike
-    const installFor = (remote: string[]): InstalledRoutes =>
-      // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
-      peer.child.mode === 'transport'
-        ? installTransportRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), ikePort: peer.local.port, src })
-        : installRoutes({ dev: this.tun.name, remote, peer: this.currentPeer(), src });
-    const remove = (h: unknown): void => {
-      for (const err of removeRoutes(h as InstalledRoutes)) log.warn('route', err);
-    };
-    this.onDemand = new OnDemand({ peer, install: installFor, remove, log });
     this.applier = new EffectApplier({
       sad: this.sad,
       spd: this.spd,
       sendIke: (b, to, from) => this.io.sendIke(b, to, from),
       routes: {
-        install: (remote) => {
-          this.onDemand.clear(); // the Child SA's routes replace the on-demand ones
-          return installFor(remote);
+        install: (remote, owner) => {
+          const c = this.conns.get(owner.conn);
+          if (!c) throw new Error(`no connection ${owner.conn}`);
+          c.onDemand.clear(); // the Child SA's routes replace the on-demand ones
+          return this.installRoutesFor(c, remote, owner.peer);
         },
-        remove,
+        remove: (h) => this.removeRoutes(h),
       },
       now: clock,
       rekeyedInboundGraceMs: REKEYED_INBOUND_GRACE_MS, // ESP queued behind a rekey's Delete still decrypts
       wallClock: Date.now,
       log,
-      forceEncap: peer.encap === 'udp' || !this.raw,
-      onEvent: (e) => this.onEvent(e),
+      forceEncap: (child) => !this.raw || this.conns.get(child.conn)?.peer.encap === 'udp',
+      namedConnections: peers.length > 1,
+      onEvent: (e, conn) => this.onEvent(e, conn),
     });
-    const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
     this.dispatcher = new IkeDispatcher({
-      random,
+      random: this.random,
       configFor: (path) => this.configFor(path),
     });
-    const initiator = peer.start === 'initiate' && peer.remote.addr !== '%any';
-    this.conn = new Connection(
-      {
-        name: peer.name,
-        initiator,
-        remote: peer.remote.addr === '%any' ? undefined : { addr: peer.remote.addr, port: peer.remote.port },
-        dpdAction: peer.dpdAction,
-        dpdS: peer.ike.dpdS,
-        keepaliveS: peer.keepaliveS,
-      },
-      {
-        list: () => this.dispatcher.list(),
-        initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
-        ikeConfig: () => toIkeSaConfig(peer, { random, wallClock: Date.now }),
-      },
-      clock(),
-    );
+    for (const peer of peers) this.conns.set(peer.name, this.connectionFor(peer));
     this.timers = new Timers({
       now: clock,
       deadlines: [
         // the IKE SAs' retransmits, half-open timeouts and lifetimes
         { next: () => this.dispatcher.pollTimeout(), run: (now) => this.apply(this.dispatcher.handleTimeout(now)) },
-        // retries, liveness checks (DPD) and NAT-T keepalives
-        {
-          next: (now) => {
-            this.conn.heardFrom(Math.max(this.lastIkeIn, this.datapath.lastInbound));
-            return this.conn.pollTimeout(now);
-          },
-          run: (now) => this.applyConn(this.conn.handleTimeout(now)),
-        },
+        // each connection's retries, liveness checks (DPD) and NAT-T keepalives
+        { next: (now) => this.connectionsDue(now), run: (now) => this.runConnections(now) },
         // ESP held for an SPI about to be installed: counted as unknown-spi once its wait is over
         { next: () => this.datapath.holdDeadline(), run: () => this.afterInbound(this.datapath.releaseHeld()) },
         // the inbound SA a rekey replaced goes once its grace is over
@@ -230,11 +230,54 @@ class Running {
     });
   }
 
+  /** The connection layer of one configured connection, with its hold routes. */
+  private connectionFor(peer: PeerConfig): Conn {
+    const name = peer.name;
+    const conn = new Connection(
+      {
+        name,
+        initiator: peer.start === 'initiate' && peer.remote.addr !== ANY,
+        remote: peer.remote.addr === ANY ? undefined : { addr: peer.remote.addr, port: peer.remote.port },
+        dpdAction: peer.dpdAction,
+        dpdS: peer.ike.dpdS,
+        keepaliveS: peer.keepaliveS,
+      },
+      {
+        list: () => this.dispatcher.list().filter((sa) => sa.name === name),
+        initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
+        ikeConfig: () => toIkeSaConfig(peer, { random: this.random, wallClock: Date.now }),
+      },
+      this.clock(),
+    );
+    const c: Conn = {
+      peer,
+      conn,
+      src: routeSource(peer),
+      onDemand: new OnDemand({ peer, install: (remote) => this.installRoutesFor(c, remote, peer.remote.addr), remove: (h) => this.removeRoutes(h), log: this.log }),
+    };
+    return c;
+  }
+
+  /** The one way a connection routes traffic into the TUN, for Child SAs and on-demand alike. */
+  private installRoutesFor(c: Conn, remote: string[], peer: string): InstalledRoutes {
+    const p = c.peer;
+    // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
+    return p.child.mode === 'transport'
+      ? installTransportRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: c.src })
+      : installRoutes({ dev: this.tun.name, remote, peer, src: c.src });
+  }
+
+  private removeRoutes(h: unknown): void {
+    for (const err of removeRoutes(h as InstalledRoutes)) this.log.warn('route', err);
+  }
+
   start(): void {
     const raw = this.raw;
     const scratch: Uint8Array[] = [];
     this.tun.onBatch((b) => {
-      if (this.onDemand.armed && this.onDemand.offer(b)) this.applyConn(this.conn.traffic(this.clock()));
+      for (const c of this.conns.values()) {
+        if (c.onDemand.armed && c.onDemand.offer(b)) this.applyConn(c, c.conn.traffic(this.clock()));
+      }
       // RFC 4303 §3.3.3: an outbound sequence number nears its end or ran out
       for (const ev of this.datapath.outbound(b)) this.rekeyBySpiOut(ev.spi);
     });
@@ -247,22 +290,27 @@ class Running {
       });
       raw.onError((e) => this.fatal(e));
     }
-    const p = this.peer;
-    this.log.info('daemon', `tunnel ${p.name}: ${p.local.addr} (${p.local.tsText.join(',')}) <-> ${p.remote.addr} (${p.remote.tsText.join(',')}), ${p.start === 'initiate' ? 'initiating' : 'waiting for the peer'}`);
-    this.applyConn(this.conn.start(this.clock()));
+    for (const c of this.conns.values()) {
+      const p = c.peer;
+      this.log.info('daemon', `${this.conns.size > 1 ? 'connection' : 'tunnel'} ${p.name}: ${p.local.addr} (${p.local.tsText.join(',')}) <-> ${p.remote.addr} (${p.remote.tsText.join(',')}), ${p.start === 'initiate' && p.remote.addr !== ANY ? 'initiating' : 'waiting for the peer'}`);
+    }
+    // each connection starts on its own: one that fails never delays another
+    for (const c of this.conns.values()) this.applyConn(c, c.conn.start(this.clock()));
   }
 
   status(): TunnelStatus {
     const dp = this.datapath.stats;
     let encap: 'udp' | 'raw' | null = null;
     for (const sa of this.sad.list()) if (sa.outer) encap = sa.outer.encap || !this.raw ? 'udp' : (encap ?? 'raw');
+    const sas = this.dispatcher.list();
+    const first = this.gw.connections[0]!;
     return buildStatus({
-      name: this.peer.name,
+      name: this.gw.name,
       pid: process.pid,
-      localId: this.peer.local.id,
+      localId: first.local.id,
       tun: this.tun.closed ? null : { name: this.tun.name, mtu: this.tun.mtu },
       encap,
-      ikeSas: this.dispatcher.list(),
+      ikeSas: sas,
       children: this.applier.children,
       established: this.applier.eventLog.established,
       inbound: this.sad.counters.inbound,
@@ -271,9 +319,20 @@ class Running {
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
       extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
       retransmits: this.applier.eventLog.retransmits,
-      reauths: this.conn.reauths,
+      reauths: [...this.conns.values()].reduce((n, c) => n + c.conn.reauths, 0),
       lastFailure: this.applier.eventLog.lastFailure,
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
+      connections: [...this.conns.values()].map((c) => ({
+        name: c.peer.name,
+        local: c.peer.local.addr,
+        remote: c.peer.remote.addr,
+        remoteId: c.peer.remote.id,
+        start: c.peer.start,
+        localTs: c.peer.local.tsText,
+        remoteTs: c.peer.remote.tsText,
+        reauths: c.conn.reauths,
+        lastFailure: this.applier.eventLog.lastFailureOf.get(c.peer.name) ?? null,
+      })),
       now: this.clock(),
     });
   }
@@ -299,34 +358,67 @@ class Running {
       if (fx.some((e) => e.type === 'install-sa')) this.afterInbound(this.datapath.releaseHeld()); // ESP that came before its SA
     }
     this.afterIke();
-    // what the connection layer decided from this batch's events, once the batch is applied
-    const next = this.conn.takeDeferred(this.clock());
-    if (next.length > 0) this.applyConn(next);
+    // what the connection layers decided from this batch's events, once the batch is applied
+    const now = this.clock();
+    for (const c of this.conns.values()) {
+      const next = c.conn.takeDeferred(now);
+      if (next.length > 0) this.applyConn(c, next);
+    }
   }
 
-  /** The connection layer's effects: the IKE SAs' own in order, hold routes, keepalives, log lines. */
-  private applyConn(fx: ConnectionEffect[]): void {
+  /** A connection layer's effects: the IKE SAs' own in order, hold routes, keepalives, log lines. */
+  private applyConn(c: Conn, fx: ConnectionEffect[]): void {
     const ike: Effect[] = [];
     const flush = () => ike.length > 0 && this.apply(ike.splice(0));
+    const name = c.peer.name;
+    const label = this.conns.size > 1 ? `${name}: ` : '';
     for (const e of fx) {
       if (e.type === 'note') {
         flush();
-        this.log[e.level]('ike', e.message);
+        this.log[e.level]('ike', label + e.message);
       } else if (e.type === 'keepalive') this.io.sendKeepalive(e.to);
       else if (e.type === 'hold') {
         flush();
-        if (!e.armed) this.onDemand.clear();
-        else if (!this.onDemand.arm()) this.applyConn(this.conn.traffic(this.clock())); // no hold routes: initiate now
-      } else ike.push(e);
+        if (!e.armed) c.onDemand.clear();
+        else if (!c.onDemand.arm()) this.applyConn(c, c.conn.traffic(this.clock())); // no hold routes: initiate now
+      } else ike.push(e.type === 'event' && e.conn === undefined ? { ...e, conn: name } : e);
     }
     flush();
     for (const sa of this.dispatcher.list()) this.dispatcher.adopt(sa); // index any successor SA
     this.timers.kick();
   }
 
+  /** When the first connection layer wants its timeout (each told when its peer was last heard). */
+  private connectionsDue(now: number): number | undefined {
+    let t: number | undefined;
+    for (const c of this.conns.values()) {
+      c.conn.heardFrom(this.lastHeard(c));
+      const x = c.conn.pollTimeout(now);
+      if (x !== undefined && (t === undefined || x < t)) t = x;
+    }
+    return t;
+  }
+
+  private runConnections(now: number): void {
+    for (const c of this.conns.values()) {
+      const due = c.conn.pollTimeout(now);
+      if (due !== undefined && due <= now) this.applyConn(c, c.conn.handleTimeout(now));
+    }
+  }
+
+  /** When anything authenticated last came from this connection's peers: IKE or ESP (RFC 7296 §2.4). */
+  private lastHeard(c: Conn): number {
+    const name = c.peer.name;
+    if (this.conns.size === 1) return Math.max(this.lastIkeIn, this.datapath.lastInbound);
+    let t = 0;
+    for (const sa of this.dispatcher.list()) if (sa.name === name) t = Math.max(t, sa.lastHeard ?? 0);
+    for (const ch of this.applier.children.values()) if (ch.info.conn === name) t = Math.max(t, ch.inSa.lastUsed);
+    return t;
+  }
+
   /** A command given to one IKE SA directly: apply its effects, index any successor SA. */
   private command(sa: IkeSa, fx: Effect[]): void {
-    this.apply(fx);
+    this.apply(this.dispatcher.mark(sa, fx));
     this.dispatcher.adopt(sa);
     this.afterIke();
     this.timers.kick();
@@ -366,21 +458,31 @@ class Running {
     }
   }
 
-  private configFor(path: Path) {
-    if (this.stopping) return undefined;
-    const r = this.peer.remote.addr;
-    if (r !== '%any' && r !== path.from.addr) return undefined;
-    return toIkeSaConfig(this.peer, { random: (n) => new Uint8Array(randomBytes(n)), wallClock: Date.now, remote: path.from, local: path.to });
+  /**
+   * The connections a new IKE SA on `path` may use, as strongSwan matches them: the local
+   * address, then the peer's address, an exact one before %any (src/ike/select-config.ts picks
+   * among them by proposals and identity).
+   */
+  private configFor(path: Path): IkeSaConfig[] {
+    if (this.stopping) return [];
+    const exact: IkeSaConfig[] = [];
+    const any: IkeSaConfig[] = [];
+    for (const { peer } of this.conns.values()) {
+      if (peer.local.addr !== path.to.addr) continue;
+      const r = peer.remote.addr;
+      if (r !== ANY && r !== path.from.addr) continue;
+      const cfg = toIkeSaConfig(peer, { random: this.random, wallClock: Date.now, remote: path.from, local: path.to });
+      if (r === ANY) any.push({ ...cfg, remoteAddrAny: true });
+      else exact.push(cfg);
+    }
+    return [...exact, ...any];
   }
 
-  private onEvent(e: IkeEvent): void {
+  private onEvent(e: IkeEvent, conn: string | undefined): void {
     this.events.emit('ike', e);
-    if (!this.stopping) this.conn.onEvent(this.clock(), e);
-  }
-
-  private currentPeer(): string {
-    const sa = this.dispatcher.list().find((s) => s.state === 'ESTABLISHED' || s.state === 'CONNECTING');
-    return sa?.remote.addr ?? this.peer.remote.addr;
+    if (this.stopping) return;
+    const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
+    c?.conn.onEvent(this.clock(), e);
   }
 
   // ---- shutdown ------------------------------------------------------------------------
@@ -400,7 +502,7 @@ class Running {
     try {
       const now = this.clock();
       // RFC 7296 §1.4.1: tell the peer; its answer (or 2 s) ends the IKE SA. Nothing new starts.
-      this.applyConn(this.conn.stop(now));
+      for (const c of this.conns.values()) this.applyConn(c, c.conn.stop(now));
       // wait until no IKE SA is DELETING (afterIke sees each state change), at most DELETE_WAIT_MS
       await new Promise<void>((resolve) => {
         this.deletesDone = resolve;
@@ -414,7 +516,7 @@ class Running {
     const steps: [string, () => void][] = [
       ['held ESP', () => this.datapath.clearHeld()],
       ['SAs and routes', () => this.applier.removeAll()],
-      ['on-demand routes', () => this.onDemand.clear()],
+      ['on-demand routes', () => this.conns.forEach((c) => c.onDemand.clear())],
       ['TUN', () => this.tun.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],
@@ -429,8 +531,8 @@ class Running {
     await this.controlServer.close();
     for (const sa of this.dispatcher.list()) sa.dispose();
     this.dispatcher.dispose(); // the COOKIE secrets
-    disposePeerConfig(this.peer);
-    this.log.info('daemon', `tunnel ${this.peer.name} down`);
+    for (const p of this.gw.connections) disposePeerConfig(p);
+    this.log.info('daemon', `tunnel ${this.gw.name} down`);
     this.resolveDone(code);
   }
 }

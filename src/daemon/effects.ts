@@ -13,7 +13,7 @@ import type { Logger } from './log.js';
 import type { InboundSeen } from './datapath.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { spiHex } from '../wire/spi.js';
-import type { ChildRecord } from './child-record.js';
+import { lineage, type ChildRecord } from './child-record.js';
 import { IkeEventLog } from './event-log.js';
 import { PolicyOrder } from './policy-order.js';
 import { RekeyedInbound } from './rekeyed-inbound.js';
@@ -28,9 +28,12 @@ export interface EffectDeps {
   now(): number;
   wallClock(): number;
   log: Logger;
-  forceEncap: boolean;
-  /** Called after each event is logged (the daemon reacts to failures, deletions, NAT). */
-  onEvent?(e: IkeEvent): void;
+  /** Send this Child SA's ESP in UDP even without a NAT (peer.json `encap: "udp"`, or no raw ESP socket). */
+  forceEncap(child: ChildSaInfo): boolean;
+  /** Called after each event is logged (the daemon reacts to failures, deletions, NAT); `conn` is the connection it came from. */
+  onEvent?(e: IkeEvent, conn: string | undefined): void;
+  /** Prefix log lines of events with their connection's name (a daemon with several). */
+  namedConnections?: boolean;
   /** How long the old inbound SA of a rekey stays after its Delete (ms; default 0: removed at once). */
   rekeyedInboundGraceMs?: number;
 }
@@ -48,7 +51,7 @@ export class EffectApplier {
   errors = 0;
 
   constructor(private readonly d: EffectDeps) {
-    this.eventLog = new IkeEventLog(d.log, d.now, d.wallClock);
+    this.eventLog = new IkeEventLog(d.log, d.now, d.wallClock, d.namedConnections ?? false);
     this.order = new PolicyOrder(d.spd, d.log);
     this.rekeyed = new RekeyedInbound(d.sad);
     this.routes = new RouteRefs(d.routes, d.log);
@@ -112,15 +115,15 @@ export class EffectApplier {
         return;
       }
       case 'event':
-        this.eventLog.record(e.event);
-        this.d.onEvent?.(e.event);
+        this.eventLog.record(e.event, e.conn);
+        this.d.onEvent?.(e.event, e.conn);
     }
   }
 
   private installSa(info: ChildSaInfo, rekeys?: { spiIn: number }): void {
     const now = this.d.now();
     try {
-      const spec = saSpecsOf(info, this.d.forceEncap);
+      const spec = saSpecsOf(info, this.d.forceEncap(info));
       const inSa = this.d.sad.addInbound(spec.in, now);
       let outSa: EspSa;
       try {
@@ -151,11 +154,11 @@ export class EffectApplier {
     const cidrs = selectorCidrs(p.remoteTs);
     try {
       // routes are shared: two Child SAs for one prefix (old and new) hold one route
-      this.routes.hold(cidrs, c.routes);
+      this.routes.hold(cidrs, c.routes, { conn: c.info.conn, peer: c.info.remote.addr });
     } catch (e) {
       // failure map F5: SAs up, but nothing steers traffic into them
       const message = `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;
-      this.eventLog.failure('F5', message, { remoteTs: p.remoteTs });
+      this.eventLog.failure('F5', message, { remoteTs: p.remoteTs }, c.info.conn);
       this.d.log.error('route', message);
     }
   }
@@ -188,7 +191,7 @@ export class EffectApplier {
     this.d.sad.remove(c.outSa);
     this.children.delete(c.info.spiIn);
     // a successor of the same name means this is the old SA of a rekey: its inbound half stays a moment
-    const rekeyed = [...this.children.values()].some((o) => o.info.name === c.info.name && o.installedAt >= c.installedAt);
+    const rekeyed = [...this.children.values()].some((o) => lineage(o.info) === lineage(c.info) && o.installedAt >= c.installedAt);
     const grace = this.d.rekeyedInboundGraceMs ?? 0;
     if (rekeyed && grace > 0) this.rekeyed.keep(c.inSa, this.d.now() + grace);
     else this.d.sad.remove(c.inSa);

@@ -36,19 +36,25 @@ export class IkeEventLog {
   readonly unauthenticated: Record<string, number> = {};
   private window = { start: -Infinity, logged: 0, suppressed: 0 };
 
+  /** The last failure of each connection (a daemon with several: status `connections[].lastFailure`). */
+  readonly lastFailureOf = new Map<string, LastFailure>();
+
   constructor(
-    private readonly log: Logger,
+    private readonly baseLog: Logger,
     private readonly now: () => number,
     private readonly wallClock: () => number,
+    /** Prefix each event's line with its connection's name. */
+    private readonly named = false,
   ) {}
 
   /** A failure the daemon found itself (F5: routes), recorded as the IKE side's are. */
-  failure(row: string, message: string, evidence: unknown): void {
+  failure(row: string, message: string, evidence: unknown, conn?: string): void {
     this.lastFailure = { row, message, evidence, at: new Date(this.wallClock()).toISOString() };
+    if (conn !== undefined) this.lastFailureOf.set(conn, this.lastFailure);
   }
 
-  record(ev: IkeEvent): void {
-    const log = this.log;
+  record(ev: IkeEvent, conn?: string): void {
+    const log = this.named && conn !== undefined ? prefixed(this.baseLog, `${conn}: `) : this.baseLog;
     switch (ev.type) {
       case 'failure':
         if (ev.unauthenticated) {
@@ -58,11 +64,13 @@ export class IkeEventLog {
           this.lastUnauthenticatedFailure = { row: ev.row, message: ev.message, evidence: ev.evidence, at: new Date(this.wallClock()).toISOString(), from, count };
           return;
         }
-        this.failure(ev.row, ev.message, ev.evidence);
+        this.failure(ev.row, ev.message, ev.evidence, conn);
         log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)}`);
         return;
       case 'ike-state':
         return log.debug('ike', `IKE SA ${ev.from} -> ${ev.to}`);
+      case 'config-selected':
+        return log.debug('ike', `connection ${ev.name} chosen for the peer: ${ev.why}`);
       case 'ike-established':
         this.established.set(ev.spiI, this.now());
         return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${ev.nat.local ? ', we are behind a NAT' : ''}${ev.nat.remote ? ', the peer is behind a NAT' : ''}`);
@@ -104,7 +112,7 @@ export class IkeEventLog {
   /** Log the summary of the window that is over, if lines were suppressed in it. */
   flush(now: number): void {
     if (now < this.window.start + UNAUTHENTICATED_LOG_WINDOW_MS) return;
-    if (this.window.suppressed > 0) this.log.warn('ike', `${this.window.suppressed} more unauthenticated failures suppressed`);
+    if (this.window.suppressed > 0) this.baseLog.warn('ike', `${this.window.suppressed} more unauthenticated failures suppressed`);
     this.window = { start: now, logged: 0, suppressed: 0 };
   }
 
@@ -117,6 +125,16 @@ export class IkeEventLog {
       return;
     }
     this.window.logged++;
-    this.log.warn('ike', line);
+    this.baseLog.warn('ike', line);
   }
+}
+
+/** A logger that puts `prefix` before every message. */
+function prefixed(log: Logger, prefix: string): Logger {
+  return {
+    info: (a, m) => log.info(a, prefix + m),
+    warn: (a, m) => log.warn(a, prefix + m),
+    error: (a, m) => log.error(a, prefix + m),
+    debug: (a, m) => log.debug(a, prefix + m),
+  };
 }

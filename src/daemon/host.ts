@@ -42,12 +42,12 @@ export function tunMtuFor(peer: PeerConfig, log: Logger): number {
 }
 
 /**
- * Without IPv6 selectors, switch IPv6 off on the TUN: otherwise the kernel's own router
+ * Without IPv6 selectors in any connection, switch IPv6 off on the TUN: otherwise the kernel's own router
  * solicitations and MLD reports go into it and show up as 'no-policy' drops in status,
  * noise for an operator chasing failure row F5. Best effort.
  */
-export function quietIpv6(dev: string, peer: PeerConfig, log: Logger): void {
-  if ([...peer.local.ts, ...peer.remote.ts].some((t) => t.startAddr.length === 16)) return;
+export function quietIpv6(dev: string, peers: readonly PeerConfig[], log: Logger): void {
+  if (peers.some((peer) => [...peer.local.ts, ...peer.remote.ts].some((t) => t.startAddr.length === 16))) return;
   try {
     writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
   } catch (e) {

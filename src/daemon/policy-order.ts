@@ -8,7 +8,7 @@ import type { EspSa } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import { parseSelector } from '../wire/selectors.js';
 import { spiHex } from '../wire/spi.js';
-import type { ChildRecord } from './child-record.js';
+import { lineage, type ChildRecord } from './child-record.js';
 import type { Logger } from './log.js';
 
 export class PolicyOrder {
@@ -25,10 +25,10 @@ export class PolicyOrder {
     return this.waiting.size > 0;
   }
 
-  /** Give `c` its SPD entry: first, or behind another Child SA of the same name in `children` (p.active false). */
+  /** Give `c` its SPD entry: first, or behind another Child SA of its lineage in `children` (p.active false). */
   add(c: ChildRecord, p: NewPolicyInfo, children: Iterable<ChildRecord>): void {
     let current = false;
-    for (const o of children) if (o !== c && o.entry && o.info.name === p.name) current = true;
+    for (const o of children) if (o !== c && o.entry && lineage(o.info) === lineage(c.info)) current = true;
     const behind = current && !p.active;
     c.entry = this.spd.add({ name: p.name, local: p.localTs.map(parseSelector), remote: p.remoteTs.map(parseSelector), action: 'protect', sa: c.outSa }, behind ? undefined : 0);
     if (behind) {
@@ -65,7 +65,7 @@ export class PolicyOrder {
   remove(c: ChildRecord): void {
     if (c.entry) this.spd.remove(c.entry);
     c.entry = undefined;
-    for (const [sa, w] of this.waiting) if (w.info.name === c.info.name) this.waiting.delete(sa);
+    for (const [sa, w] of this.waiting) if (lineage(w.info) === lineage(c.info)) this.waiting.delete(sa);
   }
 
   /** `c` is gone: stop waiting for the peer on it. */

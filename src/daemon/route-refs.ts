@@ -3,9 +3,15 @@
 // and its route removed only when the last Child SA that holds it lets go.
 import type { Logger } from './log.js';
 
+/** Whose Child SA a route is for: its connection (the route's source address) and the peer's outer address (kept out of the tunnel). */
+export interface RouteOwner {
+  conn: string;
+  peer: string;
+}
+
 export interface RouteHooks {
   /** Route the remote prefixes into the TUN; returns a handle for remove(). May throw. */
-  install(remoteCidrs: string[]): unknown;
+  install(remoteCidrs: string[], owner: RouteOwner): unknown;
   remove(handle: unknown): void;
 }
 
@@ -21,13 +27,13 @@ export class RouteRefs {
    * Take a reference on each prefix, routing the ones nobody held yet; `held` collects the
    * prefixes referenced so far, also when installing one throws (the error is rethrown).
    */
-  hold(cidrs: readonly string[], held: string[]): void {
+  hold(cidrs: readonly string[], held: string[], owner: RouteOwner): void {
     const fresh: string[] = [];
     for (const cidr of cidrs) {
       const ref = this.refs.get(cidr);
       if (ref) ref.count++;
       else {
-        this.refs.set(cidr, { handle: this.routes.install([cidr]), count: 1 });
+        this.refs.set(cidr, { handle: this.routes.install([cidr], owner), count: 1 });
         fresh.push(cidr);
       }
       held.push(cidr);

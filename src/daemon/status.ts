@@ -33,6 +33,8 @@ export interface ChildStatus {
 }
 
 export interface IkeSaStatus {
+  /** The connection it serves (the key in `connections`, or peer.json's name). */
+  connection: string;
   state: string;
   role: 'initiator' | 'responder';
   localSpi: string;
@@ -69,10 +71,29 @@ export interface TunnelStatus {
   lastFailure: LastFailure | null;
   /** The newest failure of an IKE SA whose peer never authenticated (src/daemon/event-log.ts): a misconfigured peer, or anyone. */
   lastUnauthenticatedFailure: UnauthenticatedFailure | null;
+  /** Every configured connection; its peers are the `ikeSas` whose `connection` names it. */
+  connections: ConnectionStatus[];
+}
+
+/** One configured connection: what it is for, and its own last failure. */
+export interface ConnectionStatus {
+  name: string;
+  local: string;
+  /** The peer's address, or %any (then every peer that matched it has its own IKE SA). */
+  remote: string;
+  remoteId: string;
+  start: 'initiate' | 'wait';
+  localTs: string[];
+  remoteTs: string[];
+  reauths: number;
+  lastFailure: LastFailure | null;
 }
 
 /** The parts of an IkeSa the status reads (an IkeSa, or a fake in tests). */
 export interface IkeSaView {
+  /** Its connection, and our identity in it (absent in fakes: the daemon's name and localId). */
+  readonly name?: string;
+  readonly localId?: string;
   readonly state: string;
   readonly role: 'initiator' | 'responder';
   readonly spiI: Uint8Array;
@@ -111,6 +132,7 @@ export interface StatusInput {
   reauths: number;
   lastFailure: LastFailure | null;
   lastUnauthenticatedFailure?: UnauthenticatedFailure | null;
+  connections?: ConnectionStatus[];
   now: number; // ms, same clock as the records
 }
 
@@ -168,13 +190,14 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       };
     });
     return {
+      connection: sa.name ?? s.name,
       state: sa.state,
       role: sa.role,
       localSpi: spiHex(initiator ? sa.spiI : sa.spiR),
       remoteSpi: spiHex(initiator ? sa.spiR : sa.spiI),
       local: formatEndpoint(sa.local),
       remote: formatEndpoint(sa.remote),
-      localId: s.localId,
+      localId: sa.localId ?? s.localId,
       remoteId: sa.remoteId ?? '',
       proposal: sa.proposal ?? '',
       nat: sa.nat ?? { local: false, remote: false },
@@ -200,6 +223,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     reauths: s.reauths,
     lastFailure: s.lastFailure,
     lastUnauthenticatedFailure: s.lastUnauthenticatedFailure ?? null,
+    connections: s.connections ?? [],
   };
 }
 

@@ -54,6 +54,7 @@ export function childSaInfo(ctx: SaContext, c: ChildSaParams): ChildSaInfo {
   const i = c.weInitiated;
   return {
     name: c.name,
+    conn: ctx.cfg.name,
     spiIn: c.spiIn,
     spiOut: c.spiOut,
     proposal: formatProposal(c.chosen),

@@ -66,6 +66,8 @@ export interface IkeSaConfig {
   proposals: Proposal[]; // IKE proposals, protocol IKE
   localId: string; // `local.id`, text form (parseIdentity)
   remoteId?: string; // `remote.id`; absent or '%any' accepts any identity the peer proves
+  /** `remote_addrs = %any`: the connection serves any peer address (`remote` is the one this SA talks to). */
+  remoteAddrAny?: boolean;
   localAuth: LocalAuth;
   remoteAuth: RemoteAuth;
   children: ChildConfig[];

@@ -14,8 +14,12 @@ import { first, notify } from './payloads.js';
 import { spiHex } from '../wire/spi.js';
 
 export interface DispatcherOptions {
-  /** The configuration for a peer that starts an IKE SA with us on this path (undefined: ignore it). */
-  configFor: (path: Path) => IkeSaConfig | undefined;
+  /**
+   * The connections a peer that starts an IKE SA with us on this path may use, best address
+   * match first (empty: ignore it); with several, the SA picks one by its proposals and the
+   * peer's identity (src/ike/select-config.ts).
+   */
+  configFor: (path: Path) => readonly IkeSaConfig[];
   random: (n: number) => Uint8Array;
   /**
    * Load at or above which a COOKIE is demanded (strongSwan `cookie_threshold`): half-open SAs
@@ -105,7 +109,7 @@ export class IkeDispatcher {
   initiate(now: number, cfg: IkeSaConfig): { sa: IkeSa; effects: Effect[] } {
     const sa = IkeSa.initiator(cfg);
     this.sas.set(spiHex(sa.localSpi), sa);
-    return { sa, effects: sa.initiate(now) };
+    return { sa, effects: this.mark(sa, sa.initiate(now)) };
   }
 
   handleDatagram(now: number, bytes: Uint8Array, path: Path): Effect[] {
@@ -167,8 +171,8 @@ export class IkeDispatcher {
         this.adopt(existing);
         return fx;
       }
-      const cfg = this.opts.configFor(path);
-      if (!cfg) {
+      const cfgs = this.opts.configFor(path);
+      if (cfgs.length === 0) {
         this.stats.noConfig++;
         return [];
       }
@@ -185,7 +189,7 @@ export class IkeDispatcher {
         this.stats.halfOpenLimit++;
         return [];
       }
-      const sa = IkeSa.responder(cfg, path);
+      const sa = IkeSa.responder(cfgs, path);
       const fx = this.mark(sa, sa.handleDatagram(now, bytes, path));
       if (sa.state === 'CONNECTING') {
         this.sas.set(spiHex(sa.localSpi), sa);
@@ -212,14 +216,21 @@ export class IkeDispatcher {
   }
 
   /**
-   * Failures of a responder SA whose peer has not proven its identity (no `remoteId` yet) are
-   * marked `unauthenticated`: anyone can cause them, so the daemon keeps them apart from the
-   * connection's own.
+   * Events carry the connection of the SA they came from (`conn`), so a daemon with many
+   * connections gives each its own. Failures of a responder SA whose peer has not proven its
+   * identity (no `remoteId` yet) are marked `unauthenticated`: anyone can cause them, so the
+   * daemon keeps them apart from the connection's own.
    */
-  private mark(sa: IkeSa, fx: Effect[]): Effect[] {
-    if (sa.role !== 'responder' || sa.remoteId !== undefined) return fx;
+  mark(sa: IkeSa, fx: Effect[]): Effect[] {
+    const conn = sa.name;
+    const unproven = sa.role === 'responder' && sa.remoteId === undefined;
     const from = { ...sa.remote };
-    return fx.map((e): Effect => (e.type === 'event' && e.event.type === 'failure' ? { type: 'event', event: { ...e.event, unauthenticated: { from } } } : e));
+    for (let i = 0; i < fx.length; i++) {
+      const e = fx[i];
+      if (e.type !== 'event') continue;
+      fx[i] = unproven && e.event.type === 'failure' ? { type: 'event', event: { ...e.event, unauthenticated: { from } }, conn } : { ...e, conn };
+    }
+    return fx;
   }
 
   /** Refused IKE_SA_INIT requests in the last REFUSED_WINDOW_MS (this bucket and the one before). */

@@ -10,6 +10,8 @@ export interface ChildKeys {
 
 export interface ChildSaInfo {
   name: string;
+  /** The connection (IkeSaConfig.name) whose IKE SA made it. */
+  conn: string;
   spiIn: number; // our SPI: the peer puts it in ESP packets it sends to us
   spiOut: number; // the peer's SPI: we put it in ESP packets we send
   proposal: string; // formatted ESP proposal, e.g. "aes256gcm16-esn"
@@ -122,6 +124,7 @@ export type IkeEvent =
   | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: { local: boolean; remote: boolean }; initialContact?: boolean /* the peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4) */ }
   /** reauth_time has come: the daemon authenticates a new IKE SA, then deletes this one (RFC 7296 §2.8.3). */
   | { type: 'reauth-due'; spiI: string; spiR: string }
+  | { type: 'config-selected'; name: string; why: string } // a responder chose among several connections (src/ike/select-config.ts)
   | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' | 'rekeyed' | 'expired' }
   /**
    * `narrowed`: the selectors are a subset of what was proposed (RFC 7296 §2.9); `proposed` (the
@@ -175,6 +178,6 @@ export type Effect =
   | { type: 'remove-sa'; name: string; spiIn: number; spiOut: number }
   | { type: 'install-policy'; policy: NewPolicyInfo }
   | { type: 'remove-policy'; policy: PolicyInfo }
-  | { type: 'event'; event: IkeEvent };
+  | { type: 'event'; event: IkeEvent; conn?: string /* the connection (IkeSaConfig.name) of the SA it came from; the dispatcher sets it */ };
 
 export const event = (e: IkeEvent): Effect => ({ type: 'event', event: e });

@@ -58,6 +58,7 @@ export class IkeSa {
   private ikeRekeyCount = 0;
   private reauthAt: number | undefined;
   private reauthPlanned = false;
+  private heardAt: number | undefined;
 
   private constructor(cfg: IkeSaConfig, role: 'initiator' | 'responder', local: Endpoint, remote: Endpoint, rekeyed?: NewIkeSa) {
     this.requests = new RequestWindow(cfg.retransmit);
@@ -73,9 +74,15 @@ export class IkeSa {
     return new IkeSa(cfg, 'initiator', cfg.local, cfg.remote);
   }
 
-  /** A responder SA for an IKE_SA_INIT request that arrived on `path` (the dispatcher creates these). */
-  static responder(cfg: IkeSaConfig, path: Path): IkeSa {
-    return new IkeSa(cfg, 'responder', path.to, path.from);
+  /**
+   * A responder SA for an IKE_SA_INIT request that arrived on `path` (the dispatcher creates
+   * these), with the connections configured for that path, best address match first: with
+   * several, IKE_SA_INIT and IKE_AUTH choose one (src/ike/select-config.ts).
+   */
+  static responder(candidates: readonly IkeSaConfig[], path: Path): IkeSa {
+    const sa = new IkeSa(candidates[0], 'responder', path.to, path.from);
+    if (candidates.length > 1) sa.ctx.candidates = [...candidates];
+    return sa;
   }
 
   /** RFC 7296 §2.18: the IKE SA a rekey made, with the old one's peer and identities, message IDs from 0. */
@@ -102,7 +109,11 @@ export class IkeSa {
   get remoteId(): string | undefined { return this.ctx.remoteIdText; }
   get local(): Endpoint { return { ...this.ctx.local }; }
   get remote(): Endpoint { return { ...this.ctx.remote }; }
+  /** The connection this SA serves (a gateway's responder knows it once IKE_AUTH chose one). */
   get name(): string { return this.ctx.cfg.name; }
+  get localId(): string { return this.ctx.cfg.localId; }
+  /** When a message of the peer last passed this SA's integrity check (ms, caller's clock), if ever. */
+  get lastHeard(): number | undefined { return this.heardAt; }
   /** When this IKE SA will be rekeyed / deleted (ms, caller's clock); undefined when not scheduled. */
   get rekeyAt(): number | undefined { return this.ctx.life?.rekeyAt; }
   get expireAt(): number | undefined { return this.ctx.life?.expireAt; }
@@ -328,6 +339,7 @@ export class IkeSa {
       const opened = openProtected(msg, this.ctx.keys.in);
       if (!opened.ok) { this.stats.unprotected++; return undefined; }
       inner = opened.inner;
+      this.heardAt = this.ctx.now; // it passed the integrity check: the peer is alive (RFC 7296 §2.4)
     }
     const rules = checkPayloadRules(ex, msg.header.flags.response, msg.payloads, inner);
     if (!rules.ok) { this.stats.malformed++; return undefined; }

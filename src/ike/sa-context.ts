@@ -79,6 +79,11 @@ export const newStats = (): IkeStats => ({
 
 export interface SaContext {
   cfg: IkeSaConfig;
+  /**
+   * Responder of a gateway: the connections configured for the path this SA came on, best
+   * address match first; IKE_SA_INIT and IKE_AUTH narrow them down to one (select-config.ts).
+   */
+  candidates?: IkeSaConfig[];
   role: 'initiator' | 'responder';
   spiI: Uint8Array;
   spiR: Uint8Array;

@@ -10,6 +10,7 @@ export function upStatus(): TunnelStatus {
     encap: 'udp',
     ikeSas: [
       {
+        connection: 'left',
         state: 'ESTABLISHED',
         role: 'initiator',
         localSpi: '1a2b3c4d5e6f7a8b',
@@ -47,6 +48,7 @@ export function upStatus(): TunnelStatus {
     reauths: 0,
     lastFailure: null,
     lastUnauthenticatedFailure: null,
+    connections: [{ name: 'left', local: '198.51.100.1', remote: '198.51.100.2', remoteId: 'right.example', start: 'initiate', localTs: ['203.0.113.0/25'], remoteTs: ['203.0.113.128/25'], reauths: 0, lastFailure: null }],
   };
 }
 

@@ -26,7 +26,7 @@ function handshake(initiator: IkeSaConfig, responder: PeerConfig, seed: number) 
   const sa = IkeSa.initiator(initiator);
   const seen: Path[] = [];
   const dispatcher = new IkeDispatcher({
-    configFor: (path) => (seen.push(path), toIkeSaConfig(responder, rt(seed, { remote: path.from, local: path.to }))),
+    configFor: (path) => (seen.push(path), [toIkeSaConfig(responder, rt(seed, { remote: path.from, local: path.to }))]),
     random: seededRandom(seed + 1),
   });
   const iFx: Effect[] = [];

@@ -56,10 +56,10 @@ function side(cfg: IkeSaConfig | undefined, outbox: { bytes: Uint8Array; to: End
     now: () => clock.now,
     wallClock: () => Date.UTC(2026, 10, 26),
     log: silentLogger,
-    forceEncap: false,
+    forceEncap: () => false,
     rekeyedInboundGraceMs: graceMs,
   });
-  s.dispatcher = new IkeDispatcher({ configFor: () => cfg, random: seededRandom(seed) });
+  s.dispatcher = new IkeDispatcher({ configFor: () => (cfg ? [cfg] : []), random: seededRandom(seed) });
   const collect = (buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number) => Array.from({ length: n }, (_, i) => buf.slice(offs[i], offs[i] + lens[i]));
   s.datapath = new Datapath({
     sad: s.sad,

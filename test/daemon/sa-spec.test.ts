@@ -10,6 +10,7 @@ import { EncrId, IntegId } from '../../src/wire/constants.js';
 function child(o: Partial<ChildSaInfo> = {}): ChildSaInfo {
   return {
     name: 'net',
+    conn: 'net',
     spiIn: 0xc0000001,
     spiOut: 0xc0000002,
     proposal: 'aes256gcm16',

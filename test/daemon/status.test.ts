@@ -30,7 +30,7 @@ function fixture(role: 'initiator' | 'responder') {
   const fromPeer = processOutbound(peerSpd, peerSad, [udpPacket('192.0.2.9', '203.0.113.5', 2, 1, 20), udpPacket('192.0.2.9', '203.0.113.5', 2, 1, 20)], 2_000);
   processInbound(sad, [...fromPeer.esp.map((e) => e.slice()), fromPeer.esp[0].slice()], 2_000);
   const children = new Map<number, ChildRecord>([
-    [inSa.spi, { info: { name: 'net', spiIn: inSa.spi, spiOut: outSa.spi, proposal: 'aes256gcm16', encr: { id: 20, keyLength: 256 }, integ: 0, esn: false, mode: 'tunnel', localTs: ['192.0.2.0/24'], remoteTs: ['203.0.113.0/24'], local: { addr: '198.51.100.1', port: 500 }, remote: { addr: '198.51.100.2', port: 500 }, encap: false }, inSa, outSa, installedAt: 1_000, rekeys: 0, routes: [] }],
+    [inSa.spi, { info: { name: 'net', conn: 'net', spiIn: inSa.spi, spiOut: outSa.spi, proposal: 'aes256gcm16', encr: { id: 20, keyLength: 256 }, integ: 0, esn: false, mode: 'tunnel', localTs: ['192.0.2.0/24'], remoteTs: ['203.0.113.0/24'], local: { addr: '198.51.100.1', port: 500 }, remote: { addr: '198.51.100.2', port: 500 }, encap: false }, inSa, outSa, installedAt: 1_000, rekeys: 0, routes: [] }],
   ]);
   const sa = {
     state: 'ESTABLISHED',

@@ -21,7 +21,7 @@ function dispatcher(o: { cookieThreshold?: number; blockThreshold?: number; half
     handedOut.push(b);
     return b;
   };
-  const d = new IkeDispatcher({ configFor: () => rCfg, random, ...o });
+  const d = new IkeDispatcher({ configFor: () => [rCfg], random, ...o });
   return { d, handedOut };
 }
 

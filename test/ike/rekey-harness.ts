@@ -88,8 +88,8 @@ export class Lab {
     this.bCfg = this.withNonces(config(b, R_ADDR, I_ADDR), 'b');
     tweak?.(this.aCfg, 'a');
     tweak?.(this.bCfg, 'b');
-    this.a = new IkeDispatcher({ configFor: () => undefined, random: seededRandom(a.seed + 500) });
-    this.b = new IkeDispatcher({ configFor: () => this.bCfg, random: seededRandom(b.seed + 1000) });
+    this.a = new IkeDispatcher({ configFor: () => [], random: seededRandom(a.seed + 500) });
+    this.b = new IkeDispatcher({ configFor: () => [this.bCfg], random: seededRandom(b.seed + 1000) });
   }
 
   /** Every nonce each side made, in order. */

@@ -98,7 +98,7 @@ for (const file of fixtures) {
 
     it('as responder: answers strongSwan\'s IKE_SA_INIT, verifies its IKE_AUTH request, derives the logged Child SA keys', () => {
       const path = { from: I_ADDR, to: R_ADDR };
-      const sa = IkeSa.responder(side('responder'), path);
+      const sa = IkeSa.responder([side('responder')], path);
       const first = sa.handleDatagram(0, initReq, path);
       expect(sa.lastDropped).toBeUndefined();
       expect(sa.state).toBe('CONNECTING');

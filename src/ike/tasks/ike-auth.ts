@@ -11,6 +11,7 @@ import { buildAuth, certReqPayload, verifyPeer } from './authenticate.js';
 import { buildChildOffer, processChildRequest, processChildResponse, type ChildOffer } from './child-sa.js';
 import type { Received, Task, TaskResult } from '../task.js';
 import { AuthFailedNotice } from './informational.js';
+import { idText, selectByIdentity } from '../select-config.js';
 
 /** IKE_AUTH, either role. The initiator keeps the Child SA it offered until the response. */
 export class IkeAuth implements Task {
@@ -92,6 +93,15 @@ function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRe
   const idi = first(p, 'IDi');
   const auth = first(p, 'AUTH');
   if (!idi || !auth) return fail(ctx, out, 'id-mismatch', 'no IDi or AUTH payload');
+  if (ctx.candidates) {
+    // a gateway: the connection for this peer is the one its identities match best (select-config.ts)
+    const candidates = ctx.candidates;
+    ctx.candidates = undefined;
+    const chosen = selectByIdentity(candidates, idi, first(p, 'IDr'));
+    if (!chosen) return fail(ctx, out, 'id-mismatch', `no connection accepts identity ${idText(idi)} (expected ${candidates.map((c) => `${c.remoteId ?? '%any'} for ${c.name}`).join(', ')})`);
+    ctx.cfg = chosen.cfg;
+    out.push(event({ type: 'config-selected', name: chosen.cfg.name, why: chosen.why }));
+  }
   const verdict = verifyPeer(ctx, idi, all(p, 'CERT') as CertPayload[], auth);
   if (!verdict.ok) {
     out.push(event({ type: 'failure', row: 'F3', message: `authentication of the initiator failed: ${verdict.check}`, evidence: { check: verdict.check, expectedId: ctx.cfg.remoteId, receivedId: verdict.receivedId, detail: verdict.detail } }));

@@ -14,6 +14,7 @@ import { all, allNotifies, decodeHashList, encodeHashList, findNotify, first, fi
 import { newNonce, type SaContext } from '../sa-context.js';
 import { certReqPayload } from './authenticate.js';
 import { formatEndpoint } from '../../wire/ip-text.js';
+import { acceptingProposal, allProposalText } from '../select-config.js';
 import type { GaveUp, Received, Task, TaskResult } from '../task.js';
 import { IkeAuth } from './ike-auth.js';
 
@@ -193,16 +194,28 @@ function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, 
   const ke = first(p, 'KE');
   const nonce = first(p, 'NONCE');
   if (!sa || !ke || !nonce) return { result: 'ignored' };
-  const configured = numbered(ctx.cfg.proposals);
   // prefer a proposal whose DH group is the one the initiator already sent a KE for
   const withKeGroup = sa.proposals
     .map((o) => ({ ...o, transforms: o.transforms.filter((t) => t.type !== TransformType.DH || t.id === ke.group) }))
     .filter((o) => dhGroupsOf(o).length > 0);
-  const chosen = selectProposal(withKeGroup, configured) ?? selectProposal(sa.proposals, configured);
-  if (!chosen) {
-    out.push(event({ type: 'failure', row: 'F2', message: 'none of the peer\'s IKE proposals is acceptable', evidence: { scope: 'ike', ours: ctx.cfg.proposals.map(formatProposal), theirs: sa.proposals.map(formatProposal), notify: 'NO_PROPOSAL_CHOSEN' } }));
+  // a gateway tries each connection configured for this path, best address match first
+  const candidates = ctx.candidates ?? [ctx.cfg];
+  const pick = (offered: typeof sa.proposals) => {
+    for (const cfg of candidates) {
+      const chosen = selectProposal(offered, numbered(cfg.proposals));
+      if (chosen) return { cfg, chosen };
+    }
+    return undefined;
+  };
+  const picked = pick(withKeGroup) ?? pick(sa.proposals);
+  if (!picked) {
+    out.push(event({ type: 'failure', row: 'F2', message: 'none of the peer\'s IKE proposals is acceptable', evidence: { scope: 'ike', ours: allProposalText(candidates), theirs: sa.proposals.map(formatProposal), notify: 'NO_PROPOSAL_CHOSEN' } }));
     return { result: 'refused', response: [notify(NotifyType.NO_PROPOSAL_CHOSEN)] };
   }
+  const chosen = picked.chosen;
+  ctx.cfg = picked.cfg;
+  // IKE_AUTH chooses among the connections that would have negotiated this IKE SA
+  if (ctx.candidates) ctx.candidates = acceptingProposal(ctx.candidates, chosen);
   const group = dhGroupsOf(chosen)[0];
   if (group !== ke.group) {
     // RFC 7296 §1.2: INVALID_KE_PAYLOAD carries the group we want; the responder keeps no state

@@ -81,7 +81,7 @@ export class Pair {
     this.iCfg = config(i, I_ADDR, R_ADDR);
     this.rCfg = config(r, R_ADDR, I_ADDR);
     this.initiator = IkeSa.initiator(this.iCfg);
-    this.dispatcher = new IkeDispatcher({ configFor: () => this.rCfg, random: seededRandom(r.seed + 1000), cookieThreshold });
+    this.dispatcher = new IkeDispatcher({ configFor: () => [this.rCfg], random: seededRandom(r.seed + 1000), cookieThreshold });
   }
 
   get responder(): IkeSa | undefined {
