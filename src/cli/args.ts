@@ -10,6 +10,7 @@ export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 export type Command =
   | { cmd: 'up'; file: string; verbose: boolean }
   | { cmd: 'down'; tunnel: TunnelRef }
+  | { cmd: 'reload'; tunnel?: TunnelRef }
   | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
   | { cmd: 'demo'; keep: boolean; verbose: boolean }
   | { cmd: 'help'; topic?: string }
@@ -116,6 +117,13 @@ export function parseArgs(argv: readonly string[]): Command {
       if (s.flags.has('help')) return { cmd: 'help', topic: 'down' };
       arity('down', s.positional, 1, 1, 'the tunnel name or peer file (tsvpn down <name|peer.json>)');
       return { cmd: 'down', tunnel: tunnelRef('down', s.positional[0]!) };
+    }
+    case 'reload': {
+      const s = split('reload', rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: 'reload' };
+      arity('reload', s.positional, 0, 1, 'the tunnel name or its file (tsvpn reload [name|file])');
+      const arg = s.positional[0];
+      return arg === undefined ? { cmd: 'reload' } : { cmd: 'reload', tunnel: tunnelRef('reload', arg) };
     }
     case 'status': {
       const s = split('status', rest);

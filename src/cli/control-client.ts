@@ -48,8 +48,8 @@ export class ControlError extends Error {
   override name = 'ControlError';
 }
 
-export type ControlRequest = { cmd: 'status' } | { cmd: 'down' };
-export type ControlReply = { ok: true; status?: TunnelStatus } | { ok: false; error: string };
+export type ControlRequest = { cmd: 'status' } | { cmd: 'down' } | { cmd: 'reload' };
+export type ControlReply = { ok: true; status?: TunnelStatus; summary?: string } | { ok: false; error: string };
 
 const MAX_REPLY = 4 * 1024 * 1024;
 
@@ -111,6 +111,13 @@ export async function fetchStatus(dir: string, name: string, timeoutMs?: number)
   if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
   if (r.status === undefined) throw new ControlError(`tunnel ${name}: the status reply has no "status"`);
   return r.status;
+}
+
+/** Asks the daemon to read its file again; what changed, or ControlError with every problem of the file. */
+export async function requestReload(dir: string, name: string): Promise<string> {
+  const r = await request(dir, name, { cmd: 'reload' }, 15_000);
+  if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
+  return r.summary ?? '';
 }
 
 /**

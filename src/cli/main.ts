@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { parseArgs, UsageError, type Command, type TunnelRef } from './args.js';
-import { controlDir, ControlError, fetchStatus, listTunnels, NoPermissionError, NotRunningError, requestDown } from './control-client.js';
+import { controlDir, ControlError, fetchStatus, listTunnels, NoPermissionError, NotRunningError, requestDown, requestReload } from './control-client.js';
 import { formatStatus } from './format-status.js';
 import type { Io } from './streams.js';
 import { commandSpec, commandUsage, overview } from './usage.js';
@@ -126,6 +126,32 @@ async function down(t: TunnelRef, io: Io): Promise<number> {
   }
 }
 
+async function reload(t: TunnelRef | undefined, io: Io): Promise<number> {
+  const dir = controlDir(io.env);
+  let name: string | number;
+  if (t !== undefined) name = await nameOf('reload', t, io);
+  else {
+    let names: string[];
+    try {
+      names = listTunnels(dir);
+    } catch (e) {
+      return controlFailure(io, e);
+    }
+    if (names.length !== 1) {
+      io.err(`tsvpn: reload: ${names.length === 0 ? `no daemon running (no sockets in ${dir})` : `name one of ${names.join(', ')}`}\n`);
+      return 2;
+    }
+    name = names[0]!;
+  }
+  if (typeof name === 'number') return name;
+  try {
+    io.out(`${name}: reloaded: ${await requestReload(dir, name)}\n`);
+    return 0;
+  } catch (e) {
+    return controlFailure(io, e);
+  }
+}
+
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let cmd: Command;
   try {
@@ -149,6 +175,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       return status(cmd, io);
     case 'down':
       return down(cmd.tunnel, io);
+    case 'reload':
+      return reload(cmd.tunnel, io);
     case 'up': {
       const { runUp } = await import('./up.js');
       return runUp(cmd.file, cmd.verbose, io);

@@ -92,11 +92,14 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
     signalled = sig;
     void daemon?.down(`signal ${sig}`);
   };
+  // SIGHUP reads the file again (the daemon logs what changed, or why nothing did)
+  const onHangup = (): void => void daemon?.reload();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHangup);
   try {
     try {
-      daemon = await startDaemon(peer, { log: stderrLogger(verbose ? 'debug' : 'info'), controlDir: controlDir(io.env) });
+      daemon = await startDaemon(peer, { log: stderrLogger(verbose ? 'debug' : 'info'), controlDir: controlDir(io.env), load: () => loadPeerFile(file, io.env) });
     } catch (e) {
       io.err(`tsvpn: ${(e as Error).message}\n`);
       return 1;
@@ -124,5 +127,6 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
   }
 }

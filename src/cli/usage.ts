@@ -51,6 +51,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     example: { cmd: 'sudo tsvpn down left', does: 'take the tunnel named left down' },
   },
   {
+    name: 'reload',
+    args: '[name|file]',
+    complete: 'tunnel',
+    summary: 'read a running daemon\'s file again and apply what changed',
+    description: [
+      'Added connections start, removed ones are deleted (Delete sent, routes removed), changed ones are replaced (make-before-break where the peer\'s address is known), unchanged ones keep their SAs, SPIs and counters. A file that fails validation changes nothing: the problems are printed and the exit code is 1. SIGHUP to the daemon does the same.',
+      'Without a name, reloads the only daemon running.',
+    ],
+    options: [HELP],
+    example: { cmd: 'sudo tsvpn reload hub', does: 're-read the file the daemon named hub was started from' },
+  },
+  {
     name: 'status',
     args: '[name|peer.json]',
     complete: 'tunnel',

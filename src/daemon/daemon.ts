@@ -4,10 +4,11 @@
 // layer (src/ike/connection.ts) its events and timeouts, serves the control socket and tears
 // everything down in order: Delete to the peers, SAs (keys zeroed), routes, TUN, sockets,
 // control socket.
-import { randomBytes } from 'node:crypto';
+import { KeyObject, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ANY, type GatewayConfig, type PeerConfig } from '../config/types.js';
 import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
+import { ConfigError } from '../config/errors.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
@@ -16,7 +17,7 @@ import { ipToBytes } from '../wire/selectors.js';
 import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
-import { Connection, type ConnectionEffect } from '../ike/connection.js';
+import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
 import { openRawEsp, type RawEspSocket } from '../io/raw-esp.js';
 import { openTun, type TunDevice } from '../io/tun.js';
 import type { IoError } from '../io/native.js';
@@ -44,6 +45,8 @@ export type { Logger } from './log.js';
 
 export interface DaemonOptions {
   log: Logger;
+  /** Reads the file again for a reload (SIGHUP, `tsvpn reload`); may throw ConfigError. Without it, reload is refused. */
+  load?: () => PeerConfig | GatewayConfig;
   controlDir?: string; // default /run/tsvpn
   now?: () => number; // ms
 }
@@ -52,11 +55,15 @@ export interface Daemon {
   readonly name: string;
   status(): TunnelStatus;
   down(reason?: string): Promise<void>;
+  /** Read the file again and apply what changed (see Running.reload); nothing changes when it fails. */
+  reload(): ReloadResult;
   /** Exit code once fully torn down: 0 after down(), 1 after a fatal error. */
   readonly done: Promise<number>;
   /** 'ike': each IKE event, as the daemon applies it (its effects are in status() after a setImmediate). */
   readonly events: EventEmitter<{ ike: [IkeEvent] }>;
 }
+
+export type ReloadResult = { ok: true; summary: string } | { ok: false; error: string };
 
 const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer our Delete
 
@@ -80,7 +87,7 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   );
   const opened: { close(): void }[] = [];
   try {
-    d = new Running(gw, log, clock, opened, control);
+    d = new Running(gw, log, clock, opened, control, opts.load);
   } catch (e) {
     for (const o of opened.reverse()) o.close();
     await control.close();
@@ -88,7 +95,7 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   }
   d.start();
   const r = d;
-  return { name: gw.name, status: () => r.status(), down: (why) => r.down(why), done: r.done, events: r.events };
+  return { name: gw.name, status: () => r.status(), down: (why) => r.down(why), reload: () => r.reloadFile(), done: r.done, events: r.events };
 }
 
 /** One IKE socket pair serves every connection: they must share the local address and port. */
@@ -104,11 +111,38 @@ function checkOneAddress(gw: GatewayConfig): void {
 
 /** One configured connection in the daemon: its peer.json, its connection layer and its on-demand routes. */
 interface Conn {
-  readonly peer: PeerConfig;
+  /** The current configuration (a reload may replace it). */
+  peer: PeerConfig;
   readonly conn: Connection;
-  readonly onDemand: OnDemand;
+  onDemand: OnDemand;
   /** The local inner address the routes of its Child SAs prefer as source (host.ts routeSource). */
-  readonly src: string | undefined;
+  src: string | undefined;
+}
+
+/** What the connection layer takes of a peer.json. */
+function connectionConfig(peer: PeerConfig): ConnectionConfig {
+  return {
+    name: peer.name,
+    initiator: peer.start === 'initiate' && peer.remote.addr !== ANY,
+    remote: peer.remote.addr === ANY ? undefined : { addr: peer.remote.addr, port: peer.remote.port },
+    dpdAction: peer.dpdAction,
+    dpdS: peer.ike.dpdS,
+    keepaliveS: peer.keepaliveS,
+  };
+}
+
+/**
+ * Whether a reload leaves a connection as it is: every field equal, secrets and keys compared
+ * in memory (never printed).
+ */
+export function samePeerConfig(a: PeerConfig, b: PeerConfig): boolean {
+  const canon = (p: PeerConfig): string =>
+    JSON.stringify(p, (_k, v: unknown) => {
+      if (v instanceof Uint8Array) return `bytes:${Buffer.from(v).toString('base64')}`;
+      if (v instanceof KeyObject) return `key:${v.export({ format: 'der', type: v.type === 'private' ? 'pkcs8' : 'spki' }).toString('base64')}`;
+      return v;
+    });
+  return canon(a) === canon(b);
 }
 
 class Running {
@@ -134,11 +168,12 @@ class Running {
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
 
   constructor(
-    private readonly gw: GatewayConfig,
+    private gw: GatewayConfig,
     private readonly log: Logger,
     private readonly clock: () => number,
     opened: { close(): void }[],
     private readonly controlServer: ControlServer,
+    private readonly load: (() => PeerConfig | GatewayConfig) | undefined,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
@@ -233,29 +268,98 @@ class Running {
   /** The connection layer of one configured connection, with its hold routes. */
   private connectionFor(peer: PeerConfig): Conn {
     const name = peer.name;
-    const conn = new Connection(
-      {
-        name,
-        initiator: peer.start === 'initiate' && peer.remote.addr !== ANY,
-        remote: peer.remote.addr === ANY ? undefined : { addr: peer.remote.addr, port: peer.remote.port },
-        dpdAction: peer.dpdAction,
-        dpdS: peer.ike.dpdS,
-        keepaliveS: peer.keepaliveS,
-      },
-      {
-        list: () => this.dispatcher.list().filter((sa) => sa.name === name),
-        initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
-        ikeConfig: () => toIkeSaConfig(peer, { random: this.random, wallClock: Date.now }),
-      },
-      this.clock(),
-    );
     const c: Conn = {
       peer,
-      conn,
+      conn: new Connection(
+        connectionConfig(peer),
+        {
+          list: () => this.dispatcher.list().filter((sa) => sa.name === name),
+          initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
+          ikeConfig: () => toIkeSaConfig(c.peer, { random: this.random, wallClock: Date.now }), // the current peer.json, after a reload too
+        },
+        this.clock(),
+      ),
       src: routeSource(peer),
-      onDemand: new OnDemand({ peer, install: (remote) => this.installRoutesFor(c, remote, peer.remote.addr), remove: (h) => this.removeRoutes(h), log: this.log }),
+      onDemand: this.onDemandFor(peer, () => c),
     };
     return c;
+  }
+
+  private onDemandFor(peer: PeerConfig, c: () => Conn): OnDemand {
+    return new OnDemand({ peer, install: (remote) => this.installRoutesFor(c(), remote, peer.remote.addr), remove: (h) => this.removeRoutes(h), log: this.log });
+  }
+
+  /**
+   * Reload (SIGHUP, `tsvpn reload`): the file read again. Added connections start; removed ones
+   * are deleted (Delete sent, routes removed); changed ones are replaced, make-before-break
+   * where the peer's address is known (src/ike/connection.ts replace); unchanged ones keep
+   * their SAs, SPIs and counters. What cannot change without a restart (the local address and
+   * port, the TUN) is refused, and then nothing changes.
+   */
+  /** Reload from the file (DaemonOptions.load); a file that fails validation changes nothing and says why. */
+  reloadFile(): ReloadResult {
+    if (!this.load) return { ok: false, error: 'this daemon was started without a file to reload' };
+    let next: GatewayConfig;
+    try {
+      next = asGateway(this.load());
+    } catch (e) {
+      const error = e instanceof ConfigError ? `the file is not valid, nothing changed:\n${e.problems.map((p) => `${p.path || '(top level)'}: ${p.expected}`).join('\n')}` : `reading the file failed, nothing changed: ${errText(e)}`;
+      this.log.error('daemon', `reload: ${error.replace(/\n/g, '; ')}`);
+      return { ok: false, error };
+    }
+    return this.reload(next);
+  }
+
+  reload(next: GatewayConfig): ReloadResult {
+    if (this.stopping) return { ok: false, error: 'going down' };
+    const first = next.connections[0];
+    const was = this.gw.connections[0]!;
+    const dispose = () => next.connections.forEach(disposePeerConfig);
+    if (next.name !== this.gw.name) return dispose(), { ok: false, error: `the file now names the daemon ${next.name}, not ${this.gw.name}: restart it to rename` };
+    if (!first) return dispose(), { ok: false, error: 'the file has no connections: take the daemon down instead' };
+    if (next.connections.some((p) => p.local.addr !== was.local.addr || p.local.port !== was.local.port)) return dispose(), { ok: false, error: `every connection must keep local address ${was.local.addr}[${was.local.port}]: restart to change it` };
+    if (first.tun.name !== was.tun.name || first.tun.mtu !== was.tun.mtu) return dispose(), { ok: false, error: 'the TUN device (tun.name, tun.mtu) cannot change on reload: restart to change it' };
+    const now = this.clock();
+    const seen = new Set<string>();
+    const done = { added: [] as string[], removed: [] as string[], changed: [] as string[], unchanged: [] as string[] };
+    const keep: PeerConfig[] = [];
+    for (const peer of next.connections) {
+      seen.add(peer.name);
+      const c = this.conns.get(peer.name);
+      if (!c) {
+        const fresh = this.connectionFor(peer);
+        this.conns.set(peer.name, fresh);
+        keep.push(peer);
+        done.added.push(peer.name);
+        this.applyConn(fresh, fresh.conn.start(now));
+      } else if (samePeerConfig(c.peer, peer)) {
+        disposePeerConfig(peer); // the running one stays, with its own copy of the secrets
+        keep.push(c.peer);
+        done.unchanged.push(peer.name);
+      } else {
+        const old = c.peer;
+        c.onDemand.clear();
+        c.peer = peer;
+        c.src = routeSource(peer);
+        c.onDemand = this.onDemandFor(peer, () => c);
+        keep.push(peer);
+        done.changed.push(peer.name);
+        this.applyConn(c, c.conn.replace(now, connectionConfig(peer)));
+        disposePeerConfig(old); // SAs up keep their keys; the old PSK is needed by no exchange any more
+      }
+    }
+    for (const [name, c] of this.conns) {
+      if (seen.has(name)) continue;
+      done.removed.push(name);
+      this.applyConn(c, c.conn.stop(now));
+      c.onDemand.clear();
+      this.conns.delete(name);
+      disposePeerConfig(c.peer);
+    }
+    this.gw = { ...next, connections: keep };
+    const summary = (Object.entries(done) as [string, string[]][]).map(([k, v]) => `${k} ${v.length}${v.length > 0 && k !== 'unchanged' ? ` (${v.join(', ')})` : ''}`).join(', ');
+    this.log.info('daemon', `reloaded: ${summary}`);
+    return { ok: true, summary };
   }
 
   /** The one way a connection routes traffic into the TUN, for Child SAs and on-demand alike. */
@@ -337,13 +441,14 @@ class Running {
     });
   }
 
-  control(cmd: string): { ok: true; status?: TunnelStatus } | { ok: false; error: string } {
+  control(cmd: string): { ok: true; status?: TunnelStatus; summary?: string } | { ok: false; error: string } {
     if (cmd === 'status') return { ok: true, status: this.status() };
+    if (cmd === 'reload') return this.reloadFile();
     if (cmd === 'down') {
       setImmediate(() => void this.down('control socket'));
       return { ok: true };
     }
-    return { ok: false, error: `unknown command ${JSON.stringify(cmd)} (status, down)` };
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)} (status, down, reload)` };
   }
 
   down(reason = 'requested'): Promise<void> {

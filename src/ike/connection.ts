@@ -76,8 +76,29 @@ export class Connection {
   private unanswered: { requests: number; to: Endpoint } | undefined;
   private nextKeepalive: number | undefined;
 
-  constructor(readonly cfg: ConnectionConfig, private readonly host: ConnectionHost, now: number) {
+  constructor(private config: ConnectionConfig, private readonly host: ConnectionHost, now: number) {
     this.lastInbound = now;
+  }
+
+  get cfg(): ConnectionConfig {
+    return this.config;
+  }
+
+  /**
+   * The connection's configuration changed (a reload; `host.ikeConfig()` already gives the new
+   * one). With a peer address and an IKE SA up, a new IKE SA with the new configuration
+   * replaces it make-before-break, as a reauthentication does (RFC 7296 §2.8.3): the old one
+   * is deleted once the new one is up. Without one (%any, or nothing up), the IKE SAs are
+   * deleted and the connection starts again.
+   */
+  replace(now: number, cfg: ConnectionConfig): ConnectionEffect[] {
+    this.config = cfg;
+    this.retry = undefined;
+    this.reauthenticating = false;
+    if (cfg.remote && this.established().length > 0) return this.reauth(now);
+    const out: ConnectionEffect[] = [];
+    for (const sa of this.host.list()) out.push(...sa.delete(now));
+    return [...out, ...this.start(now)];
   }
 
   /** Bring the connection up: initiate now, or wait for the peer. */
