@@ -8,7 +8,7 @@ _tsvpn() {
   local cur=${COMP_WORDS[COMP_CWORD]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W "up down status demo help --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "up down reload status demo help --help --version" -- "$cur"))
     return
   fi
   case ${COMP_WORDS[1]} in
@@ -16,11 +16,13 @@ _tsvpn() {
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-v --verbose -h --help" -- "$cur")); else COMPREPLY+=($(compgen -f -- "$cur")); fi ;;
     down)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
+    reload)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
     status)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-j --json -h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
     demo)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--keep -v --verbose -h --help" -- "$cur")); else :; fi ;;
-    help) COMPREPLY=($(compgen -W "up down status demo" -- "$cur")) ;;
+    help) COMPREPLY=($(compgen -W "up down reload status demo" -- "$cur")) ;;
   esac
 }
 complete -o filenames -F _tsvpn tsvpn

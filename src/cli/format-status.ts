@@ -61,7 +61,7 @@ function childLines(name: string, c: ChildStatus, index: number, encap: TunnelSt
 
 function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
   const out = [
-    `${s.name}: #${index + 1}, ${sa.state}, IKEv2, ${spiPair(sa)}`,
+    `${sa.connection ?? s.name}: #${index + 1}, ${sa.state}, IKEv2, ${spiPair(sa)}`,
     `  local  '${sa.localId}' @ ${endpointText(sa.local)}`,
     `  remote '${sa.remoteId}' @ ${endpointText(sa.remote)}`,
   ];
@@ -77,7 +77,20 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
   if (sa.expiresIn !== undefined) life.push(`expires in ${agoText(sa.expiresIn)}`);
   if (sa.reauthIn !== undefined) life.push(`reauthenticating in ${agoText(sa.reauthIn)}`);
   if (life.length > 0) out.push(`  ${life.join(', ')}`);
-  sa.children.forEach((c, i) => out.push(...childLines(s.name, c, i, s.encap)));
+  sa.children.forEach((c, i) => out.push(...childLines(sa.connection ?? s.name, c, i, s.encap)));
+  return out;
+}
+
+/** A gateway's connections, one line each with its peers up, and each one's own last failure. */
+function connectionLines(s: TunnelStatus): string[] {
+  const conns = s.connections ?? [];
+  if (conns.length < 2) return [];
+  const out = ['connections:'];
+  for (const c of conns) {
+    const peers = s.ikeSas.filter((sa) => sa.connection === c.name && sa.state === 'ESTABLISHED' && sa.children.some((ch) => ch.state === 'INSTALLED')).length;
+    out.push(`  ${c.name}: ${c.local} <-> ${c.remote} '${c.remoteId}', ${c.localTs.join(',')} === ${c.remoteTs.join(',')}, ${peers === 0 ? (c.start === 'initiate' ? 'down' : 'waiting') : `${peers} peer${peers === 1 ? '' : 's'} up`}`);
+    if (c.lastFailure) out.push(...failureLines('    last failure', c.lastFailure, '').map((l, i) => (i === 0 ? l : `  ${l}`)));
+  }
   return out;
 }
 
@@ -93,7 +106,7 @@ function evidenceText(e: unknown): string {
 export function formatStatus(s: TunnelStatus): string {
   const encap = s.encap === 'udp' ? 'ESP in UDP (RFC 3948)' : s.encap === 'raw' ? 'ESP (IP protocol 50)' : 'no ESP yet';
   const tun = s.tun ? `tun ${s.tun.name} mtu ${s.tun.mtu}` : 'no tun';
-  const lines = [`tunnel ${s.name} (pid ${s.pid}): ${tun}, ${encap}`];
+  const lines = [`tunnel ${s.name} (pid ${s.pid}): ${tun}, ${encap}`, ...connectionLines(s)];
   if (s.ikeSas.length === 0) lines.push(`${s.name}: no IKE SA`);
   s.ikeSas.forEach((sa, i) => lines.push(...ikeLines(s, sa, i)));
   const drops = [

@@ -25,12 +25,14 @@ export function upPeers(s: TunnelStatus): Map<string, { up: string; down: string
   for (const sa of s.ikeSas) {
     const c = sa.children.find((ch) => ch.state === 'INSTALLED');
     const key = `'${sa.remoteId}' at ${endpointText(sa.remote)}`;
+    // a gateway names the connection too: hub/branch1
+    const name = (s.connections?.length ?? 0) > 1 ? `${s.name}/${sa.connection}` : s.name;
     if (!c || peers.has(key)) continue;
     const encap = s.encap === 'udp' ? 'ESP in UDP' : 'ESP';
     const tun = s.tun ? `, ${s.tun.name} mtu ${s.tun.mtu}` : '';
     peers.set(key, {
-      up: `tunnel ${s.name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with ${key} (${encap}${tun})`,
-      down: `tunnel ${s.name} is down with ${key}`,
+      up: `tunnel ${name} is up: ${c.localTs.join(',')} <=> ${c.remoteTs.join(',')} with ${key} (${encap}${tun})`,
+      down: `tunnel ${name} is down with ${key}`,
     });
   }
   return peers;

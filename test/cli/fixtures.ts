@@ -57,6 +57,8 @@ export function troubledStatus(): TunnelStatus {
   const s = upStatus();
   s.name = 'right';
   const sa = s.ikeSas[0]!;
+  sa.connection = 'right';
+  s.connections[0]!.name = 'right';
   sa.role = 'responder';
   sa.localSpi = '0102030405060708';
   sa.remoteSpi = '1a2b3c4d5e6f7a8b';
