@@ -133,7 +133,7 @@ export interface PeerOutline {
 }
 
 /** Does this connection carry IPv6 inside the tunnel? */
-const carriesV6 = (o: PeerOutline) => tsFamilies(o.localTs ?? []).has(6) || tsFamilies(o.remoteTs ?? []).has(6);
+export const carriesV6 = (o: PeerOutline) => tsFamilies(o.localTs ?? []).has(6) || tsFamilies(o.remoteTs ?? []).has(6);
 
 /** RFC 8200 §5: every link that carries IPv6 must have an MTU of at least 1280 (the TUN carries every connection). */
 export function checkTunMtu(mtu: number | undefined, users: { carriesV6: boolean; path: string }[], probs: Problems): void {

@@ -33,7 +33,7 @@ export function peerSchema(): Record<string, unknown> {
   return schemaJson;
 }
 
-function validator(form: FileForm): ValidateFunction {
+function validator(form: FileForm | 'name'): ValidateFunction {
   if (!ajv) {
     // verbose: errors carry the failing schema node (its description and allowed properties) and the data
     ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
@@ -42,6 +42,11 @@ function validator(form: FileForm): ValidateFunction {
   const validate = ajv.getSchema(`${String(peerSchema().$id)}#/$defs/${form}`);
   if (!validate) throw new Error(`schema/peer.schema.json has no $defs/${form}`);
   return validate;
+}
+
+/** Whether `text` is a name as the schema's `$defs/name` has it (of a tunnel, gateway, connection, pool or secret). */
+export function isName(text: string): boolean {
+  return validator('name')(text) === true;
 }
 
 /** Every shape problem of `json` as a file of the given form (empty when it fits the schema). */
