@@ -50,6 +50,10 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
   const pools = readPools(entries(j.pools, '/pools', refused), probs);
   const secrets = readSecrets(entries(j.secrets, '/secrets', refused), baseDir, env, probs);
   const secretNames = [...secrets.keys()];
+  const secret = (n: string) => {
+    const s = secrets.get(n);
+    return s === undefined || s === 'failed' ? s : redacted(new Uint8Array(s)); // each connection owns (and may zero) its copy
+  };
 
   const connections: PeerConfig[] = [];
   const outlines: Placed<PeerOutline>[] = [];
@@ -60,10 +64,6 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
       continue;
     }
     const own: Problems = [];
-    const secret = (n: string) => {
-      const s = secrets.get(n);
-      return s === undefined || s === 'failed' ? s : redacted(new Uint8Array(s)); // each connection owns (and may zero) its copy
-    };
     const { config, outline } = resolvePeer(body, { name: key, tun, baseDir, env, secret, secretNames }, own);
     (body.pools ?? []).forEach((pool, i) => {
       if (!pools.has(pool)) own.push({ path: `/pools/${i}`, expected: `names pool ${JSON.stringify(pool)}, which /pools does not define (${known(pools.keys())})` });
