@@ -70,8 +70,8 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
     });
     probs.push(...own.map((p) => ({ path: path + p.path, expected: p.expected })));
     outlines.push({ path, of: outline });
-    if (config && own.length === 0) connections.push(body.pools ? { ...config, pools: [...body.pools] } : config);
-    else complete = false;
+    if (config) connections.push(body.pools ? { ...config, pools: [...body.pools] } : config); // zeroed below if the file is refused
+    if (!config || own.length > 0) complete = false;
   }
   checkConnections(outlines, probs);
   checkTunMtu(tun.mtu, outlines.map((o) => ({ path: o.path, carriesV6: carriesV6(o.of) })), probs);

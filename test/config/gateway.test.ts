@@ -6,6 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { ConfigError, loadPeerFile, parsePeerConfig } from '../../src/config/load.js';
 import { loadConfigFile, parseConfig } from '../../src/config/gateway.js';
+import { peerSchema } from '../../src/config/schema.js';
+import ajv2020 from 'ajv/dist/2020.js';
 import { cidr } from '../ike/helpers/pair.js';
 import { example, EXAMPLE_PSK, tempDir, type Json, type TempDir } from './fixtures.js';
 
@@ -281,5 +283,25 @@ describe('secrets never reach a message', () => {
     const file = tmp.write('broken-hub.json', '{"secrets": {"a": {"psk": "hunter2-very-secret}}}');
     expect(() => loadConfigFile(file)).toThrow(ConfigError);
     expect(() => loadConfigFile(file)).not.toThrow(/hunter2/);
+  });
+});
+
+describe('schema/peer.schema.json as an editor sees it (the root, both forms)', () => {
+  type AjvClass = typeof ajv2020.default;
+  const Ajv: AjvClass = (ajv2020 as unknown as { default?: AjvClass }).default ?? (ajv2020 as unknown as AjvClass);
+  const validate = new Ajv({ allErrors: true, strict: true }).compile(peerSchema());
+
+  it('accepts every example, each by its form', () => {
+    for (const f of readdirSync('examples').filter((x) => x.endsWith('.json'))) {
+      expect(validate(JSON.parse(readFileSync(`examples/${f}`, 'utf8'))), `${f}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+  });
+
+  it('refuses a gateway field in a peer.json and a peer.json field in a gateway file', () => {
+    expect(validate({ ...example(), secrets: {} })).toBe(false);
+    const j = hub();
+    j.connections.branch1.tun = {};
+    expect(validate(j)).toBe(false);
+    expect(validate({ ...hub(), local: example().local })).toBe(false);
   });
 });
