@@ -52,7 +52,7 @@ export interface GatewayConfig {
   pools: Record<string, PoolConfig>;
 }
 
-/** One thing wrong with a peer.json: the JSON pointer of the field and what was wanted there. */
+/** One thing wrong with a peer.json or gateway file: the JSON pointer of the field and what was wanted there. */
 export interface ConfigProblem {
   path: string;
   expected: string;
