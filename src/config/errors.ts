@@ -1,4 +1,4 @@
-// ConfigError: everything wrong with one peer.json at once, one line per problem,
+// ConfigError: everything wrong with one peer.json or gateway file at once, one line per problem,
 // "<json-pointer path>: <what was wanted>". Messages never carry a secret's value.
 import type { ConfigProblem } from './types.js';
 

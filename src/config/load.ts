@@ -12,6 +12,7 @@ import { address, checkFamilies, checkTransport, durationSeconds, familyOf, form
 import { validateShape } from './schema.js';
 import { derOf, readCertificates, readPrivateKey, resolvePsk } from './secrets.js';
 import { ANY, DEFAULTS, type PeerConfig } from './types.js';
+import type { TrafficSelector } from '../wire/types.js';
 
 export { ConfigError } from './errors.js';
 
@@ -56,29 +57,99 @@ export function parseJsonFile(text: string, file: string): unknown {
 // The file's shape once the schema has accepted it.
 interface SideJson { addr: string; port?: number; id: string; auth: 'psk' | 'pubkey'; ts: string[] }
 interface LifetimeJson { rekey?: string; life?: string; rand?: string }
-interface PeerJson {
-  name: string;
+/** A PSK as written: inline, `{file}`, `{env}`, or (in a gateway file) `{secret}` naming an entry of `secrets`. */
+export type PskJson = string | { file: string } | { env: string } | { secret: string };
+/** The body shared by peer.json and a gateway file's connection (schema `$defs/connectionBody`). */
+export interface PeerBodyJson {
   local: SideJson & { cert?: string; key?: string };
   remote: SideJson & { ca?: string | string[] };
-  psk?: string | { file: string } | { env: string };
+  psk?: PskJson;
   ike: { proposals: string[]; dpd?: string; reauth?: string } & LifetimeJson;
   child: { name?: string; proposals: string[]; mode?: 'tunnel' | 'transport'; replayWindow?: number } & LifetimeJson;
   start?: 'initiate' | 'wait';
-  tun?: { name?: string; mtu?: number };
   encap?: 'auto' | 'udp';
   mssClamp?: boolean;
   keepalive?: string;
   dpdAction?: 'restart' | 'clear' | 'hold';
   retransmit?: { timeout?: number; base?: number; tries?: number };
 }
+export type TunJson = { name?: string; mtu?: number };
+interface PeerJson extends PeerBodyJson {
+  name: string;
+  tun?: TunJson;
+}
 
 /** Validate and resolve an already-parsed peer.json; file paths in it are relative to `baseDir`. */
 export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): PeerConfig {
-  const shape = validateShape(json);
+  const shape = validateShape(json, 'peer');
   if (shape.length > 0) throw new ConfigError(shape);
   const j = json as PeerJson;
   const probs: Problems = [];
+  const tun = tunOf(j.tun, j.name);
+  const { config, outline } = resolvePeer(j, { name: j.name, tun, baseDir, env }, probs);
+  checkTunMtu(tun.mtu, [{ carriesV6: carriesV6(outline), path: '' }], probs);
+  if (probs.length > 0 || !config) {
+    if (config?.local.auth.method === 'psk') config.local.auth.psk.fill(0);
+    throw new ConfigError(probs);
+  }
+  return config;
+}
 
+/** The TUN of a file (one for all its connections): `tsvpn-<name>` cut to 15 bytes unless named. */
+export function tunOf(tun: TunJson | undefined, name: string): PeerConfig['tun'] {
+  // Linux IFNAMSIZ is 16 with the NUL: at most 15 bytes (names here are ASCII)
+  return { name: tun?.name ?? `tsvpn-${name}`.slice(0, 15), ...(tun?.mtu === undefined ? {} : { mtu: tun.mtu }) };
+}
+
+/** What a connection takes from the file around it. */
+export interface PeerContext {
+  name: string;
+  tun: PeerConfig['tun'];
+  /** relative file paths are relative to this directory */
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  /**
+   * The PSK a `{"secret": name}` names (a copy the connection owns), 'failed' when that secret
+   * could not be read (already reported at its own path), undefined when there is none by that
+   * name. Absent for a peer.json, which has no secrets.
+   */
+  secret?: (name: string) => Uint8Array | 'failed' | undefined;
+  /** the names `secret` knows, for the message when a name is missing */
+  secretNames?: string[];
+}
+
+/**
+ * What the checks across connections look at, as far as it parsed (a field is undefined
+ * when its own problem was reported): the outer addresses, the peer's identity, the selectors.
+ */
+export interface PeerOutline {
+  localAddr?: string;
+  localPort: number;
+  remoteAddr?: string;
+  remoteId?: string;
+  /** set only when every selector of the side parsed */
+  localTs?: TrafficSelector[];
+  remoteTs?: TrafficSelector[];
+}
+
+/** Does this connection carry IPv6 inside the tunnel? */
+export const carriesV6 = (o: PeerOutline) => tsFamilies(o.localTs ?? []).has(6) || tsFamilies(o.remoteTs ?? []).has(6);
+
+/** RFC 8200 §5: every link that carries IPv6 must have an MTU of at least 1280 (the TUN carries every connection). */
+export function checkTunMtu(mtu: number | undefined, users: { carriesV6: boolean; path: string }[], probs: Problems): void {
+  if (mtu === undefined || mtu >= 1280) return;
+  const v6 = users.find((u) => u.carriesV6);
+  if (!v6) return;
+  const who = v6.path === '' ? 'the tunnel carries' : `${v6.path} carries`;
+  probs.push({ path: '/tun/mtu', expected: `expected at least 1280 because ${who} IPv6 (RFC 8200 §5), got ${mtu}` });
+}
+
+/**
+ * The meaning checks of one tunnel whose shape the schema accepted, and its PeerConfig when
+ * none of them found a problem. Problems are added to `probs` with paths relative to the body.
+ */
+export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems): { config?: PeerConfig; outline: PeerOutline } {
+  const before = probs.length;
   const localAddr = address(j.local.addr, '/local/addr', probs, false);
   const remoteAddr = address(j.remote.addr, '/remote/addr', probs, true);
   if (localAddr && remoteAddr && remoteAddr !== ANY) {
@@ -105,12 +176,6 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
   const ike = proposals(j.ike.proposals, '/ike/proposals', 'ike', probs);
   const esp = proposals(j.child.proposals, '/child/proposals', 'esp', probs);
 
-  const mtu = j.tun?.mtu;
-  if (mtu !== undefined && mtu < 1280 && (tsFamilies(localTs).has(6) || tsFamilies(remoteTs).has(6))) {
-    // RFC 8200 §5: every link that carries IPv6 must have an MTU of at least 1280
-    probs.push({ path: '/tun/mtu', expected: `expected at least 1280 because the tunnel carries IPv6 (RFC 8200 §5), got ${mtu}` });
-  }
-
   const ikeLife = lifetimes(j.ike, '/ike', DEFAULTS.ikeRekey, probs);
   const childLife = lifetimes(j.child, '/child', DEFAULTS.childRekey, probs);
   const reauthS = durationSeconds(j.ike.reauth ?? '0s')!;
@@ -118,19 +183,27 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
     probs.push({ path: '/ike/reauth', expected: 'needs remote.addr: a new IKE SA cannot be started to %any (leave reauth out, or name the peer)' });
   }
 
-  const auth = resolveAuth(j, baseDir, env, localId, probs);
-  if (probs.length > 0 || !auth) {
+  const outline: PeerOutline = {
+    localAddr,
+    localPort: j.local.port ?? DEFAULTS.port,
+    remoteAddr,
+    remoteId,
+    ...(localTs.length === j.local.ts.length ? { localTs } : {}),
+    ...(remoteTs.length === j.remote.ts.length ? { remoteTs } : {}),
+  };
+  const auth = resolveAuth(j, ctx, localId, probs);
+  if (probs.length > before || !auth) {
     if (auth?.local.method === 'psk') auth.local.psk.fill(0);
-    throw new ConfigError(probs);
+    return { outline };
   }
 
-  return {
-    name: j.name,
+  const config: PeerConfig = {
+    name: ctx.name,
     local: { addr: localAddr!, port: j.local.port ?? DEFAULTS.port, id: localId!, auth: auth.local, ts: localTs, tsText: localTs.map(formatSelector) },
     remote: { addr: remoteAddr!, port: j.remote.port ?? DEFAULTS.port, id: remoteId!, auth: auth.remote, ts: remoteTs, tsText: remoteTs.map(formatSelector) },
     ike: { proposals: ike.list, proposalText: ike.text, ...ikeLife, reauthS, dpdS: durationSeconds(j.ike.dpd ?? DEFAULTS.dpd)! },
     child: {
-      name: j.child.name ?? j.name,
+      name: j.child.name ?? ctx.name,
       proposals: esp.list,
       proposalText: esp.text,
       mode,
@@ -138,8 +211,7 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
       replayWindow: j.child.replayWindow ?? DEFAULTS.replayWindow,
     },
     start,
-    // Linux IFNAMSIZ is 16 with the NUL: at most 15 bytes (names here are ASCII)
-    tun: { name: j.tun?.name ?? `tsvpn-${j.name}`.slice(0, 15), ...(mtu === undefined ? {} : { mtu }) },
+    tun: ctx.tun,
     encap: j.encap ?? DEFAULTS.encap,
     mssClamp: j.mssClamp ?? false,
     keepaliveS: durationSeconds(j.keepalive ?? DEFAULTS.keepalive)!,
@@ -150,6 +222,7 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
       tries: j.retransmit?.tries ?? DEFAULT_RETRANSMIT.tries,
     },
   };
+  return { config, outline };
 }
 
 /**
@@ -170,7 +243,8 @@ function lifetimes(x: LifetimeJson, where: '/ike' | '/child', defaultRekey: stri
 }
 
 /** local/remote auth, the PSK and the certificate files; every pairing rule is checked here. */
-function resolveAuth(j: PeerJson, baseDir: string, env: NodeJS.ProcessEnv, localId: string | undefined, probs: Problems): { local: LocalAuth; remote: RemoteAuth } | undefined {
+function resolveAuth(j: PeerBodyJson, ctx: PeerContext, localId: string | undefined, probs: Problems): { local: LocalAuth; remote: RemoteAuth } | undefined {
+  const { baseDir } = ctx;
   const usesPsk = j.local.auth === 'psk' || j.remote.auth === 'psk';
   const n = probs.length;
   if (usesPsk && j.psk === undefined) {
@@ -191,9 +265,8 @@ function resolveAuth(j: PeerJson, baseDir: string, env: NodeJS.ProcessEnv, local
 
   let local: LocalAuth | undefined;
   if (j.local.auth === 'psk') {
-    const got = resolvePsk(j.psk!, baseDir, env);
-    if (got.ok) local = { method: 'psk', psk: got.value };
-    else probs.push(...got.problems);
+    const psk = pskOf(j.psk!, ctx, probs);
+    if (psk) local = { method: 'psk', psk };
   } else {
     const key = readPrivateKey(j.local.key!, baseDir);
     const chain = readCertificates('/local/cert', j.local.cert!, baseDir);
@@ -230,4 +303,25 @@ function resolveAuth(j: PeerJson, baseDir: string, env: NodeJS.ProcessEnv, local
     return undefined;
   }
   return { local, remote };
+}
+
+/** The PSK bytes of `psk`, from the file itself or from the gateway's secrets; undefined with the problem reported. */
+function pskOf(psk: PskJson, ctx: PeerContext, probs: Problems): Uint8Array | undefined {
+  if (typeof psk === 'string' || !('secret' in psk)) {
+    const got = resolvePsk(psk, ctx.baseDir, ctx.env);
+    if (got.ok) return got.value;
+    probs.push(...got.problems);
+    return undefined;
+  }
+  // the name is not repeated in messages: a key written into "secret" by mistake must not show
+  if (!ctx.secret) {
+    probs.push({ path: '/psk/secret', expected: 'a peer file has no secrets to name: write the key in psk itself, or make this a gateway file with connections and secrets (docs/gateway.md)' });
+    return undefined;
+  }
+  const got = ctx.secret(psk.secret);
+  if (got === undefined) {
+    const known = ctx.secretNames?.length ? `it has ${ctx.secretNames.join(', ')}` : 'it has none';
+    probs.push({ path: '/psk/secret', expected: `names a secret that /secrets does not hold (${known})` });
+  }
+  return got === 'failed' ? undefined : got;
 }

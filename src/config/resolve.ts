@@ -66,15 +66,31 @@ export function selectors(texts: string[], base: string, sideAddr: string | unde
       }
       src = sideAddr + src.slice(dyn[0].length);
     }
-    try {
-      out.push(parseSelector(src));
-    } catch (e) {
-      if (!(e instanceof SelectorSyntaxError)) throw e;
-      const detail = e.message.slice(`traffic selector '${e.input}': `.length);
-      probs.push({ path, expected: `${JSON.stringify(text)} is not a traffic selector: ${requote(detail)}` });
-    }
+    const ts = selector(src, text, path, 'a traffic selector', probs);
+    if (ts) out.push(ts);
   });
   return out;
+}
+
+/** One selector (src/wire/selectors.ts syntax), or undefined with a problem quoting what was written. */
+function selector(src: string, written: string, path: string, what: string, probs: Problems): TrafficSelector | undefined {
+  try {
+    return parseSelector(src);
+  } catch (e) {
+    if (!(e instanceof SelectorSyntaxError)) throw e;
+    const detail = e.message.slice(`traffic selector '${e.input}': `.length);
+    probs.push({ path, expected: `${JSON.stringify(written)} is not ${what}: ${requote(detail)}` });
+    return undefined;
+  }
+}
+
+/** A pool's `addrs` (swanctl pools.<name>.addrs): a prefix, a range a-b or one address, as a selector without [proto/port]. */
+export function addressRange(text: string, path: string, probs: Problems): TrafficSelector | undefined {
+  if (text.includes('[')) {
+    probs.push({ path, expected: `expected addresses only, such as 10.3.0.0/24 or 10.3.0.10-10.3.0.99 (a pool has no [proto/port]), got ${JSON.stringify(text)}` });
+    return undefined;
+  }
+  return selector(text.trim(), text, path, 'an address range', probs);
 }
 
 const familyOfTs = (ts: TrafficSelector): 4 | 6 => (ts.tsType === TsType.TS_IPV4_ADDR_RANGE ? 4 : 6);

@@ -1,6 +1,6 @@
-// Shape validation of a peer.json against schema/peer.schema.json (JSON Schema 2020-12,
-// ajv with allErrors), and the translation of ajv's errors into one readable line per
-// problem: the JSON pointer of the field and what was wanted there.
+// Shape validation of a peer.json or a gateway file against schema/peer.schema.json (JSON
+// Schema 2020-12, ajv with allErrors), and the translation of ajv's errors into one readable
+// line per problem: the JSON pointer of the field and what was wanted there.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ajv2020 from 'ajv/dist/2020.js';
@@ -21,24 +21,37 @@ export function schemaPath(): string {
   throw new Error('schema/peer.schema.json not found next to the tsvpn sources');
 }
 
-let compiled: ValidateFunction | undefined;
+/** The two forms of a file: one tunnel (peer.json), or a gateway with `connections`. */
+export type FileForm = 'peer' | 'gateway';
+
+let ajv: InstanceType<AjvClass> | undefined;
 let schemaJson: Record<string, unknown> | undefined;
 
-/** The JSON Schema of peer.json, parsed. */
+/** The JSON Schema of peer.json and of the gateway file (both forms, `$defs/peer` and `$defs/gateway`), parsed. */
 export function peerSchema(): Record<string, unknown> {
   schemaJson ??= JSON.parse(readFileSync(schemaPath(), 'utf8')) as Record<string, unknown>;
   return schemaJson;
 }
 
-function validator(): ValidateFunction {
-  // verbose: errors carry the failing schema node (its description and allowed properties) and the data
-  compiled ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(peerSchema());
-  return compiled;
+function validator(form: FileForm | 'name'): ValidateFunction {
+  if (!ajv) {
+    // verbose: errors carry the failing schema node (its description and allowed properties) and the data
+    ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+    ajv.addSchema(peerSchema());
+  }
+  const validate = ajv.getSchema(`${String(peerSchema().$id)}#/$defs/${form}`);
+  if (!validate) throw new Error(`schema/peer.schema.json has no $defs/${form}`);
+  return validate;
 }
 
-/** Every shape problem of `json` (empty when it fits the schema). */
-export function validateShape(json: unknown): ConfigProblem[] {
-  const validate = validator();
+/** Whether `text` is a name as the schema's `$defs/name` has it (of a tunnel, gateway, connection, pool or secret). */
+export function isName(text: string): boolean {
+  return validator('name')(text) === true;
+}
+
+/** Every shape problem of `json` as a file of the given form (empty when it fits the schema). */
+export function validateShape(json: unknown, form: FileForm = 'peer'): ConfigProblem[] {
+  const validate = validator(form);
   if (validate(json)) return [];
   return translate(validate.errors ?? []);
 }
@@ -53,12 +66,15 @@ const TYPE_TEXT: Record<string, string> = {
   null: 'null',
 };
 
-/** What a value is, for "got ..." — never the value itself under /psk (it may be the secret, or a secret put in the wrong field). */
+/** A psk, its env or secret name (a secret put in the wrong field), or anything under a gateway's /secrets. */
+const MAY_HOLD_SECRET = /(?:^|\/)psk(?:\/env|\/secret)?$|^\/secrets\//;
+
+/** What a value is, for "got ..." — never the value itself where it may be a secret. */
 function describe(data: unknown, path: string): string {
   if (data === null) return 'null';
   if (Array.isArray(data)) return data.length === 0 ? 'an empty list' : 'a list';
-  if (typeof data === 'object') return 'an object';
-  if (path === '/psk' || path === '/psk/env') return typeof data === 'string' ? 'a string' : `a ${typeof data}`;
+  if (typeof data === 'object') return Object.keys(data).length === 0 ? 'an empty object' : 'an object';
+  if (MAY_HOLD_SECRET.test(path)) return typeof data === 'string' ? 'a string' : `a ${typeof data}`;
   if (typeof data === 'string') {
     if (data === '') return 'an empty string';
     return JSON.stringify(data.length > 40 ? `${data.slice(0, 40)}...` : data);
@@ -68,8 +84,24 @@ function describe(data: unknown, path: string): string {
 
 interface Node {
   description?: string;
-  properties?: Record<string, unknown>;
+  properties?: Record<string, Node>;
+  required?: string[];
   type?: string;
+  $ref?: string;
+  not?: unknown;
+}
+
+/**
+ * The fields a node with `unevaluatedProperties: false` allows: its own and those of the
+ * body it `$ref`s, in the order a file is written (its required fields such as `name`, the
+ * body, then its optional ones); fields that are there only to be refused (`not`) are left out.
+ */
+function allowedFields(node: Node): string[] {
+  const own = Object.entries(node.properties ?? {}).filter(([, v]) => v.not === undefined).map(([k]) => k);
+  const defs = (peerSchema().$defs ?? {}) as Record<string, Node>;
+  const body = node.$ref?.startsWith('#/$defs/') ? Object.keys(defs[node.$ref.slice('#/$defs/'.length)]?.properties ?? {}) : [];
+  const required = own.filter((k) => node.required?.includes(k));
+  return [...required, ...body, ...own.filter((k) => !required.includes(k))];
 }
 
 function wanted(e: ErrorObject): string {
@@ -78,10 +110,15 @@ function wanted(e: ErrorObject): string {
 }
 
 function one(e: ErrorObject): ConfigProblem {
-  const at = e.instancePath;
-  const got = describe(e.data, at);
   const node = (e.parentSchema ?? {}) as Node;
   const p = e.params as Record<string, unknown>;
+  if (e.propertyName !== undefined) {
+    // a key that is not a name (propertyNames): the key itself is the field at fault
+    const at = e.instancePath + pointer(e.propertyName);
+    return { path: at, expected: `expected ${node.description ?? 'another name'} as the key, got ${describe(e.propertyName, at)}` };
+  }
+  const at = e.instancePath;
+  const got = describe(e.data, at);
   switch (e.keyword) {
     case 'required':
       return { path: at + pointer(String(p.missingProperty)), expected: 'required' };
@@ -89,6 +126,12 @@ function one(e: ErrorObject): ConfigProblem {
       const allowed = Object.keys(node.properties ?? {}).join(', ');
       return { path: at + pointer(String(p.additionalProperty)), expected: `unknown field (expected one of ${allowed})` };
     }
+    case 'unevaluatedProperties':
+      return { path: at + pointer(String(p.unevaluatedProperty)), expected: `unknown field (expected one of ${allowedFields(node).join(', ')})` };
+    case 'not': // a field refused in this place, its description says why and where it goes
+      return { path: at, expected: node.description ?? 'not allowed here' };
+    case 'minProperties':
+      return { path: at, expected: `expected ${node.description ?? `at least ${String(p.limit)} fields`}, got ${got}` };
     case 'type': {
       const want = node.description ?? String(p.type).split(',').map((t) => TYPE_TEXT[t] ?? t).join(' or ');
       return { path: at, expected: `expected ${want}, got ${got}` };
@@ -119,7 +162,12 @@ function one(e: ErrorObject): ConfigProblem {
  * just "this is the other form" (required/unknown field): then those inner lines are shown.
  * Duplicates are dropped.
  */
-export function translate(errors: ErrorObject[]): ConfigProblem[] {
+export function translate(all: ErrorObject[]): ConfigProblem[] {
+  // "if" and "propertyNames" only summarise errors that are reported on their own; a body
+  // `$ref`ed by a described node (peer, connection) repeats its type check without the description
+  const described = (e: ErrorObject) => (e.parentSchema as Node | undefined)?.description !== undefined;
+  const twin = (e: ErrorObject) => e.keyword === 'type' && !described(e) && all.some((o) => o !== e && o.keyword === 'type' && o.instancePath === e.instancePath && described(o));
+  const errors = all.filter((e) => e.keyword !== 'if' && e.keyword !== 'propertyNames' && !twin(e));
   const alternatives = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');
   const under = (e: ErrorObject, at: string) => e.instancePath === at || e.instancePath.startsWith(`${at}/`);
   const isAlt = (e: ErrorObject) => e.keyword === 'oneOf' || e.keyword === 'anyOf';

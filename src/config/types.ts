@@ -25,6 +25,18 @@ export interface PeerConfig {
   dpdAction: 'restart' | 'clear' | 'hold';
   /** default DEFAULT_RETRANSMIT */
   retransmit: RetransmitConfig;
+  /** a gateway connection's `pools` (names in GatewayConfig.pools), in order; absent = none. Not served yet. */
+  pools?: string[];
+}
+
+/** An address pool of a gateway file (swanctl `pools.<name>`), for remote-access peers; parsed and checked, not served yet. */
+export interface PoolConfig {
+  /** canonical text of `addrs`: 10.3.0.0/24 or 10.3.0.10-10.3.0.99 */
+  addrs: string;
+  /** the addresses as an address range (ipProtocol 0, every port) */
+  range: TrafficSelector;
+  /** DNS servers handed out with an address (canonical IP text), default none */
+  dns: string[];
 }
 
 /**
@@ -36,9 +48,11 @@ export interface GatewayConfig {
   name: string;
   /** In file order; each has its own `name` (the key in `connections`). They share one TUN (`tun` is the same in each). */
   connections: PeerConfig[];
+  /** `pools` by name (empty for a peer.json); connections name theirs in PeerConfig.pools. */
+  pools: Record<string, PoolConfig>;
 }
 
-/** One thing wrong with a peer.json: the JSON pointer of the field and what was wanted there. */
+/** One thing wrong with a peer.json or gateway file: the JSON pointer of the field and what was wanted there. */
 export interface ConfigProblem {
   path: string;
   expected: string;

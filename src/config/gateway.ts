@@ -1,0 +1,155 @@
+// What `tsvpn up <file>` loads: a gateway file (swanctl.conf's shape: `connections` keyed by
+// name, `pools`, `secrets`, one `tun`) or a single peer.json, which is a gateway with one
+// connection. Every problem of the file, shape and meaning, of every connection and across
+// connections, is reported at once in one ConfigError, each with its JSON pointer.
+import { basename, dirname, extname, resolve } from 'node:path';
+import { checkConnections, checkPools, type Placed } from './cross-checks.js';
+import { ConfigError, pointer } from './errors.js';
+import { carriesV6, checkTunMtu, parsePeerConfig, readJsonFile, resolvePeer, tunOf, type PeerBodyJson, type PeerOutline, type PskJson, type TunJson } from './load.js';
+import { address, addressRange, type Problems } from './resolve.js';
+import { isName, validateShape } from './schema.js';
+import { redacted, resolvePsk } from './secrets.js';
+import type { GatewayConfig, PeerConfig, PoolConfig } from './types.js';
+import { formatSelector } from '../wire/selectors.js';
+
+// The file's shape once the schema has accepted it (parts it refused are skipped, see `refused`).
+interface GatewayJson {
+  name?: string;
+  tun?: TunJson;
+  connections: Record<string, PeerBodyJson & { pools?: string[] }>;
+  pools?: Record<string, { addrs: string; dns?: string[] }>;
+  secrets?: Record<string, { psk: Exclude<PskJson, { secret: string }> }>;
+}
+
+/** Read, parse, validate and resolve a gateway file or a peer.json (relative paths are relative to its directory). */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return parseConfig(readJsonFile(file), dirname(resolve(file)), env, file);
+}
+
+/** A file with `connections` is a gateway file; anything else is read as a peer.json. */
+export const isGatewayFile = (json: unknown): boolean => typeof json === 'object' && json !== null && !Array.isArray(json) && 'connections' in json;
+
+/**
+ * Validate and resolve an already-parsed gateway file or peer.json; file paths in it are
+ * relative to `baseDir`. `file`, when given, is where it was read from: a gateway file without
+ * `name` is named after it.
+ */
+export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env, file?: string): GatewayConfig {
+  if (!isGatewayFile(json)) {
+    const peer = parsePeerConfig(json, baseDir, env);
+    return { name: peer.name, connections: [peer], pools: {} };
+  }
+  const shape = validateShape(json, 'gateway');
+  // a part the schema refused is not looked at further: its problems are already listed
+  const refused = (path: string) => shape.some((p) => p.path === path || p.path.startsWith(`${path}/`));
+  const probs: Problems = [...shape];
+  const j = json as GatewayJson;
+
+  const name = gatewayName(j, file, refused('/name'), probs);
+  const tun = tunOf(refused('/tun') ? undefined : j.tun, name ?? 'gateway'); // without a name the file is refused anyway
+  const pools = readPools(entries(j.pools, '/pools', refused), probs);
+  const secrets = readSecrets(entries(j.secrets, '/secrets', refused), baseDir, env, probs);
+  const secretNames = [...secrets.keys()];
+  const secret = (n: string) => {
+    const s = secrets.get(n);
+    return s === undefined || s === 'failed' ? s : redacted(new Uint8Array(s)); // each connection owns (and may zero) its copy
+  };
+
+  const connections: PeerConfig[] = [];
+  const outlines: Placed<PeerOutline>[] = [];
+  let complete = true;
+  for (const [key, body, path] of entries(j.connections, '/connections', refused)) {
+    if (!body) {
+      complete = false;
+      continue;
+    }
+    const own: Problems = [];
+    const { config, outline } = resolvePeer(body, { name: key, tun, baseDir, env, secret, secretNames }, own);
+    (body.pools ?? []).forEach((pool, i) => {
+      if (!pools.has(pool)) own.push({ path: `/pools/${i}`, expected: `names pool ${JSON.stringify(pool)}, which /pools does not define (${known(pools.keys())})` });
+    });
+    probs.push(...own.map((p) => ({ path: path + p.path, expected: p.expected })));
+    outlines.push({ path, of: outline });
+    if (config) connections.push(body.pools ? { ...config, pools: [...body.pools] } : config); // zeroed below if the file is refused
+    if (!config || own.length > 0) complete = false;
+  }
+  checkConnections(outlines, probs);
+  checkTunMtu(tun.mtu, outlines.map((o) => ({ path: o.path, carriesV6: carriesV6(o.of) })), probs);
+
+  for (const s of secrets.values()) if (s !== 'failed') s.fill(0); // the connections hold their own copies
+  if (probs.length > 0 || !complete || name === undefined) {
+    for (const c of connections) if (c.local.auth.method === 'psk') c.local.auth.psk.fill(0);
+    throw new ConfigError(probs);
+  }
+  const poolRecord: Record<string, PoolConfig> = {};
+  for (const [n, p] of pools) if (p !== 'failed') poolRecord[n] = p;
+  return { name, connections, pools: poolRecord };
+}
+
+/** "it has a, b" or "it has none", for a name that is not there. */
+const known = (names: Iterable<string>): string => {
+  const list = [...names];
+  return list.length > 0 ? `it has ${list.join(', ')}` : 'it has none';
+};
+
+/**
+ * The entries of a keyed section with their JSON pointers; the value is undefined for an
+ * entry the schema refused. No entries when the section is missing or itself refused.
+ */
+function entries<T>(section: Record<string, T> | undefined, path: string, refused: (path: string) => boolean): [string, T | undefined, string][] {
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) return [];
+  return Object.entries(section).map(([k, v]) => {
+    const at = path + pointer(k);
+    return [k, refused(at) ? undefined : v, at];
+  });
+}
+
+/** The gateway's name: `name`, or the file's base name without extension when that is a name. */
+function gatewayName(j: GatewayJson, file: string | undefined, refused: boolean, probs: Problems): string | undefined {
+  if (j.name !== undefined) return refused ? undefined : j.name;
+  if (file === undefined) {
+    probs.push({ path: '/name', expected: 'required: there is no file name to take it from' });
+    return undefined;
+  }
+  const base = basename(file, extname(file));
+  if (isName(base)) return base;
+  probs.push({ path: '/name', expected: `required: the file name ${JSON.stringify(base)} is not a name (1-32 letters, digits, '_', '.' or '-', starting with a letter or digit), so add "name"` });
+  return undefined;
+}
+
+/** `pools`: each range and DNS address parsed; 'failed' for a pool with a problem (reported), so naming it is not "missing". */
+function readPools(list: [string, { addrs: string; dns?: string[] } | undefined, string][], probs: Problems): Map<string, PoolConfig | 'failed'> {
+  const out = new Map<string, PoolConfig | 'failed'>();
+  const ranges: Placed<PoolConfig['range']>[] = [];
+  for (const [name, pool, path] of list) {
+    if (!pool) {
+      out.set(name, 'failed');
+      continue;
+    }
+    const n = probs.length;
+    const range = addressRange(pool.addrs, `${path}/addrs`, probs);
+    const dns = (pool.dns ?? []).map((d, i) => address(d, `${path}/dns/${i}`, probs, false));
+    if (range) ranges.push({ path, of: range });
+    out.set(name, range && probs.length === n ? { addrs: formatSelector(range), range, dns: dns as string[] } : 'failed');
+  }
+  checkPools(ranges, probs);
+  return out;
+}
+
+/** `secrets`: each PSK read once (problems at /secrets/<name>/psk...); 'failed' for one that could not be read. */
+function readSecrets(list: [string, { psk: Exclude<PskJson, { secret: string }> } | undefined, string][], baseDir: string, env: NodeJS.ProcessEnv, probs: Problems): Map<string, Uint8Array | 'failed'> {
+  const out = new Map<string, Uint8Array | 'failed'>();
+  for (const [name, secret, path] of list) {
+    if (!secret) {
+      out.set(name, 'failed');
+      continue;
+    }
+    const got = resolvePsk(secret.psk, baseDir, env);
+    if (got.ok) out.set(name, got.value);
+    else {
+      out.set(name, 'failed');
+      probs.push(...got.problems.map((p) => ({ path: path + p.path, expected: p.expected })));
+    }
+  }
+  return out;
+}
