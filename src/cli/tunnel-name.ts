@@ -3,10 +3,11 @@
 // secrets or certificates it points at, so this works where `up`'s environment is not set.
 
 import { ConfigError } from '../config/errors.js';
+import { defaultGatewayName, isGatewayFile } from '../config/gateway.js';
 import { readJsonFile } from '../config/load.js';
 import { TUNNEL_NAME } from './args.js';
 
-/** The "name" in a peer file, or why there is none usable. */
+/** The "name" in a peer or gateway file (or a gateway file's own name), or why there is none usable. */
 export function tunnelNameOf(file: string): string | { error: string } {
   let json: unknown;
   try {
@@ -15,7 +16,9 @@ export function tunnelNameOf(file: string): string | { error: string } {
     if (e instanceof ConfigError) return { error: e.problems.map((p) => p.expected).join('\n') };
     throw e;
   }
-  const name = typeof json === 'object' && json !== null ? (json as { name?: unknown }).name : undefined;
+  const given = typeof json === 'object' && json !== null ? (json as { name?: unknown }).name : undefined;
+  // a gateway file without "name" runs under its file's name (src/config/gateway.ts)
+  const name = given === undefined && isGatewayFile(json) ? defaultGatewayName(file) : given;
   if (typeof name !== 'string' || !TUNNEL_NAME.test(name)) return { error: `${file} has no usable "name" (letters, digits, "_", ".", "-"; up to 32)` };
   return name;
 }

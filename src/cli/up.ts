@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 import { ConfigError } from '../config/errors.js';
-import { loadPeerFile } from '../config/load.js';
-import type { PeerConfig } from '../config/types.js';
+import { loadConfigFile } from '../config/gateway.js';
+import type { GatewayConfig } from '../config/types.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { stderrLogger } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
@@ -56,9 +56,9 @@ function certsHint(file: string, e: ConfigError): string {
   return missing && existsSync(maker) ? `(${maker} makes the CA, certificates and keys the examples use)\n` : '';
 }
 
-function loadConfig(file: string, io: Io): PeerConfig | number {
+function loadConfig(file: string, io: Io): GatewayConfig | number {
   try {
-    return loadPeerFile(file, io.env);
+    return loadConfigFile(file, io.env);
   } catch (e) {
     if (e instanceof ConfigError) {
       // one line per problem, even when a message quotes a piece of the file with newlines;
@@ -101,7 +101,7 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
   process.on('SIGHUP', onHangup);
   try {
     try {
-      daemon = await startDaemon(peer, { log: stderrLogger(verbose ? 'debug' : 'info'), controlDir: controlDir(io.env), load: () => loadPeerFile(file, io.env) });
+      daemon = await startDaemon(peer, { log: stderrLogger(verbose ? 'debug' : 'info'), controlDir: controlDir(io.env), load: () => loadConfigFile(file, io.env) });
     } catch (e) {
       io.err(`tsvpn: ${(e as Error).message}\n`);
       return 1;

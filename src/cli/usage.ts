@@ -31,12 +31,12 @@ const HELP: OptionSpec = { flags: ['-h', '--help'], key: 'help', help: 'this tex
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'up',
-    args: '<peer.json>',
+    args: '<peer.json|gateway.json>',
     complete: 'file',
-    summary: 'start the tunnel described by peer.json in the foreground',
+    summary: 'start the tunnel of a peer.json, or every connection of a gateway file, in the foreground',
     description: [
-      'Checks peer.json (every problem at once, exit 2), opens the TUN device and the UDP sockets, and initiates or waits as "start" says.',
-      'Prints one line on stdout each time a peer comes up or goes down; logs go to stderr. Ctrl-C or SIGTERM sends Delete, removes the routes and the TUN, and exits 0.',
+      'Checks the file (every problem at once, exit 2), opens the TUN device and the UDP sockets, and initiates or waits as each connection\'s "start" says. A gateway file (docs/gateway.md) serves all its connections from this one process.',
+      'Prints one line on stdout each time a peer comes up or goes down; logs go to stderr. Ctrl-C or SIGTERM sends Delete, removes the routes and the TUN, and exits 0. SIGHUP reads the file again (see reload).',
     ],
     options: [VERBOSE, HELP],
     example: { cmd: 'sudo tsvpn up examples/left.json', does: 'bring up the left end of the example tunnel' },

@@ -26,6 +26,9 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   return parseConfig(readJsonFile(file), dirname(resolve(file)), env, file);
 }
 
+/** A gateway file without `name` is named after its file: hub.json runs as hub. */
+export const defaultGatewayName = (file: string): string => basename(file, extname(file));
+
 /** A file with `connections` is a gateway file; anything else is read as a peer.json. */
 export const isGatewayFile = (json: unknown): boolean => typeof json === 'object' && json !== null && !Array.isArray(json) && 'connections' in json;
 
@@ -107,11 +110,11 @@ function entries<T>(section: Record<string, T> | undefined, path: string, refuse
 /** The gateway's name: `name`, or the file's base name without extension when that is a name. */
 function gatewayName(j: GatewayJson, file: string | undefined, refused: boolean, probs: Problems): string | undefined {
   if (j.name !== undefined) return refused ? undefined : j.name;
-  if (file === undefined) {
+  const base = file === undefined ? undefined : defaultGatewayName(file);
+  if (base === undefined) {
     probs.push({ path: '/name', expected: 'required: there is no file name to take it from' });
     return undefined;
   }
-  const base = basename(file, extname(file));
   if (isName(base)) return base;
   probs.push({ path: '/name', expected: `required: the file name ${JSON.stringify(base)} is not a name (1-32 letters, digits, '_', '.' or '-', starting with a letter or digit), so add "name"` });
   return undefined;

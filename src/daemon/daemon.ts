@@ -71,7 +71,7 @@ const errText = (e: unknown): string => (e instanceof Error ? e.message : String
 
 /** A single peer.json is a gateway with one connection. */
 export function asGateway(c: PeerConfig | GatewayConfig): GatewayConfig {
-  return 'connections' in c ? c : { name: c.name, connections: [c] };
+  return 'connections' in c ? c : { name: c.name, connections: [c], pools: {} };
 }
 
 export async function startDaemon(config: PeerConfig | GatewayConfig, opts: DaemonOptions): Promise<Daemon> {
