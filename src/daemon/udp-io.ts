@@ -8,6 +8,7 @@ import type { Path } from '../ike/ike-sa.js';
 import { openUdpBatch, type UdpBatch, type UdpBatchSocket } from '../io/udp-batch.js';
 import type { IoError } from '../io/native.js';
 import { IKE_PORT, NAT_T_PORT } from '../wire/constants.js';
+import { ipToBytes } from '../wire/selectors.js';
 import { NAT_KEEPALIVE, NON_ESP_MARKER } from '../wire/natt.js';
 import { copyOf, demuxNatT, newNatTDemuxStats, type DemuxSink, type NatTDemuxStats } from './natt-demux.js';
 
@@ -23,9 +24,14 @@ export interface UdpIoStats extends NatTDemuxStats {
 
 export const newUdpIoStats = (): UdpIoStats => ({ ...newNatTDemuxStats(), ikeOut: 0, keepalivesOut: 0, sendErrors: 0 });
 
-/** Is a UDP port bound in this network namespace (/proc/net/udp, udp6)? */
-export function udpPortInUse(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+/**
+ * Is UDP `port` taken for `address` in this network namespace (/proc/net/udp, udp6)? A socket
+ * on the same address or on the wildcard holds it; binding the wildcard needs it free on
+ * every address. Two daemons on distinct addresses of one host do not collide.
+ */
+export function udpPortInUse(port: number, address: string): boolean {
+  const mine = ipToBytes(address);
+  const wildcard = (b: Uint8Array) => b.every((x) => x === 0);
   for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
     let text: string;
     try {
@@ -33,10 +39,22 @@ export function udpPortInUse(port: number): boolean {
     } catch {
       continue;
     }
-    // "sl local_address rem_address ...": the local address column ends in :PORT
-    for (const line of text.split('\n').slice(1)) if (line.trim().split(/\s+/)[1]?.endsWith(hex.trim())) return true;
+    // "sl local_address rem_address ...": local_address is ADDR:PORT in hex, the address in host (little-endian) 32-bit words
+    for (const line of text.split('\n').slice(1)) {
+      const m = /^([0-9A-F]+):([0-9A-F]{4})$/.exec(line.trim().split(/\s+/)[1] ?? '');
+      if (!m || parseInt(m[2]!, 16) !== port) continue;
+      const bound = procAddress(m[1]!);
+      if (wildcard(bound) || wildcard(mine) || (bound.length === mine.length && bound.every((b, i) => b === mine[i]))) return true;
+    }
   }
   return false;
+}
+
+/** /proc/net/udp's address column (8 or 32 hex digits, each 32-bit word little-endian) as bytes. */
+function procAddress(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let w = 0; w < out.length / 4; w++) for (let k = 0; k < 4; k++) out[w * 4 + k] = parseInt(hex.slice(w * 8 + (3 - k) * 2, w * 8 + (3 - k) * 2 + 2), 16);
+  return out;
 }
 
 export class PortInUseError extends Error {
@@ -66,7 +84,7 @@ export class UdpIo {
     const ports = o.ports ?? { ike: IKE_PORT, natt: NAT_T_PORT };
     for (const p of [ports.ike, ports.natt]) {
       // the addon binds with SO_REUSEADDR, which would silently share a port with another IKE daemon
-      if (p !== 0 && udpPortInUse(p)) throw new PortInUseError(`UDP port ${p} is already in use (another IKE daemon such as charon or tsvpn?)`);
+      if (p !== 0 && udpPortInUse(p, o.local)) throw new PortInUseError(`UDP port ${p} is already in use on ${o.local} (another IKE daemon such as charon or tsvpn?)`);
     }
     this.ike = openUdpBatch({ address: o.local, port: ports.ike, batch: 16 });
     try {

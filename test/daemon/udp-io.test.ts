@@ -2,7 +2,7 @@
 // there loses it; a port another program holds is refused.
 import { describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
-import { PortInUseError, UdpIo } from '../../src/daemon/udp-io.js';
+import { PortInUseError, udpPortInUse, UdpIo } from '../../src/daemon/udp-io.js';
 import { openUdpBatch } from '../../src/io/udp-batch.js';
 
 describe('IKE sockets on loopback', () => {
@@ -46,6 +46,26 @@ describe('a port held by another program', () => {
       expect(open).toThrow(`UDP port ${port} is already in use`);
     } finally {
       other.close();
+    }
+  });
+
+  it('on another local address of the host is no collision (two daemons, two addresses); the wildcard holds every address', async () => {
+    const other = createSocket('udp4');
+    await new Promise<void>((r) => other.bind(0, '127.0.0.2', () => r()));
+    const port = other.address().port;
+    try {
+      expect(udpPortInUse(port, '127.0.0.2')).toBe(true);
+      expect(udpPortInUse(port, '127.0.0.1')).toBe(false);
+      expect(udpPortInUse(port, '0.0.0.0')).toBe(true);
+    } finally {
+      other.close();
+    }
+    const any = createSocket('udp4');
+    await new Promise<void>((r) => any.bind(0, '0.0.0.0', () => r()));
+    try {
+      expect(udpPortInUse(any.address().port, '127.0.0.1')).toBe(true);
+    } finally {
+      any.close();
     }
   });
 });
