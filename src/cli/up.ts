@@ -9,7 +9,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadPeerFile } from '../config/load.js';
 import type { PeerConfig } from '../config/types.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
-import { stderrLogger } from '../daemon/log.js';
+import { stderrLogger, type LogFormat, type LogLevel } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import { controlDir } from './control-client.js';
 import { endpointText } from './format-status.js';
@@ -77,9 +77,10 @@ function loadConfig(file: string, io: Io): PeerConfig | number {
   }
 }
 
-export async function runUp(file: string, verbose: boolean, io: Io): Promise<number> {
+export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io): Promise<number> {
   const peer = loadConfig(file, io);
   if (typeof peer === 'number') return peer;
+  const log = stderrLogger(logOpts.level, logOpts.format);
 
   // a signal that arrives while starting is honoured once the daemon exists
   let signalled: NodeJS.Signals | undefined;
@@ -96,7 +97,7 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
   process.on('SIGTERM', onSignal);
   try {
     try {
-      daemon = await startDaemon(peer, { log: stderrLogger(verbose ? 'debug' : 'info'), controlDir: controlDir(io.env) });
+      daemon = await startDaemon(peer, { log, controlDir: controlDir(io.env) });
     } catch (e) {
       io.err(`tsvpn: ${(e as Error).message}\n`);
       return 1;
