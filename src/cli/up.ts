@@ -11,6 +11,7 @@ import type { PeerConfig } from '../config/types.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { stderrLogger, type LogFormat, type LogLevel } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
+import { serviceNotifier } from '../io/sd-notify.js';
 import { controlDir } from './control-client.js';
 import { endpointText } from './format-status.js';
 import type { Io } from './streams.js';
@@ -81,6 +82,8 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
   const peer = loadConfig(file, io);
   if (typeof peer === 'number') return peer;
   const log = stderrLogger(logOpts.level, logOpts.format);
+  // systemd Type=notify (docs/service.md); no-ops without $NOTIFY_SOCKET
+  const { notifyReady, notifyStopping } = serviceNotifier(io.env, (m) => log.warn('systemd', m));
 
   // a signal that arrives while starting is honoured once the daemon exists
   let signalled: NodeJS.Signals | undefined;
@@ -91,6 +94,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
       process.exit(1);
     }
     signalled = sig;
+    notifyStopping();
     void daemon?.down(`signal ${sig}`);
   };
   process.on('SIGINT', onSignal);
@@ -103,6 +107,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
       return 1;
     }
     if (signalled !== undefined) void daemon.down(`signal ${signalled}`);
+    else notifyReady(`tunnel ${daemon.name} started`);
 
     // one line on stdout each time a peer comes up or goes down (the first, a restart, each
     // peer of a %any responder): that only changes with an IKE event (a Child SA installed
@@ -119,6 +124,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     const onIke = (): void => void setImmediate(check);
     d.events.on('ike', onIke);
     const code = await daemon.done;
+    notifyStopping(); // after `tsvpn down` or a fatal error (a signal sent it already)
     d.events.off('ike', onIke);
     announce(undefined);
     return code;
