@@ -16,7 +16,8 @@
         "src/mmsg_io.cc",
         "src/udp_socket.cc",
         "src/raw_socket.cc",
-        "src/aead.cc"
+        "src/aead.cc",
+        "src/notify_socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -2,13 +2,14 @@
 // prints with the usage text (exit code 2). No I/O here, so every case is testable. The
 // commands and their options come from usage.ts, the same table --help prints.
 
-import { commandSpec } from './usage.js';
+import type { LogFormat, LogLevel } from '../daemon/log.js';
+import { commandSpec, type OptionSpec } from './usage.js';
 
 /** Tunnel names as peer.json allows them (they become /run/tsvpn/<name>.sock). */
 export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 export type Command =
-  | { cmd: 'up'; file: string; verbose: boolean }
+  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat } }
   | { cmd: 'down'; tunnel: TunnelRef }
   | { cmd: 'reload'; tunnel?: TunnelRef }
   | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
@@ -33,13 +34,15 @@ export class UsageError extends Error {
 
 interface Split {
   flags: Set<string>;
+  /** Options that take a value: key -> the value given (checked against its choices). */
+  values: Map<string, string>;
   positional: string[];
 }
 
-/** The flags of a command as usage.ts lists them: spelling -> key. */
-function knownFlags(cmd: string): Record<string, string> {
-  const known: Record<string, string> = {};
-  for (const o of commandSpec(cmd)?.options ?? []) for (const f of o.flags) known[f] = o.key;
+/** The flags of a command as usage.ts lists them: spelling -> its option. */
+function knownFlags(cmd: string): Record<string, OptionSpec> {
+  const known: Record<string, OptionSpec> = {};
+  for (const o of commandSpec(cmd)?.options ?? []) for (const f of o.flags) known[f] = o;
   return known;
 }
 
@@ -47,23 +50,45 @@ function knownFlags(cmd: string): Record<string, string> {
 function split(cmd: string, args: string[]): Split {
   const known = knownFlags(cmd);
   const flags = new Set<string>();
+  const values = new Map<string, string>();
   const positional: string[] = [];
   let onlyPositional = false;
-  for (const a of args) {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
     if (!onlyPositional && a === '--') {
       onlyPositional = true;
     } else if (!onlyPositional && a.startsWith('-') && a.length > 1) {
-      const canonical = known[a];
-      if (canonical === undefined) {
+      // '--log-level=warn' is '--log-level warn'
+      const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+      const flag = eq < 0 ? a : a.slice(0, eq);
+      const o = known[flag];
+      if (o === undefined || (eq >= 0 && !o.value)) {
         const list = Object.keys(known);
         throw new UsageError(`${cmd}: unknown option ${a}` + (list.length ? ` (expected ${list.join(', ')})` : ''), cmd);
       }
-      flags.add(canonical);
+      if (!o.value) {
+        flags.add(o.key);
+        continue;
+      }
+      const v = eq >= 0 ? a.slice(eq + 1) : args[++i];
+      if (v === undefined || !o.value.choices.includes(v)) {
+        throw new UsageError(`${cmd}: ${flag} takes one of ${o.value.choices.join(', ')}` + (v === undefined ? '' : `, not ${JSON.stringify(v)}`), cmd);
+      }
+      const before = values.get(o.key);
+      if (before !== undefined && before !== v) throw new UsageError(`${cmd}: ${flag} given twice (${before}, ${v})`, cmd);
+      values.set(o.key, v);
     } else {
       positional.push(a);
     }
   }
-  return { flags, positional };
+  return { flags, values, positional };
+}
+
+/** `up`'s log options: -v is --log-level debug, and the two must not disagree. */
+function logOptions(cmd: string, s: Split): { level: LogLevel; format: LogFormat } {
+  const level = s.values.get('logLevel') as LogLevel | undefined;
+  if (s.flags.has('verbose') && level !== undefined && level !== 'debug') throw new UsageError(`${cmd}: -v means --log-level debug, not ${level}`, cmd);
+  return { level: s.flags.has('verbose') ? 'debug' : (level ?? 'info'), format: (s.values.get('logFormat') as LogFormat | undefined) ?? 'text' };
 }
 
 function checkName(cmd: string, name: string): string {
@@ -110,7 +135,7 @@ export function parseArgs(argv: readonly string[]): Command {
       const s = split('up', rest);
       if (s.flags.has('help')) return { cmd: 'help', topic: 'up' };
       arity('up', s.positional, 1, 1, 'the peer file (tsvpn up <peer.json>)');
-      return { cmd: 'up', file: s.positional[0]!, verbose: s.flags.has('verbose') };
+      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s) };
     }
     case 'down': {
       const s = split('down', rest);

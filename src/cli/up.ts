@@ -9,8 +9,9 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/gateway.js';
 import type { GatewayConfig } from '../config/types.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
-import { stderrLogger } from '../daemon/log.js';
+import { stderrLogger, type LogFormat, type LogLevel } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
+import { serviceNotifier } from '../io/sd-notify.js';
 import { controlDir } from './control-client.js';
 import { endpointText } from './format-status.js';
 import type { Io } from './streams.js';
@@ -79,9 +80,12 @@ function loadConfig(file: string, io: Io): GatewayConfig | number {
   }
 }
 
-export async function runUp(file: string, verbose: boolean, io: Io): Promise<number> {
+export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io): Promise<number> {
   const peer = loadConfig(file, io);
   if (typeof peer === 'number') return peer;
+  const log = stderrLogger(logOpts.level, logOpts.format);
+  // systemd Type=notify (docs/service.md); no-ops without $NOTIFY_SOCKET
+  const { notifyReady, notifyStopping } = serviceNotifier(io.env, (m) => log.warn('systemd', m));
 
   // a signal that arrives while starting is honoured once the daemon exists
   let signalled: NodeJS.Signals | undefined;
@@ -92,6 +96,7 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
       process.exit(1);
     }
     signalled = sig;
+    notifyStopping();
     void daemon?.down(`signal ${sig}`);
   };
   // SIGHUP reads the file again (the daemon logs what changed, or why nothing did)
@@ -101,12 +106,13 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
   process.on('SIGHUP', onHangup);
   try {
     try {
-      daemon = await startDaemon(peer, { log: stderrLogger(verbose ? 'debug' : 'info'), controlDir: controlDir(io.env), load: () => loadConfigFile(file, io.env) });
+      daemon = await startDaemon(peer, { log, controlDir: controlDir(io.env), load: () => loadConfigFile(file, io.env) });
     } catch (e) {
       io.err(`tsvpn: ${(e as Error).message}\n`);
       return 1;
     }
     if (signalled !== undefined) void daemon.down(`signal ${signalled}`);
+    else notifyReady(`tunnel ${daemon.name} started`);
 
     // one line on stdout each time a peer comes up or goes down (the first, a restart, each
     // peer of a %any responder): that only changes with an IKE event (a Child SA installed
@@ -123,6 +129,7 @@ export async function runUp(file: string, verbose: boolean, io: Io): Promise<num
     const onIke = (): void => void setImmediate(check);
     d.events.on('ike', onIke);
     const code = await daemon.done;
+    notifyStopping(); // after `tsvpn down` or a fatal error (a signal sent it already)
     d.events.off('ike', onIke);
     announce(undefined);
     return code;

@@ -2,7 +2,7 @@
 // `--help` prints). `npx tsx src/cli/write-docs.ts` writes them into the repository;
 // test/cli/generated-docs.test.ts fails when a committed file differs from this output.
 
-import { COMMANDS, ENVIRONMENT, EXIT_CODES, synopsis, type CommandSpec } from './usage.js';
+import { COMMANDS, ENVIRONMENT, EXIT_CODES, optionText, synopsis, type CommandSpec, type OptionSpec } from './usage.js';
 
 export interface GeneratedFile {
   /** Relative to the repository root. */
@@ -24,7 +24,7 @@ function manCommand(c: CommandSpec): string[] {
     `.B ${roff(synopsis(c).slice('tsvpn '.length))}`,
     `${roff(c.summary)}.`,
     ...c.description.flatMap((p) => ['.IP', roff(p)]),
-    ...c.options.flatMap((o) => ['.RS', '.TP', `.B ${roff(o.flags.join(', '))}`, roff(o.help), '.RE']),
+    ...c.options.flatMap((o) => ['.RS', '.TP', `.B ${roff(optionText(o))}`, roff(o.help), '.RE']),
     '.IP',
     `Example: \\fB${roff(c.example.cmd)}\\fR (${roff(c.example.does)})`,
   ];
@@ -61,6 +61,13 @@ const flagsOf = (c: CommandSpec): string => c.options.flatMap((o) => o.flags).jo
 /** Running tunnel names, straight from the control directory (no Node start per TAB). */
 const NAMES_SH = '"${TSVPN_CONTROL_DIR:-/run/tsvpn}"/*.sock';
 
+/** Every option that takes a value, once per spelling: its choices complete after it. */
+function valueOptions(): { flag: string; choices: readonly string[] }[] {
+  const seen = new Map<string, readonly string[]>();
+  for (const o of PUBLIC.flatMap((c) => c.options)) for (const f of o.flags) if (o.value) seen.set(f, o.value.choices);
+  return [...seen].map(([flag, choices]) => ({ flag, choices }));
+}
+
 export function bashCompletion(): string {
   const cases = PUBLIC.map((c) => {
     const arg = c.complete === 'file' ? `COMPREPLY+=($(compgen -f -- "$cur"))` : c.complete === 'tunnel' ? `COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur"))` : ':';
@@ -76,6 +83,9 @@ export function bashCompletion(): string {
     '_tsvpn() {',
     '  local cur=${COMP_WORDS[COMP_CWORD]}',
     '  COMPREPLY=()',
+    '  case ${COMP_WORDS[COMP_CWORD-1]} in',
+    ...valueOptions().map((v) => `    ${v.flag}) COMPREPLY=($(compgen -W "${v.choices.join(' ')}" -- "$cur")); return ;;`),
+    '  esac',
     '  if [[ $COMP_CWORD -eq 1 ]]; then',
     `    COMPREPLY=($(compgen -W "${COMMANDS.map((c) => c.name).join(' ')} --help --version" -- "$cur"))`,
     '    return',
@@ -90,10 +100,11 @@ export function bashCompletion(): string {
   ].join('\n');
 }
 
-/** zsh's _arguments spec for one option: '(-v --verbose)'{-v,--verbose}'[help]'. */
-function zshOption(o: { flags: string[]; help: string }): string {
+/** zsh's _arguments spec for one option: '(-v --verbose)'{-v,--verbose}'[help]', and ':level:(debug info)' after one that takes a value. */
+function zshOption(o: OptionSpec): string {
   const help = o.help.replace(/[[\]']/g, '');
-  return o.flags.length === 1 ? `'${o.flags[0]}[${help}]'` : `'(${o.flags.join(' ')})'{${o.flags.join(',')}}'[${help}]'`;
+  const value = o.value ? `:${o.value.name}:(${o.value.choices.join(' ')})` : '';
+  return o.flags.length === 1 ? `'${o.flags[0]}[${help}]${value}'` : `'(${o.flags.join(' ')})'{${o.flags.join(',')}}'[${help}]${value}'`;
 }
 
 export function zshCompletion(): string {

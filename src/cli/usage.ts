@@ -3,12 +3,16 @@
 // src/cli/write-docs.ts renders the man page and the bash/zsh completions from it
 // (test/cli/generated-docs.test.ts fails when those files are out of date).
 
+import { LOG_FORMATS, LOG_LEVELS } from '../daemon/log.js';
+
 export interface OptionSpec {
   /** Spellings, the long one last: ['-v', '--verbose']. */
   flags: string[];
   /** Key in the parsed command's flags. */
   key: string;
   help: string;
+  /** An option that takes a value ('--log-level warn' or '--log-level=warn'): one of these. */
+  value?: { name: string; choices: readonly string[] };
 }
 
 export interface CommandSpec {
@@ -27,6 +31,18 @@ export interface CommandSpec {
 
 const VERBOSE: OptionSpec = { flags: ['-v', '--verbose'], key: 'verbose', help: 'debug logging (every IKE message and SA change)' };
 const HELP: OptionSpec = { flags: ['-h', '--help'], key: 'help', help: 'this text' };
+const LOG_LEVEL: OptionSpec = {
+  flags: ['--log-level'],
+  key: 'logLevel',
+  help: 'log messages at this level and above (default info; -v is debug)',
+  value: { name: 'level', choices: LOG_LEVELS },
+};
+const LOG_FORMAT: OptionSpec = {
+  flags: ['--log-format'],
+  key: 'logFormat',
+  help: 'text lines (default), or json: one object per line with time, level, area, msg',
+  value: { name: 'format', choices: LOG_FORMATS },
+};
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -37,8 +53,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     description: [
       'Checks the file (every problem at once, exit 2), opens the TUN device and the UDP sockets, and initiates or waits as each connection\'s "start" says. A gateway file (docs/gateway.md) serves all its connections from this one process.',
       'Prints one line on stdout each time a peer comes up or goes down; logs go to stderr. Ctrl-C or SIGTERM sends Delete, removes the routes and the TUN, and exits 0. SIGHUP reads the file again (see reload).',
+      'Under systemd (Type=notify, contrib/tsvpn@.service) it sends READY=1 to $NOTIFY_SOCKET once its sockets, TUN and control socket are open, and STOPPING=1 when it goes down (docs/service.md).',
     ],
-    options: [VERBOSE, HELP],
+    options: [VERBOSE, LOG_LEVEL, LOG_FORMAT, HELP],
     example: { cmd: 'sudo tsvpn up examples/left.json', does: 'bring up the left end of the example tunnel' },
   },
   {
@@ -91,15 +108,23 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
 ];
 
-export const ENVIRONMENT = [{ name: 'TSVPN_CONTROL_DIR', help: 'directory of the control sockets (default /run/tsvpn)' }];
+export const ENVIRONMENT = [
+  { name: 'TSVPN_CONTROL_DIR', help: 'directory of the control sockets (default /run/tsvpn)' },
+  { name: 'NOTIFY_SOCKET', help: 'set by systemd for Type=notify: tsvpn up reports READY=1, STATUS= and STOPPING=1 there' },
+];
 export const EXIT_CODES = '0 success, 1 failure (tunnel not running, no permission, timeout, error), 2 usage or config error';
 
 export function commandSpec(name: string): CommandSpec | undefined {
   return COMMANDS.find((c) => c.name === name);
 }
 
+/** '--log-level debug|info|warn|error', or the flags alone when the option takes no value. */
+export function optionText(o: OptionSpec, sep = ', '): string {
+  return o.flags.join(sep) + (o.value ? ` ${o.value.choices.join('|')}` : '');
+}
+
 export function synopsis(c: CommandSpec): string {
-  const opts = c.options.filter((o) => o !== HELP).map((o) => `[${o.flags.join('|')}]`);
+  const opts = c.options.filter((o) => o !== HELP).map((o) => `[${optionText(o, '|')}]`);
   return ['tsvpn', c.name, c.args, ...opts].filter((s) => s !== '').join(' ');
 }
 
@@ -125,13 +150,13 @@ export function overview(): string {
 
 /** `tsvpn <cmd> --help`: synopsis, what it does, options, one example. */
 export function commandUsage(c: CommandSpec): string {
-  const w = Math.max(0, ...c.options.map((o) => o.flags.join(', ').length)) + 2;
+  const w = Math.max(0, ...c.options.map((o) => optionText(o).length)) + 2;
   return [
     `usage: ${synopsis(c)}`,
     '',
     `${c.summary}.`,
     ...c.description.map((p) => `\n${p}`),
-    ...(c.options.length ? ['', 'options:', ...c.options.map((o) => `  ${o.flags.join(', ').padEnd(w)}${o.help}`)] : []),
+    ...(c.options.length ? ['', 'options:', ...c.options.map((o) => `  ${optionText(o).padEnd(w)}${o.help}`)] : []),
     '',
     'example:',
     `  ${c.example.cmd}    # ${c.example.does}`,

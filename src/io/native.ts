@@ -102,6 +102,8 @@ export interface NativeAddon {
   ) => NativeUdpSocket;
   /** In-place ESP AEAD (src/io/native-aead.ts); absent from addons built before it. */
   AeadContext?: NativeAeadConstructor;
+  /** One datagram to a unix datagram socket ('@' = abstract), sd_notify(3)'s send (src/io/sd-notify.ts); absent from addons built before it. */
+  notifySocket?: (path: string, message: string) => void;
 }
 
 const ADDON_RELATIVE = 'native/build/Release/tsvpn_native.node';

@@ -4,9 +4,12 @@ import { parseArgs, UsageError } from '../../src/cli/args.js';
 
 describe('tsvpn command line', () => {
   it('reads each command with its options in any order', () => {
-    expect(parseArgs(['up', 'peer.json'])).toEqual({ cmd: 'up', file: 'peer.json', verbose: false });
-    expect(parseArgs(['up', '-v', '/etc/tsvpn/left.json'])).toEqual({ cmd: 'up', file: '/etc/tsvpn/left.json', verbose: true });
-    expect(parseArgs(['up', 'left.json', '--verbose'])).toEqual({ cmd: 'up', file: 'left.json', verbose: true });
+    expect(parseArgs(['up', 'peer.json'])).toEqual({ cmd: 'up', file: 'peer.json', log: { level: 'info', format: 'text' } });
+    expect(parseArgs(['up', '-v', '/etc/tsvpn/left.json'])).toEqual({ cmd: 'up', file: '/etc/tsvpn/left.json', log: { level: 'debug', format: 'text' } });
+    expect(parseArgs(['up', 'left.json', '--verbose'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'debug', format: 'text' } });
+    expect(parseArgs(['up', '--log-level', 'warn', 'left.json', '--log-format', 'json'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'warn', format: 'json' } });
+    expect(parseArgs(['up', '--log-level=error', '--log-format=text', 'left.json'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'error', format: 'text' } });
+    expect(parseArgs(['up', '-v', '--log-level', 'debug', 'left.json'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'debug', format: 'text' } });
     expect(parseArgs(['down', 'left'])).toEqual({ cmd: 'down', tunnel: { name: 'left' } });
     expect(parseArgs(['down', 'peer.json'])).toEqual({ cmd: 'down', tunnel: { file: 'peer.json' } });
     expect(parseArgs(['down', '/etc/tsvpn/left'])).toEqual({ cmd: 'down', tunnel: { file: '/etc/tsvpn/left' } });
@@ -26,7 +29,8 @@ describe('tsvpn command line', () => {
   });
 
   it('takes a file named like an option after --', () => {
-    expect(parseArgs(['up', '--', '-odd.json'])).toEqual({ cmd: 'up', file: '-odd.json', verbose: false });
+    expect(parseArgs(['up', '--', '-odd.json'])).toEqual({ cmd: 'up', file: '-odd.json', log: { level: 'info', format: 'text' } });
+    expect(parseArgs(['up', '--log-level', 'info', '--', '--log-format'])).toMatchObject({ file: '--log-format' });
   });
 
   it.each([
@@ -34,7 +38,14 @@ describe('tsvpn command line', () => {
     [['upp'], /unknown command "upp"/],
     [['up'], /up: missing the peer file/],
     [['up', 'a.json', 'b.json'], /unexpected argument "b.json"/],
-    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, -h, --help\)/],
+    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, --log-level, --log-format, -h, --help\)/],
+    [['up', 'a.json', '--log-level'], /^up: --log-level takes one of debug, info, warn, error$/],
+    [['up', 'a.json', '--log-level', 'trace'], /^up: --log-level takes one of debug, info, warn, error, not "trace"$/],
+    [['up', 'a.json', '--log-format=yaml'], /^up: --log-format takes one of text, json, not "yaml"$/],
+    [['up', 'a.json', '--verbose=yes'], /up: unknown option --verbose=yes/],
+    [['up', 'a.json', '--log-level', 'warn', '--log-level', 'info'], /up: --log-level given twice \(warn, info\)/],
+    [['up', 'a.json', '-v', '--log-level', 'warn'], /up: -v means --log-level debug, not warn/],
+    [['up', '--log-level', 'a.json'], /--log-level takes one of .*, not "a.json"/],
     [['help', 'upp'], /help: unknown command "upp"/],
     [['down'], /down: missing the tunnel name/],
     [['down', '.hidden'], /not a tunnel name/],

@@ -49,6 +49,9 @@ describe('generated man page and completions', () => {
       expect(complete(['status', '--'], dir)).toEqual(['--help', '--json']);
       expect(complete(['down', 'le'], dir)).toEqual(['left-gw']);
       expect(complete(['demo', '--k'], dir)).toEqual(['--keep']);
+      expect(complete(['up', '--log'], dir)).toEqual(['--log-format', '--log-level']);
+      expect(complete(['up', '--log-level', ''], dir)).toEqual(['debug', 'error', 'info', 'warn']);
+      expect(complete(['up', 'x.json', '--log-format', 'j'], dir)).toEqual(['json']);
     } finally {
       await new Promise((r) => srv.close(r));
       rmSync(dir, { recursive: true, force: true });

@@ -41,7 +41,7 @@ describe('tsvpn up', () => {
       writeFileSync(file, JSON.stringify({ name: 'x y', psk: 'hunter2-secret', colour: 'blue' }));
       let out = '';
       let err = '';
-      const code = await runUp(file, false, { out: (t) => void (out += t), err: (t) => void (err += t), env: {} });
+      const code = await runUp(file, { level: 'info', format: 'text' }, { out: (t) => void (out += t), err: (t) => void (err += t), env: {} });
       expect(code).toBe(2);
       expect(out).toBe('');
       const lines = err.trimEnd().split('\n');
@@ -61,7 +61,7 @@ describe('tsvpn up', () => {
       copyFileSync(fileURLToPath(new URL('../../examples/pubkey.json', import.meta.url)), file);
       writeFileSync(join(dir, 'make-certs.sh'), '');
       let err = '';
-      const code = await runUp(file, false, { out: () => undefined, err: (t) => void (err += t), env: {} });
+      const code = await runUp(file, { level: 'info', format: 'text' }, { out: () => undefined, err: (t) => void (err += t), env: {} });
       expect(code).toBe(2);
       expect(err).toBe(
         [
