@@ -85,7 +85,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
   if (typeof peer === 'number') return peer;
   const log = stderrLogger(logOpts.level, logOpts.format);
   // systemd Type=notify (docs/service.md); no-ops without $NOTIFY_SOCKET
-  const { notifyReady, notifyStopping } = serviceNotifier(io.env, (m) => log.warn('systemd', m));
+  const { notifyReady, notifyStatus, notifyStopping } = serviceNotifier(io.env, (m) => log.warn('systemd', m));
 
   // a signal that arrives while starting is honoured once the daemon exists
   let signalled: NodeJS.Signals | undefined;
@@ -121,7 +121,11 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     const announce = peerAnnouncer(io.out);
     const check = (): void => {
       try {
-        announce(d.status());
+        const s = d.status();
+        announce(s);
+        // systemctl status shows it: "3 of 20 connections up"
+        const up = new Set(s.ikeSas.filter((sa) => sa.state === 'ESTABLISHED' && sa.children.some((c) => c.state === 'INSTALLED')).map((sa) => sa.connection));
+        notifyStatus(`${up.size} of ${s.connections.length} connection${s.connections.length === 1 ? '' : 's'} up`);
       } catch {
         // no status while the daemon goes down: the peers are announced down below
       }
