@@ -496,8 +496,9 @@ class Running {
   /** When the first connection layer wants its timeout (each told when its peer was last heard). */
   private connectionsDue(now: number): number | undefined {
     let t: number | undefined;
+    const heard = this.lastHeard();
     for (const c of this.conns.values()) {
-      c.conn.heardFrom(this.lastHeard(c));
+      c.conn.heardFrom(heard(c.peer.name));
       const x = c.conn.pollTimeout(now);
       if (x !== undefined && (t === undefined || x < t)) t = x;
     }
@@ -511,14 +512,17 @@ class Running {
     }
   }
 
-  /** When anything authenticated last came from this connection's peers: IKE or ESP (RFC 7296 §2.4). */
-  private lastHeard(c: Conn): number {
-    const name = c.peer.name;
-    if (this.conns.size === 1) return Math.max(this.lastIkeIn, this.datapath.lastInbound);
-    let t = 0;
-    for (const sa of this.dispatcher.list()) if (sa.name === name) t = Math.max(t, sa.lastHeard ?? 0);
-    for (const ch of this.applier.children.values()) if (ch.info.conn === name) t = Math.max(t, ch.inSa.lastUsed);
-    return t;
+  /** When anything authenticated last came from each connection's peers: IKE or ESP (RFC 7296 §2.4). One pass over the SAs. */
+  private lastHeard(): (conn: string) => number {
+    if (this.conns.size === 1) {
+      const t = Math.max(this.lastIkeIn, this.datapath.lastInbound);
+      return () => t;
+    }
+    const at = new Map<string, number>();
+    const note = (conn: string, t: number | undefined) => t !== undefined && t > (at.get(conn) ?? 0) && at.set(conn, t);
+    for (const sa of this.dispatcher.list()) note(sa.name, sa.lastHeard);
+    for (const ch of this.applier.children.values()) note(ch.info.conn, ch.inSa.lastUsed);
+    return (conn) => at.get(conn) ?? 0;
   }
 
   /** A command given to one IKE SA directly: apply its effects, index any successor SA. */
