@@ -37,15 +37,20 @@ const SECONDS = 60;
 
 // Leg B's IKE rekey time: not a multiple of the Child's 5 s, so within the 60 s the two never fall
 // due together (17/15-20, 34/35, 51/50: at least 1 s apart; each Child rekey drifts a few ms).
-// With 20 s, every fourth Child rekey fell due within milliseconds of the IKE rekey (charon's log
-// with ms: its Child rekey job 0-9 ms into the IKE rekey exchange, once in the same millisecond as
-// the response). charon 5.9.8 can lose a Child rekey there: the job looks up the Child SA's IKE SA
-// (child_sa_manager), waits for it while the IKE rekey response moves the Child SA to the new IKE
-// SA, finds no Child SA, logs "CHILD_SA ESP/0x... not found for rekey", and nothing rekeys it until
-// charon deletes it at life_time. The CI failure fits: the Child SA "deleted (peer)" 5.0 s after an
-// IKE rekey, none after it, iperf3 stalled (not reproduced in 10 runs here, 6 of them with IKE
-// rekeys every 5-10 s). tsvpn answered every order charon used (test/ike/rekey-coincide.test.ts),
-// so this leg measures rekeys under load, not that race; `charonRekeyLines` shows it if it recurs.
+// With 20 s, every fourth Child rekey fell due within milliseconds of the IKE rekey, and charon
+// 5.9.8 then loses the Child rekey to its own race: the rekey job looks up the Child SA's IKE SA,
+// waits for it while the thread handling the IKE rekey response moves the Child SA to the new IKE
+// SA, finds no Child SA and does nothing else. charon's log (ms) when this leg ran IKE rekeys every
+// 5 s (twice in 3 runs):
+//   05:30:09.597 10[ENC] parsed CREATE_CHILD_SA response 2 [ SA No KE ]
+//   05:30:09.597 04[KNL] creating rekey job for CHILD_SA ESP/0xd43ac4c6/198.51.100.2
+//   05:30:09.598 10[IKE] IKE_SA lab[3] rekeyed between ...
+//   05:30:09.598 11[JOB] CHILD_SA ESP/0xd43ac4c6/198.51.100.2 not found for rekey
+//   05:30:14.598 14[IKE] closing expired CHILD_SA net{2} with SPIs d43ac4c6_i f83cd761_o ...
+// and tsvpn's log "Child SA net deleted (peer)" 5.0 s after the IKE rekey, no Child SA after it,
+// iperf3 killed without JSON: CI's failure. tsvpn answered every order charon used
+// (test/ike/rekey-coincide.test.ts), so this leg measures rekeys under load, not charon's race;
+// `charonRekeyLines` prints such lines if a Child rekey goes missing again.
 const IKE_REKEY_B = '17s';
 
 /** One leg: PSK, AES-GCM, direct veth; only the rekey timers and the role differ. */
