@@ -459,7 +459,7 @@ export class IkeSa {
     }
   }
 
-  /** Queued tasks die with an IKE SA that is replaced or closed; Child SAs waiting to be rekeyed try again later. */
+  /** Queued tasks die with an IKE SA that is replaced or closed; Child SAs waiting to be rekeyed rekey at once on its successor. */
   private dropQueue(): void {
     for (const t of this.queue) t.dropped?.(this.ctx);
     this.queue = [];

@@ -76,11 +76,16 @@ export class ChildRekey implements Task {
     return { end: { to: 'FAILED', reason: 'dead-peer' } }; // RFC 7296 §2.4: no answer means the peer is gone
   }
 
+  /**
+   * The IKE SA was rekeyed while this rekey waited its turn: the Child SA moved to the new IKE
+   * SA (RFC 7296 §2.18), which starts the rekey at once (as strongSwan's adopt_tasks does), not
+   * after a 2-10 s retry that a short life_time (rekey 5 s, life 6 s) would not survive.
+   */
   dropped(ctx: SaContext): void {
     const c = findChild(ctx, this.oldSpiIn);
     if (!c) return;
-    c.rekeying = false; // tried again later, on the IKE SA that replaced this one
-    c.rekeyAt = retryAt(ctx.now, ctx.cfg.random);
+    c.rekeying = false;
+    c.rekeyAt = ctx.now;
   }
 
   dispose(): void {
