@@ -118,6 +118,10 @@ export function formatStatus(s: TunnelStatus): string {
   if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
   if (s.reauths > 0) lines.push(`ike: reauthenticated ${s.reauths}x`);
   if (s.lastFailure) lines.push(...failureLines('last failure', s.lastFailure, ''));
+  // an IKE SA up without a Child SA: say where the last one went (the peer deleted it, or it expired)
+  const g = s.lastChildGone;
+  const childless = s.ikeSas.some((sa) => sa.state === 'ESTABLISHED' && !sa.children.some((c) => c.state === 'INSTALLED'));
+  if (g && childless) lines.push(`no Child SA: ${g.connection && g.connection !== s.name ? `${g.connection}/` : ''}${g.name} was ${g.reason === 'peer' ? 'deleted by the peer' : 'left to expire'} at ${g.at}, and nothing replaced it`);
   const u = s.lastUnauthenticatedFailure;
   // a peer that never authenticated: a misconfigured peer, or anyone at all
   if (u) lines.push(...failureLines('last unauthenticated failure', u, ` from ${u.from}`, `; ${u.count} since start`));

@@ -426,6 +426,7 @@ class Running {
       reauths: [...this.conns.values()].reduce((n, c) => n + c.conn.reauths, 0),
       lastFailure: this.applier.eventLog.lastFailure,
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
+      lastChildGone: this.applier.eventLog.lastChildGone,
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,

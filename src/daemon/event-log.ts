@@ -21,6 +21,14 @@ export interface UnauthenticatedFailure extends LastFailure {
   count: number;
 }
 
+/** A Child SA deleted by the peer or expired, for `tsvpn status` when no Child SA is left. */
+export interface ChildGone {
+  name: string;
+  connection?: string;
+  reason: 'peer' | 'expired';
+  at: string;
+}
+
 /** Unauthenticated failures logged per UNAUTHENTICATED_LOG_WINDOW_MS; the rest are counted in one summary line. */
 export const UNAUTHENTICATED_LOG_LINES = 10;
 export const UNAUTHENTICATED_LOG_WINDOW_MS = 60_000;
@@ -36,6 +44,8 @@ export class IkeEventLog {
   readonly unauthenticated: Record<string, number> = {};
   private window = { start: -Infinity, logged: 0, suppressed: 0 };
 
+  /** The last Child SA that went without a replacement of ours: the peer deleted it, or it expired. */
+  lastChildGone: ChildGone | null = null;
   /** The last failure of each connection (a daemon with several: status `connections[].lastFailure`). */
   readonly lastFailureOf = new Map<string, LastFailure>();
 
@@ -80,6 +90,8 @@ export class IkeEventLog {
         if (ev.proposed) return log.warn('ike', `Child SA ${ev.name}: the peer narrowed ${ev.proposed.localTs.join(',')} === ${ev.proposed.remoteTs.join(',')} to ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}; installed as narrowed (traffic outside it is not protected)`);
         return log.info('ike', `Child SA ${ev.name}: ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}${ev.narrowed ? ' (narrowed)' : ''}`);
       case 'child-deleted':
+        // not a failure of ours, but the answer to "why is there no Child SA" (status shows it)
+        if (ev.reason === 'peer' || ev.reason === 'expired') this.lastChildGone = { name: ev.name, ...(conn === undefined ? {} : { connection: conn }), reason: ev.reason, at: new Date(this.wallClock()).toISOString() };
         return log.info('ike', `Child SA ${ev.name} deleted (${ev.reason})`);
       case 'retransmit':
         this.retransmits++;

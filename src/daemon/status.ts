@@ -6,7 +6,7 @@
 import type { Endpoint } from '../ike/config.js';
 import type { TrafficCounters } from '../ipsec/counters.js';
 import type { ChildRecord } from './child-record.js';
-import type { LastFailure, UnauthenticatedFailure } from './event-log.js';
+import type { ChildGone, LastFailure, UnauthenticatedFailure } from './event-log.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { spiHex } from '../wire/spi.js';
 
@@ -73,6 +73,8 @@ export interface TunnelStatus {
   lastUnauthenticatedFailure: UnauthenticatedFailure | null;
   /** Every configured connection; its peers are the `ikeSas` whose `connection` names it. */
   connections: ConnectionStatus[];
+  /** The last Child SA the peer deleted or that expired (no failure of ours, but why traffic may have stopped). */
+  lastChildGone?: ChildGone | null;
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -133,6 +135,7 @@ export interface StatusInput {
   lastFailure: LastFailure | null;
   lastUnauthenticatedFailure?: UnauthenticatedFailure | null;
   connections?: ConnectionStatus[];
+  lastChildGone?: ChildGone | null;
   now: number; // ms, same clock as the records
 }
 
@@ -224,6 +227,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     lastFailure: s.lastFailure,
     lastUnauthenticatedFailure: s.lastUnauthenticatedFailure ?? null,
     connections: s.connections ?? [],
+    lastChildGone: s.lastChildGone ?? null,
   };
 }
 

@@ -91,4 +91,23 @@ describe('tsvpn status text', () => {
     expect(dropsText({ b: 0, a: 0 })).toBe('');
     expect(dropsText(undefined)).toBe('');
   });
+
+  it('an IKE SA without a Child SA says where the last one went (the peer deleted it), and only then', () => {
+    const s = upStatus();
+    s.lastChildGone = { name: 'left', reason: 'peer', at: '2026-12-07T05:30:14.603Z' };
+    expect(formatStatus(s)).not.toContain('no Child SA');
+    s.ikeSas[0]!.children = [];
+    expect(formatStatus(s)).toContain('no Child SA: left was deleted by the peer at 2026-12-07T05:30:14.603Z, and nothing replaced it');
+  });
+
+  it('a gateway lists its connections with their peers up and each one\'s own last failure', () => {
+    const s = upStatus();
+    s.name = 'hub';
+    s.connections.push({ name: 'road', local: '198.51.100.1', remote: '%any', remoteId: '*.road.example', start: 'wait', localTs: ['10.0.0.0/16'], remoteTs: ['10.99.0.0/24'], reauths: 0, lastFailure: { row: 'F3', message: 'authentication of the initiator failed: psk-mismatch', at: '2026-12-07T05:00:00.000Z' } });
+    const text = formatStatus(s);
+    expect(text).toContain("  left: 198.51.100.1 <-> 198.51.100.2 'right.example', 203.0.113.0/25 === 203.0.113.128/25, 1 peer up");
+    expect(text).toContain("  road: 198.51.100.1 <-> %any '*.road.example', 10.0.0.0/16 === 10.99.0.0/24, waiting");
+    expect(text).toContain('    last failure: F3 authentication of the initiator failed: psk-mismatch');
+    expect(text).toContain('left: #1, ESTABLISHED'); // each IKE SA under its connection's name
+  });
 });
