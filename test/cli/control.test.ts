@@ -167,4 +167,23 @@ describe('bin/tsvpn.js', () => {
     expect(gone.status).toBe(1);
     expect(gone.stderr).toBe(`tsvpn: tunnel nope is not running (no ${dir}/nope.sock); running: left\n`);
   });
+
+  it('status --json of any size reaches a slow reader whole (issue 13 hole 5: it was cut at 64 KiB)', async () => {
+    const big = upStatus();
+    big.ikeSas = Array.from({ length: 600 }, () => structuredClone(upStatus().ikeSas[0]!));
+    await fakeDaemon('left', big);
+    const { spawn } = await import('node:child_process');
+    const p = spawn(process.execPath, [BIN, 'status', '--json', 'left'], { env: { ...process.env, TSVPN_CONTROL_DIR: dir } });
+    const closed = new Promise((r) => p.on('close', r));
+    const chunks: Buffer[] = [];
+    p.stdout.pause(); // a reader that is not there yet: the pipe fills up
+    await new Promise((r) => setTimeout(r, 1500));
+    p.stdout.on('data', (d: Buffer) => chunks.push(d));
+    p.stdout.resume();
+    const code = await closed;
+    const text = Buffer.concat(chunks).toString();
+    expect(code).toBe(0);
+    expect(text.length).toBeGreaterThan(128 * 1024);
+    expect((JSON.parse(text) as { ikeSas: unknown[] }).ikeSas).toHaveLength(600);
+  });
 });
