@@ -5,6 +5,8 @@
 import { basename, dirname, extname, resolve } from 'node:path';
 import { checkConnections, checkPools, type Placed } from './cross-checks.js';
 import { ConfigError, pointer } from './errors.js';
+import { checkFileSafety, shortPskWarnings } from './file-safety.js';
+import { disposePeerConfig } from './ike-config.js';
 import { carriesV6, checkTunMtu, parsePeerConfig, readJsonFile, resolvePeer, tunOf, type PeerBodyJson, type PeerOutline, type PskJson, type TunJson } from './load.js';
 import { address, addressRange, type Problems } from './resolve.js';
 import { isName, validateShape } from './schema.js';
@@ -23,7 +25,23 @@ interface GatewayJson {
 
 /** Read, parse, validate and resolve a gateway file or a peer.json (relative paths are relative to its directory). */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  return parseConfig(readJsonFile(file), dirname(resolve(file)), env, file);
+  const json = readJsonFile(file);
+  const baseDir = dirname(resolve(file));
+  // files others can write are refused together with everything else wrong with the file
+  const files = checkFileSafety(json, file, baseDir);
+  let gw: GatewayConfig;
+  try {
+    gw = parseConfig(json, baseDir, env, file);
+  } catch (e) {
+    if (e instanceof ConfigError && files.problems.length > 0) throw new ConfigError([...files.problems, ...e.problems]);
+    throw e;
+  }
+  if (files.problems.length > 0) {
+    for (const c of gw.connections) disposePeerConfig(c);
+    throw new ConfigError(files.problems);
+  }
+  const warnings = [...files.warnings, ...shortPskWarnings(gw, isGatewayFile(json))];
+  return warnings.length > 0 ? { ...gw, warnings } : gw;
 }
 
 /** A gateway file without `name` is named after its file: hub.json runs as hub. */

@@ -50,6 +50,8 @@ export interface GatewayConfig {
   connections: PeerConfig[];
   /** `pools` by name (empty for a peer.json); connections name theirs in PeerConfig.pools. */
   pools: Record<string, PoolConfig>;
+  /** What is allowed but unwise (src/config/file-safety.ts): secrets others can read, short PSKs. Said at start. */
+  warnings?: ConfigProblem[];
 }
 
 /** One thing wrong with a peer.json or gateway file: the JSON pointer of the field and what was wanted there. */

@@ -319,6 +319,7 @@ class Running {
     if (!first) return dispose(), { ok: false, error: 'the file has no connections: take the daemon down instead' };
     if (next.connections.some((p) => p.local.addr !== was.local.addr || p.local.port !== was.local.port)) return dispose(), { ok: false, error: `every connection must keep local address ${was.local.addr}[${was.local.port}]: restart to change it` };
     if (first.tun.name !== was.tun.name || first.tun.mtu !== was.tun.mtu) return dispose(), { ok: false, error: 'the TUN device (tun.name, tun.mtu) cannot change on reload: restart to change it' };
+    this.warnAbout(next);
     const now = this.clock();
     const seen = new Set<string>();
     const done = { added: [] as string[], removed: [] as string[], changed: [] as string[], unchanged: [] as string[] };
@@ -362,6 +363,11 @@ class Running {
     return { ok: true, summary };
   }
 
+  /** What the file allows but should not (src/config/file-safety.ts): said at start and at each reload. */
+  private warnAbout(gw: GatewayConfig): void {
+    for (const w of gw.warnings ?? []) this.log.warn('config', `${w.path === '' ? '(file)' : w.path}: ${w.expected}`);
+  }
+
   /** The one way a connection routes traffic into the TUN, for Child SAs and on-demand alike. */
   private installRoutesFor(c: Conn, remote: string[], peer: string): InstalledRoutes {
     const p = c.peer;
@@ -394,6 +400,7 @@ class Running {
       });
       raw.onError((e) => this.fatal(e));
     }
+    this.warnAbout(this.gw);
     for (const c of this.conns.values()) {
       const p = c.peer;
       this.log.info('daemon', `${this.conns.size > 1 ? 'connection' : 'tunnel'} ${p.name}: ${p.local.addr} (${p.local.tsText.join(',')}) <-> ${p.remote.addr} (${p.remote.tsText.join(',')}), ${p.start === 'initiate' && p.remote.addr !== ANY ? 'initiating' : 'waiting for the peer'}`);
