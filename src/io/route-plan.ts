@@ -47,8 +47,8 @@ export interface RoutePlan {
   remote: string[];
   /** The peer's outer address (an IP, never %any). */
   peer: string;
-  /** Preferred source for the tunnel routes (the local inner address); used for prefixes of its family. */
-  src?: string;
+  /** Preferred source for the tunnel routes (a local address inside local.ts), or one per family; each used for the prefixes of its family. */
+  src?: string | readonly string[];
   /** The local IKE port (the source port of tsvpn's IKE to the peer); IKE_PORT when absent. 4500 is always exempt too. */
   ikePort?: number;
 }
@@ -83,7 +83,7 @@ export type RouteEntry =
 export function planRoutes(plan: RoutePlan): RouteEntry[] {
   if (!/^[^\s/]{1,15}$/.test(plan.dev)) throw new RouteError(`'${plan.dev}' is not a network device name`);
   const peer = address(plan.peer, 'peer address');
-  const src = plan.src === undefined ? undefined : address(plan.src, 'source address');
+  const srcs = (typeof plan.src === 'string' ? [plan.src] : (plan.src ?? [])).map((a) => address(a, 'source address'));
   const ikePort = plan.ikePort ?? IKE_PORT;
   if (!Number.isInteger(ikePort) || ikePort < 1 || ikePort > 65535) throw new RouteError(`IKE port ${ikePort} is not a port`);
   const prefixes: Prefix[] = [];
@@ -125,7 +125,7 @@ export function planRoutes(plan: RoutePlan): RouteEntry[] {
   for (const p of prefixes) {
     const key = cidr(p);
     const part = p.from ? ` (part of ${p.from})` : '';
-    out.push({ kind: 'route', family: p.family, table: TUNNEL_TABLE, dst: key, dev: plan.dev, src: src && src.family === p.family ? src.text : undefined, why: `into the tunnel${part}` });
+    out.push({ kind: 'route', family: p.family, table: TUNNEL_TABLE, dst: key, dev: plan.dev, src: srcs.find((a) => a.family === p.family)?.text, why: `into the tunnel${part}` });
     out.push({ kind: 'route', family: p.family, table: GUARD_TABLE, dst: key, why: `dropped if the tunnel route goes${part}` });
   }
   return out;

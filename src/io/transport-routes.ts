@@ -19,8 +19,8 @@ export interface TransportRoutePlan {
   remote: string[];
   /** The local IKE port (sport of tsvpn's IKE packets); 4500 is always exempt too. */
   ikePort: number;
-  /** Preferred source for the route (the local outer address). */
-  src?: string;
+  /** Preferred source for the route (the local outer address), or one per family. */
+  src?: string | readonly string[];
 }
 
 /**

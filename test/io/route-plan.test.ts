@@ -32,6 +32,11 @@ describe('planRoutes', () => {
       'ip -6 route add 2001:db8:2::/48 dev t proto 74 table 7481',
       'ip -6 route add unreachable 2001:db8:2::/48 proto 74 table 7482',
     ]);
+    const both = cmds({ dev: 't', remote: ['10.2.0.0/16', '2001:db8:2::/48'], peer: '198.51.100.2', src: ['10.1.0.1', '2001:db8:1::1'] });
+    expect(both.filter((c) => c.includes('src'))).toEqual([
+      'ip -4 route add 10.2.0.0/16 dev t proto 74 table 7481 src 10.1.0.1',
+      'ip -6 route add 2001:db8:2::/48 dev t proto 74 table 7481 src 2001:db8:1::1',
+    ]);
   });
 
   it('a default selector goes in as two halves, exempting only tsvpn\'s own IKE, NAT-T and ESP to the peer it covers', () => {
