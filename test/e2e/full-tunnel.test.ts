@@ -31,7 +31,7 @@ describe.skipIf(!labOk)('tsvpn full tunnel, 0.0.0.0/0 (needs root, namespaces, /
     },
   });
 
-  it('routes everything but the peer into the TUN, and traffic flows', async () => {
+  it('routes everything but tsvpn\'s own IKE and ESP to the peer into the TUN, and traffic flows', async () => {
     const pair = get();
     const { left, right } = pair.hosts;
     await step(pair, async () => {
