@@ -149,12 +149,14 @@ function release(held: RouteEntry[]): string[] {
 }
 
 /**
- * What the handles hold that is no longer there (a deleted tunnel route, rule or guard), one
- * line each, for the daemon's periodic check to count and log; empty when all is in place.
- * Reads the rules and tsvpn's two tables once per family, however many handles.
+ * What the handles hold (with none given: everything this process holds) that is no longer
+ * there (a deleted tunnel route, rule or guard), one line each, for the daemon's periodic
+ * check to count and log; empty when all is in place. Reads the rules and tsvpn's two tables
+ * once per family in use, however many handles. Throws RouteError when they cannot be read.
  */
 export function checkRoutes(...handles: InstalledRoutes[]): string[] {
   const wanted = new Map<string, RouteEntry>();
+  if (handles.length === 0) for (const [k, o] of owned) wanted.set(k, o.entry);
   for (const h of handles) for (const e of undo.get(h) ?? []) wanted.set(entryKey(e), e);
   if (wanted.size === 0) return [];
   const present = new Set<string>();
