@@ -23,7 +23,7 @@ export function checkPrivileges(): void {
  * network leaves through the tunnel with a source the peer's selectors accept. Loopback and
  * link-local addresses are never chosen. Empty when no local address is inside local.ts.
  */
-export function routeSource(peer: PeerConfig, here: readonly string[] = hostAddresses()): string[] {
+export function routeSources(peer: PeerConfig, here: readonly string[] = hostAddresses()): string[] {
   const mine = here.map((a) => ({ text: a, bytes: parseIp(a) })).filter((a) => a.bytes && !LOOPBACK_OR_LINK_LOCAL.test(a.text));
   const single = peer.local.ts.filter((t) => Buffer.compare(t.startAddr, t.endAddr) === 0);
   const out: string[] = [];
@@ -32,6 +32,11 @@ export function routeSource(peer: PeerConfig, here: readonly string[] = hostAddr
     if (inside && !out.some((o) => o.includes(':') === inside.text.includes(':'))) out.push(bytesToIp(inside.bytes!));
   }
   return out;
+}
+
+/** The first of routeSources (one family only); RoutePlan.src takes routeSources' list whole. */
+export function routeSource(peer: PeerConfig, here?: readonly string[]): string | undefined {
+  return routeSources(peer, here)[0];
 }
 
 const LOOPBACK_OR_LINK_LOCAL = /^(127\.|::1$|fe[89ab][0-9a-f]:)/i;
