@@ -29,9 +29,10 @@
 // - Ownership: every route and rule tsvpn adds carries protocol ROUTE_PROTO (74) and sits
 //   in tsvpn's tables or preferences; nothing in main or any other table is ever added,
 //   replaced or deleted. Entries shared by several handles (the lookup rules, a peer's
-//   exemptions) are reference-counted in this process: the last removeRoutes deletes them.
-//   One tsvpn daemon per network namespace owns these tables; an entry already there when it
-//   adds one is taken over.
+//   exemptions) are reference-counted in this process, and the last removeRoutes deletes a
+//   rule only if no tunnel route left in tsvpn's tables needs it: several tsvpn daemons may
+//   share a namespace (and its rules). An entry already there when one is added is taken
+//   over, except a tunnel route for the same prefix into another device (an error).
 // - A route or rule that cannot be added is an error (RouteError with the `ip` command and
 //   its stderr), and what was added for that plan is removed again.
 // - A SIGKILLed daemon leaves its rules and guard routes behind (its tunnel routes go with
@@ -136,11 +137,22 @@ export function removeRoutes(r: InstalledRoutes): string[] {
 
 function release(held: RouteEntry[]): string[] {
   const errors: string[] = [];
+  const left = new Map<4 | 6, Listing>(); // tsvpn's tables after this handle's routes went, read once
   for (const e of [...held].reverse()) {
     const key = entryKey(e);
     const mine = owned.get(key);
     if (!mine || --mine.count > 0) continue;
     owned.delete(key);
+    if (e.kind === 'rule') {
+      // a rule another tsvpn process's routes still need stays (several daemons may share a namespace)
+      try {
+        if (!left.has(e.family)) left.set(e.family, listOurs(e.family));
+        if (neededBy(e, left.get(e.family)!)) continue;
+      } catch (err) {
+        errors.push(String(err));
+        continue;
+      }
+    }
     const r = ip([`-${e.family}`, ...delArgs(e)]);
     if (!r.ok && !GONE.test(r.stderr)) errors.push(`${r.command} failed: ${r.stderr}`);
   }
@@ -187,37 +199,57 @@ export function sweepStaleRoutes(dev: string): string[] {
   };
   for (const family of [4, 6] as const) {
     const l = listOurs(family);
-    const dst = (r: RouteJson): string => (r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst);
-    const live: string[] = [];
+    const live: Listing = { rules: l.rules, tunnel: [], guard: [] };
     for (const r of l.tunnel) {
-      if (r.dev === dev) drop({ kind: 'route', family, table: TUNNEL_TABLE, dst: dst(r), dev, why: 'a previous run' });
-      else live.push(dst(r));
+      if (r.dev === dev) drop({ kind: 'route', family, table: TUNNEL_TABLE, dst: dstOf(family, r), dev, why: 'a previous run' });
+      else live.tunnel.push(r);
     }
-    let guards = 0;
     for (const r of l.guard) {
-      if (r.type === 'unreachable' && !live.some((t) => cidrCovers(t, dst(r)) && cidrCovers(dst(r), t))) {
-        drop({ kind: 'route', family, table: GUARD_TABLE, dst: dst(r), why: 'guard of a previous run' });
-      } else guards++;
+      const dst = dstOf(family, r);
+      if (r.type === 'unreachable' && !live.tunnel.some((t) => sameCidr(dstOf(family, t), dst))) {
+        drop({ kind: 'route', family, table: GUARD_TABLE, dst, why: 'guard of a previous run' });
+      } else live.guard.push(r);
     }
     for (const r of l.rules) {
-      const to = r.dst === undefined ? undefined : r.dstlen === undefined ? r.dst : `${r.dst}/${r.dstlen}`;
-      const table = r.table === 'main' ? 'main' : Number(r.table);
-      const ipproto = r.ipproto === 'udp' || r.ipproto === 'esp' ? r.ipproto : undefined;
-      const e: RouteEntry = { kind: 'rule', family, pref: r.priority!, table, to, ipproto, sport: r.sport, why: 'a previous run' };
-      const stale =
-        r.priority === EXEMPT_RULE_PREF
-          ? !live.some((t) => to !== undefined && cidrCovers(t, to)) // an exemption nothing needs
-          : live.length === 0 && guards === 0; // a lookup rule into empty tables
-      if (stale) drop(e);
+      const e = ruleEntry(family, r);
+      if (!neededBy(e, live)) drop(e);
     }
   }
   return removed;
 }
 
+interface Listing {
+  rules: RuleJson[];
+  tunnel: RouteJson[];
+  guard: RouteJson[];
+}
+
+/**
+ * Does a tunnel route still need the rule: an exemption, one that covers its peer; a lookup
+ * rule, any route of its family in tsvpn's tables.
+ */
+function neededBy(e: RouteEntry & { kind: 'rule' }, l: Listing): boolean {
+  if (e.pref !== EXEMPT_RULE_PREF) return l.tunnel.length + l.guard.length > 0;
+  return l.tunnel.some((t) => e.to !== undefined && cidrCovers(dstOf(e.family, t), e.to));
+}
+
+function ruleEntry(family: 4 | 6, r: RuleJson): RouteEntry & { kind: 'rule' } {
+  const to = r.dst === undefined ? undefined : r.dstlen === undefined ? r.dst : `${r.dst}/${r.dstlen}`;
+  const ipproto = r.ipproto === 'udp' || r.ipproto === 'esp' ? r.ipproto : undefined;
+  return { kind: 'rule', family, pref: r.priority!, table: r.table === 'main' ? 'main' : Number(r.table), to, ipproto, sport: r.sport, why: 'a previous run' };
+}
+
+const dstOf = (family: 4 | 6, r: RouteJson): string => (r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst);
+const sameCidr = (a: string, b: string): boolean => cidrCovers(a, b) && cidrCovers(b, a);
+
 /** tsvpn's rules and the routes of its two tables, of one family. */
-function listOurs(family: 4 | 6): { rules: RuleJson[]; tunnel: RouteJson[]; guard: RouteJson[] } {
+function listOurs(family: 4 | 6): Listing {
   const prefs = [EXEMPT_RULE_PREF, TUNNEL_RULE_PREF, GUARD_RULE_PREF];
-  const table = (n: number): RouteJson[] => ipJson<RouteJson[]>([`-${family}`, 'route', 'show', 'table', String(n)]).filter(isOurs);
+  const table = (n: number): RouteJson[] => {
+    const r = ip(['-j', `-${family}`, 'route', 'show', 'table', String(n)]);
+    if (!r.ok && NO_TABLE.test(r.stderr)) return []; // the kernel makes a table with its first route
+    return parseJson<RouteJson[]>(r).filter(isOurs);
+  };
   return {
     rules: ipJson<RuleJson[]>([`-${family}`, 'rule', 'show']).filter((r) => isOurs(r) && prefs.includes(r.priority ?? -1)),
     tunnel: table(TUNNEL_TABLE),
@@ -262,7 +294,10 @@ function ip(args: string[]): IpResult {
 }
 
 function ipJson<T>(args: string[]): T {
-  const r = ip(['-j', ...args]);
+  return parseJson<T>(ip(['-j', ...args]));
+}
+
+function parseJson<T>(r: IpResult): T {
   if (!r.ok) throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
   try {
     return (r.stdout.trim() === '' ? [] : JSON.parse(r.stdout)) as T;
@@ -274,3 +309,4 @@ function ipJson<T>(args: string[]): T {
 // Entries that vanished on their own (their device was deleted) are not failures.
 const GONE = /No such process|Cannot find device|No such device|does not exist|No such file or directory/i;
 const EXISTS = /File exists/i;
+const NO_TABLE = /FIB table does not exist/i;

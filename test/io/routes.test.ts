@@ -287,6 +287,30 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
     expect(after.tables).toEqual(before.tables);
   }, 60_000);
 
+  it('a lookup rule another daemon\'s routes in the same namespace still need outlives the last handle of this one', () => {
+    const other = [
+      ['route', 'add', '198.18.0.0/15', 'dev', TUN2, 'proto', '74', 'table', '7481'],
+      ['route', 'add', 'unreachable', '198.18.0.0/15', 'proto', '74', 'table', '7482'],
+    ];
+    const [[before], [, , , a, removeA, probe, sweep, after]] = run(
+      [{ op: 'tables' }],
+      [
+        ...other.map((args): Step => ({ op: 'ip', args })), // another daemon's tunnel, and its lookup rules:
+        { op: 'ip', args: ['rule', 'add', 'pref', '7481', 'lookup', '7481', 'protocol', '74'] },
+        { op: 'install', as: 'a', plan: { dev: TUN, remote: ['203.0.113.128/25'], peer: FAR_PEER4 } },
+        { op: 'remove', as: 'a' },
+        { op: 'probe', to: ['198.18.0.1', '203.0.113.130'] },
+        { op: 'sweep', dev: TUN2 }, // that daemon's next start
+        { op: 'tables' },
+      ],
+    );
+    expect(a.error).toBeUndefined();
+    expect(removeA.lines).toEqual([]);
+    expect(probe.probes!.map((p) => p.dev)).toEqual([TUN2, WAN]);
+    expect(sweep.lines).toHaveLength(4); // its route, its guard, then both lookup rules nothing needs any more
+    expect(after.tables).toEqual(before.tables);
+  }, 60_000);
+
   it('after a SIGKILL the prefixes stay unreachable (not in clear) until the next start sweeps, which keeps a live tunnel\'s entries', () => {
     const [[before], , [left, probe], [other, sweep, after, probeOther, , clean]] = run(
       [{ op: 'tables' }],
@@ -338,6 +362,12 @@ describe.skipIf(!ok)('routes into the TUN device (needs root and /dev/net/tun)',
     expect(missing.error?.command).toContain('nosuchdev0');
     expect(missing.error?.stderr).toMatch(/Cannot find device/);
     expect(after2.tables).toEqual(before.tables);
+  }, 60_000);
+
+  it('on a host tsvpn never touched, the sweep finds nothing and fails on nothing (its tables do not exist yet)', () => {
+    const [[sweep]] = run([{ op: 'sweep', dev: TUN }]);
+    expect(sweep.error).toBeUndefined();
+    expect(sweep.lines).toEqual([]);
   }, 60_000);
 
   it('outerMtu reads the route mtu when there is one, else the device MTU', () => {
