@@ -5,12 +5,12 @@ export const TIERS = {
   unit: [
     'test/*.test.ts',
     'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
-    'test/daemon/{control,datapath,effects,event-log,log,natt-demux,udp-io,sa-spec,spi-hold,status,timers,transport-datapath}.test.ts',
-    'test/io/sd-notify.test.ts',
+    'test/daemon/{control,datapath,effects,event-log,log,natt-demux,route-source,udp-io,sa-spec,spi-hold,status,timers,transport-datapath}.test.ts',
+    'test/io/{sd-notify,route-plan}.test.ts',
     'test/interop/{expect,wait}.test.ts',
   ],
   /** Root: TUN devices, sockets and network namespaces, tsvpn against tsvpn. */
-  e2e: ['test/e2e/**/*.test.ts', 'test/io/**/!(sd-notify).test.ts', 'test/daemon/{dpd,nat,restart,start,tunnel}.test.ts'],
+  e2e: ['test/e2e/**/*.test.ts', 'test/io/**/!(sd-notify|route-plan).test.ts', 'test/daemon/{dpd,nat,restart,start,tunnel}.test.ts'],
   /** Root and strongSwan (charon, swanctl, pki): tsvpn against a real peer. */
   interop: ['test/interop/{matrix,nat-lab,pki,rekey-load,strongswan-lab}.test.ts'],
 } as const;

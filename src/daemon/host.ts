@@ -3,7 +3,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { PeerConfig } from '../config/types.js';
-import { bytesToIp } from '../wire/ip-text.js';
+import { bytesToIp, parseIp } from '../wire/ip-text.js';
 import { outerMtu } from '../io/routes.js';
 import { DaemonError } from './control.js';
 import type { Logger } from './log.js';
@@ -17,14 +17,32 @@ export function checkPrivileges(): void {
   if (!existsSync('/dev/net/tun')) throw new DaemonError('/dev/net/tun is missing: load the tun module (modprobe tun)');
 }
 
-/** Route source: the only local selector, when it is one IPv4 host address of this machine. */
-export function routeSource(peer: PeerConfig): string | undefined {
-  if (peer.local.ts.length !== 1) return undefined;
-  const ts = peer.local.ts[0];
-  if (ts.startAddr.length !== 4 || !ts.startAddr.every((b, i) => b === ts.endAddr[i])) return undefined;
-  const addr = bytesToIp(ts.startAddr);
-  const here = Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === addr));
-  return here ? addr : undefined;
+/**
+ * Route sources: for each family, an address of this machine inside local.ts (a selector that
+ * is one address first, then the others in order), so the host's own traffic to the remote
+ * network leaves through the tunnel with a source the peer's selectors accept. Loopback and
+ * link-local addresses are never chosen. Empty when no local address is inside local.ts.
+ */
+export function routeSources(peer: PeerConfig, here: readonly string[] = hostAddresses()): string[] {
+  const mine = here.map((a) => ({ text: a, bytes: parseIp(a) })).filter((a) => a.bytes && !LOOPBACK_OR_LINK_LOCAL.test(a.text));
+  const single = peer.local.ts.filter((t) => Buffer.compare(t.startAddr, t.endAddr) === 0);
+  const out: string[] = [];
+  for (const ts of [...single, ...peer.local.ts.filter((t) => !single.includes(t))]) {
+    const inside = mine.find((a) => a.bytes!.length === ts.startAddr.length && Buffer.compare(a.bytes!, ts.startAddr) >= 0 && Buffer.compare(a.bytes!, ts.endAddr) <= 0);
+    if (inside && !out.some((o) => o.includes(':') === inside.text.includes(':'))) out.push(bytesToIp(inside.bytes!));
+  }
+  return out;
+}
+
+/** The first of routeSources (one family only); RoutePlan.src takes routeSources' list whole. */
+export function routeSource(peer: PeerConfig, here?: readonly string[]): string | undefined {
+  return routeSources(peer, here)[0];
+}
+
+const LOOPBACK_OR_LINK_LOCAL = /^(127\.|::1$|fe[89ab][0-9a-f]:)/i;
+
+function hostAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
 }
 
 /** The TUN MTU when peer.json gives none: from the route to the peer (tun-mtu.ts). */

@@ -1,172 +1,260 @@
-// Routes that send traffic for the remote selectors into the TUN device, and the outer path
-// MTU. Runs iproute2's `ip` in the current network namespace (the daemon runs under
-// `ip netns exec` in the lab), reading with `ip -j` (JSON).
+// Routes that send traffic for the remote selectors into the TUN device, checks that they
+// are still there, the sweep of a killed daemon's leftovers, and the outer path MTU. Runs
+// iproute2's `ip` in the current network namespace (the daemon runs under `ip netns exec`
+// in the lab), reading with `ip -j` (JSON). route-plan.ts decides what to add.
 //
 // Rules kept here:
-// - Only routes this module added are ever removed; a route someone else owns is never
-//   replaced or deleted. `ip route add` (not `replace`) is used for that reason: if a route
-//   with the same prefix already exists, the prefix is installed as its two halves instead,
-//   which are more specific and so win, while the existing route stays as it was.
-// - A default selector (0.0.0.0/0, ::/0) is always installed as two /1 halves, the way
-//   wg-quick and OpenVPN's def1 do: the main default route is left untouched (nothing to
-//   restore, and a DHCP client's `ip route replace default ...` cannot clobber the tunnel's
-//   route), and if the daemon dies, deleting the TUN device takes the halves with it.
-// - Routing trap: when a remote prefix covers the peer's own outer address, the tunnel's
-//   IKE and ESP packets to the peer would be routed into the tunnel itself. Before adding
-//   any tunnel route, a host route for the peer via its current path (gateway and device
-//   from `ip route get`) is added; it is the most specific route, so it keeps winning.
-//   A host route was chosen over a policy rule because a rule would need a mark or a
-//   source-port match on the daemon's sockets; the host route touches only the peer's
-//   address and needs nothing from the sockets. It follows the path at install time: if
-//   the gateway changes later, reinstall.
-// - As with wg-quick, a more specific route that already exists (e.g. the LAN's connected
-//   subnet under a 0.0.0.0/0 selector) keeps its traffic out of the tunnel.
+// - Tunnel routes live in tsvpn's own table, TUNNEL_TABLE (7481), looked up by one rule per
+//   family at preference 7481, before main (32766): `ip rule`, `ip route show table 7481`.
+//   Each route is `<prefix> dev <tun> src <local inner address>` when the daemon knows a
+//   local address inside local.ts (daemon/host.ts routeSource), so the host's own traffic
+//   to the remote network leaves with a source the peer's selectors accept.
+// - Never in clear: main's routes never decide where protected traffic goes, because the
+//   tunnel rule comes first (a more specific route in main, e.g. a hijack, does not win).
+//   Behind it, GUARD_TABLE (7482, rule preference 7482) holds `unreachable <prefix>` for
+//   every tunnel prefix: if the tunnel route is deleted, or the TUN device goes with a killed
+//   daemon, the packet is refused (ENETUNREACH locally, ICMP net unreachable when forwarded)
+//   instead of falling through to main. checkRoutes() lists what is missing, for the
+//   daemon's periodic check to count and log.
+// - The LAN is not special: a remote selector of 0.0.0.0/0 takes the host's LAN traffic
+//   into the tunnel too, as strongSwan's policies do without its bypass-lan plugin; leave a
+//   LAN out by not covering it with the remote selectors.
+// - Routing trap: when a remote prefix covers the peer's own outer address, rules at
+//   preference 7480 send tsvpn's own IKE (UDP from the IKE port and 4500) and ESP (protocol
+//   50) to the peer through main; anything else to the peer is protected traffic and goes
+//   into the tunnel. (So transport mode, whose only selector is the peer, uses this same
+//   scheme: transport-routes.ts.) IPv6 link-local (fe80::/10) is exempt the same way when a
+//   prefix covers it. `ip rule ... ipproto/sport` needs kernel and iproute2 4.17 or later.
+// - A default selector (0.0.0.0/0, ::/0) is installed as its two /1 halves.
+// - Ownership: every route and rule tsvpn adds carries protocol ROUTE_PROTO (74) and sits
+//   in tsvpn's tables or preferences; nothing in main or any other table is ever added,
+//   replaced or deleted. Entries shared by several handles (the lookup rules, a peer's
+//   exemptions) are reference-counted in this process, and the last removeRoutes deletes a
+//   rule only if no tunnel route left in tsvpn's tables needs it: several tsvpn daemons may
+//   share a namespace (and its rules). An entry already there when one is added is taken
+//   over, except a tunnel route for the same prefix into another device (an error).
+// - A route or rule that cannot be added is an error (RouteError with the `ip` command and
+//   its stderr), and what was added for that plan is removed again.
+// - A SIGKILLed daemon leaves its rules and guard routes behind (its tunnel routes go with
+//   the TUN device), so its prefixes stay unreachable, never in clear, until the next start
+//   calls sweepStaleRoutes(). By hand: `ip rule flush protocol 74` (and `ip -6 rule ...`),
+//   `ip route flush table 7482`.
 
 import { spawnSync } from 'node:child_process';
 import { isIP } from 'node:net';
-import { bytesToIp } from '../wire/ip-text.js';
-import { ipToBytes, prefixRange } from '../wire/selectors.js';
+import {
+  addArgs,
+  cidrCovers,
+  delArgs,
+  describeEntry,
+  entryKey,
+  EXEMPT_RULE_PREF,
+  GUARD_RULE_PREF,
+  GUARD_TABLE,
+  isOurs,
+  planRoutes,
+  RouteError,
+  routeKey,
+  ruleKey,
+  TUNNEL_RULE_PREF,
+  TUNNEL_TABLE,
+  type RouteEntry,
+  type RouteJson,
+  type RoutePlan,
+  type RuleJson,
+} from './route-plan.js';
 
-export class RouteError extends Error {
-  override name = 'RouteError';
-  constructor(
-    message: string,
-    /** The `ip` command that failed, when one did. */
-    readonly command?: string,
-    /** Its standard error, trimmed. */
-    readonly stderr?: string,
-  ) {
-    super(message);
-  }
-}
-
-export interface RoutePlan {
-  /** The TUN device. */
-  dev: string;
-  /** Remote selector prefixes as CIDR ("203.0.113.128/25", "2001:db8:2::/48", "0.0.0.0/0"). */
-  remote: string[];
-  /** The peer's outer address (an IP, never %any). */
-  peer: string;
-  /** Preferred source for the tunnel routes (the local inner address); used for prefixes of its family. */
-  src?: string;
-}
+export { RouteError, type RoutePlan } from './route-plan.js';
+export { EXEMPT_RULE_PREF, GUARD_RULE_PREF, GUARD_TABLE, ROUTE_PROTO, TUNNEL_RULE_PREF, TUNNEL_TABLE } from './route-plan.js';
 
 export interface InstalledRoutes {
-  /** One line per route added, for logs ("0.0.0.0/1 dev tsvpn-x (half of 0.0.0.0/0)"). */
+  /** One line per route or rule this handle holds, for logs ("ip -4 route 10.2.0.0/16 dev tsvpn-x table 7481 src ..."). */
   readonly items: readonly string[];
 }
 
-interface Prefix {
-  family: 4 | 6;
-  addr: Uint8Array; // masked to len bits
-  len: number;
-  /** The configured prefix this one was split from, for the log line. */
-  from?: string;
-}
-
-interface Added {
-  family: 4 | 6;
-  /** Arguments after `ip -4|-6` that delete exactly this route. */
-  del: string[];
-}
-
-/** What removeRoutes must undo, kept out of the public object. */
-const undo = new WeakMap<InstalledRoutes, Added[]>();
+/** What removeRoutes must let go of, kept out of the public object. */
+const undo = new WeakMap<InstalledRoutes, RouteEntry[]>();
+/** Every entry this process added, by entryKey, with how many handles hold it. */
+const owned = new Map<string, { entry: RouteEntry; count: number }>();
 
 /**
- * Add the tunnel routes (and first the peer's host route when a prefix covers the peer).
- * Synchronous. A prefix already routed into `dev` is left as it is and not recorded. On
- * failure removes whatever it added and throws RouteError naming the ip command and its
- * error output; a plan that cannot work (bad prefix, peer address, a selector that is the
- * peer itself) throws RouteError before anything is changed.
+ * Add the rules and routes of the plan (see the header comment). Synchronous. On failure
+ * removes whatever it added and throws RouteError naming the ip command and its error
+ * output; a plan that cannot work (bad prefix, peer or source address) throws RouteError
+ * before anything is changed.
  */
 export function installRoutes(plan: RoutePlan): InstalledRoutes {
-  if (!/^[^\s/]{1,15}$/.test(plan.dev)) throw new RouteError(`'${plan.dev}' is not a network device name`);
-  const peer = address(plan.peer, 'peer address');
-  const src = plan.src === undefined ? undefined : address(plan.src, 'source address');
-  const wanted: Prefix[] = [];
-  for (const text of plan.remote) {
-    const p = prefix(text);
-    // a default selector always goes in as its two halves (see the header comment)
-    wanted.push(...(p.len === 0 ? halves(p).map((h) => ({ ...h, from: text })) : [p]));
-  }
-
-  // Decide the final prefixes before changing anything: skip what already goes into the
-  // TUN, split what collides with a route someone else owns.
-  const final: Prefix[] = [];
-  const seen = new Set<string>();
-  const place = (p: Prefix): void => {
-    const key = cidr(p);
-    if (seen.has(key)) return;
-    seen.add(key);
-    const existing = showExact(p.family, key);
-    if (existing.some((r) => r.dev === plan.dev)) return; // already routed into the tunnel
-    if (existing.length === 0) {
-      final.push(p);
-      return;
+  const entries = planRoutes(plan);
+  const held: RouteEntry[] = [];
+  for (const e of entries) {
+    try {
+      hold(e);
+    } catch (err) {
+      release(held);
+      throw err;
     }
-    if (p.len === p.addr.length * 8) {
-      const via = existing.map((r) => r.dev ?? r.type ?? '?').join(', ');
-      throw new RouteError(`${key} is already routed via ${via}; remove that route or leave the address out of the remote selectors`);
-    }
-    for (const h of halves(p)) place({ ...h, from: p.from ?? key });
-  };
-  for (const p of wanted) place(p);
-
-  const steps: IpStep[] = [];
-  const trap = final.filter((p) => p.family === peer.family && covers(p, peer.bytes));
-  if (trap.length > 0) {
-    const host = peerHostRoute(plan.dev, peer, trap);
-    if (host) steps.push({ family: peer.family, add: ['route', 'add', ...host.add], del: ['route', 'del', ...host.del], item: host.item });
+    held.push(e);
   }
-  for (const p of final) {
-    const key = cidr(p);
-    const withSrc = src && src.family === p.family ? ['src', src.text] : [];
-    const note = p.from ? ` (part of ${p.from})` : '';
-    steps.push({ family: p.family, add: ['route', 'add', key, 'dev', plan.dev, ...withSrc], del: ['route', 'del', key, 'dev', plan.dev], item: `${key} dev ${plan.dev}${withSrc.length ? ` src ${src!.text}` : ''}${note}` });
-  }
-  return applyIpSteps(steps);
-}
-
-/** One change made with `ip -4|-6`, and the arguments that undo exactly it. */
-export interface IpStep {
-  family: 4 | 6;
-  add: string[];
-  del: string[];
-  /** Human-readable, for logs. */
-  item: string;
-}
-
-/**
- * Apply the steps in order. On a failure undo what was applied and throw RouteError naming
- * the ip command and its error output. The handle returned is what removeRoutes undoes.
- */
-export function applyIpSteps(steps: readonly IpStep[]): InstalledRoutes {
-  const added: Added[] = [];
-  for (const s of steps) {
-    const r = ip([`-${s.family}`, ...s.add]);
-    if (!r.ok) {
-      rollback(added);
-      throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
-    }
-    added.push({ family: s.family, del: s.del });
-  }
-  const result: InstalledRoutes = Object.freeze({ items: Object.freeze(steps.map((s) => s.item)) });
-  undo.set(result, added);
+  const result: InstalledRoutes = Object.freeze({ items: Object.freeze(held.map(describeEntry)) });
+  undo.set(result, held);
   return result;
 }
 
+function hold(e: RouteEntry): void {
+  const key = entryKey(e);
+  const mine = owned.get(key);
+  if (mine) {
+    mine.count++;
+    return;
+  }
+  const r = ip([`-${e.family}`, ...addArgs(e)]);
+  if (!r.ok && !(EXISTS.test(r.stderr) && mayTakeOver(e))) throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
+  owned.set(key, { entry: e, count: 1 });
+}
+
+/** An entry already there is taken over, except a tunnel route for the prefix into another device. */
+function mayTakeOver(e: RouteEntry): boolean {
+  if (e.kind !== 'route' || !e.dev) return true;
+  const there = ipJson<RouteJson[]>([`-${e.family}`, 'route', 'show', 'exact', e.dst, 'table', String(e.table)]);
+  const other = there.find((r) => r.dev !== e.dev);
+  if (!other) return true;
+  const command = `ip -${e.family} ${addArgs(e).join(' ')}`;
+  throw new RouteError(`${e.dst} is already routed into ${other.dev ?? other.type} (table ${e.table}): two tunnels cannot share a remote prefix`, command, 'File exists');
+}
+
 /**
- * Delete exactly what installRoutes, installTransportRoutes or applyIpSteps added, newest first (the peer's host route last,
- * so the peer stays reachable throughout). Idempotent; never throws; routes already gone
- * (for instance with the TUN device) are not errors. Returns the error texts of deletions
- * that failed.
+ * Let go of what installRoutes added, newest first (the peer's exemptions last, so its IKE
+ * and ESP never fall into the tunnel). Entries other handles still hold stay. Idempotent;
+ * never throws; entries already gone (for instance with the TUN device) are not errors.
+ * Returns the error texts of deletions that failed.
  */
 export function removeRoutes(r: InstalledRoutes): string[] {
-  const added = undo.get(r);
-  if (!added) return [];
+  const held = undo.get(r);
+  if (!held) return [];
   undo.delete(r);
-  return rollback(added);
+  return release(held);
+}
+
+function release(held: RouteEntry[]): string[] {
+  const errors: string[] = [];
+  const left = new Map<4 | 6, Listing>(); // tsvpn's tables after this handle's routes went, read once
+  for (const e of [...held].reverse()) {
+    const key = entryKey(e);
+    const mine = owned.get(key);
+    if (!mine || --mine.count > 0) continue;
+    owned.delete(key);
+    if (e.kind === 'rule') {
+      // a rule another tsvpn process's routes still need stays (several daemons may share a namespace)
+      try {
+        if (!left.has(e.family)) left.set(e.family, listOurs(e.family));
+        if (neededBy(e, left.get(e.family)!)) continue;
+      } catch (err) {
+        errors.push(String(err));
+        continue;
+      }
+    }
+    const r = ip([`-${e.family}`, ...delArgs(e)]);
+    if (!r.ok && !GONE.test(r.stderr)) errors.push(`${r.command} failed: ${r.stderr}`);
+  }
+  held.length = 0;
+  return errors;
+}
+
+/**
+ * What the handles hold (with none given: everything this process holds) that is no longer
+ * there (a deleted tunnel route, rule or guard), one line each, for the daemon's periodic
+ * check to count and log; empty when all is in place. Reads the rules and tsvpn's two tables
+ * once per family in use, however many handles. Throws RouteError when they cannot be read.
+ */
+export function checkRoutes(...handles: InstalledRoutes[]): string[] {
+  const wanted = new Map<string, RouteEntry>();
+  if (handles.length === 0) for (const [k, o] of owned) wanted.set(k, o.entry);
+  for (const h of handles) for (const e of undo.get(h) ?? []) wanted.set(entryKey(e), e);
+  if (wanted.size === 0) return [];
+  const present = new Set<string>();
+  for (const family of [4, 6] as const) {
+    if (![...wanted.values()].some((e) => e.family === family)) continue;
+    const l = listOurs(family);
+    for (const r of l.rules) present.add(ruleKey(family, r));
+    for (const r of l.tunnel) present.add(routeKey(family, TUNNEL_TABLE, r));
+    for (const r of l.guard) present.add(routeKey(family, GUARD_TABLE, r));
+  }
+  return [...wanted].filter(([k]) => !present.has(k)).map(([, e]) => `missing: ${describeEntry(e)}`);
+}
+
+/**
+ * Remove what a previous run left for the TUN device `dev` (its tunnel routes, and the guard
+ * routes and rules no live tunnel route backs any more), before this run installs anything.
+ * Touches only entries tagged ROUTE_PROTO in tsvpn's tables and preferences, never one this
+ * process holds. Returns one line per entry removed, for the log; throws RouteError when the
+ * tables cannot be read or an entry cannot be deleted.
+ */
+export function sweepStaleRoutes(dev: string): string[] {
+  const removed: string[] = [];
+  const drop = (e: RouteEntry): void => {
+    if (owned.has(entryKey(e))) return;
+    const r = ip([`-${e.family}`, ...delArgs(e)]);
+    if (!r.ok && !GONE.test(r.stderr)) throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
+    removed.push(describeEntry(e));
+  };
+  for (const family of [4, 6] as const) {
+    const l = listOurs(family);
+    const live: Listing = { rules: l.rules, tunnel: [], guard: [] };
+    for (const r of l.tunnel) {
+      if (r.dev === dev) drop({ kind: 'route', family, table: TUNNEL_TABLE, dst: dstOf(family, r), dev, why: 'a previous run' });
+      else live.tunnel.push(r);
+    }
+    for (const r of l.guard) {
+      const dst = dstOf(family, r);
+      if (r.type === 'unreachable' && !live.tunnel.some((t) => sameCidr(dstOf(family, t), dst))) {
+        drop({ kind: 'route', family, table: GUARD_TABLE, dst, why: 'guard of a previous run' });
+      } else live.guard.push(r);
+    }
+    for (const r of l.rules) {
+      const e = ruleEntry(family, r);
+      if (!neededBy(e, live)) drop(e);
+    }
+  }
+  return removed;
+}
+
+interface Listing {
+  rules: RuleJson[];
+  tunnel: RouteJson[];
+  guard: RouteJson[];
+}
+
+/**
+ * Does a tunnel route still need the rule: an exemption, one that covers its peer; a lookup
+ * rule, any route of its family in tsvpn's tables.
+ */
+function neededBy(e: RouteEntry & { kind: 'rule' }, l: Listing): boolean {
+  if (e.pref !== EXEMPT_RULE_PREF) return l.tunnel.length + l.guard.length > 0;
+  return l.tunnel.some((t) => e.to !== undefined && cidrCovers(dstOf(e.family, t), e.to));
+}
+
+function ruleEntry(family: 4 | 6, r: RuleJson): RouteEntry & { kind: 'rule' } {
+  const to = r.dst === undefined ? undefined : r.dstlen === undefined ? r.dst : `${r.dst}/${r.dstlen}`;
+  const ipproto = r.ipproto === 'udp' || r.ipproto === 'esp' ? r.ipproto : undefined;
+  return { kind: 'rule', family, pref: r.priority!, table: r.table === 'main' ? 'main' : Number(r.table), to, ipproto, sport: r.sport, why: 'a previous run' };
+}
+
+const dstOf = (family: 4 | 6, r: RouteJson): string => (r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst);
+const sameCidr = (a: string, b: string): boolean => cidrCovers(a, b) && cidrCovers(b, a);
+
+/** tsvpn's rules and the routes of its two tables, of one family. */
+function listOurs(family: 4 | 6): Listing {
+  const prefs = [EXEMPT_RULE_PREF, TUNNEL_RULE_PREF, GUARD_RULE_PREF];
+  const table = (n: number): RouteJson[] => {
+    const r = ip(['-j', `-${family}`, 'route', 'show', 'table', String(n)]);
+    if (!r.ok && NO_TABLE.test(r.stderr)) return []; // the kernel makes a table with its first route
+    return parseJson<RouteJson[]>(r).filter(isOurs);
+  };
+  return {
+    rules: ipJson<RuleJson[]>([`-${family}`, 'rule', 'show']).filter((r) => isOurs(r) && prefs.includes(r.priority ?? -1)),
+    tunnel: table(TUNNEL_TABLE),
+    guard: table(GUARD_TABLE),
+  };
 }
 
 /**
@@ -174,67 +262,19 @@ export function removeRoutes(r: InstalledRoutes): string[] {
  * the kernel learned), else its device's MTU. Throws RouteError when there is no route.
  */
 export function outerMtu(peer: string): number {
-  const p = address(peer, 'peer address');
-  const got = routeGet(p);
+  const family = isIP(peer);
+  if (family !== 4 && family !== 6) throw new RouteError(`peer address '${peer}' is not an IP address`);
+  const got = ipJson<RouteJson[]>([`-${family}`, 'route', 'get', peer])[0];
+  if (!got) throw new RouteError(`ip route get ${peer} returned no route`);
   for (const m of got.metrics ?? []) {
     const v = m.mtu;
     if (typeof v === 'number' && v > 0) return v;
   }
-  if (!got.dev) throw new RouteError(`the route to ${p.text} names no device`);
+  if (!got.dev) throw new RouteError(`the route to ${peer} names no device`);
   const link = ipJson<{ mtu?: number }[]>(['link', 'show', 'dev', got.dev]);
   const mtu = link[0]?.mtu;
   if (typeof mtu !== 'number') throw new RouteError(`device ${got.dev} reports no MTU`);
   return mtu;
-}
-
-// ---- the routing trap -------------------------------------------------------------------
-
-interface RouteJson {
-  type?: string;
-  dst?: string;
-  gateway?: string;
-  dev?: string;
-  prefsrc?: string;
-  metrics?: Record<string, unknown>[];
-}
-
-function peerHostRoute(
-  dev: string,
-  peer: Address,
-  trap: Prefix[],
-): { add: string[]; del: string[]; item: string } | undefined {
-  const hostLen = peer.bytes.length * 8;
-  const host = `${peer.text}/${hostLen}`;
-  if (trap.some((p) => p.len === hostLen)) {
-    // the selector is the peer itself (transport mode): only policy routing could tell the
-    // tunnel's own packets from the protected ones
-    throw new RouteError(`remote selector ${host} is the peer's own address: a route into ${dev} would carry the tunnel's own IKE/ESP packets`);
-  }
-  const got = routeGet(peer);
-  if (got.type === 'local') return undefined; // our own address: the local table wins anyway
-  if (got.dev === dev) throw new RouteError(`the route to the peer ${peer.text} already goes into ${dev}`);
-  const existing = showExact(peer.family, host);
-  if (existing.some((r) => r.dev === dev)) throw new RouteError(`a host route sends the peer ${peer.text} into ${dev}`);
-  if (existing.length > 0) return undefined; // someone's host route already keeps it out
-  if (!got.dev) throw new RouteError(`the route to the peer ${peer.text} names no device`);
-  const via = got.gateway ? ['via', got.gateway] : [];
-  const src = got.prefsrc ? ['src', got.prefsrc] : [];
-  const covering = trap.map((p) => p.from ?? cidr(p)).filter((v, i, a) => a.indexOf(v) === i).join(', ');
-  return {
-    add: [host, ...via, 'dev', got.dev, ...src],
-    del: [host, ...via, 'dev', got.dev],
-    item: `${host} ${[...via, 'dev', got.dev].join(' ')} (keeps the tunnel's own packets out of ${covering})`,
-  };
-}
-
-function routeGet(peer: Address): RouteJson {
-  const r = ipJson<RouteJson[]>([`-${peer.family}`, 'route', 'get', peer.text]);
-  if (!r[0]) throw new RouteError(`ip route get ${peer.text} returned no route`);
-  return r[0];
-}
-
-function showExact(family: 4 | 6, key: string): RouteJson[] {
-  return ipJson<RouteJson[]>([`-${family}`, 'route', 'show', 'exact', key, 'table', 'main']);
 }
 
 // ---- running ip -------------------------------------------------------------------------
@@ -254,7 +294,10 @@ function ip(args: string[]): IpResult {
 }
 
 function ipJson<T>(args: string[]): T {
-  const r = ip(['-j', ...args]);
+  return parseJson<T>(ip(['-j', ...args]));
+}
+
+function parseJson<T>(r: IpResult): T {
   if (!r.ok) throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
   try {
     return (r.stdout.trim() === '' ? [] : JSON.parse(r.stdout)) as T;
@@ -263,67 +306,7 @@ function ipJson<T>(args: string[]): T {
   }
 }
 
-// Routes that vanished on their own (their device was deleted) are not failures.
-const GONE = /No such process|Cannot find device|No such device|does not exist/i;
-
-function rollback(added: Added[]): string[] {
-  const errors: string[] = [];
-  for (const a of [...added].reverse()) {
-    try {
-      const r = ip([`-${a.family}`, ...a.del]);
-      if (!r.ok && !GONE.test(r.stderr)) errors.push(`${r.command} failed: ${r.stderr}`);
-    } catch (e) {
-      errors.push(String(e));
-    }
-  }
-  added.length = 0;
-  return errors;
-}
-
-// ---- addresses and prefixes -------------------------------------------------------------
-
-interface Address {
-  family: 4 | 6;
-  bytes: Uint8Array;
-  text: string;
-}
-
-function address(text: string, what: string): Address {
-  const family = isIP(text);
-  if (family !== 4 && family !== 6) throw new RouteError(`${what} '${text}' is not an IP address`);
-  const bytes = ipToBytes(text);
-  return { family, bytes, text: bytesToIp(bytes) };
-}
-
-function prefix(text: string): Prefix {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
-  const family = m ? isIP(m[1]) : 0;
-  if (!m || (family !== 4 && family !== 6)) throw new RouteError(`remote prefix '${text}' is not CIDR (address/length)`);
-  const bytes = ipToBytes(m[1]);
-  const len = Number(m[2]);
-  if (len > bytes.length * 8) throw new RouteError(`remote prefix '${text}' has a length beyond ${bytes.length * 8}`);
-  return { family, addr: mask(bytes, len), len };
-}
-
-/** `bytes` with every bit past the first `len` cleared (the prefix's network address). */
-const mask = (bytes: Uint8Array, len: number): Uint8Array => prefixRange(bytes, len)[0];
-
-function halves(p: Prefix): [Prefix, Prefix] {
-  const len = p.len + 1;
-  const upper = Uint8Array.from(p.addr);
-  upper[p.len >> 3] |= 0x80 >> (p.len & 7); // set the first bit past the prefix
-  return [
-    { family: p.family, addr: Uint8Array.from(p.addr), len, from: p.from },
-    { family: p.family, addr: upper, len, from: p.from },
-  ];
-}
-
-function covers(p: Prefix, a: Uint8Array): boolean {
-  if (a.length !== p.addr.length) return false;
-  const m = mask(a, p.len);
-  return m.every((b, i) => b === p.addr[i]);
-}
-
-function cidr(p: Prefix): string {
-  return `${bytesToIp(p.addr)}/${p.len}`;
-}
+// Entries that vanished on their own (their device was deleted) are not failures.
+const GONE = /No such process|Cannot find device|No such device|does not exist|No such file or directory/i;
+const EXISTS = /File exists/i;
+const NO_TABLE = /FIB table does not exist/i;

@@ -1,25 +1,14 @@
 // Transport mode routing (RFC 4301 §4.1: the SA protects the two hosts' own traffic): the
 // protected address is the peer's own outer address, so a plain route into the TUN would
-// also carry tsvpn's own IKE and ESP packets to the peer into the TUN (routing trap).
-// Policy routing tells them apart, without touching the main table:
-//   pref P    to <peer> ipproto udp sport <ike port>  lookup main   (tsvpn's IKE, RFC 7296 §2)
-//   pref P    to <peer> ipproto udp sport 4500        lookup main   (NAT-T / ESP in UDP, RFC 3948 §2.1)
-//   pref P    to <peer> ipproto esp                   lookup main   (raw ESP, RFC 4303, protocol 50)
-//   pref P+1  to <peer>                               lookup T      (everything else)
-//   table T:  <peer> dev <tun> [src <local>]
-// P and T are fixed here and differ from strongSwan's 220 and from the main/local/default
-// rules; several tunnels share them (each rule names its own peer). Exactly the rules and
-// route added are recorded by applyIpSteps and removed by removeRoutes (routes.ts). Needs `ip rule ... ipproto/sport`
+// also carry tsvpn's own IKE and ESP packets to the peer into the TUN (routing trap). This
+// is the tunnel scheme of routes.ts with the peer as the only prefix: its exemption rules
+// (preference 7480) send tsvpn's IKE (RFC 7296 §2), NAT-T (RFC 3948 §2.1) and raw ESP
+// (RFC 4303) to the peer through main, the rest to the peer goes through the tunnel table
+// into the TUN, and the guard drops it if that route goes. Needs `ip rule ... ipproto/sport`
 // (iproute2 and kernel 4.17 or later).
 import { isIP } from 'node:net';
-import { applyIpSteps, RouteError, type InstalledRoutes, type IpStep } from './routes.js';
+import { installRoutes, RouteError, type InstalledRoutes } from './routes.js';
 import { parseIp } from '../wire/ip-text.js';
-import { NAT_T_PORT } from '../wire/constants.js';
-
-/** Priority of the exemption rules; the rule into TRANSPORT_TABLE is the next one. */
-export const TRANSPORT_RULE_PREF = 7470;
-/** The routing table holding the peers' host routes into the TUN devices. */
-export const TRANSPORT_TABLE = 7470;
 
 export interface TransportRoutePlan {
   /** The TUN device. */
@@ -30,8 +19,8 @@ export interface TransportRoutePlan {
   remote: string[];
   /** The local IKE port (sport of tsvpn's IKE packets); 4500 is always exempt too. */
   ikePort: number;
-  /** Preferred source for the route (the local outer address). */
-  src?: string;
+  /** Preferred source for the route (the local outer address), or one per family. */
+  src?: string | readonly string[];
 }
 
 /**
@@ -40,7 +29,6 @@ export interface TransportRoutePlan {
  * are not the peer itself throws before anything is changed.
  */
 export function installTransportRoutes(plan: TransportRoutePlan): InstalledRoutes {
-  if (!/^[^\s/]{1,15}$/.test(plan.dev)) throw new RouteError(`'${plan.dev}' is not a network device name`);
   const family = isIP(plan.peer);
   if (family !== 4 && family !== 6) throw new RouteError(`peer address '${plan.peer}' is not an IP address`);
   const hostLen = family === 4 ? 32 : 128;
@@ -50,31 +38,7 @@ export function installTransportRoutes(plan: TransportRoutePlan): InstalledRoute
       throw new RouteError(`transport mode: remote selector ${r} is not the peer's own address ${plan.peer}/${hostLen}`);
     }
   }
-  if (!Number.isInteger(plan.ikePort) || plan.ikePort < 1 || plan.ikePort > 65535) throw new RouteError(`IKE port ${plan.ikePort} is not a port`);
-  const src = plan.src && isIP(plan.src) === family ? ['src', plan.src] : [];
-  const to = ['to', plan.peer];
-  const ports = [...new Set([plan.ikePort, NAT_T_PORT])];
-  const steps: IpStep[] = [];
-  for (const p of ports) {
-    const sel = [...to, 'ipproto', 'udp', 'sport', String(p)];
-    steps.push(rule(family, sel, 'main', TRANSPORT_RULE_PREF, `tsvpn's UDP ${p} to the peer stays out of ${plan.dev}`));
-  }
-  steps.push(rule(family, [...to, 'ipproto', 'esp'], 'main', TRANSPORT_RULE_PREF, `tsvpn's ESP to the peer stays out of ${plan.dev}`));
-  const host = `${plan.peer}/${hostLen}`;
-  steps.push({
-    family,
-    add: ['route', 'add', host, 'dev', plan.dev, ...src, 'table', String(TRANSPORT_TABLE)],
-    del: ['route', 'del', host, 'dev', plan.dev, 'table', String(TRANSPORT_TABLE)],
-    item: `${host} dev ${plan.dev}${src.length ? ` src ${src[1]}` : ''} table ${TRANSPORT_TABLE}`,
-  });
-  steps.push(rule(family, to, String(TRANSPORT_TABLE), TRANSPORT_RULE_PREF + 1, `the rest to the peer goes into ${plan.dev}`));
-
-  return applyIpSteps(steps);
-}
-
-function rule(family: 4 | 6, sel: string[], table: string, pref: number, why: string): IpStep {
-  const tail = [...sel, 'lookup', table, 'pref', String(pref)];
-  return { family, add: ['rule', 'add', ...tail], del: ['rule', 'del', ...tail], item: `rule pref ${pref} ${sel.join(' ')} lookup ${table} (${why})` };
+  return installRoutes({ dev: plan.dev, remote: [`${plan.peer}/${hostLen}`], peer: plan.peer, src: plan.src, ikePort: plan.ikePort });
 }
 
 function sameAddr(a: string, b: string): boolean {

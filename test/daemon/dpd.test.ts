@@ -54,7 +54,7 @@ describe.skipIf(!ok)('dead peer detection (needs root and /dev/net/tun)', () => 
       // the remote prefix still goes into the TUN (on-demand), with no SA behind it
       expect(nsExec(hosts.left.ns, 'ip', ['route', 'get', to]).stdout).toContain('tsvpn-left');
       if (mode === 'transport') {
-        // ... while the IKE that will bring it back still leaves on the wire (policy rules, pref 7470)
+        // ... while the IKE that will bring it back still leaves on the wire (policy rules, pref 7480)
         expect(nsExec(hosts.left.ns, 'ip', ['route', 'get', to, 'ipproto', 'udp', 'sport', '500']).stdout).not.toContain('tsvpn-left');
       }
 
