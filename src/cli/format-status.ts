@@ -115,6 +115,7 @@ export function formatStatus(s: TunnelStatus): string {
     ['ike', dropsText(s.drops.ike)],
   ].filter(([, t]) => t !== '');
   if (drops.length > 0) lines.push(`drops: ${drops.map(([k, t]) => `${k}: ${t}`).join('; ')}`);
+  if ((s.routesMissing ?? 0) > 0) lines.push(`routes: ${s.routesMissing} of tsvpn's routes or rules are missing (see the log): their traffic is dropped, not sent in clear`);
   if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
   if (s.reauths > 0) lines.push(`ike: reauthenticated ${s.reauths}x`);
   if (s.lastFailure) lines.push(...failureLines('last failure', s.lastFailure, ''));

@@ -1,6 +1,7 @@
 // PeerConfig -> the IkeSaConfig one IKE SA runs with (src/ike/config.ts). The runtime pieces
 // (randomness, the wall clock, the peer a '%any' responder actually talks to) come from the
 // daemon; everything else is the peer.json, already parsed and checked.
+import { KeyObject } from 'node:crypto';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { ANY, type PeerConfig } from './types.js';
 
@@ -62,4 +63,21 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
 /** Zero the PSK this PeerConfig holds (KeyObjects cannot be zeroed from JS). Idempotent. */
 export function disposePeerConfig(p: PeerConfig): void {
   if (p.local.auth.method === 'psk') p.local.auth.psk.fill(0);
+}
+
+/**
+ * Whether a reload leaves a connection as it is: every field equal, PSKs and keys compared by
+ * their bytes in memory (never printed). A PSK's own toJSON says only "<redacted>", so the
+ * comparison walks the object itself instead of asking JSON.stringify.
+ */
+export function samePeerConfig(a: PeerConfig, b: PeerConfig): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (v instanceof Uint8Array) return `bytes:${Buffer.from(v).toString('base64')}`;
+  if (v instanceof KeyObject) return `key:${v.export({ format: 'der', type: v.type === 'private' ? 'pkcs8' : 'spki' }).toString('base64')}`;
+  if (Array.isArray(v)) return v.map(canonical);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, canonical(x)]));
+  return v;
 }

@@ -4,17 +4,17 @@
 // layer (src/ike/connection.ts) its events and timeouts, serves the control socket and tears
 // everything down in order: Delete to the peers, SAs (keys zeroed), routes, TUN, sockets,
 // control socket.
-import { KeyObject, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ANY, type GatewayConfig, type PeerConfig } from '../config/types.js';
-import { disposePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
+import { disposePeerConfig, samePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
 import { ConfigError } from '../config/errors.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { IkeSaConfig } from '../ike/config.js';
 import { ipToBytes } from '../wire/selectors.js';
-import { installRoutes, removeRoutes, type InstalledRoutes } from '../io/routes.js';
+import { checkRoutes, installRoutes, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
@@ -33,7 +33,7 @@ import { UdpIo } from './udp-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
-import { checkPrivileges, quietIpv6, routeSource, tunMtuFor } from './host.js';
+import { checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
 import { nativeInPlaceAead } from '../io/native-aead.js';
@@ -65,7 +65,9 @@ export interface Daemon {
 
 export type ReloadResult = { ok: true; summary: string } | { ok: false; error: string };
 
-const DELETE_WAIT_MS = 2_000; // how long shutdown waits for the peer to answer our Delete
+const DELETE_WAIT_MS = 2_000;
+// Implementation choice: a deleted route is noticed within 10 s; each check runs about 3 `ip` commands per family.
+const ROUTE_CHECK_MS = 10_000; // how long shutdown waits for the peer to answer our Delete
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -115,8 +117,8 @@ interface Conn {
   peer: PeerConfig;
   readonly conn: Connection;
   onDemand: OnDemand;
-  /** The local inner address the routes of its Child SAs prefer as source (host.ts routeSource). */
-  src: string | undefined;
+  /** The local inner addresses (one per family) the routes of its Child SAs prefer as source (host.ts routeSources). */
+  src: string[];
 }
 
 /** What the connection layer takes of a peer.json. */
@@ -131,19 +133,6 @@ function connectionConfig(peer: PeerConfig): ConnectionConfig {
   };
 }
 
-/**
- * Whether a reload leaves a connection as it is: every field equal, secrets and keys compared
- * in memory (never printed).
- */
-export function samePeerConfig(a: PeerConfig, b: PeerConfig): boolean {
-  const canon = (p: PeerConfig): string =>
-    JSON.stringify(p, (_k, v: unknown) => {
-      if (v instanceof Uint8Array) return `bytes:${Buffer.from(v).toString('base64')}`;
-      if (v instanceof KeyObject) return `key:${v.export({ format: 'der', type: v.type === 'private' ? 'pkcs8' : 'spki' }).toString('base64')}`;
-      return v;
-    });
-  return canon(a) === canon(b);
-}
 
 class Running {
   readonly done: Promise<number>;
@@ -166,6 +155,9 @@ class Running {
   /** Each configured connection, by name, in the file's order. */
   private readonly conns = new Map<string, Conn>();
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+  /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
+  private routesMissing: string[] = [];
+  private routeCheckAt: number;
 
   constructor(
     private gw: GatewayConfig,
@@ -177,6 +169,7 @@ class Running {
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
+    this.routeCheckAt = clock() + ROUTE_CHECK_MS;
     const peers = gw.connections;
     const first = peers[0]!;
     const local = first.local.addr;
@@ -195,6 +188,8 @@ class Running {
     this.tun = openTun({ name: first.tun.name, mtu, batch: 64, slabs: 8 });
     opened.push(this.tun);
     quietIpv6(this.tun.name, peers, log);
+    // what a killed run left (rules, guard routes) goes before this run installs anything (io/routes.ts)
+    for (const l of sweepStaleRoutes(this.tun.name)) log.info('route', `removed what a previous run left: ${l}`);
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${first.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peers.some((p) => p.encap === 'auto')) {
@@ -261,6 +256,8 @@ class Running {
         { next: () => this.applier.rekeyed.nextDeadline(), run: (now) => this.applier.rekeyed.expire(now) },
         // the summary of unauthenticated failures not logged in the last window
         { next: () => this.applier.eventLog.nextDeadline(), run: (now) => this.applier.eventLog.flush(now) },
+        // tsvpn's routes and rules still in place (failure map F5: someone deleted one)
+        { next: () => this.routeCheckAt, run: (now) => this.checkRoutes(now) },
       ],
     });
   }
@@ -279,7 +276,7 @@ class Running {
         },
         this.clock(),
       ),
-      src: routeSource(peer),
+      src: routeSources(peer),
       onDemand: this.onDemandFor(peer, () => c),
     };
     return c;
@@ -341,7 +338,7 @@ class Running {
         const old = c.peer;
         c.onDemand.clear();
         c.peer = peer;
-        c.src = routeSource(peer);
+        c.src = routeSources(peer);
         c.onDemand = this.onDemandFor(peer, () => c);
         keep.push(peer);
         done.changed.push(peer.name);
@@ -363,6 +360,26 @@ class Running {
     return { ok: true, summary };
   }
 
+  /**
+   * Failure map F5: a route or rule of ours that someone deleted. The guard already drops the
+   * traffic (never in clear); this says so: a warning per newly missing entry, F5 as the last
+   * failure, and the count in status.
+   */
+  private checkRoutes(now: number): void {
+    this.routeCheckAt = now + ROUTE_CHECK_MS;
+    let missing: string[];
+    try {
+      missing = checkRoutes();
+    } catch (e) {
+      this.log.warn('route', `checking the routes: ${errText(e)}`);
+      return;
+    }
+    const fresh = missing.filter((m) => !this.routesMissing.includes(m));
+    this.routesMissing = missing;
+    for (const m of fresh) this.log.warn('route', `${m}: traffic for it is dropped by the guard, not sent in clear`);
+    if (fresh.length > 0) this.applier.eventLog.failure('F5', `${missing.length} of tsvpn's routes or rules are gone (deleted by someone else?): traffic for them is dropped`, { missing });
+  }
+
   /** What the file allows but should not (src/config/file-safety.ts): said at start and at each reload. */
   private warnAbout(gw: GatewayConfig): void {
     for (const w of gw.warnings ?? []) this.log.warn('config', `${w.path === '' ? '(file)' : w.path}: ${w.expected}`);
@@ -374,7 +391,7 @@ class Running {
     // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
     return p.child.mode === 'transport'
       ? installTransportRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: c.src })
-      : installRoutes({ dev: this.tun.name, remote, peer, src: c.src });
+      : installRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: c.src });
   }
 
   private removeRoutes(h: unknown): void {
@@ -434,6 +451,7 @@ class Running {
       lastFailure: this.applier.eventLog.lastFailure,
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
       lastChildGone: this.applier.eventLog.lastChildGone,
+      routesMissing: this.routesMissing.length,
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,

@@ -75,6 +75,8 @@ export interface TunnelStatus {
   connections: ConnectionStatus[];
   /** The last Child SA the peer deleted or that expired (no failure of ours, but why traffic may have stopped). */
   lastChildGone?: ChildGone | null;
+  /** tsvpn's routes and rules found missing at the last periodic check (F5; the guard drops their traffic). */
+  routesMissing?: number;
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -136,6 +138,7 @@ export interface StatusInput {
   lastUnauthenticatedFailure?: UnauthenticatedFailure | null;
   connections?: ConnectionStatus[];
   lastChildGone?: ChildGone | null;
+  routesMissing?: number;
   now: number; // ms, same clock as the records
 }
 
@@ -228,6 +231,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     lastUnauthenticatedFailure: s.lastUnauthenticatedFailure ?? null,
     connections: s.connections ?? [],
     lastChildGone: s.lastChildGone ?? null,
+    routesMissing: s.routesMissing ?? 0,
   };
 }
 
