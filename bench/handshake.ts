@@ -3,7 +3,7 @@
 // over real UDP, each peer from its own source address, `--window` in flight) in one run.
 //
 //   sudo npx tsx bench/handshake.ts [--peers 100,1000] [--window 50] [--only tsvpn,strongswan]
-//       [--deadline 60] [--json out.json]
+//       [--deadline 60] [--json out.json] [--cpu-prof DIR]
 //
 // For each peer count and gateway: fresh namespaces (generator and gateway joined by a
 // veth, src/io/netns.ts), the generator's source addresses added to its veth, the gateway
@@ -15,7 +15,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createTwoHosts, netnsSupport, type TwoHosts } from '../src/io/netns.js';
@@ -34,7 +34,7 @@ type GatewayId = keyof typeof GATEWAYS;
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`${msg}\n`);
-  process.stderr.write('usage: sudo npx tsx bench/handshake.ts [--peers 100,1000] [--window 50] [--only tsvpn,strongswan] [--deadline S] [--json FILE]\n');
+  process.stderr.write('usage: sudo npx tsx bench/handshake.ts [--peers 100,1000] [--window 50] [--only tsvpn,strongswan] [--deadline S] [--json FILE] [--cpu-prof DIR]\n');
   process.exit(2);
 }
 
@@ -48,6 +48,7 @@ function options() {
         only: { type: 'string', default: 'tsvpn,strongswan' },
         deadline: { type: 'string', default: '60' },
         json: { type: 'string' },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -69,6 +70,7 @@ function options() {
     deadlineS: whole(v.deadline, '--deadline', 1, 3600),
     gateways: gateways as GatewayId[],
     json: v.json,
+    cpuProfDir: v['cpu-prof'] ? resolve(v['cpu-prof']) : undefined,
   };
 }
 
@@ -97,7 +99,7 @@ async function measure(id: GatewayId, peers: number, o: ReturnType<typeof option
   try {
     process.stderr.write(`[${id} ${peers}] namespaces ${hosts.left.ns} / ${hosts.right.ns}, ${peers} source addresses\n`);
     await addSources(hosts, peers);
-    gw = await GATEWAYS[id](hosts.right, psk);
+    gw = await GATEWAYS[id](hosts.right, psk, { cpuProfDir: o.cpuProfDir });
     row.detail = gw.detail;
     await sleep(1000); // let start-up work settle before the baseline
     const before: ProcSample = sample(gw.pid);

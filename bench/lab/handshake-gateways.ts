@@ -33,7 +33,8 @@ export interface Gateway {
 
 const tail = (text: string): string => text.trim().split('\n').slice(-6).join(' / ');
 
-export async function startTsvpnGateway(h: LabHost, psk: string): Promise<Gateway> {
+/** `cpuProfDir`: run node with --cpu-prof, the profile written there when the gateway stops (slows it: no figures). */
+export async function startTsvpnGateway(h: LabHost, psk: string, o: { cpuProfDir?: string } = {}): Promise<Gateway> {
   if (!existsSync(CLI)) throw new BenchError(`${CLI} is missing (the tsvpn CLI)`);
   const dir = mkdtempSync(join(tmpdir(), 'tsvpn-bench-gw-'));
   const controlDir = join(dir, 'control');
@@ -49,7 +50,8 @@ export async function startTsvpnGateway(h: LabHost, psk: string): Promise<Gatewa
     const file = join(dir, `${name}.json`);
     const gw = { name, connections: { peers: gatewayConnection(h.outer, { file: 'psk' }) } };
     writeFileSync(file, `${JSON.stringify(gw, null, 2)}\n`, { mode: 0o600 });
-    const p = start(h.ns, process.execPath, [CLI, 'up', file], { TSVPN_CONTROL_DIR: controlDir });
+    const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
+    const p = start(h.ns, process.execPath, [...prof, CLI, 'up', file], { TSVPN_CONTROL_DIR: controlDir });
     proc = p;
     await until(
       async () => {
@@ -76,7 +78,7 @@ export async function startTsvpnGateway(h: LabHost, psk: string): Promise<Gatewa
   }
 }
 
-export async function startCharonGateway(h: LabHost, psk: string): Promise<Gateway> {
+export async function startCharonGateway(h: LabHost, psk: string, _o: { cpuProfDir?: string } = {}): Promise<Gateway> {
   const ok = strongswanSupport();
   if (!ok.ok) throw new BenchError(ok.why);
   // secrets without ids: the one PSK for every peer identity (swanctl.conf secrets.ike<x>)
