@@ -17,12 +17,12 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createTwoHosts, netnsSupport, type TwoHosts } from '../src/io/netns.js';
 import { sleep } from '../interop/lab/wait.js';
 import type { GeneratorOptions, GeneratorReport } from './lab/handshake-generator.js';
 import { startCharonGateway, startTsvpnGateway, type Gateway } from './lab/handshake-gateways.js';
 import { MAX_PEERS, outerAddr, PSK_ENV, SOURCES_NET } from './lab/load-peers.js';
+import { benchOptions } from './lab/cli-args.js';
 import { aborted, cleanupAll, must, onCleanup, run } from './lab/proc.js';
 import { sample, type ProcSample } from './lab/proc-stats.js';
 import { formatHandshake, type HandshakeRow } from './lab/handshake-report.js';
@@ -39,23 +39,17 @@ function usage(msg?: string): never {
 }
 
 function options() {
-  let v;
-  try {
-    v = parseArgs({
-      options: {
-        peers: { type: 'string', default: '100,1000' },
-        window: { type: 'string', default: '50' },
-        only: { type: 'string', default: 'tsvpn,strongswan' },
-        deadline: { type: 'string', default: '60' },
-        json: { type: 'string' },
-        'cpu-prof': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  if (v.help) usage();
+  const v = benchOptions(
+    {
+      peers: { type: 'string', default: '100,1000' },
+      window: { type: 'string', default: '50' },
+      only: { type: 'string', default: 'tsvpn,strongswan' },
+      deadline: { type: 'string', default: '60' },
+      json: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+    usage,
+  );
   const whole = (text: string, what: string, min: number, max: number): number => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < min || n > max) usage(`${what} must be a whole number ${min}..${max}, got ${text}`);
