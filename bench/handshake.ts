@@ -103,7 +103,9 @@ async function measure(id: GatewayId, peers: number, o: ReturnType<typeof option
     row.generator = g;
     row.before = before;
     row.after = after;
+    const asked = performance.now();
     row.gatewayEstablished = await gw.established();
+    row.statusS = (performance.now() - asked) / 1000;
     if (g.established === 0) row.error = 'no peer came up';
   } catch (e) {
     row.error = (e as Error).message;

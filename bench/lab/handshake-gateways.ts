@@ -10,12 +10,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabHost } from '../../src/io/netns.js';
 import { fetchStatus } from '../../src/cli/control-client.js';
-import { hasInstalled, startStrongswan, strongswanSupport } from '../../interop/lab/strongswan.js';
+import { hasInstalled, startStrongswan, strongswanSupport, SWANCTL } from '../../interop/lab/strongswan.js';
+import { parseListSas } from '../../interop/lab/swanctl-parse.js';
 import { swanctlConf } from '../../interop/lab/swanctl-conf.js';
 import { until } from '../../interop/lab/wait.js';
 import { ESP_PROPOSAL, IKE_PROPOSAL } from './leg.js';
 import { GATEWAY_ID, GATEWAY_NET, gatewayConnection, PEERS_NET } from './load-peers.js';
-import { BenchError, onCleanup, start } from './proc.js';
+import { BenchError, must, onCleanup, start } from './proc.js';
 import { commOf } from './proc-stats.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -30,6 +31,9 @@ export interface Gateway {
   established(): Promise<number>;
   stop(): Promise<void>;
 }
+
+/** How long a gateway may take to list its SAs (thousands of them). */
+const STATUS_TIMEOUT_MS = 120_000;
 
 const tail = (text: string): string => text.trim().split('\n').slice(-6).join(' / ');
 
@@ -67,7 +71,7 @@ export async function startTsvpnGateway(h: LabHost, psk: string, o: { cpuProfDir
       detail: `tsvpn ${IKE_PROPOSAL} / ESP ${ESP_PROPOSAL}, node ${process.version}, default log level`,
       pid,
       async established() {
-        const st = await fetchStatus(controlDir, name, 30_000);
+        const st = await fetchStatus(controlDir, name, STATUS_TIMEOUT_MS);
         return st.ikeSas.filter((sa) => sa.state === 'ESTABLISHED' && sa.children.some((c) => c.state === 'INSTALLED')).length;
       },
       stop,
@@ -101,7 +105,11 @@ export async function startCharonGateway(h: LabHost, psk: string, _o: { cpuProfD
       id: 'strongswan',
       detail: `strongSwan ${ver} charon, kernel-libipsec, ${IKE_PROPOSAL} / ESP ${ESP_PROPOSAL}, filelog level 1, strongswan.conf defaults otherwise`,
       pid: ss.pid,
-      established: async () => ss.listSas().filter((sa) => hasInstalled([sa])).length,
+      // swanctl run here, not ss.listSas(): spawnSync's 1 MiB output buffer is too small for 1000 SAs
+      established: async () => {
+        const text = await must(undefined, SWANCTL, ['--list-sas', '--pretty', '-u', ss.vici], { timeoutMs: STATUS_TIMEOUT_MS });
+        return parseListSas(text).filter((sa) => hasInstalled([sa])).length;
+      },
       stop,
     };
   } catch (e) {
