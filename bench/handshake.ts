@@ -24,7 +24,7 @@ import { startCharonGateway, startTsvpnGateway, type Gateway } from './lab/hands
 import { MAX_PEERS, outerAddr, PSK_ENV, SOURCES_NET } from './lab/load-peers.js';
 import { benchOptions } from './lab/cli-args.js';
 import { aborted, cleanupAll, must, onCleanup, run } from './lab/proc.js';
-import { sample, type ProcSample } from './lab/proc-stats.js';
+import { sample, settle, type ProcSample } from './lab/proc-stats.js';
 import { formatHandshake, type HandshakeRow } from './lab/handshake-report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -99,7 +99,10 @@ async function measure(id: GatewayId, peers: number, o: ReturnType<typeof option
     const before: ProcSample = sample(gw.pid);
     process.stderr.write(`[${id} ${peers}] generator: ${peers} peers, ${o.window} in flight\n`);
     const g = await runGenerator(hosts, { gatewayAddr: hosts.right.outer, peers, window: o.window, deadlineMs: o.deadlineS * 1000 }, psk);
-    const after: ProcSample = sample(gw.pid); // before asking for status: listing 1000 SAs costs memory too
+    // the gateway may still be working for the last peers (applying effects, status lines):
+    // wait until it is idle, then read it, before asking for its SA count (listing costs memory too)
+    row.settleS = await settle(gw.pid);
+    const after: ProcSample = sample(gw.pid);
     row.generator = g;
     row.before = before;
     row.after = after;

@@ -15,6 +15,8 @@ export interface HandshakeRow {
   after?: ProcSample;
   /** IKE SAs the gateway itself lists ESTABLISHED with an INSTALLED Child SA. */
   gatewayEstablished?: number;
+  /** How long the gateway kept working after the last peer was up (s, to 0.5 s: it is polled). */
+  settleS?: number;
   /** How long the gateway took to list its SAs (s): its status path under load. */
   statusS?: number;
   error: string | null;
@@ -36,6 +38,7 @@ export interface Figures {
   kibPerSa: number | null;
   generatorCpuS: number | null;
   cookies: number;
+  settleS: number | null;
   statusS: number | null;
 }
 
@@ -65,6 +68,7 @@ export function figures(r: HandshakeRow): Figures {
     kibPerSa: r.before && r.after ? div(r.after.rssKiB - r.before.rssKiB, holders) : null,
     generatorCpuS: g?.generatorCpuS ?? null,
     cookies: g?.cookies ?? 0,
+    settleS: r.settleS ?? null,
     statusS: r.statusS ?? null,
   };
 }
@@ -80,10 +84,10 @@ const x = (v: number | null): string => (v === null ? '-' : `${v.toFixed(2)}x`);
 
 /** The table (text) and the summary (figures and ratios by peer count) for the JSON line. */
 export function formatHandshake(rows: HandshakeRow[]): { table: string; summary: { results: Record<string, unknown> } } {
-  const head = ['gateway', 'peers', 'up (gw)', 'failed', 'timeout', 'wall s', 'SAs/s', 'gw CPU s', '(ip etc.)', 'SAs/CPU-s', 'RSS KiB before', 'after', 'KiB/SA', 'gen CPU s', 'list s'];
+  const head = ['gateway', 'peers', 'up (gw)', 'failed', 'timeout', 'wall s', 'SAs/s', 'gw CPU s', '(ip etc.)', 'SAs/CPU-s', 'RSS KiB before', 'after', 'KiB/SA', 'gen CPU s', 'busy after s', 'list s'];
   const body = rows.map((r) => {
     const f = figures(r);
-    return [r.gateway, String(r.peers), `${f.established} (${f.gatewayEstablished ?? '-'})`, String(f.failed), String(f.timedOut), n(f.wallS, 2), n(f.perSecond), n(f.cpuS, 2), n(f.childCpuS, 2), n(f.perCpuSecond), n(f.rssBeforeKiB, 0), n(f.rssAfterKiB, 0), n(f.kibPerSa), n(f.generatorCpuS, 2), n(f.statusS, 2)];
+    return [r.gateway, String(r.peers), `${f.established} (${f.gatewayEstablished ?? '-'})`, String(f.failed), String(f.timedOut), n(f.wallS, 2), n(f.perSecond), n(f.cpuS, 2), n(f.childCpuS, 2), n(f.perCpuSecond), n(f.rssBeforeKiB, 0), n(f.rssAfterKiB, 0), n(f.kibPerSa), n(f.generatorCpuS, 2), n(f.settleS, 1), n(f.statusS, 2)];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

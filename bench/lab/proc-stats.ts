@@ -32,3 +32,22 @@ export function sample(pid: number): ProcSample {
 
 /** The executable name of `pid` (/proc/<pid>/comm), to check that it is the process meant. */
 export const commOf = (pid: number): string => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+
+/**
+ * Wait until `pid` has used less than `cpuS` of CPU (its own and its children's) over `periodMs`,
+ * or `timeoutMs` passed: the work a load caused is finished (a gateway may still be applying
+ * effects or building status lines after the last answer went out). Returns the seconds waited.
+ */
+export async function settle(pid: number, o: { periodMs?: number; cpuS?: number; timeoutMs?: number } = {}): Promise<number> {
+  const period = o.periodMs ?? 500;
+  const t0 = performance.now();
+  const total = (s: ProcSample): number => s.cpuS + s.childCpuS;
+  let last = total(sample(pid));
+  while (performance.now() - t0 < (o.timeoutMs ?? 300_000)) {
+    await new Promise((r) => setTimeout(r, period));
+    const now = total(sample(pid));
+    if (now - last < (o.cpuS ?? 0.02)) break;
+    last = now;
+  }
+  return (performance.now() - t0) / 1000;
+}
