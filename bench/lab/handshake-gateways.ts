@@ -46,7 +46,7 @@ export async function startTsvpnGateway(h: LabHost, psk: string, o: { cpuProfDir
   const name = 'bench-gw';
   let proc: ReturnType<typeof start> | undefined;
   const stop = onCleanup(`tsvpn gateway in ${h.ns}`, async () => {
-    await proc?.stop(15_000);
+    await proc?.stop(60_000); // 1000 Deletes and 1000 routes to remove take a while; --cpu-prof writes on a clean exit
     rmSync(dir, { recursive: true, force: true });
   });
   try {
