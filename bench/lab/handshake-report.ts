@@ -110,7 +110,7 @@ export function formatHandshake(rows: HandshakeRow[]): { table: string; summary:
     if (ratios.perCpuSecond !== null) out += `  target rate per core >= strongSwan's: ${ratios.perCpuSecond >= 1 ? 'met' : 'NOT met'}\n`;
     if (a?.kibPerSa !== null && a?.kibPerSa !== undefined) out += `  target < ${TARGET_KIB_PER_SA} KiB per IKE SA: ${a.kibPerSa < TARGET_KIB_PER_SA ? 'met' : 'NOT met'} (${a.kibPerSa.toFixed(1)} KiB)\n`;
   }
-  for (const r of rows) if (r.detail) out += `  ${r.gateway}: ${r.detail}\n`;
+  for (const d of new Set(rows.filter((r) => r.detail).map((r) => `  ${r.gateway}: ${r.detail}\n`))) out += d;
   for (const r of rows) {
     for (const [msg, count] of Object.entries(r.generator?.failures ?? {})) out += `${r.gateway} ${r.peers}: ${count} x ${msg}\n`;
     if (r.error) out += `${r.gateway} ${r.peers}: ERROR ${r.error}\n`;
