@@ -10,9 +10,9 @@
 // the two ends, iperf3 and the tunnel share the same cores. Needs root (see bench/README.md).
 
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createTwoHosts, netnsSupport, type TwoHosts } from '../src/io/netns.js';
 import { iperfTcp, iperfUdp, iperfVersion, type TcpResult, type UdpResult } from './lab/iperf.js';
+import { benchOptions } from './lab/cli-args.js';
 import { aborted, cleanupAll, must, onCleanup } from './lab/proc.js';
 import { startWireguard } from './lab/wireguard.js';
 import { startTsvpn } from './lab/tsvpn.js';
@@ -76,21 +76,15 @@ function usage(msg?: string): never {
 }
 
 function options() {
-  let v;
-  try {
-    v = parseArgs({
-      options: {
-        seconds: { type: 'string', default: '8' },
-        'udp-rate': { type: 'string', default: '300M' },
-        only: { type: 'string' },
-        json: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  if (v.help) usage();
+  const v = benchOptions(
+    {
+      seconds: { type: 'string', default: '8' },
+      'udp-rate': { type: 'string', default: '300M' },
+      only: { type: 'string' },
+      json: { type: 'string' },
+    },
+    usage,
+  );
   const seconds = Number(v.seconds);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600) usage(`--seconds must be a whole number 1..600, got ${v.seconds}`);
   const rate = v['udp-rate'];
