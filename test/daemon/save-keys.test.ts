@@ -12,6 +12,7 @@ import type { ChildSaInfo, ExportedIkeKeys } from '../../src/ike/effects.js';
 import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { EncrId, IntegId } from '../../src/wire/constants.js';
+import { childSaInfo } from './helpers/child-sa.js';
 
 const fill = (n: number, v: number): Uint8Array => new Uint8Array(n).fill(v);
 const ikeKeys = (encr: { id: number; keyLength?: number } = { id: EncrId.AES_GCM_16, keyLength: 256 }): ExportedIkeKeys => ({
@@ -24,24 +25,7 @@ const ikeKeys = (encr: { id: number; keyLength?: number } = { id: EncrId.AES_GCM
   skAi: new Uint8Array(0),
   skAr: new Uint8Array(0),
 });
-const child = (): ChildSaInfo => ({
-  name: 'net',
-  conn: 'net',
-  spiIn: 0xc0000001,
-  spiOut: 0xc0000002,
-  proposal: 'aes256gcm16',
-  encr: { id: EncrId.AES_GCM_16, keyLength: 256 },
-  integ: IntegId.NONE,
-  esn: false,
-  keysIn: { encr: fill(36, 0xb1), integ: new Uint8Array(0) },
-  keysOut: { encr: fill(36, 0xb2), integ: new Uint8Array(0) },
-  mode: 'tunnel',
-  localTs: ['10.1.0.0/16'],
-  remoteTs: ['10.2.0.0/16'],
-  local: { addr: '198.51.100.1', port: 500 },
-  remote: { addr: '198.51.100.2', port: 500 },
-  encap: false,
-});
+const child = (): ChildSaInfo => childSaInfo({ keysIn: { encr: fill(36, 0xb1), integ: new Uint8Array(0) }, keysOut: { encr: fill(36, 0xb2), integ: new Uint8Array(0) } });
 
 let dir: string;
 beforeEach(() => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { espLines, ikev2Line } from '../../src/daemon/wireshark-tables.js';
 import type { ChildSaInfo, ExportedIkeKeys } from '../../src/ike/effects.js';
 import { EncrId, IntegId } from '../../src/wire/constants.js';
+import { childSaInfo } from './helpers/child-sa.js';
 
 /** n octets counting up from `from`: 0x10 0x11 ... */
 const seq = (n: number, from: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
@@ -20,25 +21,8 @@ const ike = (o: Partial<ExportedIkeKeys> = {}): ExportedIkeKeys => ({
   ...o,
 });
 
-const child = (o: Partial<ChildSaInfo> = {}): ChildSaInfo => ({
-  name: 'net',
-  conn: 'net',
-  spiIn: 0x0000c001,
-  spiOut: 0xc2000002,
-  proposal: 'aes128gcm16',
-  encr: { id: EncrId.AES_GCM_16, keyLength: 128 },
-  integ: IntegId.NONE,
-  esn: false,
-  keysIn: { encr: seq(20, 0x40), integ: new Uint8Array(0) },
-  keysOut: { encr: seq(20, 0xc0), integ: new Uint8Array(0) },
-  mode: 'tunnel',
-  localTs: ['10.1.0.0/16'],
-  remoteTs: ['10.2.0.0/16'],
-  local: { addr: '198.51.100.1', port: 500 },
-  remote: { addr: '198.51.100.2', port: 500 },
-  encap: false,
-  ...o,
-});
+const child = (o: Partial<ChildSaInfo> = {}): ChildSaInfo =>
+  childSaInfo({ spiIn: 0x0000c001, spiOut: 0xc2000002, encr: { id: EncrId.AES_GCM_16, keyLength: 128 }, keysIn: { encr: seq(20, 0x40), integ: new Uint8Array(0) }, keysOut: { encr: seq(20, 0xc0), integ: new Uint8Array(0) }, ...o });
 
 describe('ikev2_decryption_table lines', () => {
   it('AES-GCM-128: SPIs in 16 digits, keys with their salt in hex, empty SK_a*, NONE', () => {
