@@ -10,6 +10,7 @@ _tsvpn() {
   case ${COMP_WORDS[COMP_CWORD-1]} in
     --log-level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
     --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
+    --save-keys) COMPREPLY=($(compgen -d -- "$cur")); return ;;
   esac
   if [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W "up down reload status demo help --help --version" -- "$cur"))
@@ -17,7 +18,7 @@ _tsvpn() {
   fi
   case ${COMP_WORDS[1]} in
     up)
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-v --verbose --log-level --log-format -h --help" -- "$cur")); else COMPREPLY+=($(compgen -f -- "$cur")); fi ;;
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-v --verbose --log-level --log-format --save-keys -h --help" -- "$cur")); else COMPREPLY+=($(compgen -f -- "$cur")); fi ;;
     down)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
     reload)

@@ -9,7 +9,7 @@ import { commandSpec, type OptionSpec } from './usage.js';
 export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 export type Command =
-  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat } }
+  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat }; saveKeys?: string /* --save-keys <dir> */ }
   | { cmd: 'down'; tunnel: TunnelRef }
   | { cmd: 'reload'; tunnel?: TunnelRef }
   | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
@@ -71,8 +71,10 @@ function split(cmd: string, args: string[]): Split {
         continue;
       }
       const v = eq >= 0 ? a.slice(eq + 1) : args[++i];
-      if (v === undefined || !o.value.choices.includes(v)) {
-        throw new UsageError(`${cmd}: ${flag} takes one of ${o.value.choices.join(', ')}` + (v === undefined ? '' : `, not ${JSON.stringify(v)}`), cmd);
+      const choices = o.value.choices;
+      if (choices === undefined && (v === undefined || v === '')) throw new UsageError(`${cmd}: ${flag} takes a ${o.value.name}`, cmd);
+      if (v === undefined || (choices !== undefined && !choices.includes(v))) {
+        throw new UsageError(`${cmd}: ${flag} takes one of ${choices!.join(', ')}` + (v === undefined ? '' : `, not ${JSON.stringify(v)}`), cmd);
       }
       const before = values.get(o.key);
       if (before !== undefined && before !== v) throw new UsageError(`${cmd}: ${flag} given twice (${before}, ${v})`, cmd);
@@ -135,7 +137,8 @@ export function parseArgs(argv: readonly string[]): Command {
       const s = split('up', rest);
       if (s.flags.has('help')) return { cmd: 'help', topic: 'up' };
       arity('up', s.positional, 1, 1, 'the peer file (tsvpn up <peer.json>)');
-      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s) };
+      const saveKeys = s.values.get('saveKeys');
+      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s), ...(saveKeys !== undefined ? { saveKeys } : {}) };
     }
     case 'down': {
       const s = split('down', rest);

@@ -65,8 +65,10 @@ export interface TunnelPairOptions {
   verbose?: boolean;
   /** Keep the temp directory on destroy (for looking at logs). */
   keepDir?: boolean;
-  /** Runs once the namespaces exist, before either `tsvpn up` starts (e.g. to snapshot routes). */
-  beforeStart?: (hosts: TwoHosts) => void;
+  /** Runs once the namespaces exist, before either `tsvpn up` starts (e.g. to snapshot routes, or start a capture). */
+  beforeStart?: (hosts: TwoHosts) => unknown; // a Promise it returns is awaited
+  /** More arguments for one side's `tsvpn up` (e.g. --save-keys <dir>). */
+  upArgs?: Partial<Record<Side, string[]>>;
 }
 
 /** The issue's example peer.json, the fallback when examples/*.json are not there. */
@@ -120,12 +122,12 @@ function track(proc: ChildProcess): void {
   });
 }
 
-function startEnd(side: Side, host: LabHost, peer: PeerJson, dir: string, ctl: string, verbose: boolean): TunnelEnd {
+function startEnd(side: Side, host: LabHost, peer: PeerJson, dir: string, ctl: string, verbose: boolean, extra: string[] = []): TunnelEnd {
   const peerFile = join(dir, `${peer.name}.json`);
   writeFileSync(peerFile, JSON.stringify(peer, null, 2) + '\n', { mode: 0o600 });
   const logFile = join(dir, `${peer.name}.log`);
   const fd = openSync(logFile, 'a', 0o600);
-  const args = ['netns', 'exec', host.ns, process.execPath, TSVPN_BIN, 'up', peerFile, ...(verbose ? ['-v'] : [])];
+  const args = ['netns', 'exec', host.ns, process.execPath, TSVPN_BIN, 'up', peerFile, ...(verbose ? ['-v'] : []), ...extra];
   const proc = spawn('ip', args, { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
   closeSync(fd);
   track(proc);
@@ -198,12 +200,12 @@ export async function startTunnelPair(o: TunnelPairOptions = {}): Promise<Tunnel
     const peers = { left: labPeer('left', hosts, names.left, psk), right: labPeer('right', hosts, names.right, psk) };
     o.edit?.('left', peers.left);
     o.edit?.('right', peers.right);
-    o.beforeStart?.(hosts);
+    await o.beforeStart?.(hosts);
     // the responder first, and the initiator once the responder's control socket exists
     // (it opens UDP 500/4500 before that), so the first IKE_SA_INIT finds it listening
-    right = startEnd('right', hosts.right, peers.right, dir, ctl(), o.verbose ?? false);
+    right = startEnd('right', hosts.right, peers.right, dir, ctl(), o.verbose ?? false, o.upArgs?.right);
     await waitListening(right, ctl(), 20_000);
-    left = startEnd('left', hosts.left, peers.left, dir, ctl(), o.verbose ?? false);
+    left = startEnd('left', hosts.left, peers.left, dir, ctl(), o.verbose ?? false, o.upArgs?.left);
   } catch (e) {
     for (const end of [left, right]) if (end) await stopEnd(end, 3000);
     hosts.destroy();

@@ -179,7 +179,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       return reload(cmd.tunnel, io);
     case 'up': {
       const { runUp } = await import('./up.js');
-      return runUp(cmd.file, cmd.log, io);
+      return runUp(cmd.file, cmd.log, io, cmd.saveKeys);
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');

@@ -85,7 +85,8 @@ function loadConfig(file: string, io: Io): GatewayConfig | number {
 const ANNOUNCED: ReadonlySet<IkeEvent['type']> = new Set(['child-installed', 'child-deleted', 'ike-deleted', 'ike-established']);
 const ANNOUNCE_EVERY_MS = 100;
 
-export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io): Promise<number> {
+/** `saveKeys`: --save-keys <dir>, where the keys for Wireshark go (src/daemon/save-keys.ts). */
+export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io, saveKeys?: string): Promise<number> {
   const peer = loadConfig(file, io);
   if (typeof peer === 'number') return peer;
   const log = stderrLogger(logOpts.level, logOpts.format);
@@ -111,7 +112,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
   process.on('SIGHUP', onHangup);
   try {
     try {
-      daemon = await startDaemon(peer, { log, controlDir: controlDir(io.env), load: () => loadConfigFile(file, io.env) });
+      daemon = await startDaemon(peer, { log, controlDir: controlDir(io.env), load: () => loadConfigFile(file, io.env), saveKeys });
     } catch (e) {
       io.err(`tsvpn: ${(e as Error).message}\n`);
       return 1;

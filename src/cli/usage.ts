@@ -11,8 +11,11 @@ export interface OptionSpec {
   /** Key in the parsed command's flags. */
   key: string;
   help: string;
-  /** An option that takes a value ('--log-level warn' or '--log-level=warn'): one of these. */
-  value?: { name: string; choices: readonly string[] };
+  /**
+   * An option that takes a value ('--log-level warn' or '--log-level=warn'): one of `choices`,
+   * or without them a directory (completed as one).
+   */
+  value?: { name: string; choices?: readonly string[] };
 }
 
 export interface CommandSpec {
@@ -44,6 +47,13 @@ const LOG_FORMAT: OptionSpec = {
   value: { name: 'format', choices: LOG_FORMATS },
 };
 
+const SAVE_KEYS: OptionSpec = {
+  flags: ['--save-keys'],
+  key: 'saveKeys',
+  help: 'write the IKE and ESP keys into Wireshark\'s decryption tables in this directory (it must exist and not be world-writable)',
+  value: { name: 'dir' },
+};
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'up',
@@ -53,9 +63,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     description: [
       'Checks the file (every problem at once, exit 2), opens the TUN device and the UDP sockets, and initiates or waits as each connection\'s "start" says. A gateway file (docs/gateway.md) serves all its connections from this one process.',
       'Prints one line on stdout each time a peer comes up or goes down; logs go to stderr. Ctrl-C or SIGTERM sends Delete, removes the routes and the TUN, and exits 0. SIGHUP reads the file again (see reload).',
+      'With --save-keys, the IKE and ESP keys of every SA are appended, as it is established or rekeyed, to the files ikev2_decryption_table and esp_sa in that directory (mode 0600), which Wireshark and tshark read to decrypt a capture of the outer path (docs/wireshark.md). Anyone who can read them can decrypt that traffic.',
       'Under systemd (Type=notify, contrib/tsvpn@.service) it sends READY=1 to $NOTIFY_SOCKET once its sockets, TUN and control socket are open, and STOPPING=1 when it goes down (docs/service.md).',
     ],
-    options: [VERBOSE, LOG_LEVEL, LOG_FORMAT, HELP],
+    options: [VERBOSE, LOG_LEVEL, LOG_FORMAT, SAVE_KEYS, HELP],
     example: { cmd: 'sudo tsvpn up examples/left.json', does: 'bring up the left end of the example tunnel' },
   },
   {
@@ -118,9 +129,10 @@ export function commandSpec(name: string): CommandSpec | undefined {
   return COMMANDS.find((c) => c.name === name);
 }
 
-/** '--log-level debug|info|warn|error', or the flags alone when the option takes no value. */
+/** '--log-level debug|info|warn|error', '--save-keys <dir>', or the flags alone when the option takes no value. */
 export function optionText(o: OptionSpec, sep = ', '): string {
-  return o.flags.join(sep) + (o.value ? ` ${o.value.choices.join('|')}` : '');
+  if (!o.value) return o.flags.join(sep);
+  return `${o.flags.join(sep)} ${o.value.choices ? o.value.choices.join('|') : `<${o.value.name}>`}`;
 }
 
 export function synopsis(c: CommandSpec): string {

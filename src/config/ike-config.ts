@@ -12,6 +12,8 @@ export interface IkeRuntime {
   remote?: Endpoint;
   /** Overrides local.addr/port (e.g. the NAT-T port 4500 the SA moved to). */
   local?: Endpoint;
+  /** `tsvpn up --save-keys`: the IKE SA hands its keys out for Wireshark (IkeSaConfig.exportKeys). */
+  exportKeys?: boolean;
 }
 
 /**
@@ -57,6 +59,7 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
     wallClock: rt.wallClock,
     // RFC 7296 §2.4: an initiator that starts afresh tells the peer to drop SAs it still holds for us
     initialContact: p.start === 'initiate',
+    ...(rt.exportKeys ? { exportKeys: true } : {}),
   };
 }
 

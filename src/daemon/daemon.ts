@@ -29,6 +29,7 @@ import { DaemonError, startControl, type ControlServer } from './control.js';
 import { Datapath, type InboundSeen } from './datapath.js';
 import { EffectApplier } from './effects.js';
 import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
+import { SaveKeys } from './save-keys.js';
 import { UdpIo } from './udp-io.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -49,6 +50,8 @@ export interface DaemonOptions {
   load?: () => PeerConfig | GatewayConfig;
   controlDir?: string; // default /run/tsvpn
   now?: () => number; // ms
+  /** `tsvpn up --save-keys <dir>`: write the IKE and ESP keys there for Wireshark (src/daemon/save-keys.ts). */
+  saveKeys?: string;
 }
 
 export interface Daemon {
@@ -82,6 +85,7 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   const clock = opts.now ?? Date.now;
   checkPrivileges();
   checkOneAddress(gw);
+  const saveKeys = opts.saveKeys === undefined ? undefined : SaveKeys.open(opts.saveKeys); // refused before anything opens
   let d: Running | undefined;
   // the control socket first: "already up" is a better answer than "port 500 in use"
   const control = await startControl(opts.controlDir ?? '/run/tsvpn', gw.name, (req) =>
@@ -89,7 +93,7 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   );
   const opened: { close(): void }[] = [];
   try {
-    d = new Running(gw, log, clock, opened, control, opts.load);
+    d = new Running(gw, log, clock, opened, control, opts.load, saveKeys);
   } catch (e) {
     for (const o of opened.reverse()) o.close();
     await control.close();
@@ -166,6 +170,7 @@ class Running {
     opened: { close(): void }[],
     private readonly controlServer: ControlServer,
     private readonly load: (() => PeerConfig | GatewayConfig) | undefined,
+    private readonly saveKeys: SaveKeys | undefined,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
@@ -237,6 +242,7 @@ class Running {
       forceEncap: (child) => !this.raw || this.conns.get(child.conn)?.peer.encap === 'udp',
       namedConnections: peers.length > 1,
       onEvent: (e, conn) => this.onEvent(e, conn),
+      saveKeys: this.saveKeys,
     });
     this.dispatcher = new IkeDispatcher({
       random: this.random,
@@ -272,7 +278,7 @@ class Running {
         {
           list: () => this.dispatcher.list().filter((sa) => sa.name === name),
           initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
-          ikeConfig: () => toIkeSaConfig(c.peer, { random: this.random, wallClock: Date.now }), // the current peer.json, after a reload too
+          ikeConfig: () => toIkeSaConfig(c.peer, { random: this.random, wallClock: Date.now, exportKeys: !!this.saveKeys }), // the current peer.json, after a reload too
         },
         this.clock(),
       ),
@@ -606,7 +612,7 @@ class Running {
       if (peer.local.addr !== path.to.addr) continue;
       const r = peer.remote.addr;
       if (r !== ANY && r !== path.from.addr) continue;
-      const cfg = toIkeSaConfig(peer, { random: this.random, wallClock: Date.now, remote: path.from, local: path.to });
+      const cfg = toIkeSaConfig(peer, { random: this.random, wallClock: Date.now, remote: path.from, local: path.to, exportKeys: !!this.saveKeys });
       if (r === ANY) any.push({ ...cfg, remoteAddrAny: true });
       else exact.push(cfg);
     }

@@ -1,7 +1,8 @@
 // Applies what the IKE state machine asks for (src/ike/effects.ts): datagrams to send,
 // ESP SAs into the SAD (RFC 4301 §4.4.2), PROTECT entries into the SPD (§4.4.1) with the
 // routes that steer the remote selectors into the TUN, and events into the event log. Keys
-// are copied into the SA transforms and zeroed in the effect. What the datapath observed
+// are copied into the SA transforms and zeroed in the effect (and with --save-keys appended to
+// Wireshark's decryption tables first, src/daemon/save-keys.ts). What the datapath observed
 // (the peer sends on an SA, or sends it in UDP) comes back here from the daemon.
 import type { ChildSaInfo, Effect, IkeEvent, NewPolicyInfo, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
@@ -12,6 +13,7 @@ import { NAT_T_PORT } from '../wire/constants.js';
 import type { Logger } from './log.js';
 import type { InboundSeen } from './datapath.js';
 import { formatEndpoint } from '../wire/ip-text.js';
+import { zero } from '../crypto/bytes.js';
 import { spiHex } from '../wire/spi.js';
 import { lineage, type ChildRecord } from './child-record.js';
 import { IkeEventLog } from './event-log.js';
@@ -19,6 +21,7 @@ import { PolicyOrder } from './policy-order.js';
 import { RekeyedInbound } from './rekeyed-inbound.js';
 import { RouteRefs, type RouteHooks } from './route-refs.js';
 import { saSpecsOf } from './sa-spec.js';
+import type { SaveKeys } from './save-keys.js';
 
 export interface EffectDeps {
   sad: Sad;
@@ -36,6 +39,8 @@ export interface EffectDeps {
   namedConnections?: boolean;
   /** How long the old inbound SA of a rekey stays after its Delete (ms; default 0: removed at once). */
   rekeyedInboundGraceMs?: number;
+  /** `tsvpn up --save-keys`: where the IKE and ESP keys go for Wireshark (absent: nowhere). */
+  saveKeys?: SaveKeys;
 }
 
 export class EffectApplier {
@@ -114,6 +119,8 @@ export class EffectApplier {
         if (c) this.drop(c);
         return;
       }
+      case 'export-keys':
+        return this.saveKeys(`IKE SA ${spiHex(e.keys.spiI)}_i ${spiHex(e.keys.spiR)}_r`, (k) => k.ike(e.keys), () => zero(e.keys.skEi, e.keys.skEr, e.keys.skAi, e.keys.skAr));
       case 'event':
         this.eventLog.record(e.event, e.conn);
         this.d.onEvent?.(e.event, e.conn);
@@ -137,6 +144,7 @@ export class EffectApplier {
       const before = rekeys ? this.children.get(rekeys.spiIn) : undefined;
       this.children.set(info.spiIn, { info: rest, inSa, outSa, installedAt: now, rekeys: before ? before.rekeys + 1 : 0, routes: [] });
       const dest = spec.out.outer!;
+      this.saveKeys(`Child SA ${info.name} (${info.proposal})`, (k) => k.child(info));
       this.d.log.info('esp', `Child SA ${info.name} installed: ${info.proposal}, SPIs in ${spiHex(info.spiIn)} out ${spiHex(info.spiOut)}, ${info.mode} mode, ESP ${dest.encap ? `in UDP to ${formatEndpoint(dest)}` : `to ${dest.addr}`}`);
     } finally {
       // the transforms hold their own copies (createEspTransform copies keys)
@@ -144,6 +152,22 @@ export class EffectApplier {
         k.encr.fill(0);
         k.integ.fill(0);
       }
+    }
+  }
+
+  /**
+   * --save-keys: write an SA's keys with `write`; a cipher Wireshark cannot decrypt, or a file
+   * that cannot be written, is logged by the SA's name (never a key). `done` zeroes the keys.
+   */
+  private saveKeys(sa: string, write: (k: SaveKeys) => boolean, done?: () => void): void {
+    const k = this.d.saveKeys;
+    try {
+      if (!k) return;
+      if (!write(k)) this.d.log.warn('daemon', `--save-keys: Wireshark cannot decrypt the cipher of ${sa}: no line for it`);
+    } catch (err) {
+      this.d.log.error('daemon', `--save-keys: the keys of ${sa} were not saved in ${k!.dir}: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      done?.();
     }
   }
 

@@ -94,6 +94,12 @@ export interface IkeSaConfig {
    * when (event `reauth-due`); the daemon creates the new SA. IKE SA rekeys keep the deadline.
    */
   reauthTime?: number;
+  /**
+   * `tsvpn up --save-keys`: each time this SA derives IKE SA keys (IKE_SA_INIT, IKE SA rekey) it
+   * returns an `export-keys` effect with copies of SK_e* and SK_a*, for Wireshark (docs/wireshark.md).
+   * Off by default: without it the keys never leave the SK ciphers.
+   */
+  exportKeys?: boolean;
 }
 
 /** The defaults an operator does not have to write. */

@@ -29,6 +29,21 @@ export interface ChildSaInfo {
   encap: boolean; // RFC 3948 UDP encapsulation (NAT detected)
 }
 
+/**
+ * The keys that protect one IKE SA's messages (RFC 7296 §2.14), for a decryption table: only
+ * with IkeSaConfig.exportKeys. The caller writes them where the operator asked and zeroes them.
+ */
+export interface ExportedIkeKeys {
+  spiI: Uint8Array;
+  spiR: Uint8Array;
+  encr: { id: number; keyLength?: number };
+  integ: number; // 0 (NONE) for AEAD
+  skEi: Uint8Array;
+  skEr: Uint8Array;
+  skAi: Uint8Array; // empty for AEAD
+  skAr: Uint8Array;
+}
+
 export interface PolicyInfo {
   name: string;
   localTs: string[];
@@ -178,6 +193,7 @@ export type Effect =
   | { type: 'remove-sa'; name: string; spiIn: number; spiOut: number }
   | { type: 'install-policy'; policy: NewPolicyInfo }
   | { type: 'remove-policy'; policy: PolicyInfo }
+  | { type: 'export-keys'; keys: ExportedIkeKeys } // only with IkeSaConfig.exportKeys; the daemon writes and zeroes them
   | { type: 'event'; event: IkeEvent; conn?: string /* the connection (IkeSaConfig.name) of the SA it came from; the dispatcher sets it */ };
 
 export const event = (e: IkeEvent): Effect => ({ type: 'event', event: e });

@@ -10,6 +10,8 @@ describe('tsvpn command line', () => {
     expect(parseArgs(['up', '--log-level', 'warn', 'left.json', '--log-format', 'json'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'warn', format: 'json' } });
     expect(parseArgs(['up', '--log-level=error', '--log-format=text', 'left.json'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'error', format: 'text' } });
     expect(parseArgs(['up', '-v', '--log-level', 'debug', 'left.json'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'debug', format: 'text' } });
+    expect(parseArgs(['up', 'left.json', '--save-keys', '/root/keys'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'info', format: 'text' }, saveKeys: '/root/keys' });
+    expect(parseArgs(['up', '--save-keys=keys', 'left.json'])).toMatchObject({ file: 'left.json', saveKeys: 'keys' });
     expect(parseArgs(['down', 'left'])).toEqual({ cmd: 'down', tunnel: { name: 'left' } });
     expect(parseArgs(['down', 'peer.json'])).toEqual({ cmd: 'down', tunnel: { file: 'peer.json' } });
     expect(parseArgs(['down', '/etc/tsvpn/left'])).toEqual({ cmd: 'down', tunnel: { file: '/etc/tsvpn/left' } });
@@ -38,7 +40,9 @@ describe('tsvpn command line', () => {
     [['upp'], /unknown command "upp"/],
     [['up'], /up: missing the peer file/],
     [['up', 'a.json', 'b.json'], /unexpected argument "b.json"/],
-    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, --log-level, --log-format, -h, --help\)/],
+    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, --log-level, --log-format, --save-keys, -h, --help\)/],
+    [['up', 'a.json', '--save-keys'], /^up: --save-keys takes a dir$/],
+    [['up', 'a.json', '--save-keys='], /^up: --save-keys takes a dir$/],
     [['up', 'a.json', '--log-level'], /^up: --log-level takes one of debug, info, warn, error$/],
     [['up', 'a.json', '--log-level', 'trace'], /^up: --log-level takes one of debug, info, warn, error, not "trace"$/],
     [['up', 'a.json', '--log-format=yaml'], /^up: --log-format takes one of text, json, not "yaml"$/],

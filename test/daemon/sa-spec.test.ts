@@ -3,31 +3,10 @@
 // without an ESP implementation, and the outer path: raw ESP without NAT, ESP in UDP to the
 // peer's (maybe NAT-mapped) port with NAT-T (RFC 3948), or to 4500 when UDP is forced.
 import { describe, expect, it } from 'vitest';
-import type { ChildSaInfo } from '../../src/ike/effects.js';
 import { cipherSpecOf, saSpecsOf, UnsupportedEspError } from '../../src/daemon/sa-spec.js';
 import { EncrId, IntegId } from '../../src/wire/constants.js';
+import { childSaInfo as child } from './helpers/child-sa.js';
 
-function child(o: Partial<ChildSaInfo> = {}): ChildSaInfo {
-  return {
-    name: 'net',
-    conn: 'net',
-    spiIn: 0xc0000001,
-    spiOut: 0xc0000002,
-    proposal: 'aes256gcm16',
-    encr: { id: EncrId.AES_GCM_16, keyLength: 256 },
-    integ: 0,
-    esn: false,
-    keysIn: { encr: new Uint8Array(36).fill(1), integ: new Uint8Array(0) },
-    keysOut: { encr: new Uint8Array(36).fill(2), integ: new Uint8Array(0) },
-    mode: 'tunnel',
-    localTs: ['192.0.2.0/24'],
-    remoteTs: ['203.0.113.0/24'],
-    local: { addr: '198.51.100.1', port: 500 },
-    remote: { addr: '198.51.100.2', port: 500 },
-    encap: false,
-    ...o,
-  };
-}
 
 describe('Child SA -> SAD specs', () => {
   it('maps AES-GCM-16, ChaCha20-Poly1305 and AES-CBC with its HMAC, each direction with its own keys', () => {

@@ -10,6 +10,7 @@ import { supportedHashes } from '../auth/signature.js';
 import { MAX_COOKIE_RETRIES, MAX_INVALID_KE_RETRIES, type Endpoint } from '../config.js';
 import { event, type Effect } from '../effects.js';
 import { detectNat, natDetectionHash } from '../nat.js';
+import { exportKeys } from '../export-keys.js';
 import { all, allNotifies, decodeHashList, encodeHashList, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
 import { newNonce, type SaContext } from '../sa-context.js';
 import { certReqPayload } from './authenticate.js';
@@ -99,11 +100,12 @@ function buildInitRequest(ctx: SaContext, group?: number): Payload[] {
 }
 
 /** RFC 7296 §2.14: SKEYSEED, the seven keys, and the SK ciphers for each direction. */
-function deriveKeys(ctx: SaContext, shared: Uint8Array): void {
+function deriveKeys(ctx: SaContext, shared: Uint8Array, out: Effect[]): void {
   const alg = negotiatedAlgorithms(ctx.chosen!);
   const skeyseed = deriveSkeyseed(alg.prf, ctx.ni!, ctx.nr!, shared); // RFC 7296 §2.14: SKEYSEED = prf(Ni | Nr, g^ir)
   const k = deriveIkeKeys(alg.prf, alg.encr, alg.integ, skeyseed, ctx.ni!, ctx.nr!, ctx.spiI, ctx.spiR);
   zero(skeyseed, shared);
+  out.push(...exportKeys(ctx.cfg, alg, k, ctx.spiI, ctx.spiR)); // --save-keys only
   // copies: whether or not the cipher keeps its own copy, the derived arrays are zeroed here
   const cI = createSkCipher(alg.encr, alg.integ, k.skEi.slice(), k.skAi.slice());
   const cR = createSkCipher(alg.encr, alg.integ, k.skEr.slice(), k.skAr.slice());
@@ -177,7 +179,7 @@ function processInitResponse(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array,
   ctx.chosen = chosen;
   ctx.chosenText = formatProposal(chosen);
   ctx.initResponse = bytes.slice();
-  deriveKeys(ctx, shared);
+  deriveKeys(ctx, shared, out);
   recordNat(ctx, msg, ctx.remote, ctx.local);
   return 'keys';
 }
@@ -244,7 +246,7 @@ function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, 
     ...(ctx.cfg.remoteAuth.method === 'pubkey' ? [certReqPayload(ctx.cfg.remoteAuth.trustAnchors)] : []),
     ...optionalPayloads(ctx),
   ];
-  deriveKeys(ctx, shared);
+  deriveKeys(ctx, shared, out);
   return { result: 'ok', response };
 }
 

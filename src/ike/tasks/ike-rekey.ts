@@ -15,6 +15,7 @@ import { compareNonces, disposeSaKeys, lowerNonce, newNonce, randomIkeSpi, type 
 import { groupName, groupsOf } from '../child-sas.js';
 import type { GaveUp, NewIkeSa, Received, Task, TaskResult } from '../task.js';
 import { DeleteIke } from './informational.js';
+import { exportKeys } from '../export-keys.js';
 import { spiHex } from '../../wire/spi.js';
 
 /** Rekey of the IKE SA, either role. The initiator keeps its nonce, KE and new SPI while in flight. */
@@ -134,11 +135,12 @@ function buildIkeRekeyRequest(ctx: SaContext, group: number | undefined, retries
  * RFC 7296 §2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) with the old SA's PRF, then
  * {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) with the new one.
  */
-function deriveNew(ctx: SaContext, chosen: Proposal, shared: Uint8Array, ni: Uint8Array, nr: Uint8Array, spiI: Uint8Array, spiR: Uint8Array, role: 'initiator' | 'responder'): SaKeys {
+function deriveNew(ctx: SaContext, chosen: Proposal, shared: Uint8Array, ni: Uint8Array, nr: Uint8Array, spiI: Uint8Array, spiR: Uint8Array, role: 'initiator' | 'responder', out: Effect[]): SaKeys {
   const alg = negotiatedAlgorithms(chosen);
   const skeyseed = deriveRekeySkeyseed(ctx.keys!.prfId, ctx.keys!.skD, shared, ni, nr);
   const k = deriveIkeKeys(alg.prf, alg.encr, alg.integ, skeyseed, ni, nr, spiI, spiR);
   zero(skeyseed, shared);
+  out.push(...exportKeys(ctx.cfg, alg, k, spiI, spiR)); // --save-keys only
   const cI = createSkCipher(alg.encr, alg.integ, k.skEi.slice(), k.skAi.slice());
   const cR = createSkCipher(alg.encr, alg.integ, k.skEr.slice(), k.skAr.slice());
   zero(k.skEi, k.skAi, k.skEr, k.skAr);
@@ -192,7 +194,7 @@ function processIkeRekeyRequest(ctx: SaContext, p: Payload[], busy: boolean, out
   const spiR = randomIkeSpi(ctx.cfg.random);
   const ni = nonce.data.slice();
   const nr = newNonce(ctx);
-  const keys = deriveNew(ctx, chosen, shared, ni, nr, spiI, spiR, 'responder');
+  const keys = deriveNew(ctx, chosen, shared, ni, nr, spiI, spiR, 'responder', out);
   const response: Payload[] = [
     { kind: 'SA', critical: false, proposals: [{ ...chosen, spi: spiR }] },
     { kind: 'NONCE', critical: false, data: nr },
@@ -249,7 +251,7 @@ function processIkeRekeyResponse(ctx: SaContext, pend: IkeRekeyPending, collisio
   }
   pend.ke!.dispose();
   const nr = nonce.data.slice();
-  const keys = deriveNew(ctx, chosen, shared, pend.ni, nr, pend.spi, chosen.spi, 'initiator');
+  const keys = deriveNew(ctx, chosen, shared, pend.ni, nr, pend.spi, chosen.spi, 'initiator', out);
   const created: NewIkeSa = { role: 'initiator', spiI: pend.spi, spiR: chosen.spi.slice(), ni: pend.ni, nr, chosen: { ...chosen, spi: new Uint8Array(0) }, keys };
   return { kind: 'done', created };
 }
