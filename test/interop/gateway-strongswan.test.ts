@@ -1,14 +1,15 @@
 // Issue 11, tsvpn as a gateway for strongSwan peers: one `tsvpn up hub.json` serves four
-// strongSwan 5.9.8 charons, each in its own namespace (charon binds the IKE ports on the
-// wildcard, so one charon per namespace). Topology: the hub namespace holds a bridge with the
-// hub's one outer address (198.51.100.1/24); each charon namespace is joined to that bridge by
-// a veth, so every peer reaches the hub on one segment from its own address. Inner hosts are
-// /32 addresses on lo: the hub's network for peer i is 10.0.<i>.0/24, the peer's 10.100.<i>.0/24.
-// Selection (RFC 7296 §2.15, strongSwan's peer-config match): site-a and site-b are known to
-// the hub by their addresses; alice and bob come from addresses the hub does not know and are
-// told apart only by their identity (two %any connections with different remote ids). Every
-// charon initiates (`swanctl --initiate`). Then a fifth charon with an identity no connection
-// accepts is refused (AUTHENTICATION_FAILED) while the four stay up.
+// strongSwan 5.9.8 charons and one tsvpn branch, each in its own namespace (charon binds the IKE
+// ports on the wildcard: one charon per namespace). Topology: the hub namespace holds a bridge
+// with the hub's one outer address (198.51.100.1/24); each peer namespace is joined to that
+// bridge by a veth, so every peer reaches the hub on one segment from its own address. Inner
+// hosts are /32 addresses on lo: the hub's network for peer i is 10.0.<i>.0/24, the peer's
+// 10.100.<i>.0/24. Selection (RFC 7296 §2.15, strongSwan's peer-config match): site-a, site-b
+// and the tsvpn branch are known to the hub by their addresses; alice and bob come from
+// addresses the hub does not know and are told apart only by their identity (two %any
+// connections with different remote ids). Every charon initiates (`swanctl --initiate`). Then a
+// fifth charon with an identity no connection accepts is refused (AUTHENTICATION_FAILED) while
+// the others stay up, and one charon's Delete removes only its own SAs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,10 @@ const PEERS: Peer[] = [
 ];
 /** A peer no connection accepts: an unknown address and an identity that no %any connection names. */
 const MALLORY: Peer = { name: 'mallory', i: 5, known: false };
+/** A tsvpn branch among the strongSwan peers. */
+const BRANCH: Peer = { name: 'branch', i: 6, known: true };
+/** Every connection of the hub. */
+const HUB_PEERS = [...PEERS, BRANCH];
 
 const ns = (p: Peer) => `${PREFIX}${p.i}-${tag}`;
 const outer = (p: Peer) => `198.51.100.${10 + p.i}`;
@@ -64,7 +69,7 @@ function hubFile() {
     name: 'hub',
     secrets: { sites: { psk: pskOf(PEERS[0]!) }, alice: { psk: pskOf(PEERS[2]!) }, bob: { psk: pskOf(PEERS[3]!) } },
     connections: Object.fromEntries(
-      PEERS.map((p) => [
+      HUB_PEERS.map((p) => [
         p.name,
         {
           local: { addr: HUB, id: 'hub.example', auth: 'psk', ts: [hubNet(p)] },
@@ -92,13 +97,25 @@ function charonConf(p: Peer): string {
   });
 }
 
+function branchFile(p: Peer) {
+  return {
+    name: p.name,
+    local: { addr: outer(p), id: idOf(p), auth: 'psk', ts: [peerNet(p)] },
+    remote: { addr: HUB, id: 'hub.example', auth: 'psk', ts: [hubNet(p)] },
+    psk: pskOf(p),
+    ike: { proposals: [PROPOSAL] },
+    child: { proposals: ['aes256gcm16'] },
+    start: 'initiate',
+  };
+}
+
 const tail = (text: string, n: number) => text.split('\n').slice(-n).join('\n');
 
 describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvpn-ssgw-'));
   const ctl = join(dir, 'ctl');
-  const hubLog = join(dir, 'hub.log');
-  let hub: ChildProcess | undefined;
+  const procs = new Map<string, ChildProcess>();
+  const logOf = (name: string) => readFileSync(join(dir, `${name}.log`), 'utf8');
   const charons = new Map<string, Strongswan>();
   const made: string[] = [];
 
@@ -121,7 +138,7 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
   const why = async (names: string[] = PEERS.map((p) => p.name)) => {
     const s = await hubStatus().catch((e) => String(e));
     const head = typeof s === 'string' ? s : JSON.stringify({ up: [...upOnHub(s).keys()], drops: s.drops, lastFailure: s.lastFailure, lastUnauthenticatedFailure: s.lastUnauthenticatedFailure });
-    return [`hub: ${head}`, `--- hub log ---\n${tail(readFileSync(hubLog, 'utf8'), 40)}`, ...names.map((n) => `--- charon ${n} ---\n${tail(charons.get(n)?.log() ?? '(not started)', 20)}`)].join('\n');
+    return [`hub: ${head}`, `--- hub log ---\n${tail(logOf('hub'), 40)}`, ...names.map((n) => (n === BRANCH.name ? `--- tsvpn ${n} ---\n${tail(logOf(n), 20)}` : `--- charon ${n} ---\n${tail(charons.get(n)?.log() ?? '(not started)', 20)}`))].join('\n');
   };
 
   /** A namespace for peer p, on the hub's bridge by a veth, with its outer and inner addresses. */
@@ -138,6 +155,15 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     ip(['addr', 'add', `${hubHost(p)}/32`, 'dev', 'lo'], HUB_NS);
   }
 
+  /** `tsvpn up <name>.json -v` in namespace nsName, logging to <name>.log. */
+  function up(nsName: string, name: string, body: object): void {
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(body, null, 2), { mode: 0o600 });
+    const fd = openSync(join(dir, `${name}.log`), 'a', 0o600);
+    procs.set(name, spawn('ip', ['netns', 'exec', nsName, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } }));
+    closeSync(fd);
+  }
+
   async function startCharon(p: Peer): Promise<Strongswan> {
     const c = await startStrongswan({ ns: ns(p), name: p.name, conf: charonConf(p) });
     charons.set(p.name, c);
@@ -151,34 +177,31 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     ip(['link', 'add', 'br0', 'type', 'bridge'], HUB_NS);
     ip(['addr', 'add', `${HUB}/24`, 'dev', 'br0'], HUB_NS);
     ip(['link', 'set', 'br0', 'up'], HUB_NS);
-    for (const p of [...PEERS, MALLORY]) addPeerNs(p);
+    for (const p of [...HUB_PEERS, MALLORY]) addPeerNs(p);
     // the bridge forwards once its ports are up: every peer reaches the hub's outer address
-    for (const p of [...PEERS, MALLORY]) {
+    for (const p of [...HUB_PEERS, MALLORY]) {
       await until(async () => (await nsRun(ns(p), 'ping', ['-c', '1', '-W', '1', HUB])).code === 0, { timeout: 10_000, interval: 200, what: `${p.name} reaching ${HUB} over the bridge` });
     }
 
-    writeFileSync(join(dir, 'hub.json'), JSON.stringify(hubFile(), null, 2), { mode: 0o600 });
-    const fd = openSync(hubLog, 'a', 0o600);
-    hub = spawn('ip', ['netns', 'exec', HUB_NS, process.execPath, TSVPN_BIN, 'up', join(dir, 'hub.json'), '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
-    closeSync(fd);
+    up(HUB_NS, 'hub', hubFile());
     await until(async () => (await hubStatus().catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the hub daemon' }).catch((e) => {
-      throw new Error(`${(e as Error).message}\n--- hub log ---\n${tail(readFileSync(hubLog, 'utf8'), 40)}`);
+      throw new Error(`${(e as Error).message}\n--- hub log ---\n${tail(logOf('hub'), 40)}`);
     });
     for (const p of PEERS) await startCharon(p);
+    up(ns(BRANCH), BRANCH.name, branchFile(BRANCH));
   }, 90_000);
 
   afterAll(async () => {
     for (const c of charons.values()) await c.stop();
-    if (hub && hub.exitCode === null) {
-      hub.kill('SIGTERM');
-      await until(() => hub!.exitCode !== null || hub!.signalCode !== null, { timeout: 3000, interval: 100, what: 'the hub to exit' }).catch(() => hub!.kill('SIGKILL'));
-    }
+    const running = () => [...procs.values()].filter((p) => p.exitCode === null && p.signalCode === null);
+    for (const p of running()) p.kill('SIGTERM');
+    await until(() => running().length === 0, { timeout: 3000, interval: 100, what: 'the daemons to exit' }).catch(() => running().forEach((p) => p.kill('SIGKILL')));
     for (const n of made) delNs(n);
     rmSync(dir, { recursive: true, force: true });
     expect(listNs().filter((n) => n.endsWith(`-${tag}`) && n.startsWith(PREFIX)), 'namespaces left behind').toEqual([]);
   }, 30_000);
 
-  it('four charons initiate; each is INSTALLED on both sides under its own connection (two by address, two %any by identity) and pings its own network both ways', async () => {
+  it('four charons initiate beside a tsvpn branch; each is INSTALLED on both sides under its own connection (three by address, two %any by identity) and pings its own network both ways', async () => {
     const results = await Promise.all(PEERS.map((p) => charons.get(p.name)!.initiate(CHILD)));
     for (const [k, r] of results.entries()) if (!r.ok) expect.fail(`swanctl --initiate in ${PEERS[k]!.name}: ${r.output}\n${await why([PEERS[k]!.name])}`);
 
@@ -189,12 +212,16 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
       ssSas.set(p.name, sas.find((sa) => sa.state === 'ESTABLISHED')!);
     }
     // the hub's view, as `tsvpn status hub --json` shows it
-    await until(async () => upOnHub(await hubStatus()).size === PEERS.length, { timeout: 15_000, interval: 300, what: `${PEERS.length} peers up on the hub` }).catch(async (e) => {
+    await until(async () => upOnHub(await hubStatus()).size === HUB_PEERS.length, { timeout: 15_000, interval: 300, what: `${HUB_PEERS.length} peers up on the hub` }).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await why()}`);
     });
     const s = await statusCli();
     const up = upOnHub(s);
-    expect(s.connections.map((c) => c.name)).toEqual(PEERS.map((p) => p.name));
+    expect(s.connections.map((c) => c.name)).toEqual(HUB_PEERS.map((p) => p.name));
+    // the tsvpn branch beside them: its own connection, no NAT, no fake one
+    const br = s.ikeSas.find((x) => x.connection === BRANCH.name && x.state === 'ESTABLISHED');
+    expect(br?.remoteId, await why([BRANCH.name])).toBe(idOf(BRANCH));
+    expect(br?.nat).toEqual({ local: false, remote: false });
     for (const p of PEERS) {
       const got = up.get(p.name);
       // under the right connection: the peer's identity, from its own address
@@ -215,16 +242,16 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
       expect(ssSas.get(p.name)!.nat.fake, p.name).toBe(true);
     }
     // alice and bob: two %any peers, each chosen by its identity (the hub logs why, at debug)
-    const log = readFileSync(hubLog, 'utf8');
+    const log = logOf('hub');
     console.log(`gateway-strongswan: ${JSON.stringify(s.ikeSas.map((sa) => ({ connection: sa.connection, remote: sa.remote, remoteId: sa.remoteId, nat: sa.nat, role: sa.role })))}\n${log.split('\n').filter((l) => / chosen for the peer/.test(l)).join('\n')}`);
     for (const p of PEERS.filter((x) => !x.known)) expect(log, `hub log names the choice of ${p.name}`).toMatch(new RegExp(`connection ${p.name} chosen for the peer`));
     expect(s.lastFailure, await why()).toBeNull();
 
     // each peer reaches its own network behind the hub through its tunnel (charon's route in table 220)
-    const out = await Promise.all(PEERS.map((p) => ping(ns(p), peerHost(p), hubHost(p), ['-c', '3', '-i', '0.2', '-W', '2'])));
-    out.forEach((r, k) => expect(r.code, `${PEERS[k]!.name} -> hub: ${r.out}${r.err}`).toBe(0));
+    const out = await Promise.all(HUB_PEERS.map((p) => ping(ns(p), peerHost(p), hubHost(p), ['-c', '3', '-i', '0.2', '-W', '2'])));
+    out.forEach((r, k) => expect(r.code, `${HUB_PEERS[k]!.name} -> hub: ${r.out}${r.err}`).toBe(0));
     // ... and the hub reaches each peer's network from itself
-    for (const p of PEERS) {
+    for (const p of HUB_PEERS) {
       const back = await ping(HUB_NS, hubHost(p), peerHost(p), ['-c', '3', '-i', '0.2', '-W', '2']);
       expect(back.code, `hub -> ${p.name}: ${back.out}${back.err}\n${await why([p.name])}`).toBe(0);
     }
@@ -236,7 +263,7 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     expect((await statusCli()).lastFailure, await why()).toBeNull();
   }, 90_000);
 
-  it('a charon whose identity no connection accepts gets AUTHENTICATION_FAILED, the hub shows it as lastUnauthenticatedFailure, and the four stay up', async () => {
+  it('a charon whose identity no connection accepts gets AUTHENTICATION_FAILED, the hub shows it as lastUnauthenticatedFailure, and the others stay up', async () => {
     const before = upOnHub(await hubStatus());
     const m = await startCharon(MALLORY);
     const r = await m.initiate(CHILD, { timeoutS: 15 });
@@ -254,10 +281,10 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     for (const c of s.connections) expect(c.lastFailure, `connections[${c.name}].lastFailure\n${await why(['mallory'])}`).toBeNull();
     // nothing of mallory's reached a connection, and the others kept their SAs
     const after = upOnHub(s);
-    expect([...after.keys()].sort()).toEqual(PEERS.map((p) => p.name).sort());
-    for (const p of PEERS) expect(after.get(p.name)?.spiIn, p.name).toBe(before.get(p.name)?.spiIn);
-    const out = await Promise.all(PEERS.map((p) => ping(ns(p), peerHost(p), hubHost(p), ['-c', '2', '-i', '0.2', '-W', '2'])));
-    out.forEach((x, k) => expect(x.code, `${PEERS[k]!.name} -> hub: ${x.out}`).toBe(0));
+    expect([...after.keys()].sort()).toEqual(HUB_PEERS.map((p) => p.name).sort());
+    for (const p of HUB_PEERS) expect(after.get(p.name)?.spiIn, p.name).toBe(before.get(p.name)?.spiIn);
+    const out = await Promise.all(HUB_PEERS.map((p) => ping(ns(p), peerHost(p), hubHost(p), ['-c', '2', '-i', '0.2', '-W', '2'])));
+    out.forEach((x, k) => expect(x.code, `${HUB_PEERS[k]!.name} -> hub: ${x.out}`).toBe(0));
   }, 60_000);
 
   it('a charon that deletes its IKE SA is gone from the hub, the others stay up, and it comes back when it initiates again', async () => {
@@ -273,7 +300,7 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     expect(s.ikeSas.filter((sa) => sa.connection === alice.name), 'alice\'s IKE SAs on the hub after her Delete').toEqual([]);
     expect(s.lastFailure, await why([alice.name])).toBeNull();
     const after = upOnHub(s);
-    for (const p of PEERS.filter((x) => x !== alice)) expect(after.get(p.name)?.spiIn, p.name).toBe(before.get(p.name)?.spiIn);
+    for (const p of HUB_PEERS.filter((x) => x !== alice)) expect(after.get(p.name)?.spiIn, p.name).toBe(before.get(p.name)?.spiIn);
     const b = await ping(ns(bob), peerHost(bob), hubHost(bob), ['-c', '2', '-i', '0.2', '-W', '2']);
     expect(b.code, `bob -> hub: ${b.out}`).toBe(0);
     // alice initiates again: a new IKE SA under the same %any connection, and her network is reachable again
