@@ -247,7 +247,12 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     for (const p of PEERS.filter((x) => !x.known)) expect(log, `hub log names the choice of ${p.name}`).toMatch(new RegExp(`connection ${p.name} chosen for the peer`));
     expect(s.lastFailure, await why()).toBeNull();
 
-    // each peer reaches its own network behind the hub through its tunnel (charon's route in table 220)
+    // charon routes the hub's network for this peer into ipsec0 (kernel-libipsec) in table 220, from the peer's inner address
+    for (const p of PEERS) {
+      const routes = ip(['route', 'show', 'table', '220'], ns(p)).split('\n');
+      expect(routes.find((r) => r.startsWith(`${hubNet(p)} `) && r.includes(' dev ipsec0 ') && r.includes(` src ${peerHost(p)}`)), `${p.name}: table 220 ${JSON.stringify(routes)}`).toBeDefined();
+    }
+    // each peer reaches its own network behind the hub through its tunnel
     const out = await Promise.all(HUB_PEERS.map((p) => ping(ns(p), peerHost(p), hubHost(p), ['-c', '3', '-i', '0.2', '-W', '2'])));
     out.forEach((r, k) => expect(r.code, `${HUB_PEERS[k]!.name} -> hub: ${r.out}${r.err}`).toBe(0));
     // ... and the hub reaches each peer's network from itself
