@@ -217,18 +217,20 @@ export class IkeDispatcher {
 
   /**
    * Events carry the connection of the SA they came from (`conn`), so a daemon with many
-   * connections gives each its own. Failures of a responder SA whose peer has not proven its
-   * identity (no `remoteId` yet) are marked `unauthenticated`: anyone can cause them, so the
-   * daemon keeps them apart from the connection's own.
+   * connections gives each its own. A responder SA whose peer has not proven its identity (no
+   * `remoteId` yet) belongs to no connection yet (IKE_AUTH chooses one: select-config.ts): its
+   * events carry none, and its failures are marked `unauthenticated`: anyone can cause them,
+   * so the daemon keeps them apart from the connections' own.
    */
   mark(sa: IkeSa, fx: Effect[]): Effect[] {
-    const conn = sa.name;
     const unproven = sa.role === 'responder' && sa.remoteId === undefined;
+    const conn = unproven ? undefined : sa.name;
     const from = { ...sa.remote };
     for (let i = 0; i < fx.length; i++) {
       const e = fx[i];
       if (e.type !== 'event') continue;
-      fx[i] = unproven && e.event.type === 'failure' ? { type: 'event', event: { ...e.event, unauthenticated: { from } }, conn } : { ...e, conn };
+      const ev = unproven && e.event.type === 'failure' ? { ...e.event, unauthenticated: { from } } : e.event;
+      fx[i] = conn === undefined ? { type: 'event', event: ev } : { type: 'event', event: ev, conn };
     }
     return fx;
   }

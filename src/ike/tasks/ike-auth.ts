@@ -98,7 +98,8 @@ function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRe
     const candidates = ctx.candidates;
     ctx.candidates = undefined;
     const chosen = selectByIdentity(candidates, idi, first(p, 'IDr'));
-    if (!chosen) return fail(ctx, out, 'id-mismatch', `no connection accepts identity ${idText(idi)} (expected ${candidates.map((c) => `${c.remoteId ?? '%any'} for ${c.name}`).join(', ')})`);
+    // no connection is this peer's: the evidence names what each would take, not the first one's alone
+    if (!chosen) return fail(ctx, out, 'id-mismatch', `no connection accepts identity ${idText(idi)} (expected ${candidates.map((c) => `${c.remoteId ?? '%any'} for ${c.name}`).join(', ')})`, candidates.map((c) => c.remoteId ?? '%any').join(' | '));
     ctx.cfg = chosen.cfg;
     out.push(event({ type: 'config-selected', name: chosen.cfg.name, why: chosen.why }));
   }
@@ -117,8 +118,8 @@ function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRe
   return { result: 'ok', response: [idr, ...authAndCerts, ...child] };
 }
 
-function fail(ctx: SaContext, out: Effect[], check: 'id-mismatch', detail: string): AuthRequestResult {
-  out.push(event({ type: 'failure', row: 'F3', message: `authentication of the initiator failed: ${detail}`, evidence: { check, expectedId: ctx.cfg.remoteId, detail } }));
+function fail(ctx: SaContext, out: Effect[], check: 'id-mismatch', detail: string, expectedId = ctx.cfg.remoteId): AuthRequestResult {
+  out.push(event({ type: 'failure', row: 'F3', message: `authentication of the initiator failed: ${detail}`, evidence: { check, expectedId, detail } }));
   return { result: 'failed', response: [notify(NotifyType.AUTHENTICATION_FAILED)] };
 }
 
