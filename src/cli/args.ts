@@ -9,10 +9,12 @@ import { commandSpec, type OptionSpec } from './usage.js';
 export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 export type Command =
-  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat } }
+  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat }; metricsFile?: string }
   | { cmd: 'down'; tunnel: TunnelRef }
   | { cmd: 'reload'; tunnel?: TunnelRef }
   | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
+  | { cmd: 'events'; json: boolean; tunnel?: TunnelRef }
+  | { cmd: 'metrics'; tunnel?: TunnelRef }
   | { cmd: 'demo'; keep: boolean; verbose: boolean }
   | { cmd: 'help'; topic?: string }
   | { cmd: 'version' }
@@ -71,8 +73,10 @@ function split(cmd: string, args: string[]): Split {
         continue;
       }
       const v = eq >= 0 ? a.slice(eq + 1) : args[++i];
-      if (v === undefined || !o.value.choices.includes(v)) {
-        throw new UsageError(`${cmd}: ${flag} takes one of ${o.value.choices.join(', ')}` + (v === undefined ? '' : `, not ${JSON.stringify(v)}`), cmd);
+      const choices = o.value.choices;
+      if (choices === undefined && (v === undefined || v === '' || v.startsWith('-'))) throw new UsageError(`${cmd}: ${flag} takes a ${o.value.name}`, cmd);
+      if (v === undefined || (choices !== undefined && !choices.includes(v))) {
+        throw new UsageError(`${cmd}: ${flag} takes one of ${choices?.join(', ')}` + (v === undefined ? '' : `, not ${JSON.stringify(v)}`), cmd);
       }
       const before = values.get(o.key);
       if (before !== undefined && before !== v) throw new UsageError(`${cmd}: ${flag} given twice (${before}, ${v})`, cmd);
@@ -135,7 +139,8 @@ export function parseArgs(argv: readonly string[]): Command {
       const s = split('up', rest);
       if (s.flags.has('help')) return { cmd: 'help', topic: 'up' };
       arity('up', s.positional, 1, 1, 'the peer file (tsvpn up <peer.json>)');
-      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s) };
+      const metricsFile = s.values.get('metricsFile');
+      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s), ...(metricsFile !== undefined ? { metricsFile } : {}) };
     }
     case 'down': {
       const s = split('down', rest);
@@ -156,6 +161,20 @@ export function parseArgs(argv: readonly string[]): Command {
       arity('status', s.positional, 0, 1, 'tunnel name');
       const arg = s.positional[0];
       return arg === undefined ? { cmd: 'status', json: s.flags.has('json') } : { cmd: 'status', json: s.flags.has('json'), tunnel: tunnelRef('status', arg) };
+    }
+    case 'events': {
+      const s = split('events', rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: 'events' };
+      arity('events', s.positional, 0, 1, 'tunnel name');
+      const arg = s.positional[0];
+      return { cmd: 'events', json: s.flags.has('json'), ...(arg !== undefined ? { tunnel: tunnelRef('events', arg) } : {}) };
+    }
+    case 'metrics': {
+      const s = split('metrics', rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: 'metrics' };
+      arity('metrics', s.positional, 0, 1, 'tunnel name');
+      const arg = s.positional[0];
+      return arg === undefined ? { cmd: 'metrics' } : { cmd: 'metrics', tunnel: tunnelRef('metrics', arg) };
     }
     case 'demo': {
       const s = split('demo', rest);

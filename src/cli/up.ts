@@ -9,6 +9,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/gateway.js';
 import type { GatewayConfig } from '../config/types.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
+import { startMetricsFile } from '../daemon/metrics-file.js';
 import { stderrLogger, type LogFormat, type LogLevel } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import { serviceNotifier } from '../io/sd-notify.js';
@@ -80,7 +81,7 @@ function loadConfig(file: string, io: Io): GatewayConfig | number {
   }
 }
 
-export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io): Promise<number> {
+export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io, metricsFile?: string): Promise<number> {
   const peer = loadConfig(file, io);
   if (typeof peer === 'number') return peer;
   const log = stderrLogger(logOpts.level, logOpts.format);
@@ -118,6 +119,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     // peer of a %any responder): that only changes with an IKE event (a Child SA installed
     // or deleted). The status is read once the daemon has finished with the datagram.
     const d = daemon;
+    const metrics = metricsFile === undefined ? undefined : startMetricsFile(metricsFile, () => d.status(), log);
     const announce = peerAnnouncer(io.out);
     const check = (): void => {
       try {
@@ -133,6 +135,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     const onIke = (): void => void setImmediate(check);
     d.events.on('ike', onIke);
     const code = await daemon.done;
+    metrics?.stop();
     notifyStopping(); // after `tsvpn down` or a fatal error (a signal sent it already)
     d.events.off('ike', onIke);
     announce(undefined);

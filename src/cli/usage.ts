@@ -11,8 +11,8 @@ export interface OptionSpec {
   /** Key in the parsed command's flags. */
   key: string;
   help: string;
-  /** An option that takes a value ('--log-level warn' or '--log-level=warn'): one of these. */
-  value?: { name: string; choices: readonly string[] };
+  /** An option that takes a value ('--log-level warn' or '--log-level=warn'): one of `choices`, or a file path when there are none. */
+  value?: { name: string; choices?: readonly string[] };
 }
 
 export interface CommandSpec {
@@ -55,7 +55,13 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Prints one line on stdout each time a peer comes up or goes down; logs go to stderr. Ctrl-C or SIGTERM sends Delete, removes the routes and the TUN, and exits 0. SIGHUP reads the file again (see reload).',
       'Under systemd (Type=notify, contrib/tsvpn@.service) it sends READY=1 to $NOTIFY_SOCKET once its sockets, TUN and control socket are open, and STOPPING=1 when it goes down (docs/service.md).',
     ],
-    options: [VERBOSE, LOG_LEVEL, LOG_FORMAT, HELP],
+    options: [
+      VERBOSE,
+      LOG_LEVEL,
+      LOG_FORMAT,
+      { flags: ['--metrics-file'], key: 'metricsFile', help: 'rewrite this Prometheus textfile-collector file every 15 s (written whole, then renamed; mode 0644; docs/metrics.md)', value: { name: 'path' } },
+      HELP,
+    ],
     example: { cmd: 'sudo tsvpn up examples/left.json', does: 'bring up the left end of the example tunnel' },
   },
   {
@@ -89,6 +95,29 @@ export const COMMANDS: readonly CommandSpec[] = [
     example: { cmd: 'sudo tsvpn status left', does: 'show the tunnel named left' },
   },
   {
+    name: 'events',
+    args: '[name|peer.json]',
+    complete: 'tunnel',
+    summary: 'print state changes and failures of a running tunnel as they happen, until Ctrl-C',
+    description: [
+      'One line per event the daemon applies: IKE SA established, rekeyed or deleted, Child SA installed, rekeyed or deleted, failures with their failure-map row and evidence, the peer moving behind a NAT, retransmits, reload results. Each line starts with the time and the connection. No key material is ever sent.',
+      'A client that reads too slowly misses lines rather than slowing the daemon: a "dropped" line says how many. Without a name, watches the only daemon running. Ends when the daemon goes down.',
+    ],
+    options: [{ flags: ['-j', '--json'], key: 'json', help: 'one JSON object per line (time, connection, event, then the event\'s fields)' }, HELP],
+    example: { cmd: 'sudo tsvpn events left', does: 'watch the tunnel named left' },
+  },
+  {
+    name: 'metrics',
+    args: '[name|peer.json]',
+    complete: 'tunnel',
+    summary: 'print a running tunnel\'s Prometheus metrics once',
+    description: [
+      'SAs by state, bytes and packets each way per connection, drops by direction and reason, rekeys, reauthentications, failures by failure-map row, IKE counters, in the Prometheus text format (docs/metrics.md). `tsvpn up --metrics-file` writes the same for node_exporter\'s textfile collector. Without a name, the only daemon running.',
+    ],
+    options: [HELP],
+    example: { cmd: 'sudo tsvpn metrics left', does: 'print the metrics of the tunnel named left' },
+  },
+  {
     name: 'demo',
     args: '',
     complete: 'none',
@@ -120,7 +149,7 @@ export function commandSpec(name: string): CommandSpec | undefined {
 
 /** '--log-level debug|info|warn|error', or the flags alone when the option takes no value. */
 export function optionText(o: OptionSpec, sep = ', '): string {
-  return o.flags.join(sep) + (o.value ? ` ${o.value.choices.join('|')}` : '');
+  return o.flags.join(sep) + (o.value ? ` ${o.value.choices ? o.value.choices.join('|') : `<${o.value.name}>`}` : '');
 }
 
 export function synopsis(c: CommandSpec): string {
