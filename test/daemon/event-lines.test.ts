@@ -24,7 +24,7 @@ describe('events lines', () => {
   it('every IKE event but an authenticated failure has a line (those come from the event log, once)', () => {
     const ep = { addr: '192.0.2.1', port: 4500 };
     const events: IkeEvent[] = [
-      { type: 'ike-state', from: 'IDLE', to: 'SA_INIT_SENT' } as IkeEvent,
+      { type: 'ike-state', from: 'CONNECTING', to: 'ESTABLISHED' },
       { type: 'reauth-due', spiI: 'a', spiR: 'b' },
       { type: 'config-selected', name: 'x', why: 'y' },
       { type: 'ike-deleted', reason: 'peer' },
