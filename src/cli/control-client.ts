@@ -129,7 +129,7 @@ export async function fetchMetrics(dir: string, name: string): Promise<string> {
  * Follows a tunnel's events: `onLine` gets each line as the daemon sends it. Resolves when
  * the daemon closes the stream (it went down); rejects as `request` does when it cannot start.
  */
-export function followEvents(dir: string, name: string, onLine: (l: EventLine) => void): Promise<void> {
+export function followEvents(dir: string, name: string, onLine: (l: EventLine) => void, onStart: () => void = () => {}): Promise<void> {
   const path = socketPath(dir, name);
   return new Promise((resolve, reject) => {
     const sock = connect(path);
@@ -159,6 +159,7 @@ export function followEvents(dir: string, name: string, onLine: (l: EventLine) =
         const r = v as { ok?: unknown; stream?: unknown; error?: unknown };
         if (r.ok !== true || r.stream !== true) return fail(new ControlError(`tunnel ${name}: ${typeof r.error === 'string' ? r.error : 'the daemon does not stream events'}`));
         started = true;
+        onStart();
       }
       if (buf.length > MAX_REPLY) fail(new ControlError(`tunnel ${name}: a line on ${path} longer than ${MAX_REPLY} bytes`));
     });

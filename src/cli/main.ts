@@ -160,7 +160,12 @@ async function events(cmd: Extract<Command, { cmd: 'events' }>, io: Io): Promise
   if (typeof name === 'number') return name;
   const { eventText } = await import('../daemon/event-lines.js');
   try {
-    await followEvents(dir, name, (l) => io.out(`${cmd.json ? JSON.stringify(l) : eventText(l)}\n`));
+    await followEvents(
+      dir,
+      name,
+      (l) => io.out(`${cmd.json ? JSON.stringify(l) : eventText(l)}\n`),
+      () => io.err(`tsvpn: following the events of ${name} (Ctrl-C to stop)\n`),
+    );
     io.err(`tsvpn: tunnel ${name} went down\n`);
     return 0;
   } catch (e) {
