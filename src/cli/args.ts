@@ -148,33 +148,18 @@ export function parseArgs(argv: readonly string[]): Command {
       arity('down', s.positional, 1, 1, 'the tunnel name or peer file (tsvpn down <name|peer.json>)');
       return { cmd: 'down', tunnel: tunnelRef('down', s.positional[0]!) };
     }
-    case 'reload': {
-      const s = split('reload', rest);
-      if (s.flags.has('help')) return { cmd: 'help', topic: 'reload' };
-      arity('reload', s.positional, 0, 1, 'the tunnel name or its file (tsvpn reload [name|file])');
-      const arg = s.positional[0];
-      return arg === undefined ? { cmd: 'reload' } : { cmd: 'reload', tunnel: tunnelRef('reload', arg) };
-    }
-    case 'status': {
-      const s = split('status', rest);
-      if (s.flags.has('help')) return { cmd: 'help', topic: 'status' };
-      arity('status', s.positional, 0, 1, 'tunnel name');
-      const arg = s.positional[0];
-      return arg === undefined ? { cmd: 'status', json: s.flags.has('json') } : { cmd: 'status', json: s.flags.has('json'), tunnel: tunnelRef('status', arg) };
-    }
-    case 'events': {
-      const s = split('events', rest);
-      if (s.flags.has('help')) return { cmd: 'help', topic: 'events' };
-      arity('events', s.positional, 0, 1, 'tunnel name');
-      const arg = s.positional[0];
-      return { cmd: 'events', json: s.flags.has('json'), ...(arg !== undefined ? { tunnel: tunnelRef('events', arg) } : {}) };
-    }
+    case 'reload':
+    case 'status':
+    case 'events':
     case 'metrics': {
-      const s = split('metrics', rest);
-      if (s.flags.has('help')) return { cmd: 'help', topic: 'metrics' };
-      arity('metrics', s.positional, 0, 1, 'tunnel name');
+      // commands on one running tunnel, named or not
+      const s = split(first, rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: first };
+      arity(first, s.positional, 0, 1, first === 'reload' ? 'the tunnel name or its file (tsvpn reload [name|file])' : 'tunnel name');
       const arg = s.positional[0];
-      return arg === undefined ? { cmd: 'metrics' } : { cmd: 'metrics', tunnel: tunnelRef('metrics', arg) };
+      const tunnel = arg === undefined ? {} : { tunnel: tunnelRef(first, arg) };
+      if (first === 'status' || first === 'events') return { cmd: first, json: s.flags.has('json'), ...tunnel };
+      return { cmd: first, ...tunnel };
     }
     case 'demo': {
       const s = split('demo', rest);

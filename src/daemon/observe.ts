@@ -31,6 +31,8 @@ export function observeCommand(cmd: string, name: string, d: Observed, now: () =
   if (cmd === 'metrics') return metricsText([d.status()]).then((metrics) => ({ ok: true, metrics }));
   if (cmd !== 'events') return undefined;
   if (d.events.listenerCount('failure') >= MAX_EVENT_CLIENTS) return { ok: false, error: `${MAX_EVENT_CLIENTS} events clients already connected` };
+  // each client listens once per event name, besides the daemon's own listeners (tsvpn up's)
+  if (d.events.getMaxListeners() < MAX_EVENT_CLIENTS + 4) d.events.setMaxListeners(MAX_EVENT_CLIENTS + 4);
   return { stream: (sock) => subscribe(name, d, new BoundedLineWriter(sock, now), now) };
 }
 

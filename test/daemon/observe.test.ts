@@ -34,6 +34,9 @@ const until = async (f: () => boolean): Promise<void> => {
   expect(f()).toBe(true);
 };
 
+const warnings: string[] = [];
+process.on('warning', (w) => warnings.push(w.name));
+
 describe('events and metrics on the control socket', () => {
   it('streams each event to every client as it happens, and ends when the daemon goes down', async () => {
     const a: EventLine[] = [];
@@ -74,6 +77,7 @@ describe('events and metrics on the control socket', () => {
     });
     await until(() => events.listenerCount('ike') === MAX_EVENT_CLIENTS);
     await expect(followEvents(dir, 'left', () => {})).rejects.toThrow(`${MAX_EVENT_CLIENTS} events clients already connected`);
+    expect(warnings).toEqual([]); // no MaxListenersExceededWarning for the clients allowed
     for (const s of socks) s.destroy();
   });
 
