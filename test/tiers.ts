@@ -5,7 +5,7 @@ export const TIERS = {
   unit: [
     'test/*.test.ts',
     'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
-    'test/daemon/{control,datapath,effects,event-lines,event-log,line-writer,log,metrics,metrics-file,natt-demux,observe,udp-io,sa-spec,spi-hold,status,timers,transport-datapath}.test.ts',
+    'test/daemon/{control,datapath,effects,event-lines,event-log,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,udp-io,sa-spec,spi-hold,status,timers,transport-datapath}.test.ts',
     'test/io/sd-notify.test.ts',
     'test/interop/{expect,wait}.test.ts',
   ],

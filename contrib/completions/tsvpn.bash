@@ -11,6 +11,7 @@ _tsvpn() {
     --log-level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
     --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
     --metrics-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --metrics-listen) COMPREPLY=(); return ;;
   esac
   if [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W "up down reload status events metrics demo help --help --version" -- "$cur"))
@@ -18,7 +19,7 @@ _tsvpn() {
   fi
   case ${COMP_WORDS[1]} in
     up)
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-v --verbose --log-level --log-format --metrics-file -h --help" -- "$cur")); else COMPREPLY+=($(compgen -f -- "$cur")); fi ;;
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-v --verbose --log-level --log-format --metrics-file --metrics-listen -h --help" -- "$cur")); else COMPREPLY+=($(compgen -f -- "$cur")); fi ;;
     down)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
     reload)

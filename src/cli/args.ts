@@ -3,13 +3,14 @@
 // commands and their options come from usage.ts, the same table --help prints.
 
 import type { LogFormat, LogLevel } from '../daemon/log.js';
+import { parseLoopbackListen, type ListenAddress } from './listen-address.js';
 import { commandSpec, type OptionSpec } from './usage.js';
 
 /** Tunnel names as peer.json allows them (they become /run/tsvpn/<name>.sock). */
 export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 export type Command =
-  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat }; metricsFile?: string }
+  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat }; metricsFile?: string; metricsListen?: ListenAddress }
   | { cmd: 'down'; tunnel: TunnelRef }
   | { cmd: 'reload'; tunnel?: TunnelRef }
   | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
@@ -140,7 +141,10 @@ export function parseArgs(argv: readonly string[]): Command {
       if (s.flags.has('help')) return { cmd: 'help', topic: 'up' };
       arity('up', s.positional, 1, 1, 'the peer file (tsvpn up <peer.json>)');
       const metricsFile = s.values.get('metricsFile');
-      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s), ...(metricsFile !== undefined ? { metricsFile } : {}) };
+      const listen = s.values.get('metricsListen');
+      const metricsListen = listen === undefined ? undefined : parseLoopbackListen(listen);
+      if (metricsListen && 'error' in metricsListen) throw new UsageError(`up: --metrics-listen: ${metricsListen.error}`, 'up');
+      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s), ...(metricsFile !== undefined ? { metricsFile } : {}), ...(metricsListen ? { metricsListen } : {}) };
     }
     case 'down': {
       const s = split('down', rest);

@@ -216,7 +216,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       return metrics(cmd.tunnel, io);
     case 'up': {
       const { runUp } = await import('./up.js');
-      return runUp(cmd.file, cmd.log, io, cmd.metricsFile);
+      return runUp(cmd.file, cmd.log, io, { file: cmd.metricsFile, listen: cmd.metricsListen });
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');

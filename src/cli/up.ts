@@ -10,6 +10,8 @@ import { loadConfigFile } from '../config/gateway.js';
 import type { GatewayConfig } from '../config/types.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { startMetricsFile } from '../daemon/metrics-file.js';
+import { startMetricsHttp, type MetricsHttp } from '../daemon/metrics-http.js';
+import type { ListenAddress } from './listen-address.js';
 import { stderrLogger, type LogFormat, type LogLevel } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import { serviceNotifier } from '../io/sd-notify.js';
@@ -81,7 +83,13 @@ function loadConfig(file: string, io: Io): GatewayConfig | number {
   }
 }
 
-export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io, metricsFile?: string): Promise<number> {
+/** Where `tsvpn up` publishes its metrics besides `tsvpn metrics` (docs/metrics.md). */
+export interface MetricsOptions {
+  file?: string | undefined;
+  listen?: ListenAddress | undefined;
+}
+
+export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io, metricsOpts: MetricsOptions = {}): Promise<number> {
   const peer = loadConfig(file, io);
   if (typeof peer === 'number') return peer;
   const log = stderrLogger(logOpts.level, logOpts.format);
@@ -102,6 +110,17 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
   };
   // SIGHUP reads the file again (the daemon logs what changed, or why nothing did)
   const onHangup = (): void => void daemon?.reload();
+  // the endpoint first: a port in use is said before any tunnel starts
+  let http: MetricsHttp | undefined;
+  if (metricsOpts.listen) {
+    const { host, port } = metricsOpts.listen;
+    try {
+      http = await startMetricsHttp(host, port, () => daemon?.status());
+    } catch (e) {
+      io.err(`tsvpn: --metrics-listen ${host}:${port}: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onHangup);
@@ -119,7 +138,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     // peer of a %any responder): that only changes with an IKE event (a Child SA installed
     // or deleted). The status is read once the daemon has finished with the datagram.
     const d = daemon;
-    const metrics = metricsFile === undefined ? undefined : startMetricsFile(metricsFile, () => d.status(), log);
+    const metrics = metricsOpts.file === undefined ? undefined : startMetricsFile(metricsOpts.file, () => d.status(), log);
     const announce = peerAnnouncer(io.out);
     const check = (): void => {
       try {
@@ -144,5 +163,6 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onHangup);
+    await http?.close();
   }
 }

@@ -11,8 +11,8 @@ export interface OptionSpec {
   /** Key in the parsed command's flags. */
   key: string;
   help: string;
-  /** An option that takes a value ('--log-level warn' or '--log-level=warn'): one of `choices`, or a file path when there are none. */
-  value?: { name: string; choices?: readonly string[] };
+  /** An option that takes a value ('--log-level warn' or '--log-level=warn'): one of `choices`, or any text (a file path when `path`). */
+  value?: { name: string; choices?: readonly string[]; path?: boolean };
 }
 
 export interface CommandSpec {
@@ -59,7 +59,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       VERBOSE,
       LOG_LEVEL,
       LOG_FORMAT,
-      { flags: ['--metrics-file'], key: 'metricsFile', help: 'rewrite this Prometheus textfile-collector file every 15 s (written whole, then renamed; mode 0644; docs/metrics.md)', value: { name: 'path' } },
+      { flags: ['--metrics-file'], key: 'metricsFile', help: 'rewrite this Prometheus textfile-collector file every 15 s (written whole, then renamed; mode 0644; docs/metrics.md)', value: { name: 'path', path: true } },
+      { flags: ['--metrics-listen'], key: 'metricsListen', help: 'serve the same at http://<address>/metrics; a loopback address and port only, e.g. 127.0.0.1:9474', value: { name: 'address' } },
       HELP,
     ],
     example: { cmd: 'sudo tsvpn up examples/left.json', does: 'bring up the left end of the example tunnel' },

@@ -19,6 +19,9 @@ describe('tsvpn command line', () => {
     expect(parseArgs(['status', 'x/y'])).toEqual({ cmd: 'status', json: false, tunnel: { file: 'x/y' } });
     expect(parseArgs(['up', 'left.json', '--metrics-file', '/var/lib/node_exporter/tsvpn.prom'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'info', format: 'text' }, metricsFile: '/var/lib/node_exporter/tsvpn.prom' });
     expect(parseArgs(['up', '--metrics-file=m.prom', 'left.json'])).toMatchObject({ file: 'left.json', metricsFile: 'm.prom' });
+    expect(parseArgs(['up', 'left.json', '--metrics-listen', '127.0.0.1:9474'])).toMatchObject({ metricsListen: { host: '127.0.0.1', port: 9474 } });
+    expect(parseArgs(['up', 'left.json', '--metrics-listen=[::1]:9100'])).toMatchObject({ metricsListen: { host: '::1', port: 9100 } });
+    expect(parseArgs(['up', 'left.json', '--metrics-listen', '127.0.0.53:9474'])).toMatchObject({ metricsListen: { host: '127.0.0.53', port: 9474 } });
     expect(parseArgs(['events'])).toEqual({ cmd: 'events', json: false });
     expect(parseArgs(['events', 'left', '-j'])).toEqual({ cmd: 'events', json: true, tunnel: { name: 'left' } });
     expect(parseArgs(['metrics'])).toEqual({ cmd: 'metrics' });
@@ -44,8 +47,14 @@ describe('tsvpn command line', () => {
     [['upp'], /unknown command "upp"/],
     [['up'], /up: missing the peer file/],
     [['up', 'a.json', 'b.json'], /unexpected argument "b.json"/],
-    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, --log-level, --log-format, --metrics-file, -h, --help\)/],
+    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, --log-level, --log-format, --metrics-file, --metrics-listen, -h, --help\)/],
     [['up', 'a.json', '--metrics-file'], /^up: --metrics-file takes a path$/],
+    [['up', 'a.json', '--metrics-listen', '0.0.0.0:9474'], /^up: --metrics-listen: 0\.0\.0\.0 is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', '192.0.2.1:9474'], /^up: --metrics-listen: 192\.0\.2\.1 is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', '[::]:9474'], /^up: --metrics-listen: :: is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', 'localhost:9474'], /^up: --metrics-listen: localhost is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', '127.0.0.1'], /^up: --metrics-listen: "127\.0\.0\.1" is not <address>:<port>/],
+    [['up', 'a.json', '--metrics-listen', '127.0.0.1:0'], /^up: --metrics-listen: port 0 is not from 1 to 65535$/],
     [['up', 'a.json', '--metrics-file', '-v'], /^up: --metrics-file takes a path$/],
     [['events', 'a', 'b'], /^events: unexpected argument "b"$/],
     [['events', '--follow'], /^events: unknown option --follow/],
