@@ -2,11 +2,12 @@
 // stream shows the Child SA installed again when the peer restarts, two clients at once, and
 // the metrics show bytes and packets moving after a ping.
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { sleep, until } from '../../interop/lab/wait.js';
 import { TSVPN_BIN } from '../../src/cli/lab-tunnel.js';
-import { labOk, ping, restartEnd, step, tsvpn, usePair } from './helpers/lab.js';
+import { labOk, nsRun, ping, restartEnd, step, tsvpn, usePair } from './helpers/lab.js';
 
 /** The value of one sample in Prometheus text, or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -36,7 +37,7 @@ describe.skipIf(!labOk)('tsvpn events and tsvpn metrics on a tunnel pair (needs 
     });
   });
 
-  it('events: two clients see the Child SA installed again when the peer restarts; Ctrl-C ends them', { timeout: 60_000 }, async () => {
+  it('events: two clients see the Child SA installed again when the peer restarts; Ctrl-C ends them. The restarted peer publishes its metrics to a file and on loopback HTTP', { timeout: 60_000 }, async () => {
     const p = pair();
     const env = { ...process.env, TSVPN_CONTROL_DIR: p.controlDir };
     const follow = (json: boolean) => {
@@ -50,12 +51,13 @@ describe.skipIf(!labOk)('tsvpn events and tsvpn metrics on a tunnel pair (needs 
     const text = follow(false);
     const json = follow(true);
     let again: ReturnType<typeof restartEnd> | undefined;
+    const metricsFile = `${p.dir}/tsvpn-evm-l.prom`;
     try {
       await step(p, async () => {
         await until(() => text.got.err.includes('following the events of evm-r') && json.got.err.includes('following the events of evm-r'), { timeout: 10_000, interval: 50, what: 'both events clients connected' });
         p.left.proc.kill('SIGKILL');
         await p.left.exited;
-        again = restartEnd(p, p.left);
+        again = restartEnd(p, p.left, ['--metrics-file', metricsFile, '--metrics-listen', '127.0.0.1:9474']);
         await until(() => /^\S+ evm-r child-installed name=\S+ spiIn=[0-9a-f]{8} /m.test(text.got.out), { timeout: 20_000, interval: 100, what: `a child-installed line in tsvpn events\n${text.got.out}${text.got.err}` });
         await until(() => json.got.out.includes('"event":"child-installed"'), { timeout: 5000, interval: 100, what: 'a child-installed line in tsvpn events --json' });
         const lines = json.got.out.trim().split('\n').map((l) => JSON.parse(l) as { time: string; connection: string; event: string; localTs?: string[] });
@@ -66,6 +68,12 @@ describe.skipIf(!labOk)('tsvpn events and tsvpn metrics on a tunnel pair (needs 
         // the peer's restart (INITIAL_CONTACT) ended the old IKE SA first
         expect(lines.map((l) => l.event)).toContain('ike-established');
         expect(json.got.out).not.toMatch(/lab-secret|psk/i);
+        // the restarted end's textfile (node_exporter) and loopback endpoint
+        expect(statSync(metricsFile).mode & 0o777).toBe(0o644);
+        expect(readFileSync(metricsFile, 'utf8')).toMatch(/^tsvpn_connections\{tunnel="evm-l"\} 1$/m);
+        const fetchJs = "fetch('http://127.0.0.1:9474/metrics').then(async (r) => process.stdout.write(r.status + '\\n' + (await r.text())))";
+        const http = await until(() => nsRun(p.left.host.ns, process.execPath, ['-e', fetchJs]), { timeout: 10_000, interval: 250, what: 'the Child SA in the HTTP metrics', done: (r) => r.out.includes('tsvpn_child_sas_installed{tunnel="evm-l",connection="evm-l"} 1') });
+        expect(http.out.split('\n')[0]).toBe('200');
       });
       for (const c of [text, json]) c.proc.kill('SIGINT');
       const codes = await Promise.race([Promise.all([text.exited, json.exited]), sleep(5000).then(() => 'timeout')]);
@@ -76,6 +84,7 @@ describe.skipIf(!labOk)('tsvpn events and tsvpn metrics on a tunnel pair (needs 
         again.proc.kill('SIGTERM');
         await Promise.race([again.exited, sleep(5000)]);
         if (again.proc.exitCode === null) again.proc.kill('SIGKILL');
+        expect(existsSync(metricsFile)).toBe(false); // a clean stop removes the textfile
       }
     }
   });
