@@ -3,16 +3,19 @@
 // commands and their options come from usage.ts, the same table --help prints.
 
 import type { LogFormat, LogLevel } from '../daemon/log.js';
+import { parseLoopbackListen, type ListenAddress } from './listen-address.js';
 import { commandSpec, type OptionSpec } from './usage.js';
 
 /** Tunnel names as peer.json allows them (they become /run/tsvpn/<name>.sock). */
 export const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 export type Command =
-  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat }; saveKeys?: string /* --save-keys <dir> */ }
+  | { cmd: 'up'; file: string; log: { level: LogLevel; format: LogFormat }; saveKeys?: string /* --save-keys <dir> */; metricsFile?: string; metricsListen?: ListenAddress }
   | { cmd: 'down'; tunnel: TunnelRef }
   | { cmd: 'reload'; tunnel?: TunnelRef }
   | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
+  | { cmd: 'events'; json: boolean; tunnel?: TunnelRef }
+  | { cmd: 'metrics'; tunnel?: TunnelRef }
   | { cmd: 'demo'; keep: boolean; verbose: boolean }
   | { cmd: 'help'; topic?: string }
   | { cmd: 'version' }
@@ -72,9 +75,9 @@ function split(cmd: string, args: string[]): Split {
       }
       const v = eq >= 0 ? a.slice(eq + 1) : args[++i];
       const choices = o.value.choices;
-      if (choices === undefined && (v === undefined || v === '')) throw new UsageError(`${cmd}: ${flag} takes a ${o.value.name}`, cmd);
+      if (choices === undefined && (v === undefined || v === '' || v.startsWith('-'))) throw new UsageError(`${cmd}: ${flag} takes a ${o.value.name}`, cmd);
       if (v === undefined || (choices !== undefined && !choices.includes(v))) {
-        throw new UsageError(`${cmd}: ${flag} takes one of ${choices!.join(', ')}` + (v === undefined ? '' : `, not ${JSON.stringify(v)}`), cmd);
+        throw new UsageError(`${cmd}: ${flag} takes one of ${choices?.join(', ')}` + (v === undefined ? '' : `, not ${JSON.stringify(v)}`), cmd);
       }
       const before = values.get(o.key);
       if (before !== undefined && before !== v) throw new UsageError(`${cmd}: ${flag} given twice (${before}, ${v})`, cmd);
@@ -137,8 +140,12 @@ export function parseArgs(argv: readonly string[]): Command {
       const s = split('up', rest);
       if (s.flags.has('help')) return { cmd: 'help', topic: 'up' };
       arity('up', s.positional, 1, 1, 'the peer file (tsvpn up <peer.json>)');
+      const metricsFile = s.values.get('metricsFile');
+      const listen = s.values.get('metricsListen');
+      const metricsListen = listen === undefined ? undefined : parseLoopbackListen(listen);
+      if (metricsListen && 'error' in metricsListen) throw new UsageError(`up: --metrics-listen: ${metricsListen.error}`, 'up');
       const saveKeys = s.values.get('saveKeys');
-      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s), ...(saveKeys !== undefined ? { saveKeys } : {}) };
+      return { cmd: 'up', file: s.positional[0]!, log: logOptions('up', s), ...(saveKeys !== undefined ? { saveKeys } : {}), ...(metricsFile !== undefined ? { metricsFile } : {}), ...(metricsListen ? { metricsListen } : {}) };
     }
     case 'down': {
       const s = split('down', rest);
@@ -146,19 +153,18 @@ export function parseArgs(argv: readonly string[]): Command {
       arity('down', s.positional, 1, 1, 'the tunnel name or peer file (tsvpn down <name|peer.json>)');
       return { cmd: 'down', tunnel: tunnelRef('down', s.positional[0]!) };
     }
-    case 'reload': {
-      const s = split('reload', rest);
-      if (s.flags.has('help')) return { cmd: 'help', topic: 'reload' };
-      arity('reload', s.positional, 0, 1, 'the tunnel name or its file (tsvpn reload [name|file])');
+    case 'reload':
+    case 'status':
+    case 'events':
+    case 'metrics': {
+      // commands on one running tunnel, named or not
+      const s = split(first, rest);
+      if (s.flags.has('help')) return { cmd: 'help', topic: first };
+      arity(first, s.positional, 0, 1, first === 'reload' ? 'the tunnel name or its file (tsvpn reload [name|file])' : 'tunnel name');
       const arg = s.positional[0];
-      return arg === undefined ? { cmd: 'reload' } : { cmd: 'reload', tunnel: tunnelRef('reload', arg) };
-    }
-    case 'status': {
-      const s = split('status', rest);
-      if (s.flags.has('help')) return { cmd: 'help', topic: 'status' };
-      arity('status', s.positional, 0, 1, 'tunnel name');
-      const arg = s.positional[0];
-      return arg === undefined ? { cmd: 'status', json: s.flags.has('json') } : { cmd: 'status', json: s.flags.has('json'), tunnel: tunnelRef('status', arg) };
+      const tunnel = arg === undefined ? {} : { tunnel: tunnelRef(first, arg) };
+      if (first === 'status' || first === 'events') return { cmd: first, json: s.flags.has('json'), ...tunnel };
+      return { cmd: first, ...tunnel };
     }
     case 'demo': {
       const s = split('demo', rest);

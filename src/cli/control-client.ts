@@ -1,11 +1,12 @@
 // Client side of the daemon's control socket (the server is src/daemon/control.ts): one
 // newline-terminated JSON request per connection to `${dir}/${name}.sock`, one
-// newline-terminated JSON reply.
+// newline-terminated JSON reply; {"cmd":"events"} is answered with a stream of lines instead.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
+import type { EventLine } from '../daemon/event-lines.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import { whenInDir } from './dir-watch.js';
 
@@ -48,8 +49,16 @@ export class ControlError extends Error {
   override name = 'ControlError';
 }
 
-export type ControlRequest = { cmd: 'status' } | { cmd: 'down' } | { cmd: 'reload' };
-export type ControlReply = { ok: true; status?: TunnelStatus; summary?: string } | { ok: false; error: string };
+export type ControlRequest = { cmd: 'status' } | { cmd: 'down' } | { cmd: 'reload' } | { cmd: 'metrics' };
+export type ControlReply = { ok: true; status?: TunnelStatus; summary?: string; metrics?: string } | { ok: false; error: string };
+
+/** The error a failed connect to the control socket means. */
+function connectError(e: NodeJS.ErrnoException, dir: string, name: string, path: string): Error {
+  if (denied(e)) return new NoPermissionError(dir);
+  if (e.code === 'ENOENT') return new NotRunningError(name, path, false);
+  if (e.code === 'ECONNREFUSED') return new NotRunningError(name, path, true);
+  return new ControlError(`tunnel ${name}: ${path}: ${e.message}`);
+}
 
 const MAX_REPLY = 4 * 1024 * 1024;
 
@@ -96,12 +105,7 @@ export function request(dir: string, name: string, req: ControlRequest, timeoutM
       if (size > 0) parse(Buffer.concat(chunks).toString('utf8'));
       else finish(new ControlError(`tunnel ${name}: the daemon closed ${path} without a reply`));
     });
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      if (denied(e)) finish(new NoPermissionError(dir));
-      else if (e.code === 'ENOENT') finish(new NotRunningError(name, path, false));
-      else if (e.code === 'ECONNREFUSED') finish(new NotRunningError(name, path, true));
-      else finish(new ControlError(`tunnel ${name}: ${path}: ${e.message}`));
-    });
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(connectError(e, dir, name, path)));
   });
 }
 
@@ -111,6 +115,57 @@ export async function fetchStatus(dir: string, name: string, timeoutMs?: number)
   if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
   if (r.status === undefined) throw new ControlError(`tunnel ${name}: the status reply has no "status"`);
   return r.status;
+}
+
+/** The Prometheus text of one tunnel (src/daemon/metrics.ts). */
+export async function fetchMetrics(dir: string, name: string): Promise<string> {
+  const r = await request(dir, name, { cmd: 'metrics' });
+  if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
+  if (r.metrics === undefined) throw new ControlError(`tunnel ${name}: the metrics reply has no "metrics"`);
+  return r.metrics;
+}
+
+/**
+ * Follows a tunnel's events: `onLine` gets each line as the daemon sends it. Resolves when
+ * the daemon closes the stream (it went down); rejects as `request` does when it cannot start.
+ */
+export function followEvents(dir: string, name: string, onLine: (l: EventLine) => void, onStart: () => void = () => {}): Promise<void> {
+  const path = socketPath(dir, name);
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    let buf = '';
+    let started = false;
+    const fail = (e: Error): void => {
+      sock.destroy();
+      reject(e);
+    };
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${JSON.stringify({ cmd: 'events' })}\n`));
+    sock.on('data', (d: string) => {
+      buf += d;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const text = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let v: unknown;
+        try {
+          v = JSON.parse(text);
+        } catch {
+          return fail(new ControlError(`tunnel ${name}: a line on ${path} is not JSON: ${text.slice(0, 80)}`));
+        }
+        if (started) {
+          onLine(v as EventLine);
+          continue;
+        }
+        const r = v as { ok?: unknown; stream?: unknown; error?: unknown };
+        if (r.ok !== true || r.stream !== true) return fail(new ControlError(`tunnel ${name}: ${typeof r.error === 'string' ? r.error : 'the daemon does not stream events'}`));
+        started = true;
+        onStart();
+      }
+      if (buf.length > MAX_REPLY) fail(new ControlError(`tunnel ${name}: a line on ${path} longer than ${MAX_REPLY} bytes`));
+    });
+    sock.on('close', () => (started ? resolve() : reject(new ControlError(`tunnel ${name}: the daemon closed ${path} without a reply`))));
+    sock.on('error', (e: NodeJS.ErrnoException) => fail(connectError(e, dir, name, path)));
+  });
 }
 
 /** Asks the daemon to read its file again; what changed, or ControlError with every problem of the file. */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { parseArgs, UsageError, type Command, type TunnelRef } from './args.js';
-import { controlDir, ControlError, fetchStatus, listTunnels, NoPermissionError, NotRunningError, requestDown, requestReload } from './control-client.js';
+import { controlDir, ControlError, fetchMetrics, fetchStatus, followEvents, listTunnels, NoPermissionError, NotRunningError, requestDown, requestReload } from './control-client.js';
 import { formatStatus } from './format-status.js';
 import type { Io } from './streams.js';
 import { commandSpec, commandUsage, overview } from './usage.js';
@@ -126,26 +126,59 @@ async function down(t: TunnelRef, io: Io): Promise<number> {
   }
 }
 
+/** The tunnel named, or without a name the only one running (an exit code when there is none or several). */
+async function oneTunnel(cmd: string, t: TunnelRef | undefined, dir: string, io: Io): Promise<string | number> {
+  if (t !== undefined) return nameOf(cmd, t, io);
+  let names: string[];
+  try {
+    names = listTunnels(dir);
+  } catch (e) {
+    return controlFailure(io, e);
+  }
+  if (names.length !== 1) {
+    io.err(`tsvpn: ${cmd}: ${names.length === 0 ? `no daemon running (no sockets in ${dir})` : `name one of ${names.join(', ')}`}\n`);
+    return 2;
+  }
+  return names[0]!;
+}
+
 async function reload(t: TunnelRef | undefined, io: Io): Promise<number> {
   const dir = controlDir(io.env);
-  let name: string | number;
-  if (t !== undefined) name = await nameOf('reload', t, io);
-  else {
-    let names: string[];
-    try {
-      names = listTunnels(dir);
-    } catch (e) {
-      return controlFailure(io, e);
-    }
-    if (names.length !== 1) {
-      io.err(`tsvpn: reload: ${names.length === 0 ? `no daemon running (no sockets in ${dir})` : `name one of ${names.join(', ')}`}\n`);
-      return 2;
-    }
-    name = names[0]!;
-  }
+  const name = await oneTunnel('reload', t, dir, io);
   if (typeof name === 'number') return name;
   try {
     io.out(`${name}: reloaded: ${await requestReload(dir, name)}\n`);
+    return 0;
+  } catch (e) {
+    return controlFailure(io, e);
+  }
+}
+
+async function events(cmd: Extract<Command, { cmd: 'events' }>, io: Io): Promise<number> {
+  const dir = controlDir(io.env);
+  const name = await oneTunnel('events', cmd.tunnel, dir, io);
+  if (typeof name === 'number') return name;
+  const { eventText } = await import('../daemon/event-lines.js');
+  try {
+    await followEvents(
+      dir,
+      name,
+      (l) => io.out(`${cmd.json ? JSON.stringify(l) : eventText(l)}\n`),
+      () => io.err(`tsvpn: following the events of ${name} (Ctrl-C to stop)\n`),
+    );
+    io.err(`tsvpn: tunnel ${name} went down\n`);
+    return 0;
+  } catch (e) {
+    return controlFailure(io, e);
+  }
+}
+
+async function metrics(t: TunnelRef | undefined, io: Io): Promise<number> {
+  const dir = controlDir(io.env);
+  const name = await oneTunnel('metrics', t, dir, io);
+  if (typeof name === 'number') return name;
+  try {
+    io.out(await fetchMetrics(dir, name));
     return 0;
   } catch (e) {
     return controlFailure(io, e);
@@ -177,9 +210,13 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       return down(cmd.tunnel, io);
     case 'reload':
       return reload(cmd.tunnel, io);
+    case 'events':
+      return events(cmd, io);
+    case 'metrics':
+      return metrics(cmd.tunnel, io);
     case 'up': {
       const { runUp } = await import('./up.js');
-      return runUp(cmd.file, cmd.log, io, cmd.saveKeys);
+      return runUp(cmd.file, cmd.log, io, { saveKeys: cmd.saveKeys, metrics: { file: cmd.metricsFile, listen: cmd.metricsListen } });
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');

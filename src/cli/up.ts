@@ -9,6 +9,9 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/gateway.js';
 import type { GatewayConfig } from '../config/types.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
+import { startMetricsFile } from '../daemon/metrics-file.js';
+import { startMetricsHttp, type MetricsHttp } from '../daemon/metrics-http.js';
+import type { ListenAddress } from './listen-address.js';
 import { stderrLogger, type LogFormat, type LogLevel } from '../daemon/log.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import type { IkeEvent } from '../ike/effects.js';
@@ -85,8 +88,15 @@ function loadConfig(file: string, io: Io): GatewayConfig | number {
 const ANNOUNCED: ReadonlySet<IkeEvent['type']> = new Set(['child-installed', 'child-deleted', 'ike-deleted', 'ike-established']);
 const ANNOUNCE_EVERY_MS = 100;
 
-/** `saveKeys`: --save-keys <dir>, where the keys for Wireshark go (src/daemon/save-keys.ts). */
-export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io, saveKeys?: string): Promise<number> {
+/** Where `tsvpn up` publishes its metrics besides `tsvpn metrics` (docs/metrics.md). */
+export interface MetricsOptions {
+  file?: string | undefined;
+  listen?: ListenAddress | undefined;
+}
+
+/** `saveKeys`: --save-keys <dir>, where the keys for Wireshark go (src/daemon/save-keys.ts); `metrics`: where else the metrics go. */
+export async function runUp(file: string, logOpts: { level: LogLevel; format: LogFormat }, io: Io, extra: { saveKeys?: string | undefined; metrics?: MetricsOptions } = {}): Promise<number> {
+  const { saveKeys, metrics: metricsOpts = {} } = extra;
   const peer = loadConfig(file, io);
   if (typeof peer === 'number') return peer;
   const log = stderrLogger(logOpts.level, logOpts.format);
@@ -107,6 +117,17 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
   };
   // SIGHUP reads the file again (the daemon logs what changed, or why nothing did)
   const onHangup = (): void => void daemon?.reload();
+  // the endpoint first: a port in use is said before any tunnel starts
+  let http: MetricsHttp | undefined;
+  if (metricsOpts.listen) {
+    const { host, port } = metricsOpts.listen;
+    try {
+      http = await startMetricsHttp(host, port, () => daemon?.status());
+    } catch (e) {
+      io.err(`tsvpn: --metrics-listen ${host}:${port}: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onHangup);
@@ -124,6 +145,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     // peer of a %any responder): that only changes with an IKE event (a Child SA installed
     // or deleted). The status is read once the daemon has finished with the datagram.
     const d = daemon;
+    const metrics = metricsOpts.file === undefined ? undefined : startMetricsFile(metricsOpts.file, () => d.status(), log);
     const announce = peerAnnouncer(io.out);
     const check = (): void => {
       try {
@@ -149,6 +171,7 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     d.events.on('ike', onIke);
     const code = await daemon.done;
     clearTimeout(pending);
+    metrics?.stop();
     notifyStopping(); // after `tsvpn down` or a fatal error (a signal sent it already)
     d.events.off('ike', onIke);
     announce(undefined);
@@ -157,5 +180,6 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onHangup);
+    await http?.close();
   }
 }

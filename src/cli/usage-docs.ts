@@ -61,12 +61,15 @@ const flagsOf = (c: CommandSpec): string => c.options.flatMap((o) => o.flags).jo
 /** Running tunnel names, straight from the control directory (no Node start per TAB). */
 const NAMES_SH = '"${TSVPN_CONTROL_DIR:-/run/tsvpn}"/*.sock';
 
-/** Every option that takes a value, once per spelling: its choices (or directories, without them) complete after it. */
-function valueOptions(): { flag: string; choices?: readonly string[] }[] {
-  const seen = new Map<string, readonly string[] | undefined>();
-  for (const o of PUBLIC.flatMap((c) => c.options)) for (const f of o.flags) if (o.value) seen.set(f, o.value.choices);
-  return [...seen].map(([flag, choices]) => ({ flag, choices }));
+/** Every option that takes a value, once per spelling, with what completes after it: its choices, file names, or nothing. */
+function valueOptions(): { flag: string; value: NonNullable<OptionSpec['value']> }[] {
+  const seen = new Map<string, NonNullable<OptionSpec['value']>>();
+  for (const o of PUBLIC.flatMap((c) => c.options)) for (const f of o.flags) if (o.value) seen.set(f, o.value);
+  return [...seen].map(([flag, value]) => ({ flag, value }));
 }
+
+const bashValue = (v: NonNullable<OptionSpec['value']>): string =>
+  v.choices ? `COMPREPLY=($(compgen -W "${v.choices.join(' ')}" -- "$cur"))` : v.complete === 'file' ? `COMPREPLY=($(compgen -f -- "$cur"))` : v.complete === 'directory' ? `COMPREPLY=($(compgen -d -- "$cur"))` : 'COMPREPLY=()';
 
 export function bashCompletion(): string {
   const cases = PUBLIC.map((c) => {
@@ -84,7 +87,7 @@ export function bashCompletion(): string {
     '  local cur=${COMP_WORDS[COMP_CWORD]}',
     '  COMPREPLY=()',
     '  case ${COMP_WORDS[COMP_CWORD-1]} in',
-    ...valueOptions().map((v) => `    ${v.flag}) COMPREPLY=($(${v.choices ? `compgen -W "${v.choices.join(' ')}"` : 'compgen -d'} -- "$cur")); return ;;`),
+    ...valueOptions().map((v) => `    ${v.flag}) ${bashValue(v.value)}; return ;;`),
     '  esac',
     '  if [[ $COMP_CWORD -eq 1 ]]; then',
     `    COMPREPLY=($(compgen -W "${COMMANDS.map((c) => c.name).join(' ')} --help --version" -- "$cur"))`,
@@ -103,7 +106,7 @@ export function bashCompletion(): string {
 /** zsh's _arguments spec for one option: '(-v --verbose)'{-v,--verbose}'[help]', and ':level:(debug info)' after one that takes a value. */
 function zshOption(o: OptionSpec): string {
   const help = o.help.replace(/[[\]']/g, '');
-  const value = !o.value ? '' : o.value.choices ? `:${o.value.name}:(${o.value.choices.join(' ')})` : `:${o.value.name}:_directories`;
+  const value = o.value ? `:${o.value.name}:${o.value.choices ? `(${o.value.choices.join(' ')})` : o.value.complete === 'file' ? '_files' : o.value.complete === 'directory' ? '_directories' : ' '}` : '';
   return o.flags.length === 1 ? `'${o.flags[0]}[${help}]${value}'` : `'(${o.flags.join(' ')})'{${o.flags.join(',')}}'[${help}]${value}'`;
 }
 

@@ -13,9 +13,9 @@ export interface OptionSpec {
   help: string;
   /**
    * An option that takes a value ('--log-level warn' or '--log-level=warn'): one of `choices`,
-   * or without them a directory (completed as one).
+   * or any text, which a shell completes as a file or a directory when `complete` says so.
    */
-  value?: { name: string; choices?: readonly string[] };
+  value?: { name: string; choices?: readonly string[]; complete?: 'file' | 'directory' };
 }
 
 export interface CommandSpec {
@@ -51,7 +51,7 @@ const SAVE_KEYS: OptionSpec = {
   flags: ['--save-keys'],
   key: 'saveKeys',
   help: 'write the IKE and ESP keys into Wireshark\'s decryption tables in this directory (it must exist and not be world-writable)',
-  value: { name: 'dir' },
+  value: { name: 'dir', complete: 'directory' },
 };
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -66,7 +66,15 @@ export const COMMANDS: readonly CommandSpec[] = [
       'With --save-keys, the IKE and ESP keys of every SA are appended, as it is established or rekeyed, to the files ikev2_decryption_table and esp_sa in that directory (mode 0600), which Wireshark and tshark read to decrypt a capture of the outer path (docs/wireshark.md). Anyone who can read them can decrypt that traffic.',
       'Under systemd (Type=notify, contrib/tsvpn@.service) it sends READY=1 to $NOTIFY_SOCKET once its sockets, TUN and control socket are open, and STOPPING=1 when it goes down (docs/service.md).',
     ],
-    options: [VERBOSE, LOG_LEVEL, LOG_FORMAT, SAVE_KEYS, HELP],
+    options: [
+      VERBOSE,
+      LOG_LEVEL,
+      LOG_FORMAT,
+      SAVE_KEYS,
+      { flags: ['--metrics-file'], key: 'metricsFile', help: 'rewrite this Prometheus textfile-collector file every 15 s (written whole, then renamed; mode 0644; docs/metrics.md)', value: { name: 'path', complete: 'file' } },
+      { flags: ['--metrics-listen'], key: 'metricsListen', help: 'serve the same at http://<address>/metrics; a loopback address and port only, e.g. 127.0.0.1:9474', value: { name: 'address' } },
+      HELP,
+    ],
     example: { cmd: 'sudo tsvpn up examples/left.json', does: 'bring up the left end of the example tunnel' },
   },
   {
@@ -100,6 +108,29 @@ export const COMMANDS: readonly CommandSpec[] = [
     example: { cmd: 'sudo tsvpn status left', does: 'show the tunnel named left' },
   },
   {
+    name: 'events',
+    args: '[name|peer.json]',
+    complete: 'tunnel',
+    summary: 'print state changes and failures of a running tunnel as they happen, until Ctrl-C',
+    description: [
+      'One line per event the daemon applies: IKE SA established, rekeyed or deleted, Child SA installed, rekeyed or deleted, failures with their failure-map row and evidence, the peer moving behind a NAT, retransmits, reload results. Each line starts with the time and the connection. No key material is ever sent.',
+      'A client that reads too slowly misses lines rather than slowing the daemon: a "dropped" line says how many. Without a name, watches the only daemon running. Ends when the daemon goes down.',
+    ],
+    options: [{ flags: ['-j', '--json'], key: 'json', help: 'one JSON object per line (time, connection, event, then the event\'s fields)' }, HELP],
+    example: { cmd: 'sudo tsvpn events left', does: 'watch the tunnel named left' },
+  },
+  {
+    name: 'metrics',
+    args: '[name|peer.json]',
+    complete: 'tunnel',
+    summary: 'print a running tunnel\'s Prometheus metrics once',
+    description: [
+      'SAs by state, bytes and packets each way per connection, drops by direction and reason, rekeys, reauthentications, failures by failure-map row, IKE counters, in the Prometheus text format (docs/metrics.md). `tsvpn up --metrics-file` writes the same for node_exporter\'s textfile collector. Without a name, the only daemon running.',
+    ],
+    options: [HELP],
+    example: { cmd: 'sudo tsvpn metrics left', does: 'print the metrics of the tunnel named left' },
+  },
+  {
     name: 'demo',
     args: '',
     complete: 'none',
@@ -131,8 +162,7 @@ export function commandSpec(name: string): CommandSpec | undefined {
 
 /** '--log-level debug|info|warn|error', '--save-keys <dir>', or the flags alone when the option takes no value. */
 export function optionText(o: OptionSpec, sep = ', '): string {
-  if (!o.value) return o.flags.join(sep);
-  return `${o.flags.join(sep)} ${o.value.choices ? o.value.choices.join('|') : `<${o.value.name}>`}`;
+  return o.flags.join(sep) + (o.value ? ` ${o.value.choices ? o.value.choices.join('|') : `<${o.value.name}>`}` : '');
 }
 
 export function synopsis(c: CommandSpec): string {

@@ -1,5 +1,7 @@
 // The control socket (contract C4): `${dir}/${name}.sock`, mode 0600, one newline-terminated
-// JSON request per connection, one JSON line back. {"cmd":"status"} and {"cmd":"down"}.
+// JSON request per connection, one JSON line back. {"cmd":"status"} and {"cmd":"down"}. A
+// streaming command ({"cmd":"events"}) answers {"ok":true,"stream":true} and then keeps the
+// connection open, one JSON line per event, until the client goes away.
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -9,9 +11,15 @@ export class DaemonError extends Error {
 }
 
 export type ControlReply = { ok: true; [k: string]: unknown } | { ok: false; error: string };
-export type ControlHandler = (req: { cmd: string; [k: string]: unknown }) => Promise<ControlReply> | ControlReply;
+/** A streaming answer: `start` gets the client's socket and returns what stops the stream when it closes. */
+export interface ControlStream {
+  stream: (sock: Socket) => () => void;
+}
+export type ControlHandler = (req: { cmd: string; [k: string]: unknown }) => Promise<ControlReply | ControlStream> | ControlReply | ControlStream;
 
 const MAX_REQUEST = 64 * 1024;
+
+const isStream = (r: ControlReply | ControlStream): r is ControlStream => typeof (r as Partial<ControlStream>).stream === 'function';
 
 export const socketPath = (dir: string, name: string): string => join(dir, `${name}.sock`);
 
@@ -46,7 +54,8 @@ export async function startControl(dir: string, name: string, handler: ControlHa
     if (await probeSocket(path)) throw new DaemonError(`tunnel ${name} is already up (control socket ${path} answers); run \`tsvpn down ${name}\` first`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serve(sock, handler));
+  const streams = new Set<Socket>(); // closed with the server: they would keep it open
+  const server = createServer((sock) => serve(sock, handler, streams));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => {
@@ -59,7 +68,10 @@ export async function startControl(dir: string, name: string, handler: ControlHa
   server.unref(); // the tunnel's sockets keep the process alive, not the control socket
   return {
     path,
-    close: () => closeServer(server, path),
+    close: () => {
+      for (const s of streams) s.destroy();
+      return closeServer(server, path);
+    },
   };
 }
 
@@ -74,7 +86,7 @@ function closeServer(server: Server, path: string): Promise<void> {
   });
 }
 
-function serve(sock: Socket, handler: ControlHandler): void {
+function serve(sock: Socket, handler: ControlHandler, streams: Set<Socket>): void {
   let buf = '';
   let answered = false;
   sock.setEncoding('utf8');
@@ -101,8 +113,26 @@ function serve(sock: Socket, handler: ControlHandler): void {
     }
     Promise.resolve()
       .then(() => handler(req as { cmd: string }))
-      .then(reply, (e: unknown) => reply({ ok: false, error: e instanceof Error ? e.message : String(e) }));
+      .then(
+        (r) => (isStream(r) ? stream(sock, r) : reply(r)),
+        (e: unknown) => reply({ ok: false, error: e instanceof Error ? e.message : String(e) }),
+      );
   });
+  const stream = (s: Socket, r: ControlStream): void => {
+    if (answered) return;
+    answered = true;
+    s.write(`${JSON.stringify({ ok: true, stream: true })}\n`);
+    const stop = r.stream(s);
+    streams.add(s);
+    s.once('close', () => {
+      streams.delete(s);
+      stop();
+    });
+    if (s.destroyed) {
+      streams.delete(s);
+      stop();
+    }
+  };
   sock.on('end', () => {
     if (!answered && buf.length > 0 && !buf.includes('\n')) reply({ ok: false, error: 'request must end with a newline' });
   });

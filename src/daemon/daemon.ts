@@ -31,6 +31,7 @@ import { EffectApplier } from './effects.js';
 import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
 import { SaveKeys } from './save-keys.js';
 import { UdpIo } from './udp-io.js';
+import { observeCommand, type DaemonEvents } from './observe.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
@@ -62,8 +63,11 @@ export interface Daemon {
   reload(): ReloadResult;
   /** Exit code once fully torn down: 0 after down(), 1 after a fatal error. */
   readonly done: Promise<number>;
-  /** 'ike': each IKE event, as the daemon applies it (its effects are in status() after a setImmediate). */
-  readonly events: EventEmitter<{ ike: [IkeEvent] }>;
+  /**
+   * 'ike': each IKE event and its connection, as the daemon applies it (its effects are in
+   * status() after a setImmediate); 'failure': each failure recorded; 'reload': each reload's result.
+   */
+  readonly events: EventEmitter<DaemonEvents>;
 }
 
 export type ReloadResult = { ok: true; summary: string } | { ok: false; error: string };
@@ -89,7 +93,7 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   let d: Running | undefined;
   // the control socket first: "already up" is a better answer than "port 500 in use"
   const control = await startControl(opts.controlDir ?? '/run/tsvpn', gw.name, (req) =>
-    d ? d.control(req.cmd) : { ok: false, error: 'the tunnel is still starting' },
+    d ? (observeCommand(req.cmd, gw.name, d) ?? d.control(req.cmd)) : { ok: false, error: 'the tunnel is still starting' },
   );
   const opened: { close(): void }[] = [];
   try {
@@ -155,7 +159,7 @@ class Running {
   /** Shutdown waits on this: called once no IKE SA is DELETING any more. */
   private deletesDone: (() => void) | undefined;
   private internalErrors = 0;
-  readonly events = new EventEmitter<{ ike: [IkeEvent] }>();
+  readonly events = new EventEmitter<DaemonEvents>();
   /** Each configured connection, by name, in the file's order. */
   private readonly conns = new Map<string, Conn>();
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
@@ -244,6 +248,7 @@ class Running {
       onEvent: (e, conn) => this.onEvent(e, conn),
       saveKeys: this.saveKeys,
     });
+    this.applier.eventLog.onFailure = (f, conn) => this.events.emit('failure', f, conn); // tsvpn events
     this.dispatcher = new IkeDispatcher({
       random: this.random,
       configFor: (path) => this.configFor(path),
@@ -301,6 +306,12 @@ class Running {
    */
   /** Reload from the file (DaemonOptions.load); a file that fails validation changes nothing and says why. */
   reloadFile(): ReloadResult {
+    const r = this.readAndReload();
+    this.events.emit('reload', r); // tsvpn events
+    return r;
+  }
+
+  private readAndReload(): ReloadResult {
     if (!this.load) return { ok: false, error: 'this daemon was started without a file to reload' };
     let next: GatewayConfig;
     try {
@@ -468,6 +479,7 @@ class Running {
         remoteTs: c.peer.remote.tsText,
         reauths: c.conn.reauths,
         lastFailure: this.applier.eventLog.lastFailureOf.get(c.peer.name) ?? null,
+        failures: { ...this.applier.eventLog.failuresOf.get(c.peer.name) },
       })),
       now: this.clock(),
     });
@@ -620,7 +632,7 @@ class Running {
   }
 
   private onEvent(e: IkeEvent, conn: string | undefined): void {
-    this.events.emit('ike', e);
+    this.events.emit('ike', e, conn);
     if (this.stopping) return;
     const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
     c?.conn.onEvent(this.clock(), e);

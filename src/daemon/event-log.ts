@@ -48,6 +48,10 @@ export class IkeEventLog {
   lastChildGone: ChildGone | null = null;
   /** The last failure of each connection (a daemon with several: status `connections[].lastFailure`). */
   readonly lastFailureOf = new Map<string, LastFailure>();
+  /** Failures by connection and row, counted as they happen (status `connections[].failures`, metrics). */
+  readonly failuresOf = new Map<string, Record<string, number>>();
+  /** Told each failure as it is recorded (the daemon's event stream). */
+  onFailure: ((f: LastFailure, conn: string | undefined) => void) | undefined;
 
   constructor(
     private readonly baseLog: Logger,
@@ -61,6 +65,10 @@ export class IkeEventLog {
   failure(row: string, message: string, evidence: unknown, conn?: string): void {
     this.lastFailure = { row, message, evidence, at: new Date(this.wallClock()).toISOString() };
     if (conn !== undefined) this.lastFailureOf.set(conn, this.lastFailure);
+    const counts = this.failuresOf.get(conn ?? '') ?? {};
+    counts[row] = (counts[row] ?? 0) + 1;
+    this.failuresOf.set(conn ?? '', counts);
+    this.onFailure?.(this.lastFailure, conn);
   }
 
   record(ev: IkeEvent, conn?: string): void {

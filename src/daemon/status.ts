@@ -91,6 +91,8 @@ export interface ConnectionStatus {
   remoteTs: string[];
   reauths: number;
   lastFailure: LastFailure | null;
+  /** Failures of this connection by failure-map row since the daemon started (counted as they happen). */
+  failures?: Record<string, number>;
 }
 
 /** The parts of an IkeSa the status reads (an IkeSa, or a fake in tests). */

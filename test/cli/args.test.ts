@@ -19,10 +19,19 @@ describe('tsvpn command line', () => {
     expect(parseArgs(['status', '--json'])).toEqual({ cmd: 'status', json: true });
     expect(parseArgs(['status', 'left', '--json'])).toEqual({ cmd: 'status', json: true, tunnel: { name: 'left' } });
     expect(parseArgs(['status', 'x/y'])).toEqual({ cmd: 'status', json: false, tunnel: { file: 'x/y' } });
+    expect(parseArgs(['up', 'left.json', '--metrics-file', '/var/lib/node_exporter/tsvpn.prom'])).toEqual({ cmd: 'up', file: 'left.json', log: { level: 'info', format: 'text' }, metricsFile: '/var/lib/node_exporter/tsvpn.prom' });
+    expect(parseArgs(['up', '--metrics-file=m.prom', 'left.json'])).toMatchObject({ file: 'left.json', metricsFile: 'm.prom' });
+    expect(parseArgs(['up', 'left.json', '--metrics-listen', '127.0.0.1:9474'])).toMatchObject({ metricsListen: { host: '127.0.0.1', port: 9474 } });
+    expect(parseArgs(['up', 'left.json', '--metrics-listen=[::1]:9100'])).toMatchObject({ metricsListen: { host: '::1', port: 9100 } });
+    expect(parseArgs(['up', 'left.json', '--metrics-listen', '127.0.0.53:9474'])).toMatchObject({ metricsListen: { host: '127.0.0.53', port: 9474 } });
+    expect(parseArgs(['events'])).toEqual({ cmd: 'events', json: false });
+    expect(parseArgs(['events', 'left', '-j'])).toEqual({ cmd: 'events', json: true, tunnel: { name: 'left' } });
+    expect(parseArgs(['metrics'])).toEqual({ cmd: 'metrics' });
+    expect(parseArgs(['metrics', 'left.json'])).toEqual({ cmd: 'metrics', tunnel: { file: 'left.json' } });
     expect(parseArgs(['demo'])).toEqual({ cmd: 'demo', keep: false, verbose: false });
     expect(parseArgs(['demo', '--keep', '-v'])).toEqual({ cmd: 'demo', keep: true, verbose: true });
     for (const h of ['help', '--help', '-h']) expect(parseArgs([h])).toEqual({ cmd: 'help' });
-    for (const c of ['up', 'down', 'status', 'demo']) {
+    for (const c of ['up', 'down', 'status', 'events', 'metrics', 'demo']) {
       expect(parseArgs([c, '--help'])).toEqual({ cmd: 'help', topic: c });
       expect(parseArgs([c, '-h'])).toEqual({ cmd: 'help', topic: c });
       expect(parseArgs(['help', c])).toEqual({ cmd: 'help', topic: c });
@@ -40,9 +49,20 @@ describe('tsvpn command line', () => {
     [['upp'], /unknown command "upp"/],
     [['up'], /up: missing the peer file/],
     [['up', 'a.json', 'b.json'], /unexpected argument "b.json"/],
-    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, --log-level, --log-format, --save-keys, -h, --help\)/],
+    [['up', 'a.json', '--json'], /up: unknown option --json \(expected -v, --verbose, --log-level, --log-format, --save-keys, --metrics-file, --metrics-listen, -h, --help\)/],
     [['up', 'a.json', '--save-keys'], /^up: --save-keys takes a dir$/],
     [['up', 'a.json', '--save-keys='], /^up: --save-keys takes a dir$/],
+    [['up', 'a.json', '--metrics-file'], /^up: --metrics-file takes a path$/],
+    [['up', 'a.json', '--metrics-listen', '0.0.0.0:9474'], /^up: --metrics-listen: 0\.0\.0\.0 is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', '192.0.2.1:9474'], /^up: --metrics-listen: 192\.0\.2\.1 is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', '[::]:9474'], /^up: --metrics-listen: :: is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', 'localhost:9474'], /^up: --metrics-listen: localhost is not a loopback address/],
+    [['up', 'a.json', '--metrics-listen', '127.0.0.1'], /^up: --metrics-listen: "127\.0\.0\.1" is not <address>:<port>/],
+    [['up', 'a.json', '--metrics-listen', '127.0.0.1:0'], /^up: --metrics-listen: port 0 is not from 1 to 65535$/],
+    [['up', 'a.json', '--metrics-file', '-v'], /^up: --metrics-file takes a path$/],
+    [['events', 'a', 'b'], /^events: unexpected argument "b"$/],
+    [['events', '--follow'], /^events: unknown option --follow/],
+    [['metrics', '--json'], /^metrics: unknown option --json/],
     [['up', 'a.json', '--log-level'], /^up: --log-level takes one of debug, info, warn, error$/],
     [['up', 'a.json', '--log-level', 'trace'], /^up: --log-level takes one of debug, info, warn, error, not "trace"$/],
     [['up', 'a.json', '--log-format=yaml'], /^up: --log-format takes one of text, json, not "yaml"$/],

@@ -44,7 +44,7 @@ describe('generated man page and completions', () => {
     const srv = createServer();
     try {
       await new Promise<void>((r) => srv.listen(join(dir, 'left-gw.sock'), r));
-      expect(complete([''], dir)).toEqual(['--help', '--version', 'demo', 'down', 'help', 'reload', 'status', 'up']);
+      expect(complete([''], dir)).toEqual(['--help', '--version', 'demo', 'down', 'events', 'help', 'metrics', 'reload', 'status', 'up']);
       expect(complete(['st'], dir)).toEqual(['status']);
       expect(complete(['status', '--'], dir)).toEqual(['--help', '--json']);
       expect(complete(['down', 'le'], dir)).toEqual(['left-gw']);
@@ -52,6 +52,7 @@ describe('generated man page and completions', () => {
       expect(complete(['up', '--log'], dir)).toEqual(['--log-format', '--log-level']);
       expect(complete(['up', '--log-level', ''], dir)).toEqual(['debug', 'error', 'info', 'warn']);
       expect(complete(['up', 'x.json', '--log-format', 'j'], dir)).toEqual(['json']);
+      expect(complete(['events', 'le'], dir)).toEqual(['left-gw']);
     } finally {
       await new Promise((r) => srv.close(r));
       rmSync(dir, { recursive: true, force: true });

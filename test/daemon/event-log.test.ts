@@ -64,3 +64,20 @@ describe('unauthenticated failures in the event log', () => {
     expect(lines[UNAUTHENTICATED_LOG_LINES]).toMatch(/10 more unauthenticated failures suppressed/);
   });
 });
+
+describe('failures counted as they happen (tsvpn metrics, tsvpn events)', () => {
+  it('counts each recorded failure by connection and row, tells the listener, and leaves unauthenticated ones out', () => {
+    const { log } = setup();
+    const told: string[] = [];
+    log.onFailure = (f, conn) => told.push(`${conn}:${f.row}`);
+    const f1: FailureEvent = { type: 'failure', row: 'F1', message: 'no answer', evidence: { retransmits: 3, to: { addr: '192.0.2.2', port: 500 }, from: { addr: '192.0.2.1', port: 500 }, exchange: 'IKE_SA_INIT' } };
+    log.record(f1, 'a');
+    log.record(f1, 'a');
+    log.record(f1, 'b');
+    log.failure('F5', 'routes could not be installed', {}, 'a');
+    log.record(refused(1), 'a');
+    expect(log.failuresOf.get('a')).toEqual({ F1: 2, F5: 1 });
+    expect(log.failuresOf.get('b')).toEqual({ F1: 1 });
+    expect(told).toEqual(['a:F1', 'a:F1', 'b:F1', 'a:F5']);
+  });
+});

@@ -175,10 +175,10 @@ export function reassemblies(ns: string): number {
  * `tsvpn up` again for one end of the pair (after the test killed it), logging to
  * `<dir>/<name>.restart.log`. The caller stops it: the pair's destroy only knows the first one.
  */
-export function restartEnd(pair: TunnelPair, end: TunnelEnd) {
+export function restartEnd(pair: TunnelPair, end: TunnelEnd, upArgs: string[] = []) {
   const logFile = `${pair.dir}/${end.name}.restart.log`;
   const fd = openSync(logFile, 'a', 0o600);
-  const proc = spawn('ip', ['netns', 'exec', end.host.ns, process.execPath, TSVPN_BIN, 'up', end.peerFile], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: pair.controlDir } });
+  const proc = spawn('ip', ['netns', 'exec', end.host.ns, process.execPath, TSVPN_BIN, 'up', end.peerFile, ...upArgs], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: pair.controlDir } });
   closeSync(fd);
   const exited = new Promise((r) => proc.once('exit', r));
   return { proc, exited, logFile };
