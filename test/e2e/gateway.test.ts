@@ -15,7 +15,7 @@ import { sleep, until } from '../../interop/lab/wait.js';
 import { fetchStatus } from '../../src/cli/control-client.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
 import { delNs, ip } from '../../src/io/netns.js';
-import { labOk, nsRun, ping, TSVPN_BIN } from './helpers/lab.js';
+import { labOk, netState, nsRun, ping, TSVPN_BIN } from './helpers/lab.js';
 
 const BRANCHES = 20;
 const ROADS = ['alice', 'bob']; // the last two branches: %any on the hub, chosen by identity
@@ -62,7 +62,10 @@ function branchFile(i: number, start: 'initiate' | 'wait' = 'initiate') {
     local: { addr: outer(i), id: `${nameOf(i)}.example`, auth: 'psk', ts: [brNet(i)] },
     remote: { addr: HUB, id: 'hub.example', auth: 'psk', ts: [hubNet(i)] },
     psk: road ? `${nameOf(i)}-secret-0123456789` : 'branch-secret-0123456789',
-    ike: { proposals: [PROPOSAL, 'aes128gcm16-prfsha256-ecp256'] },
+    // a dead hub is noticed within about 10 s (the SIGKILL test): liveness check after 3 s of
+    // silence, 2 tries 2 s apart; dpdAction restart (the default) then initiates again
+    ike: { proposals: [PROPOSAL, 'aes128gcm16-prfsha256-ecp256'], dpd: '3s' },
+    retransmit: { timeout: 2, base: 1, tries: 2 },
     child: { proposals: ['aes256gcm16'] },
     start,
     tun: { name: `tsgw-${nameOf(i)}` },
@@ -198,5 +201,37 @@ describe.skipIf(!labOk)('a gateway: 20 peers in one daemon (needs root, namespac
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('/connections/b3/remote/ts/0');
     expect(peersOf(await hubStatus()).get('b3')?.spiIn).toBe(before.get('b3')?.spiIn);
+    writeFileSync(join(dir, 'hub.json'), JSON.stringify(next, null, 2)); // the good file again, for the restart below
+  }, 120_000);
+
+  it('SIGKILL: the tunnels fail closed (nothing in clear), and a restart sweeps what was left and brings every peer back', async () => {
+    const s0 = await hubStatus();
+    const want = [...peersOf(s0).keys()].sort();
+    const rules = (ns: string) => netState(ns).rules.filter((r) => /lookup 748|unreachable|7480/.test(r)).sort();
+    const before = rules(HUB_NS);
+    const hub = procs.get('hub')!;
+    hub.kill('SIGKILL');
+    await new Promise((r) => (hub.exitCode !== null || hub.signalCode !== null ? r(undefined) : hub.once('exit', r)));
+    // the TUN is gone with the process; the rules and the guard stay: a branch network is unreachable, not routed in clear
+    const get = await nsRun(HUB_NS, 'ip', ['route', 'get', brHost(3), 'from', hubHost(3)]);
+    expect(`${get.out}${get.err}`).toMatch(/unreachable|No route to host/);
+    up(HUB_NS, 'hub', JSON.parse(readFileSync(join(dir, 'hub.json'), 'utf8')) as object);
+    await until(async () => {
+      const s = await hubStatus().catch(() => undefined);
+      return s !== undefined && [...peersOf(s).keys()].sort().join() === want.join();
+    }, {
+      timeout: 60_000,
+      interval: 500,
+      what: `the ${want.length} peers back on the restarted hub`,
+    }).catch(async (e) => {
+      throw new Error(`${(e as Error).message}\n${await why()}`);
+    });
+    // what the killed run left was swept: the rules are the same set as before, not twice over
+    expect(rules(HUB_NS)).toEqual(before);
+    expect(logOf('hub')).toMatch(/removed what a previous run left/);
+    for (const i of [3, 7, BRANCHES - 1, BRANCHES + 1]) {
+      const p = await ping(BR_NS, brHost(i), hubHost(i), ['-c', '2', '-W', '2']);
+      expect(p.code, `${nameOf(i)}: ${p.out}`).toBe(0);
+    }
   }, 120_000);
 });
