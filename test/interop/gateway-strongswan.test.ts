@@ -1,6 +1,7 @@
 // Issue 11, tsvpn as a gateway for strongSwan peers: one `tsvpn up hub.json` serves four
-// strongSwan 5.9.8 charons and one tsvpn branch, each in its own namespace (charon binds the IKE
-// ports on the wildcard: one charon per namespace). Topology: the hub namespace holds a bridge
+// strongSwan 5.9.8 charons and 20 tsvpn branches, all up at once: each charon in its own
+// namespace (charon binds the IKE ports on the wildcard: one charon per namespace), one tsvpn
+// branch in its own, and 19 more sharing one namespace, each on its own outer address. Topology: the hub namespace holds a bridge
 // with the hub's one outer address (198.51.100.1/24); each peer namespace is joined to that
 // bridge by a veth, so every peer reaches the hub on one segment from its own address. Inner
 // hosts are /32 addresses on lo: the hub's network for peer i is 10.0.<i>.0/24, the peer's
@@ -41,6 +42,8 @@ interface Peer {
   i: number;
   /** Known to the hub by its address, or only by its identity (a %any connection). */
   known: boolean;
+  /** A tsvpn branch in the namespace the many branches share (each on its own outer address). */
+  shared?: boolean;
 }
 const PEERS: Peer[] = [
   { name: 'site-a', i: 1, known: true },
@@ -52,10 +55,14 @@ const PEERS: Peer[] = [
 const MALLORY: Peer = { name: 'mallory', i: 5, known: false };
 /** A tsvpn branch among the strongSwan peers. */
 const BRANCH: Peer = { name: 'branch', i: 6, known: true };
+/** 19 more tsvpn branches (b1..b19), in one namespace: with `branch`, 20 tsvpn peers beside the 4 charons (issue 11's proof). */
+const MANY: Peer[] = Array.from({ length: 19 }, (_, k) => ({ name: `b${k + 1}`, i: 11 + k, known: true, shared: true }));
+const TSVPN_BRANCHES = [BRANCH, ...MANY];
 /** Every connection of the hub. */
-const HUB_PEERS = [...PEERS, BRANCH];
+const HUB_PEERS = [...PEERS, ...TSVPN_BRANCHES];
 
-const ns = (p: Peer) => `${PREFIX}${p.i}-${tag}`;
+const MANY_NS = `${PREFIX}m-${tag}`;
+const ns = (p: Peer) => (p.shared ? MANY_NS : `${PREFIX}${p.i}-${tag}`);
 const outer = (p: Peer) => `198.51.100.${10 + p.i}`;
 const idOf = (p: Peer) => `${p.name}.example`;
 const hubNet = (p: Peer) => `10.0.${p.i}.0/24`;
@@ -138,18 +145,21 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
   const why = async (names: string[] = PEERS.map((p) => p.name)) => {
     const s = await hubStatus().catch((e) => String(e));
     const head = typeof s === 'string' ? s : JSON.stringify({ up: [...upOnHub(s).keys()], drops: s.drops, lastFailure: s.lastFailure, lastUnauthenticatedFailure: s.lastUnauthenticatedFailure });
-    return [`hub: ${head}`, `--- hub log ---\n${tail(logOf('hub'), 40)}`, ...names.map((n) => (n === BRANCH.name ? `--- tsvpn ${n} ---\n${tail(logOf(n), 20)}` : `--- charon ${n} ---\n${tail(charons.get(n)?.log() ?? '(not started)', 20)}`))].join('\n');
+    return [`hub: ${head}`, `--- hub log ---\n${tail(logOf('hub'), 40)}`, ...names.map((n) => (TSVPN_BRANCHES.some((b) => b.name === n) ? `--- tsvpn ${n} ---\n${tail(logOf(n), 20)}` : `--- charon ${n} ---\n${tail(charons.get(n)?.log() ?? '(not started)', 20)}`))].join('\n');
   };
 
-  /** A namespace for peer p, on the hub's bridge by a veth, with its outer and inner addresses. */
+  /** A namespace for peer p (the many branches share one), on the hub's bridge by a veth, with its outer and inner addresses. */
   function addPeerNs(p: Peer): void {
-    ip(['netns', 'add', ns(p)]);
-    made.push(ns(p));
-    const [h, v] = [`sg${p.i}h${tag}`, `sg${p.i}p${tag}`];
-    ip(['link', 'add', h, 'netns', HUB_NS, 'type', 'veth', 'peer', 'name', v, 'netns', ns(p)]);
-    ip(['link', 'set', h, 'master', 'br0', 'up'], HUB_NS);
-    ip(['link', 'set', 'lo', 'up'], ns(p));
-    ip(['link', 'set', v, 'up'], ns(p));
+    const v = p.shared ? `sgmp${tag}` : `sg${p.i}p${tag}`;
+    if (!made.includes(ns(p))) {
+      ip(['netns', 'add', ns(p)]);
+      made.push(ns(p));
+      const h = p.shared ? `sgmh${tag}` : `sg${p.i}h${tag}`;
+      ip(['link', 'add', h, 'netns', HUB_NS, 'type', 'veth', 'peer', 'name', v, 'netns', ns(p)]);
+      ip(['link', 'set', h, 'master', 'br0', 'up'], HUB_NS);
+      ip(['link', 'set', 'lo', 'up'], ns(p));
+      ip(['link', 'set', v, 'up'], ns(p));
+    }
     ip(['addr', 'add', `${outer(p)}/24`, 'dev', v], ns(p));
     ip(['addr', 'add', `${peerHost(p)}/32`, 'dev', 'lo'], ns(p));
     ip(['addr', 'add', `${hubHost(p)}/32`, 'dev', 'lo'], HUB_NS);
@@ -188,7 +198,7 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
       throw new Error(`${(e as Error).message}\n--- hub log ---\n${tail(logOf('hub'), 40)}`);
     });
     for (const p of PEERS) await startCharon(p);
-    up(ns(BRANCH), BRANCH.name, branchFile(BRANCH));
+    for (const p of TSVPN_BRANCHES) up(ns(p), p.name, branchFile(p));
   }, 90_000);
 
   afterAll(async () => {
@@ -201,7 +211,7 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     expect(listNs().filter((n) => n.endsWith(`-${tag}`) && n.startsWith(PREFIX)), 'namespaces left behind').toEqual([]);
   }, 30_000);
 
-  it('four charons initiate beside a tsvpn branch; each is INSTALLED on both sides under its own connection (three by address, two %any by identity) and pings its own network both ways', async () => {
+  it('four charons initiate beside 20 tsvpn branches, all up at once; each is INSTALLED on both sides under its own connection (22 by address, two %any by identity) and pings its own network both ways', async () => {
     const results = await Promise.all(PEERS.map((p) => charons.get(p.name)!.initiate(CHILD)));
     for (const [k, r] of results.entries()) if (!r.ok) expect.fail(`swanctl --initiate in ${PEERS[k]!.name}: ${r.output}\n${await why([PEERS[k]!.name])}`);
 
@@ -212,16 +222,18 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
       ssSas.set(p.name, sas.find((sa) => sa.state === 'ESTABLISHED')!);
     }
     // the hub's view, as `tsvpn status hub --json` shows it
-    await until(async () => upOnHub(await hubStatus()).size === HUB_PEERS.length, { timeout: 15_000, interval: 300, what: `${HUB_PEERS.length} peers up on the hub` }).catch(async (e) => {
+    await until(async () => upOnHub(await hubStatus()).size === HUB_PEERS.length, { timeout: 45_000, interval: 300, what: `${HUB_PEERS.length} peers up on the hub` }).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await why()}`);
     });
     const s = await statusCli();
     const up = upOnHub(s);
     expect(s.connections.map((c) => c.name)).toEqual(HUB_PEERS.map((p) => p.name));
-    // the tsvpn branch beside them: its own connection, no NAT, no fake one
-    const br = s.ikeSas.find((x) => x.connection === BRANCH.name && x.state === 'ESTABLISHED');
-    expect(br?.remoteId, await why([BRANCH.name])).toBe(idOf(BRANCH));
-    expect(br?.nat).toEqual({ local: false, remote: false });
+    // the tsvpn branches beside them: each its own connection, no NAT, no fake one
+    for (const b of TSVPN_BRANCHES) {
+      const br = s.ikeSas.find((x) => x.connection === b.name && x.state === 'ESTABLISHED');
+      expect(br?.remoteId, await why([b.name])).toBe(idOf(b));
+      expect(br?.nat, b.name).toEqual({ local: false, remote: false });
+    }
     for (const p of PEERS) {
       const got = up.get(p.name);
       // under the right connection: the peer's identity, from its own address
@@ -256,10 +268,8 @@ describe.skipIf(!ok)(`a tsvpn gateway serving strongSwan 5.9.8 peers ${ok ? '(ne
     const out = await Promise.all(HUB_PEERS.map((p) => ping(ns(p), peerHost(p), hubHost(p), ['-c', '3', '-i', '0.2', '-W', '2'])));
     out.forEach((r, k) => expect(r.code, `${HUB_PEERS[k]!.name} -> hub: ${r.out}${r.err}`).toBe(0));
     // ... and the hub reaches each peer's network from itself
-    for (const p of HUB_PEERS) {
-      const back = await ping(HUB_NS, hubHost(p), peerHost(p), ['-c', '3', '-i', '0.2', '-W', '2']);
-      expect(back.code, `hub -> ${p.name}: ${back.out}${back.err}\n${await why([p.name])}`).toBe(0);
-    }
+    const back = await Promise.all(HUB_PEERS.map((p) => ping(HUB_NS, hubHost(p), peerHost(p), ['-c', '3', '-i', '0.2', '-W', '2'])));
+    for (const [k, r] of back.entries()) expect(r.code, `hub -> ${HUB_PEERS[k]!.name}: ${r.out}${r.err}\n${await why([HUB_PEERS[k]!.name])}`).toBe(0);
     // strongSwan counted the pings on each Child SA
     for (const p of PEERS) {
       const sas = await charons.get(p.name)!.waitFor((x) => (x[0]?.children.find((c) => c.name === CHILD)?.packetsIn ?? 0) >= 6, 3000, 'ping counters');
