@@ -58,7 +58,7 @@ const ROWS: [string, Row][] = [
     ),
   ),
   ['root: tsvpn --help', { who: 'root', argv: () => ['--help'], code: 0, out: () => `${overview()}\n`, err: none }],
-  ['root: tsvpn up --bogus', { who: 'root', argv: () => ['up', '--bogus'], code: 2, out: none, err: () => `tsvpn: up: unknown option --bogus (expected -v, --verbose, --log-level, --log-format, -h, --help)\n\n${usageOf('up')}` }],
+  ['root: tsvpn up --bogus', { who: 'root', argv: () => ['up', '--bogus'], code: 2, out: none, err: () => `tsvpn: up: unknown option --bogus (expected -v, --verbose, --log-level, --log-format, --save-keys, --metrics-file, --metrics-listen, -h, --help)\n\n${usageOf('up')}` }],
   ['root: tsvpn frobnicate', { who: 'root', argv: () => ['frobnicate'], code: 2, out: none, err: () => `tsvpn: unknown command "frobnicate"\n\n${overview()}\n` }],
   // 2. unprivileged: the control directory needs root, exit 1 (not "no tunnels running", not EACCES)
   ['nobody: tsvpn status', { who: 'nobody', argv: () => ['status'], code: 1, out: none, err: needsRoot }],

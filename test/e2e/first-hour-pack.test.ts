@@ -47,7 +47,7 @@ describe.skipIf(!labOk)('npm pack, npm i -g on a clean prefix, tsvpn demo (needs
       const bin = join(prefix, 'bin', 'tsvpn');
       const help = spawnSync(bin, ['up', '--help'], { cwd: '/', encoding: 'utf8' });
       expect(help.status).toBe(0);
-      expect(help.stdout).toMatch(/^usage: tsvpn up <peer\.json>/);
+      expect(help.stdout).toMatch(/^usage: tsvpn up <peer\.json\|gateway\.json>/);
 
       const p = spawn(bin, ['demo'], { cwd: '/' });
       let out = '';
