@@ -7,7 +7,7 @@
 // looks up the peer's credentials by IDi). Like strongSwan's backend manager, a connection is
 // preferred over another when it matches at least as well on both identity and address and
 // better on one; when neither is better, the one that comes first in the file wins.
-import { formatProposal, proposalAccepts } from '../crypto/proposal.js';
+import { formatProposal, selectProposal } from '../crypto/proposal.js';
 import type { IdPayload, Proposal } from '../wire/types.js';
 import { formatIdentity, identityMatches, type Identity } from './auth/identity.js';
 import type { IkeSaConfig } from './config.js';
@@ -32,7 +32,8 @@ export const addressMatch = (c: IkeSaConfig): number => (c.remoteAddrAny ? 1 : 2
  * negotiated this IKE SA.
  */
 export function acceptingProposal(candidates: readonly IkeSaConfig[], chosen: Proposal): IkeSaConfig[] {
-  return candidates.filter((c) => proposalAccepts(c.proposals, chosen));
+  // would this connection have selected it (whatever number the initiator gave it)?
+  return candidates.filter((c) => selectProposal([chosen], c.proposals) !== null);
 }
 
 export interface Selection {

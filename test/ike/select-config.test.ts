@@ -16,10 +16,11 @@ function conn(name: string, o: Partial<SideOptions> & { secret: string; exact?: 
 }
 
 /** Run one initiator against a dispatcher serving `candidates`; the responder SA and all its effects. */
-function connect(candidates: IkeSaConfig[], i: SideOptions): { responder: IkeSa | undefined; initiator: IkeSa; rFx: Effect[] } {
+function connect(candidates: IkeSaConfig[], i: SideOptions): { responder: IkeSa | undefined; initiator: IkeSa; rFx: Effect[]; iFx: Effect[] } {
   const dispatcher = new IkeDispatcher({ configFor: () => candidates, random: seededRandom(99) });
   const initiator = IkeSa.initiator(config(i, I_ADDR, R_ADDR));
   const rFx: Effect[] = [];
+  const iFx: Effect[] = [];
   let toR = initiator.initiate(0);
   for (let round = 0; round < 10 && toR.length > 0; round++) {
     const toI: Effect[] = [];
@@ -27,8 +28,9 @@ function connect(candidates: IkeSaConfig[], i: SideOptions): { responder: IkeSa 
     rFx.push(...toI);
     toR = [];
     for (const e of toI) if (e.type === 'send') toR.push(...initiator.handleDatagram(0, e.bytes, { from: e.from, to: e.to }));
+    iFx.push(...toR);
   }
-  return { responder: dispatcher.list()[0], initiator, rFx };
+  return { responder: dispatcher.list()[0], initiator, rFx, iFx };
 }
 
 const events = (fx: Effect[]) => fx.flatMap((e) => (e.type === 'event' ? [{ ...e.event, conn: e.conn }] : []));
@@ -86,6 +88,16 @@ describe('a responder with several connections on one path', () => {
     const modern = connect(cands, { id: 'old.example', localAuth: psk('modern secret'), seed: 14 });
     expect(modern.responder?.name).toBe('modern');
     expect(modern.responder?.state).toBe('ESTABLISHED');
+    // the connection that matches the address better negotiates even when only a worse one fits
+    // the KE the initiator sent: INVALID_KE_PAYLOAD for its group, then it is this connection's SA
+    const byAddr = [
+      conn('this-addr', { remoteId: '%any', secret: 'exact secret', ike: ['aes128gcm16-prfsha256-ecp256'], exact: true }, 16),
+      conn('any-addr', { remoteId: '%any', secret: 'any secret', ike: ['aes256gcm16-prfsha256-x25519'] }, 17),
+    ];
+    const exact = connect(byAddr, { id: 'p.example', localAuth: psk('exact secret'), ike: ['aes256gcm16-prfsha256-x25519', 'aes128gcm16-prfsha256-ecp256'], seed: 21 });
+    expect(exact.responder?.name).toBe('this-addr');
+    expect(exact.responder?.state).toBe('ESTABLISHED');
+    expect(exact.responder?.proposal).toBe('aes128gcm16-prfsha256-ecp256');
     // proposals no connection has: NO_PROPOSAL_CHOSEN, and the F2 evidence lists every connection's
     const none = connect(cands, { id: 'old.example', localAuth: psk('legacy secret'), ike: ['aes128gcm16-prfsha384-ecp384'], seed: 15 });
     const f = events(none.rFx).find((e) => e.type === 'failure');

@@ -200,16 +200,19 @@ function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, 
   const withKeGroup = sa.proposals
     .map((o) => ({ ...o, transforms: o.transforms.filter((t) => t.type !== TransformType.DH || t.id === ke.group) }))
     .filter((o) => dhGroupsOf(o).length > 0);
-  // a gateway tries each connection configured for this path, best address match first
+  // a gateway tries each connection configured for this path, best address match first (as
+  // strongSwan does): the first that accepts any offer negotiates, even if that takes an
+  // INVALID_KE_PAYLOAD round, before a worse-matching one that happens to fit the KE sent
   const candidates = ctx.candidates ?? [ctx.cfg];
-  const pick = (offered: typeof sa.proposals) => {
+  const pick = () => {
     for (const cfg of candidates) {
-      const chosen = selectProposal(offered, numbered(cfg.proposals));
+      const configured = numbered(cfg.proposals);
+      const chosen = selectProposal(withKeGroup, configured) ?? selectProposal(sa.proposals, configured);
       if (chosen) return { cfg, chosen };
     }
     return undefined;
   };
-  const picked = pick(withKeGroup) ?? pick(sa.proposals);
+  const picked = pick();
   if (!picked) {
     out.push(event({ type: 'failure', row: 'F2', message: 'none of the peer\'s IKE proposals is acceptable', evidence: { scope: 'ike', ours: allProposalText(candidates), theirs: sa.proposals.map(formatProposal), notify: 'NO_PROPOSAL_CHOSEN' } }));
     return { result: 'refused', response: [notify(NotifyType.NO_PROPOSAL_CHOSEN)] };

@@ -43,7 +43,8 @@ export const psk = (text = 'correct horse battery staple'): LocalAuth => ({ meth
 export function config(o: SideOptions, local: Endpoint, remote: Endpoint): IkeSaConfig {
   const child: ChildConfig = {
     name: 'net',
-    espProposals: (o.esp ?? ['aes256gcm16']).map((p) => parseProposal(p, 'esp')),
+    // numbered from 1 as the config loader does (src/config/resolve.ts): the initiator checks the answer's number
+    espProposals: (o.esp ?? ['aes256gcm16']).map((p, i) => ({ ...parseProposal(p, 'esp'), number: i + 1 })),
     localTs: (o.localTs ?? ['10.1.0.0/16']).map(cidr),
     remoteTs: (o.remoteTs ?? ['10.2.0.0/16']).map(cidr),
     mode: o.mode ?? 'tunnel',
@@ -52,7 +53,7 @@ export function config(o: SideOptions, local: Endpoint, remote: Endpoint): IkeSa
     name: 'test',
     local,
     remote,
-    proposals: (o.ike ?? ['aes256gcm16-prfsha256-x25519']).map((p) => parseProposal(p, 'ike')),
+    proposals: (o.ike ?? ['aes256gcm16-prfsha256-x25519']).map((p, i) => ({ ...parseProposal(p, 'ike'), number: i + 1 })),
     localId: o.id,
     remoteId: o.remoteId,
     localAuth: o.localAuth ?? psk(),
