@@ -7,12 +7,13 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
+import { until } from '../../interop/lab/wait.js';
 import { labOk, nsRun, nsStart, step, usePair } from './helpers/lab.js';
 
 describe.skipIf(!labOk)('never in clear (needs root, namespaces, /dev/net/tun, ping, tcpdump, python3)', () => {
   const get = usePair({ names: { left: 'clear-l', right: 'clear-r' } });
 
-  it('the gateway pings the remote network from itself, a hijack in main changes nothing, a deleted route drops and tcpdump sees nothing in clear', { timeout: 40_000 }, async () => {
+  it('the gateway pings the remote network from itself, a hijack in main changes nothing, a deleted route drops and tcpdump sees nothing in clear', { timeout: 60_000 }, async () => {
     const pair = get();
     const { left, right } = pair.hosts;
     const tun = `tsvpn-${pair.left.name}`;
@@ -43,6 +44,11 @@ describe.skipIf(!labOk)('never in clear (needs root, namespaces, /dev/net/tun, p
       const seen = await cap.result;
       expect(seen.err).toMatch(/\b0 packets captured/);
       expect(seen.out.trim()).toBe('');
+      // and tsvpn says so within its 10 s check: the count in status, F5 as the last failure
+      await until(async () => ((await pair.status('left')).routesMissing ?? 0) > 0, { timeout: 15_000, interval: 500, what: 'routesMissing in the status' });
+      const s = await pair.status('left');
+      expect(s.lastFailure?.row).toBe('F5');
+      expect(JSON.stringify(s.lastFailure?.evidence)).toContain('7481');
     });
   });
 });
