@@ -56,6 +56,7 @@ function childLines(name: string, c: ChildStatus, index: number, encap: TunnelSt
   c.remoteTs.forEach((ts) => out.push(`    remote ${ts}`));
   const drops = dropsText(c.drops);
   if (drops) out.push(`    drops: ${drops}`);
+  if (c.routeError) out.push(`    NOT ROUTED (F5): ${c.routeError}`);
   return out;
 }
 

@@ -28,7 +28,8 @@ import type { Io } from './streams.js';
 export function upPeers(s: TunnelStatus): Map<string, { up: string; down: string }> {
   const peers = new Map<string, { up: string; down: string }>();
   for (const sa of s.ikeSas) {
-    const c = sa.children.find((ch) => ch.state === 'INSTALLED');
+    // a Child SA whose routes failed (F5) carries nothing: never "is up"
+    const c = sa.children.find((ch) => ch.state === 'INSTALLED' && ch.routeError === undefined);
     const key = `'${sa.remoteId}' at ${endpointText(sa.remote)}`;
     // a gateway names the connection too: hub/branch1
     const name = (s.connections?.length ?? 0) > 1 ? `${s.name}/${sa.connection}` : s.name;

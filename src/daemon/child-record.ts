@@ -14,6 +14,8 @@ export interface ChildRecord {
   entry?: SpdEntry;
   /** Route prefixes this Child SA holds a reference on (src/daemon/route-refs.ts). */
   routes: string[];
+  /** Why its routes could not be installed (F5): it is installed but carries nothing. */
+  routeError?: string;
 }
 
 /**

@@ -182,6 +182,7 @@ export class EffectApplier {
     } catch (e) {
       // failure map F5: SAs up, but nothing steers traffic into them
       const message = `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;
+      c.routeError = message; // the Child SA is never "up" (status, tsvpn up's lines) without its routes
       this.eventLog.failure('F5', message, { remoteTs: p.remoteTs }, c.info.conn);
       this.d.log.error('route', message);
     }
@@ -195,6 +196,7 @@ export class EffectApplier {
     if (from) {
       this.order.hand(from, to);
       to.routes.push(...from.routes.splice(0));
+      if (from.routeError !== undefined) to.routeError = from.routeError;
     }
     this.d.log.info('esp', `Child SA ${e.name} rekeyed: sending on SPI ${spiHex(e.spiOut)} (was ${spiHex(e.from.spiOut)})`);
   }

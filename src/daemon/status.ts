@@ -30,6 +30,8 @@ export interface ChildStatus {
   rekeyIn?: number;
   /** Seconds until this SA is deleted (hard lifetime); absent when it has none. */
   expiresIn?: number;
+  /** Its routes could not be installed (F5): nothing is steered into it, so it is not up. */
+  routeError?: string;
 }
 
 export interface IkeSaStatus {
@@ -195,6 +197,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
         rekeys: rec?.rekeys ?? 0,
         installed: rec ? ago(s.now, rec.installedAt) : 0,
         ...deadlines(s.now, c.rekeyAt, c.expireAt),
+        ...(rec?.routeError !== undefined ? { routeError: rec.routeError } : {}),
       };
     });
     return {

@@ -100,6 +100,15 @@ describe('tsvpn status text', () => {
     expect(formatStatus(s)).toContain('no Child SA: left was deleted by the peer at 2026-12-07T05:30:14.603Z, and nothing replaced it');
   });
 
+  it('a Child SA whose routes failed is NOT ROUTED in status and never announced as up', async () => {
+    const s = upStatus();
+    s.ikeSas[0]!.children[0]!.routeError = 'routes for 203.0.113.128/25 could not be installed: RTNETLINK answers: File exists';
+    expect(formatStatus(s)).toContain('    NOT ROUTED (F5): routes for 203.0.113.128/25 could not be installed: RTNETLINK answers: File exists');
+    const { upPeers } = await import('../../src/cli/up.js');
+    expect(upPeers(s).size).toBe(0);
+    expect(upPeers(upStatus()).size).toBe(1);
+  });
+
   it('a gateway lists its connections with their peers up and each one\'s own last failure', () => {
     const s = upStatus();
     s.name = 'hub';

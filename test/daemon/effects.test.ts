@@ -166,11 +166,14 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
   });
 
   it('routes that cannot be installed are failure row F5 with the remote selectors; the SAs stay up and a Delete still cleans up', () => {
-    const { left, run, apply } = tunnel({ leftRouteError: 'RTNETLINK answers: Operation not permitted' });
+    const { left, right, run, apply } = tunnel({ leftRouteError: 'RTNETLINK answers: Operation not permitted' });
     expect(left.applier.eventLog.lastFailure).toMatchObject({ row: 'F5', evidence: { remoteTs: ['10.2.0.0/16'] } });
     expect(left.applier.eventLog.lastFailure?.message).toContain('Operation not permitted');
     expect(left.applier.children.size).toBe(1);
     expect(left.spd.list()).toHaveLength(1);
+    // the Child SA says so itself: never "up" without its routes (status, tsvpn up's lines)
+    expect([...left.applier.children.values()][0]!.routeError).toContain('Operation not permitted');
+    expect([...right.applier.children.values()][0]!.routeError).toBeUndefined();
     apply(left, left.dispatcher.list()[0].delete(1));
     run();
     expect(left.sad.list()).toHaveLength(0);
