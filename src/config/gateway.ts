@@ -11,7 +11,7 @@ import { carriesV6, checkTunMtu, parsePeerConfig, readJsonFile, resolvePeer, tun
 import { address, addressRange, type Problems } from './resolve.js';
 import { isName, validateShape } from './schema.js';
 import { redacted, resolvePsk } from './secrets.js';
-import type { GatewayConfig, PeerConfig, PoolConfig } from './types.js';
+import { asGateway, type GatewayConfig, type PeerConfig, type PoolConfig } from './types.js';
 import { formatSelector } from '../wire/selectors.js';
 
 // The file's shape once the schema has accepted it (parts it refused are skipped, see `refused`).
@@ -58,7 +58,7 @@ export const isGatewayFile = (json: unknown): boolean => typeof json === 'object
 export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env, file?: string): GatewayConfig {
   if (!isGatewayFile(json)) {
     const peer = parsePeerConfig(json, baseDir, env);
-    return { name: peer.name, connections: [peer], pools: {} };
+    return asGateway(peer);
   }
   const shape = validateShape(json, 'gateway');
   // a part the schema refused is not looked at further: its problems are already listed

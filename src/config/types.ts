@@ -54,6 +54,11 @@ export interface GatewayConfig {
   warnings?: ConfigProblem[];
 }
 
+/** A single peer.json is a gateway with one connection of the same name. */
+export function asGateway(c: PeerConfig | GatewayConfig): GatewayConfig {
+  return 'connections' in c ? c : { name: c.name, connections: [c], pools: {} };
+}
+
 /** One thing wrong with a peer.json or gateway file: the JSON pointer of the field and what was wanted there. */
 export interface ConfigProblem {
   path: string;

@@ -6,7 +6,7 @@
 // control socket.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ANY, type GatewayConfig, type PeerConfig } from '../config/types.js';
+import { ANY, asGateway, type GatewayConfig, type PeerConfig } from '../config/types.js';
 import { disposePeerConfig, samePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
 import { ConfigError } from '../config/errors.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
@@ -77,11 +77,6 @@ const DELETE_WAIT_MS = 2_000;
 const ROUTE_CHECK_MS = 10_000; // how long shutdown waits for the peer to answer our Delete
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/** A single peer.json is a gateway with one connection. */
-export function asGateway(c: PeerConfig | GatewayConfig): GatewayConfig {
-  return 'connections' in c ? c : { name: c.name, connections: [c], pools: {} };
-}
 
 export async function startDaemon(config: PeerConfig | GatewayConfig, opts: DaemonOptions): Promise<Daemon> {
   const gw = asGateway(config);
@@ -268,7 +263,7 @@ class Running {
         // the summary of unauthenticated failures not logged in the last window
         { next: () => this.applier.eventLog.nextDeadline(), run: (now) => this.applier.eventLog.flush(now) },
         // tsvpn's routes and rules still in place (failure map F5: someone deleted one)
-        { next: () => this.routeCheckAt, run: (now) => this.checkRoutes(now) },
+        { next: () => this.routeCheckAt, run: (now) => this.checkOwnRoutes(now) },
       ],
     });
   }
@@ -382,7 +377,7 @@ class Running {
    * traffic (never in clear); this says so: a warning per newly missing entry, F5 as the last
    * failure, and the count in status.
    */
-  private checkRoutes(now: number): void {
+  private checkOwnRoutes(now: number): void {
     this.routeCheckAt = now + ROUTE_CHECK_MS;
     let missing: string[];
     try {

@@ -34,11 +34,6 @@ export function routeSources(peer: PeerConfig, here: readonly string[] = hostAdd
   return out;
 }
 
-/** The first of routeSources (one family only); RoutePlan.src takes routeSources' list whole. */
-export function routeSource(peer: PeerConfig, here?: readonly string[]): string | undefined {
-  return routeSources(peer, here)[0];
-}
-
 const LOOPBACK_OR_LINK_LOCAL = /^(127\.|::1$|fe[89ab][0-9a-f]:)/i;
 
 function hostAddresses(): string[] {

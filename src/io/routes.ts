@@ -7,7 +7,7 @@
 // - Tunnel routes live in tsvpn's own table, TUNNEL_TABLE (7481), looked up by one rule per
 //   family at preference 7481, before main (32766): `ip rule`, `ip route show table 7481`.
 //   Each route is `<prefix> dev <tun> src <local inner address>` when the daemon knows a
-//   local address inside local.ts (daemon/host.ts routeSource), so the host's own traffic
+//   local address inside local.ts (daemon/host.ts routeSources), so the host's own traffic
 //   to the remote network leaves with a source the peer's selectors accept.
 // - Never in clear: main's routes never decide where protected traffic goes, because the
 //   tunnel rule comes first (a more specific route in main, e.g. a hijack, does not win).

@@ -1,9 +1,9 @@
-// Which local address the tunnel routes carry as source (daemon/host.ts routeSource): one
+// Which local address the tunnel routes carry as source (daemon/host.ts routeSources): one
 // of this machine's addresses inside local.ts per family, so the gateway's own traffic to the
 // remote network leaves through the tunnel from an address the peer's selectors accept.
 import { describe, expect, it } from 'vitest';
 import type { PeerConfig } from '../../src/config/types.js';
-import { routeSource, routeSources } from '../../src/daemon/host.js';
+import { routeSources } from '../../src/daemon/host.js';
 import { parseSelector } from '../../src/wire/selectors.js';
 
 const peer = (...ts: string[]) => ({ local: { ts: ts.map(parseSelector) } }) as unknown as PeerConfig;
@@ -22,10 +22,5 @@ describe('routeSources', () => {
     expect(routeSources(peer('0.0.0.0/0'), ['127.0.0.1', '198.51.100.10'])).toEqual(['198.51.100.10']);
     expect(routeSources(peer('::/0'), ['::1', 'fe80::1'])).toEqual([]);
     expect(routeSources(peer('203.0.113.0/24'), HOST)).toEqual([]);
-  });
-
-  it('routeSource is the first of them', () => {
-    expect(routeSource(peer('2001:db8:1::/48', '10.1.0.0/16'), HOST)).toBe('2001:db8:1::1');
-    expect(routeSource(peer('203.0.113.0/24'), HOST)).toBeUndefined();
   });
 });
