@@ -127,12 +127,19 @@ export async function fetchMetrics(dir: string, name: string): Promise<string> {
 
 /**
  * Follows a tunnel's events: `onLine` gets each line as the daemon sends it. Resolves when
- * the daemon closes the stream (it went down); rejects as `request` does when it cannot start.
+ * the daemon closes the stream (it went down) or `stop` is aborted (the reader went away);
+ * rejects as `request` does when it cannot start.
  */
-export function followEvents(dir: string, name: string, onLine: (l: EventLine) => void, onStart: () => void = () => {}): Promise<void> {
+export function followEvents(dir: string, name: string, onLine: (l: EventLine) => void, onStart: () => void = () => {}, stop?: AbortSignal): Promise<void> {
   const path = socketPath(dir, name);
   return new Promise((resolve, reject) => {
     const sock = connect(path);
+    const end = (): void => {
+      sock.destroy();
+      resolve();
+    };
+    if (stop?.aborted) return end();
+    stop?.addEventListener('abort', end, { once: true });
     let buf = '';
     let started = false;
     const fail = (e: Error): void => {

@@ -14,14 +14,17 @@ import { commandSpec, commandUsage, overview } from './usage.js';
 export type { Io } from './streams.js';
 
 // `tsvpn demo | head` closes stdout early: the output is lost, but the command carries on
-// (the demo must still clean up), instead of dying on EPIPE
+// (the demo must still clean up), instead of dying on EPIPE; a command that follows a stream
+// (`tsvpn events | head`) is told through Io.outClosed and stops
 let pipeGuard = false;
+const stdoutGone = new AbortController();
 function guardStdout(): void {
   if (pipeGuard) return;
   pipeGuard = true;
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') throw e;
+      if (stream === process.stdout) stdoutGone.abort();
     });
   }
 }
@@ -36,6 +39,7 @@ const processIo: Io = {
     process.stderr.write(t);
   },
   env: process.env,
+  outClosed: stdoutGone.signal,
 };
 
 export function version(): string {
@@ -165,7 +169,9 @@ async function events(cmd: Extract<Command, { cmd: 'events' }>, io: Io): Promise
       name,
       (l) => io.out(`${cmd.json ? JSON.stringify(l) : eventText(l)}\n`),
       () => io.err(`tsvpn: following the events of ${name} (Ctrl-C to stop)\n`),
+      io.outClosed,
     );
+    if (io.outClosed?.aborted) return 0; // the reader went away (`| head`): not the tunnel
     io.err(`tsvpn: tunnel ${name} went down\n`);
     return 0;
   } catch (e) {

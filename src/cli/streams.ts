@@ -6,4 +6,6 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Aborted when whoever reads `out` has gone (EPIPE: `tsvpn events | head`), so a command that follows a stream stops. */
+  outClosed?: AbortSignal;
 }

@@ -3,6 +3,7 @@
 // that goes away is unsubscribed, the daemon going down ends the stream.
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +80,29 @@ describe('events and metrics on the control socket', () => {
     await expect(followEvents(dir, 'left', () => {})).rejects.toThrow(`${MAX_EVENT_CLIENTS} events clients already connected`);
     expect(warnings).toEqual([]); // no MaxListenersExceededWarning for the clients allowed
     for (const s of socks) s.destroy();
+  });
+
+  it('`tsvpn events | head -n 1` ends once head has its line: the reader going away stops the stream', async () => {
+    const bin = new URL('../../bin/tsvpn.js', import.meta.url).pathname;
+    const p = spawn('sh', ['-c', `node ${bin} events left | head -n 1`], { env: { ...process.env, TSVPN_CONTROL_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => p.on('exit', r));
+    await until(() => events.listenerCount('ike') === 1);
+    let exitCode: number | null | undefined;
+    void exited.then((c) => (exitCode = c));
+    // head exits after the first line; the second write meets the closed pipe (EPIPE)
+    for (let i = 0; i < 200 && exitCode === undefined; i++) {
+      events.emit('reload', { ok: true, summary: `unchanged ${i}` });
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    if (exitCode === undefined) p.kill(); // still following: the failure below, without a stray process
+    expect(exitCode).toBe(0);
+    expect(out).toMatch(/^.*reload.*unchanged 0.*\n$/);
+    expect(err).not.toContain('went down');
+    await until(() => events.listenerCount('ike') === 0);
   });
 
   it('answers the metrics of the status', async () => {
