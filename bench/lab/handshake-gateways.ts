@@ -105,7 +105,7 @@ export async function startCharonGateway(h: LabHost, psk: string, _o: { cpuProfD
       id: 'strongswan',
       detail: `strongSwan ${ver} charon, kernel-libipsec, ${IKE_PROPOSAL} / ESP ${ESP_PROPOSAL}, filelog level 1, strongswan.conf defaults otherwise`,
       pid: ss.pid,
-      // swanctl run here, not ss.listSas(): spawnSync's 1 MiB output buffer is too small for 1000 SAs
+      // swanctl run asynchronously here, not ss.listSas(): a blocking spawnSync over 1000 SAs would stall the load generator
       established: async () => {
         const text = await must(undefined, SWANCTL, ['--list-sas', '--pretty', '-u', ss.vici], { timeoutMs: STATUS_TIMEOUT_MS });
         return parseListSas(text).filter((sa) => hasInstalled([sa])).length;

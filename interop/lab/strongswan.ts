@@ -182,7 +182,7 @@ export async function startStrongswan(o: StrongswanOptions): Promise<Strongswan>
   };
 
   const run = (args: string[]): SwanctlResult => {
-    const r = spawnSync(SWANCTL, [...args, '-u', vici], { encoding: 'utf8', env: { ...process.env, SWANCTL_DIR: swanctlDir }, timeout: 60_000 });
+    const r = spawnSync(SWANCTL, [...args, '-u', vici], { encoding: 'utf8', env: { ...process.env, SWANCTL_DIR: swanctlDir }, timeout: 60_000, maxBuffer: 64 << 20 }); // `--list-sas` of 1000 SAs is several MiB (spawnSync's default cap is 1 MiB)
     if (r.error) return { ok: false, status: null, output: String(r.error) };
     return { ok: r.status === 0, status: r.status, output: `${r.stdout}${r.stderr}` };
   };
