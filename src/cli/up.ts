@@ -162,19 +162,24 @@ export async function runUp(file: string, logOpts: { level: LogLevel; format: Lo
     // Only these events change who is up. A status of every SA per event grew with the square of
     // the peers (bench/handshake.ts: a 1000-peer gateway stayed busy 80 s): at most one per 100 ms.
     let pending: NodeJS.Timeout | undefined;
-    const onIke = (e: IkeEvent): void => {
-      if (pending !== undefined || !ANNOUNCED.has(e.type)) return;
+    const soon = (): void => {
+      if (pending !== undefined) return;
       pending = setTimeout(() => {
         pending = undefined;
         check();
       }, ANNOUNCE_EVERY_MS);
     };
+    const onIke = (e: IkeEvent): void => {
+      if (ANNOUNCED.has(e.type)) soon();
+    };
     d.events.on('ike', onIke);
+    d.events.on('routed', soon); // a NOT ROUTED Child SA got its routes: it is up now
     const code = await daemon.done;
     clearTimeout(pending);
     metrics?.stop();
     notifyStopping(); // after `tsvpn down` or a fatal error (a signal sent it already)
     d.events.off('ike', onIke);
+    d.events.off('routed', soon);
     announce(undefined);
     return code;
   } finally {

@@ -375,10 +375,11 @@ class Running {
   /**
    * Failure map F5: a route or rule of ours that someone deleted. The guard already drops the
    * traffic (never in clear); this says so: a warning per newly missing entry, F5 as the last
-   * failure, and the count in status.
+   * failure, and the count in status. A Child SA whose routes were refused at install tries again.
    */
   private checkOwnRoutes(now: number): void {
     this.routeCheckAt = now + ROUTE_CHECK_MS;
+    if (this.applier.retryRoutes().length > 0) this.events.emit('routed'); // tsvpn up announces them
     let missing: string[];
     try {
       missing = checkRoutes();

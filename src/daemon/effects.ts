@@ -181,11 +181,33 @@ export class EffectApplier {
       this.routes.hold(cidrs, c.routes, { conn: c.info.conn, peer: c.info.remote.addr });
     } catch (e) {
       // failure map F5: SAs up, but nothing steers traffic into them
-      const message = `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;
+      const message = routesRefused(cidrs, e);
       c.routeError = message; // the Child SA is never "up" (status, tsvpn up's lines) without its routes
       this.eventLog.failure('F5', message, { remoteTs: p.remoteTs }, c.info.conn);
       this.d.log.error('route', message);
     }
+  }
+
+  /**
+   * A Child SA left NOT ROUTED (F5) tries its routes again: the daemon's route check calls this
+   * every ROUTE_CHECK_MS, so a route refused at install (a table locked by another tool, a
+   * device not there yet) is routed once it can be. The names of the Child SAs now routed.
+   */
+  retryRoutes(): string[] {
+    const routed: string[] = [];
+    for (const c of this.children.values()) {
+      if (c.routeError === undefined || c.entry === undefined) continue;
+      const cidrs = selectorCidrs(c.info.remoteTs).filter((x) => !c.routes.includes(x));
+      try {
+        this.routes.hold(cidrs, c.routes, { conn: c.info.conn, peer: c.info.remote.addr });
+        delete c.routeError;
+        routed.push(c.info.name);
+        this.d.log.info('route', `Child SA ${c.info.name}: its routes are installed now (retried): it carries traffic`);
+      } catch (e) {
+        c.routeError = routesRefused(cidrs, e);
+      }
+    }
+    return routed;
   }
 
   /** Make-before-break, step 2 (src/ike/effects.ts): the policy and its routes move to the new SA. */
@@ -223,4 +245,9 @@ export class EffectApplier {
     else this.d.sad.remove(c.inSa);
     this.d.log.info('esp', `Child SA ${c.info.name} removed (SPIs in ${spiHex(c.info.spiIn)} out ${spiHex(c.info.spiOut)}; ${c.inSa.counters.passed} packets in, ${c.outSa.counters.passed} out)`);
   }
+}
+
+/** Why a Child SA is NOT ROUTED: the prefixes and the `ip` error. */
+function routesRefused(cidrs: readonly string[], e: unknown): string {
+  return `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;
 }

@@ -16,6 +16,8 @@ export type DaemonEvents = {
   ike: [IkeEvent, string | undefined];
   failure: [LastFailure, string | undefined];
   reload: [{ ok: true; summary: string } | { ok: false; error: string }];
+  /** A Child SA left NOT ROUTED got its routes on a retry (src/daemon/effects.ts retryRoutes). */
+  routed: [];
 };
 
 /** At most this many `tsvpn events` clients at once (each holds up to EVENTS_CLIENT_BUFFER). */

@@ -11,6 +11,7 @@ import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { Datapath } from '../../src/daemon/datapath.js';
 import { EffectApplier } from '../../src/daemon/effects.js';
+import type { ChildRecord } from '../../src/daemon/child-record.js';
 import { REKEYED_INBOUND_GRACE_MS } from '../../src/daemon/rekeyed-inbound.js';
 import { selectorCidrs } from '../../src/wire/selectors.js';
 import { silentLogger } from '../../src/daemon/log.js';
@@ -179,6 +180,23 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(left.sad.list()).toHaveLength(0);
     expect(left.routes.removed).toBe(0); // nothing was routed, nothing to remove
     expect(left.applier.errors).toBe(0);
+  });
+
+  it('a Child SA left NOT ROUTED gets its routes on a retry once they can be installed, and a Delete then removes them', () => {
+    const { left, run, apply } = tunnel({ leftRouteError: 'RTNETLINK answers: Operation not permitted' });
+    const child = (): ChildRecord => [...left.applier.children.values()][0]!;
+    expect(left.applier.retryRoutes()).toEqual([]); // still refused: still NOT ROUTED, same reason
+    expect(child().routeError).toContain('Operation not permitted');
+    expect(left.routes.installed).toHaveLength(0);
+    left.routes.error = undefined;
+    expect(left.applier.retryRoutes()).toEqual([child().info.name]);
+    expect(child().routeError).toBeUndefined();
+    expect(left.routes.installed).toEqual([['10.2.0.0/16']]);
+    expect(left.applier.retryRoutes()).toEqual([]); // nothing left to retry: no second route
+    expect(left.routes.installed).toHaveLength(1);
+    apply(left, left.dispatcher.list()[0].delete(1));
+    run();
+    expect(left.routes.removed).toBe(1);
   });
 
   it('a Delete removes SAs, policies and routes on both sides', () => {
