@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { x448 } from '@noble/curves/ed448.js';
 import {
   createKeyExchange,
   isSupportedGroup,
@@ -58,6 +60,29 @@ describe('ECP: node:crypto agrees with @noble/curves', () => {
       const peerPub = curve.getPublicKey(peerSk, false).subarray(1);
       const nobleShared = curve.getSharedSecret(peerSk, concat(new Uint8Array([4]), ours.publicKey)).subarray(1);
       expect(toHex(ours.computeSharedSecret(peerPub))).toBe(toHex(nobleShared));
+    });
+  }
+});
+
+describe('X25519 / X448: node:crypto agrees with @noble/curves', () => {
+  const curves = [
+    [31, x25519],
+    [32, x448],
+  ] as const;
+  for (const [group, curve] of curves) {
+    it(`group ${group}: public values and shared secrets equal noble's for 20 random key pairs, and for u with the top bit set`, () => {
+      for (let i = 0; i < 20; i++) {
+        const sk = curve.utils.randomSecretKey();
+        const ours = createKeyExchange(group, { privateKey: sk });
+        expect(toHex(ours.publicKey)).toBe(toHex(curve.getPublicKey(sk)));
+        const peerSk = curve.utils.randomSecretKey();
+        const peerPub = curve.getPublicKey(peerSk);
+        expect(toHex(ours.computeSharedSecret(peerPub))).toBe(toHex(curve.getSharedSecret(peerSk, ours.publicKey)));
+        // RFC 7748 §5: non-canonical u (top bit of X25519's last octet set) is accepted and masked
+        const odd = new Uint8Array(peerPub);
+        odd[odd.length - 1]! |= 0x80;
+        expect(toHex(ours.computeSharedSecret(odd))).toBe(toHex(curve.scalarMult(sk, odd)));
+      }
     });
   }
 });
