@@ -3,6 +3,7 @@
 // connection. Every problem of the file, shape and meaning, of every connection and across
 // connections, is reported at once in one ConfigError, each with its JSON pointer.
 import { basename, dirname, extname, resolve } from 'node:path';
+import { certificateWarnings } from './cert-warnings.js';
 import { checkConnections, checkPools, type Placed } from './cross-checks.js';
 import { ConfigError, pointer } from './errors.js';
 import { checkFileSafety, shortPskWarnings } from './file-safety.js';
@@ -40,7 +41,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     for (const c of gw.connections) disposePeerConfig(c);
     throw new ConfigError(files.problems);
   }
-  const warnings = [...files.warnings, ...shortPskWarnings(gw, isGatewayFile(json))];
+  const warnings = [...files.warnings, ...shortPskWarnings(gw, isGatewayFile(json)), ...certificateWarnings(gw, isGatewayFile(json), Date.now())];
   return warnings.length > 0 ? { ...gw, warnings } : gw;
 }
 
