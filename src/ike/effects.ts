@@ -121,7 +121,7 @@ type FailureByRow =
       type: 'failure';
       row: 'F3';
       message: string;
-      evidence: { check: AuthCheck; expectedId?: string; receivedId?: string; detail?: string; notify?: string };
+      evidence: { check: AuthCheck; expectedId?: string; receivedId?: string; detail?: string; notify?: string; sent?: SentAuthentication };
     }
   | {
       type: 'failure';
@@ -130,6 +130,17 @@ type FailureByRow =
       evidence: { child: string; localTs: string[]; remoteTs: string[]; peerTsi?: string[]; peerTsr?: string[]; narrowedLocal?: string[]; narrowedRemote?: string[]; notify?: string };
     }
   | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence };
+
+/** F3 when the peer refused us: what we showed it (RFC 7296 §2.15), to compare with what it expects. */
+export interface SentAuthentication {
+  /** Our IDi or IDr, as configured. */
+  id: string;
+  /** The IDr we asked the responder for (initiator, when the remote ID is a literal one). */
+  askedIdr?: string;
+  auth: 'psk' | 'pubkey';
+  /** Our certificate's subject, subjectAltNames and end (pubkey). */
+  cert?: { subject: string; altNames?: string; notAfter: string };
+}
 
 /** REKEYED: an old IKE SA whose Child SAs moved to its successor; it waits for the peer's Delete (RFC 7296 §2.18). */
 export type IkeState = 'CREATED' | 'CONNECTING' | 'ESTABLISHED' | 'REKEYED' | 'DELETING' | 'DELETED' | 'FAILED';

@@ -48,7 +48,8 @@ describe('certificate authentication', () => {
     const [f] = failures(p.rEffects);
     expect(f.row).toBe('F3');
     expect(['ca', 'certificate-chain']).toContain((f.evidence as { check: string }).check);
-    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'peer-rejected' } });
+    // the rejected initiator names the certificate it sent: subject, names and end
+    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'peer-rejected', sent: { id: 'moon.example', auth: 'pubkey', cert: { subject: expect.stringContaining('moon.example'), altNames: expect.stringContaining('moon.example'), notAfter: expect.stringMatching(/^20\d\d-/) } } } });
   });
 
   it('F3: a certificate that does not contain the identity it is used for', () => {

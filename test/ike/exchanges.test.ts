@@ -177,7 +177,8 @@ describe('authentication failures (F3)', () => {
     const p = new Pair(moon, { ...sun, localAuth: psk('another secret') });
     p.establish();
     expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'psk-mismatch' } });
-    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED' } });
+    // the rejected side says what it showed: its ID, the IDr it asked for, PSK (never the PSK itself)
+    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED', sent: { id: 'moon.example', askedIdr: 'sun.example', auth: 'psk' } } });
     expect(p.initiator.state).toBe('FAILED');
     expect(JSON.stringify(events([...p.iEffects, ...p.rEffects]))).not.toMatch(/another secret|correct horse/);
   });
@@ -196,6 +197,8 @@ describe('authentication failures (F3)', () => {
     expect(p.initiator.state).toBe('FAILED');
     expect(p.responder?.state ?? 'FAILED').toBe('FAILED');
     expect(installs(p.iEffects)).toEqual([]);
+    // the responder, told in an INFORMATIONAL, says what it showed
+    expect(failures(p.rEffects).find((f) => (f.evidence as { check: string }).check === 'peer-rejected')).toMatchObject({ row: 'F3', evidence: { sent: { id: 'sun.example', auth: 'psk' } } });
   });
 });
 

@@ -10,7 +10,7 @@ import { pskAuthData, verifyPskAuth } from '../auth/psk.js';
 import { signAuth, verifyAuth } from '../auth/signature.js';
 import { certMatchesIdentity, verifyCertificateChain } from '../auth/certs.js';
 import { acceptsAnyId } from '../config.js';
-import type { AuthCheck } from '../effects.js';
+import type { AuthCheck, SentAuthentication } from '../effects.js';
 import type { SaContext } from '../sa-context.js';
 
 type Side = 'initiator' | 'responder';
@@ -99,4 +99,15 @@ function safeMatches(configured: string, received: Identity): boolean {
 
 function chainCheck(check: string): AuthCheck {
   return check === 'ca' || check === 'validity' || check === 'eku' ? check : 'certificate-chain';
+}
+
+/** What we showed a peer that refused us (F3 `peer-rejected`): our ID, the IDr we asked for, our certificate's names. */
+export function sentAuthentication(ctx: SaContext, askedIdr: string | undefined): SentAuthentication {
+  const a = ctx.cfg.localAuth;
+  const sent: SentAuthentication = { id: ctx.cfg.localId, ...(askedIdr !== undefined ? { askedIdr } : {}), auth: a.method };
+  if (a.method === 'pubkey' && a.certChain[0]) {
+    const leaf = new X509Certificate(a.certChain[0]);
+    sent.cert = { subject: leaf.subject.replace(/\n/g, ', '), ...(leaf.subjectAltName ? { altNames: leaf.subjectAltName } : {}), notAfter: new Date(leaf.validTo).toISOString() };
+  }
+  return sent;
 }

@@ -7,7 +7,7 @@ import { acceptsAnyId } from '../config.js';
 import { event, type Effect } from '../effects.js';
 import { all, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
 import type { SaContext } from '../sa-context.js';
-import { buildAuth, certReqPayload, verifyPeer } from './authenticate.js';
+import { buildAuth, certReqPayload, sentAuthentication, verifyPeer } from './authenticate.js';
 import { buildChildOffer, processChildRequest, processChildResponse, type ChildOffer } from './child-sa.js';
 import type { Received, Task, TaskResult } from '../task.js';
 import { AuthFailedNotice } from './informational.js';
@@ -64,13 +64,10 @@ function buildAuthRequest(ctx: SaContext): { payloads: Payload[]; offer?: ChildO
   const certs = authAndCerts.filter((p) => p.kind === 'CERT');
   const auth = authAndCerts.filter((p) => p.kind === 'AUTH');
   const idr: Payload[] = [];
-  if (!acceptsAnyId(ctx.cfg)) {
-    try {
-      const r = parseIdentity(ctx.cfg.remoteId!); // RFC 7296 §2.15: IDr tells the responder which identity we want
-      if (!/[*]/.test(ctx.cfg.remoteId!)) idr.push({ kind: 'IDr', critical: false, idType: r.idType, data: r.data });
-    } catch {
-      // a pattern that is not a literal identity: send no IDr
-    }
+  const asked = askedIdr(ctx);
+  if (asked !== undefined) {
+    const r = parseIdentity(asked); // RFC 7296 §2.15: IDr tells the responder which identity we want
+    idr.push({ kind: 'IDr', critical: false, idType: r.idType, data: r.data });
   }
   const cfg = ctx.cfg.children[0];
   const child = cfg && buildChildOffer(ctx, cfg);
@@ -84,6 +81,17 @@ function buildAuthRequest(ctx: SaContext): { payloads: Payload[]; offer?: ChildO
     ...(child ? child.payloads : []),
   ];
   return { payloads, offer: child?.offer };
+}
+
+/** The IDr an initiator sends: its remote ID when that is one literal identity, not %any or a pattern. */
+function askedIdr(ctx: SaContext): string | undefined {
+  if (acceptsAnyId(ctx.cfg) || /[*]/.test(ctx.cfg.remoteId!)) return undefined;
+  try {
+    parseIdentity(ctx.cfg.remoteId!);
+    return ctx.cfg.remoteId;
+  } catch {
+    return undefined; // a pattern that is not a literal identity: send no IDr
+  }
 }
 
 type AuthRequestResult = { result: 'ok' | 'failed'; response: Payload[] };
@@ -128,7 +136,7 @@ type AuthResponseResult = 'established' | 'rejected-by-peer' | 'rejected-by-us' 
 /** Initiator: the IKE_AUTH response. */
 function processAuthResponse(ctx: SaContext, offer: ChildOffer | undefined, p: Payload[], out: Effect[]): AuthResponseResult {
   if (findNotify(p, NotifyType.AUTHENTICATION_FAILED)) {
-    out.push(event({ type: 'failure', row: 'F3', message: 'the peer rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED' } }));
+    out.push(event({ type: 'failure', row: 'F3', message: 'the peer rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED', sent: sentAuthentication(ctx, askedIdr(ctx)) } }));
     return 'rejected-by-peer';
   }
   const idr = first(p, 'IDr');

@@ -9,6 +9,7 @@ import { event, type Effect } from '../effects.js';
 import { all, findNotify, notify } from '../payloads.js';
 import type { SaContext } from '../sa-context.js';
 import { removeChild, switchOutbound } from '../child-sas.js';
+import { sentAuthentication } from './authenticate.js';
 import type { EndReason, GaveUp, Received, Task, TaskResult } from '../task.js';
 
 /** RFC 7296 §3.11: Delete for ESP names the SPI the sender expects in inbound packets. */
@@ -96,7 +97,7 @@ export class InformationalResponder implements Task {
     const p = m.payloads;
     // RFC 7296 §2.21.2: the initiator could not authenticate us and says so in an INFORMATIONAL
     if (findNotify(p, NotifyType.AUTHENTICATION_FAILED)) {
-      out.push(event({ type: 'failure', row: 'F3', message: 'the initiator rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED' } }));
+      out.push(event({ type: 'failure', row: 'F3', message: 'the initiator rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED', sent: sentAuthentication(ctx, undefined) } }));
       return { response: [], end: { to: 'FAILED', reason: 'failed' } };
     }
     const deletes = all(p, 'D') as DeletePayload[];
