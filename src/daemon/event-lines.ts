@@ -29,6 +29,10 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
       return line('reauth-due', { spiI: ev.spiI, spiR: ev.spiR });
     case 'config-selected':
       return line('config-selected', { name: ev.name, why: ev.why });
+    case 'virtual-ip-received':
+      return line('virtual-ip-received', { addresses: [...ev.addresses], dns: [...ev.dns] });
+    case 'virtual-ip':
+      return line('virtual-ip', { addresses: [...ev.addresses], pools: [...ev.pools], identity: ev.identity });
     case 'ike-deleted':
       return line('ike-deleted', { reason: ev.reason });
     case 'ike-rekeyed':

@@ -89,6 +89,10 @@ export class IkeEventLog {
         return log.debug('ike', `IKE SA ${ev.from} -> ${ev.to}`);
       case 'config-selected':
         return log.debug('ike', `connection ${ev.name} chosen for the peer: ${ev.why}`);
+      case 'virtual-ip-received':
+        return log.info('ike', `virtual IP ${ev.addresses.join(', ')} from the gateway${ev.dns.length > 0 ? `, DNS ${ev.dns.join(', ')}` : ''}`);
+      case 'virtual-ip':
+        return log.info('ike', `virtual IP ${ev.addresses.join(', ')} (pool ${ev.pools.join(', ')}) leased to ${ev.identity}`);
       case 'ike-established':
         this.established.set(ev.spiI, this.now());
         return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${ev.nat.local ? ', we are behind a NAT' : ''}${ev.nat.remote ? ', the peer is behind a NAT' : ''}`);

@@ -6,6 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Proposal, TrafficSelector } from '../wire/types.js';
 import type { KeyExchange } from '../crypto/ke/types.js';
+import type { AddressPool } from './address-pool.js';
 
 /** An IP address (dotted quad or IPv6 text) and a UDP port. */
 export interface Endpoint {
@@ -100,6 +101,13 @@ export interface IkeSaConfig {
    * Off by default: without it the keys never leave the SK ciphers.
    */
   exportKeys?: boolean;
+  /**
+   * A gateway's address pools for this connection (swanctl `pools`), shared by all its SAs: a
+   * peer that asks for a virtual IP in IKE_AUTH gets one (src/ike/virtual-ip.ts).
+   */
+  pools?: AddressPool[];
+  /** swanctl `vips = 0.0.0.0` / `::`: ask the responder for a virtual IP of each family in IKE_AUTH (RFC 7296 §2.19). */
+  requestVips?: (4 | 6)[];
 }
 
 /** The defaults an operator does not have to write. */

@@ -127,7 +127,7 @@ type FailureByRow =
       type: 'failure';
       row: 'F4';
       message: string;
-      evidence: { child: string; localTs: string[]; remoteTs: string[]; peerTsi?: string[]; peerTsr?: string[]; narrowedLocal?: string[]; narrowedRemote?: string[]; notify?: string };
+      evidence: { child: string; localTs: string[]; remoteTs: string[]; peerTsi?: string[]; peerTsr?: string[]; narrowedLocal?: string[]; narrowedRemote?: string[]; notify?: string; detail?: string };
     }
   | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence };
 
@@ -150,6 +150,8 @@ export type IkeEvent =
   | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: { local: boolean; remote: boolean }; initialContact?: boolean /* the peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4) */ }
   /** reauth_time has come: the daemon authenticates a new IKE SA, then deletes this one (RFC 7296 §2.8.3). */
   | { type: 'reauth-due'; spiI: string; spiR: string }
+  | { type: 'virtual-ip'; addresses: string[]; pools: string[]; identity: string } // leased to the peer in IKE_AUTH (src/ike/virtual-ip.ts)
+  | { type: 'virtual-ip-received'; addresses: string[]; dns: string[] } // the responder gave us these in IKE_AUTH (before the Child SA's effects)
   | { type: 'config-selected'; name: string; why: string } // a responder chose among several connections (src/ike/select-config.ts)
   | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' | 'rekeyed' | 'expired' }
   /**

@@ -15,6 +15,7 @@ import { event, type Effect, type IkeState } from './effects.js';
 import { buildPlain, buildProtected, openProtected } from './protect.js';
 import { RequestWindow, ResponseCache, equalBytes } from './retransmit.js';
 import { disposeKeys, header, newStats, randomIkeSpi, type ChildSa, type SaContext } from './sa-context.js';
+import { releaseLeases } from './virtual-ip.js';
 import { findNotify, first, notify } from './payloads.js';
 import { classifyError } from './errors.js';
 import { DEFAULT_CHILD_REKEY_S, DEFAULT_IKE_REKEY_S, planLifetime, planReauth, usageDue, type ChildUsage } from './lifetimes.js';
@@ -89,7 +90,7 @@ export class IkeSa {
   private static rekeyedFrom(old: IkeSa, n: NewIkeSa): IkeSa {
     const sa = new IkeSa(old.ctx.cfg, n.role, old.ctx.local, old.ctx.remote, n);
     const o = old.ctx;
-    Object.assign(sa.ctx, { keys: n.keys, ni: n.ni, nr: n.nr, chosen: n.chosen, chosenText: formatProposal(n.chosen), nat: o.nat, remoteIdText: o.remoteIdText, peerHashes: o.peerHashes, now: o.now });
+    Object.assign(sa.ctx, { keys: n.keys, ni: n.ni, nr: n.nr, chosen: n.chosen, chosenText: formatProposal(n.chosen), nat: o.nat, remoteIdText: o.remoteIdText, peerHashes: o.peerHashes, ownVips: o.ownVips, now: o.now });
     sa.st = 'ESTABLISHED';
     sa.ikeRekeyCount = old.ikeRekeyCount + 1;
     sa.reauthAt = old.reauthAt; // a rekey is no reauthentication (RFC 7296 §2.8.3): the deadline stays
@@ -105,6 +106,10 @@ export class IkeSa {
   get localSpi(): Uint8Array { return this.ctx.role === 'initiator' ? this.ctx.spiI : this.ctx.spiR; }
   get proposal(): string | undefined { return this.ctx.chosenText; }
   get children(): readonly Readonly<ChildSa>[] { return this.ctx.children; }
+  /** Virtual IPs this SA leased to the peer from a gateway's pools (RFC 7296 §2.19). */
+  get leasedVips(): string[] { return (this.ctx.leases ?? []).map((l) => l.address); }
+  /** Virtual IPs the responder gave us, and its DNS servers (RFC 7296 §2.19). */
+  get ownVips(): { addresses: string[]; dns: string[] } | undefined { return this.ctx.ownVips; }
   get nat(): { local: boolean; remote: boolean } | undefined { return this.ctx.nat; }
   get remoteId(): string | undefined { return this.ctx.remoteIdText; }
   get local(): Endpoint { return { ...this.ctx.local }; }
@@ -437,6 +442,8 @@ export class IkeSa {
     this.dropQueue();
     s.ctx.children = this.ctx.children;
     this.ctx.children = [];
+    s.ctx.leases = this.ctx.leases; // the peer keeps its virtual IP
+    this.ctx.leases = undefined;
     this.replacedBy = s;
     this.successors.push(s);
     out.push(
@@ -530,6 +537,7 @@ export class IkeSa {
   /** End the SA: remove Child SAs, zero keys (the response cache holds only bytes already sent). */
   private finish(to: 'DELETED' | 'FAILED', reason: EndReason, out: Effect[]): void {
     removeAllChildren(this.ctx, 'ike-deleted', out);
+    releaseLeases(this.ctx);
     this.queue = [];
     this.halfOpenDeadline = undefined;
     this.lingerDeadline = undefined;

@@ -3,6 +3,7 @@
 // (tasks/*.ts) read and update it and keep their own in-flight state; the IkeSa class
 // (ike-sa.ts) owns it and applies what the tasks return (task.ts TaskResult).
 import { DEFAULT_NONCE_LENGTH, type Endpoint, type IkeSaConfig } from './config.js';
+import type { Lease } from './address-pool.js';
 import type { Lifetime } from './lifetimes.js';
 import type { Proposal, TrafficSelector } from '../wire/types.js';
 import type { HeaderFields } from '../wire/message.js';
@@ -106,6 +107,10 @@ export interface SaContext {
   remoteIdText?: string; // the peer's proven identity
   peerInitialContact?: boolean; // responder: IKE_AUTH carried N(INITIAL_CONTACT) (RFC 7296 §2.4)
   children: ChildSa[];
+  /** Virtual IPs leased to the peer (a gateway's pools, src/ike/virtual-ip.ts), released when the SA ends. */
+  leases?: Lease[];
+  /** Initiator: the virtual IPs the responder gave us in CP(CFG_REPLY), and its DNS servers. */
+  ownVips?: { addresses: string[]; dns: string[] };
   /** The IKE SA's soft and hard lifetimes once established (lifetimes.ts). */
   life?: Lifetime;
   now: number; // the caller's clock at the message being handled, in ms

@@ -3,7 +3,7 @@
 import { NotifyType, ProtocolId, TransformType } from '../../wire/constants.js';
 import type { Payload, Proposal, TrafficSelector } from '../../wire/types.js';
 import { formatProposal, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
-import { narrowSelectors, selectorContains } from '../../wire/selectors.js';
+import { narrowSelectors, parseSelector, selectorContains } from '../../wire/selectors.js';
 import type { ChildConfig } from '../config.js';
 import { event, type Effect } from '../effects.js';
 import { findNotify, first, firstError, notify, notifyName } from '../payloads.js';
@@ -86,7 +86,9 @@ export function processChildResponse(ctx: SaContext, pend: ChildOffer, p: Payloa
   }
   // RFC 7296 §2.9: a narrowed Child SA is still one the responder may choose: install it and
   // say so (a warning, as strongSwan does), rather than fail and retry into the same answer
-  const narrowed = !sameList(tsi.selectors, pend.tsi) || !sameList(tsr.selectors, pend.tsr);
+  // with a virtual IP our side is that address (swanctl local_ts = dynamic): TSi narrowed to it is what we asked for
+  const expectedTsi = ctx.ownVips ? narrowSelectors(pend.tsi, ctx.ownVips.addresses.map(parseSelector)) : pend.tsi;
+  const narrowed = !sameList(tsi.selectors, expectedTsi) || !sameList(tsr.selectors, pend.tsr);
   const mode = findNotify(p, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel'; // RFC 7296 §1.3.1
   install(ctx, cfg, chosen, pend.spiIn, spiNumber(chosen.spi), tsi.selectors, tsr.selectors, mode, narrowed, out, narrowed ? pend : undefined);
 }

@@ -12,6 +12,7 @@ import { buildChildOffer, processChildRequest, processChildResponse, type ChildO
 import type { Received, Task, TaskResult } from '../task.js';
 import { AuthFailedNotice } from './informational.js';
 import { idText, selectByIdentity } from '../select-config.js';
+import { acceptVirtualIps, assignVirtualIps, virtualIpRequest } from '../virtual-ip.js';
 
 /** IKE_AUTH, either role. The initiator keeps the Child SA it offered until the response. */
 export class IkeAuth implements Task {
@@ -78,6 +79,7 @@ function buildAuthRequest(ctx: SaContext): { payloads: Payload[]; offer?: ChildO
     ...certReq(ctx),
     ...idr,
     ...auth,
+    ...virtualIpRequest(ctx), // RFC 7296 §2.19: CP(CFG_REQUEST) before SAi2
     ...(child ? child.payloads : []),
   ];
   return { payloads, offer: child?.offer };
@@ -122,8 +124,11 @@ function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRe
   ctx.peerInitialContact = !!findNotify(p, NotifyType.INITIAL_CONTACT);
   const idr = ownId(ctx, 'IDr');
   const authAndCerts = buildAuth(ctx, idr);
+  // RFC 7296 §2.19: a virtual IP first, as the peer's side of the Child SA is that address
+  const vip = assignVirtualIps(ctx, p, out);
+  if (vip.kind === 'failed') return { result: 'ok', response: [idr, ...authAndCerts, ...vip.reply] }; // the IKE SA without a Child SA
   const child = processChildRequest(ctx, p, out);
-  return { result: 'ok', response: [idr, ...authAndCerts, ...child] };
+  return { result: 'ok', response: [idr, ...authAndCerts, ...(vip.kind === 'assigned' ? vip.reply : []), ...child] };
 }
 
 function fail(ctx: SaContext, out: Effect[], check: 'id-mismatch', detail: string, expectedId = ctx.cfg.remoteId): AuthRequestResult {
@@ -152,6 +157,7 @@ function processAuthResponse(ctx: SaContext, offer: ChildOffer | undefined, p: P
     return 'rejected-by-us';
   }
   ctx.remoteIdText = verdict.id;
-  if (offer) processChildResponse(ctx, offer, p, out);
+  // no virtual IP (when one was asked for): the IKE SA stands, without a Child SA (RFC 7296 §3.10.1)
+  if (offer && acceptVirtualIps(ctx, p, out)) processChildResponse(ctx, offer, p, out);
   return 'established';
 }

@@ -6,6 +6,7 @@ import { DEFAULT_RETRANSMIT, type ChildConfig, type Endpoint, type IkeSaConfig, 
 import { IkeDispatcher } from '../../../src/ike/dispatcher.js';
 import type { Effect, IkeEvent } from '../../../src/ike/effects.js';
 import { IkeSa } from '../../../src/ike/ike-sa.js';
+import type { AddressPool } from '../../../src/ike/address-pool.js';
 import type { TrafficSelector } from '../../../src/wire/types.js';
 import { seededRandom } from './random.js';
 
@@ -36,6 +37,10 @@ export interface SideOptions {
   remoteAuth?: RemoteAuth;
   seed: number;
   noChild?: boolean;
+  /** A gateway's pools (shared objects: pass the same one to several pairs). */
+  pools?: AddressPool[];
+  /** Ask for a virtual IP of these families. */
+  requestVips?: (4 | 6)[];
 }
 
 export const psk = (text = 'correct horse battery staple'): LocalAuth => ({ method: 'psk', psk: new TextEncoder().encode(text) });
@@ -62,6 +67,8 @@ export function config(o: SideOptions, local: Endpoint, remote: Endpoint): IkeSa
     retransmit: DEFAULT_RETRANSMIT,
     random: seededRandom(o.seed),
     wallClock: () => Date.now(),
+    ...(o.pools ? { pools: o.pools } : {}),
+    ...(o.requestVips ? { requestVips: o.requestVips } : {}),
   };
 }
 
