@@ -67,6 +67,8 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
     `  remote '${sa.remoteId}' @ ${endpointText(sa.remote)}`,
   ];
   if (sa.proposal) out.push(`  ${sa.proposal}`);
+  if (sa.vips?.leased) out.push(`  virtual IP ${sa.vips.leased.join(', ')} leased to the peer`);
+  if (sa.vips?.own) out.push(`  virtual IP ${sa.vips.own.join(', ')} from the gateway${sa.vips.dns?.length ? `, DNS ${sa.vips.dns.join(', ')}` : ''}`);
   if (sa.nat.local || sa.nat.remote) {
     const who = [sa.nat.local ? 'we are behind a NAT' : '', sa.nat.remote ? 'the peer is behind a NAT' : ''].filter(Boolean);
     out.push(`  NAT detected: ${who.join(', ')}`);
@@ -116,6 +118,7 @@ export function formatStatus(s: TunnelStatus): string {
     ['ike', dropsText(s.drops.ike)],
   ].filter(([, t]) => t !== '');
   if (drops.length > 0) lines.push(`drops: ${drops.map(([k, t]) => `${k}: ${t}`).join('; ')}`);
+  for (const p of s.pools ?? []) lines.push(`pool ${p.name} ${p.addrs}: ${p.online} of ${p.size} addresses online, ${p.offline} kept for peers gone`);
   if ((s.routesMissing ?? 0) > 0) lines.push(`routes: ${s.routesMissing} of tsvpn's routes or rules are missing (see the log): their traffic is dropped, not sent in clear`);
   if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
   if (s.reauths > 0) lines.push(`ike: reauthenticated ${s.reauths}x`);

@@ -90,6 +90,8 @@ function shared(a: TrafficSelector[], b: TrafficSelector[]): Shared[] {
 function checkOverlap(a: Placed<PeerOutline>, b: Placed<PeerOutline>, probs: Problems): void {
   const [x, y] = [a.of, b.of];
   if (!x.localTs || !x.remoteTs || !y.localTs || !y.remoteTs) return;
+  // two remote-access connections: each peer's selector is its own leased address, never another's
+  if (x.pools && y.pools) return;
   for (const l of shared(x.localTs, y.localTs)) {
     for (const r of shared(x.remoteTs, y.remoteTs)) {
       // one packet: one address family, and one protocol that both sides allow (0 = any)

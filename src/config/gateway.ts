@@ -13,7 +13,7 @@ import { address, addressRange, type Problems } from './resolve.js';
 import { isName, validateShape } from './schema.js';
 import { redacted, resolvePsk } from './secrets.js';
 import { asGateway, type GatewayConfig, type PeerConfig, type PoolConfig } from './types.js';
-import { formatSelector } from '../wire/selectors.js';
+import { formatSelector, intersectSelectors, selectorContains } from '../wire/selectors.js';
 
 // The file's shape once the schema has accepted it (parts it refused are skipped, see `refused`).
 interface GatewayJson {
@@ -88,10 +88,12 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
     const own: Problems = [];
     const { config, outline } = resolvePeer(body, { name: key, tun, baseDir, env, secret, secretNames }, own);
     (body.pools ?? []).forEach((pool, i) => {
-      if (!pools.has(pool)) own.push({ path: `/pools/${i}`, expected: `names pool ${JSON.stringify(pool)}, which /pools does not define (${known(pools.keys())})` });
+      const p = pools.get(pool);
+      if (!p) own.push({ path: `/pools/${i}`, expected: `names pool ${JSON.stringify(pool)}, which /pools does not define (${known(pools.keys())})` });
+      else if (p !== 'failed') checkPoolFits(p, pool, `/pools/${i}`, outline, own);
     });
     probs.push(...own.map((p) => ({ path: path + p.path, expected: p.expected })));
-    outlines.push({ path, of: outline });
+    outlines.push({ path, of: body.pools ? { ...outline, pools: body.pools } : outline });
     if (config) connections.push(body.pools ? { ...config, pools: [...body.pools] } : config); // zeroed below if the file is refused
     if (!config || own.length > 0) complete = false;
   }
@@ -106,6 +108,18 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
   const poolRecord: Record<string, PoolConfig> = {};
   for (const [n, p] of pools) if (p !== 'failed') poolRecord[n] = p;
   return { name, connections, pools: poolRecord };
+}
+
+/**
+ * A pool's addresses become its peers' selectors (RFC 7296 §2.19: the client's TSi is its
+ * virtual IP), so the connection's remote.ts must hold them, and its local.ts must not.
+ */
+function checkPoolFits(p: PoolConfig, name: string, path: string, o: PeerOutline, own: Problems): void {
+  if (o.remoteTs && !o.remoteTs.some((ts) => selectorContains(ts, p.range))) {
+    own.push({ path, expected: `pool ${JSON.stringify(name)} (${p.addrs}) is not inside remote.ts (${o.remoteTs.map(formatSelector).join(', ')}): its peers' addresses would match no selector; make remote.ts cover it` });
+  }
+  const inside = o.localTs?.find((ts) => intersectSelectors(ts, p.range) !== null);
+  if (inside) own.push({ path, expected: `pool ${JSON.stringify(name)} (${p.addrs}) overlaps local.ts ${formatSelector(inside)}: an address handed to a peer would also be one of ours` });
 }
 
 /** "it has a, b" or "it has none", for a name that is not there. */

@@ -2,6 +2,7 @@
 // (randomness, the wall clock, the peer a '%any' responder actually talks to) come from the
 // daemon; everything else is the peer.json, already parsed and checked.
 import { KeyObject } from 'node:crypto';
+import type { AddressPool } from '../ike/address-pool.js';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { ANY, type PeerConfig } from './types.js';
 
@@ -14,6 +15,8 @@ export interface IkeRuntime {
   local?: Endpoint;
   /** `tsvpn up --save-keys`: the IKE SA hands its keys out for Wireshark (IkeSaConfig.exportKeys). */
   exportKeys?: boolean;
+  /** The daemon's pools this connection names (PeerConfig.pools), shared by every SA. */
+  pools?: AddressPool[];
 }
 
 /**
@@ -60,6 +63,8 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
     // RFC 7296 §2.4: an initiator that starts afresh tells the peer to drop SAs it still holds for us
     initialContact: p.start === 'initiate',
     ...(rt.exportKeys ? { exportKeys: true } : {}),
+    ...(rt.pools && rt.pools.length > 0 ? { pools: rt.pools } : {}),
+    ...(p.local.vips ? { requestVips: [...p.local.vips] } : {}),
   };
 }
 

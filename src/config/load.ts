@@ -55,7 +55,7 @@ export function parseJsonFile(text: string, file: string): unknown {
 }
 
 // The file's shape once the schema has accepted it.
-interface SideJson { addr: string; port?: number; id: string; auth: 'psk' | 'pubkey'; ts: string[] }
+interface SideJson { addr: string; port?: number; id: string; auth: 'psk' | 'pubkey'; ts: string[]; vips?: ('0.0.0.0' | '::')[] }
 interface LifetimeJson { rekey?: string; life?: string; rand?: string }
 /** A PSK as written: inline, `{file}`, `{env}`, or (in a gateway file) `{secret}` naming an entry of `secrets`. */
 export type PskJson = string | { file: string } | { env: string } | { secret: string };
@@ -130,6 +130,8 @@ export interface PeerOutline {
   /** set only when every selector of the side parsed */
   localTs?: TrafficSelector[];
   remoteTs?: TrafficSelector[];
+  /** a gateway connection's pools: its peers' selectors are their own leased addresses */
+  pools?: string[];
 }
 
 /** Does this connection carry IPv6 inside the tunnel? */
@@ -161,6 +163,8 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     probs.push({ path: '/start', expected: `expected "wait" because remote.addr is %any (there is no address to initiate to), got ${JSON.stringify(start)}` });
   }
 
+  // RFC 7296 §2.19: the initiator asks for a virtual IP in its IKE_AUTH request; a responder never does
+  if (j.local.vips && start !== 'initiate') probs.push({ path: '/local/vips', expected: `only an initiator asks for a virtual IP: expected start "initiate", got ${JSON.stringify(start)}` });
   const localId = identity(j.local.id, '/local/id', probs, false);
   const remoteId = identity(j.remote.id, '/remote/id', probs, true);
 
@@ -199,7 +203,7 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
 
   const config: PeerConfig = {
     name: ctx.name,
-    local: { addr: localAddr!, port: j.local.port ?? DEFAULTS.port, id: localId!, auth: auth.local, ts: localTs, tsText: localTs.map(formatSelector) },
+    local: { addr: localAddr!, port: j.local.port ?? DEFAULTS.port, id: localId!, auth: auth.local, ts: localTs, tsText: localTs.map(formatSelector), ...(j.local.vips ? { vips: j.local.vips.map((v) => (v === '::' ? 6 : 4)) } : {}) },
     remote: { addr: remoteAddr!, port: j.remote.port ?? DEFAULTS.port, id: remoteId!, auth: auth.remote, ts: remoteTs, tsText: remoteTs.map(formatSelector) },
     ike: { proposals: ike.list, proposalText: ike.text, ...ikeLife, reauthS, dpdS: durationSeconds(j.ike.dpd ?? DEFAULTS.dpd)! },
     child: {

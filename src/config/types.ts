@@ -7,7 +7,7 @@ import type { LocalAuth, RemoteAuth, RetransmitConfig } from '../ike/config.js';
 export interface PeerConfig {
   /** /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/ (control socket /run/tsvpn/<name>.sock) */
   name: string;
-  local: { addr: string; port: number; id: string; auth: LocalAuth; ts: TrafficSelector[]; tsText: string[] };
+  local: { addr: string; port: number; id: string; auth: LocalAuth; ts: TrafficSelector[]; tsText: string[]; /** families of the virtual IPs to ask for (`vips`); absent = none */ vips?: (4 | 6)[] };
   remote: { addr: string /* IP or '%any' */; port: number; id: string /* may be '%any' */; auth: RemoteAuth; ts: TrafficSelector[]; tsText: string[] };
   ike: { proposals: Proposal[]; proposalText: string[]; rekeyS: number; lifeS?: number; randS?: number; reauthS: number; dpdS: number };
   child: { name: string; proposals: Proposal[]; proposalText: string[]; mode: 'tunnel' | 'transport'; rekeyS: number; lifeS?: number; randS?: number; replayWindow: number };
@@ -25,11 +25,11 @@ export interface PeerConfig {
   dpdAction: 'restart' | 'clear' | 'hold';
   /** default DEFAULT_RETRANSMIT */
   retransmit: RetransmitConfig;
-  /** a gateway connection's `pools` (names in GatewayConfig.pools), in order; absent = none. Not served yet. */
+  /** a gateway connection's `pools` (names in GatewayConfig.pools), in order; absent = none */
   pools?: string[];
 }
 
-/** An address pool of a gateway file (swanctl `pools.<name>`), for remote-access peers; parsed and checked, not served yet. */
+/** An address pool of a gateway file (swanctl `pools.<name>`): virtual IPs for remote-access peers (src/ike/address-pool.ts). */
 export interface PoolConfig {
   /** canonical text of `addrs`: 10.3.0.0/24 or 10.3.0.10-10.3.0.99 */
   addrs: string;

@@ -14,7 +14,8 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { IkeSaConfig } from '../ike/config.js';
 import { ipToBytes } from '../wire/selectors.js';
-import { checkRoutes, installRoutes, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { addTunAddress, checkRoutes, installRoutes, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { AddressPool } from '../ike/address-pool.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
@@ -122,6 +123,8 @@ interface Conn {
   onDemand: OnDemand;
   /** The local inner addresses (one per family) the routes of its Child SAs prefer as source (host.ts routeSources). */
   src: string[];
+  /** Virtual IPs the gateway gave this connection, on the TUN while an IKE SA holds them (RFC 7296 §2.19). */
+  vips: string[];
 }
 
 /** What the connection layer takes of a peer.json. */
@@ -157,6 +160,8 @@ class Running {
   readonly events = new EventEmitter<DaemonEvents>();
   /** Each configured connection, by name, in the file's order. */
   private readonly conns = new Map<string, Conn>();
+  /** The file's address pools by name (src/ike/address-pool.ts), shared by the connections that name them. */
+  private readonly pools = new Map<string, AddressPool>();
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
@@ -248,6 +253,7 @@ class Running {
       random: this.random,
       configFor: (path) => this.configFor(path),
     });
+    this.syncPools(gw.pools);
     for (const peer of peers) this.conns.set(peer.name, this.connectionFor(peer));
     this.timers = new Timers({
       now: clock,
@@ -278,14 +284,61 @@ class Running {
         {
           list: () => this.dispatcher.list().filter((sa) => sa.name === name),
           initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
-          ikeConfig: () => toIkeSaConfig(c.peer, { random: this.random, wallClock: Date.now, exportKeys: !!this.saveKeys }), // the current peer.json, after a reload too
+          ikeConfig: () => toIkeSaConfig(c.peer, { random: this.random, wallClock: Date.now, exportKeys: !!this.saveKeys, pools: this.poolsOf(c.peer) }), // the current peer.json, after a reload too
         },
         this.clock(),
       ),
       src: routeSources(peer),
+      vips: [],
       onDemand: this.onDemandFor(peer, () => c),
     };
     return c;
+  }
+
+  /** The pools of the file, one AddressPool each, kept across reloads while their addresses and DNS stay the same (leases stay with them). */
+  private syncPools(pools: GatewayConfig['pools']): void {
+    for (const [name, p] of Object.entries(pools)) {
+      const had = this.pools.get(name);
+      if (had && had.addrs === p.addrs && had.dns.join() === p.dns.join()) continue;
+      this.pools.set(name, new AddressPool(name, p.addrs, p.range, p.dns, p.addrs.includes('/')));
+    }
+    for (const name of [...this.pools.keys()]) if (!(name in pools)) this.pools.delete(name);
+  }
+
+  private poolsOf(peer: PeerConfig): AddressPool[] {
+    return (peer.pools ?? []).flatMap((n) => this.pools.get(n) ?? []);
+  }
+
+  /**
+   * The client side of a virtual IP (RFC 7296 §2.19): the addresses go on the TUN and become the
+   * source of this connection's routes, before the Child SA's routes are installed (the event
+   * comes first in IKE_AUTH's effects).
+   */
+  private useVips(c: Conn, addresses: string[]): void {
+    for (const a of addresses) {
+      if (c.vips.includes(a)) continue;
+      try {
+        addTunAddress(this.tun.name, a);
+        c.vips.push(a);
+        this.log.info('daemon', `virtual IP ${a} on ${this.tun.name}`);
+      } catch (e) {
+        this.applier.eventLog.failure('F5', `the virtual IP ${a} could not be put on ${this.tun.name}: ${errText(e)}`, { address: a, dev: this.tun.name }, c.peer.name);
+      }
+    }
+    const family = (a: string) => (a.includes(':') ? 6 : 4);
+    c.src = [...c.vips, ...c.src.filter((x) => !c.vips.some((v) => family(v) === family(x)))];
+  }
+
+  /** A virtual IP no IKE SA of the connection holds any more leaves the TUN. */
+  private dropVips(c: Conn): void {
+    const held = new Set(this.dispatcher.list().filter((sa) => sa.name === c.peer.name && sa.state !== 'DELETED' && sa.state !== 'FAILED').flatMap((sa) => sa.ownVips?.addresses ?? []));
+    const gone = c.vips.filter((a) => !held.has(a));
+    if (gone.length === 0) return;
+    for (const a of gone) removeTunAddress(this.tun.name, a);
+    c.vips = c.vips.filter((a) => held.has(a));
+    c.src = routeSources(c.peer);
+    if (c.vips.length > 0) this.useVips(c, []);
+    this.log.info('daemon', `virtual IP ${gone.join(', ')} off ${this.tun.name}`);
   }
 
   private onDemandFor(peer: PeerConfig, c: () => Conn): OnDemand {
@@ -329,6 +382,7 @@ class Running {
     if (next.connections.some((p) => p.local.addr !== was.local.addr || p.local.port !== was.local.port)) return dispose(), { ok: false, error: `every connection must keep local address ${was.local.addr}[${was.local.port}]: restart to change it` };
     if (first.tun.name !== was.tun.name || first.tun.mtu !== was.tun.mtu) return dispose(), { ok: false, error: 'the TUN device (tun.name, tun.mtu) cannot change on reload: restart to change it' };
     this.warnAbout(next);
+    this.syncPools(next.pools);
     const now = this.clock();
     const seen = new Set<string>();
     const done = { added: [] as string[], removed: [] as string[], changed: [] as string[], unchanged: [] as string[] };
@@ -465,6 +519,7 @@ class Running {
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
       lastChildGone: this.applier.eventLog.lastChildGone,
       routesMissing: this.routesMissing.length,
+      pools: [...this.pools.values()].map((p) => p.status()),
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,
@@ -620,7 +675,7 @@ class Running {
       if (peer.local.addr !== path.to.addr) continue;
       const r = peer.remote.addr;
       if (r !== ANY && r !== path.from.addr) continue;
-      const cfg = toIkeSaConfig(peer, { random: this.random, wallClock: Date.now, remote: path.from, local: path.to, exportKeys: !!this.saveKeys });
+      const cfg = toIkeSaConfig(peer, { random: this.random, wallClock: Date.now, remote: path.from, local: path.to, exportKeys: !!this.saveKeys, pools: this.poolsOf(peer) });
       if (r === ANY) any.push({ ...cfg, remoteAddrAny: true });
       else exact.push(cfg);
     }
@@ -631,6 +686,8 @@ class Running {
     this.events.emit('ike', e, conn);
     if (this.stopping) return;
     const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
+    if (c && e.type === 'virtual-ip-received') this.useVips(c, e.addresses);
+    if (c && e.type === 'ike-deleted' && c.vips.length > 0) this.dropVips(c);
     c?.conn.onEvent(this.clock(), e);
   }
 

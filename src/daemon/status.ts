@@ -3,6 +3,7 @@
 // counters and drops by reason (F5), MTU and ICMP counts (F7), NAT and encapsulation (F8).
 // Only names, addresses, SPIs, algorithms and counters: no key material.
 
+import type { PoolStatus } from '../ike/address-pool.js';
 import type { Endpoint } from '../ike/config.js';
 import type { TrafficCounters } from '../ipsec/counters.js';
 import type { ChildRecord } from './child-record.js';
@@ -56,6 +57,8 @@ export interface IkeSaStatus {
   expiresIn?: number;
   /** Seconds until a new IKE SA is authenticated to replace this one (reauth_time); absent when off. */
   reauthIn?: number;
+  /** Virtual IPs (RFC 7296 §2.19): leased to the peer from a pool (gateway), or given to us (client), with the DNS servers that came with them. */
+  vips?: { leased?: string[]; own?: string[]; dns?: string[] };
   children: ChildStatus[];
 }
 
@@ -79,6 +82,8 @@ export interface TunnelStatus {
   lastChildGone?: ChildGone | null;
   /** tsvpn's routes and rules found missing at the last periodic check (F5; the guard drops their traffic). */
   routesMissing?: number;
+  /** The gateway's address pools: size, addresses online (held by an IKE SA) and offline (kept for their identity). */
+  pools?: PoolStatus[];
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -117,6 +122,8 @@ export interface IkeSaView {
   readonly expireAt?: number | undefined;
   readonly rekeys?: number;
   readonly reauthDue?: number | undefined;
+  readonly leasedVips?: readonly string[];
+  readonly ownVips?: { addresses: string[]; dns: string[] } | undefined;
   readonly children: readonly { name: string; state: string; spiIn: number; spiOut: number; proposal: string; mode: 'tunnel' | 'transport'; rekeyAt?: number | undefined; expireAt?: number | undefined }[];
 }
 
@@ -141,6 +148,8 @@ export interface StatusInput {
   lastFailure: LastFailure | null;
   lastUnauthenticatedFailure?: UnauthenticatedFailure | null;
   connections?: ConnectionStatus[];
+  /** The gateway's address pools and their leases (src/ike/address-pool.ts). */
+  pools?: PoolStatus[];
   lastChildGone?: ChildGone | null;
   routesMissing?: number;
   now: number; // ms, same clock as the records
@@ -216,6 +225,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       ...(sa.rekeys !== undefined ? { rekeys: sa.rekeys } : {}),
       ...deadlines(s.now, sa.rekeyAt, sa.expireAt),
       ...(sa.reauthDue !== undefined && sa.state === 'ESTABLISHED' ? { reauthIn: secondsUntil(s.now, sa.reauthDue) } : {}),
+      ...vipStatus(sa),
       children,
     };
   });
@@ -237,6 +247,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     connections: s.connections ?? [],
     lastChildGone: s.lastChildGone ?? null,
     routesMissing: s.routesMissing ?? 0,
+    ...(s.pools && s.pools.length > 0 ? { pools: s.pools } : {}),
   };
 }
 
@@ -257,4 +268,11 @@ export function noSaDrops(s: TunnelStatus, before?: TunnelStatus): Record<string
     }
   }
   return out;
+}
+
+function vipStatus(sa: IkeSaView): Pick<IkeSaStatus, 'vips'> {
+  const leased = sa.leasedVips ?? [];
+  const own = sa.ownVips;
+  if (leased.length === 0 && !own) return {};
+  return { vips: { ...(leased.length > 0 ? { leased: [...leased] } : {}), ...(own ? { own: [...own.addresses], dns: [...own.dns] } : {}) } };
 }

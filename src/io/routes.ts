@@ -261,6 +261,17 @@ function listOurs(family: 4 | 6): Listing {
  * MTU of the path to the peer: the route's mtu metric if it has one (including a path MTU
  * the kernel learned), else its device's MTU. Throws RouteError when there is no route.
  */
+/** A virtual IP on the TUN (RFC 7296 §2.19, the client side), so the host's own traffic can leave from it. Throws RouteError. */
+export function addTunAddress(dev: string, address: string): void {
+  const r = ip(['addr', 'replace', `${address}/${address.includes(':') ? 128 : 32}`, 'dev', dev]);
+  if (!r.ok) throw new RouteError(`${r.command} failed: ${r.stderr}`, r.command, r.stderr);
+}
+
+/** Takes a virtual IP off the TUN; a device already gone took it along. Never throws. */
+export function removeTunAddress(dev: string, address: string): void {
+  ip(['addr', 'del', `${address}/${address.includes(':') ? 128 : 32}`, 'dev', dev]);
+}
+
 export function outerMtu(peer: string): number {
   const family = isIP(peer);
   if (family !== 4 && family !== 6) throw new RouteError(`peer address '${peer}' is not an IP address`);

@@ -42,6 +42,18 @@ describe('tsvpn status text', () => {
     expect(lines).toContain('  evidence: scope=ike ours=["aes256gcm16-prfsha256-x25519"] theirs=["aes128-sha1-modp1024"]');
   });
 
+  it('virtual IPs: leased to a peer, or ours with the DNS servers, and each pool\'s leases', () => {
+    const s = upStatus();
+    s.ikeSas[0]!.vips = { leased: ['10.3.0.1'] };
+    s.pools = [{ name: 'rw', addrs: '10.3.0.0/24', size: 254, online: 1, offline: 2 }];
+    let lines = formatStatus(s).split('\n');
+    expect(lines).toContain('  virtual IP 10.3.0.1 leased to the peer');
+    expect(lines).toContain('pool rw 10.3.0.0/24: 1 of 254 addresses online, 2 kept for peers gone');
+    s.ikeSas[0]!.vips = { own: ['10.3.0.7'], dns: ['10.2.0.53'] };
+    lines = formatStatus(s).split('\n');
+    expect(lines).toContain('  virtual IP 10.3.0.7 from the gateway, DNS 10.2.0.53');
+  });
+
   it('counts retransmitted IKE requests (a lossy path)', () => {
     const s = upStatus();
     s.retransmits = 7;

@@ -178,10 +178,23 @@ describe('bad input of issue 11 names the paths of both parts', () => {
   });
 
   it('told apart by remote id, or by an exact address against %any: accepted', () => {
-    const byId = withConn('road2', (c) => ((c.remote.id = 'road2.example'), (c.remote.ts = ['10.98.0.0/24'])), 'road');
+    const byId = withConn('road2', (c) => ((c.remote.id = 'road2.example'), (c.remote.ts = ['10.98.0.0/24']), delete c.pools), 'road');
     expect(parseConfig(byId, tmp.dir, HUB_ENV).connections).toHaveLength(4);
     const byAddr = withConn('any', (c) => ((c.remote.addr = '%any'), (c.start = 'wait'), (c.remote.ts = ['10.97.0.0/24'])));
     expect(parseConfig(byAddr, tmp.dir, HUB_ENV).connections).toHaveLength(4);
+  });
+
+  it('a pool outside the connection\'s remote.ts, or inside its local.ts, is refused at the connection\'s pools entry', () => {
+    const outside = withConn('road2', (c) => ((c.remote.id = 'road2.example'), (c.remote.ts = ['10.98.0.0/24'])), 'road');
+    problemAt(refuse(outside), '/connections/road2/pools/0', 'pool "road" (10.99.0.0/24) is not inside remote.ts (10.98.0.0/24)');
+    const ours = hub();
+    ours.connections.road.local.ts = ['10.0.0.0/16', '10.99.0.128/25'];
+    problemAt(refuse(ours), '/connections/road/pools/0', 'overlaps local.ts 10.99.0.128/25');
+  });
+
+  it('two remote-access connections may share a pool: their peers\' selectors are their own addresses', () => {
+    const j = withConn('road2', (c) => (c.remote.id = 'road2.example'), 'road');
+    expect(parseConfig(j, tmp.dir, HUB_ENV).connections).toHaveLength(4);
   });
 
   it('overlapping selectors: local ts overlap and remote ts overlap', () => {
