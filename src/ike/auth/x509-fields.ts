@@ -105,7 +105,8 @@ export function basicConstraints(f: CertFields): { ca: boolean; pathLen?: number
   let pathLen: number | undefined;
   for (const t of children(readOnly(ext.value, Tag.SEQUENCE).content)) {
     if (t.tag === Tag.BOOLEAN && t.content.length === 1) ca = t.content[0] !== 0;
-    else if (t.tag === Tag.INTEGER) pathLen = smallUint(t.content);
+    // pathLenConstraint INTEGER (0..MAX): a value past 32 bits limits nothing a path here can reach
+    else if (t.tag === Tag.INTEGER) pathLen = t.content.length > 4 && !(t.content[0] & 0x80) ? Number.MAX_SAFE_INTEGER : smallUint(t.content);
     else throw new DerError(`unexpected tag 0x${t.tag.toString(16)} in basicConstraints`, t.start);
   }
   return { ca, pathLen };
