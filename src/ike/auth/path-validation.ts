@@ -3,7 +3,7 @@
 // anchors, then check every certificate on it. A pure function of bytes and the caller's clock:
 // every refusal, malformed DER included, is a verdict naming the check, the certificate (by
 // subject) and the field, for failure map row F3; nothing here throws on peer input.
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { type Crl, crlSignedBy, serialKey } from './crl.js';
 import { bytesEqual } from './der.js';
 import { decodeDn, dnMatches, formatDn } from './dn.js';
@@ -97,6 +97,7 @@ const UNDERSTOOD_EXTENSIONS = new Map<string, string>([
 
 interface Cert {
   x: X509Certificate;
+  key: KeyObject;
   f: CertFields;
   der: Uint8Array;
   name: string;
@@ -125,13 +126,20 @@ function dnText(der: Uint8Array, fallback: string): string {
 function load(der: Uint8Array, role: string): Cert | string {
   let x: X509Certificate;
   let f: CertFields;
+  let key: KeyObject;
   try {
     x = new X509Certificate(der);
     f = certFields(der);
   } catch (e) {
     return `${role} is not a DER X.509 certificate (${why(e)})`;
   }
-  const c: Cert = { x, f, der, name: `"${dnText(f.subject, '(unreadable subject)')}"`, alts: [] };
+  const name = `"${dnText(f.subject, '(unreadable subject)')}"`;
+  try {
+    key = x.publicKey;
+  } catch (e) {
+    return `${role} ${name} has a public key node:crypto cannot use (${why(e)})`;
+  }
+  const c: Cert = { x, key, f, der, name, alts: [] };
   const fields: [string, () => void][] = [
     ['subject', () => decodeDn(f.subject)],
     ['issuer', () => decodeDn(f.issuer)],
@@ -164,7 +172,7 @@ function namesIssuer(issuer: Cert, c: Cert): boolean {
 
 function verifies(c: Cert, issuer: Cert): boolean {
   try {
-    return c.x.verify(issuer.x.publicKey);
+    return c.x.verify(issuer.key);
   } catch {
     return false;
   }
@@ -195,18 +203,24 @@ function buildPath(leaf: Cert, inter: Cert[], anchors: Cert[]): { path: Cert[]; 
   }
 }
 
+/** RFC 5280 §4.1.2.5: valid from notBefore through notAfter, inclusive. */
+function validityProblem(c: Cert, now: Date): ChainResult | undefined {
+  const from = new Date(c.x.validFrom);
+  const to = new Date(c.x.validTo);
+  if (now.getTime() < from.getTime()) return fail('validity', `certificate ${c.name} field notBefore: not valid before ${iso(from)} (now ${iso(now)})`);
+  if (now.getTime() > to.getTime()) return fail('validity', `certificate ${c.name} field notAfter: expired ${iso(to)} (now ${iso(now)})`);
+  return undefined;
+}
+
 /** Checks of one certificate on its own: decoding, critical extensions, validity, algorithms. */
 function ownProblem(c: Cert, now: Date, checkSignatureAlgorithm: boolean): ChainResult | undefined {
   if (c.malformed) return fail('malformed', `certificate ${c.name} field ${c.malformed.field}: ${c.malformed.reason}`);
   for (const [oid, ext] of c.f.extensions) {
     if (ext.critical && !UNDERSTOOD_EXTENSIONS.has(oid)) return fail('critical-extension', `certificate ${c.name} has critical extension ${oid}, which tsvpn does not process`);
   }
-  const from = new Date(c.x.validFrom);
-  const to = new Date(c.x.validTo);
-  // RFC 5280 §4.1.2.5: valid from notBefore through notAfter, inclusive
-  if (now.getTime() < from.getTime()) return fail('validity', `certificate ${c.name} field notBefore: not valid before ${iso(from)} (now ${iso(now)})`);
-  if (now.getTime() > to.getTime()) return fail('validity', `certificate ${c.name} field notAfter: expired ${iso(to)} (now ${iso(now)})`);
-  const bits = c.x.publicKey.asymmetricKeyDetails?.modulusLength;
+  const v = validityProblem(c, now);
+  if (v) return v;
+  const bits = c.key.asymmetricKeyDetails?.modulusLength;
   if (bits !== undefined && bits < MIN_RSA_BITS) return fail('algorithm', `certificate ${c.name} field subjectPublicKeyInfo: RSA key of ${bits} bits (at least ${MIN_RSA_BITS} required)`);
   if (checkSignatureAlgorithm) {
     try {
@@ -280,7 +294,7 @@ function revocationProblem(chain: Cert[], crls: Crl[], now: Date): ChainResult |
       if (!when) continue;
       // §6.3.3 (f): the CRL issuer's key signs it, with cRLSign when keyUsage is present
       if (issuer.ku && !issuer.ku.has('cRLSign')) continue;
-      if (!crlSignedBy(crl, issuer.x.publicKey)) continue;
+      if (!crlSignedBy(crl, issuer.key)) continue;
       return fail('revoked', `certificate ${c.name} serial ${serial} was revoked ${iso(when)} (CRL of ${issuer.name})`);
     }
   }
@@ -315,8 +329,8 @@ export function verifyCertificateChain(o: ChainInput): ChainResult {
   if ('ok' in built) return built;
   const { path, anchor, pinned } = built;
   if (pinned) {
-    const p = ownProblem(anchor, o.now, false);
-    return p && p.ok === false && p.check === 'validity' ? p : { ok: true, leaf: leaf.x, path: [] };
+    const v = validityProblem(anchor, o.now);
+    return v ?? { ok: true, leaf: leaf.x, path: [] };
   }
   const chain = [...path, anchor];
   for (const [i, c] of chain.entries()) {
