@@ -2,7 +2,8 @@
 // at load, then consulted for each certificate of a peer's path (RFC 5280 §6.3, simplified to
 // complete CRLs issued by the certificate's own issuer, no delta CRLs or distribution points).
 import type { KeyObject } from 'node:crypto';
-import { DerError, Tag, children, derTime, oidText, readOnly, type Tlv } from './der.js';
+import { DerError, Tag, children, derTime, readOnly, type Tlv } from './der.js';
+import { parseExtensions } from './x509-fields.js';
 import { verifyX509Signature } from './signature.js';
 
 export interface Crl {
@@ -57,13 +58,7 @@ export function parseCrl(der: Uint8Array): Crl {
   }
   const unknownCritical: string[] = [];
   if (f[i]?.tag === 0xa0) {
-    for (const ext of children(readOnly(f[i++].content, Tag.SEQUENCE).content)) {
-      const parts = children(ext.content);
-      if (parts[0]?.tag !== Tag.OID) throw new DerError('bad Extension', ext.start);
-      const critical = parts.length === 3 && parts[1].tag === Tag.BOOLEAN && parts[1].content[0] !== 0;
-      const id = oidText(parts[0].content);
-      if (critical && !KNOWN_CRL_EXTENSIONS.has(id)) unknownCritical.push(id);
-    }
+    for (const [id, ext] of parseExtensions(f[i++].content)) if (ext.critical && !KNOWN_CRL_EXTENSIONS.has(id)) unknownCritical.push(id);
   }
   if (i !== f.length) throw new DerError('unexpected field in tbsCertList', tbs.start);
   return {

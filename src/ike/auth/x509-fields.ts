@@ -1,6 +1,7 @@
-// The few X.509 fields IKE authentication needs that node:crypto's X509Certificate does not
-// expose as bytes: the subject Name DER, subjectAltName entries, basicConstraints path
-// length, extendedKeyUsage and the key identifier (RFC 5280 §4.1, §4.2.1).
+// The X.509 fields IKE authentication needs that node:crypto's X509Certificate does not
+// expose as bytes: serial number, signature algorithm, subject and issuer Name DER, and the
+// extensions path validation reads: subjectAltName, basicConstraints, keyUsage,
+// extendedKeyUsage and the key identifier (RFC 5280 §4.1, §4.2.1).
 import { createHash } from 'node:crypto';
 import { DerError, Tag, children, oidText, readOnly, smallUint, type Tlv } from './der.js';
 
@@ -9,8 +10,7 @@ export interface Extension { critical: boolean; value: Uint8Array }
 export interface CertFields {
   /** serialNumber INTEGER content octets (RFC 5280 §4.1.2.2) */
   serial: Uint8Array;
-  /** tbsCertificate DER, the signed octets, and the outer signatureAlgorithm DER (RFC 5280 §4.1.1.2) */
-  tbs: Uint8Array;
+  /** the outer signatureAlgorithm DER (RFC 5280 §4.1.1.2) */
   signatureAlgorithm: Uint8Array;
   subject: Uint8Array; // DER Name
   issuer: Uint8Array; // DER Name
@@ -54,22 +54,25 @@ export function certFields(der: Uint8Array): CertFields {
   }
   const bits = children(spki.content)[1];
   if (!bits || bits.tag !== Tag.BIT_STRING || bits.content.length < 1) throw new DerError('bad subjectPublicKey', spki.start);
-  const extensions = new Map<string, Extension>();
   const extField = f.slice(i).find((t) => t.tag === 0xa3); // [3] EXPLICIT Extensions
-  if (extField) {
-    const list = readOnly(extField.content, Tag.SEQUENCE);
-    for (const ext of children(list.content)) {
-      const parts = children(ext.content);
-      const critical = parts.length === 3 && parts[1].tag === Tag.BOOLEAN && parts[1].content[0] !== 0;
-      const value = parts[parts.length - 1];
-      if (parts[0]?.tag !== Tag.OID || value?.tag !== Tag.OCTET_STRING) throw new DerError('bad Extension', ext.start);
-      const id = oidText(parts[0].content);
-      // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension
-      if (extensions.has(id)) throw new DerError(`extension ${id} appears twice`, ext.start);
-      extensions.set(id, { critical, value: value.content });
-    }
+  const extensions = extField ? parseExtensions(extField.content) : new Map<string, Extension>();
+  return { serial: serial.content, signatureAlgorithm: sigAlg.raw, subject: subject.raw, issuer: issuer.raw, publicKeyBits: bits.content.subarray(1), extensions };
+}
+
+/** RFC 5280 §4.1 Extensions (SEQUENCE OF Extension, DER) by OID; also a CRL's (§5.1). Throws DerError. */
+export function parseExtensions(der: Uint8Array): Map<string, Extension> {
+  const extensions = new Map<string, Extension>();
+  for (const ext of children(readOnly(der, Tag.SEQUENCE).content)) {
+    const parts = children(ext.content);
+    const critical = parts.length === 3 && parts[1].tag === Tag.BOOLEAN && parts[1].content[0] !== 0;
+    const value = parts[parts.length - 1];
+    if (parts[0]?.tag !== Tag.OID || value?.tag !== Tag.OCTET_STRING) throw new DerError('bad Extension', ext.start);
+    const id = oidText(parts[0].content);
+    // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension
+    if (extensions.has(id)) throw new DerError(`extension ${id} appears twice`, ext.start);
+    extensions.set(id, { critical, value: value.content });
   }
-  return { serial: serial.content, tbs: tbs.raw, signatureAlgorithm: sigAlg.raw, subject: subject.raw, issuer: issuer.raw, publicKeyBits: bits.content.subarray(1), extensions };
+  return extensions;
 }
 
 /** RFC 5280 §4.2.1.6: GeneralNames from the subjectAltName extension. */
