@@ -67,8 +67,10 @@ export const MIN_RSA_BITS = 2048;
 // RFC 4945 §5.1.3.12 (ipsecIKE; the extension SHOULD NOT be required), anyExtendedKeyUsage,
 // serverAuth and clientAuth (what strongSwan's `pki --flag` writes and Windows/macOS ask
 // for), iKEIntermediate (`pki --flag ikeIntermediate`) and the RFC 4945-era ipsec* purposes.
-// strongSwan itself parses these into certificate flags without refusing a peer for its EKU;
-// tsvpn refuses an EKU that lists none of them (e.g. codeSigning only).
+// Source for strongSwan: its x509 plugin (x509_cert.c, parse_extendedKeyUsage) turns
+// serverAuth, clientAuth and iKEIntermediate into certificate flags that pki and listings
+// show; we found no place where charon refuses an IKE peer over its EKU. tsvpn is stricter
+// only for an EKU that lists none of the purposes here (e.g. codeSigning only).
 const IKE_EKUS = new Set([
   '2.5.29.37.0', // anyExtendedKeyUsage
   '1.3.6.1.5.5.7.3.1', // id-kp-serverAuth
