@@ -4,13 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { certMatchesIdentity } from '../ike/auth/certs.js';
+import type { Crl } from '../ike/auth/crl.js';
 import { parseIdentity } from '../ike/auth/identity.js';
 import { DEFAULT_RETRANSMIT, type LocalAuth, type RemoteAuth } from '../ike/config.js';
 import { ConfigError } from './errors.js';
 import { findJsonFault } from './json-syntax.js';
 import { address, checkFamilies, checkTransport, durationSeconds, familyOf, formatSelector, identity, proposals, selectors, tsFamilies, type Problems } from './resolve.js';
 import { validateShape } from './schema.js';
-import { derOf, readCertificates, readPrivateKey, resolvePsk } from './secrets.js';
+import { derOf, readCertificates, readCrls, readPrivateKey, resolvePsk } from './secrets.js';
 import { ANY, DEFAULTS, type PeerConfig } from './types.js';
 import type { TrafficSelector } from '../wire/types.js';
 
@@ -62,7 +63,7 @@ export type PskJson = string | { file: string } | { env: string } | { secret: st
 /** The body shared by peer.json and a gateway file's connection (schema `$defs/connectionBody`). */
 export interface PeerBodyJson {
   local: SideJson & { cert?: string; key?: string };
-  remote: SideJson & { ca?: string | string[] };
+  remote: SideJson & { ca?: string | string[]; crls?: string | string[] };
   psk?: PskJson;
   ike: { proposals: string[]; dpd?: string; reauth?: string } & LifetimeJson;
   child: { name?: string; proposals: string[]; mode?: 'tunnel' | 'transport'; replayWindow?: number } & LifetimeJson;
@@ -265,6 +266,7 @@ function resolveAuth(j: PeerBodyJson, ctx: PeerContext, localId: string | undefi
   }
   if (j.remote.auth === 'pubkey' && j.remote.ca === undefined) probs.push({ path: '/remote/ca', expected: 'required because remote.auth is "pubkey"' });
   if (j.remote.auth === 'psk' && j.remote.ca !== undefined) probs.push({ path: '/remote/ca', expected: 'only used when remote.auth is "pubkey" (remove it)' });
+  if (j.remote.auth === 'psk' && j.remote.crls !== undefined) probs.push({ path: '/remote/crls', expected: 'only used when remote.auth is "pubkey" (remove it)' });
   if (probs.length > n) return undefined;
 
   let local: LocalAuth | undefined;
@@ -300,7 +302,14 @@ function resolveAuth(j: PeerBodyJson, ctx: PeerContext, localId: string | undefi
       if (got.ok) anchors.push(...got.value.certs.map(derOf));
       else probs.push(...got.problems);
     });
-    if (anchors.length > 0) remote = { method: 'pubkey', trustAnchors: anchors };
+    const crlFiles = j.remote.crls === undefined ? [] : typeof j.remote.crls === 'string' ? [j.remote.crls] : j.remote.crls;
+    const crls: Crl[] = [];
+    crlFiles.forEach((file, i) => {
+      const got = readCrls(typeof j.remote.crls === 'string' ? '/remote/crls' : `/remote/crls/${i}`, file, baseDir);
+      if (got.ok) crls.push(...got.value.crls);
+      else probs.push(...got.problems);
+    });
+    if (anchors.length > 0) remote = { method: 'pubkey', trustAnchors: anchors, ...(crls.length ? { crls } : {}) };
   }
   if (!local || !remote) {
     if (local?.method === 'psk') local.psk.fill(0);

@@ -1,9 +1,10 @@
 // The secrets and certificates a peer.json points at: the PSK (inline, file or environment
-// variable) and PEM/DER files for local.key, local.cert and remote.ca. Each failure is a
+// variable) and PEM/DER files for local.key, local.cert, remote.ca and remote.crls. Each failure is a
 // ConfigProblem naming the field; no message ever carries the PSK or key bytes.
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseCrl, type Crl } from '../ike/auth/crl.js';
 import type { ConfigProblem } from './types.js';
 
 /** A value, or the problems that kept us from it. */
@@ -106,6 +107,27 @@ export function readCertificates(path: string, file: string, baseDir: string): G
   }
   if (certs.length === 0) return fail(path, `${abs} holds no X.509 certificate (expected PEM "BEGIN CERTIFICATE" blocks or one DER certificate)`);
   return { ok: true, value: { abs, certs } };
+}
+
+const PEM_CRL = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/g;
+
+/** `remote.crls`: every CRL in a PEM file ("BEGIN X509 CRL" blocks), or the one CRL of a DER file (RFC 5280 §5). */
+export function readCrls(path: string, file: string, baseDir: string): Got<{ abs: string; crls: Crl[] }> {
+  const got = readFile(path, file, baseDir);
+  if (!got.ok) return got;
+  const { abs, data } = got.value;
+  const text = data.toString('latin1');
+  const ders = text.includes('-----BEGIN') ? [...text.matchAll(PEM_CRL)].map((m) => Buffer.from(m[1], 'base64')) : [data];
+  if (ders.length === 0) return fail(path, `${abs} holds no CRL (expected PEM "BEGIN X509 CRL" blocks or one DER CRL)`);
+  const crls: Crl[] = [];
+  for (const [i, der] of ders.entries()) {
+    try {
+      crls.push(parseCrl(new Uint8Array(der)));
+    } catch (e) {
+      return fail(path, `CRL ${i + 1} in ${abs} does not parse as an X.509 CRL (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  return { ok: true, value: { abs, crls } };
 }
 
 // What src/ike/auth/signature.ts can sign with (RFC 7427 §3 schemes, RFC 8420 EdDSA).

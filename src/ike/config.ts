@@ -7,6 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Proposal, TrafficSelector } from '../wire/types.js';
 import type { KeyExchange } from '../crypto/ke/types.js';
 import type { AddressPool } from './address-pool.js';
+import type { Crl } from './auth/crl.js';
 
 /** An IP address (dotted quad or IPv6 text) and a UDP port. */
 export interface Endpoint {
@@ -20,7 +21,7 @@ export type LocalAuth =
   | { method: 'pubkey'; key: KeyObject; certChain: Uint8Array[] /* DER, leaf first */ };
 
 /** swanctl `remote.auth`: what we require from the peer. */
-export type RemoteAuth = { method: 'psk' } | { method: 'pubkey'; trustAnchors: Uint8Array[] /* DER */ };
+export type RemoteAuth = { method: 'psk' } | { method: 'pubkey'; trustAnchors: Uint8Array[] /* DER */; crls?: Crl[] /* remote.crls */ };
 
 /** swanctl `children.<name>`. */
 export interface ChildConfig {

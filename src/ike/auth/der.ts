@@ -188,3 +188,15 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** RFC 5280 §4.1.2.5: a UTCTime (YYMMDDHHMMSSZ, years 50-99 are 19xx) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
+export function derTime(t: Tlv): Date {
+  const text = new TextDecoder().decode(t.content);
+  const m = t.tag === Tag.UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : t.tag === Tag.GENERALIZED_TIME ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : null;
+  if (!m) throw new DerError('bad Time', t.start);
+  let year = Number(m[1]);
+  if (t.tag === Tag.UTC_TIME) year += year >= 50 ? 1900 : 2000;
+  const d = new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  if (Number.isNaN(d.getTime())) throw new DerError('bad Time', t.start);
+  return d;
+}

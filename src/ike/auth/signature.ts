@@ -240,3 +240,18 @@ export function verifyAuth(publicKey: KeyObject, method: number, data: Uint8Arra
   }
   return fail('unsupported-algorithm', `auth method ${nameOf(AuthMethod, method)}`);
 }
+
+/**
+ * Verifies the signature of an X.509 structure (a CRL, RFC 5280 §5.1.1.2) made with
+ * `algorithm` (DER AlgorithmIdentifier) over `octets`; SHA-1 is refused as for AUTH.
+ */
+export function verifyX509Signature(publicKey: KeyObject, algorithm: Uint8Array, octets: Uint8Array, sig: Uint8Array): VerifyResult {
+  let s: Scheme;
+  try {
+    s = parseAlgorithmIdentifier(algorithm);
+  } catch (e) {
+    if (e instanceof SchemeError) return fail(e.reason === 'malformed-algorithm' ? 'malformed-auth-data' : 'unsupported-algorithm', e.message);
+    throw e;
+  }
+  return check(publicKey, s, octets, sig);
+}

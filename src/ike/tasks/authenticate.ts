@@ -8,7 +8,8 @@ import { formatIdentity, identityMatches, type Identity } from '../auth/identity
 import { signedOctets } from '../auth/signed-octets.js';
 import { pskAuthData, verifyPskAuth } from '../auth/psk.js';
 import { signAuth, verifyAuth } from '../auth/signature.js';
-import { certMatchesIdentity, verifyCertificateChain } from '../auth/certs.js';
+import { certMatchesIdentity } from '../auth/certs.js';
+import { verifyCertificateChain, type ChainCheck } from '../auth/path-validation.js';
 import { acceptsAnyId } from '../config.js';
 import type { AuthCheck, SentAuthentication } from '../effects.js';
 import type { SaContext } from '../sa-context.js';
@@ -75,18 +76,26 @@ export function verifyPeer(ctx: SaContext, idp: IdPayload, certs: CertPayload[],
   }
   const x509 = certs.filter((c) => c.encoding === CertEncoding.X509_SIGNATURE);
   if (x509.length === 0) return { ok: false, check: 'certificate-chain', detail: 'peer sent no X.509 certificate', receivedId };
-  const chain = verifyCertificateChain({
-    leaf: x509[0].data,
-    intermediates: x509.slice(1).map((c) => c.data),
-    trustAnchors: r.trustAnchors,
-    now: new Date(ctx.cfg.wallClock ? ctx.cfg.wallClock() : ctx.now), // without wallClock, `now` is epoch ms
-  });
-  if (!chain.ok) return { ok: false, check: chainCheck(chain.check), detail: chain.detail, receivedId };
-  if (!certMatchesIdentity(chain.leaf, received))
-    return { ok: false, check: 'id-mismatch', detail: `certificate does not contain identity ${receivedId}`, receivedId };
-  const v = verifyAuth(chain.leaf.publicKey, auth.method, auth.data, octets);
-  if (!v.ok) return { ok: false, check: 'signature', detail: `${v.reason}: ${v.detail}`, receivedId };
-  return { ok: true, id: receivedId };
+  try {
+    const chain = verifyCertificateChain({
+      leaf: x509[0].data,
+      intermediates: x509.slice(1).map((c) => c.data),
+      trustAnchors: r.trustAnchors,
+      crls: r.crls,
+      now: new Date(ctx.cfg.wallClock ? ctx.cfg.wallClock() : ctx.now), // without wallClock, `now` is epoch ms
+    });
+    // the detail starts with the path check, then names the certificate and its field
+    if (!chain.ok) return { ok: false, check: chainCheck(chain.check), detail: `${chain.check}: ${chain.detail}`, receivedId };
+    if (!certMatchesIdentity(chain.leaf, received))
+      return { ok: false, check: 'id-mismatch', detail: `certificate does not contain identity ${receivedId}`, receivedId };
+    const v = verifyAuth(chain.leaf.publicKey, auth.method, auth.data, octets);
+    if (!v.ok) return { ok: false, check: 'signature', detail: `${v.reason}: ${v.detail}`, receivedId };
+    return { ok: true, id: receivedId };
+  } catch (e) {
+    // the checks above return verdicts for what a peer can send; should one still throw, the
+    // peer is refused (F3, AUTHENTICATION_FAILED) instead of the exchange dying with the error
+    return { ok: false, check: 'certificate-chain', detail: `internal error while checking the certificates: ${e instanceof Error ? e.message : String(e)}`, receivedId };
+  }
 }
 
 function safeMatches(configured: string, received: Identity): boolean {
@@ -97,7 +106,7 @@ function safeMatches(configured: string, received: Identity): boolean {
   }
 }
 
-function chainCheck(check: string): AuthCheck {
+function chainCheck(check: ChainCheck): AuthCheck {
   return check === 'ca' || check === 'validity' || check === 'eku' ? check : 'certificate-chain';
 }
 
