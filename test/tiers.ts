@@ -12,7 +12,7 @@ export const TIERS = {
   /** Root: TUN devices, sockets and network namespaces, tsvpn against tsvpn. */
   e2e: ['test/e2e/**/*.test.ts', 'test/io/**/!(sd-notify|route-plan).test.ts', 'test/daemon/{dpd,nat,restart,start,tunnel}.test.ts'],
   /** Root and strongSwan (charon, swanctl, pki): tsvpn against a real peer. */
-  interop: ['test/interop/{gateway-strongswan,matrix,nat-lab,pki,rekey-load,strongswan-lab}.test.ts'],
+  interop: ['test/interop/{gateway-strongswan,matrix,nat-lab,pki,rekey-load,strongswan-lab,virtual-ip-strongswan}.test.ts'],
 } as const;
 
 export type Tier = keyof typeof TIERS;

@@ -40,6 +40,8 @@ export interface SwanctlConn {
   keyingtries?: number;
   /** `mobike` (default no: tsvpn does not speak MOBIKE). */
   mobike?: boolean;
+  /** `vips`: virtual IPs to ask the responder for, e.g. ['0.0.0.0'] (then local_ts is usually `dynamic`). */
+  vips?: string[];
   /** PSK secret; written as one secrets.ike entry binding both ids. */
   psk?: string;
 }
@@ -63,6 +65,7 @@ export function swanctlConf(c: SwanctlConn): string {
   ind(2, `proposals = ${c.proposals.join(',')}`);
   ind(2, `mobike = ${c.mobike ? 'yes' : 'no'}`);
   ind(2, `keyingtries = ${c.keyingtries ?? 1}`);
+  if (c.vips?.length) ind(2, `vips = ${listOf(c.vips)}`);
   if (c.encap) ind(2, 'encap = yes');
   if (c.dpdDelay) ind(2, `dpd_delay = ${c.dpdDelay}`);
   if (c.rekeyTime) ind(2, `rekey_time = ${c.rekeyTime}`);

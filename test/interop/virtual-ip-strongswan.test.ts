@@ -1,0 +1,171 @@
+// Issue 14 item 1, against real road warriors: strongSwan 5.9.8 charons with `vips = 0.0.0.0`
+// (RFC 7296 §2.19: CP(CFG_REQUEST) in IKE_AUTH) initiate to one `tsvpn up gw.json` whose
+// connection hands out addresses from a pool of three. Each charon runs in its own namespace
+// (charon binds the IKE ports on the wildcard), joined to the gateway's bridge by a veth. The
+// first three get distinct addresses of the pool (swanctl --list-sas: local-vips) and the DNS
+// server, and ping the gateway's network from their address; the fourth is refused with
+// INTERNAL_ADDRESS_FAILURE, which both sides report.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { hasInstalled, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
+import { swanctlConf } from '../../interop/lab/swanctl-conf.js';
+import { until } from '../../interop/lab/wait.js';
+import { fetchStatus } from '../../src/cli/control-client.js';
+import type { TunnelStatus } from '../../src/daemon/status.js';
+import { delNs, ip, listNs, netnsSupport } from '../../src/io/netns.js';
+import { nsRun, ping, TSVPN_BIN } from '../e2e/helpers/lab.js';
+
+const reasons = [netnsSupport(), strongswanSupport()].flatMap((s) => (s.ok ? [] : [s.why]));
+const ok = reasons.length === 0;
+
+const PREFIX = 'tsvs-';
+const tag = Math.random().toString(16).slice(2, 8);
+const GW_NS = `${PREFIX}g-${tag}`;
+const GW = '198.51.100.1';
+const GW_HOST = '10.0.0.1';
+const POOL = '10.3.0.10-10.3.0.12';
+const DNS = '10.0.0.53';
+const PSK = 'road-warrior-secret-0123456789';
+const PROPOSAL = 'aes256gcm16-prfsha256-x25519';
+const CHILD = 'net';
+const WARRIORS = [1, 2, 3, 4];
+const nsOf = (i: number) => `${PREFIX}${i}-${tag}`;
+const outer = (i: number) => `198.51.100.${10 + i}`;
+const idOf = (i: number) => `rw${i}.example`;
+
+const gatewayFile = {
+  name: 'gw',
+  secrets: { rw: { psk: PSK } },
+  pools: { rw: { addrs: POOL, dns: [DNS] } },
+  connections: {
+    rw: {
+      local: { addr: GW, id: 'gw.example', auth: 'psk', ts: ['10.0.0.0/24'] },
+      remote: { addr: '%any', id: '%any', auth: 'psk', ts: ['10.3.0.0/24'] },
+      psk: { secret: 'rw' },
+      pools: ['rw'],
+      ike: { proposals: [PROPOSAL] },
+      child: { proposals: ['aes256gcm16'] },
+      start: 'wait',
+      dpdAction: 'clear',
+    },
+  },
+};
+
+const charonConf = (i: number) =>
+  swanctlConf({
+    name: 'gw',
+    localAddrs: outer(i),
+    remoteAddrs: GW,
+    proposals: [PROPOSAL],
+    vips: ['0.0.0.0'],
+    local: { auth: 'psk', id: idOf(i) },
+    remote: { auth: 'psk', id: 'gw.example' },
+    // swanctl's default: the client's side is its virtual IP
+    child: { name: CHILD, localTs: ['dynamic'], remoteTs: ['10.0.0.0/24'], espProposals: ['aes256gcm16'] },
+    psk: PSK,
+  });
+
+const tail = (text: string, n: number) => text.split('\n').slice(-n).join('\n');
+const localVips = (c: Strongswan): string[] => {
+  const sa = c.listSas().find((s) => s.state === 'ESTABLISHED');
+  const v = sa?.raw['local-vips'];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+};
+
+describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtual IPs ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvpn-vips-'));
+  const ctl = join(dir, 'ctl');
+  const made: string[] = [];
+  const charons = new Map<number, Strongswan>();
+  let gw: ChildProcess | undefined;
+  const gwLog = () => readFileSync(join(dir, 'gw.log'), 'utf8');
+  const status = (): Promise<TunnelStatus> => fetchStatus(ctl, 'gw');
+  const why = (i: number) => `--- gw ---\n${tail(gwLog(), 30)}\n--- charon rw${i} ---\n${tail(charons.get(i)?.log() ?? '(not started)', 30)}`;
+
+  beforeAll(async () => {
+    ip(['netns', 'add', GW_NS]);
+    made.push(GW_NS);
+    ip(['link', 'set', 'lo', 'up'], GW_NS);
+    ip(['link', 'add', 'br0', 'type', 'bridge'], GW_NS);
+    ip(['addr', 'add', `${GW}/24`, 'dev', 'br0'], GW_NS);
+    ip(['link', 'set', 'br0', 'up'], GW_NS);
+    ip(['addr', 'add', `${GW_HOST}/32`, 'dev', 'lo'], GW_NS);
+    for (const i of WARRIORS) {
+      ip(['netns', 'add', nsOf(i)]);
+      made.push(nsOf(i));
+      ip(['link', 'add', `vs${i}${tag}`, 'netns', GW_NS, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', nsOf(i)]);
+      ip(['link', 'set', `vs${i}${tag}`, 'master', 'br0', 'up'], GW_NS);
+      ip(['link', 'set', 'lo', 'up'], nsOf(i));
+      ip(['link', 'set', 'eth0', 'up'], nsOf(i));
+      ip(['addr', 'add', `${outer(i)}/24`, 'dev', 'eth0'], nsOf(i));
+    }
+    for (const i of WARRIORS) await until(async () => (await nsRun(nsOf(i), 'ping', ['-c', '1', '-W', '1', GW])).code === 0, { timeout: 10_000, interval: 200, what: `rw${i} reaching ${GW} over the bridge` });
+    const file = join(dir, 'gw.json');
+    writeFileSync(file, JSON.stringify(gatewayFile, null, 2), { mode: 0o600 });
+    const fd = openSync(join(dir, 'gw.log'), 'a', 0o600);
+    gw = spawn('ip', ['netns', 'exec', GW_NS, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
+    closeSync(fd);
+    await until(async () => (await status().catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the gateway daemon' });
+    // charon puts its virtual IP on an interface, as a road warrior does (the lab's default is not to), so its route into ipsec0 can use it as source
+    for (const i of WARRIORS) charons.set(i, await startStrongswan({ ns: nsOf(i), name: `rw${i}`, conf: charonConf(i), charonConf: 'install_virtual_ip = yes' }));
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const c of charons.values()) await c.stop();
+    if (gw && gw.exitCode === null) {
+      gw.kill('SIGTERM');
+      await until(() => gw!.exitCode !== null || gw!.signalCode !== null, { timeout: 3000, interval: 100, what: 'the gateway to exit' }).catch(() => gw!.kill('SIGKILL'));
+    }
+    for (const n of made) delNs(n);
+    rmSync(dir, { recursive: true, force: true });
+    expect(listNs().filter((n) => n.startsWith(PREFIX) && n.endsWith(`-${tag}`)), 'namespaces left behind').toEqual([]);
+  }, 30_000);
+
+  it('three charons each get a distinct address of the pool and the DNS server, and ping the gateway network from it', async () => {
+    const vips: string[] = [];
+    for (const i of [1, 2, 3]) {
+      const c = charons.get(i)!;
+      const r = await c.initiate(CHILD);
+      if (!r.ok) expect.fail(`swanctl --initiate in rw${i}: ${r.output}\n${why(i)}`);
+      await c.waitFor((s) => hasInstalled(s, CHILD), 10_000, 'INSTALLED');
+      const [vip] = localVips(c);
+      expect(vip, why(i)).toMatch(/^10\.3\.0\.1[012]$/);
+      vips.push(vip!);
+      // strongSwan's Child SA: its side is the address it was given
+      const ch = c.listSas().find((s) => s.state === 'ESTABLISHED')!.children.find((x) => x.name === CHILD)!;
+      expect(ch.localTs).toEqual([`${vip}/32`]);
+      // charon logged the DNS attribute of the reply (it has no DNS handler in the lab: no resolv.conf is touched)
+      expect(c.log(), why(i)).toMatch(/INTERNAL_IP4_DNS/);
+    }
+    expect(new Set(vips).size).toBe(3);
+    const s = await status();
+    const leased = s.ikeSas.filter((sa) => sa.state === 'ESTABLISHED').map((sa) => [sa.remoteId, sa.vips?.leased?.[0]]);
+    expect(leased.sort()).toEqual([1, 2, 3].map((i) => [idOf(i), vips[i - 1]]).sort());
+    expect(s.pools).toEqual([{ name: 'rw', addrs: POOL, size: 3, online: 3, offline: 0 }]);
+    expect(s.lastFailure, why(1)).toBeNull();
+    for (const i of [1, 2, 3]) expect(ip(['-o', 'addr', 'show'], nsOf(i)), `rw${i}`).toContain(`inet ${vips[i - 1]}/32`);
+    const pings = await Promise.all([1, 2, 3].map((i) => ping(nsOf(i), vips[i - 1]!, GW_HOST, ['-c', '3', '-i', '0.2', '-W', '2'])));
+    pings.forEach((p, k) => expect(p.code, `rw${k + 1}: ${p.out}\n${why(k + 1)}`).toBe(0));
+    // ... and the gateway reaches each of them at its virtual IP
+    const back = await Promise.all(vips.map((v) => ping(GW_NS, GW_HOST, v, ['-c', '2', '-i', '0.2', '-W', '2'])));
+    back.forEach((p, k) => expect(p.code, `gw -> rw${k + 1}: ${p.out}`).toBe(0));
+  }, 90_000);
+
+  it('a fourth charon finds the pool used up: INTERNAL_ADDRESS_FAILURE on both sides, the others stay up', async () => {
+    const c = charons.get(4)!;
+    const r = await c.initiate(CHILD, { timeoutS: 15 });
+    expect(r.ok, r.output).toBe(false);
+    await until(() => /INTERNAL_ADDRESS_FAILURE/.test(c.log()), { timeout: 10_000, interval: 200, what: 'charon rw4 logging INTERNAL_ADDRESS_FAILURE' }).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${why(4)}`);
+    });
+    expect(hasInstalled(c.listSas(), CHILD)).toBe(false);
+    const s = await status();
+    expect(s.connections.find((x) => x.name === 'rw')!.lastFailure, why(4)).toMatchObject({ row: 'F4', message: `no virtual IP for ${idOf(4)}: every address is leased (rw ${POOL}: 3 of 3 online)` });
+    expect(s.pools![0]).toMatchObject({ online: 3 });
+    for (const i of [1, 2, 3]) expect(hasInstalled(charons.get(i)!.listSas(), CHILD), `rw${i}`).toBe(true);
+  }, 60_000);
+});
