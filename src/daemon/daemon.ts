@@ -35,6 +35,8 @@ import { observeCommand, type DaemonEvents } from './observe.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
+import { checkTraffic, type TrafficSample } from './traffic-check.js';
+import { spiHex } from '../wire/spi.js';
 import { checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
@@ -161,6 +163,9 @@ class Running {
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
   private routeCheckAt: number;
+  /** The Child SAs' counters at the last periodic check, and those found flat (F5 from counters, src/daemon/traffic-check.ts). */
+  private trafficSample: TrafficSample | undefined;
+  private flatInbound: ReadonlySet<string> = new Set();
 
   constructor(
     private gw: GatewayConfig,
@@ -379,6 +384,7 @@ class Running {
    */
   private checkOwnRoutes(now: number): void {
     this.routeCheckAt = now + ROUTE_CHECK_MS;
+    this.checkFlatInbound(now);
     let missing: string[];
     try {
       missing = checkRoutes();
@@ -390,6 +396,29 @@ class Running {
     this.routesMissing = missing;
     for (const m of fresh) this.log.warn('route', `${m}: traffic for it is dropped by the guard, not sent in clear`);
     if (fresh.length > 0) this.applier.eventLog.failure('F5', `${missing.length} of tsvpn's routes or rules are gone (deleted by someone else?): traffic for them is dropped`, { missing });
+  }
+
+  /**
+   * Failure map F5 from the counters: a Child SA that sends, receives nothing, while its peer
+   * still answers IKE (src/daemon/traffic-check.ts). One F5 per Child SA until data comes back.
+   */
+  private checkFlatInbound(now: number): void {
+    const heardBy = new Map<number, number | undefined>();
+    for (const sa of this.dispatcher.list()) for (const c of sa.children) heardBy.set(c.spiIn, sa.lastHeard);
+    const children = [...this.applier.children].map(([spiIn, rec]) => {
+      const dpdS = this.conns.get(rec.info.conn)?.peer.ike.dpdS ?? 0;
+      return { spiIn: spiHex(spiIn), conn: rec.info.conn, child: rec.info.name, packetsOut: rec.outSa.counters.passed, packetsIn: rec.inSa.counters.passed, ikeHeardAt: heardBy.get(spiIn), heardWithinMs: ROUTE_CHECK_MS + dpdS * 1000 };
+    });
+    const cur: TrafficSample = { at: now, children };
+    const prev = this.trafficSample;
+    this.trafficSample = cur;
+    if (!prev) return;
+    const v = checkTraffic(prev, cur, this.flatInbound);
+    this.flatInbound = v.flagged;
+    for (const spi of v.recovered) this.log.info('esp', `Child SA ${spi}: packets come back again`);
+    for (const f of v.found) {
+      this.applier.eventLog.failure('F5', `Child SA ${f.child} sent ${f.outboundDelta} packets in ${f.windowS} s and received none, while the peer answers IKE (heard ${f.ikeLastHeardS} s ago): ${f.hint}`, f, f.conn);
+    }
   }
 
   /** What the file allows but should not (src/config/file-safety.ts): said at start and at each reload. */
