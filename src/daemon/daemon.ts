@@ -36,6 +36,7 @@ import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
 import { checkTraffic, type TrafficSample } from './traffic-check.js';
+import { parseProbeRequest, probeTarget, sendProbe, type ProbeResult } from './probe.js';
 import { spiHex } from '../wire/spi.js';
 import { checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
 import { formatEndpoint } from '../wire/ip-text.js';
@@ -90,7 +91,7 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   let d: Running | undefined;
   // the control socket first: "already up" is a better answer than "port 500 in use"
   const control = await startControl(opts.controlDir ?? '/run/tsvpn', gw.name, (req) =>
-    d ? (observeCommand(req.cmd, gw.name, d) ?? d.control(req.cmd)) : { ok: false, error: 'the tunnel is still starting' },
+    d ? (observeCommand(req.cmd, gw.name, d) ?? d.control(req.cmd, req)) : { ok: false, error: 'the tunnel is still starting' },
   );
   const opened: { close(): void }[] = [];
   try {
@@ -509,14 +510,54 @@ class Running {
     });
   }
 
-  control(cmd: string): { ok: true; status?: TunnelStatus; summary?: string } | { ok: false; error: string } {
+  control(cmd: string, req: Record<string, unknown> = {}): { ok: true; status?: TunnelStatus; summary?: string } | { ok: false; error: string } | Promise<{ ok: true; probe: ProbeResult } | { ok: false; error: string }> {
     if (cmd === 'status') return { ok: true, status: this.status() };
+    if (cmd === 'probe') return this.probe(req);
     if (cmd === 'reload') return this.reloadFile();
     if (cmd === 'down') {
       setImmediate(() => void this.down('control socket'));
       return { ok: true };
     }
-    return { ok: false, error: `unknown command ${JSON.stringify(cmd)} (status, down, reload)` };
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)} (status, down, reload, probe)` };
+  }
+
+  /** Read-only: ICMP echo through a Child SA, for `tsvpn diagnose` (src/daemon/probe.ts). One at a time. */
+  private async probe(req: Record<string, unknown>): Promise<{ ok: true; probe: ProbeResult } | { ok: false; error: string }> {
+    if (this.datapath.echoWatch) return { ok: false, error: 'another probe is running' };
+    let r;
+    try {
+      r = parseProbeRequest(req);
+    } catch (e) {
+      return { ok: false, error: errText(e) };
+    }
+    const cands = [...this.applier.children.values()].map((rec) => ({ conn: rec.info.conn, child: rec.info.name, state: 'INSTALLED', localTs: rec.info.localTs, remoteTs: rec.info.remoteTs, src: this.conns.get(rec.info.conn)?.src ?? [] }));
+    const t = probeTarget(cands, r.conn);
+    if ('error' in t) return { ok: false, error: t.error };
+    const io = {
+      inject: (pkts: readonly Uint8Array[]) => this.injectInner(pkts),
+      watch: (fn: ((p: Uint8Array) => void) | undefined) => (this.datapath.echoWatch = fn),
+      now: this.clock,
+    };
+    try {
+      return { ok: true, probe: await sendProbe(io, t, r, this.datapath.innerMtu, this.random(2).reduce((a, b) => (a << 8) | b, 0)) };
+    } catch (e) {
+      return { ok: false, error: errText(e) };
+    }
+  }
+
+  /** Inner packets handed to the datapath as one batch read from the TUN. */
+  private injectInner(pkts: readonly Uint8Array[]): void {
+    const offsets = new Uint32Array(pkts.length);
+    const lengths = new Uint32Array(pkts.length);
+    const buf = new Uint8Array(pkts.reduce((n, p) => n + p.length, 0));
+    let off = 0;
+    pkts.forEach((p, i) => {
+      buf.set(p, off);
+      offsets[i] = off;
+      lengths[i] = p.length;
+      off += p.length;
+    });
+    for (const ev of this.datapath.outbound({ buf, offsets, lengths, count: pkts.length })) this.rekeyBySpiOut(ev.spi);
   }
 
   down(reason = 'requested'): Promise<void> {

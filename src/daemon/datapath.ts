@@ -90,6 +90,8 @@ export class Datapath {
    * The daemon sets it whenever it has applied IKE effects.
    */
   holdUnknownSpis = false;
+  /** `tsvpn diagnose`'s probe (src/daemon/probe.ts): shown each inner packet ESP delivers while set. */
+  echoWatch: ((p: Uint8Array) => void) | undefined = undefined;
   /** ESP for an SPI that may be about to be installed; the daemon's timer releases it (holdDeadline). */
   readonly held = new SpiHold();
   private readonly seen = { saSeen: [] as EspSa[], held: 0, encapLearnt: [] as EspSa[] };
@@ -101,6 +103,11 @@ export class Datapath {
   };
 
   constructor(private readonly o: DatapathOptions) {}
+
+  /** The largest inner packet sent (larger ones are answered with ICMP, F7). */
+  get innerMtu(): number {
+    return this.o.innerMtu;
+  }
 
   /**
    * One batch read from the TUN: encrypt and send. Returns the outbound SAs' sequence-number
@@ -247,6 +254,7 @@ export class Datapath {
     if (r.packets.length === 0) return;
     this.lastInbound = this.o.now();
     this.observe(r.sa, viaUdp);
+    if (this.echoWatch) for (const p of r.packets) this.echoWatch(p);
     if (r.sa.some((sa) => sa.mode === 'transport')) {
       this.writeTransport(r.packets, r.sa, r.nextHeader);
       return;
