@@ -122,6 +122,8 @@ function outerPath(f: DiagnoseFacts, s: Status): Step {
   const via = f.peer?.route.dev ? ` via ${f.peer.route.dev}` : '';
   const f1 = failureOf(s, ['F1']);
   const up = sa?.state === 'ESTABLISHED';
+  const answered = failureOf(s, ['F2', 'F3', 'F4']); // the peer answered IKE: the outer path works
+  if (!up && answered) return step(1, NAMES[0], 'pass', `peer ${peer} answers IKE${via} (what fails is further on: ${answered.row})`, ev);
   if (!up && (f1 || (sa && s.retransmits > 0))) {
     if (f1) ev.failure = f1;
     return step(1, NAMES[0], 'fail', `no answer from the peer ${peer}${via}: ${f1 ? f1.message : `IKE SA ${sa?.state ?? 'absent'}, ${s.retransmits} retransmits`}`, ev, 'outer firewall or routing between the two ends (UDP 500 and 4500 both ways), the peer\'s address in peer.json, and whether tsvpn (or the peer\'s IKE daemon) runs there');
