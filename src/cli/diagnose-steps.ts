@@ -97,7 +97,7 @@ export function diagnoseSteps(f: DiagnoseFacts): Step[] {
   const s = f.status;
   if (isErr(s)) {
     return [
-      step(1, NAMES[0], 'fail', `no tsvpn daemon answers for ${f.name}: ${s.error}`, { error: s.error }, `start the tunnel: sudo tsvpn up <peer.json> (its "name" is ${f.name}); \`tsvpn status\` lists the running ones`),
+      step(1, NAMES[0], 'fail', `no tsvpn daemon answers: ${s.error}`, { error: s.error }, `start the tunnel: sudo tsvpn up <peer.json> (its "name" is ${f.name}); \`tsvpn status\` lists the running ones`),
       ...unknownAll('the daemon is not running', 2),
     ];
   }
@@ -141,6 +141,8 @@ function outerPath(f: DiagnoseFacts, s: Status): Step {
 function identity(s: Status): Step {
   const sa = mainIkeSa(s);
   if (sa?.state === 'ESTABLISHED') return step(2, NAMES[1], 'pass', `${sa.localId} <-> ${sa.remoteId} authenticated`, { localId: sa.localId, remoteId: sa.remoteId });
+  const f2 = failureOf(s, ['F2']);
+  if (f2) return step(2, NAMES[1], 'unknown', `not reached: IKE_SA_INIT failed first (${f2.row})`, { failure: f2 });
   const f3 = failureOf(s, ['F3']);
   if (f3) return step(2, NAMES[1], 'fail', `authentication failed: ${f3.message}`, { failure: f3 }, 'identity and trust chain: the ids ("local.id", "remote.id"), the PSK or the certificates and CAs on both ends, the clocks');
   return step(2, NAMES[1], 'fail', sa ? `the IKE SA is ${sa.state}, not established` : 'no IKE SA', { ikeSa: sa ? { state: sa.state, role: sa.role } : null, lastFailure: newestFailure(s) ?? null }, 'see step 1 and the peer\'s log; `tsvpn events` shows each failure as it happens');
