@@ -240,7 +240,7 @@ export const firstFailing = (steps: readonly Step[]): number | undefined => step
 /** Exit code: 1 when a step fails, else 0 (unknown steps do not fail). */
 export const exitCodeOf = (steps: readonly Step[]): number => (firstFailing(steps) === undefined ? 0 : 1);
 
-const DOTS = 30;
+const DOTS = 34;
 
 /** The text report: one line per step, then the first failing step's evidence and fix. */
 export function formatSteps(name: string, steps: readonly Step[]): string {

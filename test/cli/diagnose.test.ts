@@ -272,8 +272,8 @@ describe('runDiagnose', () => {
     expect(code).toBe(1);
     expect(o.out.split('\n').slice(0, 3)).toEqual([
       'tsvpn diagnose (no tunnel running)',
-      '1 outer path .................... fail    (no tsvpn daemon answers: no tsvpn daemon is running (no control socket in /run/tsvpn))',
-      '2 identity and authentication ... unknown (the daemon is not running)',
+      '1 outer path ........................ fail    (no tsvpn daemon answers: no tsvpn daemon is running (no control socket in /run/tsvpn))',
+      '2 identity and authentication ....... unknown (the daemon is not running)',
     ]);
     expect(o.out).toMatch(/^fix: start the tunnel: sudo tsvpn up <peer\.json>/m);
   });
