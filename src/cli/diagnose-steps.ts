@@ -173,7 +173,7 @@ function selectors(f: DiagnoseFacts, s: Status): Step {
     if (f4) return step(4, NAMES[3], 'fail', `the Child SA was refused: ${f4.message}`, { failure: f4 }, 'local and remote prefixes ("local.ts", "remote.ts") on both ends must overlap');
     return step(4, NAMES[3], mainIkeSa(s)?.state === 'ESTABLISHED' ? 'fail' : 'unknown', 'no Child SA installed', { lastFailure: newestFailure(s) ?? null }, 'see steps 2-3 and `tsvpn events`');
   }
-  const ev: Record<string, unknown> = { tun, routes: f.routes, routesMissing: s.routesMissing ?? 0, mainOverlaps: f.mainOverlaps };
+  const ev: Record<string, unknown> = { tun, routes: f.routes, routesMissing: s.routesMissing ?? 0, mainOverlaps: f.mainOverlaps, spdMisses: s.spdMisses ?? [] };
   const notRouted = cs.find((c) => c.routeError);
   if (notRouted) return step(4, NAMES[3], 'fail', `Child SA ${notRouted.name} is NOT ROUTED: ${notRouted.routeError}`, ev, 'the routes tsvpn could not install (another route or rule in the way?); restart `tsvpn up` once it is fixed');
   for (const r of f.routes) {

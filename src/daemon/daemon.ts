@@ -13,7 +13,7 @@ import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { IkeSaConfig } from '../ike/config.js';
-import { ipToBytes } from '../wire/selectors.js';
+import { formatSelector, ipToBytes } from '../wire/selectors.js';
 import { checkRoutes, installRoutes, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
@@ -35,11 +35,11 @@ import { observeCommand, type DaemonEvents } from './observe.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
-import { checkTraffic, type TrafficSample } from './traffic-check.js';
+import { checkPolicyMisses, checkTraffic, type TrafficSample } from './traffic-check.js';
 import { parseProbeRequest, probeTarget, sendProbe, type ProbeResult } from './probe.js';
 import { spiHex } from '../wire/spi.js';
 import { checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
-import { formatEndpoint } from '../wire/ip-text.js';
+import { bytesToIp, formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
 import { nativeInPlaceAead } from '../io/native-aead.js';
 import { NAT_T_PORT } from '../wire/constants.js';
@@ -167,6 +167,8 @@ class Running {
   /** The Child SAs' counters at the last periodic check, and those found flat (F5 from counters, src/daemon/traffic-check.ts). */
   private trafficSample: TrafficSample | undefined;
   private flatInbound: ReadonlySet<string> = new Set();
+  /** `no-policy` drops at the last check, and the destinations already reported as F5 (src/daemon/traffic-check.ts). */
+  private policyMisses = { total: 0, at: 0, reported: new Set<string>() };
 
   constructor(
     private gw: GatewayConfig,
@@ -180,6 +182,7 @@ class Running {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
     this.routeCheckAt = clock() + ROUTE_CHECK_MS;
+    this.policyMisses.at = clock();
     const peers = gw.connections;
     const first = peers[0]!;
     const local = first.local.addr;
@@ -386,6 +389,7 @@ class Running {
   private checkOwnRoutes(now: number): void {
     this.routeCheckAt = now + ROUTE_CHECK_MS;
     this.checkFlatInbound(now);
+    this.checkPolicyMisses(now);
     let missing: string[];
     try {
       missing = checkRoutes();
@@ -420,6 +424,31 @@ class Running {
     for (const f of v.found) {
       this.applier.eventLog.failure('F5', `Child SA ${f.child} sent ${f.outboundDelta} packets in ${f.windowS} s and received none, while the peer answers IKE (heard ${f.ikeLastHeardS} s ago): ${f.hint}`, f, f.conn);
     }
+  }
+
+  /** Failure map F5: outbound packets that recur with no SPD entry for them (src/daemon/traffic-check.ts). */
+  private checkPolicyMisses(now: number): void {
+    const pm = this.policyMisses;
+    const total = this.sad.counters.outbound.drops['no-policy'];
+    const sel = (list: PeerConfig['remote']['ts']) => list.map((t) => ({ text: formatSelector(t), startAddr: t.startAddr, endAddr: t.endAddr }));
+    const peers = [...this.conns.values()].map((c) => c.peer);
+    const f = checkPolicyMisses({
+      prevTotal: pm.total,
+      total,
+      windowStart: pm.at,
+      now,
+      recent: this.datapath.spdMisses.list(),
+      remote: peers.flatMap((p) => sel(p.remote.ts)),
+      local: peers.flatMap((p) => sel(p.local.ts)),
+      reported: pm.reported,
+      format: bytesToIp,
+    });
+    pm.total = total;
+    pm.at = now;
+    if (!f) return;
+    if (pm.reported.size >= 64) pm.reported.clear(); // bounded: an old destination may be reported again
+    pm.reported.add(f.dst);
+    this.applier.eventLog.failure('F5', `${f.misses} packets in ${f.windowS} s matched no selector, e.g. ${f.src} -> ${f.dst}: ${f.hint}`, f);
   }
 
   /** What the file allows but should not (src/config/file-safety.ts): said at start and at each reload. */
@@ -494,6 +523,7 @@ class Running {
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
       lastChildGone: this.applier.eventLog.lastChildGone,
       routesMissing: this.routesMissing.length,
+      spdMisses: this.datapath.spdMisses.list().map((m) => ({ src: bytesToIp(m.src), dst: bytesToIp(m.dst), protocol: m.protocol, at: m.at })),
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,

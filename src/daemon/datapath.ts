@@ -10,6 +10,7 @@
 import { processInbound } from '../ipsec/inbound.js';
 import { SpiHold } from '../ipsec/spi-hold.js';
 import { processOutbound } from '../ipsec/outbound.js';
+import { DropReason, SpdMissRing } from '../ipsec/counters.js';
 import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
@@ -77,6 +78,8 @@ const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 
 export class Datapath {
   readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0 };
+  /** The last outbound packets no SPD entry matched (F5 evidence, src/daemon/traffic-check.ts). */
+  readonly spdMisses = new SpdMissRing();
   /** When the last authenticated ESP packet arrived (DPD reads it). */
   lastInbound = 0;
   private readonly pkts: Uint8Array[] = [];
@@ -163,6 +166,7 @@ export class Datapath {
     if (this.replies.length > 0) this.writeTun(this.replies);
     if (pkts.length === 0) return NO_EVENTS;
     const r = processOutbound(o.spd, o.sad, pkts, o.now());
+    for (const d of r.drops) if (d.reason === DropReason.NO_POLICY) this.spdMisses.record(pkts[d.index], o.now());
     for (const ev of r.events) o.log.warn('esp', `SA ${spiHex(ev.spi)}: ${ev.type}, rekeying`);
     const n = r.esp.length;
     if (n === 0) return r.events;

@@ -79,6 +79,8 @@ export interface TunnelStatus {
   lastChildGone?: ChildGone | null;
   /** tsvpn's routes and rules found missing at the last periodic check (F5; the guard drops their traffic). */
   routesMissing?: number;
+  /** The last outbound packets no selector matched (`no-policy`, F5), newest last; `ago` in seconds. */
+  spdMisses?: { src: string; dst: string; protocol: number; ago: number }[];
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -143,6 +145,7 @@ export interface StatusInput {
   connections?: ConnectionStatus[];
   lastChildGone?: ChildGone | null;
   routesMissing?: number;
+  spdMisses?: { src: string; dst: string; protocol: number; at: number }[];
   now: number; // ms, same clock as the records
 }
 
@@ -237,6 +240,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     connections: s.connections ?? [],
     lastChildGone: s.lastChildGone ?? null,
     routesMissing: s.routesMissing ?? 0,
+    ...(s.spdMisses && s.spdMisses.length > 0 ? { spdMisses: s.spdMisses.map(({ at, ...m }) => ({ ...m, ago: ago(s.now, at) })) } : {}),
   };
 }
 

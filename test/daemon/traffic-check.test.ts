@@ -2,7 +2,9 @@
 // the peer still answers IKE.
 import { describe, expect, it } from 'vitest';
 
-import { checkTraffic, FLAT_INBOUND_MIN_OUT, type ChildSample, type TrafficSample } from '../../src/daemon/traffic-check.js';
+import { checkPolicyMisses, checkTraffic, FLAT_INBOUND_MIN_OUT, type ChildSample, type TrafficSample } from '../../src/daemon/traffic-check.js';
+import { bytesToIp } from '../../src/wire/ip-text.js';
+import { ipToBytes, parseSelector } from '../../src/wire/selectors.js';
 
 const child = (over: Partial<ChildSample> = {}): ChildSample => ({ spiIn: 'c1', conn: 'left', child: 'left', packetsOut: 0, packetsIn: 0, ikeHeardAt: 0, heardWithinMs: 40_000, ...over });
 const at = (ms: number, ...children: ChildSample[]): TrafficSample => ({ at: ms, children });
@@ -42,5 +44,33 @@ describe('checkTraffic', () => {
     const b = child({ spiIn: 'b', child: 'b' });
     const v = checkTraffic(at(0, a, b), at(10_000, { ...a, packetsOut: 20, ikeHeardAt: 5_000 }, { ...b, packetsOut: 20, packetsIn: 20, ikeHeardAt: 5_000 }), new Set());
     expect(v.found.map((f) => f.child)).toEqual(['a']);
+  });
+});
+
+const ts = (t: string) => ({ text: t, ...parseSelector(t) });
+const miss = (src: string, dst: string, at: number) => ({ src: ipToBytes(src), dst: ipToBytes(dst), protocol: 17, at });
+const misses = (o: Partial<Parameters<typeof checkPolicyMisses>[0]> = {}) =>
+  checkPolicyMisses({ prevTotal: 1, total: 6, windowStart: 0, now: 10_000, recent: [], remote: [ts('203.0.113.128/25')], local: [ts('203.0.113.0/25')], reported: new Set(), format: bytesToIp, ...o });
+
+describe('checkPolicyMisses', () => {
+  it('a destination outside every remote selector: F5 with the nearest selector and the count', () => {
+    expect(misses({ recent: [miss('203.0.113.1', '203.0.114.9', 5_000)] })).toEqual({ src: '203.0.113.1', dst: '203.0.114.9', protocol: 17, misses: 5, windowS: 10, nearestSelector: '203.0.113.128/25', hint: expect.stringMatching(/outside every remote selector \(nearest 203\.0\.113\.128\/25\)/) });
+  });
+
+  it('a destination inside remote.ts from a source outside local.ts: says the source is the problem', () => {
+    expect(misses({ recent: [miss('198.51.100.1', '203.0.113.129', 5_000)] })?.hint).toMatch(/the source 198\.51\.100\.1 is outside local\.ts \(203\.0\.113\.0\/25\)/);
+  });
+
+  it('nothing for fewer than 3 misses, old misses, multicast or link-local, another family, or a destination already reported', () => {
+    const recent = [miss('203.0.113.1', '203.0.114.9', 5_000)];
+    expect(misses({ recent, total: 3 })).toBeUndefined();
+    expect(misses({ recent: [miss('203.0.113.1', '203.0.114.9', 0)] })).toBeUndefined();
+    expect(misses({ recent: [miss('203.0.113.1', '224.0.0.251', 5_000), miss('203.0.113.1', '169.254.1.1', 5_000)] })).toBeUndefined();
+    expect(misses({ recent: [miss('fe80::1', 'ff02::2', 5_000), miss('2001:db8::1', '2001:db8:1::1', 5_000)] })).toBeUndefined();
+    expect(misses({ recent, reported: new Set(['203.0.114.9']) })).toBeUndefined();
+  });
+
+  it('reports the newest destination not yet reported', () => {
+    expect(misses({ recent: [miss('203.0.113.1', '10.0.0.1', 4_000), miss('203.0.113.1', '10.0.0.2', 6_000)], reported: new Set(['10.0.0.2']) })?.dst).toBe('10.0.0.1');
   });
 });
