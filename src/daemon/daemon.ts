@@ -26,7 +26,7 @@ import { clampMss } from '../ipsec/mss.js';
 import { Sad } from '../ipsec/sad.js';
 import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
-import { Datapath, type InboundSeen } from './datapath.js';
+import { Datapath, innerBatch, type InboundSeen } from './datapath.js';
 import { EffectApplier } from './effects.js';
 import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
 import { SaveKeys } from './save-keys.js';
@@ -577,17 +577,7 @@ class Running {
 
   /** Inner packets handed to the datapath as one batch read from the TUN. */
   private injectInner(pkts: readonly Uint8Array[]): void {
-    const offsets = new Uint32Array(pkts.length);
-    const lengths = new Uint32Array(pkts.length);
-    const buf = new Uint8Array(pkts.reduce((n, p) => n + p.length, 0));
-    let off = 0;
-    pkts.forEach((p, i) => {
-      buf.set(p, off);
-      offsets[i] = off;
-      lengths[i] = p.length;
-      off += p.length;
-    });
-    for (const ev of this.datapath.outbound({ buf, offsets, lengths, count: pkts.length })) this.rekeyBySpiOut(ev.spi);
+    for (const ev of this.datapath.outbound(innerBatch(pkts))) this.rekeyBySpiOut(ev.spi);
   }
 
   down(reason = 'requested'): Promise<void> {

@@ -344,6 +344,21 @@ export class Datapath {
 
 const NO_EVENTS: readonly SaEvent[] = [];
 
+/** Packets laid back to back as one batch, as the TUN reader hands them over (for packets made, not read: diagnose's probe). */
+export function innerBatch(packets: readonly Uint8Array[]): InnerBatch {
+  const buf = new Uint8Array(packets.reduce((n, p) => n + p.length, 0));
+  const offsets = new Uint32Array(packets.length);
+  const lengths = new Uint32Array(packets.length);
+  let off = 0;
+  packets.forEach((p, i) => {
+    buf.set(p, off);
+    offsets[i] = off;
+    lengths[i] = p.length;
+    off += p.length;
+  });
+  return { buf, offsets, lengths, count: packets.length };
+}
+
 /** IPv4 protocol (byte 9) or IPv6 Next Header (byte 6) is TCP; extension headers are left alone. */
 function isTcp(p: Uint8Array): boolean {
   return p.length >= 40 && (p[0] >> 4 === 4 ? p[9] === 6 : p[0] >> 4 === 6 && p[6] === 6);
