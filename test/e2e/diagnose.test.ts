@@ -104,6 +104,33 @@ describe.skipIf(!labOk)('tsvpn diagnose (needs root, namespaces, /dev/net/tun, p
     }
   });
 
+  it('a path that drops large packets without ICMP: step 7 finds the largest DF size, and ping -M do at that size passes, 8 bytes more does not', { timeout: 90_000 }, async () => {
+    const pair = get();
+    const ns = pair.right.host.ns;
+    const { left, right } = pair.hosts;
+    nft(ns, 'table inet diagnose_test {\n chain input {\n  type filter hook input priority 0;\n  ip protocol esp ip length > 1200 drop\n  udp dport 4500 ip length > 1200 drop\n }\n}\n');
+    try {
+      await step(pair, async () => {
+        const t0 = Date.now();
+        const r = await diagnose(pair, 'left');
+        const took = Date.now() - t0;
+        expect(r.code).toBe(1);
+        expect(r.report.firstFailing).toBe(7);
+        console.log(`step 7 after ${took} ms: ${failing(r.report)!.summary}; tried ${JSON.stringify((failing(r.report)!.evidence as { tried: unknown }).tried)}`);
+        const ev = failing(r.report)!.evidence as { largest: number; tunMtu: number };
+        expect(ev.largest).toBeGreaterThan(1100);
+        expect(ev.largest).toBeLessThan(1200);
+        expect(failing(r.report)!.fix).toContain(`"mtu": ${ev.largest}`);
+        const fits = await nsRun(left.ns, 'ping', ['-n', '-c', '2', '-W', '1', '-M', 'do', '-s', String(ev.largest - 28), '-I', left.inner, right.inner]);
+        expect(fits.code, fits.out + fits.err).toBe(0);
+        const over = await nsRun(left.ns, 'ping', ['-n', '-c', '2', '-W', '1', '-M', 'do', '-s', String(ev.largest + 8 - 28), '-I', left.inner, right.inner]);
+        expect(over.code).not.toBe(0);
+      });
+    } finally {
+      dropTable(ns);
+    }
+  });
+
   it('the tunnel route deleted: step 4 fails and says to restore the route', { timeout: 60_000 }, async () => {
     const pair = get();
     await step(pair, async () => {
