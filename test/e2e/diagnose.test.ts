@@ -27,12 +27,20 @@ async function diagnose(pair: TunnelPair, side: 'left' | 'right', name?: string)
   return { code: r.code, report, out: r.out };
 }
 
-/** An nftables table of this test's in `ns` (removed by `dropTable`). */
-function nft(ns: string, ruleset: string): void {
+/**
+ * Runs `body` as a step of `pair` with these nftables input rules in `ns` (a table of this
+ * test's), removed afterwards, also on failure.
+ */
+async function withInputRules(pair: TunnelPair, ns: string, rules: string[], body: () => Promise<void>): Promise<void> {
+  const ruleset = `table inet diagnose_test {\n chain input {\n  type filter hook input priority 0;\n${rules.map((r) => `  ${r}\n`).join('')} }\n}\n`;
   const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ruleset, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`nft: ${r.stderr}`);
+  try {
+    await step(pair, body);
+  } finally {
+    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'diagnose_test']);
+  }
 }
-const dropTable = (ns: string): void => void spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'diagnose_test']);
 
 const failing = (rep: Report) => rep.steps.find((x) => x.step === rep.firstFailing);
 
@@ -59,76 +67,61 @@ describe.skipIf(!labOk)('tsvpn diagnose (needs root, namespaces, /dev/net/tun, p
   it('an inner firewall drop on the responder\'s TUN: step 6 there, step 5 on the initiator', { timeout: 60_000 }, async () => {
     const pair = get();
     const ns = pair.right.host.ns;
-    nft(ns, 'table inet diagnose_test {\n chain input {\n  type filter hook input priority 0;\n  iifname "tsvpn-dg-r" drop\n }\n}\n');
-    try {
-      await step(pair, async () => {
-        const there = await diagnose(pair, 'right');
-        expect(there.code).toBe(1);
-        expect(there.report.firstFailing).toBe(6);
-        expect(failing(there.report)!.summary).toContain('iifname tsvpn-dg-r drop');
-        expect(failing(there.report)!.fix).toMatch(/inner firewall/);
-        const here = await diagnose(pair, 'left');
-        expect(here.report.firstFailing).toBe(5);
-        expect(failing(here.report)!.fix).toMatch(/run `tsvpn diagnose` on the peer/);
-      });
-    } finally {
-      dropTable(ns);
-    }
+    await withInputRules(pair, ns, ['iifname "tsvpn-dg-r" drop'], async () => {
+      const there = await diagnose(pair, 'right');
+      expect(there.code).toBe(1);
+      expect(there.report.firstFailing).toBe(6);
+      expect(failing(there.report)!.summary).toContain('iifname tsvpn-dg-r drop');
+      expect(failing(there.report)!.fix).toMatch(/inner firewall/);
+      const here = await diagnose(pair, 'left');
+      expect(here.report.firstFailing).toBe(5);
+      expect(failing(here.report)!.fix).toMatch(/run `tsvpn diagnose` on the peer/);
+    });
   });
 
   it('ESP blocked on the path (nftables on the responder): step 5 fails, and F5 from the counters within 30 s', { timeout: 90_000 }, async () => {
     const pair = get();
     const ns = pair.right.host.ns;
     const { left, right } = pair.hosts;
-    nft(ns, 'table inet diagnose_test {\n chain input {\n  type filter hook input priority 0;\n  ip protocol esp drop\n  udp dport 4500 drop\n }\n}\n');
-    try {
-      await step(pair, async () => {
-        const t0 = Date.now();
-        const pinging = nsRun(left.ns, 'ping', ['-n', '-c', '40', '-i', '0.5', '-W', '1', '-I', left.inner, right.inner], 40_000);
-        const r = await diagnose(pair, 'left');
-        expect(r.code).toBe(1);
-        expect(r.report.firstFailing).toBe(5);
-        expect(r.report.steps.slice(0, 4).map((x) => x.result)).toEqual(['pass', 'pass', 'pass', 'pass']);
-        expect(failing(r.report)!.fix).toMatch(/ESP \(IP protocol 50, or UDP 4500\) blocked/);
-        await until(async () => (await pair.status('left')).lastFailure?.row === 'F5', { timeout: 30_000, interval: 500, what: 'F5 in the status' });
-        const detectS = (Date.now() - t0) / 1000;
-        const f = (await pair.status('left')).lastFailure!;
-        expect(f.evidence).toMatchObject({ child: 'dg-l', inboundDelta: 0, hint: expect.stringMatching(/ESP/) });
-        expect((f.evidence as { outboundDelta: number }).outboundDelta).toBeGreaterThan(5);
-        expect(detectS).toBeLessThan(30);
-        console.log(`F5 from the counters after ${detectS.toFixed(1)} s: ${f.message}`);
-        await pinging;
-      });
-    } finally {
-      dropTable(ns);
-    }
+    await withInputRules(pair, ns, ['ip protocol esp drop', 'udp dport 4500 drop'], async () => {
+      const t0 = Date.now();
+      const pinging = nsRun(left.ns, 'ping', ['-n', '-c', '40', '-i', '0.5', '-W', '1', '-I', left.inner, right.inner], 40_000);
+      const r = await diagnose(pair, 'left');
+      expect(r.code).toBe(1);
+      expect(r.report.firstFailing).toBe(5);
+      expect(r.report.steps.slice(0, 4).map((x) => x.result)).toEqual(['pass', 'pass', 'pass', 'pass']);
+      expect(failing(r.report)!.fix).toMatch(/ESP \(IP protocol 50, or UDP 4500\) blocked/);
+      await until(async () => (await pair.status('left')).lastFailure?.row === 'F5', { timeout: 30_000, interval: 500, what: 'F5 in the status' });
+      const detectS = (Date.now() - t0) / 1000;
+      const f = (await pair.status('left')).lastFailure!;
+      expect(f.evidence).toMatchObject({ child: 'dg-l', inboundDelta: 0, hint: expect.stringMatching(/ESP/) });
+      expect((f.evidence as { outboundDelta: number }).outboundDelta).toBeGreaterThan(5);
+      expect(detectS).toBeLessThan(30);
+      console.log(`F5 from the counters after ${detectS.toFixed(1)} s: ${f.message}`);
+      await pinging;
+    });
   });
 
   it('a path that drops large packets without ICMP: step 7 finds the largest DF size, and ping -M do at that size passes, 8 bytes more does not', { timeout: 90_000 }, async () => {
     const pair = get();
     const ns = pair.right.host.ns;
     const { left, right } = pair.hosts;
-    nft(ns, 'table inet diagnose_test {\n chain input {\n  type filter hook input priority 0;\n  ip protocol esp ip length > 1200 drop\n  udp dport 4500 ip length > 1200 drop\n }\n}\n');
-    try {
-      await step(pair, async () => {
-        const t0 = Date.now();
-        const r = await diagnose(pair, 'left');
-        const took = Date.now() - t0;
-        expect(r.code).toBe(1);
-        expect(r.report.firstFailing).toBe(7);
-        console.log(`step 7 after ${took} ms: ${failing(r.report)!.summary}; tried ${JSON.stringify((failing(r.report)!.evidence as { tried: unknown }).tried)}`);
-        const ev = failing(r.report)!.evidence as { largest: number; tunMtu: number };
-        expect(ev.largest).toBeGreaterThan(1100);
-        expect(ev.largest).toBeLessThan(1200);
-        expect(failing(r.report)!.fix).toContain(`"mtu": ${ev.largest}`);
-        const fits = await nsRun(left.ns, 'ping', ['-n', '-c', '2', '-W', '1', '-M', 'do', '-s', String(ev.largest - 28), '-I', left.inner, right.inner]);
-        expect(fits.code, fits.out + fits.err).toBe(0);
-        const over = await nsRun(left.ns, 'ping', ['-n', '-c', '2', '-W', '1', '-M', 'do', '-s', String(ev.largest + 8 - 28), '-I', left.inner, right.inner]);
-        expect(over.code).not.toBe(0);
-      });
-    } finally {
-      dropTable(ns);
-    }
+    await withInputRules(pair, ns, ['ip protocol esp ip length > 1200 drop', 'udp dport 4500 ip length > 1200 drop'], async () => {
+      const t0 = Date.now();
+      const r = await diagnose(pair, 'left');
+      const took = Date.now() - t0;
+      expect(r.code).toBe(1);
+      expect(r.report.firstFailing).toBe(7);
+      console.log(`step 7 after ${took} ms: ${failing(r.report)!.summary}; tried ${JSON.stringify((failing(r.report)!.evidence as { tried: unknown }).tried)}`);
+      const ev = failing(r.report)!.evidence as { largest: number; tunMtu: number };
+      expect(ev.largest).toBeGreaterThan(1100);
+      expect(ev.largest).toBeLessThan(1200);
+      expect(failing(r.report)!.fix).toContain(`"mtu": ${ev.largest}`);
+      const fits = await nsRun(left.ns, 'ping', ['-n', '-c', '2', '-W', '1', '-M', 'do', '-s', String(ev.largest - 28), '-I', left.inner, right.inner]);
+      expect(fits.code, fits.out + fits.err).toBe(0);
+      const over = await nsRun(left.ns, 'ping', ['-n', '-c', '2', '-W', '1', '-M', 'do', '-s', String(ev.largest + 8 - 28), '-I', left.inner, right.inner]);
+      expect(over.code).not.toBe(0);
+    });
   });
 
   it('the tunnel route deleted: step 4 fails and says to restore the route', { timeout: 60_000 }, async () => {
