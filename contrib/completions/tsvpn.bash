@@ -15,7 +15,7 @@ _tsvpn() {
     --metrics-listen) COMPREPLY=(); return ;;
   esac
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W "up down reload status events metrics demo help --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "up down reload status events metrics diagnose demo help --help --version" -- "$cur"))
     return
   fi
   case ${COMP_WORDS[1]} in
@@ -31,9 +31,11 @@ _tsvpn() {
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-j --json -h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
     metrics)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
+    diagnose)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-j --json -h --help" -- "$cur")); else COMPREPLY+=($(compgen -W "$(_tsvpn_names)" -- "$cur") $(compgen -f -X '!*.json' -- "$cur")); fi ;;
     demo)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--keep -v --verbose -h --help" -- "$cur")); else :; fi ;;
-    help) COMPREPLY=($(compgen -W "up down reload status events metrics demo" -- "$cur")) ;;
+    help) COMPREPLY=($(compgen -W "up down reload status events metrics diagnose demo" -- "$cur")) ;;
   esac
 }
 complete -o filenames -F _tsvpn tsvpn

@@ -16,6 +16,7 @@ export type Command =
   | { cmd: 'status'; json: boolean; tunnel?: TunnelRef }
   | { cmd: 'events'; json: boolean; tunnel?: TunnelRef }
   | { cmd: 'metrics'; tunnel?: TunnelRef }
+  | { cmd: 'diagnose'; json: boolean; tunnel?: TunnelRef }
   | { cmd: 'demo'; keep: boolean; verbose: boolean }
   | { cmd: 'help'; topic?: string }
   | { cmd: 'version' }
@@ -156,6 +157,7 @@ export function parseArgs(argv: readonly string[]): Command {
     case 'reload':
     case 'status':
     case 'events':
+    case 'diagnose':
     case 'metrics': {
       // commands on one running tunnel, named or not
       const s = split(first, rest);
@@ -163,7 +165,7 @@ export function parseArgs(argv: readonly string[]): Command {
       arity(first, s.positional, 0, 1, first === 'reload' ? 'the tunnel name or its file (tsvpn reload [name|file])' : 'tunnel name');
       const arg = s.positional[0];
       const tunnel = arg === undefined ? {} : { tunnel: tunnelRef(first, arg) };
-      if (first === 'status' || first === 'events') return { cmd: first, json: s.flags.has('json'), ...tunnel };
+      if (first === 'status' || first === 'events' || first === 'diagnose') return { cmd: first, json: s.flags.has('json'), ...tunnel };
       return { cmd: first, ...tunnel };
     }
     case 'demo': {

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import type { EventLine } from '../daemon/event-lines.js';
+import type { ProbeResult } from '../daemon/probe.js';
 import type { TunnelStatus } from '../daemon/status.js';
 import { whenInDir } from './dir-watch.js';
 
@@ -49,8 +50,15 @@ export class ControlError extends Error {
   override name = 'ControlError';
 }
 
-export type ControlRequest = { cmd: 'status' } | { cmd: 'down' } | { cmd: 'reload' } | { cmd: 'metrics' };
-export type ControlReply = { ok: true; status?: TunnelStatus; summary?: string; metrics?: string } | { ok: false; error: string };
+export type ControlRequest = { cmd: 'status' } | { cmd: 'down' } | { cmd: 'reload' } | { cmd: 'metrics' } | ({ cmd: 'probe' } & ProbeOptions);
+export type ControlReply = { ok: true; status?: TunnelStatus; summary?: string; metrics?: string; probe?: ProbeResult } | { ok: false; error: string };
+/** What `probe` takes (src/daemon/probe.ts): the daemon fills in what is missing. */
+export interface ProbeOptions {
+  conn?: string;
+  size?: number;
+  count?: number;
+  timeoutMs?: number;
+}
 
 /** The error a failed connect to the control socket means. */
 function connectError(e: NodeJS.ErrnoException, dir: string, name: string, path: string): Error {
@@ -115,6 +123,14 @@ export async function fetchStatus(dir: string, name: string, timeoutMs?: number)
   if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
   if (r.status === undefined) throw new ControlError(`tunnel ${name}: the status reply has no "status"`);
   return r.status;
+}
+
+/** ICMP echo through one of the tunnel's Child SAs (read-only, for `tsvpn diagnose`); throws ControlError with the daemon's reason when refused. */
+export async function requestProbe(dir: string, name: string, o: ProbeOptions): Promise<ProbeResult> {
+  const r = await request(dir, name, { cmd: 'probe', ...o }, (o.timeoutMs ?? 1000) + 5000);
+  if (!r.ok) throw new ControlError(`tunnel ${name}: ${r.error}`);
+  if (r.probe === undefined) throw new ControlError(`tunnel ${name}: the probe reply has no "probe" (a daemon older than tsvpn diagnose?)`);
+  return r.probe;
 }
 
 /** The Prometheus text of one tunnel (src/daemon/metrics.ts). */

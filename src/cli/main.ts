@@ -146,6 +146,18 @@ async function oneTunnel(cmd: string, t: TunnelRef | undefined, dir: string, io:
   return names[0]!;
 }
 
+/** As oneTunnel, but with no daemon running a name of '' (diagnose reports that as its first failing step). */
+async function oneTunnelOrNone(cmd: string, t: TunnelRef | undefined, dir: string, io: Io): Promise<string | number> {
+  if (t === undefined) {
+    try {
+      if (listTunnels(dir).length === 0) return '';
+    } catch {
+      return '';
+    }
+  }
+  return oneTunnel(cmd, t, dir, io);
+}
+
 async function reload(t: TunnelRef | undefined, io: Io): Promise<number> {
   const dir = controlDir(io.env);
   const name = await oneTunnel('reload', t, dir, io);
@@ -220,6 +232,13 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       return events(cmd, io);
     case 'metrics':
       return metrics(cmd.tunnel, io);
+    case 'diagnose': {
+      const dir = controlDir(io.env);
+      const name = await oneTunnelOrNone('diagnose', cmd.tunnel, dir, io);
+      if (typeof name === 'number') return name;
+      const { runDiagnose } = await import('./diagnose.js');
+      return runDiagnose(name, dir, cmd.json, io);
+    }
     case 'up': {
       const { runUp } = await import('./up.js');
       return runUp(cmd.file, cmd.log, io, { saveKeys: cmd.saveKeys, metrics: { file: cmd.metricsFile, listen: cmd.metricsListen } });

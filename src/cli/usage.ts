@@ -131,6 +131,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     example: { cmd: 'sudo tsvpn metrics left', does: 'print the metrics of the tunnel named left' },
   },
   {
+    name: 'diagnose',
+    args: '[name|peer.json]',
+    complete: 'tunnel',
+    summary: 'walk the seven troubleshooting steps live and say which fails first, with the evidence and the fix',
+    description: [
+      'Checks, in the order an operator would (docs/diagnose.md): 1 the outer path (route and neighbour towards the peer, IKE, ESP counters, NAT), 2 identity and authentication, 3 proposals and lifetimes, 4 selectors against routes (`ip route get` from a local selector address into the TUN), 5 traffic through the tunnel (the daemon sends its own ICMP echo through the Child SA and waits for the reply), 6 the inner firewall (nftables rules that drop the tunnel\'s traffic) and the return route, 7 the MTU (echo requests with DF of growing size, against the TUN MTU).',
+      'Prints one line per step (pass, fail or unknown), then the first failing step\'s evidence and fix. Exit code 0 when no step fails, 1 when one does. Read-only: it changes no configuration, routes or rules; it only sends probes. Works when the tunnel is down (the daemon not running fails step 1). Without a name, the only daemon running.',
+    ],
+    options: [{ flags: ['-j', '--json'], key: 'json', help: 'the steps as JSON (tunnel, ok, firstFailing, steps with step, name, result, summary, evidence, fix)' }, HELP],
+    example: { cmd: 'sudo tsvpn diagnose left', does: 'find why the tunnel named left carries no traffic' },
+  },
+  {
     name: 'demo',
     args: '',
     complete: 'none',

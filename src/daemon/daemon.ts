@@ -13,7 +13,7 @@ import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { IkeSaConfig } from '../ike/config.js';
-import { ipToBytes } from '../wire/selectors.js';
+import { formatSelector, ipToBytes } from '../wire/selectors.js';
 import { addTunAddress, checkRoutes, installRoutes, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
@@ -27,7 +27,7 @@ import { clampMss } from '../ipsec/mss.js';
 import { Sad } from '../ipsec/sad.js';
 import { Spd } from '../ipsec/spd.js';
 import { DaemonError, startControl, type ControlServer } from './control.js';
-import { Datapath, type InboundSeen } from './datapath.js';
+import { Datapath, innerBatch, type InboundSeen } from './datapath.js';
 import { EffectApplier } from './effects.js';
 import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
 import { SaveKeys } from './save-keys.js';
@@ -36,8 +36,11 @@ import { observeCommand, type DaemonEvents } from './observe.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
+import { checkPolicyMisses, checkTraffic, type TrafficSample } from './traffic-check.js';
+import { parseProbeRequest, probeTarget, sendProbe, type ProbeResult } from './probe.js';
+import { spiHex } from '../wire/spi.js';
 import { checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
-import { formatEndpoint } from '../wire/ip-text.js';
+import { bytesToIp, formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
 import { nativeInPlaceAead } from '../io/native-aead.js';
 import { NAT_T_PORT } from '../wire/constants.js';
@@ -89,7 +92,7 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   let d: Running | undefined;
   // the control socket first: "already up" is a better answer than "port 500 in use"
   const control = await startControl(opts.controlDir ?? '/run/tsvpn', gw.name, (req) =>
-    d ? (observeCommand(req.cmd, gw.name, d) ?? d.control(req.cmd)) : { ok: false, error: 'the tunnel is still starting' },
+    d ? (observeCommand(req.cmd, gw.name, d) ?? d.control(req.cmd, req)) : { ok: false, error: 'the tunnel is still starting' },
   );
   const opened: { close(): void }[] = [];
   try {
@@ -166,6 +169,11 @@ class Running {
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
   private routeCheckAt: number;
+  /** The Child SAs' counters at the last periodic check, and those found flat (F5 from counters, src/daemon/traffic-check.ts). */
+  private trafficSample: TrafficSample | undefined;
+  private flatInbound: ReadonlySet<string> = new Set();
+  /** `no-policy` drops at the last check, and the destinations already reported as F5 (src/daemon/traffic-check.ts). */
+  private policyMisses = { total: 0, at: 0, reported: new Set<string>() };
 
   constructor(
     private gw: GatewayConfig,
@@ -179,6 +187,7 @@ class Running {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
     this.routeCheckAt = clock() + ROUTE_CHECK_MS;
+    this.policyMisses.at = clock();
     const peers = gw.connections;
     const first = peers[0]!;
     const local = first.local.addr;
@@ -434,6 +443,8 @@ class Running {
   private checkOwnRoutes(now: number): void {
     this.routeCheckAt = now + ROUTE_CHECK_MS;
     if (this.applier.retryRoutes().length > 0) this.events.emit('routed'); // tsvpn up announces them
+    this.checkFlatInbound(now);
+    this.checkPolicyMisses(now);
     let missing: string[];
     try {
       missing = checkRoutes();
@@ -445,6 +456,54 @@ class Running {
     this.routesMissing = missing;
     for (const m of fresh) this.log.warn('route', `${m}: traffic for it is dropped by the guard, not sent in clear`);
     if (fresh.length > 0) this.applier.eventLog.failure('F5', `${missing.length} of tsvpn's routes or rules are gone (deleted by someone else?): traffic for them is dropped`, { missing });
+  }
+
+  /**
+   * Failure map F5 from the counters: a Child SA that sends, receives nothing, while its peer
+   * still answers IKE (src/daemon/traffic-check.ts). One F5 per Child SA until data comes back.
+   */
+  private checkFlatInbound(now: number): void {
+    const heardBy = new Map<number, number | undefined>();
+    for (const sa of this.dispatcher.list()) for (const c of sa.children) heardBy.set(c.spiIn, sa.lastHeard);
+    const children = [...this.applier.children].map(([spiIn, rec]) => {
+      const dpdS = this.conns.get(rec.info.conn)?.peer.ike.dpdS ?? 0;
+      return { spiIn: spiHex(spiIn), conn: rec.info.conn, child: rec.info.name, packetsOut: rec.outSa.counters.passed, packetsIn: rec.inSa.counters.passed, ikeHeardAt: heardBy.get(spiIn), heardWithinMs: ROUTE_CHECK_MS + dpdS * 1000 };
+    });
+    const cur: TrafficSample = { at: now, children };
+    const prev = this.trafficSample;
+    this.trafficSample = cur;
+    if (!prev) return;
+    const v = checkTraffic(prev, cur, this.flatInbound);
+    this.flatInbound = v.flagged;
+    for (const spi of v.recovered) this.log.info('esp', `Child SA ${spi}: packets come back again`);
+    for (const f of v.found) {
+      this.applier.eventLog.failure('F5', `Child SA ${f.child} sent ${f.outboundDelta} packets in ${f.windowS} s and received none, while the peer answers IKE (heard ${f.ikeLastHeardS} s ago): ${f.hint}`, f, f.conn);
+    }
+  }
+
+  /** Failure map F5: outbound packets that recur with no SPD entry for them (src/daemon/traffic-check.ts). */
+  private checkPolicyMisses(now: number): void {
+    const pm = this.policyMisses;
+    const total = this.sad.counters.outbound.drops['no-policy'];
+    const sel = (list: PeerConfig['remote']['ts']) => list.map((t) => ({ text: formatSelector(t), startAddr: t.startAddr, endAddr: t.endAddr }));
+    const peers = [...this.conns.values()].map((c) => c.peer);
+    const f = checkPolicyMisses({
+      prevTotal: pm.total,
+      total,
+      windowStart: pm.at,
+      now,
+      recent: this.datapath.spdMisses.list(),
+      remote: peers.flatMap((p) => sel(p.remote.ts)),
+      local: peers.flatMap((p) => sel(p.local.ts)),
+      reported: pm.reported,
+      format: bytesToIp,
+    });
+    pm.total = total;
+    pm.at = now;
+    if (!f) return;
+    if (pm.reported.size >= 64) pm.reported.clear(); // bounded: an old destination may be reported again
+    pm.reported.add(f.dst);
+    this.applier.eventLog.failure('F5', `${f.misses} packets in ${f.windowS} s matched no selector, e.g. ${f.src} -> ${f.dst}: ${f.hint}`, f);
   }
 
   /** What the file allows but should not (src/config/file-safety.ts): said at start and at each reload. */
@@ -520,6 +579,7 @@ class Running {
       lastChildGone: this.applier.eventLog.lastChildGone,
       routesMissing: this.routesMissing.length,
       pools: [...this.pools.values()].map((p) => p.status()),
+      spdMisses: this.datapath.spdMisses.list().map((m) => ({ src: bytesToIp(m.src), dst: bytesToIp(m.dst), protocol: m.protocol, at: m.at })),
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,
@@ -536,14 +596,44 @@ class Running {
     });
   }
 
-  control(cmd: string): { ok: true; status?: TunnelStatus; summary?: string } | { ok: false; error: string } {
+  control(cmd: string, req: Record<string, unknown> = {}): { ok: true; status?: TunnelStatus; summary?: string } | { ok: false; error: string } | Promise<{ ok: true; probe: ProbeResult } | { ok: false; error: string }> {
     if (cmd === 'status') return { ok: true, status: this.status() };
+    if (cmd === 'probe') return this.probe(req);
     if (cmd === 'reload') return this.reloadFile();
     if (cmd === 'down') {
       setImmediate(() => void this.down('control socket'));
       return { ok: true };
     }
-    return { ok: false, error: `unknown command ${JSON.stringify(cmd)} (status, down, reload)` };
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)} (status, down, reload, probe)` };
+  }
+
+  /** Read-only: ICMP echo through a Child SA, for `tsvpn diagnose` (src/daemon/probe.ts). One at a time. */
+  private async probe(req: Record<string, unknown>): Promise<{ ok: true; probe: ProbeResult } | { ok: false; error: string }> {
+    if (this.datapath.echoWatch) return { ok: false, error: 'another probe is running' };
+    let r;
+    try {
+      r = parseProbeRequest(req);
+    } catch (e) {
+      return { ok: false, error: errText(e) };
+    }
+    const cands = [...this.applier.children.values()].map((rec) => ({ conn: rec.info.conn, child: rec.info.name, state: 'INSTALLED', localTs: rec.info.localTs, remoteTs: rec.info.remoteTs, src: this.conns.get(rec.info.conn)?.src ?? [] }));
+    const t = probeTarget(cands, r.conn);
+    if ('error' in t) return { ok: false, error: t.error };
+    const io = {
+      inject: (pkts: readonly Uint8Array[]) => this.injectInner(pkts),
+      watch: (fn: ((p: Uint8Array) => void) | undefined) => (this.datapath.echoWatch = fn),
+      now: this.clock,
+    };
+    try {
+      return { ok: true, probe: await sendProbe(io, t, r, this.datapath.innerMtu, this.random(2).reduce((a, b) => (a << 8) | b, 0)) };
+    } catch (e) {
+      return { ok: false, error: errText(e) };
+    }
+  }
+
+  /** Inner packets handed to the datapath as one batch read from the TUN. */
+  private injectInner(pkts: readonly Uint8Array[]): void {
+    for (const ev of this.datapath.outbound(innerBatch(pkts))) this.rekeyBySpiOut(ev.spi);
   }
 
   down(reason = 'requested'): Promise<void> {

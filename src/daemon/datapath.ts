@@ -10,6 +10,7 @@
 import { processInbound } from '../ipsec/inbound.js';
 import { SpiHold } from '../ipsec/spi-hold.js';
 import { processOutbound } from '../ipsec/outbound.js';
+import { DropReason, SpdMissRing } from '../ipsec/counters.js';
 import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
@@ -77,6 +78,8 @@ const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 
 export class Datapath {
   readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0 };
+  /** The last outbound packets no SPD entry matched (F5 evidence, src/daemon/traffic-check.ts). */
+  readonly spdMisses = new SpdMissRing();
   /** When the last authenticated ESP packet arrived (DPD reads it). */
   lastInbound = 0;
   private readonly pkts: Uint8Array[] = [];
@@ -90,6 +93,8 @@ export class Datapath {
    * The daemon sets it whenever it has applied IKE effects.
    */
   holdUnknownSpis = false;
+  /** `tsvpn diagnose`'s probe (src/daemon/probe.ts): shown each inner packet ESP delivers while set. */
+  echoWatch: ((p: Uint8Array) => void) | undefined = undefined;
   /** ESP for an SPI that may be about to be installed; the daemon's timer releases it (holdDeadline). */
   readonly held = new SpiHold();
   private readonly seen = { saSeen: [] as EspSa[], held: 0, encapLearnt: [] as EspSa[] };
@@ -101,6 +106,11 @@ export class Datapath {
   };
 
   constructor(private readonly o: DatapathOptions) {}
+
+  /** The largest inner packet sent (larger ones are answered with ICMP, F7). */
+  get innerMtu(): number {
+    return this.o.innerMtu;
+  }
 
   /**
    * One batch read from the TUN: encrypt and send. Returns the outbound SAs' sequence-number
@@ -156,6 +166,7 @@ export class Datapath {
     if (this.replies.length > 0) this.writeTun(this.replies);
     if (pkts.length === 0) return NO_EVENTS;
     const r = processOutbound(o.spd, o.sad, pkts, o.now());
+    for (const d of r.drops) if (d.reason === DropReason.NO_POLICY) this.spdMisses.record(pkts[d.index], o.now());
     for (const ev of r.events) o.log.warn('esp', `SA ${spiHex(ev.spi)}: ${ev.type}, rekeying`);
     const n = r.esp.length;
     if (n === 0) return r.events;
@@ -247,6 +258,7 @@ export class Datapath {
     if (r.packets.length === 0) return;
     this.lastInbound = this.o.now();
     this.observe(r.sa, viaUdp);
+    if (this.echoWatch) for (const p of r.packets) this.echoWatch(p);
     if (r.sa.some((sa) => sa.mode === 'transport')) {
       this.writeTransport(r.packets, r.sa, r.nextHeader);
       return;
@@ -331,6 +343,21 @@ export class Datapath {
 }
 
 const NO_EVENTS: readonly SaEvent[] = [];
+
+/** Packets laid back to back as one batch, as the TUN reader hands them over (for packets made, not read: diagnose's probe). */
+export function innerBatch(packets: readonly Uint8Array[]): InnerBatch {
+  const buf = new Uint8Array(packets.reduce((n, p) => n + p.length, 0));
+  const offsets = new Uint32Array(packets.length);
+  const lengths = new Uint32Array(packets.length);
+  let off = 0;
+  packets.forEach((p, i) => {
+    buf.set(p, off);
+    offsets[i] = off;
+    lengths[i] = p.length;
+    off += p.length;
+  });
+  return { buf, offsets, lengths, count: packets.length };
+}
 
 /** IPv4 protocol (byte 9) or IPv6 Next Header (byte 6) is TCP; extension headers are left alone. */
 function isTcp(p: Uint8Array): boolean {

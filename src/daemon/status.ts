@@ -84,6 +84,8 @@ export interface TunnelStatus {
   routesMissing?: number;
   /** The gateway's address pools: size, addresses online (held by an IKE SA) and offline (kept for their identity). */
   pools?: PoolStatus[];
+  /** The last outbound packets no selector matched (`no-policy`, F5), newest last; `ago` in seconds. */
+  spdMisses?: { src: string; dst: string; protocol: number; ago: number }[];
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -152,6 +154,7 @@ export interface StatusInput {
   pools?: PoolStatus[];
   lastChildGone?: ChildGone | null;
   routesMissing?: number;
+  spdMisses?: { src: string; dst: string; protocol: number; at: number }[];
   now: number; // ms, same clock as the records
 }
 
@@ -248,6 +251,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     lastChildGone: s.lastChildGone ?? null,
     routesMissing: s.routesMissing ?? 0,
     ...(s.pools && s.pools.length > 0 ? { pools: s.pools } : {}),
+    ...(s.spdMisses && s.spdMisses.length > 0 ? { spdMisses: s.spdMisses.map(({ at, ...m }) => ({ ...m, ago: ago(s.now, at) })) } : {}),
   };
 }
 

@@ -84,3 +84,54 @@ export function totalDrops(d: DropCounts): number {
   for (const r of ALL_DROP_REASONS) n += d[r];
   return n;
 }
+
+/** One outbound packet no SPD entry matched, as the ring hands it out. */
+export interface SpdMiss {
+  src: Uint8Array;
+  dst: Uint8Array;
+  protocol: number;
+  /** When it was dropped (ms, the datapath's clock). */
+  at: number;
+}
+
+const MISS_SLOTS = 8;
+
+/**
+ * The last few outbound packets dropped as `no-policy` (RFC 4301 §5.1: no SPD entry matched),
+ * their addresses and protocol, for failure map F5's evidence. A fixed ring: recording copies
+ * into preallocated arrays and allocates nothing; only list() does.
+ */
+export class SpdMissRing {
+  private readonly addrs = new Uint8Array(MISS_SLOTS * 32);
+  private readonly family = new Uint8Array(MISS_SLOTS);
+  private readonly protocol = new Uint8Array(MISS_SLOTS);
+  private readonly at = new Float64Array(MISS_SLOTS);
+  private next = 0;
+  private size = 0;
+
+  /** Note a dropped inner packet (already decoded once, so its header is whole). */
+  record(p: Uint8Array, now: number): void {
+    const v6 = p[0] >> 4 === 6;
+    const len = v6 ? 16 : 4;
+    const s = v6 ? 8 : 12; // RFC 8200 §3 / RFC 791 §3.1: source address offset; the destination follows it
+    const slot = this.next;
+    this.addrs.set(p.subarray(s, s + 2 * len), slot * 32);
+    this.family[slot] = len;
+    this.protocol[slot] = v6 ? p[6] : p[9];
+    this.at[slot] = now;
+    this.next = (slot + 1) % MISS_SLOTS;
+    if (this.size < MISS_SLOTS) this.size++;
+  }
+
+  /** The misses held, oldest first. */
+  list(): SpdMiss[] {
+    const out: SpdMiss[] = [];
+    for (let k = 0; k < this.size; k++) {
+      const slot = (this.next - this.size + k + MISS_SLOTS) % MISS_SLOTS;
+      const len = this.family[slot];
+      const base = slot * 32;
+      out.push({ src: this.addrs.slice(base, base + len), dst: this.addrs.slice(base + len, base + 2 * len), protocol: this.protocol[slot], at: this.at[slot] });
+    }
+    return out;
+  }
+}

@@ -44,7 +44,7 @@ describe('generated man page and completions', () => {
     const srv = createServer();
     try {
       await new Promise<void>((r) => srv.listen(join(dir, 'left-gw.sock'), r));
-      expect(complete([''], dir)).toEqual(['--help', '--version', 'demo', 'down', 'events', 'help', 'metrics', 'reload', 'status', 'up']);
+      expect(complete([''], dir)).toEqual(['--help', '--version', 'demo', 'diagnose', 'down', 'events', 'help', 'metrics', 'reload', 'status', 'up']);
       expect(complete(['st'], dir)).toEqual(['status']);
       expect(complete(['status', '--'], dir)).toEqual(['--help', '--json']);
       expect(complete(['down', 'le'], dir)).toEqual(['left-gw']);

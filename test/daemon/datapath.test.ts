@@ -10,6 +10,7 @@ import { clampMss } from '../../src/ipsec/mss.js';
 import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';
+import { bytesToIp } from '../../src/wire/ip-text.js';
 import { gcm, pair, sel, udpPacket } from '../ipsec/helpers.js';
 
 function rig(o: { innerMtu?: number; mss?: boolean; seqSoftLimit?: bigint } = {}) {
@@ -82,6 +83,17 @@ describe('datapath', () => {
     expect(events).toEqual([{ type: 'seq-soft-limit', spi: expect.any(Number) }]);
     expect(dp.outbound(batch())).toEqual([]);
     expect(sends.reduce((n, s) => n + s.n, 0)).toBe(6); // the packets still went out
+  });
+
+  it('keeps the last eight packets no selector matched (no-policy) in a ring: addresses and protocol, oldest first', () => {
+    const { dp, sad } = rig();
+    dp.outbound(batchOf([udpPacket('192.0.2.7', '203.0.113.9', 1000, 53, 50), udpPacket('192.0.2.7', '198.51.100.77', 1000, 53, 50)]));
+    expect(sad.counters.outbound.drops['no-policy']).toBe(1);
+    expect(dp.spdMisses.list().map((m) => [bytesToIp(m.src), bytesToIp(m.dst), m.protocol])).toEqual([['192.0.2.7', '198.51.100.77', 17]]);
+    dp.outbound(batchOf(Array.from({ length: 10 }, (_, i) => udpPacket('192.0.2.7', `198.51.100.${i}`, 1000, 53, 50))));
+    expect(dp.spdMisses.list().map((m) => bytesToIp(m.dst))).toEqual(['198.51.100.2', '198.51.100.3', '198.51.100.4', '198.51.100.5', '198.51.100.6', '198.51.100.7', '198.51.100.8', '198.51.100.9']);
+    dp.outbound(batchOf([udpPacket('2001:db8::1', '2001:db8:9::1', 1, 2, 60)]));
+    expect(dp.spdMisses.list().map((m) => bytesToIp(m.dst)).at(-1)).toBe('2001:db8:9::1');
   });
 
   it('an outbound SA with no outer path sends nothing and counts its packets under no-destination', () => {
