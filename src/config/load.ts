@@ -135,6 +135,19 @@ export interface PeerOutline {
   pools?: string[];
 }
 
+/**
+ * swanctl's `dynamic` on a side that asks for virtual IPs: whatever address the gateway gives,
+ * so every address of each family asked for (the gateway narrows it to the one it leased,
+ * RFC 7296 §2.19). Without `vips`, `dynamic` is the side's own address (resolve.ts selectors).
+ */
+function withVipsDynamic(ts: string[], vips: SideJson['vips']): string[] {
+  if (!vips) return ts;
+  return ts.flatMap((t) => {
+    const dyn = /^dynamic(?=$|\[)/i.exec(t.trim());
+    return dyn ? vips.map((v) => `${v}/0${t.trim().slice(dyn[0].length)}`) : [t];
+  });
+}
+
 /** Does this connection carry IPv6 inside the tunnel? */
 export const carriesV6 = (o: PeerOutline) => tsFamilies(o.localTs ?? []).has(6) || tsFamilies(o.remoteTs ?? []).has(6);
 
@@ -170,11 +183,12 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
   const remoteId = identity(j.remote.id, '/remote/id', probs, true);
 
   const mode = j.child.mode ?? DEFAULTS.mode;
-  const localTs = selectors(j.local.ts, '/local/ts', localAddr, probs);
+  const localTexts = withVipsDynamic(j.local.ts, j.local.vips);
+  const localTs = selectors(localTexts, '/local/ts', localAddr, probs);
   const remoteTs = selectors(j.remote.ts, '/remote/ts', remoteAddr, probs);
-  if (localTs.length === j.local.ts.length && remoteTs.length === j.remote.ts.length) checkFamilies(localTs, remoteTs, probs);
+  if (localTs.length === localTexts.length && remoteTs.length === j.remote.ts.length) checkFamilies(localTs, remoteTs, probs);
   if (mode === 'transport') {
-    checkTransport(localTs, j.local.ts, '/local/ts', localAddr, probs);
+    checkTransport(localTs, localTexts, '/local/ts', localAddr, probs);
     checkTransport(remoteTs, j.remote.ts, '/remote/ts', remoteAddr, probs);
   }
 
@@ -193,7 +207,7 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     localPort: j.local.port ?? DEFAULTS.port,
     remoteAddr,
     remoteId,
-    ...(localTs.length === j.local.ts.length ? { localTs } : {}),
+    ...(localTs.length === localTexts.length ? { localTs } : {}),
     ...(remoteTs.length === j.remote.ts.length ? { remoteTs } : {}),
   };
   const auth = resolveAuth(j, ctx, localId, probs);

@@ -131,6 +131,19 @@ describe('documented variants', () => {
     expect(p.remote.tsText).toEqual(['198.51.100.2[tcp/443]']);
   });
 
+  it('a client asking for virtual IPs: "dynamic" is any address of each family asked for (the gateway narrows it to the lease)', () => {
+    const j = example();
+    j.local.vips = ['0.0.0.0', '::'];
+    j.local.ts = ['dynamic'];
+    j.remote.ts = ['203.0.113.128/25', '2001:db8:2::/48'];
+    const p = load(j);
+    expect(p.local.vips).toEqual([4, 6]);
+    expect(p.local.tsText).toEqual(['0.0.0.0/0', '::/0']);
+    j.local.vips = ['0.0.0.0'];
+    j.remote.ts = ['203.0.113.128/25'];
+    expect(load(j).local.tsText).toEqual(['0.0.0.0/0']);
+  });
+
   it('tun, encap, mssClamp, keepalive, dpdAction, retransmit, ports, child name and durations', () => {
     const j = {
       ...example(),

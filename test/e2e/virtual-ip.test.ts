@@ -46,7 +46,7 @@ const gatewayFile = {
 
 const clientFile = (i: number) => ({
   name: `c${i}`,
-  local: { addr: outer(i), id: `c${i}.example`, auth: 'psk', ts: ['0.0.0.0/0'], vips: ['0.0.0.0'] },
+  local: { addr: outer(i), id: `c${i}.example`, auth: 'psk', ts: ['dynamic'], vips: ['0.0.0.0'] },
   remote: { addr: GW, id: 'gw.example', auth: 'psk', ts: ['10.0.0.0/24'] },
   psk: PSK,
   ike: { proposals: ['aes256gcm16-prfsha256-x25519'] },
