@@ -42,6 +42,8 @@ export interface SwanctlConn {
   mobike?: boolean;
   /** `vips`: virtual IPs to ask the responder for, e.g. ['0.0.0.0'] (then local_ts is usually `dynamic`). */
   vips?: string[];
+  /** A gateway's `pools` section, each named in the connection's `pools` (its remote_ts is then usually `dynamic`). */
+  pools?: Record<string, { addrs: string; dns?: string[] }>;
   /** PSK secret; written as one secrets.ike entry binding both ids. */
   psk?: string;
 }
@@ -66,6 +68,7 @@ export function swanctlConf(c: SwanctlConn): string {
   ind(2, `mobike = ${c.mobike ? 'yes' : 'no'}`);
   ind(2, `keyingtries = ${c.keyingtries ?? 1}`);
   if (c.vips?.length) ind(2, `vips = ${listOf(c.vips)}`);
+  if (c.pools) ind(2, `pools = ${listOf(Object.keys(c.pools))}`);
   if (c.encap) ind(2, 'encap = yes');
   if (c.dpdDelay) ind(2, `dpd_delay = ${c.dpdDelay}`);
   if (c.rekeyTime) ind(2, `rekey_time = ${c.rekeyTime}`);
@@ -96,6 +99,16 @@ export function swanctlConf(c: SwanctlConn): string {
   ind(2, '}');
   ind(1, '}');
   ind(0, '}');
+  if (c.pools) {
+    ind(0, 'pools {');
+    for (const [name, p] of Object.entries(c.pools)) {
+      ind(1, `${name} {`);
+      ind(2, `addrs = ${q(p.addrs)}`);
+      if (p.dns?.length) ind(2, `dns = ${listOf(p.dns)}`);
+      ind(1, '}');
+    }
+    ind(0, '}');
+  }
   if (c.psk !== undefined) {
     ind(0, 'secrets {');
     ind(1, `ike-${c.name} {`);

@@ -1,10 +1,11 @@
-// Issue 14 item 1, against real road warriors: strongSwan 5.9.8 charons with `vips = 0.0.0.0`
-// (RFC 7296 §2.19: CP(CFG_REQUEST) in IKE_AUTH) initiate to one `tsvpn up gw.json` whose
-// connection hands out addresses from a pool of three. Each charon runs in its own namespace
-// (charon binds the IKE ports on the wildcard), joined to the gateway's bridge by a veth. The
-// first three get distinct addresses of the pool (swanctl --list-sas: local-vips) and the DNS
-// server, and ping the gateway's network from their address; the fourth is refused with
-// INTERNAL_ADDRESS_FAILURE, which both sides report.
+// Issue 14 item 1, virtual IPs (RFC 7296 §2.19: CP(CFG_REQUEST) in IKE_AUTH) against strongSwan
+// 5.9.8 in both roles. First, road warriors: charons with `vips = 0.0.0.0` initiate to one
+// `tsvpn up gw.json` whose connection hands out addresses from a pool of three. Each charon
+// runs in its own namespace (charon binds the IKE ports on the wildcard), joined to the
+// gateway's bridge by a veth. The first three get distinct addresses of the pool (swanctl
+// --list-sas: local-vips) and the DNS server, and ping the gateway's network from their
+// address; the fourth is refused with INTERNAL_ADDRESS_FAILURE, which both sides report.
+// Then the other way: a charon gateway with a pool, and a tsvpn client with `local.vips`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -167,5 +168,94 @@ describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtu
     expect(s.connections.find((x) => x.name === 'rw')!.lastFailure, why(4)).toMatchObject({ row: 'F4', message: `no virtual IP for ${idOf(4)}: every address is leased (rw ${POOL}: 3 of 3 online)` });
     expect(s.pools![0]).toMatchObject({ online: 3 });
     for (const i of [1, 2, 3]) expect(hasInstalled(charons.get(i)!.listSas(), CHILD), `rw${i}`).toBe(true);
+  }, 60_000);
+});
+
+describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
+  const SG_NS = `${PREFIX}sg-${tag}`;
+  const CL_NS = `${PREFIX}cl-${tag}`;
+  const SG = '198.51.100.2';
+  const CL = '198.51.100.3';
+  const dir = mkdtempSync(join(tmpdir(), 'tsvpn-vipc-'));
+  const ctl = join(dir, 'ctl');
+  let charon: Strongswan | undefined;
+  let client: ChildProcess | undefined;
+  const clientLog = () => readFileSync(join(dir, 'client.log'), 'utf8');
+  const why = () => `--- tsvpn client ---\n${tail(clientLog(), 30)}\n--- charon gateway ---\n${tail(charon?.log() ?? '', 30)}`;
+
+  beforeAll(async () => {
+    for (const n of [SG_NS, CL_NS]) {
+      ip(['netns', 'add', n]);
+      ip(['link', 'set', 'lo', 'up'], n);
+    }
+    ip(['link', 'add', 'eth0', 'netns', SG_NS, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', CL_NS]);
+    ip(['addr', 'add', `${SG}/24`, 'dev', 'eth0'], SG_NS);
+    ip(['addr', 'add', `${CL}/24`, 'dev', 'eth0'], CL_NS);
+    for (const n of [SG_NS, CL_NS]) ip(['link', 'set', 'eth0', 'up'], n);
+    ip(['addr', 'add', `${GW_HOST}/32`, 'dev', 'lo'], SG_NS);
+    charon = await startStrongswan({
+      ns: SG_NS,
+      name: 'sgw',
+      conf: swanctlConf({
+        name: 'rw',
+        localAddrs: SG,
+        remoteAddrs: '%any',
+        proposals: [PROPOSAL],
+        pools: { rw: { addrs: '10.4.0.0/28', dns: [DNS] } },
+        local: { auth: 'psk', id: 'gw.example' },
+        remote: { auth: 'psk', id: 'client.example' },
+        child: { name: CHILD, localTs: ['10.0.0.0/24'], remoteTs: ['dynamic'], espProposals: ['aes256gcm16'] },
+        psk: PSK,
+      }),
+    });
+    const file = join(dir, 'client.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'client',
+        local: { addr: CL, id: 'client.example', auth: 'psk', ts: ['dynamic'], vips: ['0.0.0.0'] },
+        remote: { addr: SG, id: 'gw.example', auth: 'psk', ts: ['10.0.0.0/24'] },
+        psk: PSK,
+        ike: { proposals: [PROPOSAL] },
+        child: { proposals: ['aes256gcm16'] },
+        start: 'initiate',
+        tun: { name: 'tsvipc' },
+      }),
+      { mode: 0o600 },
+    );
+    const fd = openSync(join(dir, 'client.log'), 'a', 0o600);
+    client = spawn('ip', ['netns', 'exec', CL_NS, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
+    closeSync(fd);
+  }, 60_000);
+
+  afterAll(async () => {
+    await charon?.stop();
+    if (client && client.exitCode === null) {
+      client.kill('SIGTERM');
+      await until(() => client!.exitCode !== null || client!.signalCode !== null, { timeout: 3000, interval: 100, what: 'the client to exit' }).catch(() => client!.kill('SIGKILL'));
+    }
+    delNs(SG_NS);
+    delNs(CL_NS);
+    rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('the client gets an address of the charon\'s pool and its DNS server, puts it on its TUN and reaches the gateway network from it', async () => {
+    const up = (s: TunnelStatus | undefined) => s?.ikeSas.find((sa) => sa.state === 'ESTABLISHED' && sa.children.some((c) => c.state === 'INSTALLED'));
+    await until(async () => up(await fetchStatus(ctl, 'client').catch(() => undefined)), { timeout: 20_000, interval: 200, what: 'the client up' }).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${why()}`);
+    });
+    const sa = up(await fetchStatus(ctl, 'client'))!;
+    const vip = sa.vips?.own?.[0];
+    expect(vip, why()).toMatch(/^10\.4\.0\.(\d+)$/);
+    expect(sa.vips?.dns).toEqual([DNS]);
+    expect(sa.children[0]!.localTs).toEqual([vip]);
+    // strongSwan leased it to this identity
+    const ss = charon!.listSas().find((x) => x.state === 'ESTABLISHED')!;
+    const remoteVips = ss.raw['remote-vips'];
+    expect(Array.isArray(remoteVips) ? remoteVips : [remoteVips]).toEqual([vip]);
+    expect(ip(['-o', 'addr', 'show', 'dev', 'tsvipc'], CL_NS)).toContain(`inet ${vip}/32`);
+    // the host's own traffic leaves from the virtual IP: no -I
+    const p = await nsRun(CL_NS, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', GW_HOST]);
+    expect(p.code, `${p.out}\n${why()}`).toBe(0);
   }, 60_000);
 });
