@@ -6,11 +6,11 @@ export const TIERS = {
     'test/*.test.ts',
     'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
     'test/daemon/{control,datapath,effects,event-lines,event-log,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,probe,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,traffic-check,transport-datapath,wireshark-tables}.test.ts',
-    'test/io/{sd-notify,route-plan}.test.ts',
+    'test/io/{sd-notify,route-plan,resolv-conf}.test.ts',
     'test/interop/{expect,wait}.test.ts',
   ],
   /** Root: TUN devices, sockets and network namespaces, tsvpn against tsvpn. */
-  e2e: ['test/e2e/**/*.test.ts', 'test/io/**/!(sd-notify|route-plan).test.ts', 'test/daemon/{dpd,nat,restart,start,tunnel}.test.ts'],
+  e2e: ['test/e2e/**/*.test.ts', 'test/io/**/!(sd-notify|route-plan|resolv-conf).test.ts', 'test/daemon/{dpd,nat,restart,start,tunnel}.test.ts'],
   /** Root and strongSwan (charon, swanctl, pki): tsvpn against a real peer. */
   interop: ['test/interop/{gateway-strongswan,matrix,nat-lab,pki,rekey-load,strongswan-lab,virtual-ip-strongswan}.test.ts'],
 } as const;

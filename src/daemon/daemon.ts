@@ -6,6 +6,7 @@
 // control socket.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { ANY, asGateway, type GatewayConfig, type PeerConfig } from '../config/types.js';
 import { disposePeerConfig, samePeerConfig, toIkeSaConfig } from '../config/ike-config.js';
 import { ConfigError } from '../config/errors.js';
@@ -16,6 +17,7 @@ import type { IkeSaConfig } from '../ike/config.js';
 import { formatSelector, ipToBytes } from '../wire/selectors.js';
 import { addTunAddress, checkRoutes, installRoutes, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
+import { applyDns, RESOLV_CONF, restoreDns, type DnsFiles } from '../io/resolv-conf.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
@@ -96,7 +98,8 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   );
   const opened: { close(): void }[] = [];
   try {
-    d = new Running(gw, log, clock, opened, control, opts.load, saveKeys);
+    const dns = { file: RESOLV_CONF, backup: join(opts.controlDir ?? '/run/tsvpn', `${gw.name}.resolv.conf`) };
+    d = new Running(gw, log, clock, opened, control, opts.load, saveKeys, dns);
   } catch (e) {
     for (const o of opened.reverse()) o.close();
     await control.close();
@@ -165,6 +168,8 @@ class Running {
   private readonly conns = new Map<string, Conn>();
   /** The file's address pools by name (src/ike/address-pool.ts), shared by the connections that name them. */
   private readonly pools = new Map<string, AddressPool>();
+  /** DNS servers from gateways, by connection, while in the resolver file (RFC 7296 §3.15.1). */
+  private readonly dnsFrom = new Map<string, string[]>();
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
@@ -183,6 +188,8 @@ class Running {
     private readonly controlServer: ControlServer,
     private readonly load: (() => PeerConfig | GatewayConfig) | undefined,
     private readonly saveKeys: SaveKeys | undefined,
+    /** Where DNS servers from a gateway go, and where the original resolver file is kept meanwhile (io/resolv-conf.ts). */
+    private readonly dnsFiles: DnsFiles,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
@@ -208,6 +215,7 @@ class Running {
     quietIpv6(this.tun.name, peers, log);
     // what a killed run left (rules, guard routes) goes before this run installs anything (io/routes.ts)
     for (const l of sweepStaleRoutes(this.tun.name)) log.info('route', `removed what a previous run left: ${l}`);
+    if (restoreDns(this.dnsFiles)) log.info('daemon', `restored ${this.dnsFiles.file}, which a previous run left holding a gateway's DNS servers`);
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${first.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peers.some((p) => p.encap === 'auto')) {
@@ -338,6 +346,30 @@ class Running {
     c.src = [...c.vips, ...c.src.filter((x) => !c.vips.some((v) => family(v) === family(x)))];
   }
 
+  /**
+   * The resolver file holds the DNS servers of every connection that has some (none left: the
+   * original is back). Only the host's whole resolver can be set this way; per-domain DNS
+   * (systemd-resolved) is not done yet.
+   */
+  private useDns(conn: string, servers: string[]): void {
+    const before = [...this.dnsFrom.values()].flat().join();
+    if (servers.length > 0) this.dnsFrom.set(conn, servers);
+    else this.dnsFrom.delete(conn);
+    const all = [...new Set([...this.dnsFrom.values()].flat())];
+    if (all.join() === before) return;
+    if (all.length === 0) {
+      if (restoreDns(this.dnsFiles)) this.log.info('daemon', `DNS: ${this.dnsFiles.file} restored`);
+      return;
+    }
+    try {
+      const skipped = applyDns(this.dnsFiles, all, `DNS servers from ${[...this.dnsFrom.keys()].join(', ')}`);
+      if (skipped) this.log.warn('daemon', `DNS: ${skipped}`);
+      else this.log.info('daemon', `DNS: ${all.join(', ')} in ${this.dnsFiles.file} while the tunnel is up`);
+    } catch (e) {
+      this.log.error('daemon', `DNS: ${this.dnsFiles.file} not changed: ${errText(e)}`);
+    }
+  }
+
   /** A virtual IP no IKE SA of the connection holds any more leaves the TUN. */
   private dropVips(c: Conn): void {
     const held = new Set(this.dispatcher.list().filter((sa) => sa.name === c.peer.name && sa.state !== 'DELETED' && sa.state !== 'FAILED').flatMap((sa) => sa.ownVips?.addresses ?? []));
@@ -345,6 +377,7 @@ class Running {
     if (gone.length === 0) return;
     for (const a of gone) removeTunAddress(this.tun.name, a);
     c.vips = c.vips.filter((a) => held.has(a));
+    if (c.vips.length === 0) this.useDns(c.peer.name, []);
     c.src = routeSources(c.peer);
     if (c.vips.length > 0) this.useVips(c, []);
     this.log.info('daemon', `virtual IP ${gone.join(', ')} off ${this.tun.name}`);
@@ -776,7 +809,10 @@ class Running {
     this.events.emit('ike', e, conn);
     if (this.stopping) return;
     const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
-    if (c && e.type === 'virtual-ip-received') this.useVips(c, e.addresses);
+    if (c && e.type === 'virtual-ip-received') {
+      this.useVips(c, e.addresses);
+      if (e.dns.length > 0) this.useDns(c.peer.name, e.dns);
+    }
     if (c && e.type === 'ike-deleted' && c.vips.length > 0) this.dropVips(c);
     c?.conn.onEvent(this.clock(), e);
   }
@@ -813,6 +849,7 @@ class Running {
       ['held ESP', () => this.datapath.clearHeld()],
       ['SAs and routes', () => this.applier.removeAll()],
       ['on-demand routes', () => this.conns.forEach((c) => c.onDemand.clear())],
+      ['DNS', () => this.dnsFrom.size > 0 && restoreDns(this.dnsFiles)],
       ['TUN', () => this.tun.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],

@@ -3,9 +3,12 @@
 // same gateway network) behind one bridge. Three get distinct addresses with the pool's DNS
 // server, carry the address on their TUN and ping the gateway's network from it; the fourth
 // gets INTERNAL_ADDRESS_FAILURE, reported on both ends, and the address of a client that went
-// down once it tries again.
+// down once it tries again. The DNS server comes with the address: each client namespace has
+// its own /etc/resolv.conf (`ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf), which
+// holds the gateway's server while the tunnel is up and the original, byte for byte, after
+// `down`, and after a SIGKILL once the next `tsvpn up` has started.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +28,9 @@ const GW_HOST = '10.0.0.1';
 const POOL = '10.3.0.10-10.3.0.12';
 const PSK = 'road-warrior-secret-0123456789';
 const CLIENTS = [1, 2, 3, 4];
+/** Each client namespace's own resolver file, as `ip netns exec` mounts it over /etc/resolv.conf. */
+const resolvOf = (i: number) => `/etc/netns/${clientNs(i)}/resolv.conf`;
+const ORIGINAL_RESOLV = (i: number) => `# client ${i}'s own resolver\nnameserver 192.0.2.${i}\noptions edns0 trust-ad\n`;
 
 const gatewayFile = {
   name: 'gw',
@@ -87,6 +93,8 @@ describe.skipIf(!labOk)('virtual IPs: a tsvpn gateway with a pool of 3 and 4 tsv
       ip(['link', 'set', 'lo', 'up'], ns);
       ip(['link', 'set', 'eth0', 'up'], ns);
       ip(['addr', 'add', `${outer(i)}/24`, 'dev', 'eth0'], ns);
+      mkdirSync(`/etc/netns/${ns}`, { recursive: true });
+      writeFileSync(resolvOf(i), ORIGINAL_RESOLV(i));
     }
     up(GW_NS, 'gw', gatewayFile);
     await until(async () => (await status('gw').catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the gateway daemon' });
@@ -97,7 +105,10 @@ describe.skipIf(!labOk)('virtual IPs: a tsvpn gateway with a pool of 3 and 4 tsv
     await sleep(2500);
     for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGKILL');
     delNs(GW_NS);
-    for (const i of CLIENTS) delNs(clientNs(i));
+    for (const i of CLIENTS) {
+      delNs(clientNs(i));
+      rmSync(`/etc/netns/${clientNs(i)}`, { recursive: true, force: true });
+    }
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
@@ -126,6 +137,11 @@ describe.skipIf(!labOk)('virtual IPs: a tsvpn gateway with a pool of 3 and 4 tsv
     // the host's own traffic leaves from the virtual IP (the routes' source), no -I needed
     const plain = await nsRun(clientNs(1), 'ping', ['-c', '1', '-W', '2', GW_HOST]);
     expect(plain.code, plain.out).toBe(0);
+    // the DNS server is the clients' resolver while the tunnel is up; the original is kept beside the control socket
+    for (const i of [1, 2, 3]) {
+      expect(readFileSync(resolvOf(i), 'utf8'), `c${i}`).toMatch(/^# written by tsvpn: .*\nnameserver 10\.0\.0\.53\n$/);
+      expect(readFileSync(join(ctl, `c${i}.resolv.conf`), 'utf8')).toBe(ORIGINAL_RESOLV(i));
+    }
     const text = await nsRun(GW_NS, process.execPath, [TSVPN_BIN, 'status', 'gw'], 15_000, { TSVPN_CONTROL_DIR: ctl });
     expect(text.out).toContain('  virtual IP 10.3.0.10 leased to the peer');
     expect(text.out).toContain(`pool rw ${POOL}: 3 of 3 addresses online, 0 kept for peers gone`);
@@ -147,6 +163,8 @@ describe.skipIf(!labOk)('virtual IPs: a tsvpn gateway with a pool of 3 and 4 tsv
   it('a client that goes down frees its address: the fourth gets it when it connects again', async () => {
     const down = await nsRun(clientNs(1), process.execPath, [TSVPN_BIN, 'down', 'c1'], 15_000, { TSVPN_CONTROL_DIR: ctl });
     expect(down.code, down.out).toBe(0);
+    expect(readFileSync(resolvOf(1), 'utf8')).toBe(ORIGINAL_RESOLV(1)); // byte for byte
+    expect(existsSync(join(ctl, 'c1.resolv.conf'))).toBe(false);
     await until(async () => (await status('gw')).pools![0]!.online === 2, { timeout: 10_000, interval: 200, what: 'c1\'s address offline' });
     expect((await status('gw')).pools![0]).toMatchObject({ online: 2, offline: 1 });
     // c4 connects afresh (its F4 retry would come only after 30 s)
@@ -156,5 +174,19 @@ describe.skipIf(!labOk)('virtual IPs: a tsvpn gateway with a pool of 3 and 4 tsv
     expect(ownVip(await status('c4b'))).toBe('10.3.0.10');
     const p = await ping(clientNs(4), '10.3.0.10', GW_HOST, ['-c', '2', '-W', '2']);
     expect(p.code, p.out).toBe(0);
+  }, 60_000);
+
+  it('a client killed with SIGKILL leaves its DNS server in place; the next tsvpn up puts the original back first, and down leaves it as it was', async () => {
+    expect(readFileSync(resolvOf(2), 'utf8')).toContain('nameserver 10.0.0.53');
+    procs.get('c2')!.kill('SIGKILL');
+    await until(() => procs.get('c2')!.exitCode !== null || procs.get('c2')!.signalCode !== null, { timeout: 5000, interval: 50, what: 'c2 killed' });
+    expect(readFileSync(resolvOf(2), 'utf8')).toContain('nameserver 10.0.0.53'); // nobody restored it
+    up(clientNs(2), 'c2b', { ...clientFile(2), name: 'c2' });
+    await until(async () => childUp(await status('c2').catch(() => undefined)), { timeout: 20_000, interval: 200, what: 'c2 up again' });
+    expect(logOf('c2b')).toContain('restored /etc/resolv.conf, which a previous run left holding a gateway\'s DNS servers');
+    expect(readFileSync(resolvOf(2), 'utf8')).toContain('nameserver 10.0.0.53'); // and its own again
+    const down = await nsRun(clientNs(2), process.execPath, [TSVPN_BIN, 'down', 'c2'], 15_000, { TSVPN_CONTROL_DIR: ctl });
+    expect(down.code, down.out).toBe(0);
+    expect(readFileSync(resolvOf(2), 'utf8')).toBe(ORIGINAL_RESOLV(2));
   }, 60_000);
 });

@@ -7,7 +7,7 @@
 // address; the fourth is refused with INTERNAL_ADDRESS_FAILURE, which both sides report.
 // Then the other way: a charon gateway with a pool, and a tsvpn client with `local.vips`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +176,7 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
   const CL_NS = `${PREFIX}cl-${tag}`;
   const SG = '198.51.100.2';
   const CL = '198.51.100.3';
+  const ORIGINAL_RESOLV = 'nameserver 192.0.2.99\n';
   const dir = mkdtempSync(join(tmpdir(), 'tsvpn-vipc-'));
   const ctl = join(dir, 'ctl');
   let charon: Strongswan | undefined;
@@ -193,6 +194,9 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
     ip(['addr', 'add', `${CL}/24`, 'dev', 'eth0'], CL_NS);
     for (const n of [SG_NS, CL_NS]) ip(['link', 'set', 'eth0', 'up'], n);
     ip(['addr', 'add', `${GW_HOST}/32`, 'dev', 'lo'], SG_NS);
+    // the client's own resolver file (`ip netns exec` mounts it over /etc/resolv.conf): the gateway's DNS server goes there, not into the host's
+    mkdirSync(`/etc/netns/${CL_NS}`, { recursive: true });
+    writeFileSync(`/etc/netns/${CL_NS}/resolv.conf`, ORIGINAL_RESOLV);
     charon = await startStrongswan({
       ns: SG_NS,
       name: 'sgw',
@@ -236,6 +240,7 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
     }
     delNs(SG_NS);
     delNs(CL_NS);
+    rmSync(`/etc/netns/${CL_NS}`, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
@@ -257,5 +262,11 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
     // the host's own traffic leaves from the virtual IP: no -I
     const p = await nsRun(CL_NS, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', GW_HOST]);
     expect(p.code, `${p.out}\n${why()}`).toBe(0);
+    // the DNS server strongSwan handed out is the client's resolver while the tunnel is up
+    expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toContain(`nameserver ${DNS}\n`);
+    // ... and the original once it is down
+    const down = await nsRun(CL_NS, process.execPath, [TSVPN_BIN, 'down', 'client'], 15_000, { TSVPN_CONTROL_DIR: ctl });
+    expect(down.code, down.out).toBe(0);
+    expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toBe(ORIGINAL_RESOLV);
   }, 60_000);
 });
