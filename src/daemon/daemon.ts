@@ -12,7 +12,7 @@ import { ConfigError } from '../config/errors.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
-import type { IkeSaConfig } from '../ike/config.js';
+import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { ipToBytes } from '../wire/selectors.js';
 import { checkRoutes, installRoutes, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
@@ -182,7 +182,8 @@ class Running {
       local,
       ports: { ike: first.local.port, natt: NAT_T_PORT },
       onIke: (bytes, path) => this.onIke(bytes, path),
-      onEsp: (pkts) => this.afterInbound(this.datapath.inbound(pkts, true)),
+      onEsp: (pkts, from) => this.afterInbound(this.datapath.inbound(pkts, true, from)),
+      onKeepalive: (from) => this.natHint(from),
       onError: (e) => this.fatal(e),
     });
     opened.push(this.io);
@@ -584,6 +585,37 @@ class Running {
   private afterInbound(seen: InboundSeen): void {
     this.applier.inboundSeen(seen); // make-before-break and the ESP-in-UDP float
     if (seen.held > 0) this.timers.kick(); // the hold's deadline
+    if (seen.moved.length > 0) this.espMoved(seen.moved);
+    if (seen.unauthenticatedFrom) this.natHint(seen.unauthenticatedFrom);
+  }
+
+  /**
+   * Failure map F8: authenticated ESP came from a new NAT mapping of the peer. Its IKE SA
+   * follows it when the peer is behind a NAT (RFC 7296 §2.23), and with it the Child SAs' ESP
+   * (EffectApplier on `peer-moved`). Copied out first: `moved` is the datapath's reused list.
+   */
+  private espMoved(moved: InboundSeen['moved']): void {
+    const now = this.clock();
+    for (const { sa: esp, from } of [...moved]) {
+      const sa = this.dispatcher.list().find((x) => x.children.some((c) => c.spiIn === esp.spi));
+      if (sa) this.command(sa, sa.espFrom(now, { ...from }));
+    }
+  }
+
+  /**
+   * An unauthenticated hint of a new NAT mapping (F8): a NAT-keepalive, or ESP that did not
+   * authenticate, from a new port of a peer's address. A liveness check goes there; only its
+   * authenticated answer moves the peer (IkeSa.probe).
+   */
+  private natHint(from: Endpoint): void {
+    const now = this.clock();
+    for (const sa of this.dispatcher.list()) {
+      if (sa.state !== 'ESTABLISHED' || !sa.nat?.remote || sa.remote.addr !== from.addr || sa.remote.port === from.port) continue;
+      const fx = sa.probe(now, { ...from });
+      if (fx.length === 0) continue;
+      this.log.info('ike', `a NAT-keepalive or unauthenticated ESP came from ${formatEndpoint(from)}, not ${formatEndpoint(sa.remote)}: checking the peer there (F8)`);
+      this.command(sa, fx);
+    }
   }
 
   /** RFC 4303 §3.3.3: the outbound sequence number nears its end; rekey that Child SA (RFC 7296 §2.8). */

@@ -62,6 +62,10 @@ export interface InboundSeen {
   readonly held: number;
   /** Of saSeen, the SAs set up for raw ESP whose authenticated ESP arrived in UDP (RFC 3948). */
   readonly encapLearnt: readonly EspSa[];
+  /** Of saSeen, SAs in UDP whose authenticated ESP came from another address or port than their outer path (F8: a new NAT mapping). */
+  readonly moved: readonly { sa: EspSa; from: Endpoint }[];
+  /** A UDP batch from this source in which nothing authenticated (a hint only, F8), else undefined. */
+  readonly unauthenticatedFrom: Endpoint | undefined;
 }
 
 /** The batch view the TUN reader hands over. */
@@ -92,7 +96,9 @@ export class Datapath {
   holdUnknownSpis = false;
   /** ESP for an SPI that may be about to be installed; the daemon's timer releases it (holdDeadline). */
   readonly held = new SpiHold();
-  private readonly seen = { saSeen: [] as EspSa[], held: 0, encapLearnt: [] as EspSa[] };
+  private readonly seen = { saSeen: [] as EspSa[], held: 0, encapLearnt: [] as EspSa[], moved: [] as { sa: EspSa; from: Endpoint }[], unauthenticatedFrom: undefined as Endpoint | undefined };
+  /** The source of the UDP batch being processed (undefined: raw ESP, or not known). */
+  private from: Endpoint | undefined;
   private viaUdp = false;
   private readonly holdFn = (pkt: Uint8Array, spi: number): boolean => {
     if (!this.holdUnknownSpis || !this.held.offer(pkt, spi, this.viaUdp, this.o.now())) return false;
@@ -120,15 +126,19 @@ export class Datapath {
    * One batch of ESP packets (UDP payloads when `viaUdp`, else raw): decrypt and write to the
    * TUN. Returns what it saw, for the daemon to act on. Never throws.
    */
-  inbound(packets: readonly Uint8Array[], viaUdp = false): InboundSeen {
+  inbound(packets: readonly Uint8Array[], viaUdp = false, from?: Endpoint): InboundSeen {
     this.clearSeen();
+    this.from = from;
     this.inboundOnce(packets, viaUdp, true);
+    this.from = undefined;
     return this.seen;
   }
 
   private clearSeen(): void {
     this.seen.saSeen.length = 0;
     this.seen.encapLearnt.length = 0;
+    this.seen.moved.length = 0;
+    this.seen.unauthenticatedFrom = undefined;
     this.seen.held = 0;
   }
 
@@ -244,7 +254,10 @@ export class Datapath {
   private doInbound(packets: readonly Uint8Array[], viaUdp: boolean, hold: boolean): void {
     this.viaUdp = viaUdp;
     const r = processInbound(this.o.sad, packets, this.o.now(), hold ? this.holdFn : undefined);
-    if (r.packets.length === 0) return;
+    if (r.packets.length === 0) {
+      if (this.from && r.drops.length > 0) this.seen.unauthenticatedFrom = this.from;
+      return;
+    }
     this.lastInbound = this.o.now();
     this.observe(r.sa, viaUdp);
     if (r.sa.some((sa) => sa.mode === 'transport')) {
@@ -295,6 +308,8 @@ export class Datapath {
       if (seen.saSeen.includes(sa)) continue;
       seen.saSeen.push(sa);
       if (viaUdp && sa.outer && !sa.outer.encap) seen.encapLearnt.push(sa);
+      const from = this.from;
+      if (from && sa.outer?.encap && (sa.outer.addr !== from.addr || sa.outer.port !== from.port)) seen.moved.push({ sa, from });
     }
   }
 

@@ -95,6 +95,21 @@ export class EffectApplier {
     this.d.log.info('esp', `the peer sends ESP in UDP: sending ESP in UDP to ${formatEndpoint(outer)} too`);
   }
 
+  /**
+   * The peer's NAT mapping changed (RFC 7296 §2.23, failure map F8): the ESP in UDP of the
+   * connection's Child SAs that went to `from` goes to `to` from now on.
+   */
+  private follow(from: Endpoint, to: Endpoint, conn: string | undefined): void {
+    for (const c of this.children.values()) {
+      const was = c.outSa.outer;
+      if (!was?.encap || was.addr !== from.addr || was.port !== from.port || (conn !== undefined && c.info.conn !== conn)) continue;
+      const outer = { addr: to.addr, port: to.port, encap: true };
+      c.inSa.outer = outer;
+      c.outSa.outer = outer;
+      this.d.log.info('esp', `Child SA ${c.info.name}: ESP in UDP now goes to ${formatEndpoint(outer)} (was ${formatEndpoint(was)})`);
+    }
+  }
+
   /** Remove every SPD entry, route and SA (shutdown); keys are zeroed. Never throws. */
   removeAll(): void {
     for (const c of [...this.children.values()]) this.drop(c);
@@ -123,6 +138,7 @@ export class EffectApplier {
         return this.saveKeys(`IKE SA ${spiHex(e.keys.spiI)}_i ${spiHex(e.keys.spiR)}_r`, (k) => k.ike(e.keys), () => zero(e.keys.skEi, e.keys.skEr, e.keys.skAi, e.keys.skAr));
       case 'event':
         this.eventLog.record(e.event, e.conn);
+        if (e.event.type === 'peer-moved') this.follow(e.event.from, e.event.to, e.conn);
         this.d.onEvent?.(e.event, e.conn);
     }
   }

@@ -44,7 +44,7 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
     case 'retransmit':
       return line('retransmit', { exchange: ev.exchange, messageId: ev.messageId, attempt: ev.attempt, to: formatEndpoint(ev.to) });
     case 'peer-moved':
-      return line('peer-moved', { from: formatEndpoint(ev.from), to: formatEndpoint(ev.to) });
+      return line('peer-moved', { from: formatEndpoint(ev.from), to: formatEndpoint(ev.to), via: ev.via });
     case 'liveness':
       return line('liveness', { ok: ev.ok, ...(ev.requests !== undefined ? { requests: ev.requests } : {}) });
     case 'invalid-ke':

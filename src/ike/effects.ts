@@ -66,7 +66,34 @@ export interface NewPolicyInfo extends PolicyInfo {
 }
 
 /** Failure-map rows (DESIGN.md) the IKE layer can name. */
-export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4' | 'F6';
+export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4' | 'F6' | 'F8';
+
+/** What showed that the peer's NAT mapping changed (failure map F8). */
+export type MoveNoticedBy = 'esp' | 'ike';
+
+/** NAT-T keepalives (RFC 3948 §4) as this end runs them: `off` (interval 0), `on`, or not sent because we are not behind a NAT. */
+export interface KeepaliveState {
+  intervalS: number;
+  state: 'on' | 'off' | 'not-needed';
+}
+
+/** Evidence of failure-map row F8 (the NAT in front of the peer changed its mapping). */
+export interface NatMoveEvidence {
+  peer: { from: string; to: string }; // address:port before and after
+  noticedBy: MoveNoticedBy;
+  nat: { local: boolean; remote: boolean }; // the NAT-D results of IKE_SA_INIT (RFC 7296 §2.23)
+  keepalive: KeepaliveState;
+}
+
+/** Evidence of F1 before the last retransmit: no answer yet (`pending`), the final F1 follows if none comes. */
+export interface NoAnswerYetEvidence {
+  pending: true;
+  retransmits: number;
+  to: Endpoint;
+  from: Endpoint;
+  exchange: string;
+  nextRetransmitInS: number;
+}
 
 /** Evidence of failure-map row F6 (data stops at rekey). Times are seconds from the event. */
 export interface RekeyEvidence {
@@ -111,6 +138,7 @@ export type FailureEvent = FailureByRow & {
 type FailureByRow =
   | { type: 'failure'; row: 'F1'; message: string; evidence: { retransmits: number; to: Endpoint; from: Endpoint; exchange: string } }
   | { type: 'failure'; row: 'F1'; message: string; evidence: DeadPeerEvidence }
+  | { type: 'failure'; row: 'F1'; message: string; evidence: NoAnswerYetEvidence }
   | {
       type: 'failure';
       row: 'F2';
@@ -129,7 +157,8 @@ type FailureByRow =
       message: string;
       evidence: { child: string; localTs: string[]; remoteTs: string[]; peerTsi?: string[]; peerTsr?: string[]; narrowedLocal?: string[]; narrowedRemote?: string[]; notify?: string };
     }
-  | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence };
+  | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence }
+  | { type: 'failure'; row: 'F8'; message: string; evidence: NatMoveEvidence };
 
 /** REKEYED: an old IKE SA whose Child SAs moved to its successor; it waits for the peer's Delete (RFC 7296 §2.18). */
 export type IkeState = 'CREATED' | 'CONNECTING' | 'ESTABLISHED' | 'REKEYED' | 'DELETING' | 'DELETED' | 'FAILED';
@@ -151,8 +180,11 @@ export type IkeEvent =
   | { type: 'ike-rekeyed'; oldSpi: string; newSpi: string; spiI: string; spiR: string } // SPIs in hex: ours old/new, and the new SA's pair
   | { type: 'rekey-collision'; scope: 'child' | 'ike'; won: boolean } // RFC 7296 §2.8.1: both ends rekeyed at once
   | { type: 'retransmit'; exchange: string; messageId: number; attempt: number; to: Endpoint }
-  /** The peer, behind a NAT, now sends from `to` (its NAT mapping changed): IKE follows it (RFC 7296 §2.23). */
-  | { type: 'peer-moved'; from: Endpoint; to: Endpoint }
+  /**
+   * The peer, behind a NAT, now sends from `to` (its NAT mapping changed), seen on an
+   * authenticated IKE message or ESP packet (`via`): IKE and the Child SAs' ESP follow it (RFC 7296 §2.23).
+   */
+  | { type: 'peer-moved'; from: Endpoint; to: Endpoint; via: MoveNoticedBy; nat: { local: boolean; remote: boolean } }
   /** The peer answered our liveness check, or did not after `requests` tries to `to` (RFC 7296 §2.4). */
   | { type: 'liveness'; ok: boolean; requests?: number; to?: Endpoint }
   | { type: 'invalid-ke'; requested: number } // the peer asked for another DH group (RFC 7296 §1.2)

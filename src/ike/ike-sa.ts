@@ -9,11 +9,12 @@ import { decodeMessage } from '../wire/message.js';
 import { checkPayloadRules } from '../wire/rules.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
 import { spiHex } from '../wire/spi.js';
+import { formatEndpoint } from '../wire/ip-text.js';
 import { formatProposal } from '../crypto/proposal.js';
 import { DEFAULT_HALF_OPEN_TIMEOUT_S, type Endpoint, type IkeSaConfig } from './config.js';
-import { event, type Effect, type IkeState } from './effects.js';
+import { event, type Effect, type IkeState, type MoveNoticedBy } from './effects.js';
 import { buildPlain, buildProtected, openProtected } from './protect.js';
-import { RequestWindow, ResponseCache, equalBytes } from './retransmit.js';
+import { RequestWindow, ResponseCache, equalBytes, type OutstandingRequest } from './retransmit.js';
 import { disposeKeys, header, newStats, randomIkeSpi, type ChildSa, type SaContext } from './sa-context.js';
 import { findNotify, first, notify } from './payloads.js';
 import { classifyError } from './errors.js';
@@ -24,7 +25,7 @@ import { IkeInit } from './tasks/ike-init.js';
 import { IkeAuth } from './tasks/ike-auth.js';
 import { ChildRekey } from './tasks/child-rekey.js';
 import { IkeRekey, ikeEvidence } from './tasks/ike-rekey.js';
-import { DeleteChild, DeleteIke, InformationalResponder, Liveness } from './tasks/informational.js';
+import { DeleteChild, DeleteIke, InformationalResponder, Liveness, MappingProbe } from './tasks/informational.js';
 
 export type { IkeState, Path };
 
@@ -265,6 +266,7 @@ export class IkeSa {
       this.stats.retransmitsSent++;
       out.push({ type: 'send', bytes: t.request.bytes, to: t.request.to, from: t.request.from });
       out.push(event({ type: 'retransmit', exchange: nameOf(ExchangeType, t.request.exchange), messageId: t.request.messageId, attempt: t.request.retransmits, to: t.request.to }));
+      if (t.request.exchange === ExchangeType.IKE_SA_INIT && t.request.retransmits === 1) out.push(noAnswerYet(now, t.request));
     } else if (t.action === 'give-up') {
       const r = t.request;
       const task = this.active;
@@ -482,13 +484,43 @@ export class IkeSa {
    * or port means its NAT mapping changed: requests go there from now on (the IKE_AUTH float
    * to 4500 is IKE_AUTH's own, tasks/ike-auth.ts).
    */
-  private follow(path: Path, out: Effect[]): void {
+  private follow(path: Path, out: Effect[], via: MoveNoticedBy = 'ike'): void {
     const c = this.ctx;
     if (!c.nat?.remote || (this.st !== 'ESTABLISHED' && this.st !== 'REKEYED' && this.st !== 'DELETING')) return;
     if (path.from.addr === c.remote.addr && path.from.port === c.remote.port && path.to.addr === c.local.addr && path.to.port === c.local.port) return;
-    out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from } }));
+    out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from }, via, nat: { ...c.nat } }));
     c.remote = { ...path.from };
     c.local = { ...path.to };
+  }
+
+  /**
+   * Authenticated ESP (its ICV verified) of one of this SA's Child SAs arrived in UDP from
+   * `from`: with the peer behind a NAT and `from` new, its mapping changed, and IKE follows it
+   * as for an IKE message (RFC 7296 §2.23: only authenticated packets move the peer).
+   */
+  espFrom(now: number, from: Endpoint): Effect[] {
+    const out: Effect[] = [];
+    this.ctx.now = now;
+    this.follow({ from, to: this.ctx.local }, out, 'esp');
+    return out;
+  }
+
+  /**
+   * Something unauthenticated (a NAT-T keepalive, ESP that failed its ICV, an IKE message not
+   * yet verified) came from `to`, a new port of the peer's address: send a liveness check
+   * there (strongSwan does the same on a mapping change). Nothing moves until its answer,
+   * authenticated, arrives from there (follow, on the response). Ignored while a request is in flight.
+   */
+  probe(now: number, to: Endpoint): Effect[] {
+    const out: Effect[] = [];
+    const c = this.ctx;
+    if (this.st !== 'ESTABLISHED' || !c.nat?.remote || this.active || this.queue.length > 0) return out;
+    if (to.addr === c.remote.addr && to.port === c.remote.port) return out;
+    const was = c.remote;
+    c.remote = { ...to };
+    this.request(now, new MappingProbe(), out);
+    c.remote = was; // only the request went there; its retransmits follow it (the request keeps `to`)
+    return out;
   }
 
   /** Send a task's request now if the window is free (RFC 7296 §2.3, window 1), else queue it. */
@@ -602,4 +634,14 @@ export class IkeSa {
     }
     for (const s of this.successors) s.settle(now);
   }
+}
+
+/**
+ * Failure map F1's first sign, at the first retransmit of IKE_SA_INIT: no answer yet. The
+ * final F1 (tasks/ike-init.ts giveUp) follows after the last retransmit if none comes.
+ */
+function noAnswerYet(now: number, r: OutstandingRequest): Effect {
+  const nextRetransmitInS = Math.round((r.deadline - now) / 1000);
+  const message = `no answer yet to IKE_SA_INIT from ${formatEndpoint(r.to)}: retransmitted ${r.retransmits}x, next in ${nextRetransmitInS} s`;
+  return event({ type: 'failure', row: 'F1', message, evidence: { pending: true, retransmits: r.retransmits, to: { ...r.to }, from: { ...r.from }, exchange: 'IKE_SA_INIT', nextRetransmitInS } });
 }

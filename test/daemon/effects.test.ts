@@ -145,6 +145,23 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(right.sentEsp[1]).toMatchObject({ to: `${I_ADDR.addr}:4500`, encap: true });
   });
 
+  it('F8: a peer-moved event sends the ESP in UDP of that connection\'s Child SAs to the new mapping, and leaves other connections\' alone', () => {
+    const { left, right } = tunnel();
+    const out = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+    left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
+    right.inbound(left.sentEsp[0].packets, true); // ESP in UDP from the peer's 4500: the outer path is UDP now
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
+    const send = () => right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    const conn = [...right.applier.children.values()][0]!.info.conn;
+    const moved = (c: string): Effect => ({ type: 'event', conn: c, event: { type: 'peer-moved', from: { addr: I_ADDR.addr, port: 4500 }, to: { addr: I_ADDR.addr, port: 34500 }, via: 'esp', nat: { local: false, remote: true } } });
+    right.applier.apply([moved('another')]);
+    send();
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: `${I_ADDR.addr}:4500`, encap: true });
+    right.applier.apply([moved(conn)]);
+    send();
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: `${I_ADDR.addr}:34500`, encap: true });
+  });
+
   it('zeroes the Child SA keys in the install-sa effect once the SAs hold their own copies', () => {
     const { left } = tunnel();
     const installs = left.applied.filter((e): e is Extract<Effect, { type: 'install-sa' }> => e.type === 'install-sa');

@@ -33,7 +33,7 @@ describe('events lines', () => {
       { type: 'ike-rekeyed', oldSpi: 'a', newSpi: 'b', spiI: 'c', spiR: 'd' },
       { type: 'rekey-collision', scope: 'child', won: true },
       { type: 'retransmit', exchange: 'IKE_SA_INIT', messageId: 0, attempt: 2, to: ep },
-      { type: 'peer-moved', from: ep, to: { addr: '192.0.2.1', port: 1024 } },
+      { type: 'peer-moved', from: ep, to: { addr: '192.0.2.1', port: 1024 }, via: 'esp', nat: { local: false, remote: true } },
       { type: 'liveness', ok: false, requests: 5 },
       { type: 'invalid-ke', requested: 19 },
       { type: 'cookie-requested' },

@@ -73,6 +73,30 @@ export class Liveness implements Task {
   }
 }
 
+/**
+ * A liveness check sent to a new address/port of the peer after an unauthenticated hint that
+ * its NAT mapping changed (failure map F8): the authenticated answer moves the peer (the IKE
+ * SA follows it, RFC 7296 §2.23). No answer proves nothing (the hint may be forged), so the
+ * SA is left as it was; the Message ID is not consumed (the peer may never have seen it).
+ */
+export class MappingProbe implements Task {
+  readonly kind = 'mapping-probe';
+  readonly exchange = ExchangeType.INFORMATIONAL;
+
+  build(): Payload[] {
+    return [];
+  }
+
+  process(_ctx: SaContext, _m: Received, out: Effect[]): TaskResult {
+    out.push(event({ type: 'liveness', ok: true }));
+    return {};
+  }
+
+  giveUp(): TaskResult {
+    return {};
+  }
+}
+
 /** RFC 7296 §2.21.2: the initiator tells the responder it could not authenticate it, once. */
 export class AuthFailedNotice implements Task {
   readonly kind = 'auth-failed';
