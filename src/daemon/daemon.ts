@@ -388,6 +388,7 @@ class Running {
       return;
     }
     const fresh = missing.filter((m) => !this.routesMissing.includes(m));
+    if (missing.length === 0 && this.routesMissing.length > 0) this.applier.eventLog.resolve('routes-back'); // F5 cleared
     this.routesMissing = missing;
     for (const m of fresh) this.log.warn('route', `${m}: traffic for it is dropped by the guard, not sent in clear`);
     if (fresh.length > 0) this.applier.eventLog.failure('F5', `${missing.length} of tsvpn's routes or rules are gone (deleted by someone else?): traffic for them is dropped`, { missing });
@@ -462,6 +463,7 @@ class Running {
       retransmits: this.applier.eventLog.retransmits,
       reauths: [...this.conns.values()].reduce((n, c) => n + c.conn.reauths, 0),
       lastFailure: this.applier.eventLog.lastFailure,
+      failures: this.applier.eventLog.history.list(),
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
       lastChildGone: this.applier.eventLog.lastChildGone,
       routesMissing: this.routesMissing.length,
@@ -474,8 +476,9 @@ class Running {
         localTs: c.peer.local.tsText,
         remoteTs: c.peer.remote.tsText,
         reauths: c.conn.reauths,
-        lastFailure: this.applier.eventLog.lastFailureOf.get(c.peer.name) ?? null,
+        lastFailure: this.applier.eventLog.history.lastUnresolved(c.peer.name),
         failures: { ...this.applier.eventLog.failuresOf.get(c.peer.name) },
+        history: this.applier.eventLog.history.list(c.peer.name),
       })),
       now: this.clock(),
     });

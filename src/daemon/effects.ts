@@ -78,6 +78,13 @@ export class EffectApplier {
     // a Child SA the peer made in its reauthentication takes over once the peer sends on it
     if (this.order.awaitingPeer) for (const sa of seen.saSeen) this.order.peerSendsOn(sa);
     for (const sa of seen.encapLearnt) this.peerSendsInUdp(sa);
+    // F8 is resolved once authenticated ESP arrives on the peer's new mapping (the next batch after the move)
+    if (seen.saSeen.length > 0 && this.eventLog.history.open('F8')) {
+      for (const sa of seen.saSeen) {
+        const c = this.children.get(sa.spi);
+        if (c && !seen.moved.some((m) => m.sa === sa)) this.eventLog.resolve('traffic-on-new-mapping', c.info.conn);
+      }
+    }
   }
 
   /**
@@ -195,6 +202,7 @@ export class EffectApplier {
     try {
       // routes are shared: two Child SAs for one prefix (old and new) hold one route
       this.routes.hold(cidrs, c.routes, { conn: c.info.conn, peer: c.info.remote.addr });
+      if (this.eventLog.history.open('F5')) this.eventLog.resolve('routes-back', c.info.conn);
     } catch (e) {
       // failure map F5: SAs up, but nothing steers traffic into them
       const message = `routes for ${cidrs.join(', ')} could not be installed: ${e instanceof Error ? e.message : String(e)}`;

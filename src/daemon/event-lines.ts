@@ -62,7 +62,7 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
 
 /** A failure the event log recorded (IKE's, or one the daemon found itself: F5 routes). */
 export function failureLine(f: LastFailure, connection: string | undefined): EventLine {
-  return { time: f.at, connection: connection ?? '', event: 'failure', row: f.row, message: f.message, evidence: f.evidence };
+  return { time: f.at, connection: connection ?? '', event: 'failure', row: f.row, message: f.message, evidence: f.evidence, fixArea: f.fixArea };
 }
 
 export function reloadLine(r: { ok: true; summary: string } | { ok: false; error: string }, time: string): EventLine {

@@ -70,7 +70,10 @@ export interface TunnelStatus {
   retransmits: number;
   /** IKE SAs this daemon replaced by reauthentication (RFC 7296 §2.8.3) since it started. */
   reauths: number;
+  /** The newest failure not resolved yet (src/daemon/failure-history.ts). */
   lastFailure: LastFailure | null;
+  /** The recent failures of the whole daemon, newest first, each with its fix area and, once cleared, resolvedAt. */
+  failures?: LastFailure[];
   /** The newest failure of an IKE SA whose peer never authenticated (src/daemon/event-log.ts): a misconfigured peer, or anyone. */
   lastUnauthenticatedFailure: UnauthenticatedFailure | null;
   /** Every configured connection; its peers are the `ikeSas` whose `connection` names it. */
@@ -92,9 +95,12 @@ export interface ConnectionStatus {
   localTs: string[];
   remoteTs: string[];
   reauths: number;
+  /** This connection's newest failure not resolved yet. */
   lastFailure: LastFailure | null;
   /** Failures of this connection by failure-map row since the daemon started (counted as they happen). */
   failures?: Record<string, number>;
+  /** This connection's recent failures, newest first, resolved or not. */
+  history?: LastFailure[];
 }
 
 /** The parts of an IkeSa the status reads (an IkeSa, or a fake in tests). */
@@ -139,6 +145,7 @@ export interface StatusInput {
   retransmits: number;
   reauths: number;
   lastFailure: LastFailure | null;
+  failures?: LastFailure[];
   lastUnauthenticatedFailure?: UnauthenticatedFailure | null;
   connections?: ConnectionStatus[];
   lastChildGone?: ChildGone | null;
@@ -233,6 +240,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     retransmits: s.retransmits,
     reauths: s.reauths,
     lastFailure: s.lastFailure,
+    failures: s.failures ?? [],
     lastUnauthenticatedFailure: s.lastUnauthenticatedFailure ?? null,
     connections: s.connections ?? [],
     lastChildGone: s.lastChildGone ?? null,

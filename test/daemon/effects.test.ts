@@ -160,6 +160,14 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     right.applier.apply([moved(conn)]);
     send();
     expect(right.sentEsp.at(-1)).toMatchObject({ to: `${I_ADDR.addr}:34500`, encap: true });
+    // the F8 row (from the connection layer) is resolved by the next authenticated ESP
+    const ev = { peer: { from: `${I_ADDR.addr}:4500`, to: `${I_ADDR.addr}:34500` }, noticedBy: 'esp' as const, nat: { local: false, remote: true }, keepalive: { intervalS: 0, state: 'off' as const } };
+    right.applier.apply([{ type: 'event', conn, event: { type: 'failure', row: 'F8', message: 'moved', evidence: ev } }]);
+    expect(right.applier.eventLog.lastFailure).toMatchObject({ row: 'F8', fixArea: 'NAT-T, UDP 4500, keepalive interval' });
+    left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
+    right.inbound(left.sentEsp.at(-1)!.packets, true);
+    expect(right.applier.eventLog.lastFailure).toBeNull();
+    expect(right.applier.eventLog.history.list()[0]).toMatchObject({ row: 'F8', resolvedAt: expect.any(String) });
   });
 
   it('zeroes the Child SA keys in the install-sa effect once the SAs hold their own copies', () => {
