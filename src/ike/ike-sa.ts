@@ -25,7 +25,7 @@ import { IkeInit } from './tasks/ike-init.js';
 import { IkeAuth } from './tasks/ike-auth.js';
 import { ChildRekey } from './tasks/child-rekey.js';
 import { IkeRekey, ikeEvidence } from './tasks/ike-rekey.js';
-import { DeleteChild, DeleteIke, InformationalResponder, Liveness, MappingProbe } from './tasks/informational.js';
+import { DeleteChild, DeleteIke, InformationalResponder, Liveness } from './tasks/informational.js';
 
 export type { IkeState, Path };
 
@@ -518,7 +518,7 @@ export class IkeSa {
     if (to.addr === c.remote.addr && to.port === c.remote.port) return out;
     const was = c.remote;
     c.remote = { ...to };
-    this.request(now, new MappingProbe(), out);
+    this.request(now, new Liveness('mapping-probe'), out);
     c.remote = was; // only the request went there; its retransmits follow it (the request keeps `to`)
     return out;
   }
