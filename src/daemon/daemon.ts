@@ -459,7 +459,7 @@ class Running {
       outbound: this.sad.counters.outbound,
       ikeCounters: [this.dispatcher.stats, this.applier.eventLog.unauthenticated, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
-      extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
+      extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors, 'link-local': dp.linkLocal },
       retransmits: this.applier.eventLog.retransmits,
       reauths: [...this.conns.values()].reduce((n, c) => n + c.conn.reauths, 0),
       lastFailure: this.applier.eventLog.lastFailure,

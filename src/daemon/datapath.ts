@@ -35,6 +35,12 @@ export interface DatapathStats {
   mssClamped: number;
   /** Batches that threw: counted and dropped, the daemon keeps running. */
   internalErrors: number;
+  /**
+   * IPv6 packets from a link-local source (fe80::/10), such as the router solicitation the
+   * kernel sends when the TUN comes up: they never leave their link (RFC 4291 §2.5.6), so they
+   * are not tunnelled, and counted apart from no-policy.
+   */
+  linkLocal: number;
 }
 
 export interface DatapathOptions {
@@ -80,7 +86,7 @@ const IPV4_TCP_HEADERS = 40; // RFC 879: MSS = MTU - 20 (IPv4) - 20 (TCP)
 const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 
 export class Datapath {
-  readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0 };
+  readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0, linkLocal: 0 };
   /** When the last authenticated ESP packet arrived (DPD reads it). */
   lastInbound = 0;
   private readonly pkts: Uint8Array[] = [];
@@ -151,6 +157,10 @@ export class Datapath {
       const off = b.offsets[i];
       const len = b.lengths[i];
       const p = b.buf.subarray(off, off + len);
+      if (isLinkLocalV6(p)) {
+        this.stats.linkLocal++;
+        continue;
+      }
       if (len > o.innerMtu && o.tooBig) {
         // RFC 1191 / RFC 4443 §3.2 (failure map F7): tell the sender instead of dropping silently
         const reply = o.tooBig(p, o.innerMtu);
@@ -350,6 +360,11 @@ const NO_EVENTS: readonly SaEvent[] = [];
 /** IPv4 protocol (byte 9) or IPv6 Next Header (byte 6) is TCP; extension headers are left alone. */
 function isTcp(p: Uint8Array): boolean {
   return p.length >= 40 && (p[0] >> 4 === 4 ? p[9] === 6 : p[0] >> 4 === 6 && p[6] === 6);
+}
+
+/** RFC 4291 §2.5.6: an IPv6 source in fe80::/10 (link-local). */
+function isLinkLocalV6(p: Uint8Array): boolean {
+  return p.length >= 40 && p[0] >> 4 === 6 && p[8] === 0xfe && (p[9] & 0xc0) === 0x80;
 }
 
 function transportHeaderLength(sa: EspSa): number {

@@ -119,6 +119,16 @@ describe('datapath', () => {
     expect(sad.counters.outbound.passed).toBe(1);
   });
 
+  it('the router solicitation the kernel sends when the TUN comes up (from fe80::) is counted as link-local, not no-policy, and never sent', () => {
+    const { dp, sad, sends } = rig();
+    // IPv6, ICMPv6, hop limit 255, fe80::bd69:1c81:5537:1c81 -> ff02::2, type 133 (as captured from a new TUN)
+    const rs = Buffer.from('6000000000083afffe80000000000000bd691c8155371c81ff020000000000000000000000000002850031940000000000000000', 'hex');
+    dp.outbound(batchOf([rs]));
+    expect(dp.stats.linkLocal).toBe(1);
+    expect(sad.counters.outbound.drops['no-policy']).toBe(0);
+    expect(sends).toEqual([]);
+  });
+
   it('counts inbound garbage as drops and writes nothing to the TUN', () => {
     const { dp, sad, tun } = rig();
     dp.inbound([Uint8Array.of(0, 0, 0, 9, 0, 0, 0, 1, 5, 5), new Uint8Array(3)]);
