@@ -14,7 +14,7 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { ipToBytes } from '../wire/selectors.js';
-import { checkRoutes, installRoutes, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { checkRoutes, installRoutes, nextHopNeighbour, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
@@ -243,6 +243,13 @@ class Running {
       namedConnections: peers.length > 1,
       onEvent: (e, conn) => this.onEvent(e, conn),
       saveKeys: this.saveKeys,
+      neighbourOf: (peer) => {
+        try {
+          return nextHopNeighbour(peer);
+        } catch (e) {
+          return { error: errText(e) };
+        }
+      },
     });
     this.applier.eventLog.onFailure = (f, conn) => this.events.emit('failure', f, conn); // tsvpn events
     this.dispatcher = new IkeDispatcher({

@@ -4,7 +4,7 @@
 // are copied into the SA transforms and zeroed in the effect (and with --save-keys appended to
 // Wireshark's decryption tables first, src/daemon/save-keys.ts). What the datapath observed
 // (the peer sends on an SA, or sends it in UDP) comes back here from the daemon.
-import type { ChildSaInfo, Effect, IkeEvent, NewPolicyInfo, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
+import type { ChildSaInfo, Effect, IkeEvent, NeighbourEvidence, NewPolicyInfo, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 import { selectorCidrs } from '../wire/selectors.js';
 import type { EspSa, Sad } from '../ipsec/sad.js';
@@ -41,6 +41,8 @@ export interface EffectDeps {
   rekeyedInboundGraceMs?: number;
   /** `tsvpn up --save-keys`: where the IKE and ESP keys go for Wireshark (absent: nowhere). */
   saveKeys?: SaveKeys;
+  /** F1 towards `peer`: the next hop's neighbour state, read once per F1 (src/io/routes.ts nextHopNeighbour). */
+  neighbourOf?(peer: string): NeighbourEvidence;
 }
 
 export class EffectApplier {
@@ -102,6 +104,12 @@ export class EffectApplier {
     this.d.log.info('esp', `the peer sends ESP in UDP: sending ESP in UDP to ${formatEndpoint(outer)} too`);
   }
 
+  /** F1 of an exchange to an address (no answer yet, or none at all): with the next hop's ARP/NDP state as evidence. */
+  private withNeighbour(e: IkeEvent): IkeEvent {
+    if (e.type !== 'failure' || e.row !== 'F1' || !('to' in e.evidence) || !this.d.neighbourOf || e.unauthenticated) return e;
+    return { ...e, evidence: { ...e.evidence, neighbour: this.d.neighbourOf(e.evidence.to.addr) } };
+  }
+
   /**
    * The peer's NAT mapping changed (RFC 7296 §2.23, failure map F8): the ESP in UDP of the
    * connection's Child SAs that went to `from` goes to `to` from now on.
@@ -143,10 +151,12 @@ export class EffectApplier {
       }
       case 'export-keys':
         return this.saveKeys(`IKE SA ${spiHex(e.keys.spiI)}_i ${spiHex(e.keys.spiR)}_r`, (k) => k.ike(e.keys), () => zero(e.keys.skEi, e.keys.skEr, e.keys.skAi, e.keys.skAr));
-      case 'event':
-        this.eventLog.record(e.event, e.conn);
-        if (e.event.type === 'peer-moved') this.follow(e.event.from, e.event.to, e.conn);
-        this.d.onEvent?.(e.event, e.conn);
+      case 'event': {
+        const ev = this.withNeighbour(e.event);
+        this.eventLog.record(ev, e.conn);
+        if (ev.type === 'peer-moved') this.follow(ev.from, ev.to, e.conn);
+        this.d.onEvent?.(ev, e.conn);
+      }
     }
   }
 

@@ -85,6 +85,9 @@ export interface NatMoveEvidence {
   keepalive: KeepaliveState;
 }
 
+/** The next hop's ARP/NDP entry towards the peer, added to F1 by the daemon (src/io/routes.ts nextHopNeighbour), or why it could not be read. */
+export type NeighbourEvidence = { hop: string; dev: string; state: string[] } | { error: string };
+
 /** Evidence of F1 before the last retransmit: no answer yet (`pending`), the final F1 follows if none comes. */
 export interface NoAnswerYetEvidence {
   pending: true;
@@ -93,6 +96,7 @@ export interface NoAnswerYetEvidence {
   from: Endpoint;
   exchange: string;
   nextRetransmitInS: number;
+  neighbour?: NeighbourEvidence;
 }
 
 /** Evidence of failure-map row F6 (data stops at rekey). Times are seconds from the event. */
@@ -136,7 +140,7 @@ export type FailureEvent = FailureByRow & {
 };
 
 type FailureByRow =
-  | { type: 'failure'; row: 'F1'; message: string; evidence: { retransmits: number; to: Endpoint; from: Endpoint; exchange: string } }
+  | { type: 'failure'; row: 'F1'; message: string; evidence: { retransmits: number; to: Endpoint; from: Endpoint; exchange: string; neighbour?: NeighbourEvidence } }
   | { type: 'failure'; row: 'F1'; message: string; evidence: DeadPeerEvidence }
   | { type: 'failure'; row: 'F1'; message: string; evidence: NoAnswerYetEvidence }
   | {
