@@ -17,6 +17,7 @@ import { silentLogger } from '../../src/daemon/log.js';
 import { config, I_ADDR, R_ADDR, psk } from '../ike/helpers/pair.js';
 import { seededRandom } from '../ike/helpers/random.js';
 import { udpPacket } from '../ipsec/helpers.js';
+import { bareApplier } from './helpers/applier.js';
 
 interface Side {
   sad: Sad;
@@ -481,17 +482,7 @@ describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_
 describe('F1 evidence added by the daemon', () => {
   it('an F1 to an address gets the next hop\'s neighbour state, read once per F1; other rows and unauthenticated F1s do not', () => {
     const asked: string[] = [];
-    const applier = new EffectApplier({
-      sad: new Sad(),
-      spd: new Spd(),
-      sendIke: () => {},
-      routes: { install: (c) => c, remove: () => {} },
-      now: () => 0,
-      wallClock: () => 0,
-      log: silentLogger,
-      forceEncap: () => false,
-      neighbourOf: (peer) => (asked.push(peer), { hop: peer, dev: 'veth0', state: ['FAILED'] }),
-    });
+    const applier = bareApplier({ neighbourOf: (peer) => (asked.push(peer), { hop: peer, dev: 'veth0', state: ['FAILED'] }) });
     const f1 = { type: 'failure', row: 'F1', message: 'no answer yet', evidence: { pending: true, retransmits: 1, to: R_ADDR, from: I_ADDR, exchange: 'IKE_SA_INIT', nextRetransmitInS: 7 } } as const;
     applier.apply([{ type: 'event', event: f1 }]);
     expect(applier.eventLog.lastFailure?.evidence).toMatchObject({ pending: true, neighbour: { hop: R_ADDR.addr, dev: 'veth0', state: ['FAILED'] } });
