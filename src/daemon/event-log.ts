@@ -7,7 +7,7 @@
 import type { IkeEvent } from '../ike/effects.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import type { Logger } from './log.js';
-import { FIX_AREA, FailureHistory, type ClearedBy, type Failure } from './failure-history.js';
+import { FIX_AREA, FailureHistory, isPending, type ClearedBy, type Failure } from './failure-history.js';
 
 /** A recorded failure: row, message, evidence, fix area, when, and when it was resolved (src/daemon/failure-history.ts). */
 export type LastFailure = Failure;
@@ -66,9 +66,12 @@ export class IkeEventLog {
   failure(row: string, message: string, evidence: unknown, conn?: string): void {
     const f: Failure = { row, message, evidence, fixArea: FIX_AREA[row] ?? '', at: this.iso() };
     this.history.add(f, conn);
-    const counts = this.failuresOf.get(conn ?? '') ?? {};
-    counts[row] = (counts[row] ?? 0) + 1;
-    this.failuresOf.set(conn ?? '', counts);
+    // counted once per failure: F1's first sign (pending) is not one yet
+    if (!isPending(evidence)) {
+      const counts = this.failuresOf.get(conn ?? '') ?? {};
+      counts[row] = (counts[row] ?? 0) + 1;
+      this.failuresOf.set(conn ?? '', counts);
+    }
     this.onFailure?.(f, conn);
   }
 

@@ -72,7 +72,7 @@ export class FailureHistory {
     const key = conn ?? '';
     const list = this.byConn.get(key) ?? [];
     const head = list[0];
-    if (head && head.f.row === f.row && head.f.resolvedAt === undefined && isPending(head.f)) {
+    if (head && head.f.row === f.row && head.f.resolvedAt === undefined && isPending(head.f.evidence)) {
       list.shift();
       this.all = this.all.filter((e) => e !== head);
     }
@@ -117,6 +117,7 @@ export class FailureHistory {
   }
 }
 
-function isPending(f: Failure): boolean {
-  return typeof f.evidence === 'object' && f.evidence !== null && (f.evidence as { pending?: unknown }).pending === true;
+/** Evidence of a first sign (F1 no answer yet), not a failure yet. */
+export function isPending(evidence: unknown): boolean {
+  return typeof evidence === 'object' && evidence !== null && (evidence as { pending?: unknown }).pending === true;
 }

@@ -40,7 +40,7 @@ describe('failure history', () => {
     log.record(up, 'left');
     expect(log.lastFailure).toBeNull();
     expect(log.history.list()).toEqual([expect.objectContaining({ row: 'F1', at: '2026-12-07T08:02:45.000Z', resolvedAt: '2026-12-07T08:03:20.000Z' })]);
-    expect(log.failuresOf.get('left')).toEqual({ F1: 2 }); // counted as they happened (metrics)
+    expect(log.failuresOf.get('left')).toEqual({ F1: 1 }); // counted once per failure, not its first sign (metrics)
   });
 
   it('resolution is per connection: an IKE SA of another connection leaves this one\'s F1 open', () => {
