@@ -68,7 +68,10 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
     `  remote '${sa.remoteId}' @ ${endpointText(sa.remote)}`,
   ];
   if (sa.proposal) out.push(`  ${sa.proposal}`);
-  if (sa.nat.local || sa.nat.remote) {
+  if (sa.nat.peerForcesEncap) {
+    // its NAT-D hash does not match, yet it answers from the address and port 500 we expect (strongSwan encap=yes, kernel-libipsec)
+    out.push('  UDP encapsulation: the peer forces UDP encapsulation; no NAT detected from our side');
+  } else if (sa.nat.local || sa.nat.remote) {
     const who = [sa.nat.local ? 'we are behind a NAT' : '', sa.nat.remote ? 'the peer is behind a NAT' : ''].filter(Boolean);
     out.push(`  NAT detected: ${who.join(', ')}`);
   }

@@ -108,7 +108,7 @@ export class IkeEventLog {
       case 'ike-established':
         this.established.set(ev.spiI, this.now());
         this.resolve('ike-established', conn);
-        return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${ev.nat.local ? ', we are behind a NAT' : ''}${ev.nat.remote ? ', the peer is behind a NAT' : ''}`);
+        return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${natWords(ev.nat)}`);
       case 'ike-deleted':
         return log.info('ike', `IKE SA deleted (${ev.reason})`);
       case 'child-installed':
@@ -177,4 +177,11 @@ function prefixed(log: Logger, prefix: string): Logger {
     error: (a, m) => log.error(a, prefix + m),
     debug: (a, m) => log.debug(a, prefix + m),
   };
+}
+
+/** The NAT-D results as the log says them: a peer that forces UDP encapsulation is not said to be behind a NAT. */
+function natWords(nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean }): string {
+  const local = nat.local ? ', we are behind a NAT' : '';
+  if (nat.peerForcesEncap) return `${local}, the peer forces UDP encapsulation; no NAT detected from our side`;
+  return `${local}${nat.remote ? ', the peer is behind a NAT' : ''}`;
 }

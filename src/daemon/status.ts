@@ -46,7 +46,8 @@ export interface IkeSaStatus {
   localId: string;
   remoteId: string;
   proposal: string;
-  nat: { local: boolean; remote: boolean };
+  /** NAT-D (RFC 7296 §2.23); `peerForcesEncap`: the peer's NAT-D does not match, yet no NAT is seen from our side (src/ike/nat.ts). */
+  nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean };
   established: number | null; // seconds ago
   /** How many IKE SA rekeys led to this IKE SA. */
   rekeys?: number;
@@ -115,7 +116,7 @@ export interface IkeSaView {
   readonly local: Endpoint;
   readonly remote: Endpoint;
   readonly proposal: string | undefined;
-  readonly nat: { local: boolean; remote: boolean } | undefined;
+  readonly nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean } | undefined;
   readonly remoteId: string | undefined;
   readonly stats: object;
   /** Lifetime deadlines in ms on the status clock, and the IKE rekey count (optional for fakes). */

@@ -1,6 +1,7 @@
 // What an IKE SA asks its caller to do. The state machine never touches a socket, a timer or
 // the kernel: it returns these and the daemon applies them (DESIGN.md "No I/O in the protocol").
 import type { Endpoint } from './config.js';
+import type { NatResult } from './nat.js';
 
 /** Keys for one direction of a Child SA (RFC 7296 §2.17). `integ` is empty for AEAD. */
 export interface ChildKeys {
@@ -81,7 +82,7 @@ export interface KeepaliveState {
 export interface NatMoveEvidence {
   peer: { from: string; to: string }; // address:port before and after
   noticedBy: MoveNoticedBy;
-  nat: { local: boolean; remote: boolean }; // the NAT-D results of IKE_SA_INIT (RFC 7296 §2.23)
+  nat: NatResult; // the NAT-D results of IKE_SA_INIT (RFC 7296 §2.23)
   keepalive: KeepaliveState;
 }
 
@@ -169,7 +170,7 @@ export type IkeState = 'CREATED' | 'CONNECTING' | 'ESTABLISHED' | 'REKEYED' | 'D
 
 export type IkeEvent =
   | { type: 'ike-state'; from: IkeState; to: IkeState }
-  | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: { local: boolean; remote: boolean }; initialContact?: boolean /* the peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4) */ }
+  | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: NatResult; initialContact?: boolean /* the peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4) */ }
   /** reauth_time has come: the daemon authenticates a new IKE SA, then deletes this one (RFC 7296 §2.8.3). */
   | { type: 'reauth-due'; spiI: string; spiR: string }
   | { type: 'config-selected'; name: string; why: string } // a responder chose among several connections (src/ike/select-config.ts)
@@ -188,7 +189,7 @@ export type IkeEvent =
    * The peer, behind a NAT, now sends from `to` (its NAT mapping changed), seen on an
    * authenticated IKE message or ESP packet (`via`): IKE and the Child SAs' ESP follow it (RFC 7296 §2.23).
    */
-  | { type: 'peer-moved'; from: Endpoint; to: Endpoint; via: MoveNoticedBy; nat: { local: boolean; remote: boolean } }
+  | { type: 'peer-moved'; from: Endpoint; to: Endpoint; via: MoveNoticedBy; nat: NatResult }
   /** The peer answered our liveness check, or did not after `requests` tries to `to` (RFC 7296 §2.4). */
   | { type: 'liveness'; ok: boolean; requests?: number; to?: Endpoint }
   | { type: 'invalid-ke'; requested: number } // the peer asked for another DH group (RFC 7296 §1.2)

@@ -140,4 +140,13 @@ describe('tsvpn status text', () => {
     s.lastFailure = s.failures[1]!;
     expect(formatStatus(s)).toContain('last failure: F1 no answer yet to IKE_SA_INIT (at 2026-12-07T08:00:00.000Z)\n  fix: outer firewall, routing, peer address');
   });
+
+  it('a peer that forces UDP encapsulation is said to, not to be behind a NAT', () => {
+    const s = upStatus();
+    s.ikeSas[0]!.nat = { local: false, remote: true, peerForcesEncap: true };
+    const text = formatStatus(s);
+    expect(text).toContain('  UDP encapsulation: the peer forces UDP encapsulation; no NAT detected from our side');
+    expect(text).not.toContain('behind a NAT');
+  });
 });
+

@@ -7,6 +7,7 @@ import { Pair, events, sends, type SideOptions } from './helpers/pair.js';
 import { decodeHeader } from '../../src/wire/message.js';
 import { ExchangeType } from '../../src/wire/constants.js';
 import type { Effect } from '../../src/ike/effects.js';
+import { withForcedEncap } from '../../src/ike/nat.js';
 
 const moon: SideOptions = { id: 'moon.example', remoteId: 'sun.example', seed: 11 };
 const sun: SideOptions = { id: 'sun.example', remoteId: 'moon.example', localTs: ['10.2.0.0/16'], remoteTs: ['10.1.0.0/16'], seed: 12 };
@@ -80,3 +81,18 @@ describe('F8: the NAT mapping in front of the peer changes', () => {
     expect(q.responder!.probe(q.now, { addr: q.responder!.remote.addr, port: 40500 })).toEqual([]);
   });
 });
+
+describe('a peer that forces UDP encapsulation without a NAT (strongSwan kernel-libipsec fakes NAT-D)', () => {
+  const peer = { addr: '198.51.100.2', port: 500 };
+  it('its NAT-D does not match, but it speaks from the address we expect on port 500: peerForcesEncap, not "behind a NAT"', () => {
+    expect(withForcedEncap({ local: false, remote: true }, peer, peer)).toEqual({ local: false, remote: true, peerForcesEncap: true });
+  });
+  it('a translated port or address, a %any peer, or a NAT on our side: a NAT as detected', () => {
+    expect(withForcedEncap({ local: false, remote: true }, { addr: peer.addr, port: 31000 }, peer)).toEqual({ local: false, remote: true });
+    expect(withForcedEncap({ local: false, remote: true }, { addr: '203.0.113.7', port: 500 }, peer)).toEqual({ local: false, remote: true });
+    expect(withForcedEncap({ local: false, remote: true }, peer, undefined)).toEqual({ local: false, remote: true });
+    expect(withForcedEncap({ local: true, remote: true }, peer, peer)).toEqual({ local: true, remote: true });
+    expect(withForcedEncap({ local: false, remote: false }, peer, peer)).toEqual({ local: false, remote: false });
+  });
+});
+
