@@ -295,9 +295,13 @@ export class IkeSa {
       this.settle(now);
       return out;
     } catch (e) {
-      this.stats[classifyError(e)]++;
+      const kind = classifyError(e);
+      this.stats[kind]++;
       this.lastDropped = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      return [];
+      // a message that failed its integrity check from a new port of the peer: a hint only (F8)
+      const hinted: Effect[] = [];
+      if (kind === 'integrityFailed' && path) this.hint(now, path, hinted);
+      return hinted;
     }
   }
 
@@ -326,6 +330,7 @@ export class IkeSa {
       // §2.11: to the address and port the request came from
       this.stats.retransmitsReceived++;
       for (const r of this.responses.cached()) out.push({ type: 'send', bytes: r, to: { ...path.from }, from: { ...path.to } });
+      this.hint(now, path, out); // the same bytes again prove nothing new (a replay looks the same)
       return;
     }
     if (cls !== 'new') { this.stats.invalidMessageId++; return; }
@@ -360,7 +365,7 @@ export class IkeSa {
       if (ex === ExchangeType.IKE_AUTH && !(responder && this.st === 'CONNECTING' && id === 1)) { this.stats.invalidMessageId++; return; }
     }
     const payloads = this.payloadsOf(msg);
-    if (!payloads) return;
+    if (!payloads) return this.hint(now, path, out);
     this.follow(path, out);
     const task = ex === ExchangeType.IKE_SA_INIT ? new IkeInit('responder') : responderTask(ex, payloads);
     const m: Received = { msg, bytes, payloads, path, now, state: this.st, active: this.active };
@@ -384,7 +389,7 @@ export class IkeSa {
     if (!task || !this.requests.matches(h.messageId) || this.requests.outstanding!.exchange !== h.exchangeType) { this.stats.invalidMessageId++; return; }
     if (h.exchangeType !== ExchangeType.IKE_SA_INIT && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
     const payloads = this.payloadsOf(msg);
-    if (!payloads) return;
+    if (!payloads) return this.hint(now, path, out);
     this.follow(path, out);
     const mark = out.length;
     const r = task.process(this.ctx, { msg, bytes, payloads, path, now, state: this.st, active: task }, out);
@@ -503,6 +508,11 @@ export class IkeSa {
     this.ctx.now = now;
     this.follow({ from, to: this.ctx.local }, out, 'esp');
     return out;
+  }
+
+  /** An IKE message that did not authenticate (or a retransmit) from a new port of the peer's address: a hint only (F8). */
+  private hint(now: number, path: Path, out: Effect[]): void {
+    if (path.from.addr === this.ctx.remote.addr && path.from.port !== this.ctx.remote.port) out.push(...this.probe(now, path.from));
   }
 
   /**

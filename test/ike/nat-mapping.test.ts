@@ -73,6 +73,29 @@ describe('F8: the NAT mapping in front of the peer changes', () => {
     expect(decodeHeader(next[0]).messageId).toBe(id);
   });
 
+  it('IKE hints: a retransmitted request, or a message that fails its integrity check, from a new port sends a liveness check there, and moves nothing', () => {
+    const p = behindNat();
+    const r = p.responder!;
+    const [req] = sends(p.initiator.liveness(p.now));
+    p.toResponder(req!, { addr: '192.0.2.1', port: 4500 }, { addr: r.local.addr, port: r.local.port }); // answered, from the old mapping
+    const again = p.dispatcher.handleDatagram(p.now, req!, { from: NEW, to: r.local });
+    const [cached, probe] = again.filter((e) => e.type === 'send') as Extract<Effect, { type: 'send' }>[];
+    expect(cached!.to).toEqual(NEW); // RFC 7296 §2.11: the cached response where the retransmit came from
+    expect(decodeHeader(cached!.bytes).flags.response).toBe(true);
+    expect(probe!.to).toEqual(NEW);
+    expect(decodeHeader(probe!.bytes).flags.response).toBe(false); // our own request: the liveness check
+    expect(events(again).filter((e) => e.type === 'peer-moved')).toEqual([]);
+    expect(r.remote).toEqual(OLD);
+
+    const q = behindNat();
+    const [req2] = sends(q.initiator.liveness(q.now));
+    const forged = req2!.slice();
+    forged[forged.length - 1] ^= 0xff; // the ICV no longer verifies
+    const fx = q.dispatcher.handleDatagram(q.now, forged, { from: NEW, to: q.responder!.local });
+    expect(sentTo(fx)).toEqual([NEW]);
+    expect(q.responder!.remote).toEqual(OLD);
+  });
+
   it('a hint from the current mapping, or with no NAT, sends nothing', () => {
     const p = behindNat();
     expect(p.responder!.probe(p.now, OLD)).toEqual([]);
