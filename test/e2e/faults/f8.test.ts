@@ -82,4 +82,16 @@ describe.skipIf(!ok)('F8: the NAT mapping changes mid-tunnel (needs root, /dev/n
       await t.destroy();
     }
   }, 120_000);
+
+  it('behind the NAT with keepalives off, the initiator warns at establishment that inbound traffic may be lost silently (F8)', async () => {
+    const t = await startNatTunnel({ left: { keepalive: '0s' } });
+    try {
+      await until('a tunnel through the NAT', 30_000, async () => ((await t.status('left'))?.ikeSas[0]?.children[0]?.state === 'INSTALLED' ? true : undefined), t.logs);
+      await until('the F8 warning in the initiator\'s log', 5_000, () => (/warn .*F8: we are behind a NAT and NAT-T keepalives are off/.test(t.logs()) ? true : undefined), t.logs);
+      expect(t.logs()).not.toMatch(/--- right[\s\S]*F8: we are behind a NAT/); // the responder is not behind one
+    } finally {
+      await t.destroy();
+    }
+  }, 60_000);
 });
+
