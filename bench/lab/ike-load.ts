@@ -140,7 +140,8 @@ export class IkeLoad {
         if (ev.type === 'cookie-requested') this.r.cookies++;
         else if (ev.type === 'invalid-ke') this.r.invalidKe++;
         else if (ev.type === 'retransmit') this.r.retransmits++;
-        else if (ev.type === 'failure') {
+        else if (ev.type === 'failure' && !('pending' in ev.evidence)) {
+          // F1 "no answer yet" (pending) is a first sign: the retransmits go on
           this.count(`${ev.row}: ${ev.message}`);
           failed = true;
         }

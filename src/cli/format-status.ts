@@ -1,7 +1,8 @@
 // `tsvpn status` text: one tunnel's TunnelStatus (src/daemon/status.ts: the daemon's
 // answer to {"cmd":"status"} on its control socket) laid out like strongSwan's
 // `swanctl --list-sas`, so an operator who knows swanctl reads it at a glance, followed by
-// what answers "why does it not work": drops by reason and the last failure-map row.
+// what answers "why does it not work": drops by reason, the last unresolved failure-map row
+// with its fix area, and the recent failures, resolved or not.
 
 import type { TunnelStatus } from '../daemon/status.js';
 
@@ -69,7 +70,10 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
   if (sa.proposal) out.push(`  ${sa.proposal}`);
   if (sa.vips?.leased) out.push(`  virtual IP ${sa.vips.leased.join(', ')} leased to the peer`);
   if (sa.vips?.own) out.push(`  virtual IP ${sa.vips.own.join(', ')} from the gateway${sa.vips.dns?.length ? `, DNS ${sa.vips.dns.join(', ')}` : ''}`);
-  if (sa.nat.local || sa.nat.remote) {
+  if (sa.nat.peerForcesEncap) {
+    // its NAT-D hash does not match, yet it answers from the address and port 500 we expect (strongSwan encap=yes, kernel-libipsec)
+    out.push('  UDP encapsulation: the peer forces UDP encapsulation; no NAT detected from our side');
+  } else if (sa.nat.local || sa.nat.remote) {
     const who = [sa.nat.local ? 'we are behind a NAT' : '', sa.nat.remote ? 'the peer is behind a NAT' : ''].filter(Boolean);
     out.push(`  NAT detected: ${who.join(', ')}`);
   }
@@ -123,6 +127,7 @@ export function formatStatus(s: TunnelStatus): string {
   if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
   if (s.reauths > 0) lines.push(`ike: reauthenticated ${s.reauths}x`);
   if (s.lastFailure) lines.push(...failureLines('last failure', s.lastFailure, ''));
+  lines.push(...historyLines(s.failures));
   // an IKE SA up without a Child SA: say where the last one went (the peer deleted it, or it expired)
   const g = s.lastChildGone;
   const childless = s.ikeSas.some((sa) => sa.state === 'ESTABLISHED' && !sa.children.some((c) => c.state === 'INSTALLED'));
@@ -133,7 +138,19 @@ export function formatStatus(s: TunnelStatus): string {
   return lines.join('\n');
 }
 
-function failureLines(label: string, f: { row: string; message: string; at: string; evidence?: unknown }, from: string, more = ''): string[] {
+function failureLines(label: string, f: { row: string; message: string; at: string; evidence?: unknown; fixArea?: string }, from: string, more = ''): string[] {
   const ev = evidenceText(f.evidence);
-  return [`${label}: ${f.row} ${f.message}${from} (at ${f.at}${more})`, ...(ev ? [`  evidence: ${ev}`] : [])];
+  return [`${label}: ${f.row} ${f.message}${from} (at ${f.at}${more})`, ...(ev ? [`  evidence: ${ev}`] : []), ...(f.fixArea ? [`  fix: ${f.fixArea}`] : [])];
+}
+
+/** Failures shown in the brief history (status --json has them all, with evidence). */
+export const HISTORY_LINES = 5;
+
+/** The recent failures, one line each, newest first: row, when, resolved or not, the message. */
+function historyLines(failures: TunnelStatus['failures']): string[] {
+  const list = failures ?? [];
+  if (list.length === 0) return [];
+  const out = [`failures (newest first, ${Math.min(list.length, HISTORY_LINES)} of ${list.length}):`];
+  for (const f of list.slice(0, HISTORY_LINES)) out.push(`  ${f.row} at ${f.at}, ${f.resolvedAt ? `resolved ${f.resolvedAt}` : 'UNRESOLVED'}: ${f.message}`);
+  return out;
 }

@@ -13,9 +13,9 @@ import { ConfigError } from '../config/errors.js';
 import type { Effect, IkeEvent } from '../ike/effects.js';
 import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
-import type { IkeSaConfig } from '../ike/config.js';
+import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { formatSelector, ipToBytes } from '../wire/selectors.js';
-import { addTunAddress, checkRoutes, installRoutes, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { addTunAddress, checkRoutes, installRoutes, nextHopNeighbour, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
 import { applyDns, RESOLV_CONF, restoreDns, type DnsFiles } from '../io/resolv-conf.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
@@ -203,7 +203,8 @@ class Running {
       local,
       ports: { ike: first.local.port, natt: NAT_T_PORT },
       onIke: (bytes, path) => this.onIke(bytes, path),
-      onEsp: (pkts) => this.afterInbound(this.datapath.inbound(pkts, true)),
+      onEsp: (pkts, from) => this.afterInbound(this.datapath.inbound(pkts, true, from)),
+      onKeepalive: (from) => this.natHint(from),
       onError: (e) => this.fatal(e),
     });
     opened.push(this.io);
@@ -264,6 +265,13 @@ class Running {
       namedConnections: peers.length > 1,
       onEvent: (e, conn) => this.onEvent(e, conn),
       saveKeys: this.saveKeys,
+      neighbourOf: (peer) => {
+        try {
+          return nextHopNeighbour(peer);
+        } catch (e) {
+          return { error: errText(e) };
+        }
+      },
     });
     this.applier.eventLog.onFailure = (f, conn) => this.events.emit('failure', f, conn); // tsvpn events
     this.dispatcher = new IkeDispatcher({
@@ -486,6 +494,7 @@ class Running {
       return;
     }
     const fresh = missing.filter((m) => !this.routesMissing.includes(m));
+    if (missing.length === 0 && this.routesMissing.length > 0) this.applier.eventLog.resolve('routes-back'); // F5 cleared
     this.routesMissing = missing;
     for (const m of fresh) this.log.warn('route', `${m}: traffic for it is dropped by the guard, not sent in clear`);
     if (fresh.length > 0) this.applier.eventLog.failure('F5', `${missing.length} of tsvpn's routes or rules are gone (deleted by someone else?): traffic for them is dropped`, { missing });
@@ -604,10 +613,11 @@ class Running {
       outbound: this.sad.counters.outbound,
       ikeCounters: [this.dispatcher.stats, this.applier.eventLog.unauthenticated, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
-      extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors },
+      extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors, 'link-local': dp.linkLocal },
       retransmits: this.applier.eventLog.retransmits,
       reauths: [...this.conns.values()].reduce((n, c) => n + c.conn.reauths, 0),
       lastFailure: this.applier.eventLog.lastFailure,
+      failures: this.applier.eventLog.history.list(),
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
       lastChildGone: this.applier.eventLog.lastChildGone,
       routesMissing: this.routesMissing.length,
@@ -622,8 +632,9 @@ class Running {
         localTs: c.peer.local.tsText,
         remoteTs: c.peer.remote.tsText,
         reauths: c.conn.reauths,
-        lastFailure: this.applier.eventLog.lastFailureOf.get(c.peer.name) ?? null,
+        lastFailure: this.applier.eventLog.history.lastUnresolved(c.peer.name),
         failures: { ...this.applier.eventLog.failuresOf.get(c.peer.name) },
+        history: this.applier.eventLog.history.list(c.peer.name),
       })),
       now: this.clock(),
     });
@@ -763,6 +774,37 @@ class Running {
   private afterInbound(seen: InboundSeen): void {
     this.applier.inboundSeen(seen); // make-before-break and the ESP-in-UDP float
     if (seen.held > 0) this.timers.kick(); // the hold's deadline
+    if (seen.moved.length > 0) this.espMoved(seen.moved);
+    if (seen.unauthenticatedFrom) this.natHint(seen.unauthenticatedFrom);
+  }
+
+  /**
+   * Failure map F8: authenticated ESP came from a new NAT mapping of the peer. Its IKE SA
+   * follows it when the peer is behind a NAT (RFC 7296 §2.23), and with it the Child SAs' ESP
+   * (EffectApplier on `peer-moved`). Copied out first: `moved` is the datapath's reused list.
+   */
+  private espMoved(moved: InboundSeen['moved']): void {
+    const now = this.clock();
+    for (const { sa: esp, from } of [...moved]) {
+      const sa = this.dispatcher.list().find((x) => x.children.some((c) => c.spiIn === esp.spi));
+      if (sa) this.command(sa, sa.espFrom(now, { ...from }));
+    }
+  }
+
+  /**
+   * An unauthenticated hint of a new NAT mapping (F8): a NAT-keepalive, or ESP that did not
+   * authenticate, from a new port of a peer's address. A liveness check goes there; only its
+   * authenticated answer moves the peer (IkeSa.probe).
+   */
+  private natHint(from: Endpoint): void {
+    const now = this.clock();
+    for (const sa of this.dispatcher.list()) {
+      if (sa.state !== 'ESTABLISHED' || !sa.nat?.remote || sa.remote.addr !== from.addr || sa.remote.port === from.port) continue;
+      const fx = sa.probe(now, { ...from });
+      if (fx.length === 0) continue;
+      this.log.info('ike', `a NAT-keepalive or unauthenticated ESP came from ${formatEndpoint(from)}, not ${formatEndpoint(sa.remote)}: checking the peer there (F8)`);
+      this.command(sa, fx);
+    }
   }
 
   /** RFC 4303 §3.3.3: the outbound sequence number nears its end; rekey that Child SA (RFC 7296 §2.8). */

@@ -36,6 +36,12 @@ export interface DatapathStats {
   mssClamped: number;
   /** Batches that threw: counted and dropped, the daemon keeps running. */
   internalErrors: number;
+  /**
+   * IPv6 packets from a link-local source (fe80::/10), such as the router solicitation the
+   * kernel sends when the TUN comes up: they never leave their link (RFC 4291 §2.5.6), so they
+   * are not tunnelled, and counted apart from no-policy.
+   */
+  linkLocal: number;
 }
 
 export interface DatapathOptions {
@@ -63,6 +69,10 @@ export interface InboundSeen {
   readonly held: number;
   /** Of saSeen, the SAs set up for raw ESP whose authenticated ESP arrived in UDP (RFC 3948). */
   readonly encapLearnt: readonly EspSa[];
+  /** Of saSeen, SAs in UDP whose authenticated ESP came from another address or port than their outer path (F8: a new NAT mapping). */
+  readonly moved: readonly { sa: EspSa; from: Endpoint }[];
+  /** A UDP batch from this source in which nothing authenticated (a hint only, F8), else undefined. */
+  readonly unauthenticatedFrom: Endpoint | undefined;
 }
 
 /** The batch view the TUN reader hands over. */
@@ -77,7 +87,7 @@ const IPV4_TCP_HEADERS = 40; // RFC 879: MSS = MTU - 20 (IPv4) - 20 (TCP)
 const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 
 export class Datapath {
-  readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0 };
+  readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0, linkLocal: 0 };
   /** The last outbound packets no SPD entry matched (F5 evidence, src/daemon/traffic-check.ts). */
   readonly spdMisses = new SpdMissRing();
   /** When the last authenticated ESP packet arrived (DPD reads it). */
@@ -97,7 +107,9 @@ export class Datapath {
   echoWatch: ((p: Uint8Array) => void) | undefined = undefined;
   /** ESP for an SPI that may be about to be installed; the daemon's timer releases it (holdDeadline). */
   readonly held = new SpiHold();
-  private readonly seen = { saSeen: [] as EspSa[], held: 0, encapLearnt: [] as EspSa[] };
+  private readonly seen = { saSeen: [] as EspSa[], held: 0, encapLearnt: [] as EspSa[], moved: [] as { sa: EspSa; from: Endpoint }[], unauthenticatedFrom: undefined as Endpoint | undefined };
+  /** The source of the UDP batch being processed (undefined: raw ESP, or not known). */
+  private from: Endpoint | undefined;
   private viaUdp = false;
   private readonly holdFn = (pkt: Uint8Array, spi: number): boolean => {
     if (!this.holdUnknownSpis || !this.held.offer(pkt, spi, this.viaUdp, this.o.now())) return false;
@@ -130,15 +142,19 @@ export class Datapath {
    * One batch of ESP packets (UDP payloads when `viaUdp`, else raw): decrypt and write to the
    * TUN. Returns what it saw, for the daemon to act on. Never throws.
    */
-  inbound(packets: readonly Uint8Array[], viaUdp = false): InboundSeen {
+  inbound(packets: readonly Uint8Array[], viaUdp = false, from?: Endpoint): InboundSeen {
     this.clearSeen();
+    this.from = from;
     this.inboundOnce(packets, viaUdp, true);
+    this.from = undefined;
     return this.seen;
   }
 
   private clearSeen(): void {
     this.seen.saSeen.length = 0;
     this.seen.encapLearnt.length = 0;
+    this.seen.moved.length = 0;
+    this.seen.unauthenticatedFrom = undefined;
     this.seen.held = 0;
   }
 
@@ -151,6 +167,10 @@ export class Datapath {
       const off = b.offsets[i];
       const len = b.lengths[i];
       const p = b.buf.subarray(off, off + len);
+      if (isLinkLocalV6(p)) {
+        this.stats.linkLocal++;
+        continue;
+      }
       if (len > o.innerMtu && o.tooBig) {
         // RFC 1191 / RFC 4443 §3.2 (failure map F7): tell the sender instead of dropping silently
         const reply = o.tooBig(p, o.innerMtu);
@@ -255,7 +275,10 @@ export class Datapath {
   private doInbound(packets: readonly Uint8Array[], viaUdp: boolean, hold: boolean): void {
     this.viaUdp = viaUdp;
     const r = processInbound(this.o.sad, packets, this.o.now(), hold ? this.holdFn : undefined);
-    if (r.packets.length === 0) return;
+    if (r.packets.length === 0) {
+      if (this.from && r.drops.length > 0) this.seen.unauthenticatedFrom = this.from;
+      return;
+    }
     this.lastInbound = this.o.now();
     this.observe(r.sa, viaUdp);
     if (this.echoWatch) for (const p of r.packets) this.echoWatch(p);
@@ -307,6 +330,8 @@ export class Datapath {
       if (seen.saSeen.includes(sa)) continue;
       seen.saSeen.push(sa);
       if (viaUdp && sa.outer && !sa.outer.encap) seen.encapLearnt.push(sa);
+      const from = this.from;
+      if (from && sa.outer?.encap && (sa.outer.addr !== from.addr || sa.outer.port !== from.port)) seen.moved.push({ sa, from });
     }
   }
 
@@ -362,6 +387,11 @@ export function innerBatch(packets: readonly Uint8Array[]): InnerBatch {
 /** IPv4 protocol (byte 9) or IPv6 Next Header (byte 6) is TCP; extension headers are left alone. */
 function isTcp(p: Uint8Array): boolean {
   return p.length >= 40 && (p[0] >> 4 === 4 ? p[9] === 6 : p[0] >> 4 === 6 && p[6] === 6);
+}
+
+/** RFC 4291 §2.5.6: an IPv6 source in fe80::/10 (link-local). */
+function isLinkLocalV6(p: Uint8Array): boolean {
+  return p.length >= 40 && p[0] >> 4 === 6 && p[8] === 0xfe && (p[9] & 0xc0) === 0x80;
 }
 
 function transportHeaderLength(sa: EspSa): number {

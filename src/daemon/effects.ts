@@ -4,7 +4,7 @@
 // are copied into the SA transforms and zeroed in the effect (and with --save-keys appended to
 // Wireshark's decryption tables first, src/daemon/save-keys.ts). What the datapath observed
 // (the peer sends on an SA, or sends it in UDP) comes back here from the daemon.
-import type { ChildSaInfo, Effect, IkeEvent, NewPolicyInfo, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
+import type { ChildSaInfo, Effect, IkeEvent, NeighbourEvidence, NewPolicyInfo, PolicyInfo, SwitchOutbound } from '../ike/effects.js';
 import type { Endpoint } from '../ike/config.js';
 import { selectorCidrs } from '../wire/selectors.js';
 import type { EspSa, Sad } from '../ipsec/sad.js';
@@ -41,6 +41,8 @@ export interface EffectDeps {
   rekeyedInboundGraceMs?: number;
   /** `tsvpn up --save-keys`: where the IKE and ESP keys go for Wireshark (absent: nowhere). */
   saveKeys?: SaveKeys;
+  /** F1 towards `peer`: the next hop's neighbour state, read once per F1 (src/io/routes.ts nextHopNeighbour). */
+  neighbourOf?(peer: string): NeighbourEvidence;
 }
 
 export class EffectApplier {
@@ -78,6 +80,13 @@ export class EffectApplier {
     // a Child SA the peer made in its reauthentication takes over once the peer sends on it
     if (this.order.awaitingPeer) for (const sa of seen.saSeen) this.order.peerSendsOn(sa);
     for (const sa of seen.encapLearnt) this.peerSendsInUdp(sa);
+    // F8 is resolved once authenticated ESP arrives on the peer's new mapping (the next batch after the move)
+    if (seen.saSeen.length > 0 && this.eventLog.history.open('F8')) {
+      for (const sa of seen.saSeen) {
+        const c = this.children.get(sa.spi);
+        if (c && !seen.moved.some((m) => m.sa === sa)) this.eventLog.resolve('traffic-on-new-mapping', c.info.conn);
+      }
+    }
   }
 
   /**
@@ -93,6 +102,27 @@ export class EffectApplier {
     c.inSa.outer = outer;
     c.outSa.outer = outer;
     this.d.log.info('esp', `the peer sends ESP in UDP: sending ESP in UDP to ${formatEndpoint(outer)} too`);
+  }
+
+  /** F1 of an exchange to an address (no answer yet, or none at all): with the next hop's ARP/NDP state as evidence. */
+  private withNeighbour(e: IkeEvent): IkeEvent {
+    if (e.type !== 'failure' || e.row !== 'F1' || !('to' in e.evidence) || !this.d.neighbourOf || e.unauthenticated) return e;
+    return { ...e, evidence: { ...e.evidence, neighbour: this.d.neighbourOf(e.evidence.to.addr) } };
+  }
+
+  /**
+   * The peer's NAT mapping changed (RFC 7296 §2.23, failure map F8): the ESP in UDP of the
+   * connection's Child SAs that went to `from` goes to `to` from now on.
+   */
+  private follow(from: Endpoint, to: Endpoint, conn: string | undefined): void {
+    for (const c of this.children.values()) {
+      const was = c.outSa.outer;
+      if (!was?.encap || was.addr !== from.addr || was.port !== from.port || (conn !== undefined && c.info.conn !== conn)) continue;
+      const outer = { addr: to.addr, port: to.port, encap: true };
+      c.inSa.outer = outer;
+      c.outSa.outer = outer;
+      this.d.log.info('esp', `Child SA ${c.info.name}: ESP in UDP now goes to ${formatEndpoint(outer)} (was ${formatEndpoint(was)})`);
+    }
   }
 
   /** Remove every SPD entry, route and SA (shutdown); keys are zeroed. Never throws. */
@@ -121,9 +151,12 @@ export class EffectApplier {
       }
       case 'export-keys':
         return this.saveKeys(`IKE SA ${spiHex(e.keys.spiI)}_i ${spiHex(e.keys.spiR)}_r`, (k) => k.ike(e.keys), () => zero(e.keys.skEi, e.keys.skEr, e.keys.skAi, e.keys.skAr));
-      case 'event':
-        this.eventLog.record(e.event, e.conn);
-        this.d.onEvent?.(e.event, e.conn);
+      case 'event': {
+        const ev = this.withNeighbour(e.event);
+        this.eventLog.record(ev, e.conn);
+        if (ev.type === 'peer-moved') this.follow(ev.from, ev.to, e.conn);
+        this.d.onEvent?.(ev, e.conn);
+      }
     }
   }
 
@@ -179,6 +212,7 @@ export class EffectApplier {
     try {
       // routes are shared: two Child SAs for one prefix (old and new) hold one route
       this.routes.hold(cidrs, c.routes, { conn: c.info.conn, peer: c.info.remote.addr });
+      if (this.eventLog.history.open('F5')) this.eventLog.resolve('routes-back', c.info.conn);
     } catch (e) {
       // failure map F5: SAs up, but nothing steers traffic into them
       const message = routesRefused(cidrs, e);

@@ -48,7 +48,7 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
     case 'retransmit':
       return line('retransmit', { exchange: ev.exchange, messageId: ev.messageId, attempt: ev.attempt, to: formatEndpoint(ev.to) });
     case 'peer-moved':
-      return line('peer-moved', { from: formatEndpoint(ev.from), to: formatEndpoint(ev.to) });
+      return line('peer-moved', { from: formatEndpoint(ev.from), to: formatEndpoint(ev.to), via: ev.via });
     case 'liveness':
       return line('liveness', { ok: ev.ok, ...(ev.requests !== undefined ? { requests: ev.requests } : {}) });
     case 'invalid-ke':
@@ -66,7 +66,7 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
 
 /** A failure the event log recorded (IKE's, or one the daemon found itself: F5 routes). */
 export function failureLine(f: LastFailure, connection: string | undefined): EventLine {
-  return { time: f.at, connection: connection ?? '', event: 'failure', row: f.row, message: f.message, evidence: f.evidence };
+  return { time: f.at, connection: connection ?? '', event: 'failure', row: f.row, message: f.message, evidence: f.evidence, fixArea: f.fixArea };
 }
 
 export function reloadLine(r: { ok: true; summary: string } | { ok: false; error: string }, time: string): EventLine {

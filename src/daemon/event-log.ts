@@ -7,13 +7,10 @@
 import type { IkeEvent } from '../ike/effects.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import type { Logger } from './log.js';
+import { FIX_AREA, FailureHistory, isPending, type ClearedBy, type Failure } from './failure-history.js';
 
-export interface LastFailure {
-  row: string;
-  message: string;
-  evidence?: unknown;
-  at: string;
-}
+/** A recorded failure: row, message, evidence, fix area, when, and when it was resolved (src/daemon/failure-history.ts). */
+export type LastFailure = Failure;
 
 /** A failure of an IKE SA whose peer never authenticated: where it came from, and how many since the daemon started. */
 export interface UnauthenticatedFailure extends LastFailure {
@@ -34,7 +31,8 @@ export const UNAUTHENTICATED_LOG_LINES = 10;
 export const UNAUTHENTICATED_LOG_WINDOW_MS = 60_000;
 
 export class IkeEventLog {
-  lastFailure: LastFailure | null = null;
+  /** The failures recorded, newest first, each resolved when its condition clears (status `failures`). */
+  readonly history = new FailureHistory();
   lastUnauthenticatedFailure: UnauthenticatedFailure | null = null;
   /** IKE requests retransmitted, over every IKE SA this daemon ran (status `retransmits`). */
   retransmits = 0;
@@ -46,8 +44,6 @@ export class IkeEventLog {
 
   /** The last Child SA that went without a replacement of ours: the peer deleted it, or it expired. */
   lastChildGone: ChildGone | null = null;
-  /** The last failure of each connection (a daemon with several: status `connections[].lastFailure`). */
-  readonly lastFailureOf = new Map<string, LastFailure>();
   /** Failures by connection and row, counted as they happen (status `connections[].failures`, metrics). */
   readonly failuresOf = new Map<string, Record<string, number>>();
   /** Told each failure as it is recorded (the daemon's event stream). */
@@ -61,14 +57,32 @@ export class IkeEventLog {
     private readonly named = false,
   ) {}
 
+  /** The newest failure not resolved yet (status `lastFailure`), of the whole daemon. */
+  get lastFailure(): LastFailure | null {
+    return this.history.lastUnresolved();
+  }
+
   /** A failure the daemon found itself (F5: routes), recorded as the IKE side's are. */
   failure(row: string, message: string, evidence: unknown, conn?: string): void {
-    this.lastFailure = { row, message, evidence, at: new Date(this.wallClock()).toISOString() };
-    if (conn !== undefined) this.lastFailureOf.set(conn, this.lastFailure);
-    const counts = this.failuresOf.get(conn ?? '') ?? {};
-    counts[row] = (counts[row] ?? 0) + 1;
-    this.failuresOf.set(conn ?? '', counts);
-    this.onFailure?.(this.lastFailure, conn);
+    const f: Failure = { row, message, evidence, fixArea: FIX_AREA[row] ?? '', at: this.iso() };
+    this.history.add(f, conn);
+    // counted once per failure: F1's first sign (pending) is not one yet
+    if (!isPending(evidence)) {
+      const counts = this.failuresOf.get(conn ?? '') ?? {};
+      counts[row] = (counts[row] ?? 0) + 1;
+      this.failuresOf.set(conn ?? '', counts);
+    }
+    this.onFailure?.(f, conn);
+  }
+
+  /** What cleared a condition (src/daemon/failure-history.ts RESOLVED_BY): the failures it ends get resolvedAt. */
+  resolve(what: ClearedBy, conn?: string): void {
+    const done = this.history.resolve(what, conn, this.iso());
+    if (done.length > 0) this.baseLog.info('daemon', `${conn !== undefined && this.named ? `${conn}: ` : ''}${[...new Set(done.map((f) => f.row))].join(', ')} resolved (${what})`);
+  }
+
+  private iso(): string {
+    return new Date(this.wallClock()).toISOString();
   }
 
   record(ev: IkeEvent, conn?: string): void {
@@ -79,11 +93,13 @@ export class IkeEventLog {
           const from = formatEndpoint(ev.unauthenticated.from);
           this.unauthenticatedFailure(ev.row, `${ev.row}: ${ev.message} (from ${from}, not authenticated) ${JSON.stringify(ev.evidence)}`);
           const count = Object.values(this.unauthenticated).reduce((a, b) => a + b, 0);
-          this.lastUnauthenticatedFailure = { row: ev.row, message: ev.message, evidence: ev.evidence, at: new Date(this.wallClock()).toISOString(), from, count };
+          this.lastUnauthenticatedFailure = { row: ev.row, message: ev.message, evidence: ev.evidence, fixArea: FIX_AREA[ev.row] ?? '', at: this.iso(), from, count };
           return;
         }
         this.failure(ev.row, ev.message, ev.evidence, conn);
-        log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)}`);
+        // a first sign (F1 no answer yet) and a peer that moved (F8, already followed) are warnings
+        if (ev.row === 'F8' || 'pending' in ev.evidence) log.warn('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)} (fix: ${FIX_AREA[ev.row]})`);
+        else log.error('ike', `${ev.row}: ${ev.message} ${JSON.stringify(ev.evidence)} (fix: ${FIX_AREA[ev.row]})`);
         return;
       case 'ike-state':
         return log.debug('ike', `IKE SA ${ev.from} -> ${ev.to}`);
@@ -95,10 +111,12 @@ export class IkeEventLog {
         return log.info('ike', `virtual IP ${ev.addresses.join(', ')} (pool ${ev.pools.join(', ')}) leased to ${ev.identity}`);
       case 'ike-established':
         this.established.set(ev.spiI, this.now());
-        return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${ev.nat.local ? ', we are behind a NAT' : ''}${ev.nat.remote ? ', the peer is behind a NAT' : ''}`);
+        this.resolve('ike-established', conn);
+        return log.info('ike', `IKE SA established: ${ev.localId} <-> ${ev.remoteId}, ${ev.proposal}, SPIs ${ev.spiI}_i ${ev.spiR}_r${natWords(ev.nat)}`);
       case 'ike-deleted':
         return log.info('ike', `IKE SA deleted (${ev.reason})`);
       case 'child-installed':
+        this.resolve('child-installed', conn);
         if (ev.proposed) return log.warn('ike', `Child SA ${ev.name}: the peer narrowed ${ev.proposed.localTs.join(',')} === ${ev.proposed.remoteTs.join(',')} to ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}; installed as narrowed (traffic outside it is not protected)`);
         return log.info('ike', `Child SA ${ev.name}: ${ev.localTs.join(',')} === ${ev.remoteTs.join(',')}${ev.narrowed ? ' (narrowed)' : ''}`);
       case 'child-deleted':
@@ -117,9 +135,11 @@ export class IkeEventLog {
       case 'notify':
         return log.warn('ike', `${ev.exchange}: peer sent ${ev.notify}`);
       case 'child-rekeyed':
+        this.resolve('rekeyed', conn);
         return log.info('ike', `Child SA ${ev.name} rekeyed: SPIs ${ev.oldSpiIn}/${ev.oldSpiOut} -> ${ev.newSpiIn}/${ev.newSpiOut}${ev.pfsGroup ? `, PFS ${ev.pfsGroup}` : ''}`);
       case 'ike-rekeyed':
         this.established.set(ev.spiI, this.now());
+        this.resolve('rekeyed', conn);
         return log.info('ike', `IKE SA rekeyed: ${ev.oldSpi} -> ${ev.newSpi}`);
       case 'peer-moved':
         return log.warn('ike', `the peer's NAT mapping changed: it now sends from ${formatEndpoint(ev.to)} (was ${formatEndpoint(ev.from)}); IKE follows it (RFC 7296 §2.23)`);
@@ -161,4 +181,11 @@ function prefixed(log: Logger, prefix: string): Logger {
     error: (a, m) => log.error(a, prefix + m),
     debug: (a, m) => log.debug(a, prefix + m),
   };
+}
+
+/** The NAT-D results as the log says them: a peer that forces UDP encapsulation is not said to be behind a NAT. */
+function natWords(nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean }): string {
+  const local = nat.local ? ', we are behind a NAT' : '';
+  if (nat.peerForcesEncap) return `${local}, the peer forces UDP encapsulation; no NAT detected from our side`;
+  return `${local}${nat.remote ? ', the peer is behind a NAT' : ''}`;
 }

@@ -35,13 +35,26 @@ export interface DatagramBatch {
   readonly lengths: Uint32Array;
   srcAddress(i: number): string;
   srcPort(i: number): number;
+  /** The sources as the addon fills them (16 bytes per datagram): compared without making text. */
+  readonly srcAddrs?: Uint8Array;
+}
+
+/** Do datagrams i and j come from the same address and port? */
+function sameSource(b: DatagramBatch, i: number, j: number): boolean {
+  if (b.srcPort(i) !== b.srcPort(j)) return false;
+  const a = b.srcAddrs;
+  if (!a) return b.srcAddress(i) === b.srcAddress(j);
+  for (let k = 0; k < 16; k++) if (a[i * 16 + k] !== a[j * 16 + k]) return false;
+  return true;
 }
 
 export interface DemuxSink {
   /** One IKE message (marker removed, a copy the callee may keep), with its path. */
   ike(bytes: Uint8Array, path: Path): void;
-  /** The ESP datagrams of one batch, views valid only during the call. */
-  esp(packets: Uint8Array[]): void;
+  /** ESP datagrams of one batch from one source (`from`: the peer's NAT mapping, F8), views valid only during the call. */
+  esp(packets: Uint8Array[], from: Endpoint): void;
+  /** A NAT-keepalive arrived from `from` (unauthenticated: a hint only). */
+  keepalive?(from: Endpoint): void;
 }
 
 /**
@@ -50,15 +63,26 @@ export interface DemuxSink {
  */
 export function demuxNatT(b: DatagramBatch, local: Endpoint, stats: NatTDemuxStats, sink: DemuxSink, scratch: Uint8Array[] = []): void {
   scratch.length = 0;
+  let source = -1; // the datagram whose source the ESP in scratch shares
+  const flush = (): void => {
+    if (scratch.length === 0) return;
+    stats.espIn += scratch.length;
+    sink.esp(scratch, { addr: b.srcAddress(source), port: b.srcPort(source) });
+    scratch.length = 0;
+  };
   for (let i = 0; i < b.count; i++) {
     const off = b.offsets[i];
     const d = b.buf.subarray(off, off + b.lengths[i]);
     switch (classifyNatT(d)) {
       case 'esp':
+        // one call per run of ESP from one source (one peer: one call per batch)
+        if (source >= 0 && scratch.length > 0 && !sameSource(b, source, i)) flush();
+        if (scratch.length === 0) source = i;
         scratch.push(d);
         break;
       case 'keepalive':
-        stats.keepalivesIn++; // RFC 3948 §2.3: the receiver ignores it
+        stats.keepalivesIn++; // RFC 3948 §2.3: the receiver ignores it (but a new source hints at a new NAT mapping, F8)
+        sink.keepalive?.({ addr: b.srcAddress(i), port: b.srcPort(i) });
         break;
       case 'ike':
         stats.ikeIn++;
@@ -69,6 +93,5 @@ export function demuxNatT(b: DatagramBatch, local: Endpoint, stats: NatTDemuxSta
         stats.invalid++;
     }
   }
-  stats.espIn += scratch.length;
-  if (scratch.length > 0) sink.esp(scratch);
+  flush();
 }

@@ -47,7 +47,8 @@ export interface IkeSaStatus {
   localId: string;
   remoteId: string;
   proposal: string;
-  nat: { local: boolean; remote: boolean };
+  /** NAT-D (RFC 7296 §2.23); `peerForcesEncap`: the peer's NAT-D does not match, yet no NAT is seen from our side (src/ike/nat.ts). */
+  nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean };
   established: number | null; // seconds ago
   /** How many IKE SA rekeys led to this IKE SA. */
   rekeys?: number;
@@ -73,7 +74,10 @@ export interface TunnelStatus {
   retransmits: number;
   /** IKE SAs this daemon replaced by reauthentication (RFC 7296 §2.8.3) since it started. */
   reauths: number;
+  /** The newest failure not resolved yet (src/daemon/failure-history.ts). */
   lastFailure: LastFailure | null;
+  /** The recent failures of the whole daemon, newest first, each with its fix area and, once cleared, resolvedAt. */
+  failures?: LastFailure[];
   /** The newest failure of an IKE SA whose peer never authenticated (src/daemon/event-log.ts): a misconfigured peer, or anyone. */
   lastUnauthenticatedFailure: UnauthenticatedFailure | null;
   /** Every configured connection; its peers are the `ikeSas` whose `connection` names it. */
@@ -99,9 +103,12 @@ export interface ConnectionStatus {
   localTs: string[];
   remoteTs: string[];
   reauths: number;
+  /** This connection's newest failure not resolved yet. */
   lastFailure: LastFailure | null;
   /** Failures of this connection by failure-map row since the daemon started (counted as they happen). */
   failures?: Record<string, number>;
+  /** This connection's recent failures, newest first, resolved or not. */
+  history?: LastFailure[];
 }
 
 /** The parts of an IkeSa the status reads (an IkeSa, or a fake in tests). */
@@ -116,7 +123,7 @@ export interface IkeSaView {
   readonly local: Endpoint;
   readonly remote: Endpoint;
   readonly proposal: string | undefined;
-  readonly nat: { local: boolean; remote: boolean } | undefined;
+  readonly nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean } | undefined;
   readonly remoteId: string | undefined;
   readonly stats: object;
   /** Lifetime deadlines in ms on the status clock, and the IKE rekey count (optional for fakes). */
@@ -148,6 +155,7 @@ export interface StatusInput {
   retransmits: number;
   reauths: number;
   lastFailure: LastFailure | null;
+  failures?: LastFailure[];
   lastUnauthenticatedFailure?: UnauthenticatedFailure | null;
   connections?: ConnectionStatus[];
   /** The gateway's address pools and their leases (src/ike/address-pool.ts). */
@@ -246,6 +254,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     retransmits: s.retransmits,
     reauths: s.reauths,
     lastFailure: s.lastFailure,
+    failures: s.failures ?? [],
     lastUnauthenticatedFailure: s.lastUnauthenticatedFailure ?? null,
     connections: s.connections ?? [],
     lastChildGone: s.lastChildGone ?? null,

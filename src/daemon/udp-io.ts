@@ -66,8 +66,11 @@ export interface UdpIoOptions {
   /** Ports to bind (defaults 500 and 4500; tests pass 0 for kernel-chosen ones). */
   ports?: { ike: number; natt: number };
   onIke: (bytes: Uint8Array, path: Path) => void;
-  onEsp: (packets: Uint8Array[]) => void;
+  /** ESP from one source (the peer's current NAT mapping, or a new one: F8). */
+  onEsp: (packets: Uint8Array[], from: Endpoint) => void;
   onError: (e: IoError) => void;
+  /** A NAT-keepalive arrived on 4500 from `from` (a hint of a new NAT mapping, F8). */
+  onKeepalive?: (from: Endpoint) => void;
 }
 
 /** The sockets on ports 500 and 4500. Throws PortInUseError naming the port when another program holds it. */
@@ -102,7 +105,7 @@ export class UdpIo {
         o.onIke(copyOf(b.buf.subarray(off, off + b.lengths[i])), { from: { addr: b.srcAddress(i), port: b.srcPort(i) }, to: ikeLocal });
       }
     });
-    const sink: DemuxSink = { ike: o.onIke, esp: o.onEsp };
+    const sink: DemuxSink = { ike: o.onIke, esp: o.onEsp, keepalive: o.onKeepalive };
     this.natt.onBatch((b: UdpBatch) => demuxNatT(b, nattLocal, this.stats, sink, this.espScratch));
     this.ike.onError(o.onError);
     this.natt.onError(o.onError);

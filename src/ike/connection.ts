@@ -151,7 +151,14 @@ export class Connection {
     if (this.stopped || (e.type === 'failure' && e.unauthenticated)) return;
     const initiator = this.cfg.initiator;
     const deadPeer = e.type === 'failure' && e.row === 'F1' && 'dpdAction' in e.evidence; // ours, below: dpdAction decides
-    if (e.type === 'liveness') {
+    // F1 "no answer yet" (retransmits go on) and F8 (the SAs followed the peer) end nothing
+    const ongoing = e.type === 'failure' && (e.row === 'F8' || (e.row === 'F1' && 'pending' in e.evidence));
+    if (ongoing) {
+      // reported as it is; nothing to retry
+    } else if (e.type === 'peer-moved') {
+      const f = this.natMoveFailure(e);
+      this.defer(() => [f]);
+    } else if (e.type === 'liveness') {
       this.unanswered = e.ok || e.requests === undefined || !e.to ? undefined : { requests: e.requests, to: e.to };
     } else if (e.type === 'reauth-due') {
       this.defer((t) => this.reauth(t));
@@ -173,6 +180,7 @@ export class Connection {
     } else if (e.type === 'ike-established') {
       this.attempts = 0;
       this.retry = undefined;
+      if (e.nat.local && this.cfg.keepaliveS <= 0) this.defer(() => [{ type: 'note', level: 'warn', message: 'F8: we are behind a NAT and NAT-T keepalives are off (keepalive 0): when the NAT forgets the mapping, traffic from the peer is lost silently until DPD or a rekey; set keepalive (e.g. 20 s) below the NAT\'s UDP timeout' }]);
       const spiI = e.spiI;
       if (e.initialContact) this.defer((t) => this.retireForgotten(t, spiI));
       if (this.reauthenticating) this.defer((t) => this.retireReauthenticated(t, spiI));
@@ -235,6 +243,17 @@ export class Connection {
     const dpdAction = this.cfg.dpdAction;
     const message = `peer ${peer} declared dead: ${u.requests} DPD requests unanswered, last packet from it ${lastPacketAgoS} s ago (dpdAction ${dpdAction})`;
     return event({ type: 'failure', row: 'F1', message, evidence: { dpdRequestsUnanswered: u.requests, peer, lastPacketAgoS, dpdAction } });
+  }
+
+  /** Failure map F8: the peer's NAT mapping changed; the SAs follow it (RFC 7296 §2.23). */
+  private natMoveFailure(e: Extract<IkeEvent, { type: 'peer-moved' }>): Effect {
+    const from = formatEndpoint(e.from);
+    const to = formatEndpoint(e.to);
+    const k = this.cfg.keepaliveS;
+    const keepalive = { intervalS: k, state: k <= 0 ? 'off' : e.nat.local ? 'on' : 'not-needed' } as const;
+    const by = e.via === 'esp' ? 'authenticated ESP' : 'an authenticated IKE message';
+    const message = `the NAT in front of the peer changed its mapping: ${by} came from ${to} (was ${from}); IKE and ESP now go there`;
+    return event({ type: 'failure', row: 'F8', message, evidence: { peer: { from, to }, noticedBy: e.via, nat: { ...e.nat }, keepalive } });
   }
 
   private checkedSinceHeard(sa: ConnectionSa): boolean {

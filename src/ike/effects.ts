@@ -1,6 +1,7 @@
 // What an IKE SA asks its caller to do. The state machine never touches a socket, a timer or
 // the kernel: it returns these and the daemon applies them (DESIGN.md "No I/O in the protocol").
 import type { Endpoint } from './config.js';
+import type { NatResult } from './nat.js';
 
 /** Keys for one direction of a Child SA (RFC 7296 §2.17). `integ` is empty for AEAD. */
 export interface ChildKeys {
@@ -66,7 +67,38 @@ export interface NewPolicyInfo extends PolicyInfo {
 }
 
 /** Failure-map rows (DESIGN.md) the IKE layer can name. */
-export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4' | 'F6';
+export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4' | 'F6' | 'F8';
+
+/** What showed that the peer's NAT mapping changed (failure map F8). */
+export type MoveNoticedBy = 'esp' | 'ike';
+
+/** NAT-T keepalives (RFC 3948 §4) as this end runs them: `off` (interval 0), `on`, or not sent because we are not behind a NAT. */
+export interface KeepaliveState {
+  intervalS: number;
+  state: 'on' | 'off' | 'not-needed';
+}
+
+/** Evidence of failure-map row F8 (the NAT in front of the peer changed its mapping). */
+export interface NatMoveEvidence {
+  peer: { from: string; to: string }; // address:port before and after
+  noticedBy: MoveNoticedBy;
+  nat: NatResult; // the NAT-D results of IKE_SA_INIT (RFC 7296 §2.23)
+  keepalive: KeepaliveState;
+}
+
+/** The next hop's ARP/NDP entry towards the peer, added to F1 by the daemon (src/io/routes.ts nextHopNeighbour), or why it could not be read. */
+export type NeighbourEvidence = { hop: string; dev: string; state: string[] } | { error: string };
+
+/** Evidence of F1 before the last retransmit: no answer yet (`pending`), the final F1 follows if none comes. */
+export interface NoAnswerYetEvidence {
+  pending: true;
+  retransmits: number;
+  to: Endpoint;
+  from: Endpoint;
+  exchange: string;
+  nextRetransmitInS: number;
+  neighbour?: NeighbourEvidence;
+}
 
 /** Evidence of failure-map row F6 (data stops at rekey). Times are seconds from the event. */
 export interface RekeyEvidence {
@@ -109,8 +141,9 @@ export type FailureEvent = FailureByRow & {
 };
 
 type FailureByRow =
-  | { type: 'failure'; row: 'F1'; message: string; evidence: { retransmits: number; to: Endpoint; from: Endpoint; exchange: string } }
+  | { type: 'failure'; row: 'F1'; message: string; evidence: { retransmits: number; to: Endpoint; from: Endpoint; exchange: string; neighbour?: NeighbourEvidence } }
   | { type: 'failure'; row: 'F1'; message: string; evidence: DeadPeerEvidence }
+  | { type: 'failure'; row: 'F1'; message: string; evidence: NoAnswerYetEvidence }
   | {
       type: 'failure';
       row: 'F2';
@@ -129,7 +162,8 @@ type FailureByRow =
       message: string;
       evidence: { child: string; localTs: string[]; remoteTs: string[]; peerTsi?: string[]; peerTsr?: string[]; narrowedLocal?: string[]; narrowedRemote?: string[]; notify?: string; detail?: string };
     }
-  | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence };
+  | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence }
+  | { type: 'failure'; row: 'F8'; message: string; evidence: NatMoveEvidence };
 
 /** F3 when the peer refused us: what we showed it (RFC 7296 §2.15), to compare with what it expects. */
 export interface SentAuthentication {
@@ -147,7 +181,7 @@ export type IkeState = 'CREATED' | 'CONNECTING' | 'ESTABLISHED' | 'REKEYED' | 'D
 
 export type IkeEvent =
   | { type: 'ike-state'; from: IkeState; to: IkeState }
-  | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: { local: boolean; remote: boolean }; initialContact?: boolean /* the peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4) */ }
+  | { type: 'ike-established'; spiI: string; spiR: string; proposal: string; localId: string; remoteId: string; nat: NatResult; initialContact?: boolean /* the peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4) */ }
   /** reauth_time has come: the daemon authenticates a new IKE SA, then deletes this one (RFC 7296 §2.8.3). */
   | { type: 'reauth-due'; spiI: string; spiR: string }
   | { type: 'virtual-ip'; addresses: string[]; pools: string[]; identity: string } // leased to the peer in IKE_AUTH (src/ike/virtual-ip.ts)
@@ -164,8 +198,11 @@ export type IkeEvent =
   | { type: 'ike-rekeyed'; oldSpi: string; newSpi: string; spiI: string; spiR: string } // SPIs in hex: ours old/new, and the new SA's pair
   | { type: 'rekey-collision'; scope: 'child' | 'ike'; won: boolean } // RFC 7296 §2.8.1: both ends rekeyed at once
   | { type: 'retransmit'; exchange: string; messageId: number; attempt: number; to: Endpoint }
-  /** The peer, behind a NAT, now sends from `to` (its NAT mapping changed): IKE follows it (RFC 7296 §2.23). */
-  | { type: 'peer-moved'; from: Endpoint; to: Endpoint }
+  /**
+   * The peer, behind a NAT, now sends from `to` (its NAT mapping changed), seen on an
+   * authenticated IKE message or ESP packet (`via`): IKE and the Child SAs' ESP follow it (RFC 7296 §2.23).
+   */
+  | { type: 'peer-moved'; from: Endpoint; to: Endpoint; via: MoveNoticedBy; nat: NatResult }
   /** The peer answered our liveness check, or did not after `requests` tries to `to` (RFC 7296 §2.4). */
   | { type: 'liveness'; ok: boolean; requests?: number; to?: Endpoint }
   | { type: 'invalid-ke'; requested: number } // the peer asked for another DH group (RFC 7296 §1.2)

@@ -9,11 +9,12 @@ import { decodeMessage } from '../wire/message.js';
 import { checkPayloadRules } from '../wire/rules.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
 import { spiHex } from '../wire/spi.js';
+import { formatEndpoint } from '../wire/ip-text.js';
 import { formatProposal } from '../crypto/proposal.js';
 import { DEFAULT_HALF_OPEN_TIMEOUT_S, type Endpoint, type IkeSaConfig } from './config.js';
-import { event, type Effect, type IkeState } from './effects.js';
+import { event, type Effect, type IkeState, type MoveNoticedBy } from './effects.js';
 import { buildPlain, buildProtected, openProtected } from './protect.js';
-import { RequestWindow, ResponseCache, equalBytes } from './retransmit.js';
+import { RequestWindow, ResponseCache, equalBytes, type OutstandingRequest } from './retransmit.js';
 import { disposeKeys, header, newStats, randomIkeSpi, type ChildSa, type SaContext } from './sa-context.js';
 import { releaseLeases } from './virtual-ip.js';
 import { findNotify, first, notify } from './payloads.js';
@@ -270,6 +271,7 @@ export class IkeSa {
       this.stats.retransmitsSent++;
       out.push({ type: 'send', bytes: t.request.bytes, to: t.request.to, from: t.request.from });
       out.push(event({ type: 'retransmit', exchange: nameOf(ExchangeType, t.request.exchange), messageId: t.request.messageId, attempt: t.request.retransmits, to: t.request.to }));
+      if (t.request.exchange === ExchangeType.IKE_SA_INIT && t.request.retransmits === 1) out.push(noAnswerYet(now, t.request));
     } else if (t.action === 'give-up') {
       const r = t.request;
       const task = this.active;
@@ -298,9 +300,13 @@ export class IkeSa {
       this.settle(now);
       return out;
     } catch (e) {
-      this.stats[classifyError(e)]++;
+      const kind = classifyError(e);
+      this.stats[kind]++;
       this.lastDropped = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      return [];
+      // a message that failed its integrity check from a new port of the peer: a hint only (F8)
+      const hinted: Effect[] = [];
+      if (kind === 'integrityFailed' && path) this.hint(now, path, hinted);
+      return hinted;
     }
   }
 
@@ -329,6 +335,7 @@ export class IkeSa {
       // §2.11: to the address and port the request came from
       this.stats.retransmitsReceived++;
       for (const r of this.responses.cached()) out.push({ type: 'send', bytes: r, to: { ...path.from }, from: { ...path.to } });
+      this.hint(now, path, out); // the same bytes again prove nothing new (a replay looks the same)
       return;
     }
     if (cls !== 'new') { this.stats.invalidMessageId++; return; }
@@ -363,7 +370,7 @@ export class IkeSa {
       if (ex === ExchangeType.IKE_AUTH && !(responder && this.st === 'CONNECTING' && id === 1)) { this.stats.invalidMessageId++; return; }
     }
     const payloads = this.payloadsOf(msg);
-    if (!payloads) return;
+    if (!payloads) return this.hint(now, path, out);
     this.follow(path, out);
     const task = ex === ExchangeType.IKE_SA_INIT ? new IkeInit('responder') : responderTask(ex, payloads);
     const m: Received = { msg, bytes, payloads, path, now, state: this.st, active: this.active };
@@ -387,7 +394,7 @@ export class IkeSa {
     if (!task || !this.requests.matches(h.messageId) || this.requests.outstanding!.exchange !== h.exchangeType) { this.stats.invalidMessageId++; return; }
     if (h.exchangeType !== ExchangeType.IKE_SA_INIT && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
     const payloads = this.payloadsOf(msg);
-    if (!payloads) return;
+    if (!payloads) return this.hint(now, path, out);
     this.follow(path, out);
     const mark = out.length;
     const r = task.process(this.ctx, { msg, bytes, payloads, path, now, state: this.st, active: task }, out);
@@ -489,13 +496,48 @@ export class IkeSa {
    * or port means its NAT mapping changed: requests go there from now on (the IKE_AUTH float
    * to 4500 is IKE_AUTH's own, tasks/ike-auth.ts).
    */
-  private follow(path: Path, out: Effect[]): void {
+  private follow(path: Path, out: Effect[], via: MoveNoticedBy = 'ike'): void {
     const c = this.ctx;
     if (!c.nat?.remote || (this.st !== 'ESTABLISHED' && this.st !== 'REKEYED' && this.st !== 'DELETING')) return;
     if (path.from.addr === c.remote.addr && path.from.port === c.remote.port && path.to.addr === c.local.addr && path.to.port === c.local.port) return;
-    out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from } }));
+    out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from }, via, nat: { ...c.nat } }));
     c.remote = { ...path.from };
     c.local = { ...path.to };
+  }
+
+  /**
+   * Authenticated ESP (its ICV verified) of one of this SA's Child SAs arrived in UDP from
+   * `from`: with the peer behind a NAT and `from` new, its mapping changed, and IKE follows it
+   * as for an IKE message (RFC 7296 §2.23: only authenticated packets move the peer).
+   */
+  espFrom(now: number, from: Endpoint): Effect[] {
+    const out: Effect[] = [];
+    this.ctx.now = now;
+    this.follow({ from, to: this.ctx.local }, out, 'esp');
+    return out;
+  }
+
+  /** An IKE message that did not authenticate (or a retransmit) from a new port of the peer's address: a hint only (F8). */
+  private hint(now: number, path: Path, out: Effect[]): void {
+    if (path.from.addr === this.ctx.remote.addr && path.from.port !== this.ctx.remote.port) out.push(...this.probe(now, path.from));
+  }
+
+  /**
+   * Something unauthenticated (a NAT-T keepalive, ESP that failed its ICV, an IKE message not
+   * yet verified) came from `to`, a new port of the peer's address: send a liveness check
+   * there (strongSwan does the same on a mapping change). Nothing moves until its answer,
+   * authenticated, arrives from there (follow, on the response). Ignored while a request is in flight.
+   */
+  probe(now: number, to: Endpoint): Effect[] {
+    const out: Effect[] = [];
+    const c = this.ctx;
+    if (this.st !== 'ESTABLISHED' || !c.nat?.remote || this.active || this.queue.length > 0) return out;
+    if (to.addr === c.remote.addr && to.port === c.remote.port) return out;
+    const was = c.remote;
+    c.remote = { ...to };
+    this.request(now, new Liveness('mapping-probe'), out);
+    c.remote = was; // only the request went there; its retransmits follow it (the request keeps `to`)
+    return out;
   }
 
   /** Send a task's request now if the window is free (RFC 7296 §2.3, window 1), else queue it. */
@@ -610,4 +652,14 @@ export class IkeSa {
     }
     for (const s of this.successors) s.settle(now);
   }
+}
+
+/**
+ * Failure map F1's first sign, at the first retransmit of IKE_SA_INIT: no answer yet. The
+ * final F1 (tasks/ike-init.ts giveUp) follows after the last retransmit if none comes.
+ */
+function noAnswerYet(now: number, r: OutstandingRequest): Effect {
+  const nextRetransmitInS = Math.round((r.deadline - now) / 1000);
+  const message = `no answer yet to IKE_SA_INIT from ${formatEndpoint(r.to)}: retransmitted ${r.retransmits}x, next in ${nextRetransmitInS} s`;
+  return event({ type: 'failure', row: 'F1', message, evidence: { pending: true, retransmits: r.retransmits, to: { ...r.to }, from: { ...r.from }, exchange: 'IKE_SA_INIT', nextRetransmitInS } });
 }

@@ -1,6 +1,7 @@
 // NAT detection (RFC 7296 §2.23) and the address text -> bytes conversion it needs.
 import { sha1 } from '@noble/hashes/legacy.js';
 import type { Endpoint } from './config.js';
+import { IKE_PORT } from '../wire/constants.js';
 
 export class AddressError extends Error {
   constructor(readonly text: string) {
@@ -79,4 +80,23 @@ export function detectNat(
   const dst = natDetectionHash(spiI, spiR, packetTo);
   const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
   return { remote: !sourceHashes.some((h) => eq(h, src)), local: !destinationHashes.some((h) => eq(h, dst)) };
+}
+
+/** What NAT detection found; `peerForcesEncap`: see peerForcesEncap. */
+export interface NatResult {
+  local: boolean;
+  remote: boolean;
+  peerForcesEncap?: true;
+}
+
+/**
+ * A peer whose NAT_DETECTION_SOURCE_IP does not match (RFC 7296 §2.23: "behind a NAT") although
+ * its IKE_SA_INIT came from exactly the address we expect, on port 500, while we are not
+ * behind a NAT: no NAT changed anything we can see. strongSwan fakes its NAT-D hash this way to
+ * force UDP encapsulation (`encap = yes`, and always with kernel-libipsec). A 1:1 port forward
+ * in front of the peer looks the same. `expected`: the configured peer address (undefined for %any).
+ */
+export function withForcedEncap(nat: { local: boolean; remote: boolean }, from: Endpoint, expected: Endpoint | undefined): NatResult {
+  const forced = nat.remote && !nat.local && expected !== undefined && from.addr === expected.addr && from.port === IKE_PORT;
+  return forced ? { ...nat, peerForcesEncap: true } : nat;
 }

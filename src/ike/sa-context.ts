@@ -2,6 +2,7 @@
 // IKE_SA_INIT messages that AUTH signs, the IKE SA's lifetimes and the Child SAs. Tasks
 // (tasks/*.ts) read and update it and keep their own in-flight state; the IkeSa class
 // (ike-sa.ts) owns it and applies what the tasks return (task.ts TaskResult).
+import type { NatResult } from './nat.js';
 import { DEFAULT_NONCE_LENGTH, type Endpoint, type IkeSaConfig } from './config.js';
 import type { Lease } from './address-pool.js';
 import type { Lifetime } from './lifetimes.js';
@@ -101,7 +102,7 @@ export interface SaContext {
   cookie?: Uint8Array;
   cookieRetries: number;
   invalidKeRetries: number;
-  nat?: { local: boolean; remote: boolean };
+  nat?: NatResult; // RFC 7296 §2.23, from IKE_SA_INIT (ike/nat.ts)
   peerHashes?: number[]; // RFC 7427 §4 SIGNATURE_HASH_ALGORITHMS from the peer
   peerCertReq: boolean;
   remoteIdText?: string; // the peer's proven identity

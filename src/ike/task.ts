@@ -11,7 +11,7 @@ import type { Endpoint } from './config.js';
 import type { Effect, IkeState } from './effects.js';
 import type { SaContext, SaKeys } from './sa-context.js';
 
-export type TaskKind = 'ike-init' | 'ike-auth' | 'auth-failed' | 'child-rekey' | 'ike-rekey' | 'delete-ike' | 'delete-child' | 'liveness' | 'informational' | 'create-child';
+export type TaskKind = 'ike-init' | 'ike-auth' | 'auth-failed' | 'child-rekey' | 'ike-rekey' | 'delete-ike' | 'delete-child' | 'liveness' | 'mapping-probe' | 'informational' | 'create-child';
 
 /** The addresses a datagram travelled between. */
 export interface Path { from: Endpoint; to: Endpoint }

@@ -288,6 +288,29 @@ export function outerMtu(peer: string): number {
   return mtu;
 }
 
+/** The neighbour (ARP / NDP) entry of the next hop towards the peer (failure map F1 evidence). */
+export interface NextHopNeighbour {
+  /** The next hop: the gateway, or the peer itself on a directly connected network. */
+  hop: string;
+  dev: string;
+  /** The kernel's NUD states, e.g. ["REACHABLE"], ["STALE"], ["FAILED"] (no ARP/NDP answer), ["INCOMPLETE"]; [] when no entry. */
+  state: string[];
+}
+
+/**
+ * `ip route get <peer>`, then `ip neigh show to <next hop> dev <dev>`: whether the next hop
+ * answered ARP/NDP. Called once per F1, never per packet. Throws RouteError without a route.
+ */
+export function nextHopNeighbour(peer: string): NextHopNeighbour {
+  const family = isIP(peer);
+  if (family !== 4 && family !== 6) throw new RouteError(`peer address '${peer}' is not an IP address`);
+  const got = ipJson<RouteJson[]>([`-${family}`, 'route', 'get', peer])[0];
+  if (!got?.dev) throw new RouteError(`ip route get ${peer} returned no route with a device`);
+  const hop = got.gateway ?? peer;
+  const n = ipJson<{ state?: string[] }[]>([`-${family}`, 'neigh', 'show', 'to', hop, 'dev', got.dev])[0];
+  return { hop, dev: got.dev, state: n?.state ?? [] };
+}
+
 // ---- running ip -------------------------------------------------------------------------
 
 interface IpResult {

@@ -62,7 +62,7 @@ describe('diagnoseSteps', () => {
     const f1 = healthy();
     status(f1).ikeSas[0]!.state = 'CONNECTING';
     status(f1).ikeSas[0]!.children = [];
-    status(f1).lastFailure = { row: 'F1', message: 'no response to IKE_SA_INIT after 5 retransmits', at };
+    status(f1).lastFailure = { row: 'F1', message: 'no response to IKE_SA_INIT after 5 retransmits', fixArea: 'outer firewall, routing, peer address', at };
     expect(first(f1)).toMatchObject({ step: 1, summary: expect.stringMatching(/no answer from the peer 198\.51\.100\.2 via veth0: no response/), fix: expect.stringMatching(/UDP 500 and 4500/) });
     const retr = healthy();
     status(retr).ikeSas[0]!.state = 'CONNECTING';
@@ -80,7 +80,7 @@ describe('diagnoseSteps', () => {
   it('step 2: F3 fails with its message (step 1 passes: the peer answered); no IKE SA and no failure fails too', () => {
     const f = healthy();
     status(f).ikeSas = [];
-    status(f).lastFailure = { row: 'F3', message: 'peer rejected our authentication (AUTHENTICATION_FAILED)', at };
+    status(f).lastFailure = { row: 'F3', message: 'peer rejected our authentication (AUTHENTICATION_FAILED)', fixArea: 'identity and trust chain', at };
     expect(results(f).slice(0, 2)).toEqual(['pass', 'fail']);
     expect(first(f)).toMatchObject({ step: 2, summary: 'authentication failed: peer rejected our authentication (AUTHENTICATION_FAILED)', fix: expect.stringMatching(/PSK/) });
     const none = healthy();
@@ -89,14 +89,14 @@ describe('diagnoseSteps', () => {
     // an unauthenticated peer's F3 counts as well
     const unauth = healthy();
     status(unauth).ikeSas = [];
-    status(unauth).lastUnauthenticatedFailure = { row: 'F3', message: 'AUTH payload does not verify', at, from: '198.51.100.2', count: 2 };
+    status(unauth).lastUnauthenticatedFailure = { row: 'F3', message: 'AUTH payload does not verify', fixArea: 'identity and trust chain', at, from: '198.51.100.2', count: 2 };
     expect(first(unauth)!.step).toBe(2);
   });
 
   it('step 3: F2 before establishment, an expired Child SA', () => {
     const f2 = healthy();
     status(f2).ikeSas = [];
-    status(f2).lastFailure = { row: 'F2', message: 'NO_PROPOSAL_CHOSEN', at };
+    status(f2).lastFailure = { row: 'F2', message: 'NO_PROPOSAL_CHOSEN', fixArea: 'ENCR, INTEG, PRF, DH group, IKE version', at };
     expect(results(f2).slice(0, 3)).toEqual(['pass', 'unknown', 'fail']);
     expect(first(f2)).toMatchObject({ step: 3, fix: expect.stringMatching(/DH group/) });
     const exp = healthy();
@@ -125,7 +125,7 @@ describe('diagnoseSteps', () => {
     expect(diagnoseSteps(hijack)[3]).toMatchObject({ result: 'pass', summary: expect.stringContaining('main has 203.0.113.129 dev veth0, not used') });
     const f4 = healthy();
     status(f4).ikeSas[0]!.children = [];
-    status(f4).lastFailure = { row: 'F4', message: 'TS_UNACCEPTABLE', at };
+    status(f4).lastFailure = { row: 'F4', message: 'TS_UNACCEPTABLE', fixArea: 'local/remote prefixes, policies', at };
     f4.probe = undefined;
     f4.mtu = undefined;
     expect(first(f4)).toMatchObject({ step: 4, summary: 'the Child SA was refused: TS_UNACCEPTABLE' });

@@ -74,6 +74,7 @@ export function troubledStatus(): TunnelStatus {
     row: 'F2',
     message: 'no proposal chosen: the peer offered nothing we accept',
     evidence: { scope: 'ike', ours: ['aes256gcm16-prfsha256-x25519'], theirs: ['aes128-sha1-modp1024'] },
+    fixArea: 'ENCR, INTEG, PRF, DH group, IKE version',
     at: '2026-11-26T21:00:00.000Z',
   };
   return s;

@@ -67,17 +67,18 @@ describe('tsvpn status text', () => {
     s.ikeSas = [];
     s.tun = null;
     s.encap = null;
-    s.lastFailure = { row: 'F1', message: 'IKE_SA_INIT got no response after 5 retransmits', at: '2026-11-26T21:00:00.000Z' };
+    s.lastFailure = { row: 'F1', message: 'IKE_SA_INIT got no response after 5 retransmits', fixArea: 'outer firewall, routing, peer address', at: '2026-11-26T21:00:00.000Z' };
     expect(formatStatus(s).split('\n')).toEqual([
       'tunnel left (pid 4242): no tun, no ESP yet',
       'left: no IKE SA',
       'last failure: F1 IKE_SA_INIT got no response after 5 retransmits (at 2026-11-26T21:00:00.000Z)',
+      '  fix: outer firewall, routing, peer address',
     ]);
   });
 
   it('shows the last failure of a peer that never authenticated apart, with where it came from', () => {
     const s = upStatus();
-    s.lastUnauthenticatedFailure = { row: 'F3', message: 'authentication of the initiator failed: psk-mismatch', from: '198.51.100.9:500', count: 3, at: '2026-11-26T21:00:00.000Z', evidence: { check: 'psk-mismatch' } };
+    s.lastUnauthenticatedFailure = { row: 'F3', message: 'authentication of the initiator failed: psk-mismatch', from: '198.51.100.9:500', count: 3, at: '2026-11-26T21:00:00.000Z', evidence: { check: 'psk-mismatch' }, fixArea: 'identity and trust chain' };
     const lines = formatStatus(s).split('\n');
     expect(lines).toContain('last unauthenticated failure: F3 authentication of the initiator failed: psk-mismatch from 198.51.100.9:500 (at 2026-11-26T21:00:00.000Z; 3 since start)');
     expect(lines.some((l) => l.startsWith('last failure:'))).toBe(false);
@@ -124,11 +125,40 @@ describe('tsvpn status text', () => {
   it('a gateway lists its connections with their peers up and each one\'s own last failure', () => {
     const s = upStatus();
     s.name = 'hub';
-    s.connections.push({ name: 'road', local: '198.51.100.1', remote: '%any', remoteId: '*.road.example', start: 'wait', localTs: ['10.0.0.0/16'], remoteTs: ['10.99.0.0/24'], reauths: 0, lastFailure: { row: 'F3', message: 'authentication of the initiator failed: psk-mismatch', at: '2026-12-07T05:00:00.000Z' } });
+    s.connections.push({ name: 'road', local: '198.51.100.1', remote: '%any', remoteId: '*.road.example', start: 'wait', localTs: ['10.0.0.0/16'], remoteTs: ['10.99.0.0/24'], reauths: 0, lastFailure: { row: 'F3', message: 'authentication of the initiator failed: psk-mismatch', fixArea: 'identity and trust chain', at: '2026-12-07T05:00:00.000Z' } });
     const text = formatStatus(s);
     expect(text).toContain("  left: 198.51.100.1 <-> 198.51.100.2 'right.example', 203.0.113.0/25 === 203.0.113.128/25, 1 peer up");
     expect(text).toContain("  road: 198.51.100.1 <-> %any '*.road.example', 10.0.0.0/16 === 10.99.0.0/24, waiting");
     expect(text).toContain('    last failure: F3 authentication of the initiator failed: psk-mismatch');
     expect(text).toContain('left: #1, ESTABLISHED'); // each IKE SA under its connection's name
   });
+
+  it('prints the fix area of the last failure and the recent failures briefly, newest first, resolved or not', () => {
+    const s = upStatus();
+    s.lastFailure = null;
+    s.failures = [
+      { row: 'F8', message: 'the NAT in front of the peer changed its mapping', fixArea: 'NAT-T, UDP 4500, keepalive interval', at: '2026-12-07T08:00:05.000Z', resolvedAt: '2026-12-07T08:00:05.020Z' },
+      { row: 'F1', message: 'no answer yet to IKE_SA_INIT', fixArea: 'outer firewall, routing, peer address', at: '2026-12-07T08:00:00.000Z' },
+      ...Array.from({ length: 5 }, (_, i) => ({ row: 'F1', message: `old ${i}`, fixArea: 'outer firewall, routing, peer address', at: '2026-12-07T07:00:00.000Z', resolvedAt: '2026-12-07T07:00:30.000Z' })),
+    ];
+    const lines = formatStatus(s).split('\n');
+    const at = lines.indexOf('failures (newest first, 5 of 7):');
+    expect(at).toBeGreaterThan(0);
+    expect(lines.slice(at + 1, at + 3)).toEqual([
+      '  F8 at 2026-12-07T08:00:05.000Z, resolved 2026-12-07T08:00:05.020Z: the NAT in front of the peer changed its mapping',
+      '  F1 at 2026-12-07T08:00:00.000Z, UNRESOLVED: no answer yet to IKE_SA_INIT',
+    ]);
+    expect(lines.slice(at + 1).filter((l) => l.startsWith('  F'))).toHaveLength(5);
+    s.lastFailure = s.failures[1]!;
+    expect(formatStatus(s)).toContain('last failure: F1 no answer yet to IKE_SA_INIT (at 2026-12-07T08:00:00.000Z)\n  fix: outer firewall, routing, peer address');
+  });
+
+  it('a peer that forces UDP encapsulation is said to, not to be behind a NAT', () => {
+    const s = upStatus();
+    s.ikeSas[0]!.nat = { local: false, remote: true, peerForcesEncap: true };
+    const text = formatStatus(s);
+    expect(text).toContain('  UDP encapsulation: the peer forces UDP encapsulation; no NAT detected from our side');
+    expect(text).not.toContain('behind a NAT');
+  });
 });
+

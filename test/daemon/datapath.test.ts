@@ -12,6 +12,7 @@ import { Spd } from '../../src/ipsec/spd.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';
 import { bytesToIp } from '../../src/wire/ip-text.js';
 import { gcm, pair, sel, udpPacket } from '../ipsec/helpers.js';
+import { processOutbound } from '../../src/ipsec/outbound.js';
 
 function rig(o: { innerMtu?: number; mss?: boolean; seqSoftLimit?: bigint } = {}) {
   const sad = new Sad();
@@ -130,6 +131,16 @@ describe('datapath', () => {
     expect(sad.counters.outbound.passed).toBe(1);
   });
 
+  it('the router solicitation the kernel sends when the TUN comes up (from fe80::) is counted as link-local, not no-policy, and never sent', () => {
+    const { dp, sad, sends } = rig();
+    // IPv6, ICMPv6, hop limit 255, fe80::bd69:1c81:5537:1c81 -> ff02::2, type 133 (as captured from a new TUN)
+    const rs = Buffer.from('6000000000083afffe80000000000000bd691c8155371c81ff020000000000000000000000000002850031940000000000000000', 'hex');
+    dp.outbound(batchOf([rs]));
+    expect(dp.stats.linkLocal).toBe(1);
+    expect(sad.counters.outbound.drops['no-policy']).toBe(0);
+    expect(sends).toEqual([]);
+  });
+
   it('counts inbound garbage as drops and writes nothing to the TUN', () => {
     const { dp, sad, tun } = rig();
     dp.inbound([Uint8Array.of(0, 0, 0, 9, 0, 0, 0, 1, 5, 5), new Uint8Array(3)]);
@@ -141,5 +152,40 @@ describe('datapath', () => {
     const { dp } = rig();
     expect(() => dp.inbound([null as never])).not.toThrow();
     expect(dp.stats.internalErrors).toBe(1);
+  });
+
+  /** ESP the peer sealed (its selectors 203.0.113.0/24 -> 192.0.2.0/24), and our inbound SA for it, in UDP from the NAT's first mapping. */
+  function fromPeer() {
+    const p = pair(() => gcm(), { a: ['203.0.113.0/24'], b: ['192.0.2.0/24'], spi: 0x2000_0001 });
+    const peerSad = new Sad();
+    const peerSpd = new Spd();
+    const sealer = peerSad.addOutbound({ ...p.out, outer: { addr: '198.51.100.1', port: 4500, encap: true } }, 0);
+    peerSpd.add({ local: sel('203.0.113.0/24'), remote: sel('192.0.2.0/24'), action: 'protect', sa: sealer });
+    const esp = () => processOutbound(peerSpd, peerSad, [udpPacket('203.0.113.9', '192.0.2.7', 53, 4000, 20)], 0).esp.map((e) => e.slice());
+    const r = rig();
+    const sa = r.sad.addInbound({ ...p.in, outer: { addr: '203.0.113.7', port: 34500, encap: true } }, 0);
+    return { ...r, sa, esp };
+  }
+
+  it('F8: authenticated ESP in UDP from another port than the SA\'s outer path is returned as moved; from the same port it is not', () => {
+    const { dp, sa, esp, tun } = fromPeer();
+    expect(dp.inbound(esp(), true, { addr: '203.0.113.7', port: 34500 }).moved).toEqual([]);
+    const seen = dp.inbound(esp(), true, { addr: '203.0.113.7', port: 44500 });
+    expect(seen.moved).toEqual([{ sa, from: { addr: '203.0.113.7', port: 44500 } }]);
+    expect(seen.unauthenticatedFrom).toBeUndefined();
+    expect(tun).toHaveLength(2); // delivered either way
+  });
+
+  it('F8: a UDP batch in which nothing authenticated is only a hint: returned as unauthenticatedFrom, never as moved', () => {
+    const { dp } = fromPeer();
+    const forged = esp0();
+    const seen = dp.inbound([forged], true, { addr: '203.0.113.7', port: 44500 });
+    expect(seen.moved).toEqual([]);
+    expect(seen.unauthenticatedFrom).toEqual({ addr: '203.0.113.7', port: 44500 });
+    function esp0() {
+      const b = new Uint8Array(64).fill(7);
+      b.set([0x20, 0, 0, 1, 0, 0, 0, 9], 0); // our SPI, a fresh sequence number, a wrong ICV
+      return b;
+    }
   });
 });

@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/daemon/log.js';
 import { config, I_ADDR, R_ADDR, psk } from '../ike/helpers/pair.js';
 import { seededRandom } from '../ike/helpers/random.js';
 import { udpPacket } from '../ipsec/helpers.js';
+import { bareApplier } from './helpers/applier.js';
 
 interface Side {
   sad: Sad;
@@ -144,6 +145,31 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     right.inbound(left.sentEsp[0].packets, true); // as if it came to port 4500
     right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
     expect(right.sentEsp[1]).toMatchObject({ to: `${I_ADDR.addr}:4500`, encap: true });
+  });
+
+  it('F8: a peer-moved event sends the ESP in UDP of that connection\'s Child SAs to the new mapping, and leaves other connections\' alone', () => {
+    const { left, right } = tunnel();
+    const out = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+    left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
+    right.inbound(left.sentEsp[0].packets, true); // ESP in UDP from the peer's 4500: the outer path is UDP now
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
+    const send = () => right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    const conn = [...right.applier.children.values()][0]!.info.conn;
+    const moved = (c: string): Effect => ({ type: 'event', conn: c, event: { type: 'peer-moved', from: { addr: I_ADDR.addr, port: 4500 }, to: { addr: I_ADDR.addr, port: 34500 }, via: 'esp', nat: { local: false, remote: true } } });
+    right.applier.apply([moved('another')]);
+    send();
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: `${I_ADDR.addr}:4500`, encap: true });
+    right.applier.apply([moved(conn)]);
+    send();
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: `${I_ADDR.addr}:34500`, encap: true });
+    // the F8 row (from the connection layer) is resolved by the next authenticated ESP
+    const ev = { peer: { from: `${I_ADDR.addr}:4500`, to: `${I_ADDR.addr}:34500` }, noticedBy: 'esp' as const, nat: { local: false, remote: true }, keepalive: { intervalS: 0, state: 'off' as const } };
+    right.applier.apply([{ type: 'event', conn, event: { type: 'failure', row: 'F8', message: 'moved', evidence: ev } }]);
+    expect(right.applier.eventLog.lastFailure).toMatchObject({ row: 'F8', fixArea: 'NAT-T, UDP 4500, keepalive interval' });
+    left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
+    right.inbound(left.sentEsp.at(-1)!.packets, true);
+    expect(right.applier.eventLog.lastFailure).toBeNull();
+    expect(right.applier.eventLog.history.list()[0]).toMatchObject({ row: 'F8', resolvedAt: expect.any(String) });
   });
 
   it('zeroes the Child SA keys in the install-sa effect once the SAs hold their own copies', () => {
@@ -470,3 +496,18 @@ describe('the replaced inbound SA after a Child SA rekey (REKEYED_INBOUND_GRACE_
     expect(accepted(t.right, lr)).toBe(false);
   });
 });
+
+describe('F1 evidence added by the daemon', () => {
+  it('an F1 to an address gets the next hop\'s neighbour state, read once per F1; other rows and unauthenticated F1s do not', () => {
+    const asked: string[] = [];
+    const applier = bareApplier({ neighbourOf: (peer) => (asked.push(peer), { hop: peer, dev: 'veth0', state: ['FAILED'] }) });
+    const f1 = { type: 'failure', row: 'F1', message: 'no answer yet', evidence: { pending: true, retransmits: 1, to: R_ADDR, from: I_ADDR, exchange: 'IKE_SA_INIT', nextRetransmitInS: 7 } } as const;
+    applier.apply([{ type: 'event', event: f1 }]);
+    expect(applier.eventLog.lastFailure?.evidence).toMatchObject({ pending: true, neighbour: { hop: R_ADDR.addr, dev: 'veth0', state: ['FAILED'] } });
+    expect(f1.evidence).not.toHaveProperty('neighbour'); // the IKE layer's event is left as it was
+    applier.apply([{ type: 'event', event: { ...f1, unauthenticated: { from: R_ADDR } } }]);
+    applier.apply([{ type: 'event', event: { type: 'failure', row: 'F3', message: 'x', evidence: { check: 'psk-mismatch' } } }]);
+    expect(asked).toEqual([R_ADDR.addr]);
+  });
+});
+

@@ -33,7 +33,7 @@ describe('events lines', () => {
       { type: 'ike-rekeyed', oldSpi: 'a', newSpi: 'b', spiI: 'c', spiR: 'd' },
       { type: 'rekey-collision', scope: 'child', won: true },
       { type: 'retransmit', exchange: 'IKE_SA_INIT', messageId: 0, attempt: 2, to: ep },
-      { type: 'peer-moved', from: ep, to: { addr: '192.0.2.1', port: 1024 } },
+      { type: 'peer-moved', from: ep, to: { addr: '192.0.2.1', port: 1024 }, via: 'esp', nat: { local: false, remote: true } },
       { type: 'liveness', ok: false, requests: 5 },
       { type: 'invalid-ke', requested: 19 },
       { type: 'cookie-requested' },
@@ -48,8 +48,8 @@ describe('events lines', () => {
   });
 
   it('a failure has its row, message and evidence; a reload its result', () => {
-    const f = failureLine({ row: 'F5', message: 'routes for 10.2.0.0/24 could not be installed', evidence: { remoteTs: ['10.2.0.0/24'] }, at: T }, 'hub');
-    expect(eventText(f)).toBe(`${T} hub failure row=F5 message="routes for 10.2.0.0/24 could not be installed" evidence={"remoteTs":["10.2.0.0/24"]}`);
+    const f = failureLine({ row: 'F5', message: 'routes for 10.2.0.0/24 could not be installed', evidence: { remoteTs: ['10.2.0.0/24'] }, fixArea: 'routes, policy, inner firewall', at: T }, 'hub');
+    expect(eventText(f)).toBe(`${T} hub failure row=F5 message="routes for 10.2.0.0/24 could not be installed" evidence={"remoteTs":["10.2.0.0/24"]} fixArea="routes, policy, inner firewall"`);
     expect(reloadLine({ ok: true, summary: 'added 1 (b)' }, T)).toEqual({ time: T, connection: '', event: 'reload', ok: true, summary: 'added 1 (b)' });
     expect(eventText(reloadLine({ ok: false, error: 'bad' }, T))).toBe(`${T} - reload ok=false error=bad`);
   });

@@ -60,4 +60,30 @@ describe('port 4500 demultiplexing', () => {
     expect(paths).toEqual([{ from: { addr: '198.51.100.2', port: 4500 }, to: local }]);
     expect(stats.espIn).toBe(2);
   });
+
+  it('hands ESP over per run of one source, each with its address and port (F8: a new NAT mapping), and tells of keepalives with theirs', () => {
+    const b = batch([[0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0, 1, 0, 0, 0, 2], [0xff], [0, 0, 0, 1, 0, 0, 0, 3]]);
+    const ports = [34500, 34500, 44500, 44500];
+    const src = { ...b, srcPort: (i: number) => ports[i]! };
+    const calls: { n: number; from: unknown }[] = [];
+    const hints: unknown[] = [];
+    const stats = newNatTDemuxStats();
+    demuxNatT(src, local, stats, { ike: () => {}, esp: (p, from) => calls.push({ n: p.length, from }), keepalive: (from) => hints.push(from) });
+    expect(calls).toEqual([
+      { n: 2, from: { addr: '198.51.100.2', port: 34500 } },
+      { n: 1, from: { addr: '198.51.100.2', port: 44500 } },
+    ]);
+    expect(hints).toEqual([{ addr: '198.51.100.2', port: 44500 }]);
+    expect(stats.espIn).toBe(3);
+  });
+
+  it('compares the sources the addon filled (16 bytes each) without making text', () => {
+    const b = batch([[0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0, 1, 0, 0, 0, 2]]);
+    const srcAddrs = new Uint8Array(32);
+    srcAddrs.set([198, 51, 100, 2], 0);
+    srcAddrs.set([198, 51, 100, 3], 16);
+    const calls: number[] = [];
+    demuxNatT({ ...b, srcAddrs, srcAddress: (i) => (i === 0 ? '198.51.100.2' : '198.51.100.3') }, local, newNatTDemuxStats(), { ike: () => {}, esp: (p) => calls.push(p.length) });
+    expect(calls).toEqual([1, 1]);
+  });
 });

@@ -46,7 +46,7 @@ describe('events and metrics on the control socket', () => {
     const doneB = followEvents(dir, 'left', (l) => b.push(l));
     await until(() => events.listenerCount('ike') === 2);
     events.emit('ike', { type: 'child-installed', name: 'left', spiIn: 'c1', spiOut: 'c2', proposal: 'aes256gcm16', localTs: ['10.1.0.0/24'], remoteTs: ['10.2.0.0/24'], narrowed: false }, 'left');
-    events.emit('failure', { row: 'F1', message: 'no answer', evidence: { retransmits: 3 }, at: '2026-12-07T06:00:01.000Z' }, undefined);
+    events.emit('failure', { row: 'F1', message: 'no answer', evidence: { retransmits: 3 }, fixArea: 'outer firewall, routing, peer address', at: '2026-12-07T06:00:01.000Z' }, undefined);
     events.emit('reload', { ok: true, summary: 'unchanged 1' });
     await until(() => a.length === 3 && b.length === 3);
     expect(a).toEqual(b);

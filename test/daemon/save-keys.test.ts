@@ -5,13 +5,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, syml
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EffectApplier } from '../../src/daemon/effects.js';
+import type { EffectApplier } from '../../src/daemon/effects.js';
 import { lineLogger } from '../../src/daemon/log.js';
 import { ESP_TABLE, IKE_TABLE, SaveKeys } from '../../src/daemon/save-keys.js';
 import type { ChildSaInfo, ExportedIkeKeys } from '../../src/ike/effects.js';
-import { Sad } from '../../src/ipsec/sad.js';
-import { Spd } from '../../src/ipsec/spd.js';
 import { EncrId, IntegId } from '../../src/wire/constants.js';
+import { bareApplier } from './helpers/applier.js';
 import { childSaInfo } from './helpers/child-sa.js';
 
 const fill = (n: number, v: number): Uint8Array => new Uint8Array(n).fill(v);
@@ -34,17 +33,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function applier(saveKeys: SaveKeys | undefined, lines: string[]): EffectApplier {
-  return new EffectApplier({
-    sad: new Sad(),
-    spd: new Spd(),
-    sendIke: () => {},
-    routes: { install: (c) => c, remove: () => {} },
-    now: () => 0,
-    wallClock: () => 0,
-    log: lineLogger((l) => lines.push(l), 'debug'),
-    forceEncap: () => false,
-    saveKeys,
-  });
+  return bareApplier({ log: lineLogger((l) => lines.push(l), 'debug'), saveKeys });
 }
 
 describe('SaveKeys.open: the directory', () => {

@@ -117,7 +117,7 @@ describe.skipIf(!ok)('two daemons in namespaces (needs root and /dev/net/tun)', 
       const failed = await until('failure row F1', 20_000, async () => {
         const r = await controlRequest(sock, { cmd: 'status' });
         const st = r.ok ? (r.status as TunnelStatus) : undefined;
-        return st?.lastFailure ? st : undefined;
+        return st?.lastFailure && !('pending' in (st.lastFailure.evidence as object)) ? st : undefined;
       }, logs);
       expect(failed.lastFailure).toMatchObject({ row: 'F1', evidence: { retransmits: 2, to: { addr: '198.51.100.2', port: 500 }, exchange: 'IKE_SA_INIT' } });
       expect(Date.parse(failed.lastFailure!.at)).not.toBeNaN();

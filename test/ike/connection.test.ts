@@ -317,6 +317,61 @@ describe('connection layer: liveness (RFC 7296 §2.4) and NAT-T keepalives (RFC 
   });
 });
 
+describe('connection layer: F8 (the NAT mapping changed) and F1 no answer yet', () => {
+  const moved = (local: boolean): IkeEvent => ({ type: 'peer-moved', from: { addr: '203.0.113.7', port: 34500 }, to: { addr: '203.0.113.7', port: 44500 }, via: 'esp', nat: { local, remote: true } });
+
+  it('a peer that moved is failure F8 with old -> new, what noticed it, the NAT-D results and the keepalive state; nothing is retried', () => {
+    const r = rig({ keepaliveS: 0 });
+    r.conn.start(0);
+    r.up(r.sas[0], 0);
+    const fx = r.feed(1000, moved(false));
+    expect(fx).toEqual([
+      {
+        type: 'event',
+        event: {
+          type: 'failure',
+          row: 'F8',
+          message: 'the NAT in front of the peer changed its mapping: authenticated ESP came from 203.0.113.7:44500 (was 203.0.113.7:34500); IKE and ESP now go there',
+          evidence: { peer: { from: '203.0.113.7:34500', to: '203.0.113.7:44500' }, noticedBy: 'esp', nat: { local: false, remote: true }, keepalive: { intervalS: 0, state: 'off' } },
+        },
+      },
+    ]);
+    // the F8 event itself, fed back as the daemon does, starts no retry
+    r.feed(1000, (fx[0] as { event: IkeEvent }).event);
+    expect(r.conn.pollTimeout(1000)).toBeUndefined();
+    expect(r.initiated).toHaveLength(1);
+  });
+
+  it('keepalive state in F8: on while we are behind a NAT, not-needed when only the peer is', () => {
+    const r = rig({ keepaliveS: 20 });
+    r.conn.start(0);
+    const ev = (e: ConnectionEffect[]) => ((e[0] as { event: { evidence: { keepalive: unknown } } }).event.evidence.keepalive);
+    expect(ev(r.feed(0, moved(true)))).toEqual({ intervalS: 20, state: 'on' });
+    expect(ev(r.feed(0, moved(false)))).toEqual({ intervalS: 20, state: 'not-needed' });
+  });
+
+  it('behind a NAT with keepalives off, establishment warns that inbound traffic may be lost silently (F8)', () => {
+    const established = (local: boolean): IkeEvent => ({ type: 'ike-established', spiI: '01', spiR: '02', proposal: '', localId: '', remoteId: '', nat: { local, remote: false } });
+    const off = rig({ keepaliveS: 0 });
+    off.conn.start(0);
+    expect(notes(off.feed(0, established(true)))).toEqual([expect.stringMatching(/^F8: we are behind a NAT and NAT-T keepalives are off .*lost silently/)]);
+    const on = rig({ keepaliveS: 20 });
+    on.conn.start(0);
+    expect(notes(on.feed(0, established(true)))).toEqual([]);
+    const noNat = rig({ keepaliveS: 0 });
+    noNat.conn.start(0);
+    expect(notes(noNat.feed(0, established(false)))).toEqual([]);
+  });
+
+  it('F1 no answer yet (pending) starts no retry: the retransmits go on', () => {
+    const r = rig();
+    r.conn.start(0);
+    const pending: IkeEvent = { type: 'failure', row: 'F1', message: 'no answer yet', evidence: { pending: true, retransmits: 1, to: PEER, from: PEER, exchange: 'IKE_SA_INIT', nextRetransmitInS: 7 } };
+    expect(r.feed(4000, pending)).toEqual([]);
+    expect(r.conn.pollTimeout(4000)).toBeUndefined();
+  });
+});
+
 describe('connection layer: stop', () => {
   it('deletes every IKE SA and starts nothing afterwards, whatever happens', () => {
     const r = rig({ dpdAction: 'restart' });

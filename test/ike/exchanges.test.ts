@@ -59,9 +59,21 @@ describe('retransmission and the response cache (RFC 7296 §2.1)', () => {
     let n = 0;
     while (p.initiator.pollTimeout() !== undefined && n++ < 20) fx = fx.concat(p.initiator.handleTimeout(p.initiator.pollTimeout()!));
     expect(sends(fx).length).toBe(5);
-    const [f] = failures(fx);
+    const [early, f] = failures(fx);
+    // the first sign at the first retransmit (4 s), then the final F1
+    expect(early).toMatchObject({ row: 'F1', evidence: { pending: true, retransmits: 1, to: R_ADDR, exchange: 'IKE_SA_INIT', nextRetransmitInS: 7 } });
+    expect(early!.message).toMatch(/no answer yet to IKE_SA_INIT from 198\.51\.100\.\d+:500: retransmitted 1x, next in 7 s/);
     expect(f).toMatchObject({ row: 'F1', evidence: { retransmits: 5, to: R_ADDR, exchange: 'IKE_SA_INIT' } });
+    expect(f!.evidence).not.toHaveProperty('pending');
     expect(p.initiator.state).toBe('FAILED');
+  });
+
+  it('F1 no answer yet comes at the first retransmit, 4 s after the request (strongSwan timing)', () => {
+    const p = new Pair(moon, sun);
+    p.initiator.initiate(0);
+    const at = p.initiator.pollTimeout()!;
+    expect(at).toBe(4000);
+    expect(failures(p.initiator.handleTimeout(at))).toMatchObject([{ row: 'F1', evidence: { pending: true } }]);
   });
 });
 
@@ -285,7 +297,7 @@ describe('NAT detection (RFC 7296 §2.23) and half-open SAs', () => {
     p.run(p.initiator.liveness(p.now));
     const fx = p.rEffects.slice(before);
     expect(sentTo(fx)).toEqual([{ addr: '203.0.113.7', port: 44500 }]); // not the old 34500
-    expect(events(fx)).toContainEqual({ type: 'peer-moved', from: { addr: '203.0.113.7', port: 34500 }, to: { addr: '203.0.113.7', port: 44500 } });
+    expect(events(fx)).toContainEqual({ type: 'peer-moved', from: { addr: '203.0.113.7', port: 34500 }, to: { addr: '203.0.113.7', port: 44500 }, via: 'ike', nat: { local: false, remote: true } });
     expect(events(p.iEffects.slice(-3))).toContainEqual({ type: 'liveness', ok: true });
     // and the responder's own requests go there too
     expect(sentTo(r.liveness(p.now))).toEqual([{ addr: '203.0.113.7', port: 44500 }]);

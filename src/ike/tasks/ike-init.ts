@@ -9,7 +9,7 @@ import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal }
 import { supportedHashes } from '../auth/signature.js';
 import { MAX_COOKIE_RETRIES, MAX_INVALID_KE_RETRIES, type Endpoint } from '../config.js';
 import { event, type Effect } from '../effects.js';
-import { detectNat, natDetectionHash } from '../nat.js';
+import { detectNat, natDetectionHash, withForcedEncap } from '../nat.js';
 import { exportKeys } from '../export-keys.js';
 import { all, allNotifies, decodeHashList, encodeHashList, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
 import { newNonce, type SaContext } from '../sa-context.js';
@@ -121,7 +121,8 @@ function recordNat(ctx: SaContext, msg: IkeMessage, from: Endpoint, to: Endpoint
   const payloads = msg.payloads;
   const src = allNotifies(payloads, NotifyType.NAT_DETECTION_SOURCE_IP).map((n) => n.data);
   const dst = allNotifies(payloads, NotifyType.NAT_DETECTION_DESTINATION_IP).map((n) => n.data);
-  ctx.nat = detectNat(msg.header.spiI, msg.header.spiR, src, dst, from, to) ?? { local: false, remote: false };
+  const nat = detectNat(msg.header.spiI, msg.header.spiR, src, dst, from, to) ?? { local: false, remote: false };
+  ctx.nat = withForcedEncap(nat, from, ctx.cfg.remoteAddrAny ? undefined : ctx.cfg.remote);
   const sh = findNotify(payloads, NotifyType.SIGNATURE_HASH_ALGORITHMS);
   if (sh) ctx.peerHashes = decodeHashList(sh.data);
   ctx.peerCertReq ||= payloads.some((p) => p.kind === 'CERTREQ');

@@ -54,10 +54,16 @@ export class DeleteChild implements Task {
   }
 }
 
-/** An empty INFORMATIONAL request: the peer must answer (RFC 7296 §2.4). */
+/**
+ * An empty INFORMATIONAL request: the peer must answer (RFC 7296 §2.4). As a `mapping-probe`
+ * it goes to a new address/port of the peer after an unauthenticated hint that its NAT
+ * mapping changed (failure map F8): the authenticated answer moves the peer (the IKE SA
+ * follows it, §2.23), but no answer proves nothing (the hint may be forged), so the SA is
+ * left as it was, and the Message ID is not consumed (the peer may never have seen it).
+ */
 export class Liveness implements Task {
-  readonly kind = 'liveness';
   readonly exchange = ExchangeType.INFORMATIONAL;
+  constructor(readonly kind: 'liveness' | 'mapping-probe' = 'liveness') {}
 
   build(): Payload[] {
     return [];
@@ -69,6 +75,7 @@ export class Liveness implements Task {
   }
 
   giveUp(_ctx: SaContext, g: GaveUp, out: Effect[]): TaskResult {
+    if (this.kind === 'mapping-probe') return {};
     out.push(event({ type: 'liveness', ok: false, requests: g.retransmits + 1, to: g.to }));
     return { end: { to: 'DELETED', reason: 'dead-peer' } };
   }
