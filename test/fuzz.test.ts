@@ -7,7 +7,7 @@ import { loadCorpus, TARGETS } from '../fuzz/targets.js';
 import { WireError } from '../src/wire/errors.js';
 import { expectTyped, type FuzzTarget } from '../fuzz/target.js';
 
-const SHORT_RUN = { runs: 20_000, seconds: 2, seed: 13, coverage: false } as const;
+const SHORT_RUN = { runs: 20_000, seconds: 1.5, seed: 13, coverage: false } as const;
 
 describe('fuzz targets', () => {
   for (const target of TARGETS) {

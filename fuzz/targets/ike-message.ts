@@ -10,6 +10,7 @@ import { ExchangeType, PayloadType } from '../../src/wire/constants.js';
 import type { IkeMessage, Payload } from '../../src/wire/types.js';
 import { expectTyped, invariant, isTypedError, type FuzzTarget } from '../target.js';
 import { ikeDictionary } from './ike-dictionary.js';
+import { payloadLists } from './ike-payloads.js';
 
 function decoded(data: Uint8Array): IkeMessage | undefined {
   try {
@@ -33,6 +34,13 @@ export const ikeMessage: FuzzTarget = {
   name: 'ike-message',
   dictionary: ikeDictionary,
   maxLength: 3000,
+  // whole messages around generated chains, every exchange type, request or response
+  generate: (seed, count) =>
+    payloadLists(seed, count).map((payloads, i) => {
+      const exchangeType = [ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL][i % 4];
+      const flags = { initiator: (i & 4) === 0, response: (i & 8) !== 0, version: false };
+      return encodeMessage({ spiI: new Uint8Array(8).fill(1), spiR: new Uint8Array(8), majorVersion: 2, minorVersion: 0, exchangeType, flags, messageId: i & 3 }, payloads);
+    }),
   run(data) {
     const msg = decoded(data);
     if (!msg) return;

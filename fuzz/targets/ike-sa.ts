@@ -13,11 +13,12 @@ import type { IkeSaConfig } from '../../src/ike/config.js';
 import type { Effect } from '../../src/ike/effects.js';
 import type { KeyExchange } from '../../src/crypto/ke/types.js';
 import { ExchangeType } from '../../src/wire/constants.js';
-import { encodeSkPrefix } from '../../src/wire/message.js';
+import { encodePayloads, encodeSkPrefix } from '../../src/wire/message.js';
 import { config, I_ADDR, R_ADDR } from '../../test/ike/helpers/pair.js';
 import { seededRandom } from '../../test/ike/helpers/random.js';
 import { invariant, type FuzzTarget } from '../target.js';
 import { ikeDictionary } from './ike-dictionary.js';
+import { payloadLists } from './ike-payloads.js';
 
 export const MODES = [ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL] as const;
 const RESPONSE_FLAG = 0x20; // RFC 7296 §3.1: R, in the header's flags octet (offset 19)
@@ -82,6 +83,11 @@ export const ikeSa: FuzzTarget = {
   name: 'ike-sa',
   dictionary: ikeDictionary,
   maxLength: 2000,
+  generate: (seed, count) =>
+    payloadLists(seed, count).map((list, i) => {
+      const { firstType, bytes } = encodePayloads(list);
+      return Uint8Array.from([i % MODES.length, firstType, ...bytes]);
+    }),
   run(data) {
     if (data.length < 2) return;
     const exchange = MODES[data[0] % MODES.length];
