@@ -18,16 +18,17 @@ import { Pair, I_ADDR, R_ADDR, sends } from '../test/ike/helpers/pair.js';
 import type { Effect } from '../src/ike/effects.js';
 import { makePki } from '../test/ike/helpers/pki.js';
 import { CORPUS_DIR } from './targets.js';
-import { MODES } from './targets/ike-sa.js';
+import { MODES, authChainInput } from './targets/ike-sa.js';
 import { SECRET_MARKER } from './targets/peer-config.js';
 
 const root = join(import.meta.dirname, '..');
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 
+/** Replaces the seeds of `target`; inputs a campaign found (finding-*) stay. */
 function write(target: string, files: [string, Uint8Array | string][]): void {
   const dir = join(CORPUS_DIR, target);
-  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(dir)) if (!f.startsWith('finding-')) rmSync(join(dir, f));
   for (const [name, data] of files) writeFileSync(join(dir, name), data);
   console.log(`${target}: ${files.length} files`);
 }
@@ -88,6 +89,7 @@ p.run(record(p.initiator.delete(p.now)));
 messages.push(['tsvpn-init-response.bin', sends(rIn)[0]]);
 n = 0;
 for (const e of p.rEffects) if (e.type === 'send') messages.push([`tsvpn-${String(n++).padStart(2, '0')}-response.bin`, e.bytes]);
+chains.push(['tsvpn-ike-auth-verifies.bin', authChainInput()]);
 write('ike-message', messages);
 write('ike-sa', chains);
 

@@ -13,7 +13,7 @@ import type { IkeSaConfig } from '../../src/ike/config.js';
 import type { Effect } from '../../src/ike/effects.js';
 import type { KeyExchange } from '../../src/crypto/ke/types.js';
 import { ExchangeType } from '../../src/wire/constants.js';
-import { encodePayloads, encodeSkPrefix } from '../../src/wire/message.js';
+import { decodeMessage, encodePayloads, encodeSkPrefix } from '../../src/wire/message.js';
 import { config, I_ADDR, R_ADDR } from '../../test/ike/helpers/pair.js';
 import { seededRandom } from '../../test/ike/helpers/random.js';
 import { invariant, type FuzzTarget } from '../target.js';
@@ -46,12 +46,15 @@ const keysOf = (sa: IkeSa) => (sa as unknown as { ctx: { keys?: SaKeys } }).ctx.
 
 interface Live { i: IkeSa; r: IkeSa; keys: SaKeys; nextId: number; used: number }
 
-let seed = 1;
-/** IKE_SA_INIT between a fresh initiator and responder; with `auth`, IKE_AUTH too. */
-function open(auth: boolean): Live {
-  seed++;
-  const i = IkeSa.initiator(side('left.example', 'right.example', seed, true));
-  const r = IkeSa.responder([side('right.example', 'left.example', seed + 5000, false)], PATH);
+/**
+ * IKE_SA_INIT between a fresh initiator and responder; with `auth`, IKE_AUTH too. The same
+ * seeds every time: the SPIs and nonces repeat, so an IKE_AUTH chain of the corpus made by
+ * this initiator (authChainInput) carries an AUTH that verifies, and mutations of its other
+ * payloads (SA, TS, notifies) get past authentication to the Child SA code.
+ */
+function open(auth: boolean): Live & { authReq: Uint8Array } {
+  const i = IkeSa.initiator(side('left.example', 'right.example', 1, true));
+  const r = IkeSa.responder([side('right.example', 'left.example', 5001, false)], PATH);
   const [initReq] = sends(i.initiate(0));
   const [initResp] = sends(r.handleDatagram(0, initReq, PATH));
   const [authReq] = sends(i.handleDatagram(0, initResp, { from: R_ADDR, to: I_ADDR }));
@@ -62,7 +65,20 @@ function open(auth: boolean): Live {
   }
   const keys = keysOf(i);
   invariant(keys !== undefined, 'setup: the initiator has no keys after IKE_SA_INIT');
-  return { i, r, keys: keys!, nextId: auth ? 2 : 1, used: 0 };
+  return { i, r, keys: keys!, nextId: auth ? 2 : 1, used: 0, authReq };
+}
+
+/** This target's own initiator's IKE_AUTH request, opened: a corpus input whose AUTH verifies. */
+export function authChainInput(): Uint8Array {
+  const l = open(false);
+  const msg = decodeMessage(l.authReq);
+  const sk = msg.payloads[0];
+  invariant(sk?.kind === 'SK', 'IKE_AUTH without SK');
+  if (sk.kind !== 'SK') return new Uint8Array(0);
+  const plain = keysOf(l.r)!.in.open(sk.aad, sk.body);
+  l.i.dispose();
+  l.r.dispose();
+  return Uint8Array.from([MODES.indexOf(ExchangeType.IKE_AUTH), sk.firstInner, ...plain]);
 }
 
 let established: Live | undefined;
