@@ -58,7 +58,9 @@ export interface CampaignResult {
   crashCount: number;
   hangCount: number;
   slowOnce: number;
+  /** the slowest single execution of a fuzzing input (replays excluded), to time again alone */
   slowestMs: number;
+  slowestInput: Uint8Array;
 }
 
 const describe = (e: unknown) => (e instanceof Error ? e.stack ?? `${e.name}: ${e.message}` : String(e));
@@ -75,6 +77,7 @@ export function runCampaign(target: FuzzTarget, corpus: readonly Uint8Array[], o
   const seenCrash = new Set<string>();
   let slowOnce = 0;
   let slowestMs = 0;
+  let slowestInput: Uint8Array = new Uint8Array(0);
 
   let crashCount = 0;
   let hangCount = 0;
@@ -105,7 +108,10 @@ export function runCampaign(target: FuzzTarget, corpus: readonly Uint8Array[], o
       return false;
     }
     const ms = performance.now() - t0;
-    if (ms > slowestMs) slowestMs = ms;
+    if (ms > slowestMs && check) {
+      slowestMs = ms;
+      slowestInput = input;
+    }
     if (check && ms > hangMs) {
       const t1 = performance.now();
       try {
@@ -204,5 +210,5 @@ export function runCampaign(target: FuzzTarget, corpus: readonly Uint8Array[], o
   o.log?.(status(performance.now()));
   const reach = cov?.reach();
   cov?.stop();
-  return { target: target.name, execs, seconds, execPerSec: Math.round(execs / seconds), seedInputs: corpus.length, added, reach, crashes, hangs, crashCount, hangCount, slowOnce, slowestMs };
+  return { target: target.name, execs, seconds, execPerSec: Math.round(execs / seconds), seedInputs: corpus.length, added, reach, crashes, hangs, crashCount, hangCount, slowOnce, slowestMs, slowestInput };
 }

@@ -34,6 +34,7 @@ const r = runCampaign(target, corpus, {
   findingsDir: join(import.meta.dirname, 'findings'),
   log: (l) => console.log(l),
 });
-const { crashes, hangs, ...summary } = r;
+const { crashes, hangs, slowestInput, ...summary } = r;
+console.log(`slowest input (${r.slowestMs.toFixed(1)} ms): ${Buffer.from(slowestInput).toString('hex')}`);
 console.log(JSON.stringify({ ...summary, crashes: crashes.length, hangs: hangs.length }));
 process.exit(r.crashCount + r.hangCount > 0 ? 1 : 0);
