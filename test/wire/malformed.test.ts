@@ -67,6 +67,8 @@ const table: { name: string; input: () => Uint8Array; reason: string; offset?: n
   { name: 'SPI size past the proposal', input: () => message(PT.SA, `00 00 0014 00 00 0010 01 03 10 01 ${TRANSFORM}`), reason: 'truncated' },
   { name: 'Notify SPI size past the payload', input: () => message(PT.N, '00 00 000a 03 08 4009 0102'), reason: 'truncated' },
   { name: 'Delete Num SPIs disagrees with the payload', input: () => message(PT.D, '00 00 000c 03 04 0002 0000a001'), reason: 'count-mismatch', offset: 34 },
+  // found by fuzz/ (ike-message): 8 bytes decoded into 65,535 empty SPIs, 10 ms a datagram
+  { name: 'Delete SPI Size 0 with Num SPIs 65535', input: () => message(PT.D, '00 00 0008 01 00 ffff'), reason: 'count-mismatch', offset: 34 },
   { name: 'CP attribute runs past the payload', input: () => message(PT.CP, '00 00 000c 01 000000 0001 0004'), reason: 'truncated' },
   { name: 'SK in the middle of the chain', input: () => message(PT.SK, '2b 00 0008 e5e5e5e5 00 00 0005 01'), reason: 'sk-not-last', offset: 28 },
   { name: 'garbage', input: () => hex('deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef'), reason: 'bad-major-version' },

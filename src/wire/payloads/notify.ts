@@ -47,6 +47,9 @@ export function decodeDelete(r: Reader): { protocol: number; spiSize: number; sp
   const count = r.u16();
   // RFC 7296 §3.11: the SPIs fill the rest of the payload, Num of SPIs of SPI Size each
   if (count * spiSize !== r.remaining) throw new WireError('count-mismatch', countAt, 'SPIs');
+  // RFC 7296 §3.11: an IKE SA's Delete has SPI Size 0 and no SPIs; a count of empty SPIs is
+  // refused, or 8 bytes would make 65,535 of them
+  if (spiSize === 0 && count !== 0) throw new WireError('count-mismatch', countAt, 'SPIs of size 0');
   const spis: Uint8Array[] = [];
   for (let i = 0; i < count; i++) spis.push(r.bytesCopy(spiSize));
   return { protocol, spiSize, spis };
