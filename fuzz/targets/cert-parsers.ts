@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { altNames, basicConstraints, certFields, extendedKeyUsage, keyIdentifiers } from '../../src/ike/auth/x509-fields.js';
 import { decodeDn, encodeDn, formatDn, parseDnText } from '../../src/ike/auth/dn.js';
-import { certMatchesIdentity, verifyCertificateChain } from '../../src/ike/auth/certs.js';
+import { certMatchesIdentity } from '../../src/ike/auth/certs.js';
+import { parseCrl } from '../../src/ike/auth/crl.js';
+import { parseNameConstraints } from '../../src/ike/auth/name-constraints.js';
+import { verifyCertificateChain } from '../../src/ike/auth/path-validation.js';
 import { formatIdentity, parseIdentity } from '../../src/ike/auth/identity.js';
 import { expectTyped, invariant, utf8, type FuzzTarget } from '../target.js';
 
@@ -55,6 +58,9 @@ export const certParsers: FuzzTarget = {
     const asLeaf = verifyCertificateChain({ leaf: data, intermediates: [], trustAnchors: [anchor], now });
     invariant(!asLeaf.ok || data.length > 0, 'an empty certificate was accepted');
     verifyCertificateChain({ leaf, intermediates: [data], trustAnchors: [anchor], now });
+    // RFC 5280 §5 CRLs (remote.crls) and §4.2.1.10 nameConstraints values: typed errors only
+    expectTyped(() => void parseCrl(data));
+    expectTyped(() => void parseNameConstraints(data));
     // RFC 7296 §3.5: ID payload [type][data]
     if (data.length > 0) {
       const id = { idType: data[0], data: data.subarray(1) };

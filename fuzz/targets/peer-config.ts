@@ -1,9 +1,9 @@
 // Target: the peer.json loader (src/config): the JSON syntax reporter (json-syntax.ts) and
 // the schema, resolution and cross-checks behind parsePeerConfig. Checks besides "only
 // ConfigError": findJsonFault finds a fault exactly when JSON.parse refuses the text (the two
-// must agree). The seeds carry SECRET_MARKER as the PSK so that mutations put it where the
-// syntax reporter must mask it; whether it does is not checked here yet (fuzz/README.md,
-// open findings: the excerpt quotes a PSK after a missing colon).
+// must agree), and the syntax excerpt never shows what follows a "psk" or "secret" key on its
+// line. The seeds carry SECRET_MARKER as the PSK so that mutations put it where the reporter
+// must mask it.
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { findJsonFault } from '../../src/config/json-syntax.js';
@@ -68,7 +68,12 @@ export const peerConfig: FuzzTarget = {
     } catch {
       parsed = false;
     }
-    invariant((findJsonFault(text) === undefined) === parsed, `findJsonFault and JSON.parse disagree (JSON.parse ${parsed ? 'accepts' : 'refuses'})`);
+    const fault = findJsonFault(text);
+    invariant((fault === undefined) === parsed, `findJsonFault and JSON.parse disagree (JSON.parse ${parsed ? 'accepts' : 'refuses'})`);
+    // the excerpt never shows what follows a "psk" or "secret" key on its line (issue 13 hole 4)
+    const shown = fault?.excerpt.split('\n')[0] ?? '';
+    const at = shown.indexOf(SECRET_MARKER);
+    invariant(at < 0 || !/"(?:psk|secret)"/.test(shown.slice(0, at)), 'the syntax excerpt shows a value written after a "psk"/"secret" key');
     try {
       parsePeerConfig(parseJsonFile(text, 'peer.json'), baseDir, {});
     } catch (e) {

@@ -131,8 +131,7 @@ function fault(text: string, stop: Stop, secretFrom: number | undefined): JsonSy
   const mask = (part: string): string => {
     // a PSK being read when the fault came: hidden from where it starts (or the line start)
     if (secretFrom !== undefined && secretFrom < lineStart + part.length) part = part.slice(0, Math.max(0, secretFrom - lineStart)) + MASK;
-    // any complete "psk": value on the line
-    return part.replace(/("(?:psk|secret)"\s*:\s*)(?!\{)(?:"(?:[^"\\]|\\.)*"?|[^,}\]\s][^,}\]]*)/g, `$1${MASK}`);
+    return maskAfterSecretKey(part);
   };
   let shown = mask(text.slice(lineStart, lineEnd).replace(/\r$/, ''));
   const column = at - lineStart + 1;
@@ -142,4 +141,21 @@ function fault(text: string, stop: Stop, secretFrom: number | undefined): JsonSy
   if (shown.length > MAX_LINE) shown = `${shown.slice(0, MAX_LINE)}…`;
   const excerpt = `  ${gutter} | ${shown.replace(/\t/g, ' ')}\n  ${' '.repeat(gutter.length)} | ${' '.repeat(Math.min(caretAt, MAX_LINE))}^`;
   return { line, column, expected: stop.expected, excerpt };
+}
+
+/**
+ * From any "psk" or "secret" key on, unless an object follows ({"file": …}), the rest of the
+ * line is hidden: a broken line may hold the value anywhere after its key (`"psk" "x"` with
+ * the colon missing, `"psk": "psk": "x"`). Nothing is added where nothing follows the key.
+ */
+function maskAfterSecretKey(part: string): string {
+  const key = /"(?:psk|secret)"/g;
+  for (let m = key.exec(part); m; m = key.exec(part)) {
+    let j = m.index + m[0].length;
+    while (j < part.length && /\s/.test(part[j]!)) j++;
+    if (part[j] === ':') j++;
+    while (j < part.length && /\s/.test(part[j]!)) j++;
+    if (j < part.length && part[j] !== '{') return part.slice(0, j) + MASK;
+  }
+  return part;
 }

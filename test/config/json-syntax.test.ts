@@ -17,7 +17,10 @@ describe('JSON syntax faults', () => {
   it.each([
     ['an unquoted PSK', `{"name": "left",\n  "psk": ${SECRET},\n  "x": 1}`, 2, 10, /^a value/, `  2 |   "psk": ********\n    |          ^`],
     ['a PSK on the line after its key', `{"name": "left",\n  "psk":\n    ${SECRET}}`, 3, 5, /^a value/, `  3 |     ********\n    |     ^`],
-    ['a quoted PSK, then a missing comma', `{"name": "left",\n  "psk": "${SECRET}" "x": 1}`, 2, 33, /^"," or "}"/, `  2 |   "psk": ******** "x": 1}\n    |                   ^`],
+    ['a quoted PSK, then a missing comma', `{"name": "left",\n  "psk": "${SECRET}" "x": 1}`, 2, 33, /^"," or "}"/, `  2 |   "psk": ********\n    |                  ^`],
+    ['a PSK after a missing colon', `{"name": "left",\n  "psk" "${SECRET}",\n  "x": 1}`, 2, 9, /^":" after the property name/, `  2 |   "psk" ********\n    |         ^`],
+    ['a PSK after its key twice', `{"name": "left",\n  "psk": "psk": "${SECRET}",\n  "x": 1}`, 2, 15, /^"," or "}"/, `  2 |   "psk": ********\n    |                  ^`],
+    ['a secret name after a missing colon', `{"secrets": {"a": {"secret" "${SECRET}"}}}`, 1, 29, /^":" after the property name/, `  1 | {"secrets": {"a": {"secret" ********\n    |                             ^`],
     ['a PSK string broken by a newline', `{"psk": "${SECRET}\nmore"}`, 1, 30, /closing " of the string on the same line/, `  1 | {"psk": ********\n    |                 ^`],
     ['a trailing comma', '{\n  "name": "left",\n}', 3, 1, /^a property name in double quotes/, '  3 | }\n    | ^'],
     ['the file ends', '{"name": "left",\n  "local": {', 2, 13, /^a property name in double quotes, but the file ends$/, '  2 |   "local": {\n    |             ^'],

@@ -121,7 +121,12 @@ function decodeString(tag: number, b: Uint8Array): string {
     }
     case Tag.UNIVERSAL_STRING: {
       let s = '';
-      for (let i = 0; i + 3 < b.length; i += 4) s += String.fromCodePoint(((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0);
+      for (let i = 0; i + 3 < b.length; i += 4) {
+        const cp = ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+        // UCS-4 (X.680 §41): a character is at most U+10FFFF, and never a UTF-16 surrogate
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) throw new DerError(`UniversalString character U+${cp.toString(16)} is no Unicode character`, i);
+        s += String.fromCodePoint(cp);
+      }
       return s;
     }
     default: // PrintableString, IA5String, T61String, ...: byte per character

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DerError, children, oid, oidText, readOnly, readTlv, uint, uintBytes } from '../../../src/ike/auth/der.js';
-import { decodeDn } from '../../../src/ike/auth/dn.js';
+import { decodeDn, formatDn } from '../../../src/ike/auth/dn.js';
 
 const b = (hex: string) => new Uint8Array(Buffer.from(hex, 'hex'));
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
@@ -47,5 +47,15 @@ describe('DER (X.690) reader and writer', () => {
   it('a malformed DN is a DerError, not a crash', () => {
     expect(() => decodeDn(b('3003020100'))).toThrow(DerError);
     expect(() => decodeDn(b('3005310330010a'))).toThrow(DerError);
+  });
+
+  it('a UniversalString character above U+10FFFF or in the surrogates is a DerError, not a RangeError (found by fuzzing)', () => {
+    // Name { RDN { CN UniversalString 'fuzz' read as one 4-octet character 0x66757a7a } }
+    const dn = Buffer.from('300f310d300b06035504031c0466757a7a', 'hex');
+    expect(() => formatDn(dn)).toThrow(DerError);
+    const surrogate = Buffer.from('300f310d300b06035504031c040000d800', 'hex');
+    expect(() => formatDn(surrogate)).toThrow(DerError);
+    // a real character still reads: U+00E9
+    expect(formatDn(Buffer.from('300f310d300b06035504031c04000000e9', 'hex'))).toBe('CN=é');
   });
 });
