@@ -517,7 +517,10 @@ class Running {
     if (!prev) return;
     const v = checkTraffic(prev, cur, this.flatInbound);
     this.flatInbound = v.flagged;
-    for (const spi of v.recovered) this.log.info('esp', `Child SA ${spi}: packets come back again`);
+    for (const spi of v.recovered) {
+      this.log.info('esp', `Child SA ${spi}: packets come back again`);
+      this.applier.eventLog.resolve('traffic-back', children.find((c) => c.spiIn === spi)?.conn); // F5 cleared
+    }
     for (const f of v.found) {
       this.applier.eventLog.failure('F5', `Child SA ${f.child} sent ${f.outboundDelta} packets in ${f.windowS} s and received none, while the peer answers IKE (heard ${f.ikeLastHeardS} s ago): ${f.hint}`, f, f.conn);
     }

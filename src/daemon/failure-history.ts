@@ -22,6 +22,7 @@ export type ClearedBy =
   | 'child-installed' // a Child SA of the connection was installed
   | 'rekeyed' // a later Child SA or IKE SA rekey succeeded
   | 'routes-back' // the periodic route check found none of tsvpn's routes and rules missing
+  | 'traffic-back' // a Child SA that sent and received nothing receives packets again (traffic-check.ts)
   | 'probe-passed' // a path-MTU probe passed (F7)
   | 'traffic-on-new-mapping'; // authenticated traffic arrived on the peer's new NAT mapping (F8)
 
@@ -31,7 +32,7 @@ export const RESOLVED_BY: Readonly<Record<string, readonly ClearedBy[]>> = {
   F2: ['ike-established', 'child-installed'],
   F3: ['ike-established'],
   F4: ['child-installed'],
-  F5: ['routes-back'],
+  F5: ['routes-back', 'traffic-back'],
   F6: ['rekeyed'],
   F7: ['probe-passed'],
   F8: ['traffic-on-new-mapping'],

@@ -28,6 +28,17 @@ describe('failure history', () => {
     expect(FIX_AREA.F8).toBe('NAT-T, UDP 4500, keepalive interval');
   });
 
+  it('F5 from flat counters is resolved when packets come back on that connection, and only there', () => {
+    const { log, at } = setup();
+    log.failure('F5', 'Child SA net sent 40 packets in 10 s and received none', { outboundDelta: 40 }, 'left');
+    log.failure('F5', 'Child SA net sent 12 packets in 10 s and received none', { outboundDelta: 12 }, 'right');
+    at(20_000);
+    log.resolve('traffic-back', 'left');
+    expect(log.history.list('left')[0]).toMatchObject({ row: 'F5', resolvedAt: '2026-12-07T08:00:20.000Z' });
+    expect(log.history.list('right')[0]!.resolvedAt).toBeUndefined();
+    expect(log.lastFailure).toMatchObject({ row: 'F5', evidence: { outboundDelta: 12 } });
+  });
+
   it('F1: the first sign is lastFailure at once, the final F1 replaces it, and an IKE SA that comes up resolves it (lastFailure null)', () => {
     const { log, at } = setup();
     log.record(pending, 'left');
