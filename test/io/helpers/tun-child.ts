@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 
 import { until } from '../../../interop/lab/wait.js';
+import { innerBatch } from '../../../src/daemon/datapath.js';
 import { IoError, openTun, type TunDevice } from '../../../src/io/tun.js';
 import { echoRequest, parseEchoReply, type EchoReply } from './icmp.js';
 
@@ -33,20 +34,6 @@ function payloadFor(seq: number): Uint8Array {
   return p;
 }
 
-/** Packs packets back to back into one buffer with offsets and lengths. */
-function pack(packets: Uint8Array[]): { buf: Buffer; offsets: Uint32Array; lengths: Uint32Array } {
-  const buf = Buffer.alloc(packets.reduce((n, p) => n + p.length, 0));
-  const offsets = new Uint32Array(packets.length);
-  const lengths = new Uint32Array(packets.length);
-  let off = 0;
-  packets.forEach((p, i) => {
-    buf.set(p, off);
-    offsets[i] = off;
-    lengths[i] = p.length;
-    off += p.length;
-  });
-  return { buf, offsets, lengths };
-}
 
 function checkReply(r: EchoReply | undefined, seq: number): Record<string, unknown> {
   if (!r) return { seq, received: false };
@@ -72,20 +59,20 @@ async function echo(): Promise<void> {
     }
   });
   // One request, one reply.
-  const one = pack([echoRequest(PEER, HOST, ID, 1000, payloadFor(1000))]);
+  const one = innerBatch([echoRequest(PEER, HOST, ID, 1000, payloadFor(1000))]);
   const wroteOne = tun.writeBatch(one.buf, one.offsets, one.lengths, 1);
   // each wait ends after 5 s at the most: the test judges the replies that came
   await until(() => replies.has(1000), { timeout: 5000, interval: 5, what: 'echo reply 1000' }).catch(() => undefined);
   const single = checkReply(replies.get(1000), 1000);
   // 100 requests in one call.
   const seqs = Array.from({ length: 100 }, (_, i) => i);
-  const many = pack(seqs.map((s) => echoRequest(PEER, HOST, ID, s, payloadFor(s))));
+  const many = innerBatch(seqs.map((s) => echoRequest(PEER, HOST, ID, s, payloadFor(s))));
   const wroteMany = tun.writeBatch(many.buf, many.offsets, many.lengths, 100);
   await until(() => seqs.every((s) => replies.has(s)), { timeout: 5000, interval: 5, what: 'echo replies 0-99' }).catch(() => undefined);
   const batch = seqs.map((s) => checkReply(replies.get(s), s));
   const statsAfterEcho = tun.stats;
   // A packet that is not IP is refused by the kernel: counted, not thrown.
-  const mixed = pack([Uint8Array.of(0xff, 0, 1), echoRequest(PEER, HOST, ID, 2000, payloadFor(2000))]);
+  const mixed = innerBatch([Uint8Array.of(0xff, 0, 1), echoRequest(PEER, HOST, ID, 2000, payloadFor(2000))]);
   const wroteMixed = tun.writeBatch(mixed.buf, mixed.offsets, mixed.lengths, 2);
   await until(() => replies.has(2000), { timeout: 5000, interval: 5, what: 'echo reply 2000' }).catch(() => undefined);
   let outside: Record<string, unknown> = {};
