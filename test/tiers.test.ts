@@ -1,5 +1,5 @@
 // Every test file is in exactly one tier (test/tiers.ts), so `npm run test:unit`,
-// `test:e2e` and `test:interop` together run what `npm test` runs.
+// `test:fuzz`, `test:e2e` and `test:interop` together run what `npm test` runs.
 import { describe, expect, it } from 'vitest';
 import picomatch from 'picomatch';
 import { globSync } from 'tinyglobby';

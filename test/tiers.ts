@@ -3,7 +3,7 @@
 export const TIERS = {
   /** No root, no network namespaces, no strongSwan: vectors, codecs, the state machine step by step, in-memory datapath and daemon. */
   unit: [
-    'test/*.test.ts',
+    'test/!(fuzz).test.ts',
     'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
     'test/daemon/{control,datapath,effects,event-lines,event-log,failure-history,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,probe,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,traffic-check,transport-datapath,wireshark-tables}.test.ts',
     'test/io/{sd-notify,route-plan,resolv-conf}.test.ts',
@@ -11,6 +11,8 @@ export const TIERS = {
   ],
   /** Root: TUN devices, sockets and network namespaces, tsvpn against tsvpn. */
   e2e: ['test/e2e/**/*.test.ts', 'test/io/**/!(sd-notify|route-plan|resolv-conf).test.ts', 'test/daemon/{dpd,nat,restart,start,tunnel}.test.ts'],
+  /** No root: the fuzz targets' corpus replayed and a short seeded mutation run of each (fuzz/README.md); its own tier so the unit tier stays quick. */
+  fuzz: ['test/fuzz.test.ts'],
   /** Root and strongSwan (charon, swanctl, pki): tsvpn against a real peer. */
   interop: ['test/interop/{gateway-strongswan,matrix,nat-lab,pki,rekey-load,strongswan-lab,virtual-ip-strongswan}.test.ts'],
 } as const;
