@@ -105,7 +105,7 @@ Napi::Array IcmpErrorQueue::Take(Napi::Env env) {
     o.Set("errno", Napi::Number::New(env, r.err));
     out.Set(static_cast<uint32_t>(i), o);
   }
-  out.Set("dropped", Napi::Number::New(env, static_cast<double>(dropped)));
+  if (dropped > 0) out.Set("dropped", Napi::Number::New(env, static_cast<double>(dropped)));
   return out;
 }
 

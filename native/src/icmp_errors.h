@@ -35,7 +35,7 @@ class IcmpErrorQueue {
   // Reader thread: reads the socket's error queue until it is empty.
   void Drain(int fd);
   // JS thread: [{ dst, offender, type, code, origin, info, errno }] and clears the list;
-  // `dropped` (records over kMax since the last call) is set on the array.
+  // `dropped` (records over kMax since the last call) is set on the array when there were any.
   Napi::Array Take(Napi::Env env);
 
  private:
