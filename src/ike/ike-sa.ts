@@ -25,6 +25,7 @@ import { IkeAuth } from './tasks/ike-auth.js';
 import { ChildRekey } from './tasks/child-rekey.js';
 import { IkeRekey, ikeEvidence } from './tasks/ike-rekey.js';
 import { DeleteChild, DeleteIke, InformationalResponder, Liveness } from './tasks/informational.js';
+import { MtuProbe } from './tasks/mtu-probe.js';
 
 export type { IkeState, Path };
 
@@ -193,6 +194,13 @@ export class IkeSa {
     return out;
   }
 
+  /** A path MTU probe: an INFORMATIONAL padded to each of `lengths` in turn (tasks/mtu-probe.ts, failure map F7). */
+  probeMtu(now: number, lengths: readonly number[]): Effect[] {
+    const out: Effect[] = [];
+    if (this.st === 'ESTABLISHED') this.request(now, new MtuProbe(lengths), out);
+    return out;
+  }
+
   /**
    * Rekey a Child SA, named by either SPI (RFC 7296 §1.3.3). The lifetimes in ChildConfig call
    * this from handleTimeout; the daemon calls it (or `childUsage`) for byte, packet and
@@ -263,6 +271,8 @@ export class IkeSa {
     const t = this.requests.onTimeout(now);
     if (t.action === 'retransmit') {
       this.stats.retransmitsSent++;
+      const again = this.active?.retransmit?.(this.ctx, t.request.retransmits);
+      if (again) t.request.bytes = this.protect(t.request.exchange, t.request.messageId, false, again);
       out.push({ type: 'send', bytes: t.request.bytes, to: t.request.to, from: t.request.from });
       out.push(event({ type: 'retransmit', exchange: nameOf(ExchangeType, t.request.exchange), messageId: t.request.messageId, attempt: t.request.retransmits, to: t.request.to }));
     } else if (t.action === 'give-up') {
