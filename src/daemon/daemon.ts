@@ -35,7 +35,10 @@ import { observeCommand, type DaemonEvents } from './observe.js';
 import type { Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
-import { checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
+import { FALLBACK_OUTER_MTU, checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
+import { PathMtus } from './path-mtu.js';
+import { PathMtuWatch } from './path-mtu-watch.js';
+import { outerMtu } from '../io/routes.js';
 import { formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
 import { nativeInPlaceAead } from '../io/native-aead.js';
@@ -161,6 +164,9 @@ class Running {
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
   private routeCheckAt: number;
+  /** The outer path MTU per peer, learnt from ICMP and probes (failure map F7). */
+  private readonly pathMtus = new PathMtus(routeMtuCache());
+  private readonly mtuWatch: PathMtuWatch;
 
   constructor(
     private gw: GatewayConfig,
@@ -244,6 +250,15 @@ class Running {
       saveKeys: this.saveKeys,
     });
     this.applier.eventLog.onFailure = (f, conn) => this.events.emit('failure', f, conn); // tsvpn events
+    this.mtuWatch = new PathMtuWatch({
+      pathMtus: this.pathMtus,
+      datapath: this.datapath,
+      icmpErrors: () => [...this.io.icmpErrors(), ...(this.raw?.icmpErrors() ?? [])],
+      ikeSas: (conn) => this.dispatcher.list().filter((sa) => sa.name === conn && sa.state === 'ESTABLISHED'),
+      apply: (sa, fx) => this.command(sa, fx),
+      failure: (row, message, evidence, conn) => this.applier.eventLog.failure(row, message, evidence, conn),
+      log,
+    });
     this.dispatcher = new IkeDispatcher({
       random: this.random,
       configFor: (path) => this.configFor(path),
@@ -264,6 +279,8 @@ class Running {
         { next: () => this.applier.eventLog.nextDeadline(), run: (now) => this.applier.eventLog.flush(now) },
         // tsvpn's routes and rules still in place (failure map F5: someone deleted one)
         { next: () => this.routeCheckAt, run: (now) => this.checkOwnRoutes(now) },
+        // ICMP errors for our outer packets, and path MTU probes (failure map F7)
+        { next: () => this.mtuWatch.nextDeadline(), run: (now) => this.mtuWatch.run(now) },
       ],
     });
   }
@@ -464,6 +481,8 @@ class Running {
       lastUnauthenticatedFailure: this.applier.eventLog.lastUnauthenticatedFailure,
       lastChildGone: this.applier.eventLog.lastChildGone,
       routesMissing: this.routesMissing.length,
+      childMtu: (rec) => this.mtuWatch.childMtu(rec, this.clock()),
+      icmpReceived: this.pathMtus.icmpReceived,
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,
@@ -631,6 +650,7 @@ class Running {
     if (this.stopping) return;
     const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
     c?.conn.onEvent(this.clock(), e);
+    this.mtuWatch.onEvent(e, c?.peer.name, this.clock());
   }
 
   // ---- shutdown ------------------------------------------------------------------------
@@ -685,3 +705,20 @@ class Running {
   }
 }
 
+/** The route's MTU to a peer (src/io/routes.ts outerMtu), asked at most every 30 s per peer: `ip route get` is a process. */
+function routeMtuCache(): (peer: string) => number {
+  const known = new Map<string, { mtu: number; at: number }>();
+  return (peer) => {
+    const now = Date.now();
+    const k = known.get(peer);
+    if (k && now - k.at < 30_000) return k.mtu;
+    let mtu = FALLBACK_OUTER_MTU;
+    try {
+      mtu = outerMtu(peer);
+    } catch {
+      // no route now: the Ethernet default, as for the TUN MTU (host.ts tunMtuFor)
+    }
+    known.set(peer, { mtu, at: now });
+    return mtu;
+  };
+}

@@ -102,7 +102,8 @@ export class PathMtus {
   /** Probe search per peer: the largest size that passed, the smallest that did not. */
   private readonly search = new Map<string, { lo: number; hi: number }>();
 
-  constructor(private readonly routeMtu: (peer: string) => number) {}
+  /** `routeMtu`: the MTU of the route to a peer (src/io/routes.ts outerMtu). */
+  constructor(readonly routeMtu: (peer: string) => number) {}
 
   /** An ICMP error from the sockets; returns the peer's new path MTU when it changed. */
   onIcmp(r: IcmpErrorReport, now: number): PeerPathMtu | undefined {
