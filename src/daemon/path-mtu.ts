@@ -35,7 +35,7 @@ export interface ProbeOutcome {
   peer: string;
   probed: number[];
   answered: number;
-  /** The largest size probed passed: the path is as wide as the route says. */
+  /** The largest size probed passed (when that is the route's MTU, the path is as wide as the route says). */
   fits: boolean;
 }
 
@@ -139,7 +139,7 @@ export class PathMtus {
     }
     if (s.hi <= s.lo) s.hi = s.lo + 1;
     this.search.set(o.peer, s);
-    if (o.fits && s.hi > top) {
+    if (o.fits && top >= this.routeMtu(o.peer)) {
       this.learnt.delete(o.peer); // the route's MTU is the path's
       this.search.delete(o.peer);
       return undefined;

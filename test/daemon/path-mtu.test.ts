@@ -38,7 +38,8 @@ describe('path MTU per peer', () => {
     // a path of 1300: each probe passes when it is at most 1300
     while (next !== undefined) {
       sizes.push(next);
-      next = m.onProbe({ peer: '198.51.100.2', probed: [next], answered: next <= 1300 ? next : 100, fits: false }, 0);
+      next = m.onProbe({ peer: '198.51.100.2', probed: [next], answered: next <= 1300 ? next : 100, fits: next <= 1300 }, 0);
+      expect(m.get('198.51.100.2', 0).source).toBe('probe'); // a smaller size passing is no proof the route's does
     }
     expect(sizes.length).toBeLessThanOrEqual(5);
     const found = m.get('198.51.100.2', 0).mtu;
