@@ -89,6 +89,8 @@ RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
     return;
   }
   const char* failed = SetBufferSizes(fd, rcvbuf, sndbuf);
+  // DF: IP_MTU_DISCOVER stays at the kernel default IP_PMTUDISC_WANT, DF on every outer packet up
+  // to the path MTU the kernel knows, larger ones fragmented here (docs/failure-map.md F7)
   // ICMP errors for our ESP packets (path MTU, failure map F7) come back on the error queue
   if (!failed && !EnableRecvErr(fd, family)) failed = family == AF_INET ? "IP_RECVERR" : "IPV6_RECVERR";
   if (failed) {

@@ -62,6 +62,8 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   const char* failed = nullptr;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) failed = "SO_REUSEADDR";
   if (!failed) failed = SetBufferSizes(fd, rcvbuf, sndbuf);
+  // DF: IP_MTU_DISCOVER stays at the kernel default IP_PMTUDISC_WANT, DF on every outer packet up
+  // to the path MTU the kernel knows, larger ones fragmented here (docs/failure-map.md F7)
   // ICMP errors for our datagrams (path MTU, failure map F7) come back on the error queue
   if (!failed && !EnableRecvErr(fd, family)) failed = family == AF_INET ? "IP_RECVERR" : "IPV6_RECVERR";
   if (failed) {
