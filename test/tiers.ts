@@ -5,7 +5,7 @@ export const TIERS = {
   unit: [
     'test/*.test.ts',
     'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
-    'test/daemon/{control,datapath,path-mtu,effects,event-lines,event-log,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,transport-datapath,wireshark-tables}.test.ts',
+    'test/daemon/{control,datapath,path-mtu,path-mtu-watch,effects,event-lines,event-log,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,transport-datapath,wireshark-tables}.test.ts',
     'test/io/{sd-notify,route-plan}.test.ts',
     'test/interop/{expect,wait}.test.ts',
   ],

@@ -17,6 +17,12 @@ import type { ChildMtuStatus } from './status.js';
 export const ICMP_POLL_MS = 200;
 /** The first probe waits this long after the IKE SA is up, for its Child SA to be installed. */
 export const PROBE_DELAY_MS = 500;
+/**
+ * Copies of each probe sent at once (the peer answers each, RFC 7296 §2.1): a size counts as
+ * lost only when every copy is. RFC 8899 §5.1.2 takes MAX_PROBES = 3 losses in a row; 6 at
+ * once keep a path with 20 % random loss from passing for a black hole (0.36^6, both ways).
+ */
+export const PROBE_COPIES = 6;
 
 export interface PathMtuWatchOptions {
   pathMtus: PathMtus;
@@ -110,7 +116,10 @@ export class PathMtuWatch {
     const route = this.o.pathMtus.routeMtu(peer);
     const list = sizes ?? [route, 1280, minMtu(peer)].filter((s, i, a) => s <= route && a.indexOf(s) === i);
     this.inFlight.set(conn, { conn, peer, overhead, sizes: list, startedAt: now });
-    this.o.apply(sa, sa.probeMtu(now, list.map((s) => s - overhead)));
+    const fx = sa.probeMtu(now, list.map((s) => s - overhead));
+    const send = fx.findIndex((e) => e.type === 'send');
+    if (send >= 0) fx.splice(send + 1, 0, ...Array.from({ length: PROBE_COPIES - 1 }, () => ({ ...fx[send] })));
+    this.o.apply(sa, fx);
   }
 
   private answered(conn: string, sentIke: number[], answeredIke: number, now: number): void {
