@@ -20,7 +20,7 @@ import type { GaveUp, Received, Task, TaskResult } from '../task.js';
 import { Liveness } from './informational.js';
 
 /** A status Notify type from the private-use range 40960-65535 (RFC 7296 §3.10.1) that only pads. */
-export const MTU_PROBE_PADDING = 40969;
+export const MTU_PROBE_PADDING = 0xf007; // strongSwan uses 40960-40971 (40969 is its RADIUS_ATTRIBUTE)
 // RFC 7296 §3.10: generic payload header, Protocol ID, SPI Size, Notify Message Type (no SPI)
 const NOTIFY_FIXED = GENERIC_HEADER_LENGTH + 4;
 
