@@ -14,7 +14,7 @@ import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
 import type { Logger } from './log.js';
-import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
+import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH, UDP_HEADER_LENGTH } from '../wire/constants.js';
 import { spiHex } from '../wire/spi.js';
 import { writeIpHeader } from '../wire/ip.js';
 import { bytesToIp } from '../wire/ip-text.js';
@@ -74,6 +74,7 @@ export interface InnerBatch {
   readonly count: number;
 }
 
+const LARGE_OUTER = 1280; // RFC 8200 §5: every IPv6 link carries 1280 octets
 const IPV4_TCP_HEADERS = 40; // RFC 879: MSS = MTU - 20 (IPv4) - 20 (TCP)
 const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 
@@ -81,6 +82,12 @@ export class Datapath {
   readonly stats: DatapathStats = { icmpTooBig: 0, tunWriteErrors: 0, sendErrors: 0, noDest: 0, mssClamped: 0, internalErrors: 0 };
   /** When the last authenticated ESP packet arrived (DPD reads it). */
   lastInbound = 0;
+  /**
+   * ESP packets sent whose outer packet is over 1280 octets (RFC 8200 §5, the least MTU any
+   * IPv6 path has): what a narrower path loses first. Growing while nothing comes back is
+   * the daemon's cue to probe the path MTU (path-mtu-watch.ts, F7).
+   */
+  largeSent = 0;
   private readonly pkts: Uint8Array[] = [];
   private offsets = new Uint32Array(256);
   private lengths = new Uint32Array(256);
@@ -260,6 +267,8 @@ export class Datapath {
       this.stats.noDest += count;
       return;
     }
+    const outerHeaders = (dest.addr.includes(':') ? IPV6_HEADER_LENGTH : IPV4_HEADER_LENGTH) + (dest.encap || !this.o.sendRaw ? UDP_HEADER_LENGTH : 0);
+    for (let i = 0; i < count; i++) if (this.lengths[i] + outerHeaders > LARGE_OUTER) this.largeSent++;
     let sent: number;
     if (dest.encap || !this.o.sendRaw) sent = this.o.sendUdp(base, this.offsets, this.lengths, count, dest);
     else sent = this.o.sendRaw(base, this.offsets, this.lengths, count, dest.addr);

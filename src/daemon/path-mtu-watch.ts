@@ -17,6 +17,11 @@ import type { ChildMtuStatus } from './status.js';
 export const ICMP_POLL_MS = 200;
 /** The first probe waits this long after the IKE SA is up, for its Child SA to be installed. */
 export const PROBE_DELAY_MS = 500;
+/** Large ESP sent and nothing received for this long: the path is probed again (a path that narrowed). */
+export const STALL_MS = 1000;
+/** At most one stall-triggered probe per connection in this time. */
+export const STALL_PROBE_INTERVAL_MS = 30_000;
+
 /**
  * Copies of each probe sent at once (the peer answers each, RFC 7296 §2.1): a size counts as
  * lost only when every copy is. RFC 8899 §5.1.2 takes MAX_PROBES = 3 losses in a row; 6 at
@@ -26,7 +31,7 @@ export const PROBE_COPIES = 6;
 
 export interface PathMtuWatchOptions {
   pathMtus: PathMtus;
-  datapath: Pick<Datapath, 'setPathMtu' | 'mtuOf'>;
+  datapath: Pick<Datapath, 'setPathMtu' | 'mtuOf' | 'largeSent' | 'lastInbound'>;
   /** Every outer socket's ICMP errors since the last call. */
   icmpErrors: () => IcmpErrorReport[];
   /** The established IKE SAs of a connection. */
@@ -54,6 +59,10 @@ export class PathMtuWatch {
   private readonly inFlight = new Map<string, Probe>();
   /** Peers already reported as black holes (F7 once per episode, until the path changes). */
   private readonly reported = new Set<string>();
+  /** Stall watch: large ESP sent at the last poll, and when the first large packet after the last inbound one went (about). */
+  private stall = { largeSent: 0, firstLarge: undefined as number | undefined };
+  private readonly stallProbeAt = new Map<string, number>();
+  private readonly conns = new Set<string>();
 
   constructor(private readonly o: PathMtuWatchOptions) {}
 
@@ -67,6 +76,7 @@ export class PathMtuWatch {
     if (now >= this.icmpAt) {
       this.icmpAt = now + ICMP_POLL_MS;
       for (const r of this.o.icmpErrors()) this.onIcmp(r, now);
+      this.watchStall(now);
     }
     for (const [conn, d] of [...this.due]) {
       if (now < d.at) continue;
@@ -78,7 +88,10 @@ export class PathMtuWatch {
   /** The daemon's IKE events: a new IKE SA is probed; a probe's answer is read. */
   onEvent(e: IkeEvent, conn: string | undefined, now: number): void {
     if (conn === undefined) return;
-    if (e.type === 'ike-established') this.due.set(conn, { at: now + PROBE_DELAY_MS });
+    if (e.type === 'ike-established') {
+      this.conns.add(conn);
+      this.due.set(conn, { at: now + PROBE_DELAY_MS });
+    }
     else if (e.type === 'mtu-probe') this.answered(conn, e.sent, e.answered, now);
     else if (e.type === 'ike-deleted') this.inFlight.delete(conn);
   }
@@ -95,6 +108,30 @@ export class PathMtuWatch {
       ...(m.reportedBy ? { reportedBy: m.reportedBy } : {}),
       ...(m.expiresAt !== undefined ? { expiresIn: Math.max(0, Math.round((m.expiresAt - now) / 1000)) } : {}),
     };
+  }
+
+  /**
+   * Large ESP packets keep going out and nothing authenticated comes back (a TCP sender
+   * retransmitting a segment the path eats): probe again now, not at the next 600 s round.
+   */
+  private watchStall(now: number): void {
+    const dp = this.o.datapath;
+    const st = this.stall;
+    if (dp.largeSent > st.largeSent && (st.firstLarge === undefined || st.firstLarge <= dp.lastInbound)) st.firstLarge = now;
+    st.largeSent = dp.largeSent;
+    if (st.firstLarge === undefined) return;
+    if (dp.lastInbound >= st.firstLarge) {
+      st.firstLarge = undefined; // something came back after it
+      return;
+    }
+    if (now - st.firstLarge < STALL_MS) return;
+    st.firstLarge = undefined;
+    for (const conn of this.conns) {
+      if (this.inFlight.has(conn) || now - (this.stallProbeAt.get(conn) ?? -Infinity) < STALL_PROBE_INTERVAL_MS) continue;
+      this.stallProbeAt.set(conn, now);
+      this.due.set(conn, { at: now });
+      this.o.log.info('mtu', `${conn}: large packets went out for ${STALL_MS / 1000} s and nothing came back: probing the path MTU again`);
+    }
   }
 
   private onIcmp(r: IcmpErrorReport, now: number): void {

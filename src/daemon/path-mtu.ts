@@ -132,7 +132,9 @@ export class PathMtus {
     const cur = this.learnt.get(o.peer);
     if (cur?.source === 'icmp' && cur.expiresAt > now) return undefined;
     const top = Math.max(...o.probed);
-    const s = this.search.get(o.peer) ?? { lo: minMtu(o.peer), hi: top + 1 };
+    // a probe from the route's MTU down starts the search over: the path may have narrowed since
+    const fresh = top >= this.routeMtu(o.peer);
+    const s = (!fresh && this.search.get(o.peer)) || { lo: minMtu(o.peer), hi: top + 1 };
     for (const size of o.probed) {
       if (size === o.answered) s.lo = Math.max(s.lo, size);
       else if (size > o.answered) s.hi = Math.min(s.hi, size);

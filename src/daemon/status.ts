@@ -189,7 +189,7 @@ export function nonZero(...tables: readonly object[]): Record<string, number> {
 
 /** Retransmissions are normal protocol behaviour, not drops (the log shows each one). */
 function withoutRetransmits(stats: object): object {
-  const { retransmitsSent: _s, retransmitsReceived: _r, ...rest } = stats as Record<string, unknown>;
+  const { retransmitsSent: _s, retransmitsReceived: _r, duplicateResponses: _d, ...rest } = stats as Record<string, unknown>;
   return rest;
 }
 

@@ -389,7 +389,12 @@ export class IkeSa {
   private receiveResponse(now: number, msg: IkeMessage, bytes: Uint8Array, path: Path, out: Effect[]): void {
     const h = msg.header;
     const task = this.active;
-    if (!task || !this.requests.matches(h.messageId) || this.requests.outstanding!.exchange !== h.exchangeType) { this.stats.invalidMessageId++; return; }
+    if (!task || !this.requests.matches(h.messageId) || this.requests.outstanding!.exchange !== h.exchangeType) {
+      // RFC 7296 §2.1: each copy of a request sent is answered; the first answer completed it
+      if (h.messageId === this.requests.nextMessageId - 1 && !this.requests.matches(h.messageId)) this.stats.duplicateResponses++;
+      else this.stats.invalidMessageId++;
+      return;
+    }
     if (h.exchangeType !== ExchangeType.IKE_SA_INIT && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
     const payloads = this.payloadsOf(msg);
     if (!payloads) return;

@@ -27,16 +27,17 @@ function rig() {
       return [{ type: 'send', bytes: new Uint8Array(lengths[0]), to: { addr: PEER, port: 500 }, from: { addr: '198.51.100.1', port: 500 } }];
     },
   } as unknown as IkeSa;
+  const dp = { setPathMtu: (p: string, m: number | undefined) => void set.push([p, m]), mtuOf: () => 1438, largeSent: 0, lastInbound: 0 };
   const w = new PathMtuWatch({
     pathMtus: new PathMtus(() => 1500),
-    datapath: { setPathMtu: (p, m) => void set.push([p, m]), mtuOf: () => 1438 },
+    datapath: dp,
     icmpErrors: () => icmp.splice(0),
     ikeSas: () => [sa],
     apply: (_sa, fx) => void applied.push(fx),
     failure: (row, _m, evidence) => void failures.push({ row, evidence: evidence as Record<string, unknown> }),
     log: silentLogger,
   });
-  return { w, probes, applied, failures, set, icmp };
+  return { w, probes, applied, failures, set, icmp, dp };
 }
 
 const established = { type: 'ike-established', spiI: '', spiR: '', proposal: '', localId: '', remoteId: '', nat: { local: false, remote: false } } as const;
@@ -90,5 +91,34 @@ describe('path MTU watch (F7)', () => {
     expect(probes).toHaveLength(1);
     w.run(600 + 600_000);
     expect(probes).toHaveLength(2);
+  });
+
+  it('large ESP going out with nothing coming back for a second starts a probe at once, at most every 30 s', () => {
+    const { w, probes, dp } = rig();
+    w.onEvent(established, 'c', 0);
+    w.run(PROBE_DELAY_MS);
+    w.onEvent({ type: 'mtu-probe', sent: [1500 - OVERHEAD], answered: 1500 - OVERHEAD }, 'c', 600);
+    expect(probes).toHaveLength(1);
+    dp.lastInbound = 10_000;
+    for (let t = 10_000; t <= 10_600; t += 200) {
+      dp.largeSent += 3; // answered: inbound keeps coming
+      dp.lastInbound = t;
+      w.run(t);
+    }
+    expect(probes).toHaveLength(1);
+    w.run(10_800);
+    dp.largeSent += 10; // a TCP sender's window into a black hole, then nothing until its retransmission timeout
+    w.run(11_000);
+    w.run(11_800);
+    expect(probes).toHaveLength(1);
+    w.run(12_000);
+    expect(probes).toHaveLength(2);
+    expect(probes[1][0]).toBe(1500 - OVERHEAD);
+    w.onEvent({ type: 'mtu-probe', sent: [1500 - OVERHEAD, 1280 - OVERHEAD], answered: 1280 - OVERHEAD }, 'c', 17_000);
+    for (let t = 17_200; t <= 30_000; t += 200) {
+      dp.largeSent += 1;
+      w.run(t);
+    }
+    expect(probes).toHaveLength(3); // the search's next size, not another stall probe
   });
 });

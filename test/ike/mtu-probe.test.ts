@@ -1,7 +1,7 @@
 // The path MTU probe (src/ike/tasks/mtu-probe.ts, failure map F7): a padded INFORMATIONAL
 // whose retransmissions shrink, answered by a peer that ignores the private-use Notify.
 import { describe, it, expect } from 'vitest';
-import { Pair, events, sends, type SideOptions } from './helpers/pair.js';
+import { Pair, I_ADDR, R_ADDR, events, sends, type SideOptions } from './helpers/pair.js';
 import { paddingFor } from '../../src/ike/tasks/mtu-probe.js';
 import type { Effect } from '../../src/ike/effects.js';
 
@@ -21,6 +21,17 @@ describe('path MTU probe over IKE', () => {
     expect(events(p.iEffects.slice(before))).toContainEqual({ type: 'mtu-probe', sent: [req.length], answered: req.length });
     expect(p.initiator.state).toBe('ESTABLISHED');
     expect(p.responder!.state).toBe('ESTABLISHED');
+  });
+
+  it('copies of the probe are each answered; the answers after the first count as duplicate responses, not invalid message IDs', () => {
+    const p = new Pair(moon, sun);
+    p.establish();
+    const [req] = sends(p.initiator.probeMtu(p.now, [1400]));
+    const answers = [1, 2, 3].flatMap(() => sends(p.toResponder(req, I_ADDR, R_ADDR)));
+    expect(answers).toHaveLength(3); // the first processed, the copies answered from the response cache
+    for (const a of answers) p.initiator.handleDatagram(p.now, a, { from: R_ADDR, to: I_ADDR });
+    expect(p.initiator.stats).toMatchObject({ duplicateResponses: 2, invalidMessageId: 0 });
+    expect(p.responder!.stats.retransmitsReceived).toBe(2);
   });
 
   it('a lost large probe is retransmitted smaller under the same Message ID; the answer names the size that passed', () => {

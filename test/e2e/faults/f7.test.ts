@@ -27,7 +27,22 @@ function reportedMtu(text: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function withRouter(name: string, dropFragNeeded: boolean, rightTunMtu?: number): { get: () => TunnelPair; router: () => Router } {
+/** 1 MB from the left inner host to the right one over TCP; asserts the SHA-256 matches. */
+async function transfer1MB(pair: TunnelPair, port: string): Promise<{ seconds: number }> {
+  const { left, right } = pair.hosts;
+  const sink = await nsStart(right.ns, process.execPath, [join(HELPERS, 'tcp-sink.mjs'), right.inner, port], 'listening');
+  const src = await nsRun(left.ns, process.execPath, [join(HELPERS, 'tcp-source.mjs'), left.inner, right.inner, port, String(MB1)], 45_000);
+  const got = await sink.result;
+  expect(src.code, src.err).toBe(0);
+  expect(got.code, got.err).toBe(0);
+  const sent = JSON.parse(src.out) as { bytes: number; sha256: string; seconds: number };
+  const received = JSON.parse(got.out.split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string };
+  expect(received.bytes).toBe(MB1);
+  expect(received.sha256).toBe(sent.sha256);
+  return sent;
+}
+
+function withRouter(name: string, dropFragNeeded: boolean, rightTunMtu?: number, farMtu = LINK_MTU): { get: () => TunnelPair; router: () => Router } {
   let router: Router | undefined;
   const get = usePair(
     {
@@ -36,7 +51,7 @@ function withRouter(name: string, dropFragNeeded: boolean, rightTunMtu?: number)
         if (side === 'right' && rightTunMtu !== undefined) peer.tun = { mtu: rightTunMtu };
       },
       beforeStart: (hosts) => {
-        router = insertRouter(hosts, { farMtu: LINK_MTU, dropFragNeeded });
+        router = insertRouter(hosts, { farMtu, dropFragNeeded });
       },
     },
     false,
@@ -105,6 +120,7 @@ describe.skipIf(!labOk)('F7 black hole: the router drops ICMP frag-needed (needs
       expect(seenMs).toBeLessThan(DEFAULT_RETRANSMIT.timeout * 1000 + 2000);
       expect(droppedFragNeeded(lab.router())).toBeGreaterThanOrEqual(1); // the router did drop its ICMP
       expect(s.icmpReceived?.['frag-needed'] ?? 0).toBe(0);
+      expect(s.drops.ike).toEqual({}); // the probe's copies and their answers are no drops
 
       // the search narrows toward 1300 (RFC 8899 style): wait until it settles
       const settled = await until(() => pair.status('left'), { timeout: 40_000, interval: 500, what: 'the probe search to settle near 1300', done: (x) => (installed(x)?.mtu?.pathMtu ?? 0) > LINK_MTU - 20 });
@@ -116,19 +132,39 @@ describe.skipIf(!labOk)('F7 black hole: the router drops ICMP frag-needed (needs
       const at = await ping(left.ns, left.inner, right.inner, ['-c', '3', '-M', 'do', '-s', String(mtu.tunnelMtu - IP_ICMP)]);
       expect(at.code, at.out + at.err).toBe(0);
 
-      const sink = await nsStart(right.ns, process.execPath, [join(HELPERS, 'tcp-sink.mjs'), right.inner, '5207'], 'listening');
-      const src = await nsRun(left.ns, process.execPath, [join(HELPERS, 'tcp-source.mjs'), left.inner, right.inner, '5207', String(MB1)], 45_000);
-      const got = await sink.result;
-      expect(src.code, src.err).toBe(0);
-      expect(got.code, got.err).toBe(0);
-      const sent = JSON.parse(src.out) as { bytes: number; sha256: string; seconds: number };
-      const received = JSON.parse(got.out.split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string };
-      expect(received.bytes).toBe(MB1);
-      expect(received.sha256).toBe(sent.sha256);
+      const sent = await transfer1MB(pair, '5207');
       const after = await pair.status('left');
       const tooBig = after.drops.outbound['icmp-too-big-sent'] ?? 0;
       console.log(`F7 (black hole): 1 MB through the tunnel in ${sent.seconds.toFixed(2)} s; icmp-too-big-sent ${tooBig}`);
       expect(tooBig).toBeGreaterThanOrEqual(1); // TCP's first full-size segments were answered with the tunnel MTU, not lost
+    });
+  });
+});
+
+describe.skipIf(!labOk)('F7 black hole that appears mid-tunnel, during a TCP transfer (needs root, namespaces, nft, ping)', () => {
+  // the path is 1500 when the tunnel comes up (the first probe passes), then narrows
+  const lab = withRouter('f7c', false, undefined, 1500);
+
+  it('the stalled transfer makes tsvpn probe: F7 within the stall, one failed large probe and its smaller retransmission; the 1 MB completes', { timeout: 120_000 }, async () => {
+    const pair = lab.get();
+    await step(pair, async () => {
+      await pair.waitInstalled(20_000);
+      await until(() => pair.status('left'), { timeout: 10_000, what: 'the first probe to pass at 1500', done: (x) => x.ikeSas.length > 0 && installed(x)?.mtu?.source === 'route' && x.lastFailure === null });
+      await new Promise((r) => setTimeout(r, 1500)); // the first probe's answer is in
+      lab.router().narrow(LINK_MTU, true);
+      const t0 = Date.now();
+      const moving = transfer1MB(pair, '5208');
+      const s = await until(() => pair.status('left'), { timeout: 20_000, what: 'the F7 row on the left', done: (x) => x.lastFailure?.row === 'F7' });
+      const seenMs = Date.now() - t0;
+      const ev = s.lastFailure!.evidence as { detectedInMs: number; icmpReceived: string; pathMtu: number };
+      console.log(`F7 (mid-tunnel black hole): row seen ${seenMs} ms after the transfer started; probe answered after ${ev.detectedInMs} ms: ${JSON.stringify(ev)}`);
+      expect(ev.icmpReceived).toBe('none');
+      expect(ev.pathMtu).toBeLessThanOrEqual(LINK_MTU);
+      expect(ev.detectedInMs).toBeLessThan(DEFAULT_RETRANSMIT.timeout * 1000 + 1000);
+      // the stall (STALL_MS of large packets unanswered, read every 200 ms), then the probe
+      expect(seenMs).toBeLessThan(1000 + 400 + DEFAULT_RETRANSMIT.timeout * 1000 + 1500);
+      const sent = await moving;
+      console.log(`F7 (mid-tunnel black hole): 1 MB through the tunnel in ${sent.seconds.toFixed(2)} s`);
     });
   });
 });

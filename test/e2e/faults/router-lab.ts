@@ -13,6 +13,8 @@ export interface Router {
   ns: string;
   /** The router's address on the left host's link: the source of the ICMP it sends. */
   near: string;
+  /** Mid-tunnel: the link to the right host becomes `mtu` octets (both ends), and, if asked, the router drops its frag-needed. */
+  narrow(mtu: number, dropFragNeeded: boolean): void;
   destroy(): void;
 }
 
@@ -58,23 +60,30 @@ export function insertRouter(hosts: TwoHosts, o: RouterOptions): Router {
     ip(['link', 'set', 'lo', 'up'], ns);
     const fwd = nsExec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     if (fwd.status !== 0) throw new Error(`router: ip_forward: ${fwd.stderr}`);
-    if (o.dropFragNeeded) {
-      // the ICMP the router itself would send back (output), and any it would forward
-      const rules = [
-        'add table inet f7',
-        'add chain inet f7 output_icmp { type filter hook output priority 0; }',
-        'add chain inet f7 forward_icmp { type filter hook forward priority 0; }',
-        'add rule inet f7 output_icmp icmp type destination-unreachable icmp code frag-needed counter drop',
-        'add rule inet f7 forward_icmp icmp type destination-unreachable icmp code frag-needed counter drop',
-      ].join('\n');
-      const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`router: nft: ${r.stderr}`);
-    }
+    if (o.dropFragNeeded) dropFragNeeded(ns);
   } catch (e) {
     destroy();
     throw e;
   }
-  return { ns, near: NEAR, destroy };
+  const narrow = (mtu: number, drop: boolean): void => {
+    ip(['link', 'set', 'r1', 'mtu', String(mtu)], ns);
+    ip(['link', 'set', hosts.right.dev, 'mtu', String(mtu)], hosts.right.ns);
+    if (drop) dropFragNeeded(ns);
+  };
+  return { ns, near: NEAR, narrow, destroy };
+}
+
+/** nftables on the router: the ICMP frag-needed it would send back (output), and any it would forward, are dropped and counted. */
+function dropFragNeeded(ns: string): void {
+  const rules = [
+    'add table inet f7',
+    'add chain inet f7 output_icmp { type filter hook output priority 0; }',
+    'add chain inet f7 forward_icmp { type filter hook forward priority 0; }',
+    'add rule inet f7 output_icmp icmp type destination-unreachable icmp code frag-needed counter drop',
+    'add rule inet f7 forward_icmp icmp type destination-unreachable icmp code frag-needed counter drop',
+  ].join('\n');
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`router: nft: ${r.stderr}`);
 }
 
 /** Packets the router's nftables rules dropped (the ICMP it did not send). */
