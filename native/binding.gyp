@@ -14,6 +14,7 @@
         "src/tun_open.cc",
         "src/tun_device.cc",
         "src/mmsg_io.cc",
+        "src/icmp_errors.cc",
         "src/udp_socket.cc",
         "src/raw_socket.cc",
         "src/aead.cc",

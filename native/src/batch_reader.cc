@@ -149,6 +149,7 @@ void BatchReader::Run() {
         break;
       }
       if (fds[1].revents != 0) break;  // Stop() woke us
+      if (fds[0].revents & POLLERR) DrainErrors();  // ICMP errors for what we sent (IP_RECVERR)
       if (fds[0].revents & POLLNVAL) {
         err = EBADF;
         n = -1;

@@ -81,6 +81,9 @@ class BatchReader {
   virtual const char* ReadSyscall() const = 0;
   // What a fatal read error means for this kind of fd ("" for strerror).
   virtual std::string FailureHint(int err) const { return ""; }
+  // Reader thread, when poll() reports POLLERR: empty the socket's error queue
+  // (IP_RECVERR), or the reader would wake for it forever. Default: nothing queued.
+  virtual void DrainErrors() {}
 
   const int fd_;
   const ReaderOptions options_;

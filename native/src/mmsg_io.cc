@@ -89,6 +89,7 @@ int MmsgReader::Fill(Slab& s, int* err) {
     *err = errno;
     if (IsTransient(*err)) {
       if (*err != EINTR) rxErrors_.fetch_add(1, std::memory_order_relaxed);
+      if (*err != EINTR) icmp_.Drain(fd_);  // the error's record is queued (IP_RECVERR)
       *err = EINTR;  // read again
     }
     return -1;

@@ -11,6 +11,7 @@
 
 #include "batch_args.h"
 #include "batch_reader.h"
+#include "icmp_errors.h"
 
 namespace tsvpn {
 
@@ -30,9 +31,12 @@ const char* SetBufferSizes(int fd, uint32_t rcvbuf, uint32_t sndbuf);
 class MmsgReader : public BatchReader {
  public:
   MmsgReader(int fd, const ReaderOptions& options, size_t stride);
+  // ICMP errors for datagrams sent on this fd (the socket turned IP_RECVERR on).
+  IcmpErrorQueue& icmpErrors() { return icmp_; }
 
  protected:
   int Fill(Slab& s, int* err) override;
+  void DrainErrors() override { icmp_.Drain(fd_); }
   const char* ReadSyscall() const override { return "recvmmsg"; }
   // Which bytes of a received datagram JS gets: false drops it (counted in
   // rxErrors); *skip bytes at the front are left out. The default keeps all.
@@ -46,6 +50,7 @@ class MmsgReader : public BatchReader {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_storage> names_;
+  IcmpErrorQueue icmp_;
 };
 
 // Sends a checked batch to one destination with sendmmsg; counts what it sends

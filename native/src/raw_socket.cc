@@ -57,7 +57,8 @@ std::string BindHint(int err) {
 Napi::Function RawEspSocket::Init(Napi::Env env) {
   return DefineEndpoint(env, "RawEspSocket",
                         {InstanceMethod("family", &RawEspSocket::Family),
-                        InstanceMethod("sendBatch", &RawEspSocket::SendBatch)});
+                        InstanceMethod("sendBatch", &RawEspSocket::SendBatch),
+                        InstanceMethod("icmpErrors", &RawEspSocket::IcmpErrors)});
 }
 
 RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
@@ -87,7 +88,12 @@ RawEspSocket::RawEspSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
         .ThrowAsJavaScriptException();
     return;
   }
-  if (const char* failed = SetBufferSizes(fd, rcvbuf, sndbuf)) {
+  const char* failed = SetBufferSizes(fd, rcvbuf, sndbuf);
+  // DF: IP_MTU_DISCOVER stays at the kernel default IP_PMTUDISC_WANT, DF on every outer packet up
+  // to the path MTU the kernel knows, larger ones fragmented here (docs/failure-map.md F7)
+  // ICMP errors for our ESP packets (path MTU, failure map F7) come back on the error queue
+  if (!failed && !EnableRecvErr(fd, family)) failed = family == AF_INET ? "IP_RECVERR" : "IPV6_RECVERR";
+  if (failed) {
     int err = errno;
     close(fd);
     ErrnoError(env, err, "setsockopt", std::string("cannot set ") + failed + " on raw ESP " + label_)
@@ -141,6 +147,16 @@ Napi::Value RawEspSocket::SendBatch(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, sender_.Send(fd_, args, dst, AddrLen(family)));
+}
+
+}  // namespace tsvpn
+
+namespace tsvpn {
+
+// icmpErrors(): the ICMP errors reported for what this socket sent since the last call.
+Napi::Value RawEspSocket::IcmpErrors(const Napi::CallbackInfo& info) {
+  if (!CheckOpen(info.Env())) return info.Env().Undefined();
+  return static_cast<MmsgReader*>(reader_)->icmpErrors().Take(info.Env());
 }
 
 }  // namespace tsvpn

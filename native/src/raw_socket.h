@@ -24,6 +24,7 @@ class RawEspSocket : public Endpoint<RawEspSocket> {
  private:
   Napi::Value Family(const Napi::CallbackInfo& info);
   Napi::Value SendBatch(const Napi::CallbackInfo& info);
+  Napi::Value IcmpErrors(const Napi::CallbackInfo& info);
   const TxCounters& Tx() const { return sender_; }
 
   int family_ = 0;

@@ -26,7 +26,8 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
   return DefineEndpoint(env, "UdpSocket",
                         {InstanceMethod("localPort", &UdpSocket::LocalPort),
                         InstanceMethod("family", &UdpSocket::Family),
-                        InstanceMethod("sendBatch", &UdpSocket::SendBatch)});
+                        InstanceMethod("sendBatch", &UdpSocket::SendBatch),
+                        InstanceMethod("icmpErrors", &UdpSocket::IcmpErrors)});
 }
 
 UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
@@ -61,6 +62,10 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   const char* failed = nullptr;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) failed = "SO_REUSEADDR";
   if (!failed) failed = SetBufferSizes(fd, rcvbuf, sndbuf);
+  // DF: IP_MTU_DISCOVER stays at the kernel default IP_PMTUDISC_WANT, DF on every outer packet up
+  // to the path MTU the kernel knows, larger ones fragmented here (docs/failure-map.md F7)
+  // ICMP errors for our datagrams (path MTU, failure map F7) come back on the error queue
+  if (!failed && !EnableRecvErr(fd, family)) failed = family == AF_INET ? "IP_RECVERR" : "IPV6_RECVERR";
   if (failed) {
     int err = errno;
     close(fd);
@@ -119,6 +124,16 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   }
   const uint32_t sent = sender_.Send(fd_, args, dst, dstLen);
   return Napi::Number::New(env, sent);
+}
+
+}  // namespace tsvpn
+
+namespace tsvpn {
+
+// icmpErrors(): the ICMP errors reported for what this socket sent since the last call.
+Napi::Value UdpSocket::IcmpErrors(const Napi::CallbackInfo& info) {
+  if (!CheckOpen(info.Env())) return info.Env().Undefined();
+  return static_cast<MmsgReader*>(reader_)->icmpErrors().Take(info.Env());
 }
 
 }  // namespace tsvpn

@@ -58,6 +58,9 @@ function childLines(name: string, c: ChildStatus, index: number, encap: TunnelSt
   const drops = dropsText(c.drops);
   if (drops) out.push(`    drops: ${drops}`);
   if (c.routeError) out.push(`    NOT ROUTED (F5): ${c.routeError}`);
+  // only a learnt path MTU (F7): with the route's, the TUN's MTU on the tunnel line applies
+  const m = c.mtu;
+  if (m && m.source !== 'route') out.push(`    mtu ${m.tunnelMtu}: path MTU ${m.pathMtu} ${m.source === 'icmp' ? `reported by ${m.reportedBy ?? 'ICMP'}` : 'found by probe (no ICMP)'}${m.expiresIn !== undefined ? `, for ${agoText(m.expiresIn)}` : ''}`);
   return out;
 }
 

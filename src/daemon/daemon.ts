@@ -15,7 +15,7 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { formatSelector, ipToBytes } from '../wire/selectors.js';
-import { addTunAddress, checkRoutes, installRoutes, nextHopNeighbour, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { addTunAddress, checkRoutes, installRoutes, nextHopNeighbour, outerMtu, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
 import { applyDns, RESOLV_CONF, restoreDns, type DnsFiles } from '../io/resolv-conf.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
@@ -41,7 +41,9 @@ import { Timers } from './timers.js';
 import { checkPolicyMisses, checkTraffic, type TrafficSample } from './traffic-check.js';
 import { parseProbeRequest, probeTarget, sendProbe, type ProbeResult } from './probe.js';
 import { spiHex } from '../wire/spi.js';
-import { checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
+import { FALLBACK_OUTER_MTU, checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
+import { PathMtus } from './path-mtu.js';
+import { PathMtuWatch } from './path-mtu-watch.js';
 import { bytesToIp, formatEndpoint } from '../wire/ip-text.js';
 import { defaultEspBackend } from '../crypto/aead.js';
 import { nativeInPlaceAead } from '../io/native-aead.js';
@@ -179,6 +181,9 @@ class Running {
   private flatInbound: ReadonlySet<string> = new Set();
   /** `no-policy` drops at the last check, and the destinations already reported as F5 (src/daemon/traffic-check.ts). */
   private policyMisses = { total: 0, at: 0, reported: new Set<string>() };
+  /** The outer path MTU per peer, learnt from ICMP and probes (failure map F7). */
+  private readonly pathMtus = new PathMtus(routeMtuCache());
+  private readonly mtuWatch: PathMtuWatch;
 
   constructor(
     private gw: GatewayConfig,
@@ -274,6 +279,16 @@ class Running {
       },
     });
     this.applier.eventLog.onFailure = (f, conn) => this.events.emit('failure', f, conn); // tsvpn events
+    this.mtuWatch = new PathMtuWatch({
+      pathMtus: this.pathMtus,
+      datapath: this.datapath,
+      icmpErrors: () => [...this.io.icmpErrors(), ...(this.raw?.icmpErrors() ?? [])],
+      ikeSas: (conn) => this.dispatcher.list().filter((sa) => sa.name === conn && sa.state === 'ESTABLISHED'),
+      apply: (sa, fx) => this.command(sa, fx),
+      failure: (row, message, evidence, conn) => this.applier.eventLog.failure(row, message, evidence, conn),
+      healed: (conn) => this.applier.eventLog.resolve('probe-passed', conn), // F7 cleared
+      log,
+    });
     this.dispatcher = new IkeDispatcher({
       random: this.random,
       configFor: (path) => this.configFor(path),
@@ -295,6 +310,8 @@ class Running {
         { next: () => this.applier.eventLog.nextDeadline(), run: (now) => this.applier.eventLog.flush(now) },
         // tsvpn's routes and rules still in place (failure map F5: someone deleted one)
         { next: () => this.routeCheckAt, run: (now) => this.checkOwnRoutes(now) },
+        // ICMP errors for our outer packets, and path MTU probes (failure map F7)
+        { next: () => this.mtuWatch.nextDeadline(), run: (now) => this.mtuWatch.run(now) },
       ],
     });
   }
@@ -626,6 +643,8 @@ class Running {
       routesMissing: this.routesMissing.length,
       pools: [...this.pools.values()].map((p) => p.status()),
       spdMisses: this.datapath.spdMisses.list().map((m) => ({ src: bytesToIp(m.src), dst: bytesToIp(m.dst), protocol: m.protocol, at: m.at })),
+      childMtu: (rec) => this.mtuWatch.childMtu(rec, this.clock()),
+      icmpReceived: this.pathMtus.icmpReceived,
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,
@@ -860,6 +879,7 @@ class Running {
     }
     if (c && e.type === 'ike-deleted' && c.vips.length > 0) this.dropVips(c);
     c?.conn.onEvent(this.clock(), e);
+    this.mtuWatch.onEvent(e, c?.peer.name, this.clock());
   }
 
   // ---- shutdown ------------------------------------------------------------------------
@@ -915,3 +935,20 @@ class Running {
   }
 }
 
+/** The route's MTU to a peer (src/io/routes.ts outerMtu), asked at most every 30 s per peer: `ip route get` is a process. */
+function routeMtuCache(): (peer: string) => number {
+  const known = new Map<string, { mtu: number; at: number }>();
+  return (peer) => {
+    const now = Date.now();
+    const k = known.get(peer);
+    if (k && now - k.at < 30_000) return k.mtu;
+    let mtu = FALLBACK_OUTER_MTU;
+    try {
+      mtu = outerMtu(peer);
+    } catch {
+      // no route now: the Ethernet default, as for the TUN MTU (host.ts tunMtuFor)
+    }
+    known.set(peer, { mtu, at: now });
+    return mtu;
+  };
+}

@@ -15,9 +15,11 @@ import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
 import type { Endpoint } from '../ike/config.js';
 import type { Logger } from './log.js';
-import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
+import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH, UDP_HEADER_LENGTH } from '../wire/constants.js';
 import { spiHex } from '../wire/spi.js';
 import { writeIpHeader } from '../wire/ip.js';
+import { bytesToIp } from '../wire/ip-text.js';
+import { effectiveMtu } from './path-mtu.js';
 
 export interface BatchWriter {
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
@@ -52,7 +54,7 @@ export interface DatapathOptions {
   /** Raw ESP (RFC 4303 over IP); absent when every SA is UDP-encapsulated. */
   sendRaw?(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, addr: string): number;
   now: () => number;
-  /** Largest inner packet that fits (the TUN MTU). */
+  /** Largest inner packet that fits (the TUN MTU); a peer's learnt path MTU lowers it for that peer's SAs (setPathMtu). */
   innerMtu: number;
   /** C2 tooBigReply: the ICMP answer to an inner packet over `mtu`, or undefined. */
   tooBig?: (inner: Uint8Array, mtu: number) => Uint8Array | undefined;
@@ -83,6 +85,7 @@ export interface InnerBatch {
   readonly count: number;
 }
 
+const LARGE_OUTER = 1280; // RFC 8200 §5: every IPv6 link carries 1280 octets
 const IPV4_TCP_HEADERS = 40; // RFC 879: MSS = MTU - 20 (IPv4) - 20 (TCP)
 const IPV6_TCP_HEADERS = 60; // RFC 8200 §5: 40-byte IPv6 header + 20 TCP
 
@@ -92,6 +95,12 @@ export class Datapath {
   readonly spdMisses = new SpdMissRing();
   /** When the last authenticated ESP packet arrived (DPD reads it). */
   lastInbound = 0;
+  /**
+   * ESP packets sent whose outer packet is over 1280 octets (RFC 8200 §5, the least MTU any
+   * IPv6 path has): what a narrower path loses first. Growing while nothing comes back is
+   * the daemon's cue to probe the path MTU (path-mtu-watch.ts, F7).
+   */
+  largeSent = 0;
   private readonly pkts: Uint8Array[] = [];
   private offsets = new Uint32Array(256);
   private lengths = new Uint32Array(256);
@@ -111,13 +120,44 @@ export class Datapath {
   /** The source of the UDP batch being processed (undefined: raw ESP, or not known). */
   private from: Endpoint | undefined;
   private viaUdp = false;
+  /** Learnt outer path MTUs by peer address (failure map F7): their SAs carry less than innerMtu. */
+  private readonly pathMtus = new Map<string, number>();
+  private saMtus = new WeakMap<EspSa, number>();
+  /** The MSS clamp's MTU for outbound SYNs, whose SA is not known before the SPD lookup: the narrowest SA's. */
+  private clampMtu: number;
   private readonly holdFn = (pkt: Uint8Array, spi: number): boolean => {
     if (!this.holdUnknownSpis || !this.held.offer(pkt, spi, this.viaUdp, this.o.now())) return false;
     this.seen.held++;
     return true;
   };
 
-  constructor(private readonly o: DatapathOptions) {}
+  constructor(private readonly o: DatapathOptions) {
+    this.clampMtu = o.innerMtu;
+  }
+
+  /**
+   * The outer path MTU to `peer` learnt from ICMP or a probe (src/daemon/path-mtu.ts), or
+   * undefined when it is the route's again. The SAs to that peer then carry at most
+   * effectiveMtu(sa, mtu) inner octets: larger DF packets get ICMP too-big, SYNs a lower MSS.
+   */
+  setPathMtu(peer: string, mtu: number | undefined): void {
+    if (mtu === undefined) this.pathMtus.delete(peer);
+    else this.pathMtus.set(peer, mtu);
+    this.saMtus = new WeakMap();
+    this.clampMtu = this.o.innerMtu;
+    for (const sa of this.o.sad.list()) if (sa.direction === 'out') this.mtuOf(sa);
+  }
+
+  /** The largest inner packet an SA carries: the TUN MTU, or less when its peer's path MTU is lower. */
+  mtuOf(sa: EspSa): number {
+    const known = this.saMtus.get(sa);
+    if (known !== undefined) return known;
+    const path = sa.outer ? this.pathMtus.get(sa.outer.addr) : undefined;
+    const mtu = path === undefined ? this.o.innerMtu : Math.min(this.o.innerMtu, effectiveMtu(sa, path));
+    this.saMtus.set(sa, mtu);
+    this.clampMtu = Math.min(this.clampMtu, mtu);
+    return mtu;
+  }
 
   /** The largest inner packet sent (larger ones are answered with ICMP, F7). */
   get innerMtu(): number {
@@ -188,6 +228,7 @@ export class Datapath {
     const r = processOutbound(o.spd, o.sad, pkts, o.now());
     for (const d of r.drops) if (d.reason === DropReason.NO_POLICY) this.spdMisses.record(pkts[d.index], o.now());
     for (const ev of r.events) o.log.warn('esp', `SA ${spiHex(ev.spi)}: ${ev.type}, rekeying`);
+    if (this.pathMtus.size > 0 && o.tooBig) this.overPathMtu(r, pkts);
     const n = r.esp.length;
     if (n === 0) return r.events;
     this.ensure(n, 0);
@@ -218,6 +259,32 @@ export class Datapath {
     return r.events;
   }
 
+  /**
+   * ESP whose inner packet is over its SA's MTU from a learnt path MTU (F7): not sent, the
+   * sender gets ICMP too-big with that MTU instead (RFC 1191, RFC 4443 §3.2). The check is after
+   * the SPD lookup, which names the SA; the sequence number it used is skipped, which ESP allows.
+   */
+  private overPathMtu(r: { esp: Uint8Array[]; sa: EspSa[]; source: number[] }, pkts: readonly Uint8Array[]): void {
+    const replies: Uint8Array[] = [];
+    let k = 0;
+    for (let j = 0; j < r.esp.length; j++) {
+      const inner = pkts[r.source[j]];
+      const mtu = this.mtuOf(r.sa[j]);
+      const reply = inner.length > mtu ? this.o.tooBig!(inner, mtu) : undefined;
+      if (reply) {
+        replies.push(reply);
+        this.stats.icmpTooBig++;
+        continue;
+      }
+      r.esp[k] = r.esp[j];
+      r.sa[k] = r.sa[j];
+      r.source[k] = r.source[j];
+      k++;
+    }
+    r.esp.length = r.sa.length = r.source.length = k;
+    if (replies.length > 0) this.writeTun(replies);
+  }
+
   private fill(esp: readonly Uint8Array[], n: number): void {
     for (let k = 0; k < n; k++) {
       this.offsets[k] = esp[k].byteOffset;
@@ -231,6 +298,8 @@ export class Datapath {
       this.stats.noDest += count;
       return;
     }
+    const outerHeaders = (dest.addr.includes(':') ? IPV6_HEADER_LENGTH : IPV4_HEADER_LENGTH) + (dest.encap || !this.o.sendRaw ? UDP_HEADER_LENGTH : 0);
+    for (let i = 0; i < count; i++) if (this.lengths[i] + outerHeaders > LARGE_OUTER) this.largeSent++;
     let sent: number;
     if (dest.encap || !this.o.sendRaw) sent = this.o.sendUdp(base, this.offsets, this.lengths, count, dest);
     else sent = this.o.sendRaw(base, this.offsets, this.lengths, count, dest.addr);
@@ -286,7 +355,7 @@ export class Datapath {
       this.writeTransport(r.packets, r.sa, r.nextHeader);
       return;
     }
-    if (this.o.clampMss) for (const p of r.packets) if (isTcp(p)) this.clamp(p);
+    if (this.o.clampMss) for (let i = 0; i < r.packets.length; i++) if (isTcp(r.packets[i])) this.clamp(r.packets[i], r.sa[i]);
     this.writeTun(r.packets);
   }
 
@@ -309,7 +378,7 @@ export class Datapath {
       this.offsets[i] = off;
       this.lengths[i] = h + p.length;
       const whole = this.slab.subarray(off, off + h + p.length);
-      if (this.o.clampMss && isTcp(whole)) this.clamp(whole);
+      if (this.o.clampMss && isTcp(whole)) this.clamp(whole, sa);
       off += h + p.length;
     }
     const w = this.o.tun.writeBatch(this.slab, this.offsets, this.lengths, list.length);
@@ -352,10 +421,18 @@ export class Datapath {
     if (w < list.length) this.stats.tunWriteErrors += list.length - w;
   }
 
-  private clamp(p: Uint8Array): void {
+  /** Inbound: `sa` delivered it (a SYN-ACK through a narrower path gets that path's MSS); outbound: the narrowest SA's. */
+  private clamp(p: Uint8Array, sa?: EspSa): void {
     const v4 = p[0] >> 4 === 4;
-    const mss = this.o.innerMtu - (v4 ? IPV4_TCP_HEADERS : IPV6_TCP_HEADERS);
+    const mtu = this.pathMtus.size === 0 ? this.o.innerMtu : sa ? this.mtuOfPeer(sa) : this.clampMtu;
+    const mss = mtu - (v4 ? IPV4_TCP_HEADERS : IPV6_TCP_HEADERS);
     if (this.o.clampMss!(p, mss)) this.stats.mssClamped++;
+  }
+
+  /** An inbound SA's MTU: that of the outbound SA to the same peer (the path that matters is the way back). */
+  private mtuOfPeer(inbound: EspSa): number {
+    const path = this.pathMtus.get(inbound.outer?.addr ?? bytesToIp(inbound.remoteAddress)); // tunnel mode: the outer addresses
+    return path === undefined ? this.o.innerMtu : Math.min(this.o.innerMtu, effectiveMtu(inbound, path));
   }
 
   private ensure(count: number, bytes: number): void {

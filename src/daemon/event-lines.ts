@@ -51,6 +51,8 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
       return line('peer-moved', { from: formatEndpoint(ev.from), to: formatEndpoint(ev.to), via: ev.via });
     case 'liveness':
       return line('liveness', { ok: ev.ok, ...(ev.requests !== undefined ? { requests: ev.requests } : {}) });
+    case 'mtu-probe':
+      return line('mtu-probe', { sent: [...ev.sent], answered: ev.answered });
     case 'invalid-ke':
       return line('invalid-ke', { requested: ev.requested });
     case 'cookie-requested':

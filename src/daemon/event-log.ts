@@ -128,6 +128,8 @@ export class IkeEventLog {
         return log.info('ike', `retransmit ${ev.attempt} of ${ev.exchange} (message ${ev.messageId}) to ${formatEndpoint(ev.to)}`);
       case 'liveness':
         return ev.ok ? log.debug('ike', 'peer alive') : log.warn('ike', 'peer did not answer the liveness check (DPD): dead');
+      case 'mtu-probe':
+        return log.debug('mtu', `path MTU probe answered: IKE messages of ${ev.sent.join(', ')} octets sent, ${ev.answered} answered`);
       case 'invalid-ke':
         return log.info('ike', `peer asked for DH group ${ev.requested}, retrying`);
       case 'cookie-requested':

@@ -9,7 +9,7 @@ import { DaemonError } from './control.js';
 import type { Logger } from './log.js';
 import { deriveTunMtu } from './tun-mtu.js';
 
-const FALLBACK_OUTER_MTU = 1500; // Ethernet (RFC 894), when the route to the peer is unknown
+export const FALLBACK_OUTER_MTU = 1500; // Ethernet (RFC 894), when the route to the peer is unknown
 
 /** Root and /dev/net/tun, checked before anything is opened. */
 export function checkPrivileges(): void {

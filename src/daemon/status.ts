@@ -11,12 +11,27 @@ import type { ChildGone, LastFailure, UnauthenticatedFailure } from './event-log
 import { formatEndpoint } from '../wire/ip-text.js';
 import { spiHex } from '../wire/spi.js';
 
+/** A Child SA's outer path MTU and the largest inner packet it carries (failure map F7). */
+export interface ChildMtuStatus {
+  /** Largest outer packet that reaches the peer. */
+  pathMtu: number;
+  /** Largest inner packet this SA carries in it: ICMP too-big and the MSS clamp use it. */
+  tunnelMtu: number;
+  /** route: the route's MTU; icmp: an ICMP error for our outer packets said so (from reportedBy); probe: an IKE probe found it. */
+  source: 'route' | 'icmp' | 'probe';
+  reportedBy?: string;
+  /** Seconds until a learnt value is forgotten (the route's applies again). */
+  expiresIn?: number;
+}
+
 export interface ChildStatus {
   name: string;
   state: 'INSTALLED' | string;
   mode: 'tunnel' | 'transport';
   spiIn: string;
   spiOut: string;
+  /** Path and tunnel MTU (F7); absent while the Child SA has no outbound path. */
+  mtu?: ChildMtuStatus;
   proposal: string;
   localTs: string[];
   remoteTs: string[];
@@ -90,6 +105,8 @@ export interface TunnelStatus {
   pools?: PoolStatus[];
   /** The last outbound packets no selector matched (`no-policy`, F5), newest last; `ago` in seconds. */
   spdMisses?: { src: string; dst: string; protocol: number; ago: number }[];
+  /** ICMP errors received for our outer packets since the daemon started, by name (frag-needed, packet-too-big, port-unreachable, ...; F7, F1). */
+  icmpReceived?: Record<string, number>;
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -163,6 +180,9 @@ export interface StatusInput {
   lastChildGone?: ChildGone | null;
   routesMissing?: number;
   spdMisses?: { src: string; dst: string; protocol: number; at: number }[];
+  /** A Child SA's path and tunnel MTU (F7). */
+  childMtu?: (rec: ChildRecord) => ChildMtuStatus | undefined;
+  icmpReceived?: Record<string, number>;
   now: number; // ms, same clock as the records
 }
 
@@ -189,7 +209,7 @@ export function nonZero(...tables: readonly object[]): Record<string, number> {
 
 /** Retransmissions are normal protocol behaviour, not drops (the log shows each one). */
 function withoutRetransmits(stats: object): object {
-  const { retransmitsSent: _s, retransmitsReceived: _r, ...rest } = stats as Record<string, unknown>;
+  const { retransmitsSent: _s, retransmitsReceived: _r, duplicateResponses: _d, ...rest } = stats as Record<string, unknown>;
   return rest;
 }
 
@@ -199,6 +219,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     const est = s.established.get(spiHex(sa.spiI));
     const children = sa.children.map((c): ChildStatus => {
       const rec = s.children.get(c.spiIn);
+      const mtu = rec && s.childMtu?.(rec);
       return {
         name: c.name,
         state: c.state,
@@ -218,6 +239,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
         installed: rec ? ago(s.now, rec.installedAt) : 0,
         ...deadlines(s.now, c.rekeyAt, c.expireAt),
         ...(rec?.routeError !== undefined ? { routeError: rec.routeError } : {}),
+        ...(mtu ? { mtu } : {}),
       };
     });
     return {
@@ -261,6 +283,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     routesMissing: s.routesMissing ?? 0,
     ...(s.pools && s.pools.length > 0 ? { pools: s.pools } : {}),
     ...(s.spdMisses && s.spdMisses.length > 0 ? { spdMisses: s.spdMisses.map(({ at, ...m }) => ({ ...m, ago: ago(s.now, at) })) } : {}),
+    icmpReceived: { ...s.icmpReceived },
   };
 }
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Endpoint } from '../ike/config.js';
 import type { Path } from '../ike/ike-sa.js';
 import { openUdpBatch, type UdpBatch, type UdpBatchSocket } from '../io/udp-batch.js';
-import type { IoError } from '../io/native.js';
+import type { IcmpErrorReport, IoError } from '../io/native.js';
 import { IKE_PORT, NAT_T_PORT } from '../wire/constants.js';
 import { ipToBytes } from '../wire/selectors.js';
 import { NAT_KEEPALIVE, NON_ESP_MARKER } from '../wire/natt.js';
@@ -134,6 +134,11 @@ export class UdpIo {
     const sent = this.natt.sendBatch(buf, offsets, lengths, count, to.addr, to.port);
     if (sent < count) this.stats.sendErrors += count - sent;
     return sent;
+  }
+
+  /** ICMP errors for what both sockets sent since the last call (path MTU, F7; unreachable, F1). */
+  icmpErrors(): IcmpErrorReport[] {
+    return [...this.ike.icmpErrors(), ...this.natt.icmpErrors()];
   }
 
   close(): void {

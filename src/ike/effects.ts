@@ -205,6 +205,8 @@ export type IkeEvent =
   | { type: 'peer-moved'; from: Endpoint; to: Endpoint; via: MoveNoticedBy; nat: NatResult }
   /** The peer answered our liveness check, or did not after `requests` tries to `to` (RFC 7296 §2.4). */
   | { type: 'liveness'; ok: boolean; requests?: number; to?: Endpoint }
+  /** A path MTU probe (tasks/mtu-probe.ts) was answered: the IKE message lengths sent, and the last one sent before the answer. */
+  | { type: 'mtu-probe'; sent: number[]; answered: number }
   | { type: 'invalid-ke'; requested: number } // the peer asked for another DH group (RFC 7296 §1.2)
   | { type: 'cookie-requested' } // the responder demanded a COOKIE (RFC 7296 §2.6)
   | { type: 'notify'; exchange: string; notify: string } // an error notify that needs no row

@@ -27,6 +27,7 @@ import { IkeAuth } from './tasks/ike-auth.js';
 import { ChildRekey } from './tasks/child-rekey.js';
 import { IkeRekey, ikeEvidence } from './tasks/ike-rekey.js';
 import { DeleteChild, DeleteIke, InformationalResponder, Liveness } from './tasks/informational.js';
+import { MtuProbe } from './tasks/mtu-probe.js';
 
 export type { IkeState, Path };
 
@@ -199,6 +200,13 @@ export class IkeSa {
     return out;
   }
 
+  /** A path MTU probe: an INFORMATIONAL padded to each of `lengths` in turn (tasks/mtu-probe.ts, failure map F7). */
+  probeMtu(now: number, lengths: readonly number[]): Effect[] {
+    const out: Effect[] = [];
+    if (this.st === 'ESTABLISHED') this.request(now, new MtuProbe(lengths), out);
+    return out;
+  }
+
   /**
    * Rekey a Child SA, named by either SPI (RFC 7296 §1.3.3). The lifetimes in ChildConfig call
    * this from handleTimeout; the daemon calls it (or `childUsage`) for byte, packet and
@@ -269,6 +277,8 @@ export class IkeSa {
     const t = this.requests.onTimeout(now);
     if (t.action === 'retransmit') {
       this.stats.retransmitsSent++;
+      const again = this.active?.retransmit?.(this.ctx, t.request.retransmits);
+      if (again) t.request.bytes = this.protect(t.request.exchange, t.request.messageId, false, again);
       out.push({ type: 'send', bytes: t.request.bytes, to: t.request.to, from: t.request.from });
       out.push(event({ type: 'retransmit', exchange: nameOf(ExchangeType, t.request.exchange), messageId: t.request.messageId, attempt: t.request.retransmits, to: t.request.to }));
       if (t.request.exchange === ExchangeType.IKE_SA_INIT && t.request.retransmits === 1) out.push(noAnswerYet(now, t.request));
@@ -391,7 +401,12 @@ export class IkeSa {
   private receiveResponse(now: number, msg: IkeMessage, bytes: Uint8Array, path: Path, out: Effect[]): void {
     const h = msg.header;
     const task = this.active;
-    if (!task || !this.requests.matches(h.messageId) || this.requests.outstanding!.exchange !== h.exchangeType) { this.stats.invalidMessageId++; return; }
+    if (!task || !this.requests.matches(h.messageId) || this.requests.outstanding!.exchange !== h.exchangeType) {
+      // RFC 7296 §2.1: each copy of a request sent is answered; the first answer completed it
+      if (h.messageId === this.requests.nextMessageId - 1 && !this.requests.matches(h.messageId)) this.stats.duplicateResponses++;
+      else this.stats.invalidMessageId++;
+      return;
+    }
     if (h.exchangeType !== ExchangeType.IKE_SA_INIT && !equalBytes(h.spiR, this.ctx.spiR)) { this.stats.unknownSpi++; return; }
     const payloads = this.payloadsOf(msg);
     if (!payloads) return this.hint(now, path, out);

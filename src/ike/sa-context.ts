@@ -65,6 +65,7 @@ export interface IkeStats {
   invalidMessageId: number; // request outside the window, or a response to nothing we sent
   retransmitsSent: number;
   retransmitsReceived: number; // retransmitted requests answered from the response cache
+  duplicateResponses: number; // more answers to the request just answered (to its retransmissions, or the MTU probe's copies)
   internalErrors: number; // a bug: an exception that is not a typed error; the message was dropped
 }
 
@@ -76,6 +77,7 @@ export const newStats = (): IkeStats => ({
   invalidMessageId: 0,
   retransmitsSent: 0,
   retransmitsReceived: 0,
+  duplicateResponses: 0,
   internalErrors: 0,
 });
 

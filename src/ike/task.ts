@@ -11,7 +11,7 @@ import type { Endpoint } from './config.js';
 import type { Effect, IkeState } from './effects.js';
 import type { SaContext, SaKeys } from './sa-context.js';
 
-export type TaskKind = 'ike-init' | 'ike-auth' | 'auth-failed' | 'child-rekey' | 'ike-rekey' | 'delete-ike' | 'delete-child' | 'liveness' | 'mapping-probe' | 'informational' | 'create-child';
+export type TaskKind = 'ike-init' | 'ike-auth' | 'auth-failed' | 'child-rekey' | 'ike-rekey' | 'delete-ike' | 'delete-child' | 'liveness' | 'mapping-probe' | 'mtu-probe' | 'informational' | 'create-child';
 
 /** The addresses a datagram travelled between. */
 export interface Path { from: Endpoint; to: Endpoint }
@@ -84,6 +84,11 @@ export interface Task {
   build?(ctx: SaContext, state: IkeState): Payload[] | undefined;
   /** Initiator: the response. Responder: the request, answered with `response`. */
   process(ctx: SaContext, m: Received, out: Effect[]): TaskResult;
+  /**
+   * Initiator: the payloads to send instead when retransmission number `attempt` (1, 2, ...) is
+   * due, under the same Message ID (the MTU probe shrinks its padding); absent: the same bytes again.
+   */
+  retransmit?(ctx: SaContext, attempt: number): Payload[] | undefined;
   /** Initiator: the request was retransmitted until the retries ran out (default: the peer is dead, RFC 7296 §2.4). */
   giveUp?(ctx: SaContext, g: GaveUp, out: Effect[]): TaskResult;
   /** The task was queued and will never run (its IKE SA was replaced or closed). */

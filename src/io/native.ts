@@ -39,6 +39,25 @@ export interface NativeStats {
   txErrors: number;
 }
 
+/**
+ * An ICMP error the kernel reported for a datagram the socket sent (IP_RECVERR / IPV6_RECVERR,
+ * native/src/icmp_errors.h): failure map F7 (frag-needed, Packet Too Big) and F1 (unreachable).
+ */
+export interface IcmpErrorReport {
+  /** Where the datagram that caused it went. */
+  dst: string | null;
+  /** Who sent the ICMP (a router on the path, or the peer); null for errors raised locally. */
+  offender: string | null;
+  /** ICMP type and code (RFC 792; RFC 4443 for ICMPv6). */
+  type: number;
+  code: number;
+  /** 1: raised by this host (a datagram over the known path MTU), 2: ICMP, 3: ICMPv6 (SO_EE_ORIGIN_*). */
+  origin: number;
+  /** The next-hop MTU for frag-needed (RFC 1191 §4) and Packet Too Big (RFC 4443 §3.2); 0 otherwise. */
+  info: number;
+  errno: number;
+}
+
 /** One slab's memory, shared with the reader thread. */
 export interface NativeSlab {
   buf: Buffer;
@@ -72,6 +91,7 @@ export interface NativeTunDevice extends NativeEndpoint {
 export interface NativeUdpSocket extends NativeEndpoint {
   localPort(): number;
   family(): 4 | 6;
+  icmpErrors(): IcmpErrorReport[];
   sendBatch(
     buf: Uint8Array,
     offsets: Uint32Array,

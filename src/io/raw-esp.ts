@@ -29,6 +29,7 @@ import {
   native,
   NOT_BUILT_HINT,
   SlabBatch,
+  type IcmpErrorReport,
   type NativeEndpoint,
   type NativeSlab,
   type NativeStats,
@@ -36,7 +37,7 @@ import {
 } from './native.js';
 import { formatAddress } from './udp-batch.js';
 
-export { IoError, type PacketBatch } from './native.js';
+export { IoError, type IcmpErrorReport, type PacketBatch } from './native.js';
 
 export interface RawEspOptions {
   /** Local IPv4 or IPv6 address to bind ("198.51.100.1", "2001:db8::1"; "0.0.0.0" takes all). */
@@ -79,6 +80,8 @@ export interface RawEspSocket {
    * in stats.txErrors (full send buffer, EMSGSIZE, unreachable), never thrown.
    */
   sendBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dstAddr: string): number;
+  /** The ICMP errors reported for ESP sent since the last call (failure map F7). */
+  icmpErrors(): IcmpErrorReport[];
   ref(): void;
   unref(): void;
   /** Stops the reader thread and closes the socket. Idempotent. */
@@ -87,6 +90,7 @@ export interface RawEspSocket {
 
 interface NativeRawEspSocket extends NativeEndpoint {
   family(): 4 | 6;
+  icmpErrors(): IcmpErrorReport[];
   sendBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, address: string): number;
 }
 
@@ -148,5 +152,9 @@ class RawEsp extends EndpointWrapper<NativeRawEspSocket, RawEspSlabBatch> implem
 
   sendBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dstAddr: string): number {
     return native(() => this.endpoint.sendBatch(buf, offsets, lengths, count, dstAddr));
+  }
+
+  icmpErrors(): IcmpErrorReport[] {
+    return this.closed ? [] : native(() => this.endpoint.icmpErrors());
   }
 }

@@ -18,6 +18,7 @@ import {
   type NativeSlab,
   type NativeStats,
   type NativeUdpSocket,
+  type IcmpErrorReport,
   type PacketBatch,
 } from './native.js';
 
@@ -74,6 +75,8 @@ export interface UdpBatchSocket {
     dstAddr: string,
     dstPort: number,
   ): number;
+  /** The ICMP errors reported for datagrams sent since the last call (failure map F7, F1). */
+  icmpErrors(): IcmpErrorReport[];
   ref(): void;
   unref(): void;
   /** Stops the reader thread and closes the socket. Idempotent. */
@@ -142,5 +145,9 @@ class Udp extends EndpointWrapper<NativeUdpSocket, UdpSlabBatch> implements UdpB
 
   sendBatch(...args: Parameters<UdpBatchSocket['sendBatch']>): number {
     return native(() => this.endpoint.sendBatch(...args));
+  }
+
+  icmpErrors(): IcmpErrorReport[] {
+    return this.closed ? [] : native(() => this.endpoint.icmpErrors());
   }
 }

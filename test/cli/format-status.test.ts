@@ -62,6 +62,17 @@ describe('tsvpn status text', () => {
     expect(formatStatus(s).split('\n')).toContain('ike: 1 request retransmitted');
   });
 
+  it('shows a learnt path MTU and the tunnel MTU it gives under the Child SA, and nothing for the route\'s (F7)', () => {
+    const s = upStatus();
+    const c = s.ikeSas[0].children[0];
+    c.mtu = { pathMtu: 1500, tunnelMtu: 1438, source: 'route' };
+    expect(formatStatus(s)).not.toContain('path MTU');
+    c.mtu = { pathMtu: 1300, tunnelMtu: 1246, source: 'icmp', reportedBy: '10.99.1.1', expiresIn: 590 };
+    expect(formatStatus(s).split('\n')).toContain('    mtu 1246: path MTU 1300 reported by 10.99.1.1, for 9m 50s');
+    c.mtu = { pathMtu: 1293, tunnelMtu: 1238, source: 'probe', expiresIn: 600 };
+    expect(formatStatus(s).split('\n')).toContain('    mtu 1238: path MTU 1293 found by probe (no ICMP), for 10m 0s');
+  });
+
   it('says so when there is no IKE SA, no TUN and no ESP yet', () => {
     const s = upStatus();
     s.ikeSas = [];

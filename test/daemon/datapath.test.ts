@@ -121,6 +121,31 @@ describe('datapath', () => {
     expect((body[6] << 8) | body[7]).toBe(1000); // RFC 1191 next-hop MTU = the tunnel MTU
   });
 
+  it('a learnt path MTU to the peer lowers its SA\'s MTU: a DF packet over it gets "fragmentation needed" naming it, until the route applies again (F7)', () => {
+    const { dp, tun, sends } = rig({ innerMtu: 1438 });
+    // outer 1300: IPv4 20 + UDP 8 + SPI/Seq 8 + IV 8 + Pad Length/Next Header 2 + ICV 16 = 62, 4-octet alignment
+    dp.setPathMtu('198.51.100.2', 1300);
+    const fits = withDf(udpPacket('192.0.2.7', '203.0.113.9', 1000, 53, 1238 - 28));
+    const over = withDf(udpPacket('192.0.2.7', '203.0.113.9', 1001, 53, 1239 - 28));
+    dp.outbound(batchOf([fits, over]));
+    expect(sends).toEqual([{ n: 1, to: '198.51.100.2:4500' }]);
+    expect(dp.stats.icmpTooBig).toBe(1);
+    const body = tun[0][0].subarray(20);
+    expect([body[0], body[1], (body[6] << 8) | body[7]]).toEqual([3, 4, 1238]);
+    dp.setPathMtu('198.51.100.2', undefined); // expired: the route's MTU again
+    dp.outbound(batchOf([over]));
+    expect(sends).toEqual([{ n: 1, to: '198.51.100.2:4500' }, { n: 1, to: '198.51.100.2:4500' }]);
+    expect(dp.stats.icmpTooBig).toBe(1);
+  });
+
+  it('clamps SYNs to the learnt path MTU\'s tunnel MTU', () => {
+    const { dp } = rig({ innerMtu: 1438, mss: true });
+    dp.setPathMtu('198.51.100.2', 1300);
+    const b = batchOf([tcpSyn(1460)]);
+    dp.outbound(b);
+    expect((b.buf[42] << 8) | b.buf[43]).toBe(1198); // 1238 - 20 (IPv4) - 20 (TCP)
+  });
+
   it('lowers the MSS of an outgoing SYN to fit the tunnel when asked to', () => {
     const { dp, sad } = rig({ innerMtu: 1400, mss: true });
     const syn = tcpSyn(1460);

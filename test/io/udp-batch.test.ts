@@ -119,6 +119,26 @@ describe('batched UDP on loopback', () => {
     expect(rx.stats).toMatchObject({ rxPackets: 1, rxErrors: 1 });
   });
 
+  it('reports the ICMP port unreachable for a datagram it sent (IP_RECVERR), and keeps reading', async () => {
+    const tx = sock({ address: '127.0.0.1' });
+    const rx = sock({ address: '127.0.0.1' });
+    const c = collect(tx, 1);
+    const p = pack([datagram(1)]);
+    const closed = sock({ address: '127.0.0.1' });
+    const deadPort = closed.localPort;
+    closed.close(); // nothing listens there now: the kernel answers with port unreachable
+    expect(tx.sendBatch(p.buf, p.offsets, p.lengths, 1, '127.0.0.1', deadPort)).toBe(1);
+    let errors: ReturnType<typeof tx.icmpErrors> = [];
+    for (let i = 0; i < 50 && errors.length === 0; i++) {
+      await sleep(10);
+      errors = tx.icmpErrors();
+    }
+    expect(errors.map((e) => ({ dst: e.dst, offender: e.offender, type: e.type, code: e.code }))).toEqual([{ dst: '127.0.0.1', offender: '127.0.0.1', type: 3, code: 3 }]);
+    expect(tx.icmpErrors()).toEqual([]); // taken once
+    rx.sendBatch(p.buf, p.offsets, p.lengths, 1, '127.0.0.1', tx.localPort);
+    await c.done; // the reader survived the error
+  });
+
   it('stops delivering after close() and keeps the stats readable', async () => {
     const rx = sock({ address: '127.0.0.1' });
     const c = collect(rx, 1);
