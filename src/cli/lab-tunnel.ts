@@ -196,7 +196,8 @@ export async function startTunnelPair(o: TunnelPairOptions = {}): Promise<Tunnel
     dir = mkdtempSync(join(tmpdir(), 'tsvpn-lab-'));
     mkdirSync(ctl(), { recursive: true, mode: 0o700 });
     const names = o.names ?? { left: 'demo-left', right: 'demo-right' };
-    const psk = randomBytes(24).toString('base64url');
+    // a prefix: a PSK that starts with 0x or 0s is read as hex or base64 (swanctl), 1 in 2048 of random base64url ones
+    const psk = `lab-${randomBytes(24).toString('base64url')}`;
     const peers = { left: labPeer('left', hosts, names.left, psk), right: labPeer('right', hosts, names.right, psk) };
     o.edit?.('left', peers.left);
     o.edit?.('right', peers.right);
