@@ -144,7 +144,7 @@ function fault(text: string, stop: Stop, secretFrom: number | undefined): JsonSy
 }
 
 /**
- * From any "psk" or "secret" key on, unless an object follows ({"file": …}), the rest of the
+ * From any "psk" or "secret" key on, unless one of its object forms follows ({"file": …}), the rest of the
  * line is hidden: a broken line may hold the value anywhere after its key (`"psk" "x"` with
  * the colon missing, `"psk": "psk": "x"`). Nothing is added where nothing follows the key.
  */
@@ -155,7 +155,8 @@ function maskAfterSecretKey(part: string): string {
     while (j < part.length && /\s/.test(part[j]!)) j++;
     if (part[j] === ':') j++;
     while (j < part.length && /\s/.test(part[j]!)) j++;
-    if (j < part.length && part[j] !== '{') return part.slice(0, j) + MASK;
+    // an object of the documented forms ({"file": …}, {"env": …}, {"secret": …}) holds no key itself
+    if (j < part.length && !/^\{\s*"(?:file|env|secret)"/.test(part.slice(j))) return part.slice(0, j) + MASK;
   }
   return part;
 }

@@ -20,6 +20,7 @@ describe('JSON syntax faults', () => {
     ['a quoted PSK, then a missing comma', `{"name": "left",\n  "psk": "${SECRET}" "x": 1}`, 2, 33, /^"," or "}"/, `  2 |   "psk": ********\n    |                  ^`],
     ['a PSK after a missing colon', `{"name": "left",\n  "psk" "${SECRET}",\n  "x": 1}`, 2, 9, /^":" after the property name/, `  2 |   "psk" ********\n    |         ^`],
     ['a PSK after its key twice', `{"name": "left",\n  "psk": "psk": "${SECRET}",\n  "x": 1}`, 2, 15, /^"," or "}"/, `  2 |   "psk": ********\n    |                  ^`],
+    ['a PSK in a broken object (found by fuzzing)', `{"name": "left",\n  "psk": {b"${SECRET}",\n  "x": 1}`, 2, 11, /^a property name in double quotes/, `  2 |   "psk": ********\n    | ${' '.repeat(17)}^`],
     ['a secret name after a missing colon', `{"secrets": {"a": {"secret" "${SECRET}"}}}`, 1, 29, /^":" after the property name/, `  1 | {"secrets": {"a": {"secret" ********\n    |                             ^`],
     ['a PSK string broken by a newline', `{"psk": "${SECRET}\nmore"}`, 1, 30, /closing " of the string on the same line/, `  1 | {"psk": ********\n    |                 ^`],
     ['a trailing comma', '{\n  "name": "left",\n}', 3, 1, /^a property name in double quotes/, '  3 | }\n    | ^'],
