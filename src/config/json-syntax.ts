@@ -144,19 +144,16 @@ function fault(text: string, stop: Stop, secretFrom: number | undefined): JsonSy
 }
 
 /**
- * From any "psk" or "secret" key on, unless one of its object forms follows ({"file": …}), the rest of the
- * line is hidden: a broken line may hold the value anywhere after its key (`"psk" "x"` with
- * the colon missing, `"psk": "psk": "x"`). Nothing is added where nothing follows the key.
+ * From the first "psk" or "secret" on, the rest of the line is hidden: a broken line may hold a
+ * key anywhere after it (`"psk" "x"` with the colon missing, `"psk": "psk": "x"`, `{b"x"`, or
+ * a key typed into `{"env": …}`). Nothing is added where nothing follows.
  */
 function maskAfterSecretKey(part: string): string {
-  const key = /"(?:psk|secret)"/g;
-  for (let m = key.exec(part); m; m = key.exec(part)) {
-    let j = m.index + m[0].length;
-    while (j < part.length && /\s/.test(part[j]!)) j++;
-    if (part[j] === ':') j++;
-    while (j < part.length && /\s/.test(part[j]!)) j++;
-    // an object of the documented forms ({"file": …}, {"env": …}, {"secret": …}) holds no key itself
-    if (j < part.length && !/^\{\s*"(?:file|env|secret)"/.test(part.slice(j))) return part.slice(0, j) + MASK;
-  }
-  return part;
+  const m = /"(?:psk|secret)"/.exec(part);
+  if (!m) return part;
+  let j = m.index + m[0].length;
+  while (j < part.length && /\s/.test(part[j]!)) j++;
+  if (part[j] === ':') j++;
+  while (j < part.length && /\s/.test(part[j]!)) j++;
+  return j < part.length ? part.slice(0, j) + MASK : part;
 }
