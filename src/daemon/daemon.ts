@@ -297,6 +297,7 @@ class Running {
     for (const peer of peers) this.conns.set(peer.name, this.connectionFor(peer));
     this.timers = new Timers({
       now: clock,
+      onError: (e) => log.error('daemon', `timer: ${errText(e)}${e instanceof Error && e.stack ? ` (${e.stack.split('\n')[1]?.trim()})` : ''}`),
       deadlines: [
         // the IKE SAs' retransmits, half-open timeouts and lifetimes
         { next: () => this.dispatcher.pollTimeout(), run: (now) => this.apply(this.dispatcher.handleTimeout(now)) },

@@ -20,13 +20,16 @@ export interface TimersOptions {
   /** Injectable for tests (default setTimeout / clearTimeout). */
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
+  /** Told each failure of a deadline's run (the daemon logs it; it is counted in any case). */
+  onError?: (e: unknown) => void;
 }
 
 export class Timers {
   private timer: unknown;
   private once: { at: number; fn: () => void } | undefined;
   private closed = false;
-  private backoff = false;
+  /** A deadline whose run threw waits a second before it is tried again; the others keep their times. */
+  private readonly muted = new Map<Deadline, number>();
   /** Timer runs that threw, for status and tests. */
   readonly stats = { errors: 0 };
 
@@ -48,7 +51,7 @@ export class Timers {
     const now = this.o.now();
     const due = this.nextDue(now);
     if (due === undefined) return;
-    this.timer = set(() => this.fire(), Math.max(this.backoff ? 1000 : 0, Math.min(due - now, 2 ** 31 - 1)));
+    this.timer = set(() => this.fire(), Math.max(0, Math.min(due - now, 2 ** 31 - 1)));
   }
 
   close(): void {
@@ -57,37 +60,50 @@ export class Timers {
     this.timer = undefined;
   }
 
-  /** Do whatever is due now, then re-arm. Never throws: a failure is counted and the timer re-armed. */
+  /**
+   * Do whatever is due now, then re-arm. Never throws: a deadline that fails is counted, told
+   * to onError, and muted for a second so it cannot spin; the other deadlines still run on time.
+   */
   fire(): void {
     this.timer = undefined;
     if (this.closed) return;
-    try {
-      this.due();
-      this.backoff = false;
-    } catch {
-      this.stats.errors++;
-      this.backoff = true; // a deadline that keeps throwing must not spin: wait a second
-    }
-    this.kick();
-  }
-
-  private due(): void {
     const now = this.o.now();
     for (const d of this.o.deadlines) {
-      const at = d.next(now);
-      if (at !== undefined && at <= now) d.run(now);
+      const at = this.nextOf(d, now);
+      if (at === undefined || at > now) continue;
+      try {
+        d.run(now);
+        this.muted.delete(d);
+      } catch (e) {
+        this.stats.errors++;
+        this.o.onError?.(e);
+        this.muted.set(d, now + 1000);
+      }
     }
     if (this.once && this.once.at <= now) {
       const r = this.once;
       this.once = undefined;
-      r.fn();
+      try {
+        r.fn();
+      } catch (e) {
+        this.stats.errors++;
+        this.o.onError?.(e);
+      }
     }
+    this.kick();
+  }
+
+  /** A deadline's time, no earlier than the end of its mute. */
+  private nextOf(d: Deadline, now: number): number | undefined {
+    const at = d.next(now);
+    const until = this.muted.get(d);
+    return at === undefined || until === undefined ? at : Math.max(at, until);
   }
 
   private nextDue(now: number): number | undefined {
     let due = this.once?.at;
     for (const d of this.o.deadlines) {
-      const at = d.next(now);
+      const at = this.nextOf(d, now);
       if (at !== undefined && (due === undefined || at < due)) due = at;
     }
     return due;

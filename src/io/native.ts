@@ -156,8 +156,27 @@ export function loadNative(): NativeAddon {
       'ERR_NATIVE_LOAD',
     );
   }
+  // an addon built from older sources loads but lacks what the code calls: say so at start,
+  // not as a TypeError in the middle of a run
+  const missing = missingMethods(cached);
+  if (missing.length > 0) {
+    cached = undefined;
+    throw new IoError(`the native addon at ${path} is older than the sources (it has no ${missing.join(', ')}): ${NOT_BUILT_HINT}`, 'ERR_NATIVE_STALE');
+  }
   return cached;
 }
+
+/** The methods the sources call that this addon lacks ("UdpSocket.icmpErrors"): an addon built from older sources. */
+export function missingMethods(addon: unknown): string[] {
+  const classes = addon as Record<string, { prototype?: Record<string, unknown> } | undefined>;
+  return REQUIRED_METHODS.filter(([cls, method]) => typeof classes[cls]?.prototype?.[method] !== 'function').map(([c, m]) => `${c}.${m}`);
+}
+
+/** Methods the sources call that older builds of the addon lack (the newest first). */
+const REQUIRED_METHODS: readonly [string, string][] = [
+  ['UdpSocket', 'icmpErrors'], // IP_RECVERR reader (failure map F7)
+  ['RawEspSocket', 'icmpErrors'],
+];
 
 /** Converts an error thrown by the addon (message, code, errno, syscall) into an IoError. */
 export function toIoError(e: unknown): IoError {

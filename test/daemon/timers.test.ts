@@ -1,10 +1,11 @@
 // The daemon's one timer on a fake clock: every deadline it serves (IKE SAs, the connection
 // layer, held ESP, rekeyed inbound SAs) runs at its time, nothing runs after close(), and a
-// deadline that keeps throwing is counted and retried once a second instead of spinning.
+// deadline that keeps throwing is counted and retried once a second instead of spinning,
+// without delaying the others.
 import { describe, expect, it } from 'vitest';
 import { Timers, type Deadline } from '../../src/daemon/timers.js';
 
-function rig(deadlines: Deadline[]) {
+function rig(deadlines: Deadline[], onError?: (e: unknown) => void) {
   let now = 0;
   let armed: { fn: () => void; at: number } | undefined;
   const timers = new Timers({
@@ -12,6 +13,7 @@ function rig(deadlines: Deadline[]) {
     deadlines,
     setTimer: (fn, ms) => (armed = { fn, at: now + ms }),
     clearTimer: () => (armed = undefined),
+    onError,
   });
   /** Advance the fake clock to `t`, firing the armed timer whenever it is due. */
   const advance = (t: number) => {
@@ -73,5 +75,23 @@ describe('daemon timers', () => {
     r.timers.kick();
     r.advance(10_000);
     expect(r.timers.stats.errors).toBe(10); // at 1 s, then every second until 10 s
+  });
+
+  it('a deadline that keeps throwing does not hold up the others: they still run at their times, and the error is told', () => {
+    const ran: number[] = [];
+    let nextAt = 500;
+    const errors: unknown[] = [];
+    const r = rig(
+      [
+        { next: () => 0, run: () => { throw new Error('stale addon'); } },
+        { next: () => nextAt, run: (now) => { ran.push(now); nextAt = now + 250; } },
+      ],
+      (e) => errors.push(e),
+    );
+    r.timers.kick();
+    r.advance(2_000);
+    expect(ran).toEqual([500, 750, 1000, 1250, 1500, 1750, 2000]); // on time, not a second late
+    expect(r.timers.stats.errors).toBe(3); // at 0, 1 s and 2 s: muted a second after each
+    expect(errors.map((e) => (e as Error).message)).toEqual(['stale addon', 'stale addon', 'stale addon']);
   });
 });

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { addonCandidates, IoError, loadNative, toIoError } from '../../src/io/native.js';
+import { addonCandidates, IoError, loadNative, missingMethods, toIoError } from '../../src/io/native.js';
 import { repoRoot } from './helpers/netns.js';
 
 function caught(fn: () => unknown): any {
@@ -24,6 +24,14 @@ describe('native addon loader', () => {
     const addon = loadNative();
     expect(typeof addon.TunDevice).toBe('function');
     expect(typeof addon.UdpSocket).toBe('function');
+  });
+
+  it('an addon built from older sources is named stale at load, with what it lacks', () => {
+    expect(missingMethods(loadNative())).toEqual([]);
+    class Old {
+      sendBatch(): void {}
+    }
+    expect(missingMethods({ TunDevice: Old, UdpSocket: Old, RawEspSocket: Old })).toEqual(['UdpSocket.icmpErrors', 'RawEspSocket.icmpErrors']);
   });
 
   it('says how to build the addon when it is missing', async () => {
