@@ -4,6 +4,7 @@
 // tests feed recorded outputs. The judgement is src/cli/diagnose-steps.ts.
 import type { ProbeResult } from '../daemon/probe.js';
 import type { TunnelStatus } from '../daemon/status.js';
+import { errText } from '../daemon/log.js';
 import { probeHost } from '../ipsec/icmp-echo.js';
 import { bytesToIp, parseIp } from '../wire/ip-text.js';
 import { intersectSelectors, parseSelector, selectorMatches } from '../wire/selectors.js';
@@ -23,7 +24,6 @@ export interface HostIo {
 type Status = TunnelStatus;
 type Child = Status['ikeSas'][number]['children'][number];
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const firstLine = (t: string): string => t.trim().split('\n')[0] ?? '';
 
 /** `ip -j <args>` parsed, or the error text. */

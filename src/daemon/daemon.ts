@@ -15,9 +15,10 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { formatSelector, ipToBytes } from '../wire/selectors.js';
-import { addTunAddress, checkRoutes, installRoutes, nextHopNeighbour, outerMtu, removeRoutes, removeTunAddress, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
-import { applyDns, RESOLV_CONF, restoreDns, type DnsFiles } from '../io/resolv-conf.js';
+import { RESOLV_CONF, type DnsFiles } from '../io/resolv-conf.js';
+import { ClientVips } from './client-vips.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
@@ -35,7 +36,7 @@ import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
 import { SaveKeys } from './save-keys.js';
 import { UdpIo } from './udp-io.js';
 import { observeCommand, type DaemonEvents } from './observe.js';
-import type { Logger } from './log.js';
+import { errText, type Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
 import { Timers } from './timers.js';
 import { checkPolicyMisses, checkTraffic, type TrafficSample } from './traffic-check.js';
@@ -84,7 +85,6 @@ const DELETE_WAIT_MS = 2_000;
 // Implementation choice: a deleted route is noticed within 10 s; each check runs about 3 `ip` commands per family.
 const ROUTE_CHECK_MS = 10_000; // how long shutdown waits for the peer to answer our Delete
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export async function startDaemon(config: PeerConfig | GatewayConfig, opts: DaemonOptions): Promise<Daemon> {
   const gw = asGateway(config);
@@ -131,8 +131,6 @@ interface Conn {
   onDemand: OnDemand;
   /** The local inner addresses (one per family) the routes of its Child SAs prefer as source (host.ts routeSources). */
   src: string[];
-  /** Virtual IPs the gateway gave this connection, on the TUN while an IKE SA holds them (RFC 7296 §2.19). */
-  vips: string[];
 }
 
 /** What the connection layer takes of a peer.json. */
@@ -170,8 +168,8 @@ class Running {
   private readonly conns = new Map<string, Conn>();
   /** The file's address pools by name (src/ike/address-pool.ts), shared by the connections that name them. */
   private readonly pools = new Map<string, AddressPool>();
-  /** DNS servers from gateways, by connection, while in the resolver file (RFC 7296 §3.15.1). */
-  private readonly dnsFrom = new Map<string, string[]>();
+  /** The client side of virtual IPs: addresses on the TUN, route sources, DNS (client-vips.ts). */
+  private readonly vips: ClientVips;
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
@@ -194,7 +192,7 @@ class Running {
     private readonly load: (() => PeerConfig | GatewayConfig) | undefined,
     private readonly saveKeys: SaveKeys | undefined,
     /** Where DNS servers from a gateway go, and where the original resolver file is kept meanwhile (io/resolv-conf.ts). */
-    private readonly dnsFiles: DnsFiles,
+    dnsFiles: DnsFiles,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.lastIkeIn = clock();
@@ -221,7 +219,14 @@ class Running {
     quietIpv6(this.tun.name, peers, log);
     // what a killed run left (rules, guard routes) goes before this run installs anything (io/routes.ts)
     for (const l of sweepStaleRoutes(this.tun.name)) log.info('route', `removed what a previous run left: ${l}`);
-    if (restoreDns(this.dnsFiles)) log.info('daemon', `restored ${this.dnsFiles.file}, which a previous run left holding a gateway's DNS servers`);
+    this.vips = new ClientVips({
+      dev: this.tun.name,
+      dns: dnsFiles,
+      log,
+      failure: (row, message, evidence, conn) => this.applier.eventLog.failure(row, message, evidence, conn),
+      held: (conn) => new Set(this.dispatcher.list().filter((sa) => sa.name === conn && sa.state !== 'DELETED' && sa.state !== 'FAILED').flatMap((sa) => sa.ownVips?.addresses ?? [])),
+    });
+    this.vips.sweep();
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${first.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peers.some((p) => p.encap === 'auto')) {
@@ -332,7 +337,6 @@ class Running {
         this.clock(),
       ),
       src: routeSources(peer),
-      vips: [],
       onDemand: this.onDemandFor(peer, () => c),
     };
     return c;
@@ -350,63 +354,6 @@ class Running {
 
   private poolsOf(peer: PeerConfig): AddressPool[] {
     return (peer.pools ?? []).flatMap((n) => this.pools.get(n) ?? []);
-  }
-
-  /**
-   * The client side of a virtual IP (RFC 7296 §2.19): the addresses go on the TUN and become the
-   * source of this connection's routes, before the Child SA's routes are installed (the event
-   * comes first in IKE_AUTH's effects).
-   */
-  private useVips(c: Conn, addresses: string[]): void {
-    for (const a of addresses) {
-      if (c.vips.includes(a)) continue;
-      try {
-        addTunAddress(this.tun.name, a);
-        c.vips.push(a);
-        this.log.info('daemon', `virtual IP ${a} on ${this.tun.name}`);
-      } catch (e) {
-        this.applier.eventLog.failure('F5', `the virtual IP ${a} could not be put on ${this.tun.name}: ${errText(e)}`, { address: a, dev: this.tun.name }, c.peer.name);
-      }
-    }
-    const family = (a: string) => (a.includes(':') ? 6 : 4);
-    c.src = [...c.vips, ...c.src.filter((x) => !c.vips.some((v) => family(v) === family(x)))];
-  }
-
-  /**
-   * The resolver file holds the DNS servers of every connection that has some (none left: the
-   * original is back). Only the host's whole resolver can be set this way; per-domain DNS
-   * (systemd-resolved) is not done yet.
-   */
-  private useDns(conn: string, servers: string[]): void {
-    const before = [...this.dnsFrom.values()].flat().join();
-    if (servers.length > 0) this.dnsFrom.set(conn, servers);
-    else this.dnsFrom.delete(conn);
-    const all = [...new Set([...this.dnsFrom.values()].flat())];
-    if (all.join() === before) return;
-    if (all.length === 0) {
-      if (restoreDns(this.dnsFiles)) this.log.info('daemon', `DNS: ${this.dnsFiles.file} restored`);
-      return;
-    }
-    try {
-      const skipped = applyDns(this.dnsFiles, all, `DNS servers from ${[...this.dnsFrom.keys()].join(', ')}`);
-      if (skipped) this.log.warn('daemon', `DNS: ${skipped}`);
-      else this.log.info('daemon', `DNS: ${all.join(', ')} in ${this.dnsFiles.file} while the tunnel is up`);
-    } catch (e) {
-      this.log.error('daemon', `DNS: ${this.dnsFiles.file} not changed: ${errText(e)}`);
-    }
-  }
-
-  /** A virtual IP no IKE SA of the connection holds any more leaves the TUN. */
-  private dropVips(c: Conn): void {
-    const held = new Set(this.dispatcher.list().filter((sa) => sa.name === c.peer.name && sa.state !== 'DELETED' && sa.state !== 'FAILED').flatMap((sa) => sa.ownVips?.addresses ?? []));
-    const gone = c.vips.filter((a) => !held.has(a));
-    if (gone.length === 0) return;
-    for (const a of gone) removeTunAddress(this.tun.name, a);
-    c.vips = c.vips.filter((a) => held.has(a));
-    if (c.vips.length === 0) this.useDns(c.peer.name, []);
-    c.src = routeSources(c.peer);
-    if (c.vips.length > 0) this.useVips(c, []);
-    this.log.info('daemon', `virtual IP ${gone.join(', ')} off ${this.tun.name}`);
   }
 
   private onDemandFor(peer: PeerConfig, c: () => Conn): OnDemand {
@@ -579,8 +526,8 @@ class Running {
     const p = c.peer;
     // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
     return p.child.mode === 'transport'
-      ? installTransportRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: c.src })
-      : installRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: c.src });
+      ? installTransportRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src) })
+      : installRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src) });
   }
 
   private removeRoutes(h: unknown): void {
@@ -874,11 +821,8 @@ class Running {
     this.events.emit('ike', e, conn);
     if (this.stopping) return;
     const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
-    if (c && e.type === 'virtual-ip-received') {
-      this.useVips(c, e.addresses);
-      if (e.dns.length > 0) this.useDns(c.peer.name, e.dns);
-    }
-    if (c && e.type === 'ike-deleted' && c.vips.length > 0) this.dropVips(c);
+    if (c && e.type === 'virtual-ip-received') this.vips.received(c.peer.name, e.addresses, e.dns);
+    if (c && e.type === 'ike-deleted') this.vips.released(c.peer.name);
     c?.conn.onEvent(this.clock(), e);
     this.mtuWatch.onEvent(e, c?.peer.name, this.clock());
   }
@@ -915,7 +859,7 @@ class Running {
       ['held ESP', () => this.datapath.clearHeld()],
       ['SAs and routes', () => this.applier.removeAll()],
       ['on-demand routes', () => this.conns.forEach((c) => c.onDemand.clear())],
-      ['DNS', () => this.dnsFrom.size > 0 && restoreDns(this.dnsFiles)],
+      ['DNS', () => this.vips.close()],
       ['TUN', () => this.tun.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],

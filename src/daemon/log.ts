@@ -49,3 +49,6 @@ export function stderrLogger(level: LogLevel = 'info', format: LogFormat = 'text
 
 /** A logger that drops everything. */
 export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** An error's message for a log line or an answer (a thrown non-Error as text). */
+export const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));

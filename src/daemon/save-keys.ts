@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import type { ChildSaInfo, ExportedIkeKeys } from '../ike/effects.js';
 import { DaemonError } from './control.js';
 import { espLines, ikev2Line } from './wireshark-tables.js';
+import { errText } from './log.js';
 
 export const IKE_TABLE = 'ikev2_decryption_table';
 export const ESP_TABLE = 'esp_sa';
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export class SaveKeys {
   private constructor(readonly dir: string) {}
