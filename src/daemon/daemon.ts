@@ -630,7 +630,7 @@ class Running {
     } catch (e) {
       return { ok: false, error: errText(e) };
     }
-    const cands = [...this.applier.children.values()].map((rec) => ({ conn: rec.info.conn, child: rec.info.name, state: 'INSTALLED', localTs: rec.info.localTs, remoteTs: rec.info.remoteTs, src: this.conns.get(rec.info.conn)?.src ?? [] }));
+    const cands = [...this.applier.children.values()].map((rec) => ({ conn: rec.info.conn, child: rec.info.name, state: 'INSTALLED', localTs: rec.info.localTs, remoteTs: rec.info.remoteTs, src: this.vips.sources(rec.info.conn, this.conns.get(rec.info.conn)?.src ?? []) }));
     const t = probeTarget(cands, r.conn);
     if ('error' in t) return { ok: false, error: t.error };
     const io = {

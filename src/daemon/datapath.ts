@@ -148,14 +148,19 @@ export class Datapath {
     for (const sa of this.o.sad.list()) if (sa.direction === 'out') this.mtuOf(sa);
   }
 
-  /** The largest inner packet an SA carries: the TUN MTU, or less when its peer's path MTU is lower. */
+  /**
+   * The largest inner packet an SA carries: the TUN MTU, or less when its peer's path MTU is
+   * lower. For an inbound SA, that of the way back to the same peer (its outer address, in
+   * tunnel mode the peer's). Worked out once per SA until a path MTU changes.
+   */
   mtuOf(sa: EspSa): number {
     const known = this.saMtus.get(sa);
     if (known !== undefined) return known;
-    const path = sa.outer ? this.pathMtus.get(sa.outer.addr) : undefined;
+    const peer = sa.outer?.addr ?? (sa.direction === 'in' ? bytesToIp(sa.remoteAddress) : undefined);
+    const path = peer === undefined ? undefined : this.pathMtus.get(peer);
     const mtu = path === undefined ? this.o.innerMtu : Math.min(this.o.innerMtu, effectiveMtu(sa, path));
     this.saMtus.set(sa, mtu);
-    this.clampMtu = Math.min(this.clampMtu, mtu);
+    if (sa.direction === 'out') this.clampMtu = Math.min(this.clampMtu, mtu);
     return mtu;
   }
 
@@ -424,15 +429,9 @@ export class Datapath {
   /** Inbound: `sa` delivered it (a SYN-ACK through a narrower path gets that path's MSS); outbound: the narrowest SA's. */
   private clamp(p: Uint8Array, sa?: EspSa): void {
     const v4 = p[0] >> 4 === 4;
-    const mtu = this.pathMtus.size === 0 ? this.o.innerMtu : sa ? this.mtuOfPeer(sa) : this.clampMtu;
+    const mtu = this.pathMtus.size === 0 ? this.o.innerMtu : sa ? this.mtuOf(sa) : this.clampMtu;
     const mss = mtu - (v4 ? IPV4_TCP_HEADERS : IPV6_TCP_HEADERS);
     if (this.o.clampMss!(p, mss)) this.stats.mssClamped++;
-  }
-
-  /** An inbound SA's MTU: that of the outbound SA to the same peer (the path that matters is the way back). */
-  private mtuOfPeer(inbound: EspSa): number {
-    const path = this.pathMtus.get(inbound.outer?.addr ?? bytesToIp(inbound.remoteAddress)); // tunnel mode: the outer addresses
-    return path === undefined ? this.o.innerMtu : Math.min(this.o.innerMtu, effectiveMtu(inbound, path));
   }
 
   private ensure(count: number, bytes: number): void {

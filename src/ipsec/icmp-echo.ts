@@ -3,7 +3,7 @@
 // from the TUN and recognises the reply among the packets ESP delivered, before they reach
 // the TUN. Pure byte work; no I/O.
 import { IpProtocol, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
-import { foldChecksum, internetChecksum, onesComplementSum } from '../wire/checksum.js';
+import { icmpv6Checksum, internetChecksum } from '../wire/checksum.js';
 import { writeIpHeader } from '../wire/ip.js';
 import type { TrafficSelector } from '../wire/types.js';
 
@@ -33,14 +33,7 @@ export function echoRequest(src: Uint8Array, dst: Uint8Array, size: number, id: 
   put16(out, h + 4, id); // RFC 792: Identifier, Sequence Number
   put16(out, h + 6, seq);
   for (let i = h + ICMP_HEADER; i < size; i++) out[i] = i & 0xff; // a recognisable pattern
-  if (v6) {
-    // RFC 4443 §2.3: over the pseudo-header (source, destination, length, next header 58) and the message
-    let sum = onesComplementSum(out.subarray(8, 40), 0);
-    sum = onesComplementSum(out.subarray(h), sum + (size - h) + IpProtocol.ICMPV6);
-    put16(out, h + 2, foldChecksum(sum) ^ 0xffff);
-  } else {
-    put16(out, h + 2, internetChecksum(out.subarray(h)));
-  }
+  put16(out, h + 2, v6 ? icmpv6Checksum(out) : internetChecksum(out.subarray(h)));
   return out;
 }
 

@@ -9,7 +9,7 @@
 
 import { IpProtocol, IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from '../wire/constants.js';
 import { decodeIpPacket, DEFAULT_TTL, writeIpHeader, type IpPacketView } from '../wire/ip.js';
-import { foldChecksum, internetChecksum, onesComplementSum } from '../wire/checksum.js';
+import { icmpv6Checksum, internetChecksum } from '../wire/checksum.js';
 
 const ICMP_HEADER = 8;
 // RFC 1812 §4.3.2.3: quote as much of the original as fits in a 576-octet ICMP datagram
@@ -74,11 +74,7 @@ export function packetTooBig(inner: Uint8Array, mtu: number, from: Uint8Array): 
   put16(out, icmp + 4, Math.floor(mtu / 0x10000));
   put16(out, icmp + 6, mtu & 0xffff);
   out.set(inner.subarray(0, quote), icmp + ICMP_HEADER);
-  // RFC 4443 §2.3 / RFC 8200 §8.1: checksum over the pseudo-header (source, destination,
-  // upper-layer length as 32 bits, three zero octets, next header 58) and the message
-  let sum = onesComplementSum(out.subarray(8, 40), 0);
-  sum = onesComplementSum(out.subarray(icmp), sum + icmpLength + IpProtocol.ICMPV6);
-  put16(out, icmp + 2, foldChecksum(sum) ^ 0xffff);
+  put16(out, icmp + 2, icmpv6Checksum(out));
   return out;
 }
 

@@ -22,6 +22,17 @@ export function internetChecksum(bytes: Uint8Array, start = 0, end = bytes.lengt
   return foldChecksum(onesComplementSum(bytes, 0, start, end)) ^ 0xffff;
 }
 
+/**
+ * RFC 4443 §2.3 / RFC 8200 §8.1: the ICMPv6 checksum of an IPv6 packet without extension
+ * headers: over the pseudo-header (source, destination, upper-layer length as 32 bits, three
+ * zero octets, next header 58) and the ICMPv6 message from byte 40 on.
+ */
+export function icmpv6Checksum(packet: Uint8Array): number {
+  const icmpLength = packet.length - 40;
+  const sum = onesComplementSum(packet, icmpLength + 58, 8, 40);
+  return foldChecksum(onesComplementSum(packet, sum, 40)) ^ 0xffff;
+}
+
 /** RFC 1624 §3 Eqn. 3: HC' = ~(~HC + ~m + m'), for the 16-bit field at `at` changed from m to m2. */
 export function updateChecksum(b: Uint8Array, at: number, m: number, m2: number): void {
   const hc = (b[at] << 8) | b[at + 1];
