@@ -38,6 +38,13 @@ async function restartLeft(pair: TunnelPair) {
   };
 }
 
+/**
+ * docs/dos.md's bound on RSS growth under these floods: the half-open SA cap holds at most about
+ * 20 MB, and V8 commits its young generation (two 16 MB semi-spaces in Node 20) under any
+ * allocation-heavy load and keeps it: a plain Node process making short-lived garbage for 3 s
+ * grows 32 MB with nothing retained. An unbounded flood (issue 13: 84 -> 285 MB) is far above.
+ */
+const RSS_BOUND_KB = 64 * 1024;
 const REQUESTS = 30_000;
 const SECONDS = 10;
 
@@ -69,7 +76,7 @@ describe.skipIf(!labOk)('tsvpn under a refused-proposal IKE_SA_INIT flood (needs
       expect(ike['unauthenticated-F2'] ?? 0).toBeLessThanOrEqual(20);
       expect(lines).toBeLessThanOrEqual(25);
       expect(after.lastFailure).toEqual(before.lastFailure);
-      expect(rssGrowthKb).toBeLessThan(32 * 1024); // docs/dos.md: RSS under this flood
+      expect(rssGrowthKb).toBeLessThan(RSS_BOUND_KB); // docs/dos.md: RSS under this flood
       expect(after.ikeSas.filter((s) => s.state === 'ESTABLISHED')).toHaveLength(1);
       const p = await ping(left.ns, left.inner, right.inner);
       expect(p.code, p.out).toBe(0);
@@ -145,7 +152,7 @@ describe.skipIf(!labOk)('tsvpn (%any responder) under an IKE_SA_INIT flood that 
         expect(after.drops.ike.cookiesSent ?? 0).toBeGreaterThan(0);
         expect(halfOpen).toBeLessThanOrEqual(5 * ATTACKERS.length);
         expect(after.drops.ike.halfOpenPerAddress ?? 0).toBeGreaterThan(REQUESTS / 10);
-        expect(rssGrowthKb).toBeLessThan(32 * 1024);
+        expect(rssGrowthKb).toBeLessThan(RSS_BOUND_KB);
       } finally {
         await restarted.stop();
       }
