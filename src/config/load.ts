@@ -72,6 +72,7 @@ export interface PeerBodyJson {
   mssClamp?: boolean;
   keepalive?: string;
   dpdAction?: 'restart' | 'clear' | 'hold';
+  mobike?: boolean;
   retransmit?: { timeout?: number; base?: number; tries?: number };
 }
 export type TunJson = { name?: string; mtu?: number };
@@ -235,6 +236,7 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     mssClamp: j.mssClamp ?? false,
     keepaliveS: durationSeconds(j.keepalive ?? DEFAULTS.keepalive)!,
     dpdAction: j.dpdAction ?? DEFAULTS.dpdAction,
+    mobike: j.mobike ?? DEFAULTS.mobike,
     retransmit: {
       timeout: j.retransmit?.timeout ?? DEFAULT_RETRANSMIT.timeout,
       base: j.retransmit?.base ?? DEFAULT_RETRANSMIT.base,

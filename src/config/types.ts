@@ -23,6 +23,8 @@ export interface PeerConfig {
   keepaliveS: number;
   /** default 'restart' */
   dpdAction: 'restart' | 'clear' | 'hold';
+  /** RFC 4555 MOBIKE offered and accepted (swanctl `mobike`), default true */
+  mobike: boolean;
   /** default DEFAULT_RETRANSMIT */
   retransmit: RetransmitConfig;
   /** a gateway connection's `pools` (names in GatewayConfig.pools), in order; absent = none */
@@ -80,4 +82,5 @@ export const DEFAULTS = {
   encap: 'auto' as const,
   keepalive: '20s', // strongSwan's charon.keep_alive
   dpdAction: 'restart' as const,
+  mobike: true, // swanctl connections.<conn>.mobike = yes
 };

@@ -155,7 +155,8 @@ export class Connection {
     const ongoing = e.type === 'failure' && (e.row === 'F8' || (e.row === 'F1' && 'pending' in e.evidence));
     if (ongoing) {
       // reported as it is; nothing to retry
-    } else if (e.type === 'peer-moved') {
+    } else if (e.type === 'peer-moved' && e.via !== 'mobike') {
+      // (a MOBIKE move, RFC 4555 §3.5, is the peer's own doing and no failure)
       const f = this.natMoveFailure(e);
       this.defer(() => [f]);
     } else if (e.type === 'liveness') {

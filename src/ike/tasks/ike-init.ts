@@ -67,7 +67,8 @@ const dhGroupsOf = (p: Proposal): number[] => p.transforms.filter((t) => t.type 
 /** Proposals as sent: numbered from 1 (RFC 7296 §3.3.1), no SPI in IKE_SA_INIT. */
 const numbered = (ps: Proposal[]): Proposal[] => ps.map((p, i) => ({ ...p, number: i + 1, spi: new Uint8Array(0) }));
 
-function natPayloads(ctx: SaContext, local: Endpoint, remote: Endpoint): Payload[] {
+/** RFC 7296 §2.23: NAT_DETECTION_SOURCE_IP and _DESTINATION_IP for the path `local` -> `remote` (also in MOBIKE updates, tasks/mobike.ts). */
+export function natPayloads(ctx: SaContext, local: Endpoint, remote: Endpoint): Payload[] {
   return [
     notify(NotifyType.NAT_DETECTION_SOURCE_IP, natDetectionHash(ctx.spiI, ctx.spiR, local)),
     notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(ctx.spiI, ctx.spiR, remote)),
