@@ -199,6 +199,15 @@ export class Connection {
     }
   }
 
+  /**
+   * Our outer address moved and the IKE SA cannot follow (no MOBIKE with this peer, RFC 4555
+   * §3.2): reauthenticate at once, make-before-break, from the new address (the daemon has
+   * rebound its sockets and `ikeConfig` gives the new address); the old IKE SA goes once the new one is up.
+   */
+  addressMoved(now: number): ConnectionEffect[] {
+    return this.reauth(now);
+  }
+
   /** What the events of the last batch led to; call after applying each batch until it is empty. */
   takeDeferred(now: number): ConnectionEffect[] {
     const d = this.deferred;
