@@ -540,6 +540,9 @@ export class IkeSa {
     const c = this.ctx;
     if ((via !== 'mobike' && !c.nat?.remote) || (this.st !== 'ESTABLISHED' && this.st !== 'REKEYED' && this.st !== 'DELETING')) return;
     if (path.from.addr === c.remote.addr && path.from.port === c.remote.port && path.to.addr === c.local.addr && path.to.port === c.local.port) return;
+    // RFC 4555 §3.5: with MOBIKE a new address is the initiator's to announce (UPDATE_SA_ADDRESSES,
+    // after its path checks from there); only a NAT's new port of the same address is followed as above
+    if (via !== 'mobike' && c.mobike && path.from.addr !== c.remote.addr) return;
     out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from }, via, nat: { local: false, remote: false, ...c.nat } }));
     c.remote = { ...path.from };
     c.local = { ...path.to };

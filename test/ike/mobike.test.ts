@@ -120,3 +120,22 @@ describe('MOBIKE (RFC 4555)', () => {
     expect(again.map((s) => s.from)).toEqual([{ addr: NEW_ADDR, port: I_ADDR.port }]);
   });
 });
+
+describe('MOBIKE and the NAT follow (RFC 7296 §2.23)', () => {
+  it('an authenticated message from a new address (the peer checking a path) moves nothing; UPDATE_SA_ADDRESSES from there does', () => {
+    const p = established();
+    const r = p.responder!;
+    const newPath = { from: { addr: NEW_ADDR, port: 4500 }, to: R_ADDR };
+    (r as unknown as { ctx: { nat: object } }).ctx.nat = { local: false, remote: true }; // the peer forces UDP encapsulation (kernel-libipsec)
+    const [check] = sends(p.initiator.liveness(p.now));
+    const answer = p.dispatcher.handleDatagram(p.now, check!, newPath);
+    expect(sendsOf(answer).map((s) => s.to)).toEqual([newPath.from]); // RFC 7296 §2.11: answered where it came from
+    expect(events(answer).filter((e) => e.type === 'peer-moved')).toEqual([]);
+    expect(r.remote).toEqual(I_ADDR);
+    p.initiator.handleDatagram(p.now, sendsOf(answer)[0]!.bytes, { from: R_ADDR, to: I_ADDR });
+    const [req] = sends(p.initiator.moveLocal(p.now, NEW_ADDR)!);
+    const moved = p.dispatcher.handleDatagram(p.now, req!, newPath);
+    expect(events(moved).filter((e) => e.type === 'peer-moved').map((e) => (e as { via: string }).via)).toEqual(['mobike']);
+    expect(r.remote).toEqual(newPath.from);
+  });
+});

@@ -9,10 +9,9 @@ import type { Payload } from '../../wire/types.js';
 import type { Endpoint } from '../config.js';
 import { event, type Effect } from '../effects.js';
 import { allNotifies, findNotify, notify } from '../payloads.js';
-import { detectNat, withForcedEncap } from '../nat.js';
+import { detectNat, natPayloads, withForcedEncap } from '../nat.js';
 import type { SaContext } from '../sa-context.js';
 import type { Received, Task, TaskResult } from '../task.js';
-import { natPayloads } from './ike-init.js';
 import { InformationalResponder } from './informational.js';
 
 // Implementation choice: COOKIE2 of 16 octets (RFC 4555 §3.11 allows 8 to 64)
