@@ -13,18 +13,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { hasInstalled, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
 import { swanctlConf } from '../../interop/lab/swanctl-conf.js';
-import { sleep, until } from '../../interop/lab/wait.js';
+import { until } from '../../interop/lab/wait.js';
 import { fetchStatus } from '../../src/cli/control-client.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
-import { delNs, ip, netnsSupport } from '../../src/io/netns.js';
-import { nsRun, TSVPN_BIN } from '../e2e/helpers/lab.js';
+import { createTwoHosts, netnsSupport, type TwoHosts } from '../../src/io/netns.js';
+import { pingAcrossReaddress, TSVPN_BIN } from '../e2e/helpers/lab.js';
 
 const reasons = [netnsSupport(), strongswanSupport()].flatMap((s) => (s.ok ? [] : [s.why]));
 const ok = reasons.length === 0;
 
-const tag = Math.random().toString(16).slice(2, 8);
-const GW_NS = `tsmb-g-${tag}`;
-const CL_NS = `tsmb-c-${tag}`;
 const GW = '198.51.100.2';
 const CL = '198.51.100.3';
 const CL_NEW = '198.51.100.33';
@@ -36,37 +33,8 @@ const CHILD = 'net';
 
 const tail = (text: string, n = 40) => text.split('\n').slice(-n).join('\n');
 
-/** The longest gap between two answered pings (ping -D timestamps), in s, and how many were answered after `after` (epoch s). */
-function gaps(out: string, after: number): { longest: number; answeredAfter: number } {
-  const at = [...out.matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=\d+/gm)].map((m) => Number(m[1]));
-  let longest = 0;
-  for (let i = 1; i < at.length; i++) longest = Math.max(longest, at[i]! - at[i - 1]!);
-  return { longest, answeredAfter: at.filter((t) => t > after).length };
-}
-
-/** Both namespaces and the wire between them; the inner addresses on lo. */
-function lab(): void {
-  for (const n of [GW_NS, CL_NS]) {
-    ip(['netns', 'add', n]);
-    ip(['link', 'set', 'lo', 'up'], n);
-  }
-  ip(['link', 'add', 'eth0', 'netns', GW_NS, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', CL_NS]);
-  ip(['addr', 'add', `${GW}/24`, 'dev', 'eth0'], GW_NS);
-  ip(['addr', 'add', `${CL}/24`, 'dev', 'eth0'], CL_NS);
-  for (const n of [GW_NS, CL_NS]) ip(['link', 'set', 'eth0', 'up'], n);
-  ip(['addr', 'add', `${GW_INNER}/32`, 'dev', 'lo'], GW_NS);
-  ip(['addr', 'add', `${CL_INNER}/32`, 'dev', 'lo'], CL_NS);
-}
-
-/** Ping the gateway's inner host from the client's for 6 s at 10 ms, readdressing the client's veth after 1.5 s. */
-async function pingAcrossMove(): Promise<{ out: string; movedAt: number }> {
-  const pinging = nsRun(CL_NS, 'ping', ['-n', '-D', '-i', '0.01', '-w', '6', '-I', CL_INNER, GW_INNER], 20_000);
-  await sleep(1500);
-  const movedAt = Date.now() / 1000;
-  const re = await nsRun(CL_NS, 'sh', ['-c', `ip addr del ${CL}/24 dev eth0 && ip addr add ${CL_NEW}/24 dev eth0`]);
-  expect(re.code, re.err).toBe(0);
-  return { out: (await pinging).out, movedAt };
-}
+/** The client (left) and the gateway (right), their inner hosts on lo. */
+const lab = (): TwoHosts => createTwoHosts({ prefix: 'tsmb', left: { outer: CL, inner: CL_INNER }, right: { outer: GW, inner: GW_INNER } });
 
 function startTsvpn(dir: string, ns: string, name: string, body: Record<string, unknown>): { proc: ChildProcess; ctl: string; log: () => string } {
   const file = join(dir, `${name}.json`);
@@ -114,22 +82,23 @@ describe.skipIf(!ok)(`MOBIKE against strongSwan ${ok ? '(needs root, netns, stro
   let charon: Strongswan | undefined;
   let tsvpn: ChildProcess | undefined;
   let dir: string | undefined;
+  let hosts: TwoHosts | undefined;
 
   afterEach(async () => {
     await charon?.stop();
     await stopTsvpn(tsvpn);
-    delNs(GW_NS);
-    delNs(CL_NS);
+    hosts?.destroy();
+    hosts = undefined;
     if (dir) rmSync(dir, { recursive: true, force: true });
     charon = undefined;
     tsvpn = undefined;
   }, 30_000);
 
   it('tsvpn client, charon gateway: same IKE SPIs, charon has the client at its new address, ping back within 2 s', async () => {
-    lab();
+    hosts = lab();
     dir = mkdtempSync(join(tmpdir(), 'tsvpn-mobike-'));
-    charon = await startStrongswan({ ns: GW_NS, name: 'mobgw', conf: charonSide({ client: false }) });
-    const t = startTsvpn(dir, CL_NS, 'client', tsvpnSide({ client: true }));
+    charon = await startStrongswan({ ns: hosts.right.ns, name: 'mobgw', conf: charonSide({ client: false }) });
+    const t = startTsvpn(dir, hosts.left.ns, 'client', tsvpnSide({ client: true }));
     tsvpn = t.proc;
     const why = () => `--- tsvpn client ---\n${tail(t.log())}\n--- charon gateway ---\n${tail(charon!.log())}`;
     const first = await until(async () => up(await fetchStatus(t.ctl, 'client').catch(() => undefined)), { timeout: 20_000, interval: 200, what: 'the client up' }).catch((e) => {
@@ -138,28 +107,27 @@ describe.skipIf(!ok)(`MOBIKE against strongSwan ${ok ? '(needs root, netns, stro
     expect(first.mobike, why()).toBe(true);
     const before = charon.listSas().find((s) => s.state === 'ESTABLISHED')!;
 
-    const { out, movedAt } = await pingAcrossMove();
+    const g = await pingAcrossReaddress(hosts.left, CL_NEW, CL_INNER, GW_INNER);
     const after = await charon.waitFor((sas) => sas.some((s) => s.state === 'ESTABLISHED' && s.remoteHost === CL_NEW), 5000, `charon to have the client at ${CL_NEW}`).catch((e) => {
       throw new Error(`${(e as Error).message}\n${why()}`);
     });
-    const g = gaps(out, movedAt);
-    expect(g.answeredAfter, `${tail(out, 10)}\n${why()}`).toBeGreaterThan(100);
-    expect(g.longest, `longest gap ${g.longest.toFixed(3)} s\n${why()}`).toBeLessThan(2);
+    expect(g.answeredAfter, `${tail(g.out, 10)}\n${why()}`).toBeGreaterThan(100);
+    expect(g.longestGap, `longest gap ${g.longestGap.toFixed(3)} s\n${why()}`).toBeLessThan(2);
     const sa = after.find((s) => s.state === 'ESTABLISHED')!;
     expect([sa.initiatorSpi, sa.responderSpi]).toEqual([before.initiatorSpi, before.responderSpi]);
     const s = up(await fetchStatus(t.ctl, 'client'))!;
     expect([s.localSpi, s.remoteSpi]).toEqual([first.localSpi, first.remoteSpi]);
     expect(s.local.startsWith(`${CL_NEW}:`), why()).toBe(true);
-    console.log(`MOBIKE tsvpn -> charon: longest gap between ping answers ${(g.longest * 1000).toFixed(0)} ms, ${g.answeredAfter} answered after the move`);
+    console.log(`MOBIKE tsvpn -> charon: longest gap between ping answers ${(g.longestGap * 1000).toFixed(0)} ms, ${g.answeredAfter} answered after the move`);
   }, 60_000);
 
   it('charon client, tsvpn gateway: charon roams (kernel-netlink), tsvpn follows it (logged), same SPIs, ping back within 2 s', async () => {
-    lab();
+    hosts = lab();
     dir = mkdtempSync(join(tmpdir(), 'tsvpn-mobike-'));
-    const t = startTsvpn(dir, GW_NS, 'gw', tsvpnSide({ client: false }));
+    const t = startTsvpn(dir, hosts.right.ns, 'gw', tsvpnSide({ client: false }));
     tsvpn = t.proc;
     await until(async () => (await fetchStatus(t.ctl, 'gw').catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the gateway daemon' });
-    charon = await startStrongswan({ ns: CL_NS, name: 'mobcl', conf: charonSide({ client: true }) });
+    charon = await startStrongswan({ ns: hosts.left.ns, name: 'mobcl', conf: charonSide({ client: true }) });
     const why = () => `--- tsvpn gateway ---\n${tail(t.log())}\n--- charon client ---\n${tail(charon!.log())}`;
     const r = await charon.initiate(CHILD);
     if (!r.ok) expect.fail(`swanctl --initiate: ${r.output}\n${why()}`);
@@ -167,15 +135,14 @@ describe.skipIf(!ok)(`MOBIKE against strongSwan ${ok ? '(needs root, netns, stro
     const first = up(await fetchStatus(t.ctl, 'gw'))!;
     expect(first.mobike, why()).toBe(true);
 
-    const { out, movedAt } = await pingAcrossMove();
+    const g = await pingAcrossReaddress(hosts.left, CL_NEW, CL_INNER, GW_INNER);
     const s = await until(async () => up(await fetchStatus(t.ctl, 'gw')), { timeout: 5000, interval: 100, what: `the gateway to have the client at ${CL_NEW}`, done: (x) => !!x && x.remote.startsWith(`${CL_NEW}:`) }).catch((e) => {
       throw new Error(`${(e as Error).message}\n${why()}`);
     });
-    const g = gaps(out, movedAt);
-    expect(g.answeredAfter, `${tail(out, 10)}\n${why()}`).toBeGreaterThan(100);
-    expect(g.longest, `longest gap ${g.longest.toFixed(3)} s\n${why()}`).toBeLessThan(2);
+    expect(g.answeredAfter, `${tail(g.out, 10)}\n${why()}`).toBeGreaterThan(100);
+    expect(g.longestGap, `longest gap ${g.longestGap.toFixed(3)} s\n${why()}`).toBeLessThan(2);
     expect([s!.localSpi, s!.remoteSpi]).toEqual([first.localSpi, first.remoteSpi]);
     expect(t.log(), why()).toMatch(new RegExp(`peer moved from ${CL.replace(/\./g, '\\.')}:\\d+ to ${CL_NEW.replace(/\./g, '\\.')}:\\d+ \\(MOBIKE\\)`));
-    console.log(`MOBIKE charon -> tsvpn: longest gap between ping answers ${(g.longest * 1000).toFixed(0)} ms, ${g.answeredAfter} answered after the move`);
+    console.log(`MOBIKE charon -> tsvpn: longest gap between ping answers ${(g.longestGap * 1000).toFixed(0)} ms, ${g.answeredAfter} answered after the move`);
   }, 60_000);
 });
