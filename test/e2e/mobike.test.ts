@@ -34,4 +34,25 @@ describe.skipIf(!labOk)('MOBIKE: the client readdresses its outer veth (needs ro
       console.log(`MOBIKE e2e: longest gap between ping answers ${(g.longestGap * 1000).toFixed(0)} ms, ${g.answeredAfter} answered after the move`);
     });
   });
+
+  it('without MOBIKE (mobike: false on a %any gateway) the client reopens its sockets and reauthenticates from the new address, and says so', { timeout: 60_000 }, async () => {
+    // the gateway takes the client from any address (a fixed remote.addr would refuse the new IKE SA from the new one)
+    const edit = (side: string, p: Record<string, unknown>): void => {
+      if (side !== 'right') return;
+      p.mobike = false;
+      p.remote = { ...(p.remote as object), addr: '%any' };
+    };
+    await withPair({ names: { left: 'mob0-l', right: 'mob0-r' }, edit }, async (pair) => {
+      await pair.waitInstalled();
+      const { left, right } = pair.hosts;
+      const before = await pair.status('left');
+      expect(before.ikeSas.map((sa) => sa.mobike)).toEqual([false]);
+      const g = await pingAcrossReaddress(left, NEW_OUTER, left.inner, right.inner);
+      expect(g.answeredAfter, g.out.slice(-2000)).toBeGreaterThan(0);
+      const l = await until(() => pair.status('left'), { timeout: 10_000, interval: 200, what: 'one IKE SA from the new address', done: (s) => s.ikeSas.length === 1 && s.ikeSas[0]!.local === `${NEW_OUTER}:500` && s.ikeSas[0]!.children.some((c) => c.state === 'INSTALLED') });
+      expect(l.ikeSas[0]!.localSpi).not.toBe(before.ikeSas[0]!.localSpi);
+      expect(readFileSync(pair.left.logFile, 'utf8')).toContain('MOBIKE was not negotiated');
+      console.log(`no MOBIKE: longest gap between ping answers ${(g.longestGap * 1000).toFixed(0)} ms`);
+    });
+  });
 });
