@@ -111,6 +111,18 @@ describe('MOBIKE (RFC 4555)', () => {
     expect(p.initiator.nat).toEqual({ local: true, remote: false });
   });
 
+  it('a response that does not echo our COOKIE2 closes the IKE SA (RFC 4555 §3.11); a gateway without MOBIKE ignores the update', () => {
+    const p = established();
+    const r = p.responder!;
+    (r as unknown as { ctx: { mobike: boolean } }).ctx.mobike = false; // as if the gateway had not agreed
+    const [req] = sends(p.initiator.moveLocal(p.now, NEW_ADDR)!);
+    const answer = p.dispatcher.handleDatagram(p.now, req!, { from: { addr: NEW_ADDR, port: I_ADDR.port }, to: R_ADDR });
+    expect(r.remote).toEqual(I_ADDR); // not moved
+    const got = p.initiator.handleDatagram(p.now, sends(answer)[0]!, { from: R_ADDR, to: { addr: NEW_ADDR, port: I_ADDR.port } });
+    expect(events(got)).toContainEqual(expect.objectContaining({ type: 'notify', notify: expect.stringContaining('COOKIE2') }));
+    expect(p.initiator.state).toBe('DELETED');
+  });
+
   it('a request in flight when the address changes is retransmitted from the new address', () => {
     const p = established();
     const dpd = sendsOf(p.initiator.liveness(p.now)); // not delivered: in flight
