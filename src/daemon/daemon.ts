@@ -15,7 +15,7 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { formatSelector, ipToBytes } from '../wire/selectors.js';
-import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, outerSource, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
 import { RESOLV_CONF, type DnsFiles } from '../io/resolv-conf.js';
 import { ClientVips } from './client-vips.js';
@@ -36,6 +36,7 @@ import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
 import { SaveKeys } from './save-keys.js';
 import { UdpIo } from './udp-io.js';
 import { Roaming } from './roaming.js';
+import { watchAddresses } from '../io/address-watch.js';
 import { observeCommand, type DaemonEvents } from './observe.js';
 import { errText, type Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -43,7 +44,7 @@ import { Timers } from './timers.js';
 import { checkPolicyMisses, checkTraffic, type TrafficSample } from './traffic-check.js';
 import { parseProbeRequest, probeTarget, sendProbe, type ProbeResult } from './probe.js';
 import { spiHex } from '../wire/spi.js';
-import { FALLBACK_OUTER_MTU, checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
+import { FALLBACK_OUTER_MTU, checkPrivileges, hostAddresses, quietIpv6, routeSources, tunMtuFor } from './host.js';
 import { PathMtus } from './path-mtu.js';
 import { PathMtuWatch } from './path-mtu-watch.js';
 import { bytesToIp, formatEndpoint } from '../wire/ip-text.js';
@@ -614,8 +615,11 @@ class Running {
     const c = this.conns.get(p.name)!;
     this.roaming = new Roaming(
       {
-        peer: { addr: p.remote.addr, port: p.remote.port },
-        ikePort: p.local.port,
+        peer: p.remote.addr,
+        // UDP from our IKE port: the routing-trap rules (preference 7480) apply as to the real packets
+        source: () => outerSource(p.remote.addr, p.local.port),
+        watch: watchAddresses,
+        hasAddress: (addr) => hostAddresses().includes(addr),
         rebind: (addr) => this.rebind(addr),
         ikeSas: () => this.dispatcher.list(),
         apply: (sa, fx) => this.command(sa, fx),

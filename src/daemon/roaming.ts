@@ -7,17 +7,26 @@
 // address or route change, at once and without polling; each wake-up asks the kernel which
 // source it now picks for our IKE to the peer (io/routes.ts outerSource, one `ip route get`).
 // The daemon's 10 s periodic check asks too, in case the monitor died.
-import type { Endpoint } from '../ike/config.js';
+//
+// When it moves: local.addr was the kernel's own choice towards the peer at start, and the
+// kernel now picks another source (the address went, or a route through another link won).
+// A local.addr that was not the kernel's choice (a host with several addresses, one tunnel
+// bound to each) is kept as long as it exists on the host; once it is gone, the kernel's
+// choice is taken and followed from then on.
 import type { Effect } from '../ike/effects.js';
 import type { IkeSa } from '../ike/ike-sa.js';
-import { watchAddresses, type AddressWatch } from '../io/address-watch.js';
-import { outerSource } from '../io/routes.js';
+import type { AddressWatch } from '../io/address-watch.js';
 import { errText, type Logger } from './log.js';
 
 export interface RoamingHost {
-  /** The peer (the gateway), and our IKE port (the routing-trap rules select on it). */
-  peer: Endpoint;
-  ikePort: number;
+  /** The peer's address (the gateway), for the log. */
+  peer: string;
+  /** The source the kernel picks now for our IKE to the peer (io/routes.ts outerSource), undefined without a route. */
+  source(): string | undefined;
+  /** Start the address monitor (io/address-watch.ts watchAddresses): `changed` after each burst of changes. */
+  watch(changed: () => void, failed: (why: string) => void): AddressWatch;
+  /** Is `addr` on one of this host's interfaces? */
+  hasAddress(addr: string): boolean;
   /** Reopen the sockets on `addr`; throws when it cannot (the old ones stay then). */
   rebind(addr: string): void;
   ikeSas(): IkeSa[];
@@ -31,9 +40,12 @@ export interface RoamingHost {
 
 export class Roaming {
   private readonly watch: AddressWatch;
+  /** The current address is the kernel's choice towards the peer (see the top of this file). */
+  private followsRoute: boolean;
 
   constructor(private readonly host: RoamingHost, private current: string) {
-    this.watch = watchAddresses(() => this.check(), (why) => host.log.warn('daemon', `address monitor stopped (${why}): an address change is noticed only at the 10 s check`));
+    this.followsRoute = host.source() === current;
+    this.watch = host.watch(() => this.check(), (why) => host.log.warn('daemon', `address monitor stopped (${why}): an address change is noticed only at the 10 s check`));
   }
 
   /** The outer address in use now. */
@@ -44,8 +56,9 @@ export class Roaming {
   /** Has the source towards the peer changed? Then rebind and move the IKE SAs. */
   check(): void {
     const h = this.host;
-    const src = outerSource(h.peer.addr, h.ikePort);
+    const src = h.source();
     if (src === undefined || src === this.current) return; // no route at all (yet): wait for the next change
+    if (!this.followsRoute && h.hasAddress(this.current)) return; // an address of several, chosen in peer.json: kept while it exists
     const from = this.current;
     try {
       h.rebind(src);
@@ -54,6 +67,7 @@ export class Roaming {
       return;
     }
     this.current = src;
+    this.followsRoute = true;
     h.log.info('daemon', `our outer address moved from ${from} to ${src}: IKE and ESP sockets reopened there`);
     const now = h.now();
     let reauth = false;
@@ -64,7 +78,7 @@ export class Roaming {
       else reauth = true;
     }
     if (reauth) {
-      h.log.warn('daemon', `MOBIKE was not negotiated with ${h.peer.addr} (mobike off on either end): the IKE SA cannot move, reauthenticating from ${src}`);
+      h.log.warn('daemon', `MOBIKE was not negotiated with ${h.peer} (mobike off on either end): the IKE SA cannot move, reauthenticating from ${src}`);
       h.reauthenticate();
     }
   }
