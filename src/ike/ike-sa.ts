@@ -207,7 +207,7 @@ export class IkeSa {
    * Our outer address changed to `addr` (the daemon noticed and rebound its sockets): with
    * MOBIKE, the SA moves there and tells the peer with UPDATE_SA_ADDRESSES (RFC 4555 §3.5);
    * a request already in flight is retransmitted from there too. Returns undefined when MOBIKE
-   * was not negotiated (the caller falls back to DPD and reauthentication) or we are the responder (§3.1: only the initiator moves).
+   * was not negotiated (the caller reauthenticates instead) or we are the responder (§3.1: only the initiator moves).
    */
   moveLocal(now: number, addr: string): Effect[] | undefined {
     const out: Effect[] = [];
