@@ -85,6 +85,8 @@ export interface NativeEndpoint {
 export interface NativeTunDevice extends NativeEndpoint {
   name(): string;
   fd(): number;
+  /** IFF_VNET_HDR and the TUNSETOFFLOAD flags the kernel took (src/io/tun-offload.ts). */
+  offload(): { vnet: boolean; flags: number; errno: number; refused: string };
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
 }
 
@@ -110,7 +112,7 @@ export interface NativeUdpSocket extends NativeEndpoint {
 export type NativeAeadConstructor = new (alg: AeadAlg, key: Uint8Array, salt: Uint8Array) => InPlaceAead;
 
 export interface NativeAddon {
-  TunDevice: new (name: string, mtu: number, batch: number, slabs: number) => NativeTunDevice;
+  TunDevice: new (name: string, mtu: number, batch: number, slabs: number, offload?: boolean) => NativeTunDevice;
   UdpSocket: new (
     address: string,
     port: number,
@@ -174,6 +176,7 @@ export function missingMethods(addon: unknown): string[] {
 
 /** Methods the sources call that older builds of the addon lack (the newest first). */
 const REQUIRED_METHODS: readonly [string, string][] = [
+  ['TunDevice', 'offload'], // IFF_VNET_HDR and TUNSETOFFLOAD (issue 15)
   ['UdpSocket', 'icmpErrors'], // IP_RECVERR reader (failure map F7)
   ['RawEspSocket', 'icmpErrors'],
 ];
