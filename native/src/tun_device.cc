@@ -106,6 +106,8 @@ Napi::Value TunDevice::WriteBatch(const Napi::CallbackInfo& info) {
   if (!CheckOpen(env)) return env.Undefined();
   BatchArgs args;
   if (!ParseBatchArgs(info, 0, &args)) return env.Undefined();
+  // packets that carry their own virtio_net_hdr (GRO super-packets, src/wire/gro-coalesce.ts)
+  const bool own = vnet_ && info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
   uint32_t written = 0;
   // with IFF_VNET_HDR every write starts with a header: all zero (no GSO, checksum complete)
   static const uint8_t zeroHdr[kVnetHdrLength] = {};
@@ -115,13 +117,14 @@ Napi::Value TunDevice::WriteBatch(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < args.count; i++) {
     ssize_t r;
     do {
-      if (vnet_) {
+      if (vnet_ && !own) {
         iov[1].iov_base = const_cast<uint8_t*>(args.data + args.offsets[i]);
         iov[1].iov_len = args.lengths[i];
         r = writev(fd_, iov, 2);
         if (r >= static_cast<ssize_t>(kVnetHdrLength)) r -= kVnetHdrLength;
       } else {
         r = write(fd_, args.data + args.offsets[i], args.lengths[i]);
+        if (own && r >= static_cast<ssize_t>(kVnetHdrLength)) r -= kVnetHdrLength;
       }
     } while (r < 0 && errno == EINTR);
     if (r < 0) {

@@ -17,7 +17,8 @@ class TunDevice : public Endpoint<TunDevice> {
   static Napi::Function Init(Napi::Env env);
   // new TunDevice(name: string, mtu: number, batch: number, slabs: number, offload?: boolean)
   // offload: IFF_VNET_HDR and TUNSETOFFLOAD; reads then hand over a virtio_net_hdr before each
-  // packet (up to 64 KB: GSO), and writeBatch puts a zero one before each packet it writes.
+  // packet (up to 64 KB: GSO), and writeBatch puts a zero one before each packet it writes,
+  // or, with its fifth argument true, writes packets that begin with their own.
   explicit TunDevice(const Napi::CallbackInfo& info);
 
  private:

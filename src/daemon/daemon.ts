@@ -574,7 +574,7 @@ class Running {
       name: this.gw.name,
       pid: process.pid,
       localId: first.local.id,
-      tun: this.tun.closed ? null : { name: this.tun.name, mtu: this.tun.mtu, offload: this.tun.offload.text, superPackets: this.tun.offloadStats.superPackets },
+      tun: this.tun.closed ? null : { name: this.tun.name, mtu: this.tun.mtu, offload: this.tun.offload.text, superPackets: this.tun.offloadStats.superPackets, coalesced: this.tun.offloadStats.coalesced },
       encap,
       ikeSas: sas,
       children: this.applier.children,

@@ -83,9 +83,10 @@ export interface TunnelStatus {
   pid: number;
   /**
    * offload: the TUN's offloads, `tso on, uso on` or `tso off (why)`; superPackets: the TCP/UDP
-   * super-packets it handed over, each cut into packets of at most the MTU (src/io/tun-offload.ts).
+   * super-packets it handed over, each cut into packets of at most the MTU (src/io/tun-offload.ts);
+   * coalesced: inner packets written to it as part of a GRO super-packet (src/wire/gro-coalesce.ts).
    */
-  tun: { name: string; mtu: number; offload?: string; superPackets?: number } | null;
+  tun: { name: string; mtu: number; offload?: string; superPackets?: number; coalesced?: number } | null;
   encap: 'udp' | 'raw' | null;
   ikeSas: IkeSaStatus[];
   drops: { inbound: Record<string, number>; outbound: Record<string, number>; ike: Record<string, number> };
@@ -163,9 +164,10 @@ export interface StatusInput {
   localId: string;
   /**
    * offload: the TUN's offloads, `tso on, uso on` or `tso off (why)`; superPackets: the TCP/UDP
-   * super-packets it handed over, each cut into packets of at most the MTU (src/io/tun-offload.ts).
+   * super-packets it handed over, each cut into packets of at most the MTU (src/io/tun-offload.ts);
+   * coalesced: inner packets written to it as part of a GRO super-packet (src/wire/gro-coalesce.ts).
    */
-  tun: { name: string; mtu: number; offload?: string; superPackets?: number } | null;
+  tun: { name: string; mtu: number; offload?: string; superPackets?: number; coalesced?: number } | null;
   encap: 'udp' | 'raw' | null;
   ikeSas: readonly IkeSaView[];
   children: ReadonlyMap<number, ChildRecord>;

@@ -87,7 +87,8 @@ export interface NativeTunDevice extends NativeEndpoint {
   fd(): number;
   /** IFF_VNET_HDR and the TUNSETOFFLOAD flags the kernel took (src/io/tun-offload.ts). */
   offload(): { vnet: boolean; flags: number; errno: number; refused: string };
-  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+  /** ownHeaders: with IFF_VNET_HDR, each packet begins with its virtio_net_hdr (else a zero one is put before it). */
+  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, ownHeaders?: boolean): number;
 }
 
 export interface NativeUdpSocket extends NativeEndpoint {

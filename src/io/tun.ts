@@ -20,6 +20,7 @@ import {
   type PacketBatch,
 } from './native.js';
 import { describeOffload, VnetBatch, type OffloadStats, type TunOffload } from './tun-offload.js';
+import { GroCoalescer } from '../wire/gro-coalesce.js';
 
 export { IoError, type PacketBatch } from './native.js';
 
@@ -38,6 +39,12 @@ export interface TunOptions {
 
 export type TunStats = NativeStats;
 
+/** TUN writes that were coalesced runs (GRO, src/wire/gro-coalesce.ts), and the packets in them. */
+export interface WriteOffloadStats {
+  coalescedWrites: number;
+  coalesced: number;
+}
+
 export interface TunDevice {
   /** The name the kernel gave the device. */
   readonly name: string;
@@ -50,8 +57,8 @@ export interface TunDevice {
   readonly lastError: IoError | undefined;
   /** The offloads in force (all off unless asked for), and why one is off. */
   readonly offload: TunOffload;
-  /** Super-packets cut, segments made, malformed reads dropped (zero without offloads). */
-  readonly offloadStats: OffloadStats;
+  /** Super-packets read and cut, segments made, malformed reads dropped; super-packets written and the segments coalesced into them (zero without offloads). */
+  readonly offloadStats: OffloadStats & WriteOffloadStats;
   /** Starts the reader thread on the first call; a later call replaces the callback. */
   onBatch(cb: (batch: PacketBatch) => void): void;
   /** A failure that stops the reader (e.g. the device was deleted). Without a handler it is thrown. */
@@ -102,6 +109,7 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
   readonly fd: number;
   readonly offload: TunOffload;
   private readonly vnet: VnetBatch | undefined;
+  private readonly gro: GroCoalescer | undefined;
 
   constructor(
     dev: NativeTunDevice,
@@ -113,10 +121,12 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
     const o = dev.offload();
     this.offload = describeOffload(o);
     this.vnet = o.vnet ? new VnetBatch() : undefined;
+    this.gro = this.offload.tso ? new GroCoalescer() : undefined;
   }
 
-  get offloadStats(): OffloadStats {
-    return this.vnet?.stats ?? { superPackets: 0, segments: 0, malformed: 0 };
+  get offloadStats(): OffloadStats & WriteOffloadStats {
+    const rx = this.vnet?.stats ?? { superPackets: 0, segments: 0, malformed: 0 };
+    return { ...rx, coalescedWrites: this.gro?.stats.superPackets ?? 0, coalesced: this.gro?.stats.coalesced ?? 0 };
   }
 
   override onBatch(cb: (batch: PacketBatch) => void): void {
@@ -125,6 +135,11 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
   }
 
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
-    return native(() => this.endpoint.writeBatch(buf, offsets, lengths, count));
+    const gro = this.gro;
+    if (!gro) return native(() => this.endpoint.writeBatch(buf, offsets, lengths, count));
+    // TSO on: runs of one TCP flow's segments go in as one super-packet each (one write per run)
+    gro.coalesce(buf, offsets, lengths, count);
+    const written = native(() => this.endpoint.writeBatch(gro.slab, gro.offsets, gro.lengths, gro.count, true));
+    return count - (gro.count - written); // a refused super-packet counts as one packet refused
   }
 }
