@@ -37,6 +37,8 @@ export interface NativeStats {
   txBytes: number;
   /** Packets the kernel refused (EAGAIN, ENOBUFS, EINVAL, ...): counted, never thrown. */
   txErrors: number;
+  /** UDP: messages of several datagrams the kernel cut up (UDP_SEGMENT, runs of one size back to back); 0 elsewhere. */
+  txGso: number;
 }
 
 /**
