@@ -7,9 +7,9 @@
 // last of the first one's size, only ACK (and PSH on the last) set. Anything else is written
 // alone behind a zero header. Pure arithmetic on bytes: the buffers are the caller's or its own.
 
-import { foldChecksum, onesComplementSum } from './checksum.js';
+import { foldChecksum, internetChecksum } from './checksum.js';
 import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from './constants.js';
-import { GSO_TCPV4, GSO_TCPV6, VIRTIO_NET_HDR_LENGTH, VNET_F_NEEDS_CSUM } from './gso-segment.js';
+import { GSO_TCPV4, GSO_TCPV6, pseudoHeaderSum, put16, VIRTIO_NET_HDR_LENGTH, VNET_F_NEEDS_CSUM } from './gso-segment.js';
 
 const PROTO_TCP = 6;
 const TCP_ACK = 0x10;
@@ -177,23 +177,16 @@ export class GroCoalescer {
     if (v4) {
       put16(s, p + 2, len); // RFC 791 Total Length
       put16(s, p + 10, 0);
-      put16(s, p + 10, foldChecksum(onesComplementSum(s, 0, p, p + IPV4_HEADER_LENGTH)) ^ 0xffff);
+      put16(s, p + 10, internetChecksum(s, p, p + IPV4_HEADER_LENGTH));
     } else {
       put16(s, p + 4, len - IPV6_HEADER_LENGTH); // RFC 8200 §3 Payload Length
     }
     s[p + ip + 13] |= this.last![ip + 13] & TCP_PSH;
     // NEEDS_CSUM: the field holds the pseudo-header sum (RFC 9293 §3.1), folded, not complemented
-    const l4 = len - ip;
-    const pseudo = v4 ? onesComplementSum(s, PROTO_TCP + l4, p + 12, p + 20) : onesComplementSum(s, PROTO_TCP + l4, p + 8, p + 40);
-    put16(s, p + ip + 16, foldChecksum(pseudo));
+    put16(s, p + ip + 16, foldChecksum(pseudoHeaderSum(s, p, v4, PROTO_TCP, len - ip)));
     this.stats.superPackets++;
     this.stats.coalesced += this.segs;
   }
-}
-
-function put16(b: Uint8Array, p: number, v: number): void {
-  b[p] = v >>> 8;
-  b[p + 1] = v & 0xff;
 }
 
 /** virtio_net_hdr fields are in the host's order for a TUN: little-endian (gso-segment.ts readVnetHdr). */

@@ -6,7 +6,7 @@
 // a packet whose checksum the kernel left to us (NEEDS_CSUM) gets it finished. Pure arithmetic
 // on bytes: the caller owns every buffer.
 
-import { foldChecksum, onesComplementSum } from './checksum.js';
+import { foldChecksum, internetChecksum, onesComplementSum } from './checksum.js';
 import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH, UDP_HEADER_LENGTH } from './constants.js';
 
 /** sizeof(struct virtio_net_hdr): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
@@ -125,7 +125,7 @@ export function writeSegments(
       put16(out, o + 4, (id + i) & 0xffff); // a new Identification per segment, as the kernel's TSO does
       put16(out, o + 10, 0);
       const ihl = (pkt[0] & 0x0f) * 4;
-      put16(out, o + 10, foldChecksum(onesComplementSum(out, 0, o, o + ihl)) ^ 0xffff);
+      put16(out, o + 10, internetChecksum(out, o, o + ihl));
     } else {
       put16(out, o + 4, len - IPV6_HEADER_LENGTH); // RFC 8200 §3: Payload Length
     }
@@ -165,13 +165,21 @@ export function finishChecksum(h: VnetHdr, pkt: Uint8Array): boolean {
   return true;
 }
 
-/** TCP/UDP checksum over the pseudo-header (RFC 9293 §3.1, RFC 768; RFC 8200 §8.1) and b[t, end). */
-function l4Checksum(b: Uint8Array, ip: number, t: number, end: number, v4: boolean, proto: number): number {
-  const pseudo = v4 ? onesComplementSum(b, proto + (end - t), ip + 12, ip + 20) : onesComplementSum(b, proto + (end - t), ip + 8, ip + 40);
-  return foldChecksum(onesComplementSum(b, pseudo, t, end)) ^ 0xffff;
+/**
+ * The unfolded sum of the TCP/UDP pseudo-header (RFC 9293 §3.1, RFC 768; RFC 8200 §8.1) of the
+ * IP packet at b[ip]: source, destination, protocol and the `l4Length` octets from the L4 header on.
+ */
+export function pseudoHeaderSum(b: Uint8Array, ip: number, v4: boolean, proto: number, l4Length: number): number {
+  return v4 ? onesComplementSum(b, proto + l4Length, ip + 12, ip + 20) : onesComplementSum(b, proto + l4Length, ip + 8, ip + 40);
 }
 
-function put16(b: Uint8Array, p: number, v: number): void {
+/** TCP/UDP checksum over the pseudo-header and b[t, end). */
+function l4Checksum(b: Uint8Array, ip: number, t: number, end: number, v4: boolean, proto: number): number {
+  return foldChecksum(onesComplementSum(b, pseudoHeaderSum(b, ip, v4, proto, end - t), t, end)) ^ 0xffff;
+}
+
+/** A big-endian 16-bit field. */
+export function put16(b: Uint8Array, p: number, v: number): void {
   b[p] = v >>> 8;
   b[p + 1] = v & 0xff;
 }
