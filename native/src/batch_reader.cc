@@ -240,6 +240,7 @@ Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const TxCount
   out.Set("txPackets", Napi::Number::New(env, double(tx.txPackets)));
   out.Set("txBytes", Napi::Number::New(env, double(tx.txBytes)));
   out.Set("txErrors", Napi::Number::New(env, double(tx.txErrors)));
+  out.Set("txGso", Napi::Number::New(env, double(tx.txGso)));
   return out;
 }
 

@@ -127,9 +127,10 @@ struct TxCounters {
   uint64_t txPackets = 0;
   uint64_t txBytes = 0;
   uint64_t txErrors = 0;
+  uint64_t txGso = 0;  // messages the kernel segmented into several datagrams (UDP_SEGMENT)
 };
 
-// { rxPackets, rxBytes, rxBatches, rxErrors, txPackets, txBytes, txErrors }
+// { rxPackets, rxBytes, rxBatches, rxErrors, txPackets, txBytes, txErrors, txGso }
 // (reader may be null: zero rx counters).
 Napi::Object StatsObject(Napi::Env env, const BatchReader* reader, const TxCounters& tx);
 

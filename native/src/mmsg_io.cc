@@ -128,11 +128,16 @@ int MmsgReader::Fill(Slab& s, int* err) {
 
 uint32_t MmsgSender::Send(int fd, const BatchArgs& args, const sockaddr_storage& dst,
                           socklen_t dstLen) {
+  return gso_ ? SendGso(fd, args, dst, dstLen) : SendPlain(fd, args, 0, dst, dstLen);
+}
+
+uint32_t MmsgSender::SendPlain(int fd, const BatchArgs& args, uint32_t from,
+                               const sockaddr_storage& dst, socklen_t dstLen) {
   if (msgs_.size() < args.count) {
     msgs_.resize(args.count);
     iovs_.resize(args.count);
   }
-  for (uint32_t i = 0; i < args.count; i++) {
+  for (uint32_t i = from; i < args.count; i++) {
     iovs_[i] = {const_cast<uint8_t*>(args.data + args.offsets[i]), args.lengths[i]};
     memset(&msgs_[i], 0, sizeof msgs_[i]);
     msgs_[i].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&dst);
@@ -141,7 +146,7 @@ uint32_t MmsgSender::Send(int fd, const BatchArgs& args, const sockaddr_storage&
     msgs_[i].msg_hdr.msg_iovlen = 1;
   }
   uint32_t sent = 0;
-  uint32_t i = 0;
+  uint32_t i = from;
   while (i < args.count) {
     int r = sendmmsg(fd, &msgs_[i], std::min(args.count - i, kMaxMsgs), 0);
     if (r < 0) {
@@ -159,6 +164,92 @@ uint32_t MmsgSender::Send(int fd, const BatchArgs& args, const sockaddr_storage&
     txPackets += static_cast<uint32_t>(r);
     sent += static_cast<uint32_t>(r);
     i += static_cast<uint32_t>(r);
+  }
+  return sent;
+}
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  // <linux/udp.h>, Linux 4.18
+#endif
+
+namespace {
+constexpr uint32_t kGsoMaxSegments = 64;      // UDP_MAX_SEGMENTS was 64 before Linux 6.9
+constexpr uint32_t kGsoMaxBytes = 65507 - 8;  // one UDP payload over IPv4, less room for a tail
+}  // namespace
+
+uint32_t MmsgSender::SendGso(int fd, const BatchArgs& args, const sockaddr_storage& dst,
+                             socklen_t dstLen) {
+  if (msgs_.size() < args.count) {
+    msgs_.resize(args.count);
+    iovs_.resize(args.count);
+    first_.resize(args.count);
+    segs_.resize(args.count);
+    control_.resize(args.count * (CMSG_SPACE(sizeof(uint16_t)) / sizeof(uint64_t) + 1));
+  }
+  const size_t ctlWords = CMSG_SPACE(sizeof(uint16_t)) / sizeof(uint64_t) + 1;
+  // group the datagrams into runs: back to back, one length, the last of a run may be shorter
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < args.count;) {
+    const uint32_t size = args.lengths[i];
+    uint32_t j = i + 1;
+    uint32_t total = size;
+    while (j < args.count && j - i < kGsoMaxSegments && args.offsets[j] == args.offsets[j - 1] + args.lengths[j - 1] &&
+           args.lengths[j] <= size && total + args.lengths[j] <= kGsoMaxBytes) {
+      total += args.lengths[j];
+      j++;
+      if (args.lengths[j - 1] < size) break;  // a shorter one ends the run
+    }
+    first_[m] = i;
+    segs_[m] = j - i;
+    iovs_[m] = {const_cast<uint8_t*>(args.data + args.offsets[i]), total};
+    memset(&msgs_[m], 0, sizeof msgs_[m]);
+    msgs_[m].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&dst);
+    msgs_[m].msg_hdr.msg_namelen = dstLen;
+    msgs_[m].msg_hdr.msg_iov = &iovs_[m];
+    msgs_[m].msg_hdr.msg_iovlen = 1;
+    if (j - i > 1) {
+      uint64_t* ctl = &control_[m * ctlWords];
+      msgs_[m].msg_hdr.msg_control = ctl;
+      msgs_[m].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      cmsghdr* c = CMSG_FIRSTHDR(&msgs_[m].msg_hdr);
+      c->cmsg_level = IPPROTO_UDP;  // SOL_UDP
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const uint16_t gsoSize = static_cast<uint16_t>(size);
+      memcpy(CMSG_DATA(c), &gsoSize, sizeof gsoSize);
+    }
+    m++;
+    i = j;
+  }
+  uint32_t sent = 0;
+  uint32_t k = 0;
+  while (k < m) {
+    int r = sendmmsg(fd, &msgs_[k], std::min(m - k, kMaxMsgs), 0);
+    if (r < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+        txErrors += args.count - first_[k];  // the send buffer is full: drop the rest of the batch
+        break;
+      }
+      if (segs_[k] > 1) {
+        // the kernel or the route will not segment (EIO: no checksum offload on the way out,
+        // EINVAL: a segment over the path MTU, ...): this batch's rest one datagram per message,
+        // and no GSO from now on where the socket cannot do it at all
+        if (err != EINVAL) gso_ = false;
+        return sent + SendPlain(fd, args, first_[k], dst, dstLen);
+      }
+      txErrors++;  // this datagram failed (EMSGSIZE, unreachable, ...): skip it
+      k++;
+      continue;
+    }
+    for (int j = 0; j < r; j++) {
+      txBytes += msgs_[k + j].msg_len;
+      txPackets += segs_[k + j];
+      sent += segs_[k + j];
+      if (segs_[k + j] > 1) txGso++;
+    }
+    k += static_cast<uint32_t>(r);
   }
   return sent;
 }

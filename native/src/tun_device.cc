@@ -1,6 +1,7 @@
 #include "tun_device.h"
 
 #include <errno.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "batch_args.h"
@@ -12,8 +13,11 @@ namespace tsvpn {
 
 namespace {
 
+const size_t kVnetHdrLength = 10;  // sizeof(struct virtio_net_hdr) <linux/virtio_net.h>
+
 // Reads whole packets back to back into a slab. A TUN read returns one IP
-// packet; the device MTU bounds its size, so each read asks for `mtu` bytes.
+// packet; the device MTU bounds its size, so each read asks for `mtu` bytes (with
+// offloads: a virtio_net_hdr and up to 64 KB, so 65535 + 10).
 class TunReader : public BatchReader {
  public:
   TunReader(int fd, const ReaderOptions& options, size_t readSize)
@@ -60,7 +64,8 @@ Napi::Function TunDevice::Init(Napi::Env env) {
   return DefineEndpoint(env, "TunDevice",
                         {InstanceMethod("name", &TunDevice::Name),
                         InstanceMethod("fd", &TunDevice::Fd),
-                        InstanceMethod("writeBatch", &TunDevice::WriteBatch)});
+                        InstanceMethod("writeBatch", &TunDevice::WriteBatch),
+                        InstanceMethod("offload", &TunDevice::Offload)});
 }
 
 TunDevice::TunDevice(const Napi::CallbackInfo& info) : Endpoint(info) {
@@ -72,15 +77,19 @@ TunDevice::TunDevice(const Napi::CallbackInfo& info) : Endpoint(info) {
       !IntArg(info, 3, 2, 64, "slabs", &slabs)) {
     return;
   }
-  int fd = OpenTun(env, name, static_cast<int>(mtu), &name_);
+  vnet_ = info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
+  int fd = OpenTun(env, name, static_cast<int>(mtu), &name_, vnet_);
   if (fd < 0) return;
+  if (vnet_) offload_ = EnableOffload(fd);
   fd_ = fd;
   what_ = "TUN device " + name_;
   ReaderOptions options;
   options.slabs = slabs;
   options.batch = batch;
-  options.slabBytes = size_t{batch} * mtu;  // `batch` packets of at most `mtu` bytes
-  reader_ = new TunReader(fd_, options, mtu);
+  // `batch` packets of at most `mtu` bytes; with offloads, room for one 64 KB read more
+  const size_t readSize = vnet_ ? kVnetHdrLength + 65535 : mtu;
+  options.slabBytes = vnet_ ? size_t{batch} * (mtu + kVnetHdrLength) + readSize : size_t{batch} * mtu;
+  reader_ = new TunReader(fd_, options, readSize);
   reader_->AllocateSlabs(env);
 }
 
@@ -97,11 +106,26 @@ Napi::Value TunDevice::WriteBatch(const Napi::CallbackInfo& info) {
   if (!CheckOpen(env)) return env.Undefined();
   BatchArgs args;
   if (!ParseBatchArgs(info, 0, &args)) return env.Undefined();
+  // packets that carry their own virtio_net_hdr (GRO super-packets, src/wire/gro-coalesce.ts)
+  const bool own = vnet_ && info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
   uint32_t written = 0;
+  // with IFF_VNET_HDR every write starts with a header: all zero (no GSO, checksum complete)
+  static const uint8_t zeroHdr[kVnetHdrLength] = {};
+  struct iovec iov[2];
+  iov[0].iov_base = const_cast<uint8_t*>(zeroHdr);
+  iov[0].iov_len = kVnetHdrLength;
   for (uint32_t i = 0; i < args.count; i++) {
     ssize_t r;
     do {
-      r = write(fd_, args.data + args.offsets[i], args.lengths[i]);
+      if (vnet_ && !own) {
+        iov[1].iov_base = const_cast<uint8_t*>(args.data + args.offsets[i]);
+        iov[1].iov_len = args.lengths[i];
+        r = writev(fd_, iov, 2);
+        if (r >= static_cast<ssize_t>(kVnetHdrLength)) r -= kVnetHdrLength;
+      } else {
+        r = write(fd_, args.data + args.offsets[i], args.lengths[i]);
+        if (own && r >= static_cast<ssize_t>(kVnetHdrLength)) r -= kVnetHdrLength;
+      }
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
       tx_.txErrors++;  // EAGAIN/ENOBUFS and malformed packets (EINVAL) are drops, not exceptions
@@ -112,6 +136,16 @@ Napi::Value TunDevice::WriteBatch(const Napi::CallbackInfo& info) {
     tx_.txBytes += static_cast<uint64_t>(r);
   }
   return Napi::Number::New(env, written);
+}
+
+Napi::Value TunDevice::Offload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("vnet", Napi::Boolean::New(env, vnet_));
+  o.Set("flags", Napi::Number::New(env, offload_.flags));
+  o.Set("errno", Napi::Number::New(env, offload_.err));
+  o.Set("refused", Napi::String::New(env, offload_.refused));
+  return o;
 }
 
 }  // namespace tsvpn

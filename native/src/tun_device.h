@@ -7,6 +7,7 @@
 #include <string>
 
 #include "endpoint.h"
+#include "tun_open.h"
 
 namespace tsvpn {
 
@@ -14,17 +15,24 @@ class TunDevice : public Endpoint<TunDevice> {
   friend class Endpoint<TunDevice>;
  public:
   static Napi::Function Init(Napi::Env env);
-  // new TunDevice(name: string, mtu: number, batch: number, slabs: number)
+  // new TunDevice(name: string, mtu: number, batch: number, slabs: number, offload?: boolean)
+  // offload: IFF_VNET_HDR and TUNSETOFFLOAD; reads then hand over a virtio_net_hdr before each
+  // packet (up to 64 KB: GSO), and writeBatch puts a zero one before each packet it writes,
+  // or, with its fifth argument true, writes packets that begin with their own.
   explicit TunDevice(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Name(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+  // { vnet: boolean, flags: number (TUN_F_*), errno: number, refused: string }
+  Napi::Value Offload(const Napi::CallbackInfo& info);
   const TxCounters& Tx() const { return tx_; }
 
   std::string name_;
   TxCounters tx_;
+  bool vnet_ = false;
+  OffloadResult offload_;
 };
 
 }  // namespace tsvpn

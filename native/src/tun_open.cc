@@ -59,7 +59,38 @@ bool ConfigureLink(Napi::Env env, const std::string& name, int mtu) {
 
 }  // namespace
 
+// Linux 6.2 <linux/if_tun.h>; older headers lack them (the kernel then refuses them: EINVAL).
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
+OffloadResult EnableOffload(int fd) {
+  OffloadResult r;
+  const unsigned tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  const struct {
+    unsigned flags;
+    const char* what;
+  } tries[] = {{tso | TUN_F_USO4 | TUN_F_USO6, "USO"}, {tso, "TSO and checksum offload"}};
+  for (const auto& t : tries) {
+    if (ioctl(fd, TUNSETOFFLOAD, t.flags) == 0) {
+      r.flags = t.flags;
+      return r;
+    }
+    r.err = errno;
+    r.refused = t.what;
+  }
+  ioctl(fd, TUNSETOFFLOAD, 0u);
+  return r;
+}
+
 int OpenTun(Napi::Env env, const std::string& requested, int mtu, std::string* name) {
+  return OpenTun(env, requested, mtu, name, false);
+}
+
+int OpenTun(Napi::Env env, const std::string& requested, int mtu, std::string* name, bool vnet) {
   if (requested.size() >= IFNAMSIZ) {
     ArgError(env, "TUN device name '" + requested + "' is too long: at most " +
                       std::to_string(IFNAMSIZ - 1) + " bytes (IFNAMSIZ)")
@@ -79,6 +110,7 @@ int OpenTun(Napi::Env env, const std::string& requested, int mtu, std::string* n
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI;  // raw IP packets, no packet-information prefix
+  if (vnet) ifr.ifr_flags |= IFF_VNET_HDR;  // ... after a virtio_net_hdr (offloads)
   memcpy(ifr.ifr_name, requested.c_str(), requested.size());
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;

@@ -66,6 +66,9 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   // to the path MTU the kernel knows, larger ones fragmented here (docs/failure-map.md F7)
   // ICMP errors for our datagrams (path MTU, failure map F7) come back on the error queue
   if (!failed && !EnableRecvErr(fd, family)) failed = family == AF_INET ? "IP_RECVERR" : "IPV6_RECVERR";
+  // runs of same-size datagrams (ESP in UDP) go as one UDP_SEGMENT message each (mmsg_io.h);
+  // a kernel or route that cannot do it turns it off at the first refusal
+  sender_.EnableGso();
   if (failed) {
     int err = errno;
     close(fd);

@@ -212,7 +212,7 @@ class Running {
     // one TUN for every connection; its MTU is the file's or the narrowest path's; inner packets over it get ICMP (F7)
     const pathMtu = Math.min(...peers.map((p) => tunMtuFor(p, log)));
     const mtu = first.tun.mtu ?? pathMtu;
-    this.tun = openTun({ name: first.tun.name, mtu, batch: 64, slabs: 8 });
+    this.tun = openTun({ name: first.tun.name, mtu, batch: 64, slabs: 8, offload: true });
     opened.push(this.tun);
     quietIpv6(this.tun.name, peers, log);
     // what a killed run left (rules, guard routes) goes before this run installs anything (io/routes.ts)
@@ -226,6 +226,8 @@ class Running {
     });
     this.vips.sweep();
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${first.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
+    if (this.tun.offload.tso) log.info('daemon', `TUN offload: ${this.tun.offload.text}`);
+    else log.warn('daemon', `TUN offload: ${this.tun.offload.text}: one TUN read per packet`);
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peers.some((p) => p.encap === 'auto')) {
       try {
@@ -641,7 +643,7 @@ class Running {
       name: this.gw.name,
       pid: process.pid,
       localId: first.local.id,
-      tun: this.tun.closed ? null : { name: this.tun.name, mtu: this.tun.mtu },
+      tun: this.tun.closed ? null : { name: this.tun.name, mtu: this.tun.mtu, offload: this.tun.offload.text, superPackets: this.tun.offloadStats.superPackets, coalesced: this.tun.offloadStats.coalesced },
       encap,
       ikeSas: sas,
       children: this.applier.children,
@@ -650,7 +652,7 @@ class Running {
       outbound: this.sad.counters.outbound,
       ikeCounters: [this.dispatcher.stats, this.applier.eventLog.unauthenticated, { 'natt-invalid': this.io.stats.invalid, 'send-errors': this.io.stats.sendErrors, 'effect-errors': this.applier.errors, 'internal-errors': this.internalErrors, 'timer-errors': this.timers.stats.errors }],
       extraInbound: { 'tun-write': dp.tunWriteErrors, 'internal-errors': dp.internalErrors },
-      extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors, 'link-local': dp.linkLocal },
+      extraOutbound: { 'icmp-too-big-sent': dp.icmpTooBig, 'send-errors': dp.sendErrors, 'no-destination': dp.noDest, 'internal-errors': dp.internalErrors, 'link-local': dp.linkLocal, 'tun-offload-malformed': this.tun.offloadStats.malformed },
       retransmits: this.applier.eventLog.retransmits,
       reauths: [...this.conns.values()].reduce((n, c) => n + c.conn.reauths, 0),
       lastFailure: this.applier.eventLog.lastFailure,

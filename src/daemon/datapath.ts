@@ -1,9 +1,10 @@
 // The packet path between the TUN device and the wire, a batch at a time (DESIGN.md
 // "Narrow batch interfaces"): TUN batch -> processOutbound -> one sendmmsg per outer
-// destination, straight from the slab processOutbound sealed into; ESP batch ->
-// processInbound -> one copy into a reused slab -> one TUN write. No per-packet system
-// call, closure or buffer allocation here; the native AEAD seals into the send slab and
-// opens in the receive slab (a batch's views, valid until this synchronous call returns).
+// destination, straight from the SAD's reused slab processOutbound sealed into; ESP batch ->
+// processInbound -> one TUN write, straight from the receive slab the native AEAD opened the
+// packets in (a copy into a reused slab only when another backend returned new bytes). No
+// per-packet system call, closure or buffer allocation here, and no per-batch zero-fill (the
+// batch's views are valid until this synchronous call returns).
 // It does not call back into the control plane (DESIGN.md): each batch returns what it
 // observed, for the daemon to act on, and the one setting the control plane gives it
 // (holdUnknownSpis) is a field the daemon sets.
@@ -106,6 +107,8 @@ export class Datapath {
   private lengths = new Uint32Array(256);
   private slab = new Uint8Array(256 * 1600);
   private readonly replies: Uint8Array[] = [];
+  /** A whole-buffer view per receive slab (a few, made once), for writeInPlace. */
+  private readonly rxViews = new WeakMap<ArrayBufferLike, Uint8Array>();
   /**
    * Is a request in flight whose answer installs a Child SA (we initiated IKE_AUTH or a
    * CREATE_CHILD_SA)? Then ESP for an unknown SPI waits a moment for it (src/ipsec/spi-hold.ts).
@@ -237,7 +240,7 @@ export class Datapath {
     const n = r.esp.length;
     if (n === 0) return r.events;
     this.ensure(n, 0);
-    const base = new Uint8Array(r.esp[0].buffer); // processOutbound sealed all of them into one slab
+    const base = o.sad.outboundPlan.slab; // processOutbound sealed all of them into the SAD's slab
     const sa0 = r.sa[0];
     let same = true;
     for (let k = 1; k < n && same; k++) same = r.sa[k] === sa0;
@@ -361,7 +364,29 @@ export class Datapath {
       return;
     }
     if (this.o.clampMss) for (let i = 0; i < r.packets.length; i++) if (isTcp(r.packets[i])) this.clamp(r.packets[i], r.sa[i]);
-    this.writeTun(r.packets);
+    if (!this.writeInPlace(r.packets)) this.writeTun(r.packets);
+  }
+
+  /**
+   * Write packets that are all views into one buffer (the receive slab they were opened in,
+   * native AEAD) from where they are, without a copy. False, writing nothing, when they are not.
+   */
+  private writeInPlace(list: readonly Uint8Array[]): boolean {
+    const ab = list[0].buffer;
+    for (let i = 1; i < list.length; i++) if (list[i].buffer !== ab) return false;
+    let view = this.rxViews.get(ab);
+    if (!view) {
+      view = new Uint8Array(ab);
+      this.rxViews.set(ab, view);
+    }
+    this.ensure(list.length, 0);
+    for (let i = 0; i < list.length; i++) {
+      this.offsets[i] = list[i].byteOffset;
+      this.lengths[i] = list[i].byteLength;
+    }
+    const w = this.o.tun.writeBatch(view, this.offsets, this.lengths, list.length);
+    if (w < list.length) this.stats.tunWriteErrors += list.length - w;
+    return true;
   }
 
   /**

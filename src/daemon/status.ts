@@ -83,7 +83,12 @@ export interface IkeSaStatus {
 export interface TunnelStatus {
   name: string;
   pid: number;
-  tun: { name: string; mtu: number } | null;
+  /**
+   * offload: the TUN's offloads, `tso on, uso on` or `tso off (why)`; superPackets: the TCP/UDP
+   * super-packets it handed over, each cut into packets of at most the MTU (src/io/tun-offload.ts);
+   * coalesced: inner packets written to it as part of a GRO super-packet (src/wire/gro-coalesce.ts).
+   */
+  tun: { name: string; mtu: number; offload?: string; superPackets?: number; coalesced?: number } | null;
   encap: 'udp' | 'raw' | null;
   ikeSas: IkeSaStatus[];
   drops: { inbound: Record<string, number>; outbound: Record<string, number>; ike: Record<string, number> };
@@ -160,7 +165,12 @@ export interface StatusInput {
   name: string;
   pid: number;
   localId: string;
-  tun: { name: string; mtu: number } | null;
+  /**
+   * offload: the TUN's offloads, `tso on, uso on` or `tso off (why)`; superPackets: the TCP/UDP
+   * super-packets it handed over, each cut into packets of at most the MTU (src/io/tun-offload.ts);
+   * coalesced: inner packets written to it as part of a GRO super-packet (src/wire/gro-coalesce.ts).
+   */
+  tun: { name: string; mtu: number; offload?: string; superPackets?: number; coalesced?: number } | null;
   encap: 'udp' | 'raw' | null;
   ikeSas: readonly IkeSaView[];
   children: ReadonlyMap<number, ChildRecord>;

@@ -37,6 +37,8 @@ export interface NativeStats {
   txBytes: number;
   /** Packets the kernel refused (EAGAIN, ENOBUFS, EINVAL, ...): counted, never thrown. */
   txErrors: number;
+  /** UDP: messages of several datagrams the kernel cut up (UDP_SEGMENT, runs of one size back to back); 0 elsewhere. */
+  txGso: number;
 }
 
 /**
@@ -85,7 +87,10 @@ export interface NativeEndpoint {
 export interface NativeTunDevice extends NativeEndpoint {
   name(): string;
   fd(): number;
-  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+  /** IFF_VNET_HDR and the TUNSETOFFLOAD flags the kernel took (src/io/tun-offload.ts). */
+  offload(): { vnet: boolean; flags: number; errno: number; refused: string };
+  /** ownHeaders: with IFF_VNET_HDR, each packet begins with its virtio_net_hdr (else a zero one is put before it). */
+  writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, ownHeaders?: boolean): number;
 }
 
 export interface NativeUdpSocket extends NativeEndpoint {
@@ -110,7 +115,7 @@ export interface NativeUdpSocket extends NativeEndpoint {
 export type NativeAeadConstructor = new (alg: AeadAlg, key: Uint8Array, salt: Uint8Array) => InPlaceAead;
 
 export interface NativeAddon {
-  TunDevice: new (name: string, mtu: number, batch: number, slabs: number) => NativeTunDevice;
+  TunDevice: new (name: string, mtu: number, batch: number, slabs: number, offload?: boolean) => NativeTunDevice;
   UdpSocket: new (
     address: string,
     port: number,
@@ -174,6 +179,7 @@ export function missingMethods(addon: unknown): string[] {
 
 /** Methods the sources call that older builds of the addon lack (the newest first). */
 const REQUIRED_METHODS: readonly [string, string][] = [
+  ['TunDevice', 'offload'], // IFF_VNET_HDR and TUNSETOFFLOAD (issue 15)
   ['UdpSocket', 'icmpErrors'], // IP_RECVERR reader (failure map F7)
   ['RawEspSocket', 'icmpErrors'],
 ];

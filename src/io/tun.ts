@@ -1,5 +1,8 @@
 // A Linux TUN device (IFF_TUN | IFF_NO_PI: raw IPv4/IPv6 packets, no prefix) read and
-// written in batches through the native addon. Closing it removes the device.
+// written in batches through the native addon. Closing it removes the device. With
+// `offload`, the kernel hands over TCP/UDP super-packets (IFF_VNET_HDR, TSO/USO and checksum
+// offload), which the reader cuts into packets of at most the MTU before the callback sees
+// them (src/io/tun-offload.ts): the callback and writeBatch deal in plain IP packets either way.
 //
 //   const tun = openTun({ name: 'tsvpn0', mtu: 1400 });
 //   tun.onBatch((b) => { for (let i = 0; i < b.count; i++) handle(b.packet(i)); });
@@ -16,6 +19,8 @@ import {
   type NativeTunDevice,
   type PacketBatch,
 } from './native.js';
+import { describeOffload, VnetBatch, type OffloadStats, type TunOffload } from './tun-offload.js';
+import { GroCoalescer } from '../wire/gro-coalesce.js';
 
 export { IoError, type PacketBatch } from './native.js';
 
@@ -28,9 +33,17 @@ export interface TunOptions {
   batch?: number;
   /** Batches in flight at most (2..64): the back-pressure bound. */
   slabs?: number;
+  /** Ask the kernel for TSO/USO and checksum offload (default false); what it agreed to is `offload`. */
+  offload?: boolean;
 }
 
 export type TunStats = NativeStats;
+
+/** TUN writes that were coalesced runs (GRO, src/wire/gro-coalesce.ts), and the packets in them. */
+export interface WriteOffloadStats {
+  coalescedWrites: number;
+  coalesced: number;
+}
 
 export interface TunDevice {
   /** The name the kernel gave the device. */
@@ -42,6 +55,10 @@ export interface TunDevice {
   readonly stats: TunStats;
   /** The error that stopped the reader, if any. */
   readonly lastError: IoError | undefined;
+  /** The offloads in force (all off unless asked for), and why one is off. */
+  readonly offload: TunOffload;
+  /** Super-packets read and cut, segments made, malformed reads dropped; super-packets written and the segments coalesced into them (zero without offloads). */
+  readonly offloadStats: OffloadStats & WriteOffloadStats;
   /** Starts the reader thread on the first call; a later call replaces the callback. */
   onBatch(cb: (batch: PacketBatch) => void): void;
   /** A failure that stops the reader (e.g. the device was deleted). Without a handler it is thrown. */
@@ -58,7 +75,7 @@ export interface TunDevice {
   close(): void;
 }
 
-export const TUN_DEFAULTS = { name: 'tun%d', mtu: 1400, batch: 64, slabs: 4 } as const;
+export const TUN_DEFAULTS = { name: 'tun%d', mtu: 1400, batch: 64, slabs: 4, offload: false } as const;
 
 const IFNAMSIZ = 16; // <linux/if.h>: names are at most 15 bytes plus NUL
 
@@ -77,19 +94,22 @@ export function validateTunName(name: string): void {
 
 /** Creates the device, sets its MTU and brings it up. Needs root or CAP_NET_ADMIN. */
 export function openTun(options: TunOptions = {}): TunDevice {
-  const { name, mtu, batch, slabs } = { ...TUN_DEFAULTS, ...options };
+  const { name, mtu, batch, slabs, offload } = { ...TUN_DEFAULTS, ...options };
   validateTunName(name);
   checkInt('mtu', mtu, 68, 65535);
   checkInt('batch', batch, 1, 1024);
   checkInt('slabs', slabs, 2, 64);
   const addon = loadNative();
-  const dev = native(() => new addon.TunDevice(name, mtu, batch, slabs));
+  const dev = native(() => new addon.TunDevice(name, mtu, batch, slabs, offload));
   return new Tun(dev, mtu);
 }
 
 class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevice {
   readonly name: string;
   readonly fd: number;
+  readonly offload: TunOffload;
+  private readonly vnet: VnetBatch | undefined;
+  private readonly gro: GroCoalescer | undefined;
 
   constructor(
     dev: NativeTunDevice,
@@ -98,9 +118,28 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
     super(dev, (slab) => new SlabBatch(slab));
     this.name = dev.name();
     this.fd = dev.fd();
+    const o = dev.offload();
+    this.offload = describeOffload(o);
+    this.vnet = o.vnet ? new VnetBatch() : undefined;
+    this.gro = this.offload.tso ? new GroCoalescer() : undefined;
+  }
+
+  get offloadStats(): OffloadStats & WriteOffloadStats {
+    const rx = this.vnet?.stats ?? { superPackets: 0, segments: 0, malformed: 0 };
+    return { ...rx, coalescedWrites: this.gro?.stats.superPackets ?? 0, coalesced: this.gro?.stats.coalesced ?? 0 };
+  }
+
+  override onBatch(cb: (batch: PacketBatch) => void): void {
+    const vnet = this.vnet;
+    super.onBatch(vnet ? (b) => cb(vnet.fill(b)) : cb);
   }
 
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
-    return native(() => this.endpoint.writeBatch(buf, offsets, lengths, count));
+    const gro = this.gro;
+    if (!gro) return native(() => this.endpoint.writeBatch(buf, offsets, lengths, count));
+    // TSO on: runs of one TCP flow's segments go in as one super-packet each (one write per run)
+    gro.coalesce(buf, offsets, lengths, count);
+    const written = native(() => this.endpoint.writeBatch(gro.slab, gro.offsets, gro.lengths, gro.count, true));
+    return count - (gro.count - written); // a refused super-packet counts as one packet refused
   }
 }

@@ -2,9 +2,10 @@
 // read from the TUN device: SPD lookup, then ESP encapsulation into one output slab.
 //
 // Pass 1 decides each packet's fate (policy, SA, sequence number, sizes) without copying;
-// pass 2 allocates one buffer for the whole batch and writes every ESP packet into it, so
-// the only per-packet allocations are those the node/noble AEAD backends make (the native
-// one seals in place: none). The caller adds the outer
+// pass 2 writes every ESP packet into the SAD's reused slab (src/ipsec/outbound-plan.ts),
+// the buffer the caller sends from, so a batch allocates no packet memory and zero-fills
+// nothing; the only per-packet allocations are those the node/noble AEAD backends make (the
+// native one seals in place: none). The caller adds the outer
 // UDP/IP header (tunnel mode: from the SA's outer addresses; transport mode: rebuilt from the
 // inner packet's own header, which is not inside the ESP packet).
 
@@ -28,7 +29,10 @@ export interface OutboundDrop {
 }
 
 export interface OutboundBatch {
-  /** ESP packets, header through ICV: views into one buffer for the whole batch. */
+  /**
+   * ESP packets, header through ICV: views into one buffer for the whole batch, the SAD's
+   * reused slab (sad.outboundPlan.slab), valid until the next processOutbound with that SAD.
+   */
   esp: Uint8Array[];
   /** For each ESP packet: the SA it was sealed with (outer addresses, NAT-T state). */
   sa: EspSa[];
@@ -121,8 +125,8 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     total += len;
   }
 
-  // Pass 2: one slab for the batch.
-  const slab = new Uint8Array(total);
+  // Pass 2: into the SAD's slab, reused (no allocation, no zero-fill per batch).
+  const slab = sad.outboundPlan.slabFor(total);
   let off = 0;
   for (let k = 0; k < planned; k++) {
     const sa = planSa[k];

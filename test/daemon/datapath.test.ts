@@ -11,21 +11,30 @@ import { Sad } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
 import { decodeIpPacket } from '../../src/wire/ip.js';
 import { bytesToIp } from '../../src/wire/ip-text.js';
-import { gcm, pair, sel, udpPacket } from '../ipsec/helpers.js';
+import { gcm, hasNativeAead, nativeAead, NEEDS_NATIVE, pair, sel, udpPacket } from '../ipsec/helpers.js';
+import type { InPlaceAeadFactory } from '../../src/crypto/aead.js';
 import { processOutbound } from '../../src/ipsec/outbound.js';
 
-function rig(o: { innerMtu?: number; mss?: boolean; seqSoftLimit?: bigint } = {}) {
-  const sad = new Sad();
+function rig(o: { innerMtu?: number; mss?: boolean; seqSoftLimit?: bigint; inPlaceAead?: InPlaceAeadFactory } = {}) {
+  const sad = new Sad({ inPlaceAead: o.inPlaceAead });
   const spd = new Spd();
   const p = pair(() => gcm(), { a: ['192.0.2.0/24'], b: ['203.0.113.0/24'] });
   const out = sad.addOutbound({ ...p.out, outer: { addr: '198.51.100.2', port: 4500, encap: true }, seqSoftLimit: o.seqSoftLimit }, 0);
   spd.add({ local: sel('192.0.2.0/24'), remote: sel('203.0.113.0/24'), action: 'protect', sa: out });
   const tun: Uint8Array[][] = [];
+  const tunWrites: { buf: Uint8Array; offsets: number[]; packets: Uint8Array[] }[] = [];
   const sends: { n: number; to: string }[] = [];
   const dp = new Datapath({
     sad,
     spd,
-    tun: { writeBatch: (b, offs, lens, n) => (tun.push(Array.from({ length: n }, (_, i) => b.slice(offs[i], offs[i] + lens[i]))), n) },
+    tun: {
+      writeBatch: (b, offs, lens, n) => {
+        const packets = Array.from({ length: n }, (_, i) => b.slice(offs[i], offs[i] + lens[i]));
+        tun.push(packets);
+        tunWrites.push({ buf: b, offsets: [...offs.subarray(0, n)], packets });
+        return n;
+      },
+    },
     sendUdp: (_b, _o, _l, n, to) => (sends.push({ n, to: `${to.addr}:${to.port}` }), n),
     now: () => 0,
     innerMtu: o.innerMtu ?? 1400,
@@ -33,7 +42,7 @@ function rig(o: { innerMtu?: number; mss?: boolean; seqSoftLimit?: bigint } = {}
     clampMss: o.mss ? clampMss : undefined,
     log: silentLogger,
   });
-  return { dp, sad, tun, sends };
+  return { dp, sad, tun, tunWrites, sends };
 }
 
 const batchOf = (pkts: Uint8Array[]) => {
@@ -164,6 +173,26 @@ describe('datapath', () => {
     expect(dp.stats.linkLocal).toBe(1);
     expect(sad.counters.outbound.drops['no-policy']).toBe(0);
     expect(sends).toEqual([]);
+  });
+
+  it.skipIf(!hasNativeAead)(`writes what the native AEAD opened in the receive buffer to the TUN from there, at its offsets (no copy) ${NEEDS_NATIVE}`, () => {
+    const { dp, sad, tunWrites } = rig({ inPlaceAead: nativeAead });
+    const pIn = pair(() => gcm(), { a: ['203.0.113.0/24'], b: ['192.0.2.0/24'] });
+    sad.addInbound(pIn.in, 0);
+    const peer = new Sad();
+    const peerSpd = new Spd();
+    const peerOut = peer.addOutbound(pIn.out, 0);
+    peerSpd.add({ local: peerOut.localSelectors, remote: peerOut.remoteSelectors, action: 'protect', sa: peerOut });
+    const inner = [udpPacket('203.0.113.9', '192.0.2.7', 53, 4000, 20), udpPacket('203.0.113.9', '192.0.2.7', 53, 4001, 30)];
+    const esp = processOutbound(peerSpd, peer, inner, 0).esp;
+    const rx = new Uint8Array(4096); // the receive slab: packets at 100 and 1100
+    const views = esp.map((e, k) => (rx.set(e, 100 + k * 1000), rx.subarray(100 + k * 1000, 100 + k * 1000 + e.length)));
+    dp.inbound(views);
+    expect(tunWrites).toHaveLength(1);
+    expect(tunWrites[0].buf.buffer).toBe(rx.buffer);
+    const ctStart = 16; // SPI, sequence number, 8-octet IV (RFC 4106 §3)
+    expect(tunWrites[0].offsets).toEqual([100 + ctStart, 1100 + ctStart]);
+    expect(tunWrites[0].packets).toEqual(inner);
   });
 
   it('counts inbound garbage as drops and writes nothing to the TUN', () => {

@@ -1,0 +1,119 @@
+// Coalescing inner TCP segments into GSO super-packets for one TUN write each
+// (src/wire/gro-coalesce.ts): what a run is and where it ends, and that the super-packet is one
+// the kernel takes: vnet header, IP lengths and header checksum, the pseudo-header sum for
+// NEEDS_CSUM, PSH from the last segment, and the payload in order. Segments are made by the
+// segmenter from hand-made super-packets, so cutting and coalescing are checked against each other.
+import { describe, expect, it } from 'vitest';
+import { foldChecksum, onesComplementSum } from '../../src/wire/checksum.js';
+import { GroCoalescer } from '../../src/wire/gro-coalesce.js';
+import { GSO_TCPV4, GSO_TCPV6, gsoPlan, newVnetHdr, readVnetHdr, segmentedLength, VNET_F_NEEDS_CSUM, writeSegments } from '../../src/wire/gso-segment.js';
+import { ipToBytes } from '../../src/wire/selectors.js';
+import { udpPacket } from '../ipsec/helpers.js';
+
+const ACK = 0x10, PSH = 0x08, SYN = 0x02;
+
+function tcp(o: { v6?: boolean; payload: number; seq: number; flags?: number; sport?: number; ts?: number }): Uint8Array {
+  const ip = o.v6 ? 40 : 20;
+  const p = new Uint8Array(ip + 32 + o.payload);
+  if (o.v6) {
+    p.set([0x60, 0, 0, 0, (32 + o.payload) >> 8, (32 + o.payload) & 0xff, 6, 64], 0);
+    p.set(ipToBytes('2001:db8::1'), 8);
+    p.set(ipToBytes('2001:db8:1::9'), 24);
+  } else {
+    p.set([0x45, 0, p.length >> 8, p.length & 0xff, 0, 9, 0x40, 0, 64, 6], 0);
+    p.set(ipToBytes('203.0.113.129'), 12);
+    p.set(ipToBytes('203.0.113.1'), 16);
+  }
+  const t = ip;
+  p[t] = 0x14; // 5201 -> sport
+  p[t + 1] = 0x51;
+  p[t + 2] = (o.sport ?? 50000) >> 8;
+  p[t + 3] = (o.sport ?? 50000) & 0xff;
+  p.set([o.seq >>> 24, (o.seq >>> 16) & 0xff, (o.seq >>> 8) & 0xff, o.seq & 0xff], t + 4);
+  p.set([0, 0, 0x10, 0], t + 8); // ACK number
+  p[t + 12] = 0x80; // 32-octet header: NOP NOP timestamps
+  p[t + 13] = o.flags ?? ACK;
+  p[t + 14] = 0x01;
+  p.set([1, 1, 8, 10, 0, 0, 0, o.ts ?? 1, 0, 0, 0, 2], t + 20);
+  for (let i = 0; i < o.payload; i++) p[t + 32 + i] = (o.seq + i) & 0xff;
+  return p;
+}
+
+/** The segments the segmenter cuts a `payload`-octet super-packet into at `mss`. */
+function segmentsOf(v6: boolean, payload: number, mss: number, flags = ACK | PSH): Uint8Array[] {
+  const sup = tcp({ v6, payload, seq: 0xfffffff0, flags });
+  const hb = Uint8Array.from([VNET_F_NEEDS_CSUM, v6 ? GSO_TCPV6 : GSO_TCPV4, 0, 0, mss & 0xff, mss >> 8, v6 ? 40 : 20, 0, 16, 0]);
+  const h = readVnetHdr(hb, 0, newVnetHdr());
+  const plan = gsoPlan(h, sup)!;
+  const out = new Uint8Array(segmentedLength(plan, sup));
+  const offs = new Uint32Array(plan.segments), lens = new Uint32Array(plan.segments);
+  writeSegments(h, plan, sup, out, 0, offs, lens, 0);
+  return Array.from({ length: plan.segments }, (_, i) => out.slice(offs[i], offs[i] + lens[i]));
+}
+
+function coalesce(pkts: Uint8Array[]): { g: GroCoalescer; entries: Uint8Array[] } {
+  const buf = Buffer.concat(pkts);
+  const offs = new Uint32Array(pkts.length), lens = new Uint32Array(pkts.length);
+  let off = 0;
+  pkts.forEach((p, i) => ((offs[i] = off), (lens[i] = p.length), (off += p.length)));
+  const g = new GroCoalescer().coalesce(buf, offs, lens, pkts.length);
+  return { g, entries: Array.from({ length: g.count }, (_, i) => g.slab.slice(g.offsets[i], g.offsets[i] + g.lengths[i])) };
+}
+
+const le16 = (b: Uint8Array, p: number) => b[p] | (b[p + 1] << 8);
+const u16 = (b: Uint8Array, p: number) => (b[p] << 8) | b[p + 1];
+
+describe('GRO coalescing for TUN writes', () => {
+  for (const v6 of [false, true]) {
+    it(`IPv${v6 ? 6 : 4}: the segments of one run become one super-packet the kernel can take, payload intact`, () => {
+      const segs = segmentsOf(v6, 5 * 1300 + 77, 1300);
+      const { g, entries } = coalesce(segs);
+      expect(g.count).toBe(1);
+      expect(g.stats).toEqual({ superPackets: 1, coalesced: 6 });
+      const e = entries[0];
+      const ip = v6 ? 40 : 20;
+      // virtio_net_hdr: NEEDS_CSUM, TCPv4/6, hdr_len, gso_size, csum_start, csum_offset
+      expect([e[0], e[1], le16(e, 2), le16(e, 4), le16(e, 6), le16(e, 8)]).toEqual([VNET_F_NEEDS_CSUM, v6 ? GSO_TCPV6 : GSO_TCPV4, ip + 32, 1300, ip, 16]);
+      const p = e.subarray(10);
+      expect(p.length).toBe(ip + 32 + 5 * 1300 + 77);
+      if (v6) expect(u16(p, 4)).toBe(p.length - 40);
+      else {
+        expect(u16(p, 2)).toBe(p.length);
+        expect(foldChecksum(onesComplementSum(p, 0, 0, 20))).toBe(0xffff);
+      }
+      expect(p[ip + 13]).toBe(ACK | PSH); // PSH from the last segment
+      expect(p.subarray(ip + 4, ip + 8)).toEqual(segs[0].subarray(ip + 4, ip + 8)); // the first sequence number
+      const l4 = p.length - ip;
+      const pseudo = v6 ? onesComplementSum(p, 6 + l4, 8, 40) : onesComplementSum(p, 6 + l4, 12, 20);
+      expect(u16(p, ip + 16)).toBe(foldChecksum(pseudo)); // for the kernel to finish
+      expect(p.subarray(ip + 32)).toEqual(new Uint8Array(Buffer.concat(segs.map((s) => s.subarray(ip + 32)))));
+    });
+  }
+
+  it('ends a run at a gap in the sequence, another flow, a short or pushed segment, other options, and leaves SYNs and non-TCP alone', () => {
+    const s = (seq: number, extra: Partial<Parameters<typeof tcp>[0]> = {}) => tcp({ payload: 100, seq, ...extra });
+    const { g, entries } = coalesce([
+      s(0), s(100), s(200), // run 1: three
+      s(400), // gap: starts run 2
+      s(500, { sport: 1 }), // another flow
+      s(600, { sport: 1, ts: 2 }), // other timestamps: not the same run
+      tcp({ payload: 50, seq: 700, sport: 1, ts: 2 }), s(750, { sport: 1, ts: 2 }), // short segment ends the run after it
+      s(0, { flags: ACK | PSH, sport: 2 }), s(100, { sport: 2 }), // pushed: the run ends with it
+      s(0, { flags: SYN, sport: 3 }), // SYN alone
+      udpPacket('203.0.113.129', '203.0.113.1', 1, 2, 100), // not TCP
+    ]);
+    expect([...g.lengths.subarray(0, g.count)].map((l) => l - 10)).toEqual([
+      52 + 300, 152, 152, 152 + 50, 152, 152, 152, 152, 128,
+    ]);
+    expect(entries.map((e) => e[1])).toEqual([GSO_TCPV4, 0, 0, GSO_TCPV4, 0, 0, 0, 0, 0]);
+    expect(entries[1].subarray(0, 10)).toEqual(new Uint8Array(10)); // alone: a zero header
+    expect(g.stats).toEqual({ superPackets: 2, coalesced: 5 });
+  });
+
+  it('a run stops short of 64 KB', () => {
+    const segs = Array.from({ length: 60 }, (_, i) => tcp({ payload: 1400, seq: i * 1400 }));
+    const { entries } = coalesce(segs);
+    expect(entries.length).toBe(2);
+    expect(entries.every((e) => e.length - 10 <= 65535)).toBe(true);
+  });
+});
