@@ -1,0 +1,90 @@
+// EAP in IKE_AUTH (RFC 7296 §2.16) between two tsvpn IKE SAs in memory: the gateway proves
+// itself with a certificate, the client with EAP-Identity + EAP-MSCHAPv2; both AUTH payloads are
+// then keyed with the MSK, and the Child SA and virtual IP come with the last exchange.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AddressPool } from '../../src/ike/address-pool.js';
+import type { LocalAuth, RemoteAuth } from '../../src/ike/config.js';
+import { parseSelector } from '../../src/wire/selectors.js';
+import { events, failures, installs, Pair, type SideOptions } from './helpers/pair.js';
+import { makePki, type Pki } from './helpers/pki.js';
+
+let pki: Pki;
+let gwAuth: LocalAuth;
+let trust: RemoteAuth;
+beforeAll(() => {
+  pki = makePki();
+  const ca = pki.ca('ca');
+  const gw = pki.leaf('ca', 'ecdsa', 'gw.example');
+  gwAuth = { method: 'pubkey', key: gw.key, certChain: [gw.cert] };
+  trust = { method: 'pubkey', trustAnchors: [ca] };
+});
+afterAll(() => pki.cleanup());
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const users = () => new Map([['alice', utf8('alice-Secret-1')], ['bob', utf8('bob-Secret-2')]]);
+const client = (user: string, password: string, seed = 1): SideOptions => ({
+  id: '198.51.100.1', remoteId: 'gw.example', localTs: ['0.0.0.0/0'], remoteTs: ['10.2.0.0/16'], seed, requestVips: [4],
+  localAuth: { method: 'eap-mschapv2', eapId: user, password: utf8(password) }, remoteAuth: trust,
+});
+const gateway = (pool: AddressPool): SideOptions => ({
+  id: 'gw.example', remoteId: '%any', localTs: ['10.2.0.0/16'], remoteTs: ['10.3.0.0/24'], seed: 2, pools: [pool],
+  localAuth: gwAuth, remoteAuth: { method: 'eap-mschapv2', users: users() },
+});
+const pool = () => new AddressPool('rw', '10.3.0.0/29', parseSelector('10.3.0.0/29'), ['10.2.0.53'], true);
+
+describe('EAP-MSCHAPv2 in IKE_AUTH (tsvpn to tsvpn)', () => {
+  it('the right password: both ends established, the user is the peer identity, a virtual IP and the Child SA', () => {
+    const p = new Pair(client('alice', 'alice-Secret-1'), gateway(pool()));
+    p.establish();
+    expect(failures([...p.iEffects, ...p.rEffects])).toEqual([]);
+    expect([p.initiator.state, p.responder!.state]).toEqual(['ESTABLISHED', 'ESTABLISHED']);
+    expect(events(p.rEffects)).toContainEqual({ type: 'eap', method: 'EAP-MSCHAPv2', user: 'alice', result: 'success' });
+    expect(events(p.iEffects)).toContainEqual({ type: 'eap', method: 'EAP-MSCHAPv2', user: 'alice', result: 'success' });
+    expect(events(p.rEffects).find((e) => e.type === 'ike-established')).toMatchObject({ remoteId: 'alice' });
+    expect(events(p.iEffects).find((e) => e.type === 'ike-established')).toMatchObject({ remoteId: 'gw.example' });
+    expect(events(p.iEffects)).toContainEqual({ type: 'virtual-ip-received', addresses: ['10.3.0.1'], dns: ['10.2.0.53'] });
+    const [i] = installs(p.iEffects);
+    const [r] = installs(p.rEffects);
+    expect([i.localTs, i.remoteTs, r.localTs, r.remoteTs]).toEqual([['10.3.0.1'], ['10.2.0.0/16'], ['10.2.0.0/16'], ['10.3.0.1']]);
+    // IKE_SA_INIT, then IKE_AUTH: the first, Identity, Challenge/Response, Success/ack, AUTH with the MSK: 5 requests
+    expect(p.iEffects.filter((e) => e.type === 'send').length).toBe(6);
+  });
+
+  it('a wrong password: F3 on both ends naming EAP-MSCHAPv2 and its result, never the password; no SA', () => {
+    const p = new Pair(client('alice', 'not-her-password'), gateway(pool()));
+    p.establish();
+    const [gw] = failures(p.rEffects);
+    expect(gw).toMatchObject({ row: 'F3', message: expect.stringContaining('EAP-MSCHAPv2: user alice: wrong password'), evidence: { check: 'eap', eap: { method: 'EAP-MSCHAPv2', user: 'alice', result: 'user alice: wrong password' } } });
+    const [cl] = failures(p.iEffects);
+    expect(cl).toMatchObject({ row: 'F3', message: expect.stringContaining('EAP-MSCHAPv2 failure E=691 from the gateway'), evidence: { check: 'eap', eap: { method: 'EAP-MSCHAPv2', user: 'alice' } } });
+    const all = JSON.stringify([...p.iEffects, ...p.rEffects].filter((e) => e.type === 'event'));
+    expect(all).not.toContain('not-her-password');
+    expect(all).not.toContain('alice-Secret-1');
+    expect([p.initiator.state, p.responder?.state ?? 'FAILED']).toEqual(['FAILED', 'FAILED']);
+    expect([...installs(p.iEffects), ...installs(p.rEffects)]).toEqual([]);
+  });
+
+  it('an unknown user: the gateway says so, the client sees E=691', () => {
+    const p = new Pair(client('mallory', 'whatever'), gateway(pool()));
+    p.establish();
+    expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F3', evidence: { eap: { result: 'user mallory: unknown user' } } });
+    expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', message: expect.stringContaining('E=691') });
+  });
+
+  it('two users at once get distinct addresses from one pool', () => {
+    const rw = pool();
+    const a = new Pair(client('alice', 'alice-Secret-1', 1), gateway(rw));
+    const b = new Pair(client('bob', 'bob-Secret-2', 3), gateway(rw));
+    a.establish();
+    b.establish();
+    expect([a.responder!.leasedVips, b.responder!.leasedVips]).toEqual([['10.3.0.1'], ['10.3.0.2']]);
+  });
+
+  it('a client that asks for EAP meets a gateway that does not use it: F3 with what is missing', () => {
+    const g = { ...gateway(pool()), remoteAuth: trust };
+    const p = new Pair(client('alice', 'alice-Secret-1'), g);
+    p.establish();
+    expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F3', message: expect.stringContaining('no AUTH payload (the peer asks for EAP') });
+    expect(p.initiator.state).toBe('FAILED');
+  });
+});
