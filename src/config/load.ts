@@ -138,6 +138,8 @@ export interface PeerOutline {
   remoteTs?: TrafficSelector[];
   /** a gateway connection's pools: its peers' selectors are their own leased addresses */
   pools?: string[];
+  /** remote.auth "eap-mschapv2": its peers send no AUTH in their first IKE_AUTH (RFC 7296 §2.16) */
+  remoteEap?: boolean;
 }
 
 /**
@@ -212,6 +214,7 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     localPort: j.local.port ?? DEFAULTS.port,
     remoteAddr,
     remoteId,
+    ...(j.remote.auth === 'eap-mschapv2' ? { remoteEap: true } : {}),
     ...(localTs.length === localTexts.length ? { localTs } : {}),
     ...(remoteTs.length === j.remote.ts.length ? { remoteTs } : {}),
   };

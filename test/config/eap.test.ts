@@ -41,6 +41,15 @@ const gateway = (): Json => ({
       pools: ['rw'],
       start: 'wait',
     },
+    // the same addresses and %any, told apart by EAP (a request without AUTH) or not
+    cert: {
+      local: { addr: '198.51.100.2', id: 'gw.example', auth: 'pubkey', cert: 'leaf0.pem', key: 'leaf0.key', ts: ['10.2.0.0/16'] },
+      remote: { addr: '%any', id: '%any', auth: 'pubkey', ca: 'ca.pem', ts: ['10.3.0.0/24'] },
+      ike: { proposals: ['aes256gcm16-prfsha256-x25519'] },
+      child: { proposals: ['aes256gcm16'] },
+      pools: ['rw'],
+      start: 'wait',
+    },
   },
   pools: { rw: { addrs: '10.3.0.0/29' } },
   secrets: { eap: { alice: 'alice-Password-1', bob: { file: 'bob.pw' }, carol: { env: 'CAROL_PW' } } },
@@ -69,8 +78,9 @@ describe('EAP-MSCHAPv2 configuration', () => {
     expect(a.password.every((b) => b === 0)).toBe(true);
   });
 
-  it('a gateway: users from secrets.eap inline, in a file and in the environment, each connection with its own copy', () => {
+  it('a gateway: users from secrets.eap inline, in a file and in the environment; an EAP and a certificate connection on %any side by side', () => {
     const g = parseConfig(gateway(), pki.dir, { CAROL_PW: 'carol-Password-3' });
+    expect(g.connections.map((c) => [c.name, c.remote.auth.method])).toEqual([['rw', 'eap-mschapv2'], ['cert', 'pubkey']]);
     const r = g.connections[0].remote.auth;
     expect(r.method).toBe('eap-mschapv2');
     const users = (r as { users: ReadonlyMap<string, Uint8Array> }).users;
