@@ -129,6 +129,8 @@ export interface EapResponderState {
   idi: IdPayload;
   /** The first request's SA, TSi, TSr and CP: the Child SA and virtual IP come with the last exchange. */
   request: Payload[];
+  /** The method refused the peer (F3 reported); only its end is to come. */
+  rejected?: boolean;
   /** EAP succeeded: the MSK that keys both AUTH payloads, and the user it proved. */
   msk?: Uint8Array;
   user?: string;

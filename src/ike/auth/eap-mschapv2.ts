@@ -10,7 +10,8 @@ import { decodeEap, decodeMsChapV2, EAP_TYPE_NAMES, EapCode, EapType, encodeEap,
 import type { EapUsers } from '../config.js';
 
 export type EapStep =
-  | { kind: 'send'; packet: Uint8Array }
+  /** `rejected`: the authenticator's Failure packet, sent before the end (the peer may answer it or give up) */
+  | { kind: 'send'; packet: Uint8Array; rejected?: { detail: string; user: string } }
   | { kind: 'success'; packet?: Uint8Array; msk: Uint8Array; user: string }
   | { kind: 'failure'; packet?: Uint8Array; detail: string; user?: string };
 
@@ -130,7 +131,7 @@ export class MsChapV2Server {
     this.id = (this.id + 1) & 0xff;
     const message = `E=${MSCHAPV2_AUTH_FAILURE} R=0 C=${'0'.repeat(32)} V=3 M=Authentication failed`;
     const data = encodeMsChapV2({ op: MsChapV2Op.FAILURE, msId, message });
-    return { kind: 'send', packet: encodeEap({ code: EapCode.REQUEST, id: this.id, type: EapType.MSCHAPV2, data }) };
+    return { kind: 'send', packet: encodeEap({ code: EapCode.REQUEST, id: this.id, type: EapType.MSCHAPV2, data }), rejected: { detail, user: this.user } };
   }
 
   private fail(detail: string): EapStep {

@@ -61,9 +61,16 @@ export class EapResponder implements Task {
     const eap = first(m.payloads, 'EAP');
     if (!eap) return this.fail(ctx, out, 'the initiator sent no EAP payload while EAP was in progress', undefined);
     const step = st.server.receive(eap.data);
-    if (step.kind === 'send') return { response: [eapPayload(step.packet)] };
+    if (step.kind === 'send') {
+      // reported when the method refuses the peer: strongSwan answers our Failure with AUTHENTICATION_FAILED, not EAP
+      if (step.rejected) {
+        eapFailure(out, 'authentication of the initiator failed', step.rejected.detail, step.rejected.user, ctx.cfg.remoteId);
+        st.rejected = true;
+      }
+      return { response: [eapPayload(step.packet)] };
+    }
     if (step.kind === 'failure') {
-      eapFailure(out, 'authentication of the initiator failed', step.detail, step.user, ctx.cfg.remoteId);
+      if (!st.rejected) eapFailure(out, 'authentication of the initiator failed', step.detail, step.user, ctx.cfg.remoteId);
       ctx.eap = undefined;
       return { response: [eapPayload(step.packet!)], end: { to: 'FAILED', reason: 'failed' } };
     }
