@@ -277,3 +277,10 @@ export function libipsecUnknownSpiDrops(log: string, spi: string): number {
   }
   return n;
 }
+
+/** The virtual IPs charon got for its ESTABLISHED IKE SA (`swanctl --list-sas`: local-vips). */
+export function localVips(c: Strongswan): string[] {
+  const sa = c.listSas().find((s) => s.state === 'ESTABLISHED');
+  const v = sa?.raw['local-vips'];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}

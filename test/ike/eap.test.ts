@@ -87,4 +87,16 @@ describe('EAP-MSCHAPv2 in IKE_AUTH (tsvpn to tsvpn)', () => {
     expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F3', message: expect.stringContaining('no AUTH payload (the peer asks for EAP') });
     expect(p.initiator.state).toBe('FAILED');
   });
+
+  it('a client that goes quiet in the middle of EAP: the gateway drops the half-open SA after 30 s from the last round', () => {
+    // deliver IKE_SA_INIT, the first IKE_AUTH and the EAP-Identity round; then the client is gone
+    const p = new Pair(client('alice', 'alice-Secret-1'), gateway(pool()), (m) => (m.from === 'i' && m.index >= 6 ? 'drop' : 'deliver'));
+    p.establish();
+    expect(p.responder!.state).toBe('CONNECTING');
+    const deadline = p.dispatcher.pollTimeout()!;
+    expect(deadline - p.now).toBeLessThanOrEqual(30_000);
+    p.now = deadline;
+    p.run(p.dispatcher.handleTimeout(p.now), 'r');
+    expect(events(p.rEffects)).toContainEqual(expect.objectContaining({ type: 'ike-deleted', reason: 'half-open-timeout' }));
+  });
 });

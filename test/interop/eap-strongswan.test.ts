@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createBridgeLab, createClientGatewayLab, type BridgeLab, type ClientGatewayLab } from '../../interop/lab/bridge.js';
 import { createCa, hostIds, issueHost, pkiSupport } from '../../interop/lab/pki.js';
-import { hasInstalled, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
+import { hasInstalled, localVips, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
 import { swanctlConf } from '../../interop/lab/swanctl-conf.js';
 import { startTsvpn, tsvpnInstalled, type Tsvpn } from '../../interop/lab/tsvpn.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
@@ -33,11 +33,6 @@ const EAP_PLUGINS = ['eap-identity', 'eap-mschapv2']; // package libcharon-extau
 const USERS: Record<string, string> = { alice: 'alice-Password-1', bob: 'bob-Password-2', carol: 'carol-Password-3' };
 
 const tail = (text: string, n: number) => text.split('\n').slice(-n).join('\n');
-const localVips = (c: Strongswan): string[] => {
-  const sa = c.listSas().find((s) => s.state === 'ESTABLISHED');
-  const v = sa?.raw['local-vips'];
-  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
-};
 const CHILD_TS = { name: CHILD, espProposals: ['aes256gcm16'] };
 
 describe.skipIf(!ok)(`strongSwan road warriors with EAP-MSCHAPv2 and a certificate at a tsvpn gateway ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createBridgeLab, createClientGatewayLab, type BridgeLab, type ClientGatewayLab } from '../../interop/lab/bridge.js';
-import { hasInstalled, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
+import { hasInstalled, localVips, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
 import { swanctlConf } from '../../interop/lab/swanctl-conf.js';
 import { until } from '../../interop/lab/wait.js';
 import { fetchStatus } from '../../src/cli/control-client.js';
@@ -70,11 +70,6 @@ const charonConf = (i: number) =>
   });
 
 const tail = (text: string, n: number) => text.split('\n').slice(-n).join('\n');
-const localVips = (c: Strongswan): string[] => {
-  const sa = c.listSas().find((s) => s.state === 'ESTABLISHED');
-  const v = sa?.raw['local-vips'];
-  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
-};
 
 describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtual IPs ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvpn-vips-'));
