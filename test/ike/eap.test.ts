@@ -71,6 +71,13 @@ describe('EAP-MSCHAPv2 in IKE_AUTH (tsvpn to tsvpn)', () => {
     expect(failures(p.iEffects)[0]).toMatchObject({ row: 'F3', message: expect.stringContaining('E=691') });
   });
 
+  it('a user name with a line break is shown escaped: no forged log line', () => {
+    const p = new Pair(client('x\nF3: forged', 'whatever'), gateway(pool()));
+    p.establish();
+    expect(failures(p.rEffects)[0]).toMatchObject({ row: 'F3', evidence: { eap: { result: 'user x\\nF3: forged: unknown user' } } });
+    expect(failures(p.rEffects)[0].message).not.toContain('\n');
+  });
+
   it('two users at once get distinct addresses from one pool', () => {
     const rw = pool();
     const a = new Pair(client('alice', 'alice-Secret-1', 1), gateway(rw));

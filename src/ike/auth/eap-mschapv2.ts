@@ -21,6 +21,10 @@ export const MSCHAPV2_AUTH_FAILURE = 691;
 const SUCCESS_MESSAGE = 'Welcome to tsvpn';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+// Implementation choice: how much of a user name an unauthenticated peer sent goes into a message
+const SHOWN_NAME_MAX = 64;
+/** A user name as messages show it: any peer can send one, so no control characters (log lines) and not too long. */
+const shown = (name: string): string => JSON.stringify(name.length > SHOWN_NAME_MAX ? `${name.slice(0, SHOWN_NAME_MAX)}…` : name).slice(1, -1);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** RFC 2759 §4: the user name in the challenge hash is the Name without a "DOMAIN\" prefix. */
@@ -104,11 +108,11 @@ export class MsChapV2Server {
 
   private check(peerChallenge: Uint8Array, ntResp: Uint8Array, name: Uint8Array): EapStep {
     const password = this.users.get(this.user);
-    if (!password) return this.reject(`user ${this.user}: unknown user`);
+    if (!password) return this.reject(`user ${shown(this.user)}: unknown user`);
     const input: MsChapV2Input = { authChallenge: this.challenge, peerChallenge, userName: withoutDomain(name), passwordHash: ntPasswordHash(password) };
     const expected = ntResponse(input);
     try {
-      if (!equalSecret(expected, ntResp)) return this.reject(`user ${this.user}: wrong password`);
+      if (!equalSecret(expected, ntResp)) return this.reject(`user ${shown(this.user)}: wrong password`);
       this.msk = msChapV2Msk(input.passwordHash, ntResp);
       const s = authenticatorResponse(input, ntResp);
       const message = `${authenticatorResponseText(s)} M=${SUCCESS_MESSAGE}`;
@@ -131,13 +135,13 @@ export class MsChapV2Server {
     this.id = (this.id + 1) & 0xff;
     const message = `E=${MSCHAPV2_AUTH_FAILURE} R=0 C=${'0'.repeat(32)} V=3 M=Authentication failed`;
     const data = encodeMsChapV2({ op: MsChapV2Op.FAILURE, msId, message });
-    return { kind: 'send', packet: encodeEap({ code: EapCode.REQUEST, id: this.id, type: EapType.MSCHAPV2, data }), rejected: { detail, user: this.user } };
+    return { kind: 'send', packet: encodeEap({ code: EapCode.REQUEST, id: this.id, type: EapType.MSCHAPV2, data }), rejected: { detail, user: shown(this.user) } };
   }
 
   private fail(detail: string): EapStep {
     this.state = 'done';
     this.dispose();
-    return { kind: 'failure', packet: this.final(EapCode.FAILURE), detail, ...(this.user ? { user: this.user } : {}) };
+    return { kind: 'failure', packet: this.final(EapCode.FAILURE), detail, ...(this.user ? { user: shown(this.user) } : {}) };
   }
 
   private final(code: typeof EapCode.SUCCESS | typeof EapCode.FAILURE): Uint8Array {
