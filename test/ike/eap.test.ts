@@ -5,6 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AddressPool } from '../../src/ike/address-pool.js';
 import type { LocalAuth, RemoteAuth } from '../../src/ike/config.js';
 import { parseSelector } from '../../src/wire/selectors.js';
+import fc from 'fast-check';
+import { MsChapV2Peer, MsChapV2Server } from '../../src/ike/auth/eap-mschapv2.js';
+import { encodeEap } from '../../src/wire/eap.js';
+import { seededRandom } from './helpers/random.js';
 import { events, failures, installs, Pair, type SideOptions } from './helpers/pair.js';
 import { makePki, type Pki } from './helpers/pki.js';
 
@@ -105,5 +109,20 @@ describe('EAP-MSCHAPv2 in IKE_AUTH (tsvpn to tsvpn)', () => {
     p.now = deadline;
     p.run(p.dispatcher.handleTimeout(p.now), 'r');
     expect(events(p.rEffects)).toContainEqual(expect.objectContaining({ type: 'ike-deleted', reason: 'half-open-timeout' }));
+  });
+
+  it('both ends of the method take any bytes from the other without throwing, and never succeed on them', () => {
+    const identity = (id: number) => encodeEap({ code: 2, id, type: 1, data: utf8('alice') });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.uint8Array({ maxLength: 80 }), fc.boolean(), (a, b, afterIdentity) => {
+        const server = new MsChapV2Server(users(), seededRandom(7), 'gw.example');
+        const first = server.start();
+        if (afterIdentity) server.receive(identity(first[1]!));
+        for (const x of [a, b]) expect(server.receive(x).kind).not.toBe('success');
+        const peer = new MsChapV2Peer('alice', utf8('alice-Secret-1'), seededRandom(8));
+        for (const x of [a, b]) expect(peer.receive(x).kind).not.toBe('success');
+      }),
+      { seed: 14, numRuns: 2000 },
+    );
   });
 });
