@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { MsChapV2Peer, MsChapV2Server } from '../../src/ike/auth/eap-mschapv2.js';
 import { encodeEap } from '../../src/wire/eap.js';
 import { seededRandom } from './helpers/random.js';
-import { events, failures, installs, Pair, type SideOptions } from './helpers/pair.js';
+import { config, events, failures, installs, I_ADDR, Pair, R_ADDR, sends, type SideOptions } from './helpers/pair.js';
+import { decodeMessage } from '../../src/wire/message.js';
 import { makePki, type Pki } from './helpers/pki.js';
 
 let pki: Pki;
@@ -89,6 +90,23 @@ describe('EAP-MSCHAPv2 in IKE_AUTH (tsvpn to tsvpn)', () => {
     a.establish();
     b.establish();
     expect([a.responder!.leasedVips, b.responder!.leasedVips]).toEqual([['10.3.0.1'], ['10.3.0.2']]);
+  });
+
+  it('a gateway with an EAP and a certificate connection on one path: each client gets its own, and the certificate client is asked for its certificate', () => {
+    const rw = pool();
+    const certConn = { ...config({ ...gateway(rw), localAuth: gwAuth, remoteAuth: trust }, R_ADDR, I_ADDR), name: 'cert', remoteAddrAny: true };
+    const eap = new Pair(client('alice', 'alice-Secret-1'), gateway(rw), undefined, undefined, [certConn]);
+    eap.establish();
+    expect([eap.initiator.state, eap.responder?.name]).toEqual(['ESTABLISHED', 'test']);
+    const leaf = pki.leaf('ca', 'ecdsa', 'rw3.example');
+    const certClient: SideOptions = { ...client('-', '-', 5), id: 'rw3.example', localAuth: { method: 'pubkey', key: leaf.key, certChain: [leaf.cert] } };
+    const cert = new Pair(certClient, gateway(rw), undefined, undefined, [certConn]);
+    cert.establish();
+    expect(failures([...cert.iEffects, ...cert.rEffects])).toEqual([]);
+    expect([cert.initiator.state, cert.responder?.name, cert.responder?.leasedVips]).toEqual(['ESTABLISHED', 'cert', ['10.3.0.2']]);
+    // RFC 7296 §3.7: the IKE_SA_INIT response asks for certificates although the first candidate takes EAP
+    const initResponse = decodeMessage(sends(cert.rEffects)[0]!);
+    expect(initResponse.payloads.map((x) => x.kind)).toContain('CERTREQ');
   });
 
   it('a client that asks for EAP meets a gateway that does not use it: F3 with what is missing', () => {
