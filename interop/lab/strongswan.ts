@@ -56,6 +56,8 @@ export interface StrongswanOptions {
   espLogLevel?: number;
   /** Extra lines inside `charon { }` of strongswan.conf (e.g. "retransmit_tries = 2"). */
   charonConf?: string;
+  /** Plugins to load besides CHARON_PLUGINS (e.g. ["eap-identity", "eap-mschapv2"], package libcharon-extauth-plugins). */
+  plugins?: string[];
   /** Keep the instance directory after stop() (debugging). */
   keep?: boolean;
   /** Milliseconds to wait for the vici socket (default 10000). */
@@ -96,11 +98,11 @@ export interface Strongswan {
   stop(): Promise<void>;
 }
 
-function strongswanConf(dir: string, level: number, extra: string, espLevel: number): string {
+function strongswanConf(dir: string, level: number, extra: string, espLevel: number, plugins: string[]): string {
   return `# private strongswan.conf of one lab instance (interop/lab/strongswan.ts)
 charon {
   load_modular = no
-  load = ${CHARON_PLUGINS}
+  load = ${[CHARON_PLUGINS, ...plugins].join(' ')}
   install_virtual_ip = no
   ${extra}
   plugins {
@@ -147,7 +149,7 @@ export async function startStrongswan(o: StrongswanOptions): Promise<Strongswan>
   const dir = mkdtempSync(join(tmpdir(), `tsvpn-ss-${o.name}-`));
   const vici = `unix://${dir}/charon.vici`;
   const swanctlDir = join(dir, 'swanctl');
-  writeFileSync(join(dir, 'strongswan.conf'), strongswanConf(dir, o.charonLogLevel ?? 2, o.charonConf ?? '', o.espLogLevel ?? 1));
+  writeFileSync(join(dir, 'strongswan.conf'), strongswanConf(dir, o.charonLogLevel ?? 2, o.charonConf ?? '', o.espLogLevel ?? 1, o.plugins ?? []));
   writeFiles(swanctlDir, o.files);
   writeFileSync(join(dir, 'charon.log'), '');
 
@@ -274,4 +276,11 @@ export function libipsecUnknownSpiDrops(log: string, spi: string): number {
     else if (m[2].includes('does not belong to an installed SA') && lastSpi.get(m[1]) === want) n++;
   }
   return n;
+}
+
+/** The virtual IPs charon got for its ESTABLISHED IKE SA (`swanctl --list-sas`: local-vips). */
+export function localVips(c: Strongswan): string[] {
+  const sa = c.listSas().find((s) => s.state === 'ESTABLISHED');
+  const v = sa?.raw['local-vips'];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }

@@ -9,8 +9,8 @@ export interface SwanctlConn {
   localPort?: number; // `local_port` (default 500)
   remotePort?: number; // `remote_port` (default 500)
   proposals: string[]; // IKE proposals, strongSwan preference order
-  local: { auth: 'psk' | 'pubkey'; id: string; certs?: string[] /* file names in x509/ */ };
-  remote: { auth: 'psk' | 'pubkey'; id: string; cacerts?: string[] /* file names in x509ca/ */ };
+  local: { auth: 'psk' | 'pubkey' | 'eap-mschapv2'; id: string; certs?: string[] /* file names in x509/ */; eapId?: string /* `eap_id` */ };
+  remote: { auth: 'psk' | 'pubkey' | 'eap-mschapv2'; id: string; cacerts?: string[] /* file names in x509ca/ */; eapId?: string /* `eap_id`, %any: ask with EAP-Identity */ };
   child: {
     name: string;
     localTs: string[];
@@ -46,6 +46,8 @@ export interface SwanctlConn {
   pools?: Record<string, { addrs: string; dns?: string[] }>;
   /** PSK secret; written as one secrets.ike entry binding both ids. */
   psk?: string;
+  /** EAP users and their passwords; written as secrets.eap-<user> entries. */
+  eap?: Record<string, string>;
 }
 
 /** Quote a value for swanctl.conf (DNs contain ',' and '='). */
@@ -79,11 +81,13 @@ export function swanctlConf(c: SwanctlConn): string {
   ind(3, `auth = ${c.local.auth}`);
   ind(3, `id = ${q(c.local.id)}`);
   if (c.local.certs?.length) ind(3, `certs = ${listOf(c.local.certs)}`);
+  if (c.local.eapId) ind(3, `eap_id = ${q(c.local.eapId)}`);
   ind(2, '}');
   ind(2, 'remote {');
   ind(3, `auth = ${c.remote.auth}`);
   ind(3, `id = ${q(c.remote.id)}`);
   if (c.remote.cacerts?.length) ind(3, `cacerts = ${listOf(c.remote.cacerts)}`);
+  if (c.remote.eapId) ind(3, `eap_id = ${q(c.remote.eapId)}`);
   ind(2, '}');
   ind(2, 'children {');
   ind(3, `${c.child.name} {`);
@@ -109,13 +113,21 @@ export function swanctlConf(c: SwanctlConn): string {
     }
     ind(0, '}');
   }
-  if (c.psk !== undefined) {
+  if (c.psk !== undefined || c.eap) {
     ind(0, 'secrets {');
-    ind(1, `ike-${c.name} {`);
-    ind(2, `id-local = ${q(c.local.id)}`);
-    ind(2, `id-remote = ${q(c.remote.id)}`);
-    ind(2, `secret = ${JSON.stringify(c.psk)}`);
-    ind(1, '}');
+    if (c.psk !== undefined) {
+      ind(1, `ike-${c.name} {`);
+      ind(2, `id-local = ${q(c.local.id)}`);
+      ind(2, `id-remote = ${q(c.remote.id)}`);
+      ind(2, `secret = ${JSON.stringify(c.psk)}`);
+      ind(1, '}');
+    }
+    for (const [user, secret] of Object.entries(c.eap ?? {})) {
+      ind(1, `eap-${user} {`);
+      ind(2, `id = ${q(user)}`);
+      ind(2, `secret = ${JSON.stringify(secret)}`);
+      ind(1, '}');
+    }
     ind(0, '}');
   }
   return `${lines.join('\n')}\n`;

@@ -51,13 +51,14 @@ function sameIdentity(a: string, b: string): boolean {
 /**
  * A responder picks the connection by local and remote address, then by the initiator's IDi
  * (RFC 7296 §2.15: the responder learns who the peer claims to be only from IDi). Two
- * connections equal in all three can never be told apart.
+ * connections equal in all three can never be told apart, unless one takes EAP and the other
+ * not (RFC 7296 §2.16: a peer that asks for EAP sends no AUTH; ike-auth.ts picks by that first).
  */
 function checkAmbiguous(a: Placed<PeerOutline>, b: Placed<PeerOutline>, probs: Problems): void {
   const [x, y] = [a.of, b.of];
   if (x.localAddr === undefined || x.remoteAddr === undefined || x.remoteId === undefined) return;
   if (x.localAddr !== y.localAddr || x.remoteAddr !== y.remoteAddr || y.remoteId === undefined) return;
-  if (!sameIdentity(x.remoteId, y.remoteId)) return;
+  if (!sameIdentity(x.remoteId, y.remoteId) || !!x.remoteEap !== !!y.remoteEap) return;
   probs.push({
     path: `${b.path}/remote/id`,
     expected:

@@ -42,13 +42,23 @@ export function checkFileSafety(json: unknown, file: string, baseDir: string): F
   for (const [at, o] of owners) {
     if (typeof o.psk === 'string') inlineSecret = true;
     if (isObject(o.psk) && typeof o.psk.file === 'string') secretFile(resolve(baseDir, o.psk.file), `${at}/psk/file`, 'the PSK', out);
+    if (typeof o.eapPassword === 'string') inlineSecret = true;
+    if (isObject(o.eapPassword) && typeof o.eapPassword.file === 'string') secretFile(resolve(baseDir, o.eapPassword.file), `${at}/eapPassword/file`, 'the EAP password', out);
     const local = o.local;
     if (isObject(local) && typeof local.key === 'string') secretFile(resolve(baseDir, local.key), `${at}/local/key`, 'the private key', out);
+  }
+  // a gateway's EAP users: user name -> password, inline or in a file
+  const eap = gateway && isObject(json.secrets) ? json.secrets.eap : undefined;
+  if (isObject(eap)) {
+    for (const [user, pw] of Object.entries(eap)) {
+      if (typeof pw === 'string') inlineSecret = true;
+      if (isObject(pw) && typeof pw.file === 'string') secretFile(resolve(baseDir, pw.file), `/secrets/eap${pointer(user)}/file`, 'an EAP password', out);
+    }
   }
   const abs = resolve(file);
   const mode = modeOf(abs);
   if (mode !== undefined && mode & 0o002) out.problems.push({ path: '', expected: `${abs} is writable by every user of this host: anyone could redirect the tunnel (chmod o-w ${abs})` });
-  else if (mode !== undefined && inlineSecret && mode & 0o044) out.warnings.push({ path: '', expected: `${abs} holds a PSK and is readable by ${mode & 0o004 ? 'every user' : 'its group'} (chmod 600 ${abs}, or move the PSK to a file or an environment variable)` });
+  else if (mode !== undefined && inlineSecret && mode & 0o044) out.warnings.push({ path: '', expected: `${abs} holds a PSK or password and is readable by ${mode & 0o004 ? 'every user' : 'its group'} (chmod 600 ${abs}, or move the secret to a file or an environment variable)` });
 
   return out;
 }

@@ -21,6 +21,7 @@ interface GatewayJson {
   tun?: TunJson;
   connections: Record<string, PeerBodyJson & { pools?: string[] }>;
   pools?: Record<string, { addrs: string; dns?: string[] }>;
+  /** named PSKs, and `eap`: the EAP users (user name -> password) */
   secrets?: Record<string, { psk: Exclude<PskJson, { secret: string }> }>;
 }
 
@@ -70,7 +71,10 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
   const name = gatewayName(j, file, refused('/name'), probs);
   const tun = tunOf(refused('/tun') ? undefined : j.tun, name ?? 'gateway'); // without a name the file is refused anyway
   const pools = readPools(entries(j.pools, '/pools', refused), probs);
-  const secrets = readSecrets(entries(j.secrets, '/secrets', refused), baseDir, env, probs);
+  const secrets = readSecrets(entries(j.secrets, '/secrets', refused).filter(([n]) => n !== 'eap'), baseDir, env, probs);
+  const users = readEapUsers(refused('/secrets/eap') ? undefined : (j.secrets?.eap as Record<string, Exclude<PskJson, { secret: string }>> | undefined), baseDir, env, probs);
+  // each connection owns (and may zero) its copies
+  const eapUsers = users && (() => new Map([...users].map(([u, pw]) => [u, redacted(new Uint8Array(pw))])));
   const secretNames = [...secrets.keys()];
   const secret = (n: string) => {
     const s = secrets.get(n);
@@ -86,7 +90,7 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
       continue;
     }
     const own: Problems = [];
-    const { config, outline } = resolvePeer(body, { name: key, tun, baseDir, env, secret, secretNames }, own);
+    const { config, outline } = resolvePeer(body, { name: key, tun, baseDir, env, secret, secretNames, ...(eapUsers ? { eapUsers } : {}) }, own);
     (body.pools ?? []).forEach((pool, i) => {
       const p = pools.get(pool);
       if (!p) own.push({ path: `/pools/${i}`, expected: `names pool ${JSON.stringify(pool)}, which /pools does not define (${known(pools.keys())})` });
@@ -101,8 +105,9 @@ export function parseConfig(json: unknown, baseDir: string, env: NodeJS.ProcessE
   checkTunMtu(tun.mtu, outlines.map((o) => ({ path: o.path, carriesV6: carriesV6(o.of) })), probs);
 
   for (const s of secrets.values()) if (s !== 'failed') s.fill(0); // the connections hold their own copies
+  for (const pw of users?.values() ?? []) pw.fill(0);
   if (probs.length > 0 || !complete || name === undefined) {
-    for (const c of connections) if (c.local.auth.method === 'psk') c.local.auth.psk.fill(0);
+    for (const c of connections) disposePeerConfig(c);
     throw new ConfigError(probs);
   }
   const poolRecord: Record<string, PoolConfig> = {};
@@ -169,6 +174,18 @@ function readPools(list: [string, { addrs: string; dns?: string[] } | undefined,
     out.set(name, range && probs.length === n ? { addrs: formatSelector(range), range, dns: dns as string[] } : 'failed');
   }
   checkPools(ranges, probs);
+  return out;
+}
+
+/** `secrets.eap`: each EAP user's password read once (problems at /secrets/eap/<user>...); undefined without the section. */
+function readEapUsers(eap: Record<string, Exclude<PskJson, { secret: string }>> | undefined, baseDir: string, env: NodeJS.ProcessEnv, probs: Problems): Map<string, Uint8Array> | undefined {
+  if (eap === undefined) return undefined;
+  const out = new Map<string, Uint8Array>();
+  for (const [user, pw] of Object.entries(eap)) {
+    const got = resolvePsk(pw, baseDir, env);
+    if (got.ok) out.set(user, got.value);
+    else probs.push(...got.problems.map((p) => ({ path: `/secrets/eap${pointer(user)}${p.path.replace(/^\/psk/, '')}`, expected: p.expected })));
+  }
   return out;
 }
 

@@ -3,7 +3,7 @@
 // daemon; everything else is the peer.json, already parsed and checked.
 import { KeyObject } from 'node:crypto';
 import type { AddressPool } from '../ike/address-pool.js';
-import type { Endpoint, IkeSaConfig } from '../ike/config.js';
+import type { Endpoint, IkeSaConfig, LocalAuth, RemoteAuth } from '../ike/config.js';
 import { ANY, type PeerConfig } from './types.js';
 
 export interface IkeRuntime {
@@ -69,9 +69,16 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
   };
 }
 
-/** Zero the PSK this PeerConfig holds (KeyObjects cannot be zeroed from JS). Idempotent. */
+/** Zero the PSK or EAP passwords this PeerConfig holds (KeyObjects cannot be zeroed from JS). Idempotent. */
 export function disposePeerConfig(p: PeerConfig): void {
-  if (p.local.auth.method === 'psk') p.local.auth.psk.fill(0);
+  disposeAuth(p.local.auth, p.remote.auth);
+}
+
+/** Zero the secrets of a connection's authentication: the PSK, our EAP password, the EAP users' passwords (the connection's own copies). */
+export function disposeAuth(local: LocalAuth | undefined, remote?: RemoteAuth): void {
+  if (local?.method === 'psk') local.psk.fill(0);
+  if (local?.method === 'eap-mschapv2') local.password.fill(0);
+  if (remote?.method === 'eap-mschapv2') for (const pw of remote.users.values()) pw.fill(0);
 }
 
 /**
@@ -85,6 +92,7 @@ export function samePeerConfig(a: PeerConfig, b: PeerConfig): boolean {
 
 function canonical(v: unknown): unknown {
   if (v instanceof Uint8Array) return `bytes:${Buffer.from(v).toString('base64')}`;
+  if (v instanceof Map) return [...v.entries()].map(([k, x]) => [k, canonical(x)]); // EAP users
   if (v instanceof KeyObject) return `key:${v.export({ format: 'der', type: v.type === 'private' ? 'pkcs8' : 'spki' }).toString('base64')}`;
   if (Array.isArray(v)) return v.map(canonical);
   if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, canonical(x)]));

@@ -13,7 +13,9 @@ export interface JsonSyntaxFault {
   excerpt: string;
 }
 
-const SECRET_KEYS = new Set(['psk', 'secret']);
+const SECRET_KEYS = new Set(['psk', 'secret', 'eapPassword']);
+// objects whose every member value is a secret: a gateway's EAP users (`secrets.eap`, user -> password)
+const SECRET_MAPS = new Set(['eap']);
 const MASK = '********';
 const VALUE = 'a value (object, array, "string", number, true, false or null)';
 const MAX_LINE = 160;
@@ -30,6 +32,8 @@ export function findJsonFault(text: string): JsonSyntaxFault | undefined {
   let i = 0;
   // start of the value of a "psk" property being read, while it is being read
   let secretFrom: number | undefined;
+  // inside a secret map (its member names are user names, its values passwords): a fault there hides its whole line
+  let secretMaps = 0;
   const fail = (expected: string): never => {
     throw new Stop(i, i >= text.length ? `${expected}, but the file ends` : expected);
   };
@@ -51,10 +55,10 @@ export function findJsonFault(text: string): JsonSyntaxFault | undefined {
       i++;
     }
   };
-  const value = (): void => {
+  const value = (secretMembers = false): void => {
     ws();
     const c = text[i];
-    if (c === '{') return object();
+    if (c === '{') return object(secretMembers);
     if (c === '[') return array();
     if (c === '"') return void string();
     const num = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
@@ -72,7 +76,12 @@ export function findJsonFault(text: string): JsonSyntaxFault | undefined {
     }
     fail(VALUE);
   };
-  const object = (): void => {
+  const object = (secretMembers: boolean): void => {
+    if (secretMembers) secretMaps++;
+    members(secretMembers);
+    if (secretMembers) secretMaps--;
+  };
+  const members = (secretMembers: boolean): void => {
     i++;
     ws();
     if (text[i] === '}') return void i++;
@@ -85,8 +94,8 @@ export function findJsonFault(text: string): JsonSyntaxFault | undefined {
       i++;
       ws();
       const outer = secretFrom;
-      if (SECRET_KEYS.has(key) && text[i] !== '{') secretFrom = i;
-      value();
+      if ((secretMembers || SECRET_KEYS.has(key)) && text[i] !== '{') secretFrom = i;
+      value(SECRET_MAPS.has(key));
       secretFrom = outer;
       ws();
       if (text[i] === ',') {
@@ -119,7 +128,7 @@ export function findJsonFault(text: string): JsonSyntaxFault | undefined {
     return undefined;
   } catch (e) {
     if (!(e instanceof Stop)) throw e;
-    return fault(text, e, secretFrom);
+    return fault(text, e, secretMaps > 0 ? 0 : secretFrom); // in a secret map: the whole line
   }
 }
 
@@ -144,12 +153,12 @@ function fault(text: string, stop: Stop, secretFrom: number | undefined): JsonSy
 }
 
 /**
- * From the first "psk" or "secret" on, the rest of the line is hidden: a broken line may hold a
+ * From the first "psk", "secret", "eapPassword" or "eap" on, the rest of the line is hidden: a broken line may hold a
  * key anywhere after it (`"psk" "x"` with the colon missing, `"psk": "psk": "x"`, `{b"x"`, or
  * a key typed into `{"env": …}`). Nothing is added where nothing follows.
  */
 function maskAfterSecretKey(part: string): string {
-  const m = /"(?:psk|secret)"/.exec(part);
+  const m = /"(?:psk|secret|eapPassword|eap)"/.exec(part);
   if (!m) return part;
   let j = m.index + m[0].length;
   while (j < part.length && /\s/.test(part[j]!)) j++;

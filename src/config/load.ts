@@ -6,8 +6,9 @@ import { dirname, resolve } from 'node:path';
 import { certMatchesIdentity } from '../ike/auth/certs.js';
 import type { Crl } from '../ike/auth/crl.js';
 import { parseIdentity } from '../ike/auth/identity.js';
-import { DEFAULT_RETRANSMIT, type LocalAuth, type RemoteAuth } from '../ike/config.js';
+import { DEFAULT_RETRANSMIT, type EapUsers, type LocalAuth, type RemoteAuth } from '../ike/config.js';
 import { ConfigError } from './errors.js';
+import { disposeAuth, disposePeerConfig } from './ike-config.js';
 import { findJsonFault } from './json-syntax.js';
 import { address, checkFamilies, checkTransport, durationSeconds, familyOf, formatSelector, identity, proposals, selectors, tsFamilies, type Problems } from './resolve.js';
 import { validateShape } from './schema.js';
@@ -56,15 +57,17 @@ export function parseJsonFile(text: string, file: string): unknown {
 }
 
 // The file's shape once the schema has accepted it.
-interface SideJson { addr: string; port?: number; id: string; auth: 'psk' | 'pubkey'; ts: string[]; vips?: ('0.0.0.0' | '::')[] }
+interface SideJson { addr: string; port?: number; id: string; auth: 'psk' | 'pubkey' | 'eap-mschapv2'; ts: string[]; vips?: ('0.0.0.0' | '::')[] }
 interface LifetimeJson { rekey?: string; life?: string; rand?: string }
 /** A PSK as written: inline, `{file}`, `{env}`, or (in a gateway file) `{secret}` naming an entry of `secrets`. */
 export type PskJson = string | { file: string } | { env: string } | { secret: string };
 /** The body shared by peer.json and a gateway file's connection (schema `$defs/connectionBody`). */
 export interface PeerBodyJson {
-  local: SideJson & { cert?: string; key?: string };
+  local: SideJson & { cert?: string; key?: string; eapId?: string };
   remote: SideJson & { ca?: string | string[]; crls?: string | string[] };
   psk?: PskJson;
+  /** local.auth "eap-mschapv2": the password (swanctl secrets.eap-<name>.secret), in the forms of a PSK. */
+  eapPassword?: PskJson;
   ike: { proposals: string[]; dpd?: string; reauth?: string } & LifetimeJson;
   child: { name?: string; proposals: string[]; mode?: 'tunnel' | 'transport'; replayWindow?: number } & LifetimeJson;
   start?: 'initiate' | 'wait';
@@ -91,7 +94,7 @@ export function parsePeerConfig(json: unknown, baseDir: string, env: NodeJS.Proc
   const { config, outline } = resolvePeer(j, { name: j.name, tun, baseDir, env }, probs);
   checkTunMtu(tun.mtu, [{ carriesV6: carriesV6(outline), path: '' }], probs);
   if (probs.length > 0 || !config) {
-    if (config?.local.auth.method === 'psk') config.local.auth.psk.fill(0);
+    if (config) disposePeerConfig(config);
     throw new ConfigError(probs);
   }
   return config;
@@ -118,6 +121,8 @@ export interface PeerContext {
   secret?: (name: string) => Uint8Array | 'failed' | undefined;
   /** the names `secret` knows, for the message when a name is missing */
   secretNames?: string[];
+  /** A gateway file's EAP users (`secrets.eap`), a copy the connection owns; absent for a peer.json, which has none. */
+  eapUsers?: () => EapUsers;
 }
 
 /**
@@ -134,6 +139,8 @@ export interface PeerOutline {
   remoteTs?: TrafficSelector[];
   /** a gateway connection's pools: its peers' selectors are their own leased addresses */
   pools?: string[];
+  /** remote.auth "eap-mschapv2": its peers send no AUTH in their first IKE_AUTH (RFC 7296 §2.16) */
+  remoteEap?: boolean;
 }
 
 /**
@@ -208,12 +215,13 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     localPort: j.local.port ?? DEFAULTS.port,
     remoteAddr,
     remoteId,
+    ...(j.remote.auth === 'eap-mschapv2' ? { remoteEap: true } : {}),
     ...(localTs.length === localTexts.length ? { localTs } : {}),
     ...(remoteTs.length === j.remote.ts.length ? { remoteTs } : {}),
   };
   const auth = resolveAuth(j, ctx, localId, probs);
   if (probs.length > before || !auth) {
-    if (auth?.local.method === 'psk') auth.local.psk.fill(0);
+    disposeAuth(auth?.local, auth?.remote);
     return { outline };
   }
 
@@ -278,17 +286,21 @@ function resolveAuth(j: PeerBodyJson, ctx: PeerContext, localId: string | undefi
   }
   for (const f of ['cert', 'key'] as const) {
     if (j.local.auth === 'pubkey' && j.local[f] === undefined) probs.push({ path: `/local/${f}`, expected: 'required because local.auth is "pubkey"' });
-    if (j.local.auth === 'psk' && j.local[f] !== undefined) probs.push({ path: `/local/${f}`, expected: 'only used when local.auth is "pubkey" (remove it)' });
+    if (j.local.auth !== 'pubkey' && j.local[f] !== undefined) probs.push({ path: `/local/${f}`, expected: 'only used when local.auth is "pubkey" (remove it)' });
   }
   if (j.remote.auth === 'pubkey' && j.remote.ca === undefined) probs.push({ path: '/remote/ca', expected: 'required because remote.auth is "pubkey"' });
-  if (j.remote.auth === 'psk' && j.remote.ca !== undefined) probs.push({ path: '/remote/ca', expected: 'only used when remote.auth is "pubkey" (remove it)' });
-  if (j.remote.auth === 'psk' && j.remote.crls !== undefined) probs.push({ path: '/remote/crls', expected: 'only used when remote.auth is "pubkey" (remove it)' });
+  if (j.remote.auth !== 'pubkey' && j.remote.ca !== undefined) probs.push({ path: '/remote/ca', expected: 'only used when remote.auth is "pubkey" (remove it)' });
+  if (j.remote.auth !== 'pubkey' && j.remote.crls !== undefined) probs.push({ path: '/remote/crls', expected: 'only used when remote.auth is "pubkey" (remove it)' });
+  eapRules(j, ctx, probs);
   if (probs.length > n) return undefined;
 
   let local: LocalAuth | undefined;
   if (j.local.auth === 'psk') {
     const psk = pskOf(j.psk!, ctx, probs);
     if (psk) local = { method: 'psk', psk };
+  } else if (j.local.auth === 'eap-mschapv2') {
+    const password = pskOf(j.eapPassword!, ctx, probs, '/eapPassword');
+    if (password) local = { method: 'eap-mschapv2', eapId: j.local.eapId!, password };
   } else {
     const key = readPrivateKey(j.local.key!, baseDir);
     const chain = readCertificates('/local/cert', j.local.cert!, baseDir);
@@ -310,6 +322,7 @@ function resolveAuth(j: PeerBodyJson, ctx: PeerContext, localId: string | undefi
 
   let remote: RemoteAuth | undefined;
   if (j.remote.auth === 'psk') remote = { method: 'psk' };
+  else if (j.remote.auth === 'eap-mschapv2') remote = { method: 'eap-mschapv2', users: ctx.eapUsers!() };
   else {
     const files = typeof j.remote.ca === 'string' ? [j.remote.ca] : j.remote.ca!;
     const anchors: Uint8Array[] = [];
@@ -328,29 +341,46 @@ function resolveAuth(j: PeerBodyJson, ctx: PeerContext, localId: string | undefi
     if (anchors.length > 0) remote = { method: 'pubkey', trustAnchors: anchors, ...(crls.length ? { crls } : {}) };
   }
   if (!local || !remote) {
-    if (local?.method === 'psk') local.psk.fill(0);
+    disposeAuth(local, remote);
     return undefined;
   }
   return { local, remote };
 }
 
-/** The PSK bytes of `psk`, from the file itself or from the gateway's secrets; undefined with the problem reported. */
-function pskOf(psk: PskJson, ctx: PeerContext, probs: Problems): Uint8Array | undefined {
+/**
+ * EAP (RFC 7296 §2.16) needs the gateway to prove itself with a certificate: a client with
+ * local.auth "eap-mschapv2" checks the gateway's, a gateway with remote.auth "eap-mschapv2" shows its
+ * own. The client needs its user name and password; the gateway needs users in /secrets/eap.
+ */
+function eapRules(j: PeerBodyJson, ctx: PeerContext, probs: Problems): void {
+  const eapClient = j.local.auth === 'eap-mschapv2';
+  if (eapClient && j.remote.auth !== 'pubkey') probs.push({ path: '/remote/auth', expected: 'expected "pubkey": with local.auth "eap-mschapv2" the gateway must prove itself with a certificate (RFC 7296 §2.16)' });
+  if (eapClient && j.local.eapId === undefined) probs.push({ path: '/local/eapId', expected: 'required because local.auth is "eap-mschapv2" (the user name)' });
+  if (eapClient && j.eapPassword === undefined) probs.push({ path: '/eapPassword', expected: 'required because local.auth is "eap-mschapv2"' });
+  if (!eapClient && j.local.eapId !== undefined) probs.push({ path: '/local/eapId', expected: 'only used when local.auth is "eap-mschapv2" (remove it)' });
+  if (!eapClient && j.eapPassword !== undefined) probs.push({ path: '/eapPassword', expected: 'only used when local.auth is "eap-mschapv2" (remove it)' });
+  if (j.remote.auth !== 'eap-mschapv2') return;
+  if (j.local.auth !== 'pubkey') probs.push({ path: '/local/auth', expected: 'expected "pubkey": with remote.auth "eap-mschapv2" we must prove ourselves with a certificate (RFC 7296 §2.16: EAP peers authenticate the gateway by it)' });
+  if (!ctx.eapUsers) probs.push({ path: '/remote/auth', expected: '"eap-mschapv2" needs users in /secrets/eap: make this a gateway file with connections and secrets (docs/gateway.md)' });
+}
+
+/** The bytes of a PSK or EAP password `psk` (at `at`), from the file itself or from the gateway's secrets; undefined with the problem reported. */
+function pskOf(psk: PskJson, ctx: PeerContext, probs: Problems, at = '/psk'): Uint8Array | undefined {
   if (typeof psk === 'string' || !('secret' in psk)) {
     const got = resolvePsk(psk, ctx.baseDir, ctx.env);
     if (got.ok) return got.value;
-    probs.push(...got.problems);
+    probs.push(...got.problems.map((p) => ({ path: p.path.replace(/^\/psk/, at), expected: p.expected })));
     return undefined;
   }
   // the name is not repeated in messages: a key written into "secret" by mistake must not show
   if (!ctx.secret) {
-    probs.push({ path: '/psk/secret', expected: 'a peer file has no secrets to name: write the key in psk itself, or make this a gateway file with connections and secrets (docs/gateway.md)' });
+    probs.push({ path: `${at}/secret`, expected: `a peer file has no secrets to name: write the key in ${at.slice(1)} itself, or make this a gateway file with connections and secrets (docs/gateway.md)` });
     return undefined;
   }
   const got = ctx.secret(psk.secret);
   if (got === undefined) {
     const known = ctx.secretNames?.length ? `it has ${ctx.secretNames.join(', ')}` : 'it has none';
-    probs.push({ path: '/psk/secret', expected: `names a secret that /secrets does not hold (${known})` });
+    probs.push({ path: `${at}/secret`, expected: `names a secret that /secrets does not hold (${known})` });
   }
   return got === 'failed' ? undefined : got;
 }

@@ -66,8 +66,8 @@ const TYPE_TEXT: Record<string, string> = {
   null: 'null',
 };
 
-/** A psk, its env or secret name (a secret put in the wrong field), or anything under a gateway's /secrets. */
-const MAY_HOLD_SECRET = /(?:^|\/)psk(?:\/env|\/secret)?$|^\/secrets\//;
+/** A psk or EAP password, its env or secret name (a secret put in the wrong field), or anything under a gateway's /secrets. */
+const MAY_HOLD_SECRET = /(?:^|\/)(?:psk|eapPassword)(?:\/env|\/secret)?$|^\/secrets\//;
 
 /** What a value is, for "got ..." — never the value itself where it may be a secret. */
 function describe(data: unknown, path: string): string {

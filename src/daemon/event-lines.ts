@@ -29,6 +29,8 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
       return line('reauth-due', { spiI: ev.spiI, spiR: ev.spiR });
     case 'config-selected':
       return line('config-selected', { name: ev.name, why: ev.why });
+    case 'eap':
+      return line('eap', { method: ev.method, user: ev.user, result: ev.result });
     case 'virtual-ip-received':
       return line('virtual-ip-received', { addresses: [...ev.addresses], dns: [...ev.dns] });
     case 'virtual-ip':

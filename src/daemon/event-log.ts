@@ -105,6 +105,8 @@ export class IkeEventLog {
         return log.debug('ike', `IKE SA ${ev.from} -> ${ev.to}`);
       case 'config-selected':
         return log.debug('ike', `connection ${ev.name} chosen for the peer: ${ev.why}`);
+      case 'eap':
+        return log.info('ike', `${ev.method} ${ev.result} for user ${ev.user}`);
       case 'virtual-ip-received':
         return log.info('ike', `virtual IP ${ev.addresses.join(', ')} from the gateway${ev.dns.length > 0 ? `, DNS ${ev.dns.join(', ')}` : ''}`);
       case 'virtual-ip':

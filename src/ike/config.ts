@@ -18,10 +18,19 @@ export interface Endpoint {
 /** swanctl `local.auth`: what we prove ourselves with. Secrets: never logged, zeroed by `disposeConfig`. */
 export type LocalAuth =
   | { method: 'psk'; psk: Uint8Array }
-  | { method: 'pubkey'; key: KeyObject; certChain: Uint8Array[] /* DER, leaf first */ };
+  | { method: 'pubkey'; key: KeyObject; certChain: Uint8Array[] /* DER, leaf first */ }
+  /** swanctl `auth = eap-mschapv2` with `eap_id`: a user name and password, proven over EAP (RFC 7296 §2.16). */
+  | { method: 'eap-mschapv2'; eapId: string; password: Uint8Array /* UTF-8 */ };
+
+/** A gateway's EAP users (swanctl `secrets.eap-<name>`): user name -> password (UTF-8). */
+export type EapUsers = ReadonlyMap<string, Uint8Array>;
 
 /** swanctl `remote.auth`: what we require from the peer. */
-export type RemoteAuth = { method: 'psk' } | { method: 'pubkey'; trustAnchors: Uint8Array[] /* DER */; crls?: Crl[] /* remote.crls */ };
+export type RemoteAuth =
+  | { method: 'psk' }
+  | { method: 'pubkey'; trustAnchors: Uint8Array[] /* DER */; crls?: Crl[] /* remote.crls */ }
+  /** A gateway: the peer proves a user name and password with EAP-MSCHAPv2 (RFC 7296 §2.16); we authenticate with a certificate. */
+  | { method: 'eap-mschapv2'; users: EapUsers };
 
 /** swanctl `children.<name>`. */
 export interface ChildConfig {
@@ -125,7 +134,8 @@ export function acceptsAnyId(c: IkeSaConfig): boolean {
   return c.remoteId === undefined || c.remoteId === '%any' || c.remoteId === '';
 }
 
-/** Zero the secrets this configuration holds (the PSK). KeyObjects cannot be zeroed from JS. */
+/** Zero the secrets this configuration holds (the PSK, the EAP password). KeyObjects cannot be zeroed from JS. */
 export function disposeConfig(c: IkeSaConfig): void {
   if (c.localAuth.method === 'psk') c.localAuth.psk.fill(0);
+  if (c.localAuth.method === 'eap-mschapv2') c.localAuth.password.fill(0);
 }

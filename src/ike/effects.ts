@@ -121,7 +121,8 @@ export type AuthCheck =
   | 'ca'
   | 'validity'
   | 'eku'
-  | 'peer-rejected'; // the peer sent AUTHENTICATION_FAILED
+  | 'peer-rejected' // the peer sent AUTHENTICATION_FAILED
+  | 'eap'; // RFC 7296 §2.16: the EAP method failed (wrong password, unknown user) or its MSK-keyed AUTH did not match
 
 /** Evidence of a peer declared dead by liveness checks (failure map F1: no answer; src/ike/connection.ts). */
 export interface DeadPeerEvidence {
@@ -154,7 +155,7 @@ type FailureByRow =
       type: 'failure';
       row: 'F3';
       message: string;
-      evidence: { check: AuthCheck; expectedId?: string; receivedId?: string; detail?: string; notify?: string; sent?: SentAuthentication };
+      evidence: { check: AuthCheck; expectedId?: string; receivedId?: string; detail?: string; notify?: string; sent?: SentAuthentication; eap?: EapEvidence };
     }
   | {
       type: 'failure';
@@ -165,13 +166,22 @@ type FailureByRow =
   | { type: 'failure'; row: 'F6'; message: string; evidence: RekeyEvidence }
   | { type: 'failure'; row: 'F8'; message: string; evidence: NatMoveEvidence };
 
+/** F3 `eap`: the EAP method, the user, and how it ended (never the password). */
+export interface EapEvidence {
+  method: 'EAP-MSCHAPv2';
+  user?: string;
+  result: string;
+}
+
 /** F3 when the peer refused us: what we showed it (RFC 7296 §2.15), to compare with what it expects. */
 export interface SentAuthentication {
   /** Our IDi or IDr, as configured. */
   id: string;
   /** The IDr we asked the responder for (initiator, when the remote ID is a literal one). */
   askedIdr?: string;
-  auth: 'psk' | 'pubkey';
+  auth: 'psk' | 'pubkey' | 'eap-mschapv2';
+  /** Our EAP identity (the user name), with eap-mschapv2. */
+  eapId?: string;
   /** Our certificate's subject, subjectAltNames and end (pubkey). */
   cert?: { subject: string; altNames?: string; notAfter: string };
 }
@@ -187,6 +197,7 @@ export type IkeEvent =
   | { type: 'virtual-ip'; addresses: string[]; pools: string[]; identity: string } // leased to the peer in IKE_AUTH (src/ike/virtual-ip.ts)
   | { type: 'virtual-ip-received'; addresses: string[]; dns: string[] } // the responder gave us these in IKE_AUTH (before the Child SA's effects)
   | { type: 'config-selected'; name: string; why: string } // a responder chose among several connections (src/ike/select-config.ts)
+  | { type: 'eap'; method: 'EAP-MSCHAPv2'; user: string; result: 'success' } // EAP in IKE_AUTH succeeded (RFC 7296 §2.16, src/ike/tasks/eap-auth.ts)
   | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' | 'rekeyed' | 'expired' }
   /**
    * `narrowed`: the selectors are a subset of what was proposed (RFC 7296 §2.9); `proposed` (the

@@ -24,6 +24,7 @@ import { configOf, findChild, rekeyEvidence, removeAllChildren, switchOutbound }
 import type { EndReason, HandOver, NewIkeSa, Path, Received, Task, TaskResult } from './task.js';
 import { IkeInit } from './tasks/ike-init.js';
 import { IkeAuth } from './tasks/ike-auth.js';
+import { EapResponder } from './tasks/eap-auth.js';
 import { ChildRekey } from './tasks/child-rekey.js';
 import { IkeRekey, ikeEvidence } from './tasks/ike-rekey.js';
 import { DeleteChild, DeleteIke, InformationalResponder, Liveness } from './tasks/informational.js';
@@ -36,8 +37,8 @@ export type { IkeState, Path };
 const REKEYED_LINGER_MS = 60_000;
 
 /** The responder task for a request of exchange `ex` (IKE_SA_INIT is answered before this). */
-function responderTask(ex: number, p: Payload[]): Task {
-  if (ex === ExchangeType.IKE_AUTH) return new IkeAuth('responder');
+function responderTask(ex: number, p: Payload[], ctx: SaContext): Task {
+  if (ex === ExchangeType.IKE_AUTH) return ctx.eap ? new EapResponder() : new IkeAuth('responder'); // RFC 7296 §2.16: later rounds carry EAP
   if (ex === ExchangeType.INFORMATIONAL) return findNotify(p, NotifyType.UPDATE_SA_ADDRESSES) ? new UpdateSaAddressesResponder() : new InformationalResponder();
   // CREATE_CHILD_SA (RFC 7296 §1.3): rekey a Child SA or the IKE SA; new Child SAs are refused
   if (findNotify(p, NotifyType.REKEY_SA)) return new ChildRekey('responder');
@@ -400,11 +401,12 @@ export class IkeSa {
       if (!responder || this.st !== 'CREATED' || id !== 0) { this.stats.invalidMessageId++; return; }
     } else {
       if (this.st === 'CREATED' || this.st === 'FAILED' || this.st === 'DELETED') { this.stats.invalidMessageId++; return; }
-      if (ex === ExchangeType.IKE_AUTH && !(responder && this.st === 'CONNECTING' && id === 1)) { this.stats.invalidMessageId++; return; }
+      // IKE_AUTH is Message ID 1, and more with EAP (RFC 7296 §2.16), until the SA is established
+      if (ex === ExchangeType.IKE_AUTH && !(responder && this.st === 'CONNECTING' && (id === 1 || this.ctx.eap))) { this.stats.invalidMessageId++; return; }
     }
     const payloads = this.payloadsOf(msg);
     if (!payloads) return this.hint(now, path, out);
-    const task = ex === ExchangeType.IKE_SA_INIT ? new IkeInit('responder') : responderTask(ex, payloads);
+    const task = ex === ExchangeType.IKE_SA_INIT ? new IkeInit('responder') : responderTask(ex, payloads, this.ctx);
     if (task.kind !== 'mobike') this.follow(path, out); // an UPDATE_SA_ADDRESSES moves the peer itself, below
     const m: Received = { msg, bytes, payloads, path, now, state: this.st, active: this.active };
     const mark = out.length;
@@ -417,7 +419,8 @@ export class IkeSa {
       if (r.connecting) this.ctx.initResponse = resp; // RFC 7296 §2.15: RealMessage2, signed in IKE_AUTH
       this.respond(id, bytes, [resp], path, out);
     } else this.respond(id, bytes, [this.protect(ex, id, true, response)], path, out);
-    if (ex === ExchangeType.IKE_AUTH) this.halfOpenDeadline = undefined;
+    // still half-open while EAP rounds go on (RFC 7296 §2.16): the deadline counts from the last one
+    if (ex === ExchangeType.IKE_AUTH) this.halfOpenDeadline = this.ctx.eap ? now + DEFAULT_HALF_OPEN_TIMEOUT_S * 1000 : undefined;
     this.apply(now, r, out, mark);
   }
 

@@ -6,7 +6,8 @@ import type { NatResult } from './nat.js';
 import { DEFAULT_NONCE_LENGTH, type Endpoint, type IkeSaConfig } from './config.js';
 import type { Lease } from './address-pool.js';
 import type { Lifetime } from './lifetimes.js';
-import type { Proposal, TrafficSelector } from '../wire/types.js';
+import type { IdPayload, Payload, Proposal, TrafficSelector } from '../wire/types.js';
+import type { MsChapV2Server } from './auth/eap-mschapv2.js';
 import type { HeaderFields } from '../wire/message.js';
 import { IKE_MAJOR_VERSION, IKE_MINOR_VERSION } from '../wire/constants.js';
 import { zero } from '../crypto/bytes.js';
@@ -116,9 +117,25 @@ export interface SaContext {
   leases?: Lease[];
   /** Initiator: the virtual IPs the responder gave us in CP(CFG_REPLY), and its DNS servers. */
   ownVips?: { addresses: string[]; dns: string[] };
+  /** Responder: the EAP exchange of an IKE_AUTH in progress (RFC 7296 §2.16, tasks/eap-auth.ts). */
+  eap?: EapResponderState;
   /** The IKE SA's soft and hard lifetimes once established (lifetimes.ts). */
   life?: Lifetime;
   now: number; // the caller's clock at the message being handled, in ms
+}
+
+/** A gateway's side of EAP in IKE_AUTH, kept from the first request until the last. */
+export interface EapResponderState {
+  server: MsChapV2Server;
+  /** RFC 7296 §2.16: the initiator's AUTH covers the IDi of its first IKE_AUTH request. */
+  idi: IdPayload;
+  /** The first request's SA, TSi, TSr and CP: the Child SA and virtual IP come with the last exchange. */
+  request: Payload[];
+  /** The method refused the peer (F3 reported); only its end is to come. */
+  rejected?: boolean;
+  /** EAP succeeded: the MSK that keys both AUTH payloads, and the user it proved. */
+  msk?: Uint8Array;
+  user?: string;
 }
 
 /** Header fields for a message of this SA (RFC 7296 §3.1: I flag set by the original initiator). */
@@ -144,6 +161,11 @@ export function disposeKeys(ctx: SaContext): void {
   }
   ctx.ke?.dispose();
   ctx.ke = undefined;
+  if (ctx.eap) {
+    ctx.eap.server.dispose();
+    ctx.eap.msk?.fill(0);
+    ctx.eap = undefined;
+  }
 }
 
 /** A fresh nonce of this SA's length (RFC 7296 §2.10). */

@@ -20,7 +20,8 @@ export type WireReason =
   | 'bad-padding' // RFC 4303 §2.4: ESP padding bytes not 1, 2, 3, ...
   | 'bad-version' // IP version other than 4 or 6
   | 'bad-header-length' // RFC 791 IHL < 5, or an IPv6 extension header overrun
-  | 'bad-spi'; // RFC 4303 §2.1: SPI zero is reserved
+  | 'bad-spi' // RFC 4303 §2.1: SPI zero is reserved
+  | 'bad-eap'; // RFC 3748 §4: an EAP code other than 1-4, or a field of the wrong size for its method
 
 export class WireError extends Error {
   override readonly name = 'WireError';

@@ -37,7 +37,7 @@ const CASES: Case[] = [
   { what: 'AEAD with an integrity algorithm', edit: (j) => (j.child.proposals = ['aes256gcm16-sha256']), path: '/child/proposals/0', gist: /AEAD cipher takes no integrity algorithm/ },
   { what: 'vips on a responder', edit: (j) => ((j.local.vips = ['0.0.0.0']), (j.start = 'wait')), path: '/local/vips', gist: /only an initiator asks for a virtual IP: expected start "initiate", got "wait"/ },
   { what: 'a vips entry that is not a family', edit: (j) => (j.local.vips = ['10.3.0.1']), path: '/local/vips/0', gist: /"0\.0\.0\.0"|"::"/ },
-  { what: 'an unknown auth method', edit: (j) => (j.local.auth = 'pks'), path: '/local/auth', gist: /one of "psk", "pubkey", got "pks"/ },
+  { what: 'an unknown auth method', edit: (j) => (j.local.auth = 'pks'), path: '/local/auth', gist: /one of "psk", "pubkey", "eap-mschapv2", got "pks"/ },
   { what: 'no remote id', edit: (j) => delete j.remote.id, path: '/remote/id', gist: /^required$/ },
   { what: 'an empty local id', edit: (j) => (j.local.id = ''), path: '/local/id', gist: /identity.*got an empty string/ },
   { what: '%any as the local id', edit: (j) => (j.local.id = '%any'), path: '/local/id', gist: /not an identity.*cannot be sent/ },

@@ -37,7 +37,7 @@ describe('files that hold secrets', () => {
     const file = write('left.json', { ...LEFT, psk: PSK }, 0o600);
     expect(loadConfigFile(file, {}).warnings).toBeUndefined();
     chmodSync(file, 0o644);
-    expect(loadConfigFile(file, {}).warnings).toEqual([{ path: '', expected: expect.stringContaining(`${file} holds a PSK and is readable by every user (chmod 600 ${file}`) }]);
+    expect(loadConfigFile(file, {}).warnings).toEqual([{ path: '', expected: expect.stringContaining(`${file} holds a PSK or password and is readable by every user (chmod 600 ${file}`) }]);
     chmodSync(file, 0o640);
     expect(loadConfigFile(file, {}).warnings?.[0]?.expected).toContain('readable by its group');
     chmodSync(file, 0o646);

@@ -115,7 +115,7 @@ describe('a peer.json is a gateway with one connection, loaded as before', () =>
       const { warnings, ...g } = loadConfigFile(`examples/${f}.json`);
       expect(g).toEqual({ name: f, connections: [loadPeerFile(`examples/${f}.json`)], pools: {} });
       // a checkout is world-readable, and the examples hold their PSK inline: said, not refused (src/config/file-safety.ts)
-      for (const w of warnings ?? []) expect(w.expected).toContain('holds a PSK and is readable by');
+      for (const w of warnings ?? []) expect(w.expected).toContain('holds a PSK or password and is readable by');
     }
   });
 

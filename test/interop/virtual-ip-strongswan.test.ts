@@ -7,17 +7,18 @@
 // address; the fourth is refused with INTERNAL_ADDRESS_FAILURE, which both sides report.
 // Then the other way: a charon gateway with a pool, and a tsvpn client with `local.vips`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { hasInstalled, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
+import { createBridgeLab, createClientGatewayLab, type BridgeLab, type ClientGatewayLab } from '../../interop/lab/bridge.js';
+import { hasInstalled, localVips, startStrongswan, strongswanSupport, type Strongswan } from '../../interop/lab/strongswan.js';
 import { swanctlConf } from '../../interop/lab/swanctl-conf.js';
 import { until } from '../../interop/lab/wait.js';
 import { fetchStatus } from '../../src/cli/control-client.js';
 import type { TunnelStatus } from '../../src/daemon/status.js';
-import { delNs, ip, listNs, netnsSupport } from '../../src/io/netns.js';
+import { ip, listNs, netnsSupport } from '../../src/io/netns.js';
 import { nsRun, ping, TSVPN_BIN } from '../e2e/helpers/lab.js';
 
 const reasons = [netnsSupport(), strongswanSupport()].flatMap((s) => (s.ok ? [] : [s.why]));
@@ -25,7 +26,6 @@ const ok = reasons.length === 0;
 
 const PREFIX = 'tsvs-';
 const tag = Math.random().toString(16).slice(2, 8);
-const GW_NS = `${PREFIX}g-${tag}`;
 const GW = '198.51.100.1';
 const GW_HOST = '10.0.0.1';
 const POOL = '10.3.0.10-10.3.0.12';
@@ -34,7 +34,6 @@ const PSK = 'road-warrior-secret-0123456789';
 const PROPOSAL = 'aes256gcm16-prfsha256-x25519';
 const CHILD = 'net';
 const WARRIORS = [1, 2, 3, 4];
-const nsOf = (i: number) => `${PREFIX}${i}-${tag}`;
 const outer = (i: number) => `198.51.100.${10 + i}`;
 const idOf = (i: number) => `rw${i}.example`;
 
@@ -71,16 +70,11 @@ const charonConf = (i: number) =>
   });
 
 const tail = (text: string, n: number) => text.split('\n').slice(-n).join('\n');
-const localVips = (c: Strongswan): string[] => {
-  const sa = c.listSas().find((s) => s.state === 'ESTABLISHED');
-  const v = sa?.raw['local-vips'];
-  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
-};
 
 describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtual IPs ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvpn-vips-'));
   const ctl = join(dir, 'ctl');
-  const made: string[] = [];
+  let lab: BridgeLab | undefined;
   const charons = new Map<number, Strongswan>();
   let gw: ChildProcess | undefined;
   const gwLog = () => readFileSync(join(dir, 'gw.log'), 'utf8');
@@ -88,31 +82,15 @@ describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtu
   const why = (i: number) => `--- gw ---\n${tail(gwLog(), 30)}\n--- charon rw${i} ---\n${tail(charons.get(i)?.log() ?? '(not started)', 30)}`;
 
   beforeAll(async () => {
-    ip(['netns', 'add', GW_NS]);
-    made.push(GW_NS);
-    ip(['link', 'set', 'lo', 'up'], GW_NS);
-    ip(['link', 'add', 'br0', 'type', 'bridge'], GW_NS);
-    ip(['addr', 'add', `${GW}/24`, 'dev', 'br0'], GW_NS);
-    ip(['link', 'set', 'br0', 'up'], GW_NS);
-    ip(['addr', 'add', `${GW_HOST}/32`, 'dev', 'lo'], GW_NS);
-    for (const i of WARRIORS) {
-      ip(['netns', 'add', nsOf(i)]);
-      made.push(nsOf(i));
-      ip(['link', 'add', `vs${i}${tag}`, 'netns', GW_NS, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', nsOf(i)]);
-      ip(['link', 'set', `vs${i}${tag}`, 'master', 'br0', 'up'], GW_NS);
-      ip(['link', 'set', 'lo', 'up'], nsOf(i));
-      ip(['link', 'set', 'eth0', 'up'], nsOf(i));
-      ip(['addr', 'add', `${outer(i)}/24`, 'dev', 'eth0'], nsOf(i));
-    }
-    for (const i of WARRIORS) await until(async () => (await nsRun(nsOf(i), 'ping', ['-c', '1', '-W', '1', GW])).code === 0, { timeout: 10_000, interval: 200, what: `rw${i} reaching ${GW} over the bridge` });
+    lab = await createBridgeLab({ prefix: PREFIX, tag, gw: GW, gwHost: GW_HOST, warriors: WARRIORS, outer });
     const file = join(dir, 'gw.json');
     writeFileSync(file, JSON.stringify(gatewayFile, null, 2), { mode: 0o600 });
     const fd = openSync(join(dir, 'gw.log'), 'a', 0o600);
-    gw = spawn('ip', ['netns', 'exec', GW_NS, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
+    gw = spawn('ip', ['netns', 'exec', lab!.gwNs, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
     closeSync(fd);
     await until(async () => (await status().catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the gateway daemon' });
     // charon puts its virtual IP on an interface, as a road warrior does (the lab's default is not to), so its route into ipsec0 can use it as source
-    for (const i of WARRIORS) charons.set(i, await startStrongswan({ ns: nsOf(i), name: `rw${i}`, conf: charonConf(i), charonConf: 'install_virtual_ip = yes' }));
+    for (const i of WARRIORS) charons.set(i, await startStrongswan({ ns: lab!.nsOf(i), name: `rw${i}`, conf: charonConf(i), charonConf: 'install_virtual_ip = yes' }));
   }, 90_000);
 
   afterAll(async () => {
@@ -121,7 +99,7 @@ describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtu
       gw.kill('SIGTERM');
       await until(() => gw!.exitCode !== null || gw!.signalCode !== null, { timeout: 3000, interval: 100, what: 'the gateway to exit' }).catch(() => gw!.kill('SIGKILL'));
     }
-    for (const n of made) delNs(n);
+    lab?.remove();
     rmSync(dir, { recursive: true, force: true });
     expect(listNs().filter((n) => n.startsWith(PREFIX) && n.endsWith(`-${tag}`)), 'namespaces left behind').toEqual([]);
   }, 30_000);
@@ -148,11 +126,11 @@ describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtu
     expect(leased.sort()).toEqual([1, 2, 3].map((i) => [idOf(i), vips[i - 1]]).sort());
     expect(s.pools).toEqual([{ name: 'rw', addrs: POOL, size: 3, online: 3, offline: 0 }]);
     expect(s.lastFailure, why(1)).toBeNull();
-    for (const i of [1, 2, 3]) expect(ip(['-o', 'addr', 'show'], nsOf(i)), `rw${i}`).toContain(`inet ${vips[i - 1]}/32`);
-    const pings = await Promise.all([1, 2, 3].map((i) => ping(nsOf(i), vips[i - 1]!, GW_HOST, ['-c', '3', '-i', '0.2', '-W', '2'])));
+    for (const i of [1, 2, 3]) expect(ip(['-o', 'addr', 'show'], lab!.nsOf(i)), `rw${i}`).toContain(`inet ${vips[i - 1]}/32`);
+    const pings = await Promise.all([1, 2, 3].map((i) => ping(lab!.nsOf(i), vips[i - 1]!, GW_HOST, ['-c', '3', '-i', '0.2', '-W', '2'])));
     pings.forEach((p, k) => expect(p.code, `rw${k + 1}: ${p.out}\n${why(k + 1)}`).toBe(0));
     // ... and the gateway reaches each of them at its virtual IP
-    const back = await Promise.all(vips.map((v) => ping(GW_NS, GW_HOST, v, ['-c', '2', '-i', '0.2', '-W', '2'])));
+    const back = await Promise.all(vips.map((v) => ping(lab!.gwNs, GW_HOST, v, ['-c', '2', '-i', '0.2', '-W', '2'])));
     back.forEach((p, k) => expect(p.code, `gw -> rw${k + 1}: ${p.out}`).toBe(0));
   }, 90_000);
 
@@ -172,8 +150,7 @@ describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtu
 });
 
 describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
-  const SG_NS = `${PREFIX}sg-${tag}`;
-  const CL_NS = `${PREFIX}cl-${tag}`;
+  let lab: ClientGatewayLab | undefined;
   const SG = '198.51.100.2';
   const CL = '198.51.100.3';
   const ORIGINAL_RESOLV = 'nameserver 192.0.2.99\n';
@@ -185,20 +162,9 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
   const why = () => `--- tsvpn client ---\n${tail(clientLog(), 30)}\n--- charon gateway ---\n${tail(charon?.log() ?? '', 30)}`;
 
   beforeAll(async () => {
-    for (const n of [SG_NS, CL_NS]) {
-      ip(['netns', 'add', n]);
-      ip(['link', 'set', 'lo', 'up'], n);
-    }
-    ip(['link', 'add', 'eth0', 'netns', SG_NS, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', CL_NS]);
-    ip(['addr', 'add', `${SG}/24`, 'dev', 'eth0'], SG_NS);
-    ip(['addr', 'add', `${CL}/24`, 'dev', 'eth0'], CL_NS);
-    for (const n of [SG_NS, CL_NS]) ip(['link', 'set', 'eth0', 'up'], n);
-    ip(['addr', 'add', `${GW_HOST}/32`, 'dev', 'lo'], SG_NS);
-    // the client's own resolver file (`ip netns exec` mounts it over /etc/resolv.conf): the gateway's DNS server goes there, not into the host's
-    mkdirSync(`/etc/netns/${CL_NS}`, { recursive: true });
-    writeFileSync(`/etc/netns/${CL_NS}/resolv.conf`, ORIGINAL_RESOLV);
+    lab = createClientGatewayLab({ prefix: PREFIX, tag, gw: SG, client: CL, gwHost: GW_HOST, resolvConf: ORIGINAL_RESOLV });
     charon = await startStrongswan({
-      ns: SG_NS,
+      ns: lab!.gwNs,
       name: 'sgw',
       conf: swanctlConf({
         name: 'rw',
@@ -228,7 +194,7 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
       { mode: 0o600 },
     );
     const fd = openSync(join(dir, 'client.log'), 'a', 0o600);
-    client = spawn('ip', ['netns', 'exec', CL_NS, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
+    client = spawn('ip', ['netns', 'exec', lab!.clientNs, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
     closeSync(fd);
   }, 60_000);
 
@@ -238,9 +204,7 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
       client.kill('SIGTERM');
       await until(() => client!.exitCode !== null || client!.signalCode !== null, { timeout: 3000, interval: 100, what: 'the client to exit' }).catch(() => client!.kill('SIGKILL'));
     }
-    delNs(SG_NS);
-    delNs(CL_NS);
-    rmSync(`/etc/netns/${CL_NS}`, { recursive: true, force: true });
+    lab?.remove();
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
@@ -258,15 +222,15 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
     const ss = charon!.listSas().find((x) => x.state === 'ESTABLISHED')!;
     const remoteVips = ss.raw['remote-vips'];
     expect(Array.isArray(remoteVips) ? remoteVips : [remoteVips]).toEqual([vip]);
-    expect(ip(['-o', 'addr', 'show', 'dev', 'tsvipc'], CL_NS)).toContain(`inet ${vip}/32`);
+    expect(ip(['-o', 'addr', 'show', 'dev', 'tsvipc'], lab!.clientNs)).toContain(`inet ${vip}/32`);
     // the host's own traffic leaves from the virtual IP: no -I
-    const p = await nsRun(CL_NS, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', GW_HOST]);
+    const p = await nsRun(lab!.clientNs, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', GW_HOST]);
     expect(p.code, `${p.out}\n${why()}`).toBe(0);
     // the DNS server strongSwan handed out is the client's resolver while the tunnel is up
-    expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toContain(`nameserver ${DNS}\n`);
+    expect(readFileSync(lab!.resolvConfPath, 'utf8')).toContain(`nameserver ${DNS}\n`);
     // ... and the original once it is down
-    const down = await nsRun(CL_NS, process.execPath, [TSVPN_BIN, 'down', 'client'], 15_000, { TSVPN_CONTROL_DIR: ctl });
+    const down = await nsRun(lab!.clientNs, process.execPath, [TSVPN_BIN, 'down', 'client'], 15_000, { TSVPN_CONTROL_DIR: ctl });
     expect(down.code, down.out).toBe(0);
-    expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toBe(ORIGINAL_RESOLV);
+    expect(readFileSync(lab!.resolvConfPath, 'utf8')).toBe(ORIGINAL_RESOLV);
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { AuthMethod, CertEncoding } from '../../wire/constants.js';
 import type { AuthPayload, CertPayload, CertReqPayload, IdPayload, Payload } from '../../wire/types.js';
-import { formatIdentity, identityMatches, type Identity } from '../auth/identity.js';
+import { formatIdentity, identityMatches, parseIdentity, type Identity } from '../auth/identity.js';
 import { signedOctets } from '../auth/signed-octets.js';
 import { pskAuthData, verifyPskAuth } from '../auth/psk.js';
 import { signAuth, verifyAuth } from '../auth/signature.js';
@@ -17,7 +17,7 @@ import type { SaContext } from '../sa-context.js';
 type Side = 'initiator' | 'responder';
 
 /** RFC 7296 §2.15: the octets side `side` signs: its IKE_SA_INIT message | the other nonce | prf(SK_p, ID'). */
-function octetsOf(ctx: SaContext, side: Side, id: Identity): Uint8Array {
+export function octetsOf(ctx: SaContext, side: Side, id: Identity): Uint8Array {
   const k = ctx.keys!;
   return signedOctets({
     firstMessage: side === 'initiator' ? ctx.initRequest! : ctx.initResponse!,
@@ -27,6 +27,12 @@ function octetsOf(ctx: SaContext, side: Side, id: Identity): Uint8Array {
     idType: id.idType,
     idData: id.data,
   });
+}
+
+/** Our IDi or IDr payload, from `local.id`. */
+export function ownId(ctx: SaContext, kind: 'IDi' | 'IDr'): IdPayload {
+  const id = parseIdentity(ctx.cfg.localId);
+  return { kind, critical: false, idType: id.idType, data: id.data };
 }
 
 /** RFC 7296 §3.7: CERTREQ for X.509 = concatenated SHA-1 hashes of the trust anchors' public keys. */
@@ -45,6 +51,7 @@ export function buildAuth(ctx: SaContext, id: Identity): Payload[] {
     const auth: AuthPayload = { kind: 'AUTH', critical: false, method: AuthMethod.SHARED_KEY_MIC, data: pskAuthData(ctx.keys!.prfId, a.psk, octets) };
     return [auth];
   }
+  if (a.method === 'eap-mschapv2') return []; // RFC 7296 §2.16: no AUTH until EAP has given the MSK (tasks/eap-auth.ts)
   const certs: CertPayload[] = a.certChain.map((der) => ({ kind: 'CERT', critical: false, encoding: CertEncoding.X509_SIGNATURE, data: der }));
   const signed = signAuth(a.key, octets, { peerHashes: ctx.peerHashes });
   return [...certs, { kind: 'AUTH', critical: false, method: signed.method, data: signed.data }];
@@ -74,6 +81,7 @@ export function verifyPeer(ctx: SaContext, idp: IdPayload, certs: CertPayload[],
       return { ok: false, check: 'psk-mismatch', detail: 'AUTH payload does not match our pre-shared key', receivedId };
     return { ok: true, id: receivedId };
   }
+  if (r.method === 'eap-mschapv2') return { ok: false, check: 'eap', detail: 'this connection authenticates its peers with EAP-MSCHAPv2, but the peer sent an AUTH payload', receivedId };
   const x509 = certs.filter((c) => c.encoding === CertEncoding.X509_SIGNATURE);
   if (x509.length === 0) return { ok: false, check: 'certificate-chain', detail: 'peer sent no X.509 certificate', receivedId };
   try {
@@ -113,7 +121,7 @@ function chainCheck(check: ChainCheck): AuthCheck {
 /** What we showed a peer that refused us (F3 `peer-rejected`): our ID, the IDr we asked for, our certificate's names. */
 export function sentAuthentication(ctx: SaContext, askedIdr: string | undefined): SentAuthentication {
   const a = ctx.cfg.localAuth;
-  const sent: SentAuthentication = { id: ctx.cfg.localId, ...(askedIdr !== undefined ? { askedIdr } : {}), auth: a.method };
+  const sent: SentAuthentication = { id: ctx.cfg.localId, ...(askedIdr !== undefined ? { askedIdr } : {}), auth: a.method, ...(a.method === 'eap-mschapv2' ? { eapId: a.eapId } : {}) };
   if (a.method === 'pubkey' && a.certChain[0]) {
     const leaf = new X509Certificate(a.certChain[0]);
     sent.cert = { subject: leaf.subject.replace(/\n/g, ', '), ...(leaf.subjectAltName ? { altNames: leaf.subjectAltName } : {}), notAfter: new Date(leaf.validTo).toISOString() };

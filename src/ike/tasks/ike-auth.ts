@@ -7,7 +7,8 @@ import { acceptsAnyId } from '../config.js';
 import { event, type Effect } from '../effects.js';
 import { all, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
 import type { SaContext } from '../sa-context.js';
-import { buildAuth, certReqPayload, sentAuthentication, verifyPeer } from './authenticate.js';
+import { buildAuth, certReqPayload, ownId, sentAuthentication, verifyPeer } from './authenticate.js';
+import { startEapInitiator, startEapResponder } from './eap-auth.js';
 import { buildChildOffer, processChildRequest, processChildResponse, type ChildOffer } from './child-sa.js';
 import type { Received, Task, TaskResult } from '../task.js';
 import { AuthFailedNotice } from './informational.js';
@@ -33,9 +34,12 @@ export class IkeAuth implements Task {
   }
 
   private processResponse(ctx: SaContext, p: Payload[], out: Effect[]): TaskResult {
-    const r = processAuthResponse(ctx, this.offer, p, out);
+    const eap = ctx.cfg.localAuth.method === 'eap-mschapv2';
+    // RFC 7296 §2.16: with EAP the responder's certificate and AUTH come first, the Child SA with the last round
+    const r = processAuthResponse(ctx, eap ? undefined : this.offer, p, out);
+    const offer = this.offer;
     this.offer = undefined;
-    if (r === 'established') return { established: true };
+    if (r === 'established') return eap ? startEapInitiator(ctx, offer, p, out) : { established: true };
     // RFC 7296 §2.21.2: tell the responder in an INFORMATIONAL, once, then give up
     if (r === 'rejected-by-us') return { next: [new AuthFailedNotice()], end: { to: 'FAILED', reason: 'failed' } };
     return { end: { to: 'FAILED', reason: 'failed' } };
@@ -46,13 +50,9 @@ export class IkeAuth implements Task {
     ctx.remote = { ...m.path.from };
     ctx.local = { ...m.path.to };
     const r = processAuthRequest(ctx, m.payloads, out);
+    if (r.result === 'eap') return { response: r.response }; // RFC 7296 §2.16: EAP rounds follow (eap-auth.ts)
     return r.result === 'ok' ? { response: r.response, established: true } : { response: r.response, end: { to: 'FAILED', reason: 'failed' } };
   }
-}
-
-function ownId(ctx: SaContext, kind: 'IDi' | 'IDr'): IdPayload {
-  const id = parseIdentity(ctx.cfg.localId);
-  return { kind, critical: false, idType: id.idType, data: id.data };
 }
 
 function certReq(ctx: SaContext): Payload[] {
@@ -98,22 +98,30 @@ function askedIdr(ctx: SaContext): string | undefined {
   }
 }
 
-type AuthRequestResult = { result: 'ok' | 'failed'; response: Payload[] };
+type AuthRequestResult = { result: 'ok' | 'failed' | 'eap'; response: Payload[] };
 
 /** Responder: check the initiator, answer with IDr [CERT] AUTH and the Child SA (or AUTHENTICATION_FAILED). */
 function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRequestResult {
   const idi = first(p, 'IDi');
   const auth = first(p, 'AUTH');
-  if (!idi || !auth) return fail(ctx, out, 'id-mismatch', 'no IDi or AUTH payload');
+  if (!idi) return fail(ctx, out, 'id-mismatch', 'no IDi payload');
   if (ctx.candidates) {
-    // a gateway: the connection for this peer is the one its identities match best (select-config.ts)
-    const candidates = ctx.candidates;
+    // a gateway: the connection for this peer is the one its identities match best (select-config.ts),
+    // among those that authenticate peers the way it asks for: RFC 7296 §2.16, no AUTH means EAP
+    const candidates = ctx.candidates.filter((c) => (c.remoteAuth.method === 'eap-mschapv2') === !auth);
     ctx.candidates = undefined;
+    if (candidates.length === 0) return fail(ctx, out, 'id-mismatch', auth ? 'the peer sent AUTH, but every connection for this path authenticates its peers with EAP' : 'the peer sent no AUTH (it asks for EAP), but no connection for this path authenticates its peers with EAP');
     const chosen = selectByIdentity(candidates, idi, first(p, 'IDr'));
     // no connection is this peer's: the evidence names what each would take, not the first one's alone
     if (!chosen) return fail(ctx, out, 'id-mismatch', `no connection accepts identity ${idText(idi)} (expected ${candidates.map((c) => `${c.remoteId ?? '%any'} for ${c.name}`).join(', ')})`, candidates.map((c) => c.remoteId ?? '%any').join(' | '));
     ctx.cfg = chosen.cfg;
     out.push(event({ type: 'config-selected', name: chosen.cfg.name, why: chosen.why }));
+  }
+  if (!auth) {
+    if (ctx.cfg.remoteAuth.method !== 'eap-mschapv2') return fail(ctx, out, 'id-mismatch', 'no AUTH payload (the peer asks for EAP, which this connection does not use)');
+    // RFC 7296 §2.16: we authenticate first, with our certificate, and start EAP
+    const idr = ownId(ctx, 'IDr');
+    return { result: 'eap', response: [idr, ...buildAuth(ctx, idr), startEapResponder(ctx, idi, p)] };
   }
   const verdict = verifyPeer(ctx, idi, all(p, 'CERT') as CertPayload[], auth);
   if (!verdict.ok) {

@@ -7,7 +7,7 @@ import { deriveIkeKeys, deriveSkeyseed, zero } from '../../crypto/kdf.js';
 import { createSkCipher } from '../../crypto/sk.js';
 import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal } from '../../crypto/proposal.js';
 import { supportedHashes } from '../auth/signature.js';
-import { MAX_COOKIE_RETRIES, MAX_INVALID_KE_RETRIES, type Endpoint } from '../config.js';
+import { MAX_COOKIE_RETRIES, MAX_INVALID_KE_RETRIES, type Endpoint, type IkeSaConfig } from '../config.js';
 import { event, type Effect } from '../effects.js';
 import { detectNat, natPayloads, withForcedEncap } from '../nat.js';
 import { exportKeys } from '../export-keys.js';
@@ -15,6 +15,7 @@ import { all, allNotifies, decodeHashList, encodeHashList, findNotify, first, fi
 import { newNonce, type SaContext } from '../sa-context.js';
 import { certReqPayload } from './authenticate.js';
 import { formatEndpoint } from '../../wire/ip-text.js';
+import { equalBytes } from '../retransmit.js';
 import { acceptingProposal, allProposalText } from '../select-config.js';
 import type { GaveUp, Received, Task, TaskResult } from '../task.js';
 import { IkeAuth } from './ike-auth.js';
@@ -240,10 +241,19 @@ function processInitRequest(ctx: SaContext, msg: IkeMessage, bytes: Uint8Array, 
     { kind: 'KE', critical: false, group, data: kex.publicKey.slice() },
     { kind: 'NONCE', critical: false, data: ctx.nr },
     ...natPayloads(ctx, to, from),
-    ...(ctx.cfg.remoteAuth.method === 'pubkey' ? [certReqPayload(ctx.cfg.remoteAuth.trustAnchors)] : []),
+    ...certReqFor(ctx.candidates ?? [ctx.cfg]),
     ...optionalPayloads(ctx),
   ];
   deriveKeys(ctx, shared, out);
   return { result: 'ok', response };
 }
 
+/**
+ * RFC 7296 §3.7: CERTREQ for the CAs any candidate connection trusts; a gateway whose first
+ * candidate takes EAP or a PSK may still serve a certificate peer with another.
+ */
+function certReqFor(candidates: IkeSaConfig[]): Payload[] {
+  const anchors = candidates.flatMap((c) => (c.remoteAuth.method === 'pubkey' ? c.remoteAuth.trustAnchors : []));
+  const unique = anchors.filter((a, i) => anchors.findIndex((b) => equalBytes(a, b)) === i);
+  return unique.length > 0 ? [certReqPayload(unique)] : [];
+}

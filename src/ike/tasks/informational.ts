@@ -104,7 +104,8 @@ export class InformationalResponder implements Task {
     const p = m.payloads;
     // RFC 7296 §2.21.2: the initiator could not authenticate us and says so in an INFORMATIONAL
     if (findNotify(p, NotifyType.AUTHENTICATION_FAILED)) {
-      out.push(event({ type: 'failure', row: 'F3', message: 'the initiator rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED', sent: sentAuthentication(ctx, undefined) } }));
+      // after our EAP method refused the peer (F3 already said why), this is only its answer to that
+      if (!ctx.eap?.rejected) out.push(event({ type: 'failure', row: 'F3', message: 'the initiator rejected our authentication (AUTHENTICATION_FAILED)', evidence: { check: 'peer-rejected', notify: 'AUTHENTICATION_FAILED', sent: sentAuthentication(ctx, undefined) } }));
       return { response: [], end: { to: 'FAILED', reason: 'failed' } };
     }
     const deletes = all(p, 'D') as DeletePayload[];

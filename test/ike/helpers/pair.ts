@@ -85,11 +85,12 @@ export class Pair {
   readonly rCfg: IkeSaConfig;
   private count = 0;
 
-  constructor(i: SideOptions, r: SideOptions, readonly filter: Filter = () => 'deliver', cookieThreshold?: number) {
+  /** `more`: further connections of the responder on the same path, after `r` (a gateway's candidates). */
+  constructor(i: SideOptions, r: SideOptions, readonly filter: Filter = () => 'deliver', cookieThreshold?: number, more: IkeSaConfig[] = []) {
     this.iCfg = config(i, I_ADDR, R_ADDR);
     this.rCfg = config(r, R_ADDR, I_ADDR);
     this.initiator = IkeSa.initiator(this.iCfg);
-    this.dispatcher = new IkeDispatcher({ configFor: () => [this.rCfg], random: seededRandom(r.seed + 1000), cookieThreshold });
+    this.dispatcher = new IkeDispatcher({ configFor: () => [this.rCfg, ...more], random: seededRandom(r.seed + 1000), cookieThreshold });
   }
 
   get responder(): IkeSa | undefined {
