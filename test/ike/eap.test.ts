@@ -53,6 +53,17 @@ describe('EAP-MSCHAPv2 in IKE_AUTH (tsvpn to tsvpn)', () => {
     expect([i.localTs, i.remoteTs, r.localTs, r.remoteTs]).toEqual([['10.3.0.1'], ['10.2.0.0/16'], ['10.2.0.0/16'], ['10.3.0.1']]);
     // IKE_SA_INIT, then IKE_AUTH: the first, Identity, Challenge/Response, Success/ack, AUTH with the MSK: 5 requests
     expect(p.iEffects.filter((e) => e.type === 'send').length).toBe(6);
+    // RFC 4555 §3.2: a road warrior on EAP roams too
+    expect([p.initiator.mobike, p.responder!.mobike]).toEqual([true, true]);
+  });
+
+  it('MOBIKE is off when either end turns it off, with EAP as without', () => {
+    for (const [ci, gi] of [[false, true], [true, false]]) {
+      const p = new Pair({ ...client('alice', 'alice-Secret-1'), mobike: ci }, { ...gateway(pool()), mobike: gi });
+      p.establish();
+      expect([p.initiator.state, p.responder!.state]).toEqual(['ESTABLISHED', 'ESTABLISHED']);
+      expect([p.initiator.mobike, p.responder!.mobike]).toEqual([false, false]);
+    }
   });
 
   it('a wrong password: F3 on both ends naming EAP-MSCHAPv2 and its result, never the password; no SA', () => {

@@ -16,6 +16,7 @@ import { acceptVirtualIps, assignVirtualIps } from '../virtual-ip.js';
 import { octetsOf, ownId, sentAuthentication } from './authenticate.js';
 import { processChildRequest, processChildResponse, type ChildOffer } from './child-sa.js';
 import { AuthFailedNotice } from './informational.js';
+import { mobikeNotify, recordMobike } from './mobike.js';
 
 const METHOD = 'EAP-MSCHAPv2';
 
@@ -90,10 +91,12 @@ export class EapResponder implements Task {
       ctx.remoteIdText = st.user; // the identity EAP proved: leases and status go by the user
       ctx.peerInitialContact = !!findNotify(st.request, NotifyType.INITIAL_CONTACT);
       const auth = mskAuth(ctx, 'responder', ownId(ctx, 'IDr'), msk);
+      recordMobike(ctx, st.request); // RFC 4555 §3.2: the client offered it in its first IKE_AUTH request
+      const mobike = mobikeNotify(ctx, st.request);
       const vip = assignVirtualIps(ctx, st.request, out);
-      if (vip.kind === 'failed') return { response: [auth, ...vip.reply], established: true };
+      if (vip.kind === 'failed') return { response: [auth, ...mobike, ...vip.reply], established: true };
       const child = processChildRequest(ctx, st.request, out);
-      return { response: [auth, ...(vip.kind === 'assigned' ? vip.reply : []), ...child], established: true };
+      return { response: [auth, ...mobike, ...(vip.kind === 'assigned' ? vip.reply : []), ...child], established: true };
     } finally {
       msk.fill(0);
       ctx.eap = undefined;
@@ -117,6 +120,7 @@ export class EapResponder implements Task {
 export function startEapInitiator(ctx: SaContext, offer: ChildOffer | undefined, p: Payload[], out: Effect[]): TaskResult {
   const a = ctx.cfg.localAuth;
   if (a.method !== 'eap-mschapv2') throw new Error('startEapInitiator: we do not authenticate with EAP');
+  recordMobike(ctx, p); // RFC 4555 §3.2
   const task = new EapInitiator(new MsChapV2Peer(a.eapId, a.password, ctx.cfg.random), offer, first(p, 'IDr')!);
   return task.step(ctx, p, out);
 }
@@ -152,6 +156,7 @@ class EapInitiator implements Task {
       return { ...this.end(), next: [new AuthFailedNotice()] };
     }
     this.dispose();
+    if (!ctx.mobike) recordMobike(ctx, p); // RFC 4555 §3.2: in the first answer (startEapInitiator) or this last one
     if (this.offer && acceptVirtualIps(ctx, p, out)) processChildResponse(ctx, this.offer, p, out);
     return { established: true };
   }

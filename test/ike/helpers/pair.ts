@@ -41,6 +41,8 @@ export interface SideOptions {
   pools?: AddressPool[];
   /** Ask for a virtual IP of these families. */
   requestVips?: (4 | 6)[];
+  /** MOBIKE offered (RFC 4555 §3.2); on when not given, as in peer.json. */
+  mobike?: boolean;
 }
 
 export const psk = (text = 'correct horse battery staple'): LocalAuth => ({ method: 'psk', psk: new TextEncoder().encode(text) });
@@ -69,6 +71,7 @@ export function config(o: SideOptions, local: Endpoint, remote: Endpoint): IkeSa
     wallClock: () => Date.now(),
     ...(o.pools ? { pools: o.pools } : {}),
     ...(o.requestVips ? { requestVips: o.requestVips } : {}),
+    ...(o.mobike !== undefined ? { mobike: o.mobike } : {}),
   };
 }
 
