@@ -23,6 +23,10 @@ export interface PeerConfig {
   keepaliveS: number;
   /** default 'restart' */
   dpdAction: 'restart' | 'clear' | 'hold';
+  /** client only (`killSwitch`): nothing leaves outside the TUN but IKE and ESP to the gateway (io/kill-switch.ts); absent = off */
+  killSwitch?: { allowLan: boolean };
+  /** client with vips only: the names the gateway's DNS servers answer for, lower case, no trailing dot; absent = none */
+  dnsDomains?: string[];
   /** default DEFAULT_RETRANSMIT */
   retransmit: RetransmitConfig;
   /** a gateway connection's `pools` (names in GatewayConfig.pools), in order; absent = none */
