@@ -19,6 +19,7 @@ import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, removeRoutes, s
 import { AddressPool } from '../ike/address-pool.js';
 import { RESOLV_CONF, type DnsFiles } from '../io/resolv-conf.js';
 import { ClientVips } from './client-vips.js';
+import { KillSwitch } from './kill-switch.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
@@ -112,6 +113,9 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   return { name: gw.name, status: () => r.status(), down: (why) => r.down(why), reload: () => r.reloadFile(), done: r.done, events: r.events };
 }
 
+/** What the kill switch of a file is made of (killSwitch, allowLan, the gateways it lets IKE and ESP out to), to compare on reload. */
+const killSwitchOf = (g: GatewayConfig): string => JSON.stringify(g.connections.filter((p) => p.killSwitch).map((p) => [p.killSwitch!.allowLan, p.remote.addr, p.remote.port]));
+
 /** One IKE socket pair serves every connection: they must share the local address and port. */
 function checkOneAddress(gw: GatewayConfig): void {
   const first = gw.connections[0];
@@ -170,6 +174,8 @@ class Running {
   private readonly pools = new Map<string, AddressPool>();
   /** The client side of virtual IPs: addresses on the TUN, route sources, DNS (client-vips.ts). */
   private readonly vips: ClientVips;
+  /** The client's kill switch (peer.json `killSwitch`), from start to shutdown. */
+  private readonly killSwitch: KillSwitch | undefined;
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
@@ -219,6 +225,9 @@ class Running {
     quietIpv6(this.tun.name, peers, log);
     // what a killed run left (rules, guard routes) goes before this run installs anything (io/routes.ts)
     for (const l of sweepStaleRoutes(this.tun.name)) log.info('route', `removed what a previous run left: ${l}`);
+    // before any IKE SA: from here until shutdown nothing leaves in clear
+    this.killSwitch = KillSwitch.arm(gw, this.tun.name, log);
+    if (this.killSwitch) opened.push(this.killSwitch);
     this.vips = new ClientVips({
       dev: this.tun.name,
       dns: dnsFiles,
@@ -396,6 +405,9 @@ class Running {
     if (!first) return dispose(), { ok: false, error: 'the file has no connections: take the daemon down instead' };
     if (next.connections.some((p) => p.local.addr !== was.local.addr || p.local.port !== was.local.port)) return dispose(), { ok: false, error: `every connection must keep local address ${was.local.addr}[${was.local.port}]: restart to change it` };
     if (first.tun.name !== was.tun.name || first.tun.mtu !== was.tun.mtu) return dispose(), { ok: false, error: 'the TUN device (tun.name, tun.mtu) cannot change on reload: restart to change it' };
+    if (killSwitchOf(next) !== killSwitchOf(this.gw)) {
+      return dispose(), { ok: false, error: 'the kill switch (killSwitch, allowLan, and the gateways it lets IKE and ESP out to) cannot change on reload: restart to change it' };
+    }
     this.warnAbout(next);
     this.syncPools(next.pools);
     const now = this.clock();
@@ -527,7 +539,7 @@ class Running {
     // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
     return p.child.mode === 'transport'
       ? installTransportRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src) })
-      : installRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src) });
+      : installRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src), bypass: this.killSwitch?.lan });
   }
 
   private removeRoutes(h: unknown): void {
@@ -593,6 +605,7 @@ class Running {
       spdMisses: this.datapath.spdMisses.list().map((m) => ({ src: bytesToIp(m.src), dst: bytesToIp(m.dst), protocol: m.protocol, at: m.at })),
       childMtu: (rec) => this.mtuWatch.childMtu(rec, this.clock()),
       icmpReceived: this.pathMtus.icmpReceived,
+      ...(this.killSwitch ? { killSwitch: { table: this.killSwitch.table, dropped: this.killSwitch.dropped() } } : {}),
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: c.peer.local.addr,
@@ -863,6 +876,7 @@ class Running {
       ['TUN', () => this.tun.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],
+      ['kill switch', () => this.killSwitch?.close()],
     ];
     for (const [what, fn] of steps) {
       try {

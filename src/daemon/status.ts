@@ -107,6 +107,13 @@ export interface TunnelStatus {
   spdMisses?: { src: string; dst: string; protocol: number; ago: number }[];
   /** ICMP errors received for our outer packets since the daemon started, by name (frag-needed, packet-too-big, port-unreachable, ...; F7, F1). */
   icmpReceived?: Record<string, number>;
+  /** The client's kill switch (peer.json `killSwitch`): its nft table and the packets it dropped (null: the table is gone). */
+  killSwitch?: KillSwitchStatus;
+}
+
+export interface KillSwitchStatus {
+  table: string;
+  dropped: number | null;
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -183,6 +190,7 @@ export interface StatusInput {
   /** A Child SA's path and tunnel MTU (F7). */
   childMtu?: (rec: ChildRecord) => ChildMtuStatus | undefined;
   icmpReceived?: Record<string, number>;
+  killSwitch?: KillSwitchStatus;
   now: number; // ms, same clock as the records
 }
 
@@ -284,6 +292,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     ...(s.pools && s.pools.length > 0 ? { pools: s.pools } : {}),
     ...(s.spdMisses && s.spdMisses.length > 0 ? { spdMisses: s.spdMisses.map(({ at, ...m }) => ({ ...m, ago: ago(s.now, at) })) } : {}),
     icmpReceived: { ...s.icmpReceived },
+    ...(s.killSwitch ? { killSwitch: s.killSwitch } : {}),
   };
 }
 
