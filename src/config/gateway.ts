@@ -14,6 +14,7 @@ import { isName, validateShape } from './schema.js';
 import { redacted, resolvePsk } from './secrets.js';
 import { asGateway, type GatewayConfig, type PeerConfig, type PoolConfig } from './types.js';
 import { formatSelector, intersectSelectors, selectorContains } from '../wire/selectors.js';
+import type { TrafficSelector } from '../wire/types.js';
 
 // The file's shape once the schema has accepted it (parts it refused are skipped, see `refused`).
 interface GatewayJson {
@@ -118,9 +119,12 @@ function checkPoolFits(p: PoolConfig, name: string, path: string, o: PeerOutline
   if (o.remoteTs && !o.remoteTs.some((ts) => selectorContains(ts, p.range))) {
     own.push({ path, expected: `pool ${JSON.stringify(name)} (${p.addrs}) is not inside remote.ts (${o.remoteTs.map(formatSelector).join(', ')}): its peers' addresses would match no selector; make remote.ts cover it` });
   }
-  const inside = o.localTs?.find((ts) => intersectSelectors(ts, p.range) !== null);
+  // a local.ts of a whole family (0.0.0.0/0, ::/0) is a full tunnel's "everything", not addresses of ours
+  const inside = o.localTs?.find((ts) => !wholeFamily(ts) && intersectSelectors(ts, p.range) !== null);
   if (inside) own.push({ path, expected: `pool ${JSON.stringify(name)} (${p.addrs}) overlaps local.ts ${formatSelector(inside)}: an address handed to a peer would also be one of ours` });
 }
+
+const wholeFamily = (ts: TrafficSelector): boolean => ts.startAddr.every((b) => b === 0) && ts.endAddr.every((b) => b === 0xff);
 
 /** "it has a, b" or "it has none", for a name that is not there. */
 const known = (names: Iterable<string>): string => {

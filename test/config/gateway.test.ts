@@ -192,6 +192,12 @@ describe('bad input of issue 11 names the paths of both parts', () => {
     problemAt(refuse(ours), '/connections/road/pools/0', 'overlaps local.ts 10.99.0.128/25');
   });
 
+  it('a full-tunnel gateway (local.ts 0.0.0.0/0) hands out a pool: everything is not an address of its own', () => {
+    const full = hub();
+    full.connections.road.local.ts = ['0.0.0.0/0'];
+    expect(parseConfig(full, tmp.dir, HUB_ENV).connections.find((c) => c.name === 'road')?.local.tsText).toEqual(['0.0.0.0/0']);
+  });
+
   it('two remote-access connections may share a pool: their peers\' selectors are their own addresses', () => {
     const j = withConn('road2', (c) => (c.remote.id = 'road2.example'), 'road');
     expect(parseConfig(j, tmp.dir, HUB_ENV).connections).toHaveLength(4);
