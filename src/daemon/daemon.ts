@@ -233,6 +233,10 @@ class Running {
       dns: dnsFiles,
       log,
       failure: (row, message, evidence, conn) => this.applier.eventLog.failure(row, message, evidence, conn),
+      dnsWants: (conn) => {
+        const p = this.conns.get(conn)?.peer;
+        return { all: !!p?.remote.tsText.some((t) => t === '0.0.0.0/0' || t === '::/0'), domains: p?.dnsDomains ?? [] };
+      },
       held: (conn) => new Set(this.dispatcher.list().filter((sa) => sa.name === conn && sa.state !== 'DELETED' && sa.state !== 'FAILED').flatMap((sa) => sa.ownVips?.addresses ?? [])),
     });
     this.vips.sweep();
