@@ -5,7 +5,7 @@ export const TIERS = {
   unit: [
     'test/!(fuzz).test.ts',
     'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
-    'test/daemon/{client-dns,control,datapath,effects,event-lines,event-log,failure-history,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,path-mtu,path-mtu-watch,probe,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,traffic-check,transport-datapath,wireshark-tables}.test.ts',
+    'test/daemon/{client-vips,control,datapath,effects,event-lines,event-log,failure-history,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,path-mtu,path-mtu-watch,probe,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,traffic-check,transport-datapath,wireshark-tables}.test.ts',
     'test/io/{sd-notify,route-plan,resolv-conf,kill-switch-rules}.test.ts',
     'test/interop/{expect,wait}.test.ts',
   ],

@@ -7,6 +7,7 @@
 // search line). An address leaves the TUN once no IKE SA of the connection holds it any more;
 // the DNS settings go when the last connection lets go and at shutdown; an original resolver
 // file a crash left replaced comes back at the next start.
+import { cidrCovers } from '../io/route-plan.js';
 import { addTunAddress, removeTunAddress } from '../io/routes.js';
 import { applyDns, restoreDns, type DnsFiles } from '../io/resolv-conf.js';
 import { applyLinkDns, resolvedManages, revertLinkDns } from '../io/resolvectl.js';
@@ -27,9 +28,16 @@ export interface VipHost {
 
 const family = (a: string): 4 | 6 => (a.includes(':') ? 6 : 4);
 
+/** The families a remote.ts leaves wide open (0.0.0.0/0, ::/0): a full tunnel, or "whatever the gateway protects". */
+export function wideOpen(remoteTs: readonly string[]): Set<4 | 6> {
+  return new Set(remoteTs.flatMap((t) => (t === '0.0.0.0/0' ? [4 as const] : t === '::/0' ? [6 as const] : [])));
+}
+
 export class ClientVips {
   /** Addresses on the TUN, by connection. */
   private readonly onTun = new Map<string, string[]>();
+  /** The subnets the gateway announced (INTERNAL_IP4/6_SUBNET), by connection. */
+  private readonly subnetsFrom = new Map<string, string[]>();
   /** DNS servers in use, by connection. */
   private readonly dnsFrom = new Map<string, string[]>();
   /** The servers in use went to systemd-resolved (on the TUN), not into the resolver file. */
@@ -42,8 +50,9 @@ export class ClientVips {
     if (restoreDns(this.h.dns)) this.h.log.info('daemon', `restored ${this.h.dns.file}, which a previous run left holding a gateway's DNS servers`);
   }
 
-  /** The gateway gave `conn` these addresses and DNS servers (event `virtual-ip-received`). */
-  received(conn: string, addresses: readonly string[], dns: readonly string[]): void {
+  /** The gateway gave `conn` these addresses and DNS servers, and announced these subnets (event `virtual-ip-received`). */
+  received(conn: string, addresses: readonly string[], dns: readonly string[], subnets: readonly string[] = []): void {
+    if (subnets.length > 0) this.subnetsFrom.set(conn, [...subnets]);
     const mine = this.onTun.get(conn) ?? [];
     for (const a of addresses) {
       if (mine.includes(a)) continue;
@@ -71,6 +80,7 @@ export class ClientVips {
     if (left.length > 0) this.onTun.set(conn, left);
     else {
       this.onTun.delete(conn);
+      this.subnetsFrom.delete(conn);
       this.useDns(conn, []);
     }
     this.h.log.info('daemon', `virtual IP ${gone.join(', ')} off ${this.h.dev}`);
@@ -80,6 +90,25 @@ export class ClientVips {
   sources(conn: string, configured: readonly string[]): string[] {
     const vips = this.onTun.get(conn) ?? [];
     return [...vips, ...configured.filter((x) => !vips.some((v) => family(v) === family(x)))];
+  }
+
+  /**
+   * The prefixes to route for a Child SA of `conn` whose remote selectors are `cidrs`. Where the
+   * connection's remote.ts leaves a family wide open (`open`: 0.0.0.0/0 or ::/0, "whatever the
+   * gateway protects") and the gateway announced subnets (RFC 7296 §3.15.2: the networks it
+   * protects), a selector becomes the announced subnets inside it: the gateway's split tunnel.
+   * Otherwise, or when none is inside, the selector itself.
+   */
+  routed(conn: string, cidrs: readonly string[], open: ReadonlySet<4 | 6>): string[] {
+    const subnets = this.subnetsFrom.get(conn) ?? [];
+    const out = cidrs.flatMap((c) => {
+      if (!open.has(family(c))) return [c];
+      const inside = subnets.filter((s) => cidrCovers(c, s));
+      return inside.length > 0 ? inside : [c];
+    });
+    const only = [...new Set(out)];
+    if (only.join() !== cidrs.join()) this.h.log.info('daemon', `routing ${only.join(', ')} of ${cidrs.join(', ')}: the subnets the gateway announced (remote.ts leaves the choice to it)`);
+    return only;
   }
 
   /** Shutdown: the DNS settings of the TUN dropped, or the original resolver file back, if ours is in place. */

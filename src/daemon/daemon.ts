@@ -18,7 +18,7 @@ import { formatSelector, ipToBytes } from '../wire/selectors.js';
 import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
 import { RESOLV_CONF, type DnsFiles } from '../io/resolv-conf.js';
-import { ClientVips } from './client-vips.js';
+import { ClientVips, wideOpen } from './client-vips.js';
 import { KillSwitch } from './kill-switch.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
@@ -235,7 +235,7 @@ class Running {
       failure: (row, message, evidence, conn) => this.applier.eventLog.failure(row, message, evidence, conn),
       dnsWants: (conn) => {
         const p = this.conns.get(conn)?.peer;
-        return { all: !!p?.remote.tsText.some((t) => t === '0.0.0.0/0' || t === '::/0'), domains: p?.dnsDomains ?? [] };
+        return { all: wideOpen(p?.remote.tsText ?? []).size > 0, domains: p?.dnsDomains ?? [] };
       },
       held: (conn) => new Set(this.dispatcher.list().filter((sa) => sa.name === conn && sa.state !== 'DELETED' && sa.state !== 'FAILED').flatMap((sa) => sa.ownVips?.addresses ?? [])),
     });
@@ -276,7 +276,7 @@ class Running {
           const c = this.conns.get(owner.conn);
           if (!c) throw new Error(`no connection ${owner.conn}`);
           c.onDemand.clear(); // the Child SA's routes replace the on-demand ones
-          return this.installRoutesFor(c, remote, owner.peer);
+          return this.installRoutesFor(c, this.vips.routed(owner.conn, remote, wideOpen(c.peer.remote.tsText)), owner.peer);
         },
         remove: (h) => this.removeRoutes(h),
       },
@@ -838,7 +838,7 @@ class Running {
     this.events.emit('ike', e, conn);
     if (this.stopping) return;
     const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
-    if (c && e.type === 'virtual-ip-received') this.vips.received(c.peer.name, e.addresses, e.dns);
+    if (c && e.type === 'virtual-ip-received') this.vips.received(c.peer.name, e.addresses, e.dns, e.subnets);
     if (c && e.type === 'ike-deleted') this.vips.released(c.peer.name);
     c?.conn.onEvent(this.clock(), e);
     this.mtuWatch.onEvent(e, c?.peer.name, this.clock());

@@ -74,7 +74,7 @@ export interface IkeSaStatus {
   /** Seconds until a new IKE SA is authenticated to replace this one (reauth_time); absent when off. */
   reauthIn?: number;
   /** Virtual IPs (RFC 7296 §2.19): leased to the peer from a pool (gateway), or given to us (client), with the DNS servers that came with them. */
-  vips?: { leased?: string[]; own?: string[]; dns?: string[] };
+  vips?: { leased?: string[]; own?: string[]; dns?: string[]; subnets?: string[] };
   children: ChildStatus[];
 }
 
@@ -156,7 +156,7 @@ export interface IkeSaView {
   readonly rekeys?: number;
   readonly reauthDue?: number | undefined;
   readonly leasedVips?: readonly string[];
-  readonly ownVips?: { addresses: string[]; dns: string[] } | undefined;
+  readonly ownVips?: { addresses: string[]; dns: string[]; subnets?: string[] } | undefined;
   readonly children: readonly { name: string; state: string; spiIn: number; spiOut: number; proposal: string; mode: 'tunnel' | 'transport'; rekeyAt?: number | undefined; expireAt?: number | undefined }[];
 }
 
@@ -319,5 +319,5 @@ function vipStatus(sa: IkeSaView): Pick<IkeSaStatus, 'vips'> {
   const leased = sa.leasedVips ?? [];
   const own = sa.ownVips;
   if (leased.length === 0 && !own) return {};
-  return { vips: { ...(leased.length > 0 ? { leased: [...leased] } : {}), ...(own ? { own: [...own.addresses], dns: [...own.dns] } : {}) } };
+  return { vips: { ...(leased.length > 0 ? { leased: [...leased] } : {}), ...(own ? { own: [...own.addresses], dns: [...own.dns], ...(own.subnets?.length ? { subnets: [...own.subnets] } : {}) } : {}) } };
 }

@@ -112,8 +112,8 @@ export interface SaContext {
   children: ChildSa[];
   /** Virtual IPs leased to the peer (a gateway's pools, src/ike/virtual-ip.ts), released when the SA ends. */
   leases?: Lease[];
-  /** Initiator: the virtual IPs the responder gave us in CP(CFG_REPLY), and its DNS servers. */
-  ownVips?: { addresses: string[]; dns: string[] };
+  /** Initiator: the virtual IPs the responder gave us in CP(CFG_REPLY), its DNS servers and the subnets it announced (CIDR). */
+  ownVips?: { addresses: string[]; dns: string[]; subnets: string[] };
   /** The IKE SA's soft and hard lifetimes once established (lifetimes.ts). */
   life?: Lifetime;
   now: number; // the caller's clock at the message being handled, in ms

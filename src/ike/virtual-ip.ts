@@ -6,7 +6,7 @@
 // not (INTERNAL_ADDRESS_FAILURE, RFC 7296 §3.10.1).
 import { CfgAttributeType, CfgType, NotifyType } from '../wire/constants.js';
 import { bytesToIp, parseIp } from '../wire/ip-text.js';
-import { narrowSelectors, parseSelector } from '../wire/selectors.js';
+import { narrowSelectors, parseSelector, prefixRange } from '../wire/selectors.js';
 import type { CfgAttribute, CpPayload, Payload } from '../wire/types.js';
 import type { Lease } from './address-pool.js';
 import { event, type Effect } from './effects.js';
@@ -102,8 +102,11 @@ export function acceptVirtualIps(ctx: SaContext, p: Payload[], out: Effect[]): b
   const cp = first(p, 'CP');
   const addresses: string[] = [];
   const dns: string[] = [];
+  const subnets: string[] = [];
   if (cp && cp.cfgType === CfgType.CFG_REPLY) {
     for (const a of cp.attributes) {
+      const subnet = subnetOf(a);
+      if (subnet !== undefined && !subnets.includes(subnet)) subnets.push(subnet);
       if (a.type === CfgAttributeType.INTERNAL_IP4_ADDRESS && a.value.length === 4) addresses.push(bytesToIp(a.value));
       if (a.type === CfgAttributeType.INTERNAL_IP6_ADDRESS && a.value.length === 17) addresses.push(bytesToIp(a.value.subarray(0, 16)));
       if (a.type === CfgAttributeType.INTERNAL_IP4_DNS && a.value.length === 4) dns.push(bytesToIp(a.value));
@@ -116,7 +119,27 @@ export function acceptVirtualIps(ctx: SaContext, p: Payload[], out: Effect[]): b
     out.push(event({ type: 'failure', row: 'F4', message: `no virtual IP: ${why}`, evidence: { child: ctx.cfg.children[0]?.name ?? '', localTs: [], remoteTs: [], notify: refused ? 'INTERNAL_ADDRESS_FAILURE' : 'no CFG_REPLY', detail: why } }));
     return false;
   }
-  ctx.ownVips = { addresses, dns };
-  out.push(event({ type: 'virtual-ip-received', addresses, dns }));
+  ctx.ownVips = { addresses, dns, subnets };
+  out.push(event({ type: 'virtual-ip-received', addresses, dns, subnets }));
   return true;
+}
+
+/**
+ * RFC 7296 §3.15.1: INTERNAL_IP4_SUBNET is an address and a netmask (8 octets),
+ * INTERNAL_IP6_SUBNET an address and a prefix length (17 octets); as CIDR, undefined for any
+ * other attribute or a malformed one (a netmask that is not contiguous ones, a length past 128).
+ * §3.15.2: the networks the gateway protects, for the client to route there.
+ */
+function subnetOf(a: CfgAttribute): string | undefined {
+  if (a.type === CfgAttributeType.INTERNAL_IP4_SUBNET && a.value.length === 8) {
+    const mask = ((a.value[4]! << 24) | (a.value[5]! << 16) | (a.value[6]! << 8) | a.value[7]!) >>> 0;
+    let len = 0;
+    while (len < 32 && (mask >>> (31 - len)) & 1) len++;
+    if (mask !== (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)) return undefined; // not contiguous ones
+    return `${bytesToIp(prefixRange(a.value.subarray(0, 4), len)[0])}/${len}`;
+  }
+  if (a.type === CfgAttributeType.INTERNAL_IP6_SUBNET && a.value.length === 17 && a.value[16]! <= 128) {
+    return `${bytesToIp(prefixRange(a.value.subarray(0, 16), a.value[16]!)[0])}/${a.value[16]}`;
+  }
+  return undefined;
 }

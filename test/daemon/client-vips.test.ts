@@ -1,4 +1,6 @@
-// The client's DNS from the gateway, both ways it can go: through systemd-resolved, per link,
+// The client side of virtual IPs without a device: the routes of a connection whose remote.ts
+// leaves the choice to the gateway (the subnets it announced), and the DNS from the gateway,
+// both ways it can go: through systemd-resolved, per link,
 // when the resolver file is resolved's stub (here a fake `resolvectl` on PATH records its
 // arguments: systemd-resolved does not run in the lab), with every name in a full tunnel and
 // only dnsDomains in a split one, and reverted when the last connection lets go; and through
@@ -7,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClientVips } from '../../src/daemon/client-vips.js';
+import { ClientVips, wideOpen } from '../../src/daemon/client-vips.js';
 import type { Logger } from '../../src/daemon/log.js';
 import { resolvectlCommands, resolvedManages } from '../../src/io/resolvectl.js';
 
@@ -22,6 +24,21 @@ const WANTS: Record<string, { all: boolean; domains: string[] }> = {
 function vips(file: string, backup: string): ClientVips {
   return new ClientVips({ dev: 'tsvpn-rw', dns: { file, backup }, log, failure: () => {}, held: () => new Set(), dnsWants: (c) => WANTS[c]! });
 }
+
+describe('routes of a client', () => {
+  it('remote.ts 0.0.0.0/0 and announced subnets: only the subnets inside the selectors; a configured network or another family: the selectors', () => {
+    const v = vips('/nonexistent', '/nonexistent.bak');
+    v.received('split', [], [], ['10.0.0.0/24', '10.9.0.0/16', '2001:db8:5::/48']);
+    expect(wideOpen(['0.0.0.0/0', '2001:db8::/32'])).toEqual(new Set([4]));
+    expect(v.routed('split', ['0.0.0.0/0'], new Set([4]))).toEqual(['10.0.0.0/24', '10.9.0.0/16']);
+    expect(v.routed('split', ['10.0.0.0/8', '10.0.0.0/24'], new Set([4]))).toEqual(['10.0.0.0/24', '10.9.0.0/16']);
+    expect(v.routed('split', ['192.0.2.0/24'], new Set([4]))).toEqual(['192.0.2.0/24']); // none inside: what the Child SA protects
+    expect(v.routed('split', ['0.0.0.0/0', '::/0'], new Set([6]))).toEqual(['0.0.0.0/0', '2001:db8:5::/48']);
+    expect(v.routed('split', ['0.0.0.0/0'], new Set())).toEqual(['0.0.0.0/0']); // the user's own full tunnel
+    expect(v.routed('full', ['0.0.0.0/0'], new Set([4]))).toEqual(['0.0.0.0/0']); // nothing announced
+    expect(lines).toContain('routing 10.0.0.0/24, 10.9.0.0/16 of 0.0.0.0/0: the subnets the gateway announced (remote.ts leaves the choice to it)');
+  });
+});
 
 describe('client DNS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvpn-dns-'));
