@@ -41,6 +41,8 @@ export interface PoolConfig {
   range: TrafficSelector;
   /** DNS servers handed out with an address (canonical IP text), default none */
   dns: string[];
+  /** Networks announced with an address (INTERNAL_IP4/6_SUBNET, canonical CIDR), default none: a client whose remote.ts leaves the choice to the gateway routes only these */
+  subnets: string[];
 }
 
 /**

@@ -359,8 +359,8 @@ class Running {
   private syncPools(pools: GatewayConfig['pools']): void {
     for (const [name, p] of Object.entries(pools)) {
       const had = this.pools.get(name);
-      if (had && had.addrs === p.addrs && had.dns.join() === p.dns.join()) continue;
-      this.pools.set(name, new AddressPool(name, p.addrs, p.range, p.dns, p.addrs.includes('/')));
+      if (had && had.addrs === p.addrs && had.dns.join() === p.dns.join() && had.subnets.join() === p.subnets.join()) continue;
+      this.pools.set(name, new AddressPool(name, p.addrs, p.range, p.dns, p.addrs.includes('/'), p.subnets));
     }
     for (const name of [...this.pools.keys()]) if (!(name in pools)) this.pools.delete(name);
   }

@@ -55,6 +55,7 @@ export function assignVirtualIps(ctx: SaContext, p: Payload[], out: Effect[]): V
   const attributes: CfgAttribute[] = leases.map((l) => addressAttribute(l.address));
   const dns = new Set(leases.flatMap((l) => l.pool.dns));
   for (const d of dns) attributes.push(dnsAttribute(d));
+  for (const s of new Set(leases.flatMap((l) => l.pool.subnets))) attributes.push(subnetAttribute(s));
   const reply: CpPayload = { kind: 'CP', critical: false, cfgType: CfgType.CFG_REPLY, attributes };
   return { kind: 'assigned', reply: [reply] };
 }
@@ -78,6 +79,24 @@ function addressAttribute(address: string): CfgAttribute {
 function dnsAttribute(address: string): CfgAttribute {
   const b = parseIp(address)!;
   return { type: b.length === 4 ? CfgAttributeType.INTERNAL_IP4_DNS : CfgAttributeType.INTERNAL_IP6_DNS, value: b };
+}
+
+/** The IPv4 netmask of a prefix length, as an unsigned 32-bit number. */
+const netmask = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+
+// RFC 7296 §3.15.1: INTERNAL_IP4_SUBNET is an address and a netmask, INTERNAL_IP6_SUBNET an address and a prefix length
+function subnetAttribute(cidr: string): CfgAttribute {
+  const [addr, lenText] = cidr.split('/');
+  const b = parseIp(addr!)!;
+  const len = Number(lenText);
+  if (b.length === 16) {
+    const value = new Uint8Array(17);
+    value.set(b);
+    value[16] = len;
+    return { type: CfgAttributeType.INTERNAL_IP6_SUBNET, value };
+  }
+  const mask = netmask(len);
+  return { type: CfgAttributeType.INTERNAL_IP4_SUBNET, value: Uint8Array.from([...b, mask >>> 24, (mask >>> 16) & 0xff, (mask >>> 8) & 0xff, mask & 0xff]) };
 }
 
 /** Initiator: CP(CFG_REQUEST) for the families configured (empty values: "any address"), with DNS; none when no virtual IP is wanted. */
@@ -135,7 +154,7 @@ function subnetOf(a: CfgAttribute): string | undefined {
     const mask = ((a.value[4]! << 24) | (a.value[5]! << 16) | (a.value[6]! << 8) | a.value[7]!) >>> 0;
     let len = 0;
     while (len < 32 && (mask >>> (31 - len)) & 1) len++;
-    if (mask !== (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)) return undefined; // not contiguous ones
+    if (mask !== netmask(len)) return undefined; // not contiguous ones
     return `${bytesToIp(prefixRange(a.value.subarray(0, 4), len)[0])}/${len}`;
   }
   if (a.type === CfgAttributeType.INTERNAL_IP6_SUBNET && a.value.length === 17 && a.value[16]! <= 128) {

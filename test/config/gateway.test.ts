@@ -57,7 +57,7 @@ describe('examples/hub.json', () => {
     expect(road.dpdAction).toBe('clear');
     expect(road.pools).toEqual(['road']);
     expect(b1.pools).toBeUndefined();
-    expect(g.pools).toEqual({ road: { addrs: '10.99.0.0/24', range: cidr('10.99.0.0/24'), dns: ['10.0.0.53'] } });
+    expect(g.pools).toEqual({ road: { addrs: '10.99.0.0/24', range: cidr('10.99.0.0/24'), dns: ['10.0.0.53'], subnets: [] } });
   });
 
   it('each connection gets the PSK of the secret it names, as its own copy', () => {
@@ -190,6 +190,18 @@ describe('bad input of issue 11 names the paths of both parts', () => {
     const ours = hub();
     ours.connections.road.local.ts = ['10.0.0.0/16', '10.99.0.128/25'];
     problemAt(refuse(ours), '/connections/road/pools/0', 'overlaps local.ts 10.99.0.128/25');
+  });
+
+  it('a pool announces subnets inside local.ts; a range, or a network local.ts does not cover, is refused at its path', () => {
+    const ok = hub();
+    ok.pools.road.subnets = ['10.0.1.0/24', '10.0.0.0/16'];
+    expect(parseConfig(ok, tmp.dir, HUB_ENV).pools.road!.subnets).toEqual(['10.0.1.0/24', '10.0.0.0/16']);
+    const range = hub();
+    range.pools.road.subnets = ['10.0.1.0-10.0.1.9'];
+    problemAt(refuse(range), '/pools/road/subnets/0', 'expected a network such as 10.0.0.0/24');
+    const outside = hub();
+    outside.pools.road.subnets = ['10.0.1.0/24', '192.0.2.0/24'];
+    problemAt(refuse(outside), '/connections/road/pools/0', 'pool "road" announces 192.0.2.0/24, which local.ts (10.0.0.0/16) does not cover');
   });
 
   it('a full-tunnel gateway (local.ts 0.0.0.0/0) hands out a pool: everything is not an address of its own', () => {

@@ -6,7 +6,9 @@
 // the tunnel is up, nor after the gateway is SIGKILLed (the kill switch holds), and must see
 // the clear ping once `tsvpn down` removed the nft table. Split: only the chosen network goes
 // into the tunnel (ip route get). A kill switch left by a SIGKILLed client is removed by the
-// next start that no longer asks for one. The pool has no DNS server: no resolver file changes.
+// next start that no longer asks for one. A client whose remote.ts leaves the choice to the
+// gateway (0.0.0.0/0) routes only the subnets the gateway's pool announces (`subnets`,
+// INTERNAL_IP4_SUBNET). The pools have no DNS server: no resolver file changes.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,13 +36,24 @@ const TABLE = (name: string) => `tsvpn_${name}`;
 const gatewayFile = {
   name: 'kgw',
   secrets: { rw: { psk: PSK } },
-  pools: { rw: { addrs: '10.3.0.10-10.3.0.12' } },
+  pools: { rw: { addrs: '10.3.0.10-10.3.0.12' }, announced: { addrs: '10.3.1.10-10.3.1.12', subnets: ['10.0.0.0/24'] } },
   connections: {
     rw: {
       local: { addr: GW, id: 'gw.example', auth: 'psk', ts: ['0.0.0.0/0'] },
       remote: { addr: '%any', id: '%any', auth: 'psk', ts: ['10.3.0.0/24'] },
       psk: { secret: 'rw' },
       pools: ['rw'],
+      ike: { proposals: ['aes256gcm16-prfsha256-x25519'] },
+      child: { proposals: ['aes256gcm16'] },
+      start: 'wait',
+      dpdAction: 'clear',
+    },
+    // the same, for one client, with a pool that announces the network behind the gateway (INTERNAL_IP4_SUBNET)
+    announced: {
+      local: { addr: GW, id: 'gw.example', auth: 'psk', ts: ['0.0.0.0/0'] },
+      remote: { addr: '%any', id: 'split.example', auth: 'psk', ts: ['10.3.1.0/24'] },
+      psk: { secret: 'rw' },
+      pools: ['announced'],
       ike: { proposals: ['aes256gcm16-prfsha256-x25519'] },
       child: { proposals: ['aes256gcm16'] },
       start: 'wait',
@@ -67,7 +80,7 @@ describe.skipIf(!labOk || spawnSync('nft', ['--version']).error !== undefined)('
   const ctl = join(dir, 'ctl');
   const procs = new Map<string, ChildProcess>();
 
-  function up(ns: string, run: string, body: { name: string }): ChildProcess {
+  function up(ns: string, run: string, body: { name: string } & Record<string, unknown>): ChildProcess {
     const file = join(dir, `${run}.json`);
     writeFileSync(file, JSON.stringify(body, null, 2), { mode: 0o600 });
     const fd = openSync(join(dir, `${run}.log`), 'a', 0o600);
@@ -218,5 +231,20 @@ describe.skipIf(!labOk || spawnSync('nft', ['--version']).error !== undefined)('
     const d = await down('split');
     expect(d.code, d.out + d.err).toBe(0);
     await until(() => again.exitCode !== null, { timeout: 10_000, interval: 100, what: 'the client exits' });
+
+    // remote.ts 0.0.0.0/0 leaves the choice to the gateway: its pool announces 10.0.0.0/24, and only that is routed
+    const base = clientFile('announced', ['0.0.0.0/0']);
+    const announced = up(CL_NS, 'announced', { ...base, local: { ...base.local, id: 'split.example' } });
+    await waitUp('announced', 'announced');
+    const sa = (await status('announced')).ikeSas.find((x) => x.state === 'ESTABLISHED')!;
+    expect(sa.vips).toMatchObject({ own: [expect.stringMatching(/^10\.3\.1\.1\d$/)], subnets: ['10.0.0.0/24'] });
+    expect(sa.children[0]!.remoteTs).toEqual(['0.0.0.0/0']);
+    expect(routeGet(GW_HOST)).toContain(`dev ${TUN}`);
+    expect(routeGet(OTHER)).toContain('dev eth0');
+    expect(routeGet('203.0.113.9')).toContain(`via ${GW} dev eth0`);
+    expect((await pingOnce(GW_HOST)).code).toBe(0);
+    const d2 = await down('announced');
+    expect(d2.code, d2.out + d2.err).toBe(0);
+    await until(() => announced.exitCode !== null, { timeout: 10_000, interval: 100, what: 'the client exits' });
   }, 90_000);
 });

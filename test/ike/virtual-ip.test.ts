@@ -12,7 +12,7 @@ import { CfgAttributeType, CfgType } from '../../src/wire/constants.js';
 import { parseSelector } from '../../src/wire/selectors.js';
 import { events, failures, installs, Pair, psk, type SideOptions } from './helpers/pair.js';
 
-const pool = (addrs: string, dns: string[] = []) => new AddressPool('rw', addrs, parseSelector(addrs), dns, addrs.includes('/'));
+const pool = (addrs: string, dns: string[] = [], subnets: string[] = []) => new AddressPool('rw', addrs, parseSelector(addrs), dns, addrs.includes('/'), subnets);
 
 describe('an address pool', () => {
   it('a prefix hands out its hosts, not its network or broadcast address; a range every address', () => {
@@ -66,6 +66,13 @@ describe('virtual IPs in IKE_AUTH', () => {
     expect(p.responder!.leasedVips).toEqual(['10.3.0.1']);
     expect(p.initiator.ownVips).toEqual({ addresses: ['10.3.0.1'], dns: ['10.2.0.53'], subnets: [] });
     expect(failures([...p.iEffects, ...p.rEffects])).toEqual([]);
+  });
+
+  it('a pool\'s subnets reach the client as INTERNAL_IP4_SUBNET and INTERNAL_IP6_SUBNET', () => {
+    const rw = pool('10.3.0.0/30', [], ['10.2.0.0/16', '10.9.0.0/24', '2001:db8:2::/48']);
+    const p = new Pair(client('alice.example', 1), gateway([rw]));
+    p.establish();
+    expect(p.initiator.ownVips).toEqual({ addresses: ['10.3.0.1'], dns: [], subnets: ['10.2.0.0/16', '10.9.0.0/24', '2001:db8:2::/48'] });
   });
 
   it('a pool used up: INTERNAL_ADDRESS_FAILURE, F4 on both ends, the IKE SA up without a Child SA; a Delete gives the address back', () => {
