@@ -33,32 +33,26 @@ const TUN = 'tsks0';
 const PSK = 'road-warrior-secret-0123456789';
 const TABLE = (name: string) => `tsvpn_${name}`;
 
+/** A remote-access connection of the gateway: it protects everything, for peers proving `remoteId`, with addresses of `pool`. */
+const roadWarriors = (remoteId: string, remoteTs: string, pool: string) => ({
+  local: { addr: GW, id: 'gw.example', auth: 'psk', ts: ['0.0.0.0/0'] },
+  remote: { addr: '%any', id: remoteId, auth: 'psk', ts: [remoteTs] },
+  psk: { secret: 'rw' },
+  pools: [pool],
+  ike: { proposals: ['aes256gcm16-prfsha256-x25519'] },
+  child: { proposals: ['aes256gcm16'] },
+  start: 'wait',
+  dpdAction: 'clear',
+});
+
 const gatewayFile = {
   name: 'kgw',
   secrets: { rw: { psk: PSK } },
   pools: { rw: { addrs: '10.3.0.10-10.3.0.12' }, announced: { addrs: '10.3.1.10-10.3.1.12', subnets: ['10.0.0.0/24'] } },
   connections: {
-    rw: {
-      local: { addr: GW, id: 'gw.example', auth: 'psk', ts: ['0.0.0.0/0'] },
-      remote: { addr: '%any', id: '%any', auth: 'psk', ts: ['10.3.0.0/24'] },
-      psk: { secret: 'rw' },
-      pools: ['rw'],
-      ike: { proposals: ['aes256gcm16-prfsha256-x25519'] },
-      child: { proposals: ['aes256gcm16'] },
-      start: 'wait',
-      dpdAction: 'clear',
-    },
-    // the same, for one client, with a pool that announces the network behind the gateway (INTERNAL_IP4_SUBNET)
-    announced: {
-      local: { addr: GW, id: 'gw.example', auth: 'psk', ts: ['0.0.0.0/0'] },
-      remote: { addr: '%any', id: 'split.example', auth: 'psk', ts: ['10.3.1.0/24'] },
-      psk: { secret: 'rw' },
-      pools: ['announced'],
-      ike: { proposals: ['aes256gcm16-prfsha256-x25519'] },
-      child: { proposals: ['aes256gcm16'] },
-      start: 'wait',
-      dpdAction: 'clear',
-    },
+    rw: roadWarriors('%any', '10.3.0.0/24', 'rw'),
+    // for one client, a pool that announces the network behind the gateway (INTERNAL_IP4_SUBNET)
+    announced: roadWarriors('split.example', '10.3.1.0/24', 'announced'),
   },
 };
 
