@@ -4,7 +4,8 @@
 // default route of its own on the outer link, which the full tunnel must win over without
 // deleting. tcpdump on the client's outer interface must see no inner packet in clear while
 // the tunnel is up, nor after the gateway is SIGKILLed (the kill switch holds), and must see
-// the clear ping once `tsvpn down` removed the nft table. Split: only the chosen network goes
+// the clear ping once `tsvpn down` removed the nft table. With allowLan the outer link stays
+// reachable in clear and out of the tunnel routes. Split: only the chosen network goes
 // into the tunnel (ip route get). A kill switch left by a SIGKILLed client is removed by the
 // next start that no longer asks for one. A client whose remote.ts leaves the choice to the
 // gateway (0.0.0.0/0) routes only the subnets the gateway's pool announces (`subnets`,
@@ -104,6 +105,13 @@ describe.skipIf(!labOk || spawnSync('nft', ['--version']).error !== undefined)('
   /** Everything the client sends on the outer wire but IKE, ESP in UDP, ESP and ARP (IPv6 neighbour discovery is allowed by the kill switch). */
   const capture = () => nsStart(CL_NS, 'tcpdump', ['-n', '-i', 'eth0', '-Q', 'out', '-U', '-l', `(ip and not (udp port 500 or udp port 4500 or ip proto 50)) or (ip6 and not icmp6)`], 'listening on');
 
+  /** Start the gateway daemon (as run `run`) unless one is running. */
+  async function gatewayUp(run: string): Promise<void> {
+    if ([...procs].some(([r, p]) => r.startsWith('gw') && p.exitCode === null && p.signalCode === null)) return;
+    up(GW_NS, run, gatewayFile);
+    await until(async () => (await status('kgw').catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the gateway daemon' });
+  }
+
   beforeAll(async () => {
     ip(['netns', 'add', GW_NS]);
     ip(['netns', 'add', CL_NS]);
@@ -117,8 +125,7 @@ describe.skipIf(!labOk || spawnSync('nft', ['--version']).error !== undefined)('
     ip(['addr', 'add', `${GW_HOST}/32`, 'dev', 'lo'], GW_NS);
     ip(['addr', 'add', `${CLIENT}/24`, 'dev', 'eth0'], CL_NS);
     ip(['route', 'add', 'default', 'via', GW, 'dev', 'eth0'], CL_NS); // the client's own default route: the full tunnel must win over it
-    up(GW_NS, 'gw', gatewayFile);
-    await until(async () => (await status('kgw').catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the gateway daemon' });
+    await gatewayUp('gw');
   }, 60_000);
 
   afterAll(async () => {
@@ -191,14 +198,36 @@ describe.skipIf(!labOk || spawnSync('nft', ['--version']).error !== undefined)('
     expect((await after.result).out).toContain(`${CLIENT} > ${OTHER}: ICMP echo request`);
   }, 120_000);
 
+  it('full tunnel with kill switch and allowLan: the outer link stays reachable in clear, everything else goes into the tunnel', async () => {
+    await gatewayUp('gw-lan'); // the first test killed it
+    const client = up(CL_NS, 'lan', clientFile('lan', ['0.0.0.0/0'], { killSwitch: true, allowLan: true }));
+    await waitUp('lan', 'lan');
+    expect(logOf('lan')).toContain('the LAN (198.51.100.0/24)');
+    expect(ip(['rule', 'show', 'pref', '7480'], CL_NS)).toContain('to 198.51.100.0/24 lookup main');
+    expect(routeGet(OTHER)).toContain('dev eth0');
+    expect(routeGet('203.0.113.9')).toContain(`dev ${TUN}`);
+    const cap = await capture();
+    const lan = await pingOnce(OTHER);
+    const inner = await pingOnce(GW_HOST);
+    cap.proc.kill('SIGINT');
+    expect(lan.code, lan.out).toBe(0);
+    expect(inner.code, inner.out).toBe(0);
+    const seen = (await cap.result).out;
+    expect(seen).toContain(`${CLIENT} > ${OTHER}: ICMP echo request`); // the LAN, in clear as asked
+    expect(seen).not.toContain(GW_HOST); // the network behind the gateway only inside ESP
+    const d = await down('lan');
+    expect(d.code, d.out + d.err).toBe(0);
+    await until(() => client.exitCode !== null, { timeout: 10_000, interval: 100, what: 'the client exits' });
+    expect(ip(['rule', 'show', 'pref', '7480'], CL_NS)).not.toContain('198.51.100.0/24');
+  }, 60_000);
+
   it('split tunnel: only the chosen network goes into the tunnel; a kill switch a SIGKILLed client left stays until the next start removes it', async () => {
     const full = procs.get('full');
     if (full && full.exitCode === null && full.signalCode === null) {
       await down('full'); // the full-tunnel test failed before its own down
       await until(() => full.exitCode !== null, { timeout: 10_000, interval: 100, what: 'the full-tunnel client exits' });
     }
-    up(GW_NS, 'gw2', gatewayFile);
-    await until(async () => (await status('kgw').catch(() => undefined)) !== undefined, { timeout: 15_000, interval: 100, what: 'the gateway daemon again' });
+    await gatewayUp('gw-split');
     const client = up(CL_NS, 'split', clientFile('split', ['10.0.0.0/24'], { killSwitch: true }));
     await waitUp('split', 'split');
     const s = await status('split');
