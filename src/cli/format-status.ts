@@ -72,7 +72,7 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
   ];
   if (sa.proposal) out.push(`  ${sa.proposal}`);
   if (sa.vips?.leased) out.push(`  virtual IP ${sa.vips.leased.join(', ')} leased to the peer`);
-  if (sa.vips?.own) out.push(`  virtual IP ${sa.vips.own.join(', ')} from the gateway${sa.vips.dns?.length ? `, DNS ${sa.vips.dns.join(', ')}` : ''}`);
+  if (sa.vips?.own) out.push(`  virtual IP ${sa.vips.own.join(', ')} from the gateway${sa.vips.dns?.length ? `, DNS ${sa.vips.dns.join(', ')}` : ''}${sa.vips.subnets?.length ? `, subnets ${sa.vips.subnets.join(', ')}` : ''}`);
   if (sa.nat.peerForcesEncap) {
     // its NAT-D hash does not match, yet it answers from the address and port 500 we expect (strongSwan encap=yes, kernel-libipsec)
     out.push('  UDP encapsulation: the peer forces UDP encapsulation; no NAT detected from our side');
