@@ -880,7 +880,8 @@ class Running {
       ['TUN', () => this.tun.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],
-      ['kill switch', () => this.killSwitch?.close()],
+      // a daemon that dies of a fatal error keeps the kill switch: nothing leaks until the user acts
+      ['kill switch', () => (code === 0 ? this.killSwitch?.close() : this.killSwitch?.keep(this.log))],
     ];
     for (const [what, fn] of steps) {
       try {

@@ -39,8 +39,13 @@ export class KillSwitch {
     return killSwitchDrops(this.name) ?? null;
   }
 
-  /** Shutdown: the table goes, traffic flows in clear again. */
+  /** Shutdown (`down`, SIGTERM): the table goes, traffic flows in clear again. */
   close(): void {
     removeKillSwitch(this.name);
+  }
+
+  /** A fatal error ends the daemon: the table stays, as after a SIGKILL, and the log says how to lift it. */
+  keep(log: Logger): void {
+    log.warn('daemon', `kill switch kept (nft table ${this.table}): nothing leaves outside the tunnel until the next tsvpn up of ${this.name}, or nft delete table ${this.table}`);
   }
 }
