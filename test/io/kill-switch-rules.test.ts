@@ -1,7 +1,9 @@
 // The kill switch's nftables table, decided without touching the host: what leaves outside the
 // TUN (IKE and ESP to the gateway, loopback, DHCP and neighbour discovery, the LAN with
-// allowLan), and that everything else is counted and dropped.
+// allowLan), and that everything else is counted and dropped. And without nft on PATH, the
+// refusal names the package to install (nothing is run but the lookup).
 import { describe, expect, it } from 'vitest';
+import { requireNft } from '../../src/io/kill-switch.js';
 import { KillSwitchError, killSwitchScript, killSwitchTable } from '../../src/io/kill-switch-rules.js';
 
 describe('killSwitchScript', () => {
@@ -32,5 +34,17 @@ describe('killSwitchScript', () => {
     expect(() => killSwitchScript({ name: 'x', dev: 'bad"dev', gateways: [{ addr: '198.51.100.1', port: 500 }] })).toThrow(/not a network device name/);
     expect(() => killSwitchScript({ name: 'x', dev: 't', gateways: [] })).toThrow(/gateway's address/);
     expect(() => killSwitchScript({ name: 'x', dev: 't', gateways: [{ addr: '%any', port: 500 }] })).toThrow(/not an IP address/);
+  });
+});
+
+describe('requireNft', () => {
+  it('without nft, a kill switch is refused with the package to install', () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      expect(() => requireNft()).toThrow('killSwitch needs nft, which is not installed: install the nftables package (apt-get install nftables, dnf install nftables)');
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
