@@ -296,7 +296,7 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP, 
     expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toBe(ORIGINAL_RESOLV);
   }, 60_000);
 
-  it('full tunnel: both sides 0.0.0.0/0, everything into the TUN from the virtual IP, the client\'s own default route kept, DNS applied while up', async () => {
+  it('full tunnel: both sides 0.0.0.0/0, everything into the TUN from the virtual IP, the client\'s own default route kept, DNS applied while up and the original back after down and after SIGKILL plus restart', async () => {
     const loaded = charon!.load(gatewayConf('full', ['0.0.0.0/0']));
     expect(loaded.ok, loaded.output).toBe(true);
     const sa = await clientUp('full', ['0.0.0.0/0']);
@@ -308,6 +308,13 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP, 
     const p = await pingHost();
     expect(p.code, `${p.out}\n${why()}`).toBe(0);
     expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toContain(`nameserver ${DNS}\n`);
+    // SIGKILL leaves charon's DNS server in place; the next `tsvpn up` puts the original back before its own
+    const killed = client!;
+    killed.kill('SIGKILL');
+    await until(() => killed.signalCode !== null, { timeout: 5000, interval: 50, what: 'the client killed' });
+    expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toContain(`nameserver ${DNS}\n`);
+    await clientUp('full-again', ['0.0.0.0/0']);
+    expect(clientLog()).toContain('restored /etc/resolv.conf, which a previous run left holding a gateway\'s DNS servers');
     await clientDown();
     expect(readFileSync(`/etc/netns/${CL_NS}/resolv.conf`, 'utf8')).toBe(ORIGINAL_RESOLV);
     expect(routeGet(ELSEWHERE)).toContain(`via ${SG} dev eth0`);
