@@ -5,7 +5,7 @@ export const TIERS = {
   unit: [
     'test/!(fuzz).test.ts',
     'test/{wire,crypto,ike,ipsec,config,cli}/**/*.test.ts',
-    'test/daemon/{client-vips,control,datapath,effects,event-lines,event-log,failure-history,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,path-mtu,path-mtu-watch,probe,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,traffic-check,transport-datapath,wireshark-tables}.test.ts',
+    'test/daemon/{client-vips,control,datapath,effects,event-lines,event-log,failure-history,line-writer,log,metrics,metrics-file,metrics-http,natt-demux,observe,path-mtu,path-mtu-watch,probe,roaming,route-source,udp-io,sa-spec,save-keys,spi-hold,status,timers,traffic-check,transport-datapath,wireshark-tables}.test.ts',
     'test/io/{sd-notify,route-plan,resolv-conf,kill-switch-rules}.test.ts',
     'test/interop/{expect,wait}.test.ts',
   ],
@@ -14,7 +14,7 @@ export const TIERS = {
   /** No root: the fuzz targets' corpus replayed and a short seeded mutation run of each (fuzz/README.md); its own tier so the unit tier stays quick. */
   fuzz: ['test/fuzz.test.ts'],
   /** Root and strongSwan (charon, swanctl, pki): tsvpn against a real peer. */
-  interop: ['test/interop/{gateway-strongswan,matrix,nat-lab,pki,rekey-load,strongswan-lab,virtual-ip-strongswan}.test.ts'],
+  interop: ['test/interop/{gateway-strongswan,matrix,mobike-strongswan,nat-lab,pki,rekey-load,strongswan-lab,virtual-ip-strongswan}.test.ts'],
 } as const;
 
 export type Tier = keyof typeof TIERS;

@@ -38,7 +38,7 @@ export interface SwanctlConn {
   randTime?: string;
   /** `keyingtries` (default 1 here: fail fast). */
   keyingtries?: number;
-  /** `mobike` (default no: tsvpn does not speak MOBIKE). */
+  /** `mobike` (default no here, unlike swanctl: a case keeps its addresses; test/interop/mobike-strongswan.test.ts turns it on). */
   mobike?: boolean;
   /** `vips`: virtual IPs to ask the responder for, e.g. ['0.0.0.0'] (then local_ts is usually `dynamic`). */
   vips?: string[];

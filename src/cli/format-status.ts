@@ -70,7 +70,7 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
     `  local  '${sa.localId}' @ ${endpointText(sa.local)}`,
     `  remote '${sa.remoteId}' @ ${endpointText(sa.remote)}`,
   ];
-  if (sa.proposal) out.push(`  ${sa.proposal}`);
+  if (sa.proposal) out.push(`  ${sa.proposal}${sa.mobike ? ', MOBIKE' : ''}`);
   if (sa.vips?.leased) out.push(`  virtual IP ${sa.vips.leased.join(', ')} leased to the peer`);
   if (sa.vips?.own) out.push(`  virtual IP ${sa.vips.own.join(', ')} from the gateway${sa.vips.dns?.length ? `, DNS ${sa.vips.dns.join(', ')}` : ''}${sa.vips.subnets?.length ? `, subnets ${sa.vips.subnets.join(', ')}` : ''}`);
   if (sa.nat.peerForcesEncap) {

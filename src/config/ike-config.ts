@@ -62,6 +62,7 @@ export function toIkeSaConfig(p: PeerConfig, rt: IkeRuntime): IkeSaConfig {
     wallClock: rt.wallClock,
     // RFC 7296 §2.4: an initiator that starts afresh tells the peer to drop SAs it still holds for us
     initialContact: p.start === 'initiate',
+    mobike: p.mobike, // RFC 4555 §3.2
     ...(rt.exportKeys ? { exportKeys: true } : {}),
     ...(rt.pools && rt.pools.length > 0 ? { pools: rt.pools } : {}),
     ...(p.local.vips ? { requestVips: [...p.local.vips] } : {}),

@@ -72,6 +72,7 @@ export interface PeerBodyJson {
   mssClamp?: boolean;
   keepalive?: string;
   dpdAction?: 'restart' | 'clear' | 'hold';
+  mobike?: boolean;
   killSwitch?: boolean;
   allowLan?: boolean;
   dnsDomains?: string[];
@@ -239,6 +240,7 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     mssClamp: j.mssClamp ?? false,
     keepaliveS: durationSeconds(j.keepalive ?? DEFAULTS.keepalive)!,
     dpdAction: j.dpdAction ?? DEFAULTS.dpdAction,
+    mobike: j.mobike ?? DEFAULTS.mobike,
     ...(j.killSwitch ? { killSwitch: { allowLan: j.allowLan ?? false } } : {}),
     ...(j.dnsDomains ? { dnsDomains: j.dnsDomains.map((d) => d.toLowerCase().replace(/\.$/, '')) } : {}),
     retransmit: {

@@ -23,6 +23,8 @@ export interface PeerConfig {
   keepaliveS: number;
   /** default 'restart' */
   dpdAction: 'restart' | 'clear' | 'hold';
+  /** RFC 4555 MOBIKE offered and accepted (swanctl `mobike`), default true */
+  mobike: boolean;
   /** client only (`killSwitch`): nothing leaves outside the TUN but IKE and ESP to the gateway (io/kill-switch.ts); absent = off */
   killSwitch?: { allowLan: boolean };
   /** client with vips only: the names the gateway's DNS servers answer for, lower case, no trailing dot; absent = none */
@@ -86,4 +88,5 @@ export const DEFAULTS = {
   encap: 'auto' as const,
   keepalive: '20s', // strongSwan's charon.keep_alive
   dpdAction: 'restart' as const,
+  mobike: true, // swanctl connections.<conn>.mobike = yes
 };

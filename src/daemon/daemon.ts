@@ -15,7 +15,7 @@ import { IkeDispatcher } from '../ike/dispatcher.js';
 import type { IkeSa, Path } from '../ike/ike-sa.js';
 import type { Endpoint, IkeSaConfig } from '../ike/config.js';
 import { formatSelector, ipToBytes } from '../wire/selectors.js';
-import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
+import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, outerSource, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
 import { RESOLV_CONF, type DnsFiles } from '../io/resolv-conf.js';
 import { ClientVips, wideOpen } from './client-vips.js';
@@ -36,6 +36,8 @@ import { EffectApplier } from './effects.js';
 import { REKEYED_INBOUND_GRACE_MS } from './rekeyed-inbound.js';
 import { SaveKeys } from './save-keys.js';
 import { UdpIo } from './udp-io.js';
+import { Roaming } from './roaming.js';
+import { watchAddresses } from '../io/address-watch.js';
 import { observeCommand, type DaemonEvents } from './observe.js';
 import { errText, type Logger } from './log.js';
 import { buildStatus, type TunnelStatus } from './status.js';
@@ -43,7 +45,7 @@ import { Timers } from './timers.js';
 import { checkPolicyMisses, checkTraffic, type TrafficSample } from './traffic-check.js';
 import { parseProbeRequest, probeTarget, sendProbe, type ProbeResult } from './probe.js';
 import { spiHex } from '../wire/spi.js';
-import { FALLBACK_OUTER_MTU, checkPrivileges, quietIpv6, routeSources, tunMtuFor } from './host.js';
+import { FALLBACK_OUTER_MTU, checkPrivileges, hostAddresses, quietIpv6, routeSources, tunMtuFor } from './host.js';
 import { PathMtus } from './path-mtu.js';
 import { PathMtuWatch } from './path-mtu-watch.js';
 import { bytesToIp, formatEndpoint } from '../wire/ip-text.js';
@@ -155,9 +157,12 @@ class Running {
   private resolveDone!: (code: number) => void;
   private readonly sad = new Sad({ inPlaceAead: nativeInPlaceAead() }); // ESP seals in place when the addon is built
   private readonly spd = new Spd();
-  private readonly io: UdpIo;
+  private io: UdpIo; // reopened on another address when a roaming client moves (roaming.ts)
   private readonly tun: TunDevice;
-  private readonly raw: RawEspSocket | undefined;
+  private raw: RawEspSocket | undefined;
+  private readonly rawScratch: Uint8Array[] = [];
+  /** A client that initiates to one peer: follows its own address changes (MOBIKE, roaming.ts). */
+  private roaming: Roaming | undefined;
   private readonly datapath: Datapath;
   private readonly applier: EffectApplier;
   private readonly dispatcher: IkeDispatcher;
@@ -208,14 +213,7 @@ class Running {
     const first = peers[0]!;
     const local = first.local.addr;
     // sockets first: a port in use is the commonest reason not to start
-    this.io = new UdpIo({
-      local,
-      ports: { ike: first.local.port, natt: NAT_T_PORT },
-      onIke: (bytes, path) => this.onIke(bytes, path),
-      onEsp: (pkts, from) => this.afterInbound(this.datapath.inbound(pkts, true, from)),
-      onKeepalive: (from) => this.natHint(from),
-      onError: (e) => this.fatal(e),
-    });
+    this.io = this.openUdp(local);
     opened.push(this.io);
     // one TUN for every connection; its MTU is the file's or the narrowest path's; inner packets over it get ICMP (F7)
     const pathMtu = Math.min(...peers.map((p) => tunMtuFor(p, log)));
@@ -244,7 +242,7 @@ class Running {
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peers.some((p) => p.encap === 'auto')) {
       try {
-        this.raw = openRawEsp({ address: local, batch: 64, slabs: 8, rcvbuf: 4 << 20, sndbuf: 4 << 20 });
+        this.raw = openRaw(local);
         opened.push(this.raw);
       } catch (e) {
         log.warn('esp', `raw ESP socket unavailable (${errText(e)}): ESP will be sent in UDP 4500 only`);
@@ -335,6 +333,56 @@ class Running {
     });
   }
 
+  /** The UDP sockets on ports 500 (or local.port) and 4500 of `local`. */
+  private openUdp(local: string): UdpIo {
+    return new UdpIo({
+      local,
+      ports: { ike: this.gw.connections[0]!.local.port, natt: NAT_T_PORT },
+      onIke: (bytes, path) => this.onIke(bytes, path),
+      onEsp: (pkts, from) => this.afterInbound(this.datapath.inbound(pkts, true, from)),
+      onKeepalive: (from) => this.natHint(from),
+      onError: (e) => this.fatal(e),
+    });
+  }
+
+  /** Raw ESP in from the kernel: one batch into the datapath. */
+  private listenRaw(raw: RawEspSocket): void {
+    const scratch = this.rawScratch;
+    raw.onBatch((b) => {
+      scratch.length = 0;
+      for (let i = 0; i < b.count; i++) scratch.push(b.buf.subarray(b.offsets[i], b.offsets[i] + b.lengths[i]));
+      this.afterInbound(this.datapath.inbound(scratch));
+    });
+    raw.onError((e) => this.fatal(e));
+  }
+
+  /**
+   * Our outer address moved (roaming.ts): the sockets are opened on `addr` first, and the old
+   * ones closed only once all opened (a failure leaves everything as it was).
+   */
+  private rebind(addr: string): void {
+    const io = this.openUdp(addr);
+    let raw: RawEspSocket | undefined;
+    try {
+      raw = this.raw ? openRaw(addr) : undefined;
+    } catch (e) {
+      io.close();
+      throw e;
+    }
+    this.io.close();
+    this.io = io;
+    if (raw) {
+      this.raw!.close();
+      this.raw = raw;
+      this.listenRaw(raw);
+    }
+  }
+
+  /** The address our sockets are on: local.addr, or where a roaming client moved (roaming.ts). */
+  private get localAddr(): string {
+    return this.roaming?.local ?? this.gw.connections[0]!.local.addr;
+  }
+
   /** The connection layer of one configured connection, with its hold routes. */
   private connectionFor(peer: PeerConfig): Conn {
     const name = peer.name;
@@ -345,7 +393,8 @@ class Running {
         {
           list: () => this.dispatcher.list().filter((sa) => sa.name === name),
           initiate: (now, cfg) => this.dispatcher.initiate(now, cfg).effects,
-          ikeConfig: () => toIkeSaConfig(c.peer, { random: this.random, wallClock: Date.now, exportKeys: !!this.saveKeys, pools: this.poolsOf(c.peer) }), // the current peer.json, after a reload too
+          // the current peer.json, after a reload too; from where a roaming client is now
+          ikeConfig: () => toIkeSaConfig(c.peer, { random: this.random, wallClock: Date.now, exportKeys: !!this.saveKeys, pools: this.poolsOf(c.peer), local: { addr: this.localAddr, port: c.peer.local.port } }),
         },
         this.clock(),
       ),
@@ -464,6 +513,7 @@ class Running {
    */
   private checkOwnRoutes(now: number): void {
     this.routeCheckAt = now + ROUTE_CHECK_MS;
+    this.roaming?.check(); // in case the address monitor missed a change or died
     if (this.applier.retryRoutes().length > 0) this.events.emit('routed'); // tsvpn up announces them
     this.checkFlatInbound(now);
     this.checkPolicyMisses(now);
@@ -551,8 +601,6 @@ class Running {
   }
 
   start(): void {
-    const raw = this.raw;
-    const scratch: Uint8Array[] = [];
     this.tun.onBatch((b) => {
       for (const c of this.conns.values()) {
         if (c.onDemand.armed && c.onDemand.offer(b)) this.applyConn(c, c.conn.traffic(this.clock()));
@@ -561,14 +609,8 @@ class Running {
       for (const ev of this.datapath.outbound(b)) this.rekeyBySpiOut(ev.spi);
     });
     this.tun.onError((e) => this.fatal(e));
-    if (raw) {
-      raw.onBatch((b) => {
-        scratch.length = 0;
-        for (let i = 0; i < b.count; i++) scratch.push(b.buf.subarray(b.offsets[i], b.offsets[i] + b.lengths[i]));
-        this.afterInbound(this.datapath.inbound(scratch));
-      });
-      raw.onError((e) => this.fatal(e));
-    }
+    if (this.raw) this.listenRaw(this.raw);
+    this.startRoaming();
     this.warnAbout(this.gw);
     for (const c of this.conns.values()) {
       const p = c.peer;
@@ -576,6 +618,33 @@ class Running {
     }
     // each connection starts on its own: one that fails never delays another
     for (const c of this.conns.values()) this.applyConn(c, c.conn.start(this.clock()));
+  }
+
+  /**
+   * A client (one connection that initiates to a known peer) follows its own address changes
+   * (MOBIKE, RFC 4555; roaming.ts). A gateway's address stays (§3.1: only the initiator moves).
+   */
+  private startRoaming(): void {
+    const peers = this.gw.connections;
+    const p = peers[0]!;
+    if (peers.length !== 1 || !connectionConfig(p).initiator) return;
+    const c = this.conns.get(p.name)!;
+    this.roaming = new Roaming(
+      {
+        peer: p.remote.addr,
+        // UDP from our IKE port: the routing-trap rules (preference 7480) apply as to the real packets
+        source: () => outerSource(p.remote.addr, p.local.port),
+        watch: watchAddresses,
+        hasAddress: (addr) => hostAddresses().includes(addr),
+        rebind: (addr) => this.rebind(addr),
+        ikeSas: () => this.dispatcher.list(),
+        apply: (sa, fx) => this.command(sa, fx),
+        reauthenticate: () => this.applyConn(c, c.conn.addressMoved(this.clock())),
+        now: this.clock,
+        log: this.log,
+      },
+      p.local.addr,
+    );
   }
 
   status(): TunnelStatus {
@@ -612,7 +681,7 @@ class Running {
       ...(this.killSwitch ? { killSwitch: { table: this.killSwitch.table, dropped: this.killSwitch.dropped() } } : {}),
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
-        local: c.peer.local.addr,
+        local: this.localAddr,
         remote: c.peer.remote.addr,
         remoteId: c.peer.remote.id,
         start: c.peer.start,
@@ -824,7 +893,7 @@ class Running {
     const exact: IkeSaConfig[] = [];
     const any: IkeSaConfig[] = [];
     for (const { peer } of this.conns.values()) {
-      if (peer.local.addr !== path.to.addr) continue;
+      if (this.localAddr !== path.to.addr) continue; // every connection shares it (checkOneAddress)
       const r = peer.remote.addr;
       if (r !== ANY && r !== path.from.addr) continue;
       const cfg = toIkeSaConfig(peer, { random: this.random, wallClock: Date.now, remote: path.from, local: path.to, exportKeys: !!this.saveKeys, pools: this.poolsOf(peer) });
@@ -878,6 +947,7 @@ class Running {
       ['on-demand routes', () => this.conns.forEach((c) => c.onDemand.clear())],
       ['DNS', () => this.vips.close()],
       ['TUN', () => this.tun.close()],
+      ['address monitor', () => this.roaming?.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],
       // a daemon that dies of a fatal error keeps the kill switch: nothing leaks until the user acts
@@ -915,4 +985,9 @@ function routeMtuCache(): (peer: string) => number {
     known.set(peer, { mtu, at: now });
     return mtu;
   };
+}
+
+/** The raw ESP socket (IP protocol 50) of `address`. */
+function openRaw(address: string): RawEspSocket {
+  return openRawEsp({ address, batch: 64, slabs: 8, rcvbuf: 4 << 20, sndbuf: 4 << 20 });
 }

@@ -112,16 +112,25 @@ export class EffectApplier {
 
   /**
    * The peer's NAT mapping changed (RFC 7296 §2.23, failure map F8): the ESP in UDP of the
-   * connection's Child SAs that went to `from` goes to `to` from now on.
+   * connection's Child SAs that went to `from` goes to `to` from now on. With MOBIKE (RFC 4555
+   * §3.5) the peer's address moved: raw ESP follows it too, and a NAT on the new path switches
+   * to ESP in UDP (§3.9). `local-moved`: our own address moved and a NAT appeared on the way
+   * to the same peer (the sockets were rebound before): ESP goes in UDP to its port 4500.
    */
-  private follow(from: Endpoint, to: Endpoint, conn: string | undefined): void {
+  private follow(ev: Extract<IkeEvent, { type: 'peer-moved' | 'local-moved' }>, conn: string | undefined): void {
+    const mobike = ev.type === 'local-moved' || ev.via === 'mobike';
+    const from = ev.type === 'local-moved' ? ev.remote : ev.from;
+    const to = ev.type === 'local-moved' ? ev.remote : ev.to;
+    const natNow = ev.nat.local || ev.nat.remote;
     for (const c of this.children.values()) {
       const was = c.outSa.outer;
-      if (!was?.encap || was.addr !== from.addr || was.port !== from.port || (conn !== undefined && c.info.conn !== conn)) continue;
-      const outer = { addr: to.addr, port: to.port, encap: true };
+      if (!was || was.addr !== from.addr || (conn !== undefined && c.info.conn !== conn)) continue;
+      if (!mobike && (!was.encap || was.port !== from.port)) continue;
+      const outer = was.encap || natNow ? { addr: to.addr, port: to.port, encap: true } : { addr: to.addr, port: was.port, encap: false };
+      if (outer.addr === was.addr && outer.port === was.port && outer.encap === was.encap) continue;
       c.inSa.outer = outer;
       c.outSa.outer = outer;
-      this.d.log.info('esp', `Child SA ${c.info.name}: ESP in UDP now goes to ${formatEndpoint(outer)} (was ${formatEndpoint(was)})`);
+      this.d.log.info('esp', `Child SA ${c.info.name}: ESP ${outer.encap ? 'in UDP ' : ''}now goes to ${outer.encap ? formatEndpoint(outer) : outer.addr} (was ${was.encap ? formatEndpoint(was) : was.addr})`);
     }
   }
 
@@ -154,7 +163,7 @@ export class EffectApplier {
       case 'event': {
         const ev = this.withNeighbour(e.event);
         this.eventLog.record(ev, e.conn);
-        if (ev.type === 'peer-moved') this.follow(ev.from, ev.to, e.conn);
+        if (ev.type === 'peer-moved' || ev.type === 'local-moved') this.follow(ev, e.conn);
         this.d.onEvent?.(ev, e.conn);
       }
     }

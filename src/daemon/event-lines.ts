@@ -49,6 +49,8 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
       return line('retransmit', { exchange: ev.exchange, messageId: ev.messageId, attempt: ev.attempt, to: formatEndpoint(ev.to) });
     case 'peer-moved':
       return line('peer-moved', { from: formatEndpoint(ev.from), to: formatEndpoint(ev.to), via: ev.via });
+    case 'local-moved':
+      return line('local-moved', { from: formatEndpoint(ev.from), to: formatEndpoint(ev.to), nat: ev.nat.local || ev.nat.remote });
     case 'liveness':
       return line('liveness', { ok: ev.ok, ...(ev.requests !== undefined ? { requests: ev.requests } : {}) });
     case 'mtu-probe':

@@ -144,7 +144,10 @@ export class IkeEventLog {
         this.resolve('rekeyed', conn);
         return log.info('ike', `IKE SA rekeyed: ${ev.oldSpi} -> ${ev.newSpi}`);
       case 'peer-moved':
+        if (ev.via === 'mobike') return log.info('ike', `peer moved from ${formatEndpoint(ev.from)} to ${formatEndpoint(ev.to)} (MOBIKE)${natWords(ev.nat)}`);
         return log.warn('ike', `the peer's NAT mapping changed: it now sends from ${formatEndpoint(ev.to)} (was ${formatEndpoint(ev.from)}); IKE follows it (RFC 7296 §2.23)`);
+      case 'local-moved':
+        return log.info('ike', `moved from ${formatEndpoint(ev.from)} to ${formatEndpoint(ev.to)} (MOBIKE): the peer acknowledged UPDATE_SA_ADDRESSES${natWords(ev.nat)}`);
       case 'rekey-collision':
         return log.info('ike', `${ev.scope === 'ike' ? 'IKE' : 'Child'} SA rekey collision (RFC 7296 §2.8.1): ${ev.won ? 'ours' : 'theirs'} wins`);
     }

@@ -36,7 +36,8 @@ export function routeSources(peer: PeerConfig, here: readonly string[] = hostAdd
 
 const LOOPBACK_OR_LINK_LOCAL = /^(127\.|::1$|fe[89ab][0-9a-f]:)/i;
 
-function hostAddresses(): string[] {
+/** Every address on this host's interfaces (in the daemon's namespace). */
+export function hostAddresses(): string[] {
   return Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
 }
 

@@ -64,6 +64,8 @@ export interface IkeSaStatus {
   proposal: string;
   /** NAT-D (RFC 7296 §2.23); `peerForcesEncap`: the peer's NAT-D does not match, yet no NAT is seen from our side (src/ike/nat.ts). */
   nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean };
+  /** RFC 4555 §3.2: both ends support MOBIKE on this IKE SA (the client's address may move, docs/peer-json.md "Roaming"). */
+  mobike?: boolean;
   established: number | null; // seconds ago
   /** How many IKE SA rekeys led to this IKE SA. */
   rekeys?: number;
@@ -149,6 +151,7 @@ export interface IkeSaView {
   readonly proposal: string | undefined;
   readonly nat: { local: boolean; remote: boolean; peerForcesEncap?: boolean } | undefined;
   readonly remoteId: string | undefined;
+  readonly mobike?: boolean;
   readonly stats: object;
   /** Lifetime deadlines in ms on the status clock, and the IKE rekey count (optional for fakes). */
   readonly rekeyAt?: number | undefined;
@@ -262,6 +265,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
       remoteId: sa.remoteId ?? '',
       proposal: sa.proposal ?? '',
       nat: sa.nat ?? { local: false, remote: false },
+      ...(sa.mobike !== undefined ? { mobike: sa.mobike } : {}),
       established: est === undefined || sa.state !== 'ESTABLISHED' ? null : ago(s.now, est),
       ...(sa.rekeys !== undefined ? { rekeys: sa.rekeys } : {}),
       ...deadlines(s.now, sa.rekeyAt, sa.expireAt),

@@ -84,6 +84,8 @@ export interface IkeSaConfig {
   wallClock?: () => number;
   /** Send N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4). */
   initialContact?: boolean;
+  /** RFC 4555: send N(MOBIKE_SUPPORTED) in IKE_AUTH and accept UPDATE_SA_ADDRESSES (swanctl `mobike`). */
+  mobike?: boolean;
   /** IKE SA `rekey_time` in seconds (default 4 h; 0 = never rekey), see src/ike/lifetimes.ts. */
   rekeyTime?: number;
   /** IKE SA hard lifetime in seconds (default rekeyTime * 1.1); the IKE SA is deleted then. */

@@ -155,7 +155,8 @@ export class Connection {
     const ongoing = e.type === 'failure' && (e.row === 'F8' || (e.row === 'F1' && 'pending' in e.evidence));
     if (ongoing) {
       // reported as it is; nothing to retry
-    } else if (e.type === 'peer-moved') {
+    } else if (e.type === 'peer-moved' && e.via !== 'mobike') {
+      // (a MOBIKE move, RFC 4555 §3.5, is the peer's own doing and no failure)
       const f = this.natMoveFailure(e);
       this.defer(() => [f]);
     } else if (e.type === 'liveness') {
@@ -196,6 +197,15 @@ export class Connection {
         ...(action === 'hold' && initiator ? this.armHold() : []),
       ]);
     }
+  }
+
+  /**
+   * Our outer address moved and the IKE SA cannot follow (no MOBIKE with this peer, RFC 4555
+   * §3.2): reauthenticate at once, make-before-break, from the new address (the daemon has
+   * rebound its sockets and `ikeConfig` gives the new address); the old IKE SA goes once the new one is up.
+   */
+  addressMoved(now: number): ConnectionEffect[] {
+    return this.reauth(now);
   }
 
   /** What the events of the last batch led to; call after applying each batch until it is empty. */

@@ -70,7 +70,7 @@ export interface NewPolicyInfo extends PolicyInfo {
 export type FailureRow = 'F1' | 'F2' | 'F3' | 'F4' | 'F6' | 'F8';
 
 /** What showed that the peer's NAT mapping changed (failure map F8). */
-export type MoveNoticedBy = 'esp' | 'ike';
+export type MoveNoticedBy = 'esp' | 'ike' | 'mobike'; // mobike: the peer's UPDATE_SA_ADDRESSES (RFC 4555 §3.5)
 
 /** NAT-T keepalives (RFC 3948 §4) as this end runs them: `off` (interval 0), `on`, or not sent because we are not behind a NAT. */
 export interface KeepaliveState {
@@ -203,6 +203,8 @@ export type IkeEvent =
    * authenticated IKE message or ESP packet (`via`): IKE and the Child SAs' ESP follow it (RFC 7296 §2.23).
    */
   | { type: 'peer-moved'; from: Endpoint; to: Endpoint; via: MoveNoticedBy; nat: NatResult }
+  /** Our own address moved from `from` to `to` and the peer acknowledged it (RFC 4555 §3.5); `nat`: NAT-D of the new path (§3.9). */
+  | { type: 'local-moved'; from: Endpoint; to: Endpoint; remote: Endpoint; nat: NatResult }
   /** The peer answered our liveness check, or did not after `requests` tries to `to` (RFC 7296 §2.4). */
   | { type: 'liveness'; ok: boolean; requests?: number; to?: Endpoint }
   /** A path MTU probe (tasks/mtu-probe.ts) was answered: the IKE message lengths sent, and the last one sent before the answer. */

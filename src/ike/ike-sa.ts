@@ -28,6 +28,7 @@ import { ChildRekey } from './tasks/child-rekey.js';
 import { IkeRekey, ikeEvidence } from './tasks/ike-rekey.js';
 import { DeleteChild, DeleteIke, InformationalResponder, Liveness } from './tasks/informational.js';
 import { MtuProbe } from './tasks/mtu-probe.js';
+import { UpdateSaAddresses, UpdateSaAddressesResponder } from './tasks/mobike.js';
 
 export type { IkeState, Path };
 
@@ -37,7 +38,7 @@ const REKEYED_LINGER_MS = 60_000;
 /** The responder task for a request of exchange `ex` (IKE_SA_INIT is answered before this). */
 function responderTask(ex: number, p: Payload[]): Task {
   if (ex === ExchangeType.IKE_AUTH) return new IkeAuth('responder');
-  if (ex === ExchangeType.INFORMATIONAL) return new InformationalResponder();
+  if (ex === ExchangeType.INFORMATIONAL) return findNotify(p, NotifyType.UPDATE_SA_ADDRESSES) ? new UpdateSaAddressesResponder() : new InformationalResponder();
   // CREATE_CHILD_SA (RFC 7296 §1.3): rekey a Child SA or the IKE SA; new Child SAs are refused
   if (findNotify(p, NotifyType.REKEY_SA)) return new ChildRekey('responder');
   if (first(p, 'SA')?.proposals.some((x) => x.protocol === ProtocolId.IKE)) return new IkeRekey('responder');
@@ -92,7 +93,7 @@ export class IkeSa {
   private static rekeyedFrom(old: IkeSa, n: NewIkeSa): IkeSa {
     const sa = new IkeSa(old.ctx.cfg, n.role, old.ctx.local, old.ctx.remote, n);
     const o = old.ctx;
-    Object.assign(sa.ctx, { keys: n.keys, ni: n.ni, nr: n.nr, chosen: n.chosen, chosenText: formatProposal(n.chosen), nat: o.nat, remoteIdText: o.remoteIdText, peerHashes: o.peerHashes, ownVips: o.ownVips, now: o.now });
+    Object.assign(sa.ctx, { keys: n.keys, ni: n.ni, nr: n.nr, chosen: n.chosen, chosenText: formatProposal(n.chosen), nat: o.nat, remoteIdText: o.remoteIdText, mobike: o.mobike, peerHashes: o.peerHashes, ownVips: o.ownVips, now: o.now });
     sa.st = 'ESTABLISHED';
     sa.ikeRekeyCount = old.ikeRekeyCount + 1;
     sa.reauthAt = old.reauthAt; // a rekey is no reauthentication (RFC 7296 §2.8.3): the deadline stays
@@ -114,6 +115,8 @@ export class IkeSa {
   get ownVips(): { addresses: string[]; dns: string[]; subnets: string[] } | undefined { return this.ctx.ownVips; }
   get nat(): { local: boolean; remote: boolean } | undefined { return this.ctx.nat; }
   get remoteId(): string | undefined { return this.ctx.remoteIdText; }
+  /** RFC 4555 §3.2: both ends support MOBIKE on this SA. */
+  get mobike(): boolean { return !!this.ctx.mobike; }
   get local(): Endpoint { return { ...this.ctx.local }; }
   get remote(): Endpoint { return { ...this.ctx.remote }; }
   /** The connection this SA serves (a gateway's responder knows it once IKE_AUTH chose one). */
@@ -197,6 +200,26 @@ export class IkeSa {
   liveness(now: number): Effect[] {
     const out: Effect[] = [];
     if (this.st === 'ESTABLISHED') this.request(now, new Liveness(), out);
+    return out;
+  }
+
+  /**
+   * Our outer address changed to `addr` (the daemon noticed and rebound its sockets): with
+   * MOBIKE, the SA moves there and tells the peer with UPDATE_SA_ADDRESSES (RFC 4555 §3.5);
+   * a request already in flight is retransmitted from there too. Returns undefined when MOBIKE
+   * was not negotiated (the caller reauthenticates instead) or we are the responder (§3.1: only the initiator moves).
+   */
+  moveLocal(now: number, addr: string): Effect[] | undefined {
+    const out: Effect[] = [];
+    this.ctx.now = now;
+    if (!this.ctx.mobike || this.ctx.role !== 'initiator') return undefined;
+    if (this.st !== 'ESTABLISHED' || addr === this.ctx.local.addr) return out;
+    const from = { ...this.ctx.local };
+    this.ctx.local = { ...from, addr };
+    const o = this.requests.outstanding;
+    if (o) o.from = { ...this.ctx.local };
+    // one update waiting in the queue is enough: it reads the addresses when it is sent
+    if (!this.queue.some((t) => t instanceof UpdateSaAddresses)) this.request(now, new UpdateSaAddresses(from), out);
     return out;
   }
 
@@ -381,12 +404,13 @@ export class IkeSa {
     }
     const payloads = this.payloadsOf(msg);
     if (!payloads) return this.hint(now, path, out);
-    this.follow(path, out);
     const task = ex === ExchangeType.IKE_SA_INIT ? new IkeInit('responder') : responderTask(ex, payloads);
+    if (task.kind !== 'mobike') this.follow(path, out); // an UPDATE_SA_ADDRESSES moves the peer itself, below
     const m: Received = { msg, bytes, payloads, path, now, state: this.st, active: this.active };
     const mark = out.length;
     const r = task.process(this.ctx, m, out);
     if (r.ignored) { this.stats.malformed++; return; }
+    if (r.follow) this.follow(path, out, r.follow);
     const response = r.response ?? [];
     if (ex === ExchangeType.IKE_SA_INIT) {
       const resp = buildPlain(header(this.ctx, ex, id, true), response);
@@ -509,13 +533,17 @@ export class IkeSa {
   /**
    * RFC 7296 §2.23: with the peer behind a NAT, an authenticated message from another address
    * or port means its NAT mapping changed: requests go there from now on (the IKE_AUTH float
-   * to 4500 is IKE_AUTH's own, tasks/ike-auth.ts).
+   * to 4500 is IKE_AUTH's own, tasks/ike-auth.ts). With MOBIKE, the peer's authenticated
+   * UPDATE_SA_ADDRESSES moves it whether or not a NAT is in between (RFC 4555 §3.5).
    */
   private follow(path: Path, out: Effect[], via: MoveNoticedBy = 'ike'): void {
     const c = this.ctx;
-    if (!c.nat?.remote || (this.st !== 'ESTABLISHED' && this.st !== 'REKEYED' && this.st !== 'DELETING')) return;
+    if ((via !== 'mobike' && !c.nat?.remote) || (this.st !== 'ESTABLISHED' && this.st !== 'REKEYED' && this.st !== 'DELETING')) return;
     if (path.from.addr === c.remote.addr && path.from.port === c.remote.port && path.to.addr === c.local.addr && path.to.port === c.local.port) return;
-    out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from }, via, nat: { ...c.nat } }));
+    // RFC 4555 §3.5: with MOBIKE a new address is the initiator's to announce (UPDATE_SA_ADDRESSES,
+    // after its path checks from there); only a NAT's new port of the same address is followed as above
+    if (via !== 'mobike' && c.mobike && path.from.addr !== c.remote.addr) return;
+    out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from }, via, nat: { local: false, remote: false, ...c.nat } }));
     c.remote = { ...path.from };
     c.local = { ...path.to };
   }

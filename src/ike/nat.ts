@@ -1,7 +1,9 @@
 // NAT detection (RFC 7296 §2.23) and the address text -> bytes conversion it needs.
 import { sha1 } from '@noble/hashes/legacy.js';
 import type { Endpoint } from './config.js';
-import { IKE_PORT } from '../wire/constants.js';
+import { IKE_PORT, NotifyType } from '../wire/constants.js';
+import type { Payload } from '../wire/types.js';
+import { notify } from './payloads.js';
 
 export class AddressError extends Error {
   constructor(readonly text: string) {
@@ -60,6 +62,14 @@ export function natDetectionHash(spiI: Uint8Array, spiR: Uint8Array, ep: Endpoin
   buf[16 + ip.length] = ep.port >> 8;
   buf[16 + ip.length + 1] = ep.port & 0xff;
   return sha1(buf);
+}
+
+/** RFC 7296 §2.23: NAT_DETECTION_SOURCE_IP and _DESTINATION_IP for the path `local` -> `remote` (IKE_SA_INIT; MOBIKE updates, RFC 4555 §3.5). */
+export function natPayloads(spis: { spiI: Uint8Array; spiR: Uint8Array }, local: Endpoint, remote: Endpoint): Payload[] {
+  return [
+    notify(NotifyType.NAT_DETECTION_SOURCE_IP, natDetectionHash(spis.spiI, spis.spiR, local)),
+    notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spis.spiI, spis.spiR, remote)),
+  ];
 }
 
 /**

@@ -109,6 +109,8 @@ export interface SaContext {
   peerCertReq: boolean;
   remoteIdText?: string; // the peer's proven identity
   peerInitialContact?: boolean; // responder: IKE_AUTH carried N(INITIAL_CONTACT) (RFC 7296 §2.4)
+  /** RFC 4555 §3.2: both ends sent MOBIKE_SUPPORTED in IKE_AUTH (tasks/mobike.ts). */
+  mobike?: boolean;
   children: ChildSa[];
   /** Virtual IPs leased to the peer (a gateway's pools, src/ike/virtual-ip.ts), released when the SA ends. */
   leases?: Lease[];

@@ -8,10 +8,10 @@
 // window 1) from a queue of tasks.
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
 import type { Endpoint } from './config.js';
-import type { Effect, IkeState } from './effects.js';
+import type { Effect, IkeState, MoveNoticedBy } from './effects.js';
 import type { SaContext, SaKeys } from './sa-context.js';
 
-export type TaskKind = 'ike-init' | 'ike-auth' | 'auth-failed' | 'child-rekey' | 'ike-rekey' | 'delete-ike' | 'delete-child' | 'liveness' | 'mapping-probe' | 'mtu-probe' | 'informational' | 'create-child';
+export type TaskKind = 'ike-init' | 'ike-auth' | 'auth-failed' | 'child-rekey' | 'ike-rekey' | 'delete-ike' | 'delete-child' | 'liveness' | 'mapping-probe' | 'mtu-probe' | 'informational' | 'create-child' | 'mobike';
 
 /** The addresses a datagram travelled between. */
 export interface Path { from: Endpoint; to: Endpoint }
@@ -49,6 +49,8 @@ export interface TaskResult {
   connecting?: boolean;
   /** RFC 7296 §2.18: a new IKE SA takes over the Child SAs; this one becomes `then`. */
   handOver?: HandOver;
+  /** Responder: the IKE SA moves to the request's path (RFC 4555 §3.5 UPDATE_SA_ADDRESSES), as it follows a NAT mapping change. */
+  follow?: MoveNoticedBy;
   /** Requests this result starts, queued in order behind the window. */
   next?: Task[];
   /** The IKE SA is over. `peerDeleted`: the peer's Delete ended it, which may complete a rekey. */

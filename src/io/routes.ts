@@ -306,6 +306,21 @@ export function outerMtu(peer: string): number {
   return mtu;
 }
 
+/**
+ * The source address this host now picks for tsvpn's own IKE to `peer` (UDP from `ikePort`, so
+ * the routing-trap rules at preference 7480 apply as to the real packets): `ip route get`'s
+ * prefsrc. Undefined without a route (the link went down, or its address is gone). Never throws.
+ */
+export function outerSource(peer: string, ikePort: number): string | undefined {
+  const family = isIP(peer);
+  if (family !== 4 && family !== 6) return undefined;
+  try {
+    return ipJson<RouteJson[]>([`-${family}`, 'route', 'get', peer, 'ipproto', 'udp', 'sport', String(ikePort)])[0]?.prefsrc;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The neighbour (ARP / NDP) entry of the next hop towards the peer (failure map F1 evidence). */
 export interface NextHopNeighbour {
   /** The next hop: the gateway, or the peer itself on a directly connected network. */

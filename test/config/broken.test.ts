@@ -87,6 +87,7 @@ const CASES: Case[] = [
   { what: 'mssClamp as a string', edit: (j) => (j.mssClamp = 'yes'), path: '/mssClamp', gist: /true or false, got "yes"/ },
   { what: 'an unknown encap', edit: (j) => (j.encap = 'esp'), path: '/encap', gist: /one of "auto", "udp"/ },
   { what: 'keepalive without a unit', edit: (j) => (j.keepalive = '20'), path: '/keepalive', gist: /duration/ },
+  { what: 'mobike as a string', edit: (j) => (j.mobike = 'yes'), path: '/mobike', gist: /true or false, got "yes"/ },
   { what: 'an unknown dpdAction', edit: (j) => (j.dpdAction = 'restrat'), path: '/dpdAction', gist: /one of "restart", "clear", "hold"/ },
 ];
 

@@ -38,7 +38,7 @@ describe("the issue's example", () => {
     expect(p.ike.dpdS).toBe(30);
     expect(p.child).toMatchObject({ name: 'left', mode: 'tunnel', rekeyS: 3600, replayWindow: 1024 });
     expect(p.child.proposals).toEqual([parseProposal('aes256gcm16', 'esp')]);
-    expect(p).toMatchObject({ start: 'initiate', tun: { name: 'tsvpn-left' }, encap: 'auto', mssClamp: false, keepaliveS: 20, dpdAction: 'restart' });
+    expect(p).toMatchObject({ start: 'initiate', tun: { name: 'tsvpn-left' }, encap: 'auto', mssClamp: false, keepaliveS: 20, dpdAction: 'restart', mobike: true });
     expect(p.tun.mtu).toBeUndefined();
     expect(p.retransmit).toEqual(DEFAULT_RETRANSMIT);
   });
@@ -144,7 +144,7 @@ describe('documented variants', () => {
     expect(load(j).local.tsText).toEqual(['0.0.0.0/0']);
   });
 
-  it('tun, encap, mssClamp, keepalive, dpdAction, retransmit, ports, child name and durations', () => {
+  it('tun, encap, mssClamp, keepalive, dpdAction, mobike, retransmit, ports, child name and durations', () => {
     const j = {
       ...example(),
       tun: { name: 'vpn0', mtu: 1400 },
@@ -152,6 +152,7 @@ describe('documented variants', () => {
       mssClamp: true,
       keepalive: '15s',
       dpdAction: 'hold',
+      mobike: false,
       retransmit: { timeout: 2, base: 1.5, tries: 3 },
     };
     j.local.port = 4500;
@@ -167,7 +168,7 @@ describe('documented variants', () => {
     j.child.replayWindow = 64;
     const p = load(j);
     expect(p.tun).toEqual({ name: 'vpn0', mtu: 1400 });
-    expect(p).toMatchObject({ encap: 'udp', mssClamp: true, keepaliveS: 15, dpdAction: 'hold', retransmit: { timeout: 2, base: 1.5, tries: 3 } });
+    expect(p).toMatchObject({ encap: 'udp', mssClamp: true, keepaliveS: 15, dpdAction: 'hold', mobike: false, retransmit: { timeout: 2, base: 1.5, tries: 3 } });
     expect(p.local.port).toBe(4500);
     expect(p.remote.port).toBe(4501);
     expect(p.ike).toMatchObject({ dpdS: 120, rekeyS: 86400, lifeS: 90000, reauthS: 43200 });

@@ -172,6 +172,28 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(right.applier.eventLog.history.list()[0]).toMatchObject({ row: 'F8', resolvedAt: expect.any(String) });
   });
 
+  it('MOBIKE: a peer-moved via mobike moves raw ESP to the new address; a NAT on the new path (peer or our own local-moved) switches to ESP in UDP', () => {
+    const { left, right } = tunnel();
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
+    const send = (s: Side) => s.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    const conn = [...right.applier.children.values()][0]!.info.conn;
+    send(right);
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: I_ADDR.addr, encap: false });
+    const NEW = '198.51.100.9';
+    right.applier.apply([{ type: 'event', conn, event: { type: 'peer-moved', from: I_ADDR, to: { addr: NEW, port: 500 }, via: 'mobike', nat: { local: false, remote: false } } }]);
+    send(right);
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: NEW, encap: false });
+    right.applier.apply([{ type: 'event', conn, event: { type: 'peer-moved', from: { addr: NEW, port: 500 }, to: { addr: '203.0.113.7', port: 1500 }, via: 'mobike', nat: { local: false, remote: true } } }]);
+    send(right);
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: '203.0.113.7:1500', encap: true });
+    // the client's side: its own address moved behind a NAT, the peer stays where it was
+    const lconn = [...left.applier.children.values()][0]!.info.conn;
+    left.applier.apply([{ type: 'event', conn: lconn, event: { type: 'local-moved', from: I_ADDR, to: { addr: '192.168.7.5', port: 4500 }, remote: { addr: R_ADDR.addr, port: 4500 }, nat: { local: true, remote: false } } }]);
+    const out = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+    left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
+    expect(left.sentEsp.at(-1)).toMatchObject({ to: `${R_ADDR.addr}:4500`, encap: true });
+  });
+
   it('zeroes the Child SA keys in the install-sa effect once the SAs hold their own copies', () => {
     const { left } = tunnel();
     const installs = left.applied.filter((e): e is Extract<Effect, { type: 'install-sa' }> => e.type === 'install-sa');

@@ -13,6 +13,7 @@ import type { Received, Task, TaskResult } from '../task.js';
 import { AuthFailedNotice } from './informational.js';
 import { idText, selectByIdentity } from '../select-config.js';
 import { acceptVirtualIps, assignVirtualIps, virtualIpRequest } from '../virtual-ip.js';
+import { mobikeNotify, recordMobike } from './mobike.js';
 
 /** IKE_AUTH, either role. The initiator keeps the Child SA it offered until the response. */
 export class IkeAuth implements Task {
@@ -76,6 +77,7 @@ function buildAuthRequest(ctx: SaContext): { payloads: Payload[]; offer?: ChildO
     idi,
     ...certs,
     ...(ctx.cfg.initialContact ? [notify(NotifyType.INITIAL_CONTACT)] : []),
+    ...mobikeNotify(ctx), // RFC 4555 §3.2
     ...certReq(ctx),
     ...idr,
     ...auth,
@@ -124,11 +126,13 @@ function processAuthRequest(ctx: SaContext, p: Payload[], out: Effect[]): AuthRe
   ctx.peerInitialContact = !!findNotify(p, NotifyType.INITIAL_CONTACT);
   const idr = ownId(ctx, 'IDr');
   const authAndCerts = buildAuth(ctx, idr);
+  recordMobike(ctx, p); // RFC 4555 §3.2
+  const mobike = mobikeNotify(ctx, p);
   // RFC 7296 §2.19: a virtual IP first, as the peer's side of the Child SA is that address
   const vip = assignVirtualIps(ctx, p, out);
-  if (vip.kind === 'failed') return { result: 'ok', response: [idr, ...authAndCerts, ...vip.reply] }; // the IKE SA without a Child SA
+  if (vip.kind === 'failed') return { result: 'ok', response: [idr, ...authAndCerts, ...mobike, ...vip.reply] }; // the IKE SA without a Child SA
   const child = processChildRequest(ctx, p, out);
-  return { result: 'ok', response: [idr, ...authAndCerts, ...(vip.kind === 'assigned' ? vip.reply : []), ...child] };
+  return { result: 'ok', response: [idr, ...authAndCerts, ...mobike, ...(vip.kind === 'assigned' ? vip.reply : []), ...child] };
 }
 
 function fail(ctx: SaContext, out: Effect[], check: 'id-mismatch', detail: string, expectedId = ctx.cfg.remoteId): AuthRequestResult {
@@ -157,6 +161,7 @@ function processAuthResponse(ctx: SaContext, offer: ChildOffer | undefined, p: P
     return 'rejected-by-us';
   }
   ctx.remoteIdText = verdict.id;
+  recordMobike(ctx, p); // RFC 4555 §3.2
   // no virtual IP (when one was asked for): the IKE SA stands, without a Child SA (RFC 7296 §3.10.1)
   if (offer && acceptVirtualIps(ctx, p, out)) processChildResponse(ctx, offer, p, out);
   return 'established';

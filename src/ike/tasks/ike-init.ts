@@ -9,7 +9,7 @@ import { formatProposal, negotiatedAlgorithms, proposalAccepts, selectProposal }
 import { supportedHashes } from '../auth/signature.js';
 import { MAX_COOKIE_RETRIES, MAX_INVALID_KE_RETRIES, type Endpoint } from '../config.js';
 import { event, type Effect } from '../effects.js';
-import { detectNat, natDetectionHash, withForcedEncap } from '../nat.js';
+import { detectNat, natPayloads, withForcedEncap } from '../nat.js';
 import { exportKeys } from '../export-keys.js';
 import { all, allNotifies, decodeHashList, encodeHashList, findNotify, first, firstError, notify, notifyName } from '../payloads.js';
 import { newNonce, type SaContext } from '../sa-context.js';
@@ -66,13 +66,6 @@ const dhGroupsOf = (p: Proposal): number[] => p.transforms.filter((t) => t.type 
 
 /** Proposals as sent: numbered from 1 (RFC 7296 §3.3.1), no SPI in IKE_SA_INIT. */
 const numbered = (ps: Proposal[]): Proposal[] => ps.map((p, i) => ({ ...p, number: i + 1, spi: new Uint8Array(0) }));
-
-function natPayloads(ctx: SaContext, local: Endpoint, remote: Endpoint): Payload[] {
-  return [
-    notify(NotifyType.NAT_DETECTION_SOURCE_IP, natDetectionHash(ctx.spiI, ctx.spiR, local)),
-    notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(ctx.spiI, ctx.spiR, remote)),
-  ];
-}
 
 function optionalPayloads(ctx: SaContext): Payload[] {
   // RFC 7427 §4: announce the hashes we can verify when certificates are in use

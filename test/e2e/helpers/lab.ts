@@ -183,3 +183,22 @@ export function restartEnd(pair: TunnelPair, end: TunnelEnd, upArgs: string[] = 
   const exited = new Promise((r) => proc.once('exit', r));
   return { proc, exited, logFile };
 }
+
+/**
+ * A 10 ms ping from `from` to `to` in `host.ns` for 6 s; after 1.5 s the host's outer veth is
+ * readdressed (its address deleted, `newOuter` of the same /24 added), as a roaming client's
+ * link is. Returns the longest gap between two answered pings (ping -D timestamps, s) and how
+ * many were answered after the move.
+ */
+export async function pingAcrossReaddress(host: { ns: string; dev: string; outer: string }, newOuter: string, from: string, to: string): Promise<{ longestGap: number; answeredAfter: number; out: string }> {
+  const pinging = nsRun(host.ns, 'ping', ['-n', '-D', '-i', '0.01', '-w', '6', '-I', from, to], 20_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  const movedAt = Date.now() / 1000;
+  const re = await nsRun(host.ns, 'sh', ['-c', `ip addr del ${host.outer}/24 dev ${host.dev} && ip addr add ${newOuter}/24 dev ${host.dev}`]);
+  if (re.code !== 0) throw new Error(`readdressing ${host.dev} in ${host.ns}: ${re.err}`);
+  const { out } = await pinging;
+  const at = [...out.matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=\d+/gm)].map((m) => Number(m[1]));
+  let longestGap = 0;
+  for (let i = 1; i < at.length; i++) longestGap = Math.max(longestGap, at[i]! - at[i - 1]!);
+  return { longestGap, answeredAfter: at.filter((t) => t > movedAt).length, out };
+}
