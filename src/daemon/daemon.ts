@@ -678,7 +678,7 @@ class Running {
       spdMisses: this.datapath.spdMisses.list().map((m) => ({ src: bytesToIp(m.src), dst: bytesToIp(m.dst), protocol: m.protocol, at: m.at })),
       childMtu: (rec) => this.mtuWatch.childMtu(rec, this.clock()),
       icmpReceived: this.pathMtus.icmpReceived,
-      ...(this.killSwitch ? { killSwitch: { table: this.killSwitch.table, dropped: this.killSwitch.dropped() } } : {}),
+      ...(this.killSwitch ? { killSwitch: { table: this.killSwitch.table, dropped: this.killSwitch.dropped(this.clock()) } } : {}),
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: this.localAddr,

@@ -7,7 +7,13 @@ import { linkPrefixes } from '../io/routes.js';
 import { ANY, type GatewayConfig } from '../config/types.js';
 import type { Logger } from './log.js';
 
+// Implementation choice: `nft` runs synchronously, on the datapath's event loop; a status asked
+// for often (metrics scrapes, peer announcements) reads the counter at most once a second.
+const DROPS_READ_MS = 1000;
+
 export class KillSwitch {
+  private drops: { at: number; value: number | null } | undefined;
+
   private constructor(
     private readonly name: string,
     /** The nft table (`inet tsvpn_<name>`). */
@@ -34,9 +40,10 @@ export class KillSwitch {
     return ks;
   }
 
-  /** Packets dropped since the table was loaded; null when the table is gone (someone deleted it). */
-  dropped(): number | null {
-    return killSwitchDrops(this.name) ?? null;
+  /** Packets dropped since the table was loaded (as read at most DROPS_READ_MS ago); null when the table is gone (someone deleted it). */
+  dropped(now = Date.now()): number | null {
+    if (!this.drops || now - this.drops.at >= DROPS_READ_MS) this.drops = { at: now, value: killSwitchDrops(this.name) ?? null };
+    return this.drops.value;
   }
 
   /** Shutdown (`down`, SIGTERM): the table goes, traffic flows in clear again. */
