@@ -204,6 +204,16 @@ describe('bad input of issue 11 names the paths of both parts', () => {
     problemAt(refuse(outside), '/connections/road/pools/0', 'pool "road" announces 192.0.2.0/24, which local.ts (10.0.0.0/16) does not cover');
   });
 
+  it('examples/road-warrior.json is a client of the hub\'s road connection: a virtual IP, whatever the hub protects, kill switch with the LAN, a DNS domain', () => {
+    const c = loadConfigFile('examples/road-warrior.json', HUB_ENV).connections[0]!;
+    const gw = loadConfigFile('examples/hub.json', HUB_ENV).connections.find((x) => x.name === 'road')!;
+    expect([c.remote.addr, c.remote.id, c.local.id]).toEqual([gw.local.addr, gw.local.id, gw.remote.id]);
+    expect(c.local.vips).toEqual([4]);
+    expect(c.remote.tsText).toEqual(['0.0.0.0/0']);
+    expect(c.killSwitch).toEqual({ allowLan: true });
+    expect(c.dnsDomains).toEqual(['corp.example']);
+  });
+
   it('a full-tunnel gateway (local.ts 0.0.0.0/0) hands out a pool: everything is not an address of its own', () => {
     const full = hub();
     full.connections.road.local.ts = ['0.0.0.0/0'];
