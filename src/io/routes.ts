@@ -264,7 +264,9 @@ function listOurs(family: 4 | 6): Listing {
 export function linkPrefixes(dev: string): string[] {
   const out: string[] = [];
   for (const family of [4, 6] as const) {
-    for (const r of ipJson<(RouteJson & { scope?: string })[]>([`-${family}`, 'route', 'show', 'table', 'main'])) {
+    const listed = ip(['-j', `-${family}`, 'route', 'show', 'table', 'main']);
+    if (!listed.ok && family === 6) continue; // a host without IPv6 (ipv6.disable=1) has no IPv6 LAN
+    for (const r of parseJson<(RouteJson & { scope?: string })[]>(listed)) {
       if (r.gateway || !r.dst || r.dst === 'default' || r.dev === dev || r.dev === 'lo' || (r.type ?? 'unicast') !== 'unicast') continue;
       if (family === 4 && r.scope !== 'link') continue;
       const dst = r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`;
