@@ -42,8 +42,8 @@ export interface SwanctlConn {
   mobike?: boolean;
   /** `vips`: virtual IPs to ask the responder for, e.g. ['0.0.0.0'] (then local_ts is usually `dynamic`). */
   vips?: string[];
-  /** A gateway's `pools` section, each named in the connection's `pools` (its remote_ts is then usually `dynamic`). */
-  pools?: Record<string, { addrs: string; dns?: string[] }>;
+  /** A gateway's `pools` section, each named in the connection's `pools` (its remote_ts is then usually `dynamic`); `subnet`: announced as INTERNAL_IP4/6_SUBNET. */
+  pools?: Record<string, { addrs: string; dns?: string[]; subnet?: string[] }>;
   /** PSK secret; written as one secrets.ike entry binding both ids. */
   psk?: string;
   /** EAP users and their passwords; written as secrets.eap-<user> entries. */
@@ -109,6 +109,7 @@ export function swanctlConf(c: SwanctlConn): string {
       ind(1, `${name} {`);
       ind(2, `addrs = ${q(p.addrs)}`);
       if (p.dns?.length) ind(2, `dns = ${listOf(p.dns)}`);
+      if (p.subnet?.length) ind(2, `subnet = ${listOf(p.subnet)}`);
       ind(1, '}');
     }
     ind(0, '}');

@@ -72,7 +72,7 @@ function ikeLines(s: TunnelStatus, sa: IkeSaStatus, index: number): string[] {
   ];
   if (sa.proposal) out.push(`  ${sa.proposal}${sa.mobike ? ', MOBIKE' : ''}`);
   if (sa.vips?.leased) out.push(`  virtual IP ${sa.vips.leased.join(', ')} leased to the peer`);
-  if (sa.vips?.own) out.push(`  virtual IP ${sa.vips.own.join(', ')} from the gateway${sa.vips.dns?.length ? `, DNS ${sa.vips.dns.join(', ')}` : ''}`);
+  if (sa.vips?.own) out.push(`  virtual IP ${sa.vips.own.join(', ')} from the gateway${sa.vips.dns?.length ? `, DNS ${sa.vips.dns.join(', ')}` : ''}${sa.vips.subnets?.length ? `, subnets ${sa.vips.subnets.join(', ')}` : ''}`);
   if (sa.nat.peerForcesEncap) {
     // its NAT-D hash does not match, yet it answers from the address and port 500 we expect (strongSwan encap=yes, kernel-libipsec)
     out.push('  UDP encapsulation: the peer forces UDP encapsulation; no NAT detected from our side');
@@ -126,6 +126,8 @@ export function formatStatus(s: TunnelStatus): string {
   ].filter(([, t]) => t !== '');
   if (drops.length > 0) lines.push(`drops: ${drops.map(([k, t]) => `${k}: ${t}`).join('; ')}`);
   for (const p of s.pools ?? []) lines.push(`pool ${p.name} ${p.addrs}: ${p.online} of ${p.size} addresses online, ${p.offline} kept for peers gone`);
+  const ks = s.killSwitch;
+  if (ks) lines.push(ks.dropped === null ? `kill switch: nft table ${ks.table} is GONE: traffic outside the tunnel is not blocked (restart tsvpn)` : `kill switch: nft table ${ks.table}, ${ks.dropped} packet${ks.dropped === 1 ? '' : 's'} dropped outside the tunnel`);
   if ((s.routesMissing ?? 0) > 0) lines.push(`routes: ${s.routesMissing} of tsvpn's routes or rules are missing (see the log): their traffic is dropped, not sent in clear`);
   if (s.retransmits > 0) lines.push(`ike: ${s.retransmits} request${s.retransmits === 1 ? '' : 's'} retransmitted`);
   if (s.reauths > 0) lines.push(`ike: reauthenticated ${s.reauths}x`);

@@ -13,14 +13,17 @@ import { address, addressRange, type Problems } from './resolve.js';
 import { isName, validateShape } from './schema.js';
 import { redacted, resolvePsk } from './secrets.js';
 import { asGateway, type GatewayConfig, type PeerConfig, type PoolConfig } from './types.js';
-import { formatSelector, intersectSelectors, selectorContains } from '../wire/selectors.js';
+import { formatSelector, intersectSelectors, parseSelector, selectorContains } from '../wire/selectors.js';
+import type { TrafficSelector } from '../wire/types.js';
+
+type PoolJson = { addrs: string; dns?: string[]; subnets?: string[] };
 
 // The file's shape once the schema has accepted it (parts it refused are skipped, see `refused`).
 interface GatewayJson {
   name?: string;
   tun?: TunJson;
   connections: Record<string, PeerBodyJson & { pools?: string[] }>;
-  pools?: Record<string, { addrs: string; dns?: string[] }>;
+  pools?: Record<string, PoolJson>;
   /** named PSKs, and `eap`: the EAP users (user name -> password) */
   secrets?: Record<string, { psk: Exclude<PskJson, { secret: string }> }>;
 }
@@ -123,9 +126,15 @@ function checkPoolFits(p: PoolConfig, name: string, path: string, o: PeerOutline
   if (o.remoteTs && !o.remoteTs.some((ts) => selectorContains(ts, p.range))) {
     own.push({ path, expected: `pool ${JSON.stringify(name)} (${p.addrs}) is not inside remote.ts (${o.remoteTs.map(formatSelector).join(', ')}): its peers' addresses would match no selector; make remote.ts cover it` });
   }
-  const inside = o.localTs?.find((ts) => intersectSelectors(ts, p.range) !== null);
+  // a local.ts of a whole family (0.0.0.0/0, ::/0) is a full tunnel's "everything", not addresses of ours
+  const inside = o.localTs?.find((ts) => !wholeFamily(ts) && intersectSelectors(ts, p.range) !== null);
   if (inside) own.push({ path, expected: `pool ${JSON.stringify(name)} (${p.addrs}) overlaps local.ts ${formatSelector(inside)}: an address handed to a peer would also be one of ours` });
+  // RFC 7296 §3.15.2: an announced network the Child SA does not carry would be routed into a tunnel that drops it
+  const outside = o.localTs && p.subnets.find((s) => !o.localTs!.some((ts) => selectorContains(ts, parseSelector(s))));
+  if (outside) own.push({ path, expected: `pool ${JSON.stringify(name)} announces ${outside}, which local.ts (${o.localTs!.map(formatSelector).join(', ')}) does not cover: its clients would route it into a tunnel that does not carry it` });
 }
+
+const wholeFamily = (ts: TrafficSelector): boolean => ts.startAddr.every((b) => b === 0) && ts.endAddr.every((b) => b === 0xff);
 
 /** "it has a, b" or "it has none", for a name that is not there. */
 const known = (names: Iterable<string>): string => {
@@ -159,7 +168,7 @@ function gatewayName(j: GatewayJson, file: string | undefined, refused: boolean,
 }
 
 /** `pools`: each range and DNS address parsed; 'failed' for a pool with a problem (reported), so naming it is not "missing". */
-function readPools(list: [string, { addrs: string; dns?: string[] } | undefined, string][], probs: Problems): Map<string, PoolConfig | 'failed'> {
+function readPools(list: [string, PoolJson | undefined, string][], probs: Problems): Map<string, PoolConfig | 'failed'> {
   const out = new Map<string, PoolConfig | 'failed'>();
   const ranges: Placed<PoolConfig['range']>[] = [];
   for (const [name, pool, path] of list) {
@@ -170,8 +179,9 @@ function readPools(list: [string, { addrs: string; dns?: string[] } | undefined,
     const n = probs.length;
     const range = addressRange(pool.addrs, `${path}/addrs`, probs);
     const dns = (pool.dns ?? []).map((d, i) => address(d, `${path}/dns/${i}`, probs, false));
+    const subnets = (pool.subnets ?? []).map((s, i) => network(s, `${path}/subnets/${i}`, probs));
     if (range) ranges.push({ path, of: range });
-    out.set(name, range && probs.length === n ? { addrs: formatSelector(range), range, dns: dns as string[] } : 'failed');
+    out.set(name, range && probs.length === n ? { addrs: formatSelector(range), range, dns: dns as string[], subnets: subnets.map((s) => formatSelector(s!)) } : 'failed');
   }
   checkPools(ranges, probs);
   return out;
@@ -187,6 +197,15 @@ function readEapUsers(eap: Record<string, Exclude<PskJson, { secret: string }>> 
     else probs.push(...got.problems.map((p) => ({ path: `/secrets/eap${pointer(user)}${p.path.replace(/^\/psk/, '')}`, expected: p.expected })));
   }
   return out;
+}
+
+/** A pool's announced network: a prefix (RFC 7296 §3.15.1 INTERNAL_IP4_SUBNET is an address and a netmask), not a range. */
+function network(text: string, path: string, probs: Problems): TrafficSelector | undefined {
+  if (!/^[^/\s]+\/\d{1,3}$/.test(text.trim())) {
+    probs.push({ path, expected: `expected a network such as 10.0.0.0/24 or 2001:db8::/48, got ${JSON.stringify(text)}` });
+    return undefined;
+  }
+  return addressRange(text, path, probs);
 }
 
 /** `secrets`: each PSK read once (problems at /secrets/<name>/psk...); 'failed' for one that could not be read. */

@@ -76,6 +76,9 @@ export interface PeerBodyJson {
   keepalive?: string;
   dpdAction?: 'restart' | 'clear' | 'hold';
   mobike?: boolean;
+  killSwitch?: boolean;
+  allowLan?: boolean;
+  dnsDomains?: string[];
   retransmit?: { timeout?: number; base?: number; tries?: number };
 }
 export type TunJson = { name?: string; mtu?: number };
@@ -187,6 +190,7 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
 
   // RFC 7296 §2.19: the initiator asks for a virtual IP in its IKE_AUTH request; a responder never does
   if (j.local.vips && start !== 'initiate') probs.push({ path: '/local/vips', expected: `only an initiator asks for a virtual IP: expected start "initiate", got ${JSON.stringify(start)}` });
+  checkClientOptions(j, start, probs);
   const localId = identity(j.local.id, '/local/id', probs, false);
   const remoteId = identity(j.remote.id, '/remote/id', probs, true);
 
@@ -245,6 +249,8 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     keepaliveS: durationSeconds(j.keepalive ?? DEFAULTS.keepalive)!,
     dpdAction: j.dpdAction ?? DEFAULTS.dpdAction,
     mobike: j.mobike ?? DEFAULTS.mobike,
+    ...(j.killSwitch ? { killSwitch: { allowLan: j.allowLan ?? false } } : {}),
+    ...(j.dnsDomains ? { dnsDomains: j.dnsDomains.map((d) => d.toLowerCase().replace(/\.$/, '')) } : {}),
     retransmit: {
       timeout: j.retransmit?.timeout ?? DEFAULT_RETRANSMIT.timeout,
       base: j.retransmit?.base ?? DEFAULT_RETRANSMIT.base,
@@ -252,6 +258,19 @@ export function resolvePeer(j: PeerBodyJson, ctx: PeerContext, probs: Problems):
     },
   };
   return { config, outline };
+}
+
+/**
+ * What only a road-warrior client uses: the kill switch (it would cut a responder's peers off,
+ * and a responder has no one gateway whose IKE and ESP alone may pass) and DNS domains (the
+ * gateway's DNS servers come with a virtual IP, RFC 7296 §3.15.1).
+ */
+function checkClientOptions(j: PeerBodyJson, start: string, probs: Problems): void {
+  if (j.killSwitch && start !== 'initiate') {
+    probs.push({ path: '/killSwitch', expected: `only a client has a kill switch (it lets out nothing but IKE and ESP to its one gateway): expected start "initiate", got ${JSON.stringify(start)}` });
+  }
+  if (j.allowLan !== undefined && !j.killSwitch) probs.push({ path: '/allowLan', expected: 'only used with "killSwitch": true (without a kill switch nothing outside the tunnel is dropped); remove it' });
+  if (j.dnsDomains && !j.local.vips) probs.push({ path: '/dnsDomains', expected: 'needs local.vips: DNS servers come from the gateway with a virtual IP' });
 }
 
 /**

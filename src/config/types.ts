@@ -25,6 +25,10 @@ export interface PeerConfig {
   dpdAction: 'restart' | 'clear' | 'hold';
   /** RFC 4555 MOBIKE offered and accepted (swanctl `mobike`), default true */
   mobike: boolean;
+  /** client only (`killSwitch`): nothing leaves outside the TUN but IKE and ESP to the gateway (io/kill-switch.ts); absent = off */
+  killSwitch?: { allowLan: boolean };
+  /** client with vips only: the names the gateway's DNS servers answer for, lower case, no trailing dot; absent = none */
+  dnsDomains?: string[];
   /** default DEFAULT_RETRANSMIT */
   retransmit: RetransmitConfig;
   /** a gateway connection's `pools` (names in GatewayConfig.pools), in order; absent = none */
@@ -39,6 +43,8 @@ export interface PoolConfig {
   range: TrafficSelector;
   /** DNS servers handed out with an address (canonical IP text), default none */
   dns: string[];
+  /** Networks announced with an address (INTERNAL_IP4/6_SUBNET, canonical CIDR), default none: a client whose remote.ts leaves the choice to the gateway routes only these */
+  subnets: string[];
 }
 
 /**

@@ -18,7 +18,8 @@ import { formatSelector, ipToBytes } from '../wire/selectors.js';
 import { checkRoutes, installRoutes, nextHopNeighbour, outerMtu, outerSource, removeRoutes, sweepStaleRoutes, type InstalledRoutes } from '../io/routes.js';
 import { AddressPool } from '../ike/address-pool.js';
 import { RESOLV_CONF, type DnsFiles } from '../io/resolv-conf.js';
-import { ClientVips } from './client-vips.js';
+import { ClientVips, wideOpen } from './client-vips.js';
+import { KillSwitch } from './kill-switch.js';
 import { installTransportRoutes } from '../io/transport-routes.js';
 import { OnDemand } from './on-demand.js';
 import { Connection, type ConnectionConfig, type ConnectionEffect } from '../ike/connection.js';
@@ -114,6 +115,9 @@ export async function startDaemon(config: PeerConfig | GatewayConfig, opts: Daem
   return { name: gw.name, status: () => r.status(), down: (why) => r.down(why), reload: () => r.reloadFile(), done: r.done, events: r.events };
 }
 
+/** What the kill switch of a file is made of (killSwitch, allowLan, the gateways it lets IKE and ESP out to), to compare on reload. */
+const killSwitchOf = (g: GatewayConfig): string => JSON.stringify(g.connections.filter((p) => p.killSwitch).map((p) => [p.killSwitch!.allowLan, p.remote.addr, p.remote.port]));
+
 /** One IKE socket pair serves every connection: they must share the local address and port. */
 function checkOneAddress(gw: GatewayConfig): void {
   const first = gw.connections[0];
@@ -175,6 +179,8 @@ class Running {
   private readonly pools = new Map<string, AddressPool>();
   /** The client side of virtual IPs: addresses on the TUN, route sources, DNS (client-vips.ts). */
   private readonly vips: ClientVips;
+  /** The client's kill switch (peer.json `killSwitch`), from start to shutdown. */
+  private readonly killSwitch: KillSwitch | undefined;
   private readonly random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
   /** Routes and rules found missing at the last check (status `routesMissing`), and when the next check is due. */
   private routesMissing: string[] = [];
@@ -217,11 +223,18 @@ class Running {
     quietIpv6(this.tun.name, peers, log);
     // what a killed run left (rules, guard routes) goes before this run installs anything (io/routes.ts)
     for (const l of sweepStaleRoutes(this.tun.name)) log.info('route', `removed what a previous run left: ${l}`);
+    // before any IKE SA: from here until shutdown nothing leaves in clear
+    this.killSwitch = KillSwitch.arm(gw, this.tun.name, log);
+    if (this.killSwitch) opened.push(this.killSwitch);
     this.vips = new ClientVips({
       dev: this.tun.name,
       dns: dnsFiles,
       log,
       failure: (row, message, evidence, conn) => this.applier.eventLog.failure(row, message, evidence, conn),
+      dnsWants: (conn) => {
+        const p = this.conns.get(conn)?.peer;
+        return { all: wideOpen(p?.remote.tsText ?? []).size > 0, domains: p?.dnsDomains ?? [] };
+      },
       held: (conn) => new Set(this.dispatcher.list().filter((sa) => sa.name === conn && sa.state !== 'DELETED' && sa.state !== 'FAILED').flatMap((sa) => sa.ownVips?.addresses ?? [])),
     });
     this.vips.sweep();
@@ -263,7 +276,7 @@ class Running {
           const c = this.conns.get(owner.conn);
           if (!c) throw new Error(`no connection ${owner.conn}`);
           c.onDemand.clear(); // the Child SA's routes replace the on-demand ones
-          return this.installRoutesFor(c, remote, owner.peer);
+          return this.installRoutesFor(c, this.vips.routed(owner.conn, remote, wideOpen(c.peer.remote.tsText)), owner.peer);
         },
         remove: (h) => this.removeRoutes(h),
       },
@@ -397,8 +410,8 @@ class Running {
   private syncPools(pools: GatewayConfig['pools']): void {
     for (const [name, p] of Object.entries(pools)) {
       const had = this.pools.get(name);
-      if (had && had.addrs === p.addrs && had.dns.join() === p.dns.join()) continue;
-      this.pools.set(name, new AddressPool(name, p.addrs, p.range, p.dns, p.addrs.includes('/')));
+      if (had && had.addrs === p.addrs && had.dns.join() === p.dns.join() && had.subnets.join() === p.subnets.join()) continue;
+      this.pools.set(name, new AddressPool(name, p.addrs, p.range, p.dns, p.addrs.includes('/'), p.subnets));
     }
     for (const name of [...this.pools.keys()]) if (!(name in pools)) this.pools.delete(name);
   }
@@ -447,6 +460,9 @@ class Running {
     if (!first) return dispose(), { ok: false, error: 'the file has no connections: take the daemon down instead' };
     if (next.connections.some((p) => p.local.addr !== was.local.addr || p.local.port !== was.local.port)) return dispose(), { ok: false, error: `every connection must keep local address ${was.local.addr}[${was.local.port}]: restart to change it` };
     if (first.tun.name !== was.tun.name || first.tun.mtu !== was.tun.mtu) return dispose(), { ok: false, error: 'the TUN device (tun.name, tun.mtu) cannot change on reload: restart to change it' };
+    if (killSwitchOf(next) !== killSwitchOf(this.gw)) {
+      return dispose(), { ok: false, error: 'the kill switch (killSwitch, allowLan, and the gateways it lets IKE and ESP out to) cannot change on reload: restart to change it' };
+    }
     this.warnAbout(next);
     this.syncPools(next.pools);
     const now = this.clock();
@@ -579,7 +595,7 @@ class Running {
     // transport mode protects the peer's own address: policy rules keep tsvpn's IKE/ESP out of the TUN
     return p.child.mode === 'transport'
       ? installTransportRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src) })
-      : installRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src) });
+      : installRoutes({ dev: this.tun.name, remote, peer, ikePort: p.local.port, src: this.vips.sources(p.name, c.src), bypass: this.killSwitch?.lan });
   }
 
   private removeRoutes(h: unknown): void {
@@ -664,6 +680,7 @@ class Running {
       spdMisses: this.datapath.spdMisses.list().map((m) => ({ src: bytesToIp(m.src), dst: bytesToIp(m.dst), protocol: m.protocol, at: m.at })),
       childMtu: (rec) => this.mtuWatch.childMtu(rec, this.clock()),
       icmpReceived: this.pathMtus.icmpReceived,
+      ...(this.killSwitch ? { killSwitch: { table: this.killSwitch.table, dropped: this.killSwitch.dropped(this.clock()) } } : {}),
       connections: [...this.conns.values()].map((c) => ({
         name: c.peer.name,
         local: this.localAddr,
@@ -892,7 +909,7 @@ class Running {
     this.events.emit('ike', e, conn);
     if (this.stopping) return;
     const c = conn !== undefined ? this.conns.get(conn) : this.conns.size === 1 ? this.conns.values().next().value : undefined;
-    if (c && e.type === 'virtual-ip-received') this.vips.received(c.peer.name, e.addresses, e.dns);
+    if (c && e.type === 'virtual-ip-received') this.vips.received(c.peer.name, e.addresses, e.dns, e.subnets);
     if (c && e.type === 'ike-deleted') this.vips.released(c.peer.name);
     c?.conn.onEvent(this.clock(), e);
     this.mtuWatch.onEvent(e, c?.peer.name, this.clock());
@@ -935,6 +952,8 @@ class Running {
       ['address monitor', () => this.roaming?.close()],
       ['raw ESP socket', () => this.raw?.close()],
       ['UDP sockets', () => this.io.close()],
+      // a daemon that dies of a fatal error keeps the kill switch: nothing leaks until the user acts
+      ['kill switch', () => (code === 0 ? this.killSwitch?.close() : this.killSwitch?.keep(this.log))],
     ];
     for (const [what, fn] of steps) {
       try {

@@ -32,7 +32,7 @@ export function ikeEventLine(ev: IkeEvent, connection: string, time: string): Ev
     case 'eap':
       return line('eap', { method: ev.method, user: ev.user, result: ev.result });
     case 'virtual-ip-received':
-      return line('virtual-ip-received', { addresses: [...ev.addresses], dns: [...ev.dns] });
+      return line('virtual-ip-received', { addresses: [...ev.addresses], dns: [...ev.dns], subnets: [...ev.subnets] });
     case 'virtual-ip':
       return line('virtual-ip', { addresses: [...ev.addresses], pools: [...ev.pools], identity: ev.identity });
     case 'ike-deleted':

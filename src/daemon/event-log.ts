@@ -108,7 +108,7 @@ export class IkeEventLog {
       case 'eap':
         return log.info('ike', `${ev.method} ${ev.result} for user ${ev.user}`);
       case 'virtual-ip-received':
-        return log.info('ike', `virtual IP ${ev.addresses.join(', ')} from the gateway${ev.dns.length > 0 ? `, DNS ${ev.dns.join(', ')}` : ''}`);
+        return log.info('ike', `virtual IP ${ev.addresses.join(', ')} from the gateway${ev.dns.length > 0 ? `, DNS ${ev.dns.join(', ')}` : ''}${ev.subnets.length > 0 ? `, subnets ${ev.subnets.join(', ')}` : ''}`);
       case 'virtual-ip':
         return log.info('ike', `virtual IP ${ev.addresses.join(', ')} (pool ${ev.pools.join(', ')}) leased to ${ev.identity}`);
       case 'ike-established':

@@ -81,6 +81,8 @@ function addTunnel(s: TunnelStatus, add: (k: Key, labels: Labels, v: number) => 
   for (const direction of ['inbound', 'outbound'] as const) {
     for (const [reason, n] of Object.entries(s.drops[direction])) add('drops', { tunnel, direction, reason }, n);
   }
+  // the client's kill switch (nftables): what would have left outside the tunnel
+  if (typeof s.killSwitch?.dropped === 'number') add('drops', { tunnel, direction: 'outbound', reason: 'kill-switch' }, s.killSwitch.dropped);
   for (const [counter, n] of Object.entries(s.drops.ike)) add('ike', { tunnel, counter }, n);
   add('retransmits', { tunnel }, s.retransmits);
   if (s.tun) add('tunMtu', { tunnel, device: s.tun.name }, s.tun.mtu);

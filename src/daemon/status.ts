@@ -76,7 +76,7 @@ export interface IkeSaStatus {
   /** Seconds until a new IKE SA is authenticated to replace this one (reauth_time); absent when off. */
   reauthIn?: number;
   /** Virtual IPs (RFC 7296 §2.19): leased to the peer from a pool (gateway), or given to us (client), with the DNS servers that came with them. */
-  vips?: { leased?: string[]; own?: string[]; dns?: string[] };
+  vips?: { leased?: string[]; own?: string[]; dns?: string[]; subnets?: string[] };
   children: ChildStatus[];
 }
 
@@ -114,6 +114,13 @@ export interface TunnelStatus {
   spdMisses?: { src: string; dst: string; protocol: number; ago: number }[];
   /** ICMP errors received for our outer packets since the daemon started, by name (frag-needed, packet-too-big, port-unreachable, ...; F7, F1). */
   icmpReceived?: Record<string, number>;
+  /** The client's kill switch (peer.json `killSwitch`): its nft table and the packets it dropped (null: the table is gone). */
+  killSwitch?: KillSwitchStatus;
+}
+
+export interface KillSwitchStatus {
+  table: string;
+  dropped: number | null;
 }
 
 /** One configured connection: what it is for, and its own last failure. */
@@ -157,7 +164,7 @@ export interface IkeSaView {
   readonly rekeys?: number;
   readonly reauthDue?: number | undefined;
   readonly leasedVips?: readonly string[];
-  readonly ownVips?: { addresses: string[]; dns: string[] } | undefined;
+  readonly ownVips?: { addresses: string[]; dns: string[]; subnets?: string[] } | undefined;
   readonly children: readonly { name: string; state: string; spiIn: number; spiOut: number; proposal: string; mode: 'tunnel' | 'transport'; rekeyAt?: number | undefined; expireAt?: number | undefined }[];
 }
 
@@ -196,6 +203,7 @@ export interface StatusInput {
   /** A Child SA's path and tunnel MTU (F7). */
   childMtu?: (rec: ChildRecord) => ChildMtuStatus | undefined;
   icmpReceived?: Record<string, number>;
+  killSwitch?: KillSwitchStatus;
   now: number; // ms, same clock as the records
 }
 
@@ -298,6 +306,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     ...(s.pools && s.pools.length > 0 ? { pools: s.pools } : {}),
     ...(s.spdMisses && s.spdMisses.length > 0 ? { spdMisses: s.spdMisses.map(({ at, ...m }) => ({ ...m, ago: ago(s.now, at) })) } : {}),
     icmpReceived: { ...s.icmpReceived },
+    ...(s.killSwitch ? { killSwitch: s.killSwitch } : {}),
   };
 }
 
@@ -324,5 +333,5 @@ function vipStatus(sa: IkeSaView): Pick<IkeSaStatus, 'vips'> {
   const leased = sa.leasedVips ?? [];
   const own = sa.ownVips;
   if (leased.length === 0 && !own) return {};
-  return { vips: { ...(leased.length > 0 ? { leased: [...leased] } : {}), ...(own ? { own: [...own.addresses], dns: [...own.dns] } : {}) } };
+  return { vips: { ...(leased.length > 0 ? { leased: [...leased] } : {}), ...(own ? { own: [...own.addresses], dns: [...own.dns], ...(own.subnets?.length ? { subnets: [...own.subnets] } : {}) } : {}) } };
 }

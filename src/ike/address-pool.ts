@@ -53,6 +53,8 @@ export class AddressPool {
     range: TrafficSelector,
     readonly dns: readonly string[],
     cidr: boolean,
+    /** Networks announced with an address (INTERNAL_IP4/6_SUBNET, RFC 7296 §3.15.2), CIDR. */
+    readonly subnets: readonly string[] = [],
   ) {
     this.bytes = range.startAddr.length;
     this.family = this.bytes === 4 ? 4 : 6;

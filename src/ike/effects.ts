@@ -195,7 +195,7 @@ export type IkeEvent =
   /** reauth_time has come: the daemon authenticates a new IKE SA, then deletes this one (RFC 7296 §2.8.3). */
   | { type: 'reauth-due'; spiI: string; spiR: string }
   | { type: 'virtual-ip'; addresses: string[]; pools: string[]; identity: string } // leased to the peer in IKE_AUTH (src/ike/virtual-ip.ts)
-  | { type: 'virtual-ip-received'; addresses: string[]; dns: string[] } // the responder gave us these in IKE_AUTH (before the Child SA's effects)
+  | { type: 'virtual-ip-received'; addresses: string[]; dns: string[]; subnets: string[] } // the responder gave us these in IKE_AUTH (before the Child SA's effects)
   | { type: 'config-selected'; name: string; why: string } // a responder chose among several connections (src/ike/select-config.ts)
   | { type: 'eap'; method: 'EAP-MSCHAPv2'; user: string; result: 'success' } // EAP in IKE_AUTH succeeded (RFC 7296 §2.16, src/ike/tasks/eap-auth.ts)
   | { type: 'ike-deleted'; reason: 'local' | 'peer' | 'dead-peer' | 'half-open-timeout' | 'failed' | 'rekeyed' | 'expired' }

@@ -113,7 +113,7 @@ export class IkeSa {
   /** Virtual IPs this SA leased to the peer from a gateway's pools (RFC 7296 §2.19). */
   get leasedVips(): string[] { return (this.ctx.leases ?? []).map((l) => l.address); }
   /** Virtual IPs the responder gave us, and its DNS servers (RFC 7296 §2.19). */
-  get ownVips(): { addresses: string[]; dns: string[] } | undefined { return this.ctx.ownVips; }
+  get ownVips(): { addresses: string[]; dns: string[]; subnets: string[] } | undefined { return this.ctx.ownVips; }
   get nat(): { local: boolean; remote: boolean } | undefined { return this.ctx.nat; }
   get remoteId(): string | undefined { return this.ctx.remoteIdText; }
   /** RFC 4555 §3.2: both ends support MOBIKE on this SA. */

@@ -115,8 +115,8 @@ export interface SaContext {
   children: ChildSa[];
   /** Virtual IPs leased to the peer (a gateway's pools, src/ike/virtual-ip.ts), released when the SA ends. */
   leases?: Lease[];
-  /** Initiator: the virtual IPs the responder gave us in CP(CFG_REPLY), and its DNS servers. */
-  ownVips?: { addresses: string[]; dns: string[] };
+  /** Initiator: the virtual IPs the responder gave us in CP(CFG_REPLY), its DNS servers and the subnets it announced (CIDR). */
+  ownVips?: { addresses: string[]; dns: string[]; subnets: string[] };
   /** Responder: the EAP exchange of an IKE_AUTH in progress (RFC 7296 §2.16, tasks/eap-auth.ts). */
   eap?: EapResponderState;
   /** The IKE SA's soft and hard lifetimes once established (lifetimes.ts). */

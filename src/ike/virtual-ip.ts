@@ -6,7 +6,7 @@
 // not (INTERNAL_ADDRESS_FAILURE, RFC 7296 §3.10.1).
 import { CfgAttributeType, CfgType, NotifyType } from '../wire/constants.js';
 import { bytesToIp, parseIp } from '../wire/ip-text.js';
-import { narrowSelectors, parseSelector } from '../wire/selectors.js';
+import { narrowSelectors, parseSelector, prefixRange } from '../wire/selectors.js';
 import type { CfgAttribute, CpPayload, Payload } from '../wire/types.js';
 import type { Lease } from './address-pool.js';
 import { event, type Effect } from './effects.js';
@@ -55,6 +55,7 @@ export function assignVirtualIps(ctx: SaContext, p: Payload[], out: Effect[]): V
   const attributes: CfgAttribute[] = leases.map((l) => addressAttribute(l.address));
   const dns = new Set(leases.flatMap((l) => l.pool.dns));
   for (const d of dns) attributes.push(dnsAttribute(d));
+  for (const s of new Set(leases.flatMap((l) => l.pool.subnets))) attributes.push(subnetAttribute(s));
   const reply: CpPayload = { kind: 'CP', critical: false, cfgType: CfgType.CFG_REPLY, attributes };
   return { kind: 'assigned', reply: [reply] };
 }
@@ -80,6 +81,24 @@ function dnsAttribute(address: string): CfgAttribute {
   return { type: b.length === 4 ? CfgAttributeType.INTERNAL_IP4_DNS : CfgAttributeType.INTERNAL_IP6_DNS, value: b };
 }
 
+/** The IPv4 netmask of a prefix length, as an unsigned 32-bit number. */
+const netmask = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+
+// RFC 7296 §3.15.1: INTERNAL_IP4_SUBNET is an address and a netmask, INTERNAL_IP6_SUBNET an address and a prefix length
+function subnetAttribute(cidr: string): CfgAttribute {
+  const [addr, lenText] = cidr.split('/');
+  const b = parseIp(addr!)!;
+  const len = Number(lenText);
+  if (b.length === 16) {
+    const value = new Uint8Array(17);
+    value.set(b);
+    value[16] = len;
+    return { type: CfgAttributeType.INTERNAL_IP6_SUBNET, value };
+  }
+  const mask = netmask(len);
+  return { type: CfgAttributeType.INTERNAL_IP4_SUBNET, value: Uint8Array.from([...b, mask >>> 24, (mask >>> 16) & 0xff, (mask >>> 8) & 0xff, mask & 0xff]) };
+}
+
 /** Initiator: CP(CFG_REQUEST) for the families configured (empty values: "any address"), with DNS; none when no virtual IP is wanted. */
 export function virtualIpRequest(ctx: SaContext): Payload[] {
   const families = ctx.cfg.requestVips ?? [];
@@ -102,8 +121,11 @@ export function acceptVirtualIps(ctx: SaContext, p: Payload[], out: Effect[]): b
   const cp = first(p, 'CP');
   const addresses: string[] = [];
   const dns: string[] = [];
+  const subnets: string[] = [];
   if (cp && cp.cfgType === CfgType.CFG_REPLY) {
     for (const a of cp.attributes) {
+      const subnet = subnetOf(a);
+      if (subnet !== undefined && !subnets.includes(subnet)) subnets.push(subnet);
       if (a.type === CfgAttributeType.INTERNAL_IP4_ADDRESS && a.value.length === 4) addresses.push(bytesToIp(a.value));
       if (a.type === CfgAttributeType.INTERNAL_IP6_ADDRESS && a.value.length === 17) addresses.push(bytesToIp(a.value.subarray(0, 16)));
       if (a.type === CfgAttributeType.INTERNAL_IP4_DNS && a.value.length === 4) dns.push(bytesToIp(a.value));
@@ -116,7 +138,27 @@ export function acceptVirtualIps(ctx: SaContext, p: Payload[], out: Effect[]): b
     out.push(event({ type: 'failure', row: 'F4', message: `no virtual IP: ${why}`, evidence: { child: ctx.cfg.children[0]?.name ?? '', localTs: [], remoteTs: [], notify: refused ? 'INTERNAL_ADDRESS_FAILURE' : 'no CFG_REPLY', detail: why } }));
     return false;
   }
-  ctx.ownVips = { addresses, dns };
-  out.push(event({ type: 'virtual-ip-received', addresses, dns }));
+  ctx.ownVips = { addresses, dns, subnets };
+  out.push(event({ type: 'virtual-ip-received', addresses, dns, subnets }));
   return true;
+}
+
+/**
+ * RFC 7296 §3.15.1: INTERNAL_IP4_SUBNET is an address and a netmask (8 octets),
+ * INTERNAL_IP6_SUBNET an address and a prefix length (17 octets); as CIDR, undefined for any
+ * other attribute or a malformed one (a netmask that is not contiguous ones, a length past 128).
+ * §3.15.2: the networks the gateway protects, for the client to route there.
+ */
+function subnetOf(a: CfgAttribute): string | undefined {
+  if (a.type === CfgAttributeType.INTERNAL_IP4_SUBNET && a.value.length === 8) {
+    const mask = ((a.value[4]! << 24) | (a.value[5]! << 16) | (a.value[6]! << 8) | a.value[7]!) >>> 0;
+    let len = 0;
+    while (len < 32 && (mask >>> (31 - len)) & 1) len++;
+    if (mask !== netmask(len)) return undefined; // not contiguous ones
+    return `${bytesToIp(prefixRange(a.value.subarray(0, 4), len)[0])}/${len}`;
+  }
+  if (a.type === CfgAttributeType.INTERNAL_IP6_SUBNET && a.value.length === 17 && a.value[16]! <= 128) {
+    return `${bytesToIp(prefixRange(a.value.subarray(0, 16), a.value[16]!)[0])}/${a.value[16]}`;
+  }
+  return undefined;
 }

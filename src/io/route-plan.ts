@@ -51,6 +51,8 @@ export interface RoutePlan {
   src?: string | readonly string[];
   /** The local IKE port (the source port of tsvpn's IKE to the peer); IKE_PORT when absent. 4500 is always exempt too. */
   ikePort?: number;
+  /** Prefixes that stay out of the tunnel where a remote prefix covers them (allowLan: the host's own links), CIDR. */
+  bypass?: readonly string[];
 }
 
 export type RouteEntry =
@@ -112,6 +114,12 @@ export function planRoutes(plan: RoutePlan): RouteEntry[] {
     }
     // RFC 4303: raw ESP, IP protocol 50
     out.push({ kind: 'rule', family: peer.family, pref: EXEMPT_RULE_PREF, table: 'main', to, ipproto: 'esp', why: `tsvpn's ESP to the peer ${via}` });
+  }
+  // allowLan: the host's own links keep their routes in main, as strongSwan's bypass-lan plugin does
+  for (const text of plan.bypass ?? []) {
+    const b = prefix(text);
+    const by = prefixes.find((p) => p.family === b.family && p.len <= b.len && covers(p, b.addr));
+    if (by) out.push({ kind: 'rule', family: b.family, pref: EXEMPT_RULE_PREF, table: 'main', to: cidr(b), why: `the LAN stays out of ${plan.dev} (allowLan; ${by.from ?? cidr(by)} covers it)` });
   }
   // RFC 4291 §2.5.6: link-local destinations are never forwarded, so never tunnel traffic
   if (prefixes.some((p) => p.family === 6 && covers(p, LINK_LOCAL6.addr) && p.len <= LINK_LOCAL6.len)) {

@@ -258,6 +258,26 @@ function listOurs(family: 4 | 6): Listing {
 }
 
 /**
+ * The prefixes of the host's own links outside `dev` (main's routes without a gateway, IPv6
+ * link-local left out): the LAN that allowLan keeps reachable. Throws RouteError.
+ */
+export function linkPrefixes(dev: string): string[] {
+  const out: string[] = [];
+  for (const family of [4, 6] as const) {
+    const listed = ip(['-j', `-${family}`, 'route', 'show', 'table', 'main']);
+    if (!listed.ok && family === 6) continue; // a host without IPv6 (ipv6.disable=1) has no IPv6 LAN
+    for (const r of parseJson<(RouteJson & { scope?: string })[]>(listed)) {
+      if (r.gateway || !r.dst || r.dst === 'default' || r.dev === dev || r.dev === 'lo' || (r.type ?? 'unicast') !== 'unicast') continue;
+      if (family === 4 && r.scope !== 'link') continue;
+      const dst = r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`;
+      if (family === 6 && cidrCovers('fe80::/10', dst)) continue;
+      if (!out.includes(dst)) out.push(dst);
+    }
+  }
+  return out;
+}
+
+/**
  * MTU of the path to the peer: the route's mtu metric if it has one (including a path MTU
  * the kernel learned), else its device's MTU. Throws RouteError when there is no route.
  */

@@ -52,6 +52,17 @@ describe('tsvpn status text', () => {
     s.ikeSas[0]!.vips = { own: ['10.3.0.7'], dns: ['10.2.0.53'] };
     lines = formatStatus(s).split('\n');
     expect(lines).toContain('  virtual IP 10.3.0.7 from the gateway, DNS 10.2.0.53');
+    s.ikeSas[0]!.vips = { own: ['10.3.0.7'], dns: [], subnets: ['10.0.0.0/24'] };
+    expect(formatStatus(s).split('\n')).toContain('  virtual IP 10.3.0.7 from the gateway, subnets 10.0.0.0/24');
+  });
+
+  it('the kill switch: its table and drops, or that the table is gone', () => {
+    const s = upStatus();
+    expect(formatStatus(s)).not.toContain('kill switch');
+    s.killSwitch = { table: 'inet tsvpn_laptop', dropped: 1 };
+    expect(formatStatus(s).split('\n')).toContain('kill switch: nft table inet tsvpn_laptop, 1 packet dropped outside the tunnel');
+    s.killSwitch = { table: 'inet tsvpn_laptop', dropped: null };
+    expect(formatStatus(s).split('\n')).toContain('kill switch: nft table inet tsvpn_laptop is GONE: traffic outside the tunnel is not blocked (restart tsvpn)');
   });
 
   it('counts retransmitted IKE requests (a lossy path)', () => {

@@ -57,7 +57,7 @@ describe('examples/hub.json', () => {
     expect(road.dpdAction).toBe('clear');
     expect(road.pools).toEqual(['road']);
     expect(b1.pools).toBeUndefined();
-    expect(g.pools).toEqual({ road: { addrs: '10.99.0.0/24', range: cidr('10.99.0.0/24'), dns: ['10.0.0.53'] } });
+    expect(g.pools).toEqual({ road: { addrs: '10.99.0.0/24', range: cidr('10.99.0.0/24'), dns: ['10.0.0.53'], subnets: [] } });
   });
 
   it('each connection gets the PSK of the secret it names, as its own copy', () => {
@@ -190,6 +190,34 @@ describe('bad input of issue 11 names the paths of both parts', () => {
     const ours = hub();
     ours.connections.road.local.ts = ['10.0.0.0/16', '10.99.0.128/25'];
     problemAt(refuse(ours), '/connections/road/pools/0', 'overlaps local.ts 10.99.0.128/25');
+  });
+
+  it('a pool announces subnets inside local.ts; a range, or a network local.ts does not cover, is refused at its path', () => {
+    const ok = hub();
+    ok.pools.road.subnets = ['10.0.1.0/24', '10.0.0.0/16'];
+    expect(parseConfig(ok, tmp.dir, HUB_ENV).pools.road!.subnets).toEqual(['10.0.1.0/24', '10.0.0.0/16']);
+    const range = hub();
+    range.pools.road.subnets = ['10.0.1.0-10.0.1.9'];
+    problemAt(refuse(range), '/pools/road/subnets/0', 'expected a network such as 10.0.0.0/24');
+    const outside = hub();
+    outside.pools.road.subnets = ['10.0.1.0/24', '192.0.2.0/24'];
+    problemAt(refuse(outside), '/connections/road/pools/0', 'pool "road" announces 192.0.2.0/24, which local.ts (10.0.0.0/16) does not cover');
+  });
+
+  it('examples/road-warrior.json is a client of the hub\'s road connection: a virtual IP, whatever the hub protects, kill switch with the LAN, a DNS domain', () => {
+    const c = loadConfigFile('examples/road-warrior.json', HUB_ENV).connections[0]!;
+    const gw = loadConfigFile('examples/hub.json', HUB_ENV).connections.find((x) => x.name === 'road')!;
+    expect([c.remote.addr, c.remote.id, c.local.id]).toEqual([gw.local.addr, gw.local.id, gw.remote.id]);
+    expect(c.local.vips).toEqual([4]);
+    expect(c.remote.tsText).toEqual(['0.0.0.0/0']);
+    expect(c.killSwitch).toEqual({ allowLan: true });
+    expect(c.dnsDomains).toEqual(['corp.example']);
+  });
+
+  it('a full-tunnel gateway (local.ts 0.0.0.0/0) hands out a pool: everything is not an address of its own', () => {
+    const full = hub();
+    full.connections.road.local.ts = ['0.0.0.0/0'];
+    expect(parseConfig(full, tmp.dir, HUB_ENV).connections.find((c) => c.name === 'road')?.local.tsText).toEqual(['0.0.0.0/0']);
   });
 
   it('two remote-access connections may share a pool: their peers\' selectors are their own addresses', () => {

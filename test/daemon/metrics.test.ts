@@ -48,6 +48,9 @@ describe('Prometheus metrics from a tunnel status', () => {
     expect(m.get('tsvpn_ike_sa_reauths_total{tunnel="right",connection="right"}')).toBe(1);
     expect(m.get('tsvpn_failures_total{tunnel="right",connection="right",row="F2"}')).toBe(2);
     expect(m.get('tsvpn_failures_total{tunnel="right",connection="right",row="F1"}')).toBe(1);
+    expect([...m.keys()].some((k) => k.includes('kill-switch'))).toBe(false);
+    s.killSwitch = { table: 'inet tsvpn_right', dropped: 9 };
+    expect(samples(await metricsText([s])).get('tsvpn_drops_total{tunnel="right",direction="outbound",reason="kill-switch"}')).toBe(9);
   });
 
   it('shows a connection that is down with zeros, and sums the SAs of one connection', async () => {

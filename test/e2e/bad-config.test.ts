@@ -49,6 +49,9 @@ describe('tsvpn up with a broken peer.json', () => {
     ['a bad mode', (j: Record<string, any>) => (j.child.mode = 'tunel'), '/child/mode', /tunnel/],
     ['a PSK from an unset variable', (j: Record<string, any>) => (j.psk = { env: 'TSVPN_E2E_UNSET_PSK' }), '/psk/env', /TSVPN_E2E_UNSET_PSK/],
     ['a bad selector', (j: Record<string, any>) => (j.remote.ts = ['203.0.113.128/33']), '/remote/ts/0', /./],
+    // issue 14's bad remote-access files (a pool overlapping local.ts: test/config/gateway.test.ts)
+    ['vips on a responder', (j: Record<string, any>) => ((j.local.vips = ['0.0.0.0']), (j.start = 'wait')), '/local/vips', /only an initiator asks for a virtual IP/],
+    ['a kill switch on a responder', (j: Record<string, any>) => ((j.killSwitch = true), (j.start = 'wait')), '/killSwitch', /only a client has a kill switch/],
   ])('%s: exit 2, naming the field, before anything starts', { timeout: 20_000 }, async (_what, edit, path, gist) => {
     const file = broken(path.replace(/\//g, '_'), edit);
     const r = await up(file);
@@ -61,6 +64,18 @@ describe('tsvpn up with a broken peer.json', () => {
     expect(line).toMatch(gist);
     expect(r.err).not.toContain(SECRET);
     expect(existsSync(join(dir, 'ctl'))).toBe(false); // no daemon got as far as its control socket
+  });
+
+  it('a gateway file whose pool overlaps a connection\'s local.ts: exit 2, naming the connection\'s pools entry', { timeout: 20_000 }, async () => {
+    const j = JSON.parse(readFileSync(fileURLToPath(new URL('../../examples/hub.json', import.meta.url)), 'utf8')) as Record<string, any>;
+    j.pools.road.addrs = '10.0.5.0/24'; // inside the hub's local.ts 10.0.0.0/16
+    j.connections.road.remote.ts = ['10.0.5.0/24'];
+    const file = join(dir, 'hub.json');
+    writeFileSync(file, JSON.stringify(j));
+    const r = await up(file, { TSVPN_BRANCH_PSK: SECRET, TSVPN_ROAD_PSK: SECRET });
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toContain('/connections/road/pools/0: pool "road" (10.0.5.0/24) overlaps local.ts 10.0.0.0/16');
+    expect(r.err).not.toContain(SECRET);
   });
 
   it('a missing file or one that is not JSON: exit 2 with one line, and the offending line', { timeout: 20_000 }, async () => {

@@ -5,10 +5,14 @@
 import { describe, expect, it } from 'vitest';
 
 import { AddressPool } from '../../src/ike/address-pool.js';
+import type { Effect } from '../../src/ike/effects.js';
+import type { SaContext } from '../../src/ike/sa-context.js';
+import { acceptVirtualIps } from '../../src/ike/virtual-ip.js';
+import { CfgAttributeType, CfgType } from '../../src/wire/constants.js';
 import { parseSelector } from '../../src/wire/selectors.js';
 import { events, failures, installs, Pair, psk, type SideOptions } from './helpers/pair.js';
 
-const pool = (addrs: string, dns: string[] = []) => new AddressPool('rw', addrs, parseSelector(addrs), dns, addrs.includes('/'));
+const pool = (addrs: string, dns: string[] = [], subnets: string[] = []) => new AddressPool('rw', addrs, parseSelector(addrs), dns, addrs.includes('/'), subnets);
 
 describe('an address pool', () => {
   it('a prefix hands out its hosts, not its network or broadcast address; a range every address', () => {
@@ -51,7 +55,7 @@ describe('virtual IPs in IKE_AUTH', () => {
     const rw = pool('10.3.0.0/30', ['10.2.0.53']);
     const p = new Pair(client('alice.example', 1), gateway([rw]));
     p.establish();
-    expect(events(p.iEffects)).toContainEqual({ type: 'virtual-ip-received', addresses: ['10.3.0.1'], dns: ['10.2.0.53'] });
+    expect(events(p.iEffects)).toContainEqual({ type: 'virtual-ip-received', addresses: ['10.3.0.1'], dns: ['10.2.0.53'], subnets: [] });
     expect(events(p.rEffects)).toContainEqual({ type: 'virtual-ip', addresses: ['10.3.0.1'], pools: ['rw'], identity: 'alice.example' });
     const [i] = installs(p.iEffects);
     const [r] = installs(p.rEffects);
@@ -60,8 +64,15 @@ describe('virtual IPs in IKE_AUTH', () => {
     // asked for, so not reported as the peer narrowing us
     expect(events(p.iEffects).find((e) => e.type === 'child-installed')).toMatchObject({ narrowed: false });
     expect(p.responder!.leasedVips).toEqual(['10.3.0.1']);
-    expect(p.initiator.ownVips).toEqual({ addresses: ['10.3.0.1'], dns: ['10.2.0.53'] });
+    expect(p.initiator.ownVips).toEqual({ addresses: ['10.3.0.1'], dns: ['10.2.0.53'], subnets: [] });
     expect(failures([...p.iEffects, ...p.rEffects])).toEqual([]);
+  });
+
+  it('a pool\'s subnets reach the client as INTERNAL_IP4_SUBNET and INTERNAL_IP6_SUBNET', () => {
+    const rw = pool('10.3.0.0/30', [], ['10.2.0.0/16', '10.9.0.0/24', '2001:db8:2::/48']);
+    const p = new Pair(client('alice.example', 1), gateway([rw]));
+    p.establish();
+    expect(p.initiator.ownVips).toEqual({ addresses: ['10.3.0.1'], dns: [], subnets: ['10.2.0.0/16', '10.9.0.0/24', '2001:db8:2::/48'] });
   });
 
   it('a pool used up: INTERNAL_ADDRESS_FAILURE, F4 on both ends, the IKE SA up without a Child SA; a Delete gives the address back', () => {
@@ -106,5 +117,24 @@ describe('virtual IPs in IKE_AUTH', () => {
     p.establish();
     expect(installs(p.rEffects)[0]!.remoteTs).toEqual(['10.3.0.0/28']);
     expect(rw.status().online).toBe(0);
+  });
+});
+
+describe('a CFG_REPLY\'s subnets (RFC 7296 §3.15.1)', () => {
+  it('INTERNAL_IP4_SUBNET (address and netmask) and INTERNAL_IP6_SUBNET (address and length) become CIDRs; a netmask of holes is ignored', () => {
+    const ctx = { cfg: { requestVips: [4], children: [] } } as unknown as SaContext;
+    const attr = (type: number, bytes: number[]) => ({ type, value: Uint8Array.from(bytes) });
+    const v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 5, ...new Array<number>(10).fill(0), 48];
+    const out: Effect[] = [];
+    const ok = acceptVirtualIps(ctx, [{ kind: 'CP', critical: false, cfgType: CfgType.CFG_REPLY, attributes: [
+      attr(CfgAttributeType.INTERNAL_IP4_ADDRESS, [10, 3, 0, 7]),
+      attr(CfgAttributeType.INTERNAL_IP4_SUBNET, [10, 0, 0, 9, 255, 255, 255, 0]),
+      attr(CfgAttributeType.INTERNAL_IP4_SUBNET, [10, 1, 0, 0, 255, 0, 255, 0]),
+      attr(CfgAttributeType.INTERNAL_IP4_SUBNET, [0, 0, 0, 0, 0, 0, 0, 0]),
+      attr(CfgAttributeType.INTERNAL_IP6_SUBNET, v6),
+    ] }], out);
+    expect(ok).toBe(true);
+    expect(ctx.ownVips).toEqual({ addresses: ['10.3.0.7'], dns: [], subnets: ['10.0.0.0/24', '0.0.0.0/0', '2001:db8:5::/48'] });
+    expect(events(out)).toContainEqual({ type: 'virtual-ip-received', addresses: ['10.3.0.7'], dns: [], subnets: ['10.0.0.0/24', '0.0.0.0/0', '2001:db8:5::/48'] });
   });
 });

@@ -5,7 +5,12 @@
 // gateway's bridge by a veth. The first three get distinct addresses of the pool (swanctl
 // --list-sas: local-vips) and the DNS server, and ping the gateway's network from their
 // address; the fourth is refused with INTERNAL_ADDRESS_FAILURE, which both sides report.
-// Then the other way: a charon gateway with a pool, and a tsvpn client with `local.vips`.
+// Then the other way: a charon gateway with a pool and a DNS server, and a tsvpn client with
+// `local.vips`, in split and full tunnel (issue 14 item 2), checked with `ip route get` in the
+// client's namespace, which has a default route of its own: split by the client's remote.ts,
+// full (both sides 0.0.0.0/0: everything into the TUN from the virtual IP, the default route
+// kept), split by charon narrowing 0.0.0.0/0 to what it protects, and split by the subnet
+// charon's pool announces (INTERNAL_IP4_SUBNET).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -149,53 +154,80 @@ describe.skipIf(!ok)(`a tsvpn gateway hands strongSwan road warriors their virtu
   }, 60_000);
 });
 
-describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
+describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP, in split and full tunnel ${ok ? '(needs root, netns, strongSwan)' : `(skipped: ${reasons.join('; ')})`}`, () => {
   let lab: ClientGatewayLab | undefined;
   const SG = '198.51.100.2';
   const CL = '198.51.100.3';
+  const TUN = 'tsvipc';
+  /** Outside every network charon protects in the split cases: the client's own default route takes it. */
+  const ELSEWHERE = '203.0.113.9';
   const ORIGINAL_RESOLV = 'nameserver 192.0.2.99\n';
   const dir = mkdtempSync(join(tmpdir(), 'tsvpn-vipc-'));
   const ctl = join(dir, 'ctl');
   let charon: Strongswan | undefined;
   let client: ChildProcess | undefined;
-  const clientLog = () => readFileSync(join(dir, 'client.log'), 'utf8');
+  let run = '';
+  const clientLog = () => readFileSync(join(dir, `${run}.log`), 'utf8');
   const why = () => `--- tsvpn client ---\n${tail(clientLog(), 30)}\n--- charon gateway ---\n${tail(charon?.log() ?? '', 30)}`;
+  const routeGet = (to: string) => ip(['route', 'get', to], lab!.clientNs);
+  const pingHost = () => nsRun(lab!.clientNs, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', GW_HOST]); // no -I: the routes' source is the virtual IP
 
-  beforeAll(async () => {
-    lab = createClientGatewayLab({ prefix: PREFIX, tag, gw: SG, client: CL, gwHost: GW_HOST, resolvConf: ORIGINAL_RESOLV });
-    charon = await startStrongswan({
-      ns: lab!.gwNs,
-      name: 'sgw',
-      conf: swanctlConf({
-        name: 'rw',
-        localAddrs: SG,
-        remoteAddrs: '%any',
-        proposals: [PROPOSAL],
-        pools: { rw: { addrs: '10.4.0.0/28', dns: [DNS] } },
-        local: { auth: 'psk', id: 'gw.example' },
-        remote: { auth: 'psk', id: 'client.example' },
-        child: { name: CHILD, localTs: ['10.0.0.0/24'], remoteTs: ['dynamic'], espProposals: ['aes256gcm16'] },
-        psk: PSK,
-      }),
+  /** charon's connection: what it protects (local_ts), and its pool (a new name for each shape: a loaded pool cannot change). */
+  const gatewayConf = (pool: string, localTs: string[], subnet?: string[]) =>
+    swanctlConf({
+      name: 'rw',
+      localAddrs: SG,
+      remoteAddrs: '%any',
+      proposals: [PROPOSAL],
+      pools: { [pool]: { addrs: '10.4.0.0/28', dns: [DNS], ...(subnet ? { subnet } : {}) } },
+      local: { auth: 'psk', id: 'gw.example' },
+      remote: { auth: 'psk', id: 'client.example' },
+      child: { name: CHILD, localTs, remoteTs: ['dynamic'], espProposals: ['aes256gcm16'] },
+      psk: PSK,
     });
-    const file = join(dir, 'client.json');
+
+  /** `tsvpn up` of a client asking for `remoteTs`, until its Child SA is installed: its IKE SA's status. */
+  async function clientUp(name: string, remoteTs: string[]): Promise<TunnelStatus['ikeSas'][number]> {
+    run = name;
+    const file = join(dir, `${name}.json`);
     writeFileSync(
       file,
       JSON.stringify({
         name: 'client',
         local: { addr: CL, id: 'client.example', auth: 'psk', ts: ['dynamic'], vips: ['0.0.0.0'] },
-        remote: { addr: SG, id: 'gw.example', auth: 'psk', ts: ['10.0.0.0/24'] },
+        remote: { addr: SG, id: 'gw.example', auth: 'psk', ts: remoteTs },
         psk: PSK,
         ike: { proposals: [PROPOSAL] },
         child: { proposals: ['aes256gcm16'] },
         start: 'initiate',
-        tun: { name: 'tsvipc' },
+        tun: { name: TUN },
       }),
       { mode: 0o600 },
     );
-    const fd = openSync(join(dir, 'client.log'), 'a', 0o600);
+    const fd = openSync(join(dir, `${name}.log`), 'a', 0o600);
     client = spawn('ip', ['netns', 'exec', lab!.clientNs, process.execPath, TSVPN_BIN, 'up', file, '-v'], { stdio: ['ignore', fd, fd], env: { ...process.env, TSVPN_CONTROL_DIR: ctl } });
     closeSync(fd);
+    const up = (s: TunnelStatus | undefined) => s?.ikeSas.find((sa) => sa.state === 'ESTABLISHED' && sa.children.some((c) => c.state === 'INSTALLED'));
+    await until(async () => up(await fetchStatus(ctl, 'client').catch(() => undefined)), { timeout: 20_000, interval: 200, what: `the ${name} client up` }).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${why()}`);
+    });
+    return up(await fetchStatus(ctl, 'client'))!;
+  }
+
+  /** `tsvpn down`, until the client has exited and charon has no IKE SA left. */
+  async function clientDown(): Promise<void> {
+    const c = client!;
+    const down = await nsRun(lab!.clientNs, process.execPath, [TSVPN_BIN, 'down', 'client'], 15_000, { TSVPN_CONTROL_DIR: ctl });
+    expect(down.code, down.out + down.err).toBe(0);
+    await until(() => c.exitCode !== null, { timeout: 10_000, interval: 100, what: 'the client exits' });
+    await until(() => charon!.listSas().length === 0, { timeout: 10_000, interval: 200, what: 'charon without IKE SAs' });
+  }
+
+  beforeAll(async () => {
+    lab = createClientGatewayLab({ prefix: PREFIX, tag, gw: SG, client: CL, gwHost: GW_HOST, resolvConf: ORIGINAL_RESOLV });
+    // the client's own default route on the outer link: a full tunnel must win over it without deleting it
+    ip(['route', 'add', 'default', 'via', SG, 'dev', 'eth0'], lab.clientNs);
+    charon = await startStrongswan({ ns: lab.gwNs, name: 'sgw', conf: gatewayConf('rw', ['10.0.0.0/24']) });
   }, 60_000);
 
   afterAll(async () => {
@@ -209,11 +241,7 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
   }, 30_000);
 
   it('the client gets an address of the charon\'s pool and its DNS server, puts it on its TUN and reaches the gateway network from it', async () => {
-    const up = (s: TunnelStatus | undefined) => s?.ikeSas.find((sa) => sa.state === 'ESTABLISHED' && sa.children.some((c) => c.state === 'INSTALLED'));
-    await until(async () => up(await fetchStatus(ctl, 'client').catch(() => undefined)), { timeout: 20_000, interval: 200, what: 'the client up' }).catch((e) => {
-      throw new Error(`${(e as Error).message}\n${why()}`);
-    });
-    const sa = up(await fetchStatus(ctl, 'client'))!;
+    const sa = await clientUp('client', ['10.0.0.0/24']);
     const vip = sa.vips?.own?.[0];
     expect(vip, why()).toMatch(/^10\.4\.0\.(\d+)$/);
     expect(sa.vips?.dns).toEqual([DNS]);
@@ -222,15 +250,64 @@ describe.skipIf(!ok)(`a strongSwan gateway gives a tsvpn client its virtual IP $
     const ss = charon!.listSas().find((x) => x.state === 'ESTABLISHED')!;
     const remoteVips = ss.raw['remote-vips'];
     expect(Array.isArray(remoteVips) ? remoteVips : [remoteVips]).toEqual([vip]);
-    expect(ip(['-o', 'addr', 'show', 'dev', 'tsvipc'], lab!.clientNs)).toContain(`inet ${vip}/32`);
-    // the host's own traffic leaves from the virtual IP: no -I
-    const p = await nsRun(lab!.clientNs, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', GW_HOST]);
+    expect(ip(['-o', 'addr', 'show', 'dev', TUN], lab!.clientNs)).toContain(`inet ${vip}/32`);
+    const p = await pingHost();
     expect(p.code, `${p.out}\n${why()}`).toBe(0);
     // the DNS server strongSwan handed out is the client's resolver while the tunnel is up
     expect(readFileSync(lab!.resolvConfPath, 'utf8')).toContain(`nameserver ${DNS}\n`);
     // ... and the original once it is down
-    const down = await nsRun(lab!.clientNs, process.execPath, [TSVPN_BIN, 'down', 'client'], 15_000, { TSVPN_CONTROL_DIR: ctl });
-    expect(down.code, down.out).toBe(0);
+    await clientDown();
     expect(readFileSync(lab!.resolvConfPath, 'utf8')).toBe(ORIGINAL_RESOLV);
+  }, 60_000);
+
+  it('full tunnel: both sides 0.0.0.0/0, everything into the TUN from the virtual IP, the client\'s own default route kept, DNS applied while up and the original back after down and after SIGKILL plus restart', async () => {
+    const loaded = charon!.load(gatewayConf('full', ['0.0.0.0/0']));
+    expect(loaded.ok, loaded.output).toBe(true);
+    const sa = await clientUp('full', ['0.0.0.0/0']);
+    const vip = sa.vips!.own![0]!;
+    expect(sa.children[0]!.remoteTs).toEqual(['0.0.0.0/0']);
+    for (const to of [GW_HOST, ELSEWHERE]) expect(routeGet(to), to).toMatch(new RegExp(`dev ${TUN} .*src ${vip.replace(/\./g, '\\.')}`));
+    expect(ip(['route', 'show', 'default'], lab!.clientNs)).toContain(`default via ${SG} dev eth0`);
+    expect(ip(['route', 'get', SG, 'ipproto', 'udp', 'sport', '4500'], lab!.clientNs)).toContain('dev eth0'); // tsvpn's own ESP in UDP to charon
+    const p = await pingHost();
+    expect(p.code, `${p.out}\n${why()}`).toBe(0);
+    expect(readFileSync(lab!.resolvConfPath, 'utf8')).toContain(`nameserver ${DNS}\n`);
+    // SIGKILL leaves charon's DNS server in place; the next `tsvpn up` puts the original back before its own
+    const killed = client!;
+    killed.kill('SIGKILL');
+    await until(() => killed.signalCode !== null, { timeout: 5000, interval: 50, what: 'the client killed' });
+    expect(readFileSync(lab!.resolvConfPath, 'utf8')).toContain(`nameserver ${DNS}\n`);
+    await clientUp('full-again', ['0.0.0.0/0']);
+    expect(clientLog()).toContain('restored /etc/resolv.conf, which a previous run left holding a gateway\'s DNS servers');
+    await clientDown();
+    expect(readFileSync(lab!.resolvConfPath, 'utf8')).toBe(ORIGINAL_RESOLV);
+    expect(routeGet(ELSEWHERE)).toContain(`via ${SG} dev eth0`);
+  }, 60_000);
+
+  it('split by narrowing: the client asks for 0.0.0.0/0, charon protects 10.0.0.0/24 (RFC 7296 §2.9): only it goes into the TUN', async () => {
+    const loaded = charon!.load(gatewayConf('narrow', ['10.0.0.0/24']));
+    expect(loaded.ok, loaded.output).toBe(true);
+    const sa = await clientUp('narrow', ['0.0.0.0/0']);
+    expect(sa.children[0]!.remoteTs).toEqual(['10.0.0.0/24']);
+    expect(routeGet(GW_HOST)).toContain(`dev ${TUN}`);
+    expect(routeGet(ELSEWHERE)).toContain(`via ${SG} dev eth0`);
+    expect(ip(['route', 'show', 'table', '7481'], lab!.clientNs).trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^10\\.0\\.0\\.0/24 dev ${TUN} `))]);
+    const p = await pingHost();
+    expect(p.code, `${p.out}\n${why()}`).toBe(0);
+    await clientDown();
+  }, 60_000);
+
+  it('split by announcement: charon protects 0.0.0.0/0 but its pool announces 10.0.0.0/24 (INTERNAL_IP4_SUBNET, RFC 7296 §3.15.2): only it goes into the TUN', async () => {
+    const loaded = charon!.load(gatewayConf('announced', ['0.0.0.0/0'], ['10.0.0.0/24']));
+    expect(loaded.ok, loaded.output).toBe(true);
+    const sa = await clientUp('announced', ['0.0.0.0/0']);
+    expect(sa.children[0]!.remoteTs).toEqual(['0.0.0.0/0']);
+    expect(sa.vips?.subnets, why()).toEqual(['10.0.0.0/24']);
+    expect(routeGet(GW_HOST)).toContain(`dev ${TUN}`);
+    expect(routeGet(ELSEWHERE)).toContain(`via ${SG} dev eth0`);
+    expect(clientLog()).toContain('routing 10.0.0.0/24 of 0.0.0.0/0: the subnets the gateway announced');
+    const p = await pingHost();
+    expect(p.code, `${p.out}\n${why()}`).toBe(0);
+    await clientDown();
   }, 60_000);
 });

@@ -75,6 +75,12 @@ describe('planRoutes', () => {
     expect(cmds({ dev: 't', remote: ['2001:db8::/32'], peer: '198.51.100.2' }).some((x) => x.includes('fe80'))).toBe(false);
   });
 
+  it('allowLan: a LAN prefix the remote selectors cover stays in main; one they do not cover needs no rule', () => {
+    const c = cmds({ dev: 't', remote: ['0.0.0.0/0'], peer: '198.51.100.2', src: '10.3.0.10', bypass: ['198.51.100.0/24', '2001:db8:9::/64'] });
+    expect(c.filter((x) => x.includes('lookup main') && !x.includes('ipproto'))).toEqual(['ip -4 rule add pref 7480 to 198.51.100.0/24 lookup main protocol 74']);
+    expect(cmds({ dev: 't', remote: ['10.0.0.0/24'], peer: '198.51.100.2', bypass: ['198.51.100.0/24'] }).some((x) => x.includes('pref 7480'))).toBe(false);
+  });
+
   it('rejects a bad device name, peer, source, prefix or port before anything is touched', () => {
     const bad: RoutePlan[] = [
       { dev: 'has space', remote: ['203.0.113.0/24'], peer: '198.51.100.2' },
