@@ -47,7 +47,7 @@ describe('EAP-MSCHAPv2 in IKE_AUTH (tsvpn to tsvpn)', () => {
     expect(events(p.iEffects)).toContainEqual({ type: 'eap', method: 'EAP-MSCHAPv2', user: 'alice', result: 'success' });
     expect(events(p.rEffects).find((e) => e.type === 'ike-established')).toMatchObject({ remoteId: 'alice' });
     expect(events(p.iEffects).find((e) => e.type === 'ike-established')).toMatchObject({ remoteId: 'gw.example' });
-    expect(events(p.iEffects)).toContainEqual({ type: 'virtual-ip-received', addresses: ['10.3.0.1'], dns: ['10.2.0.53'] });
+    expect(events(p.iEffects)).toContainEqual({ type: 'virtual-ip-received', addresses: ['10.3.0.1'], dns: ['10.2.0.53'], subnets: [] });
     const [i] = installs(p.iEffects);
     const [r] = installs(p.rEffects);
     expect([i.localTs, i.remoteTs, r.localTs, r.remoteTs]).toEqual([['10.3.0.1'], ['10.2.0.0/16'], ['10.2.0.0/16'], ['10.3.0.1']]);
