@@ -38,7 +38,7 @@ export async function startOpenvpn(h: TwoHosts, o: { leftNet: string; rightNet: 
     const certs = await makeOpenvpnCerts(dir);
     const sides: { host: LabHost; peer: LabHost; dev: string; me: string; them: string; farNet: string; tls: string[] }[] = [
       { host: h.right, peer: h.left, dev: `ovb${tag}r`, me: TUN_ADDR.right, them: TUN_ADDR.left, farNet: o.leftNet,
-        tls: ['--tls-server', '--cert', certs.server.cert, '--key', certs.server.key, '--remote-cert-tls', 'client'] },
+        tls: ['--tls-server', '--dh', 'none', '--cert', certs.server.cert, '--key', certs.server.key, '--remote-cert-tls', 'client'] },
       { host: h.left, peer: h.right, dev: `ovb${tag}l`, me: TUN_ADDR.left, them: TUN_ADDR.right, farNet: o.rightNet,
         tls: ['--tls-client', '--cert', certs.client.cert, '--key', certs.client.key, '--remote-cert-tls', 'server'] },
     ];
@@ -48,7 +48,7 @@ export async function startOpenvpn(h: TwoHosts, o: { leftNet: string; rightNet: 
           '--dev-type', 'tun', '--dev', s.dev,
           '--proto', 'udp', '--local', s.host.outer, '--lport', String(PORT), '--remote', s.peer.outer, '--rport', String(PORT),
           '--ifconfig', s.me, s.them,
-          '--ca', certs.ca, '--dh', 'none', ...s.tls,
+          '--ca', certs.ca, ...s.tls,
           '--data-ciphers', CIPHER,
           '--disable-dco',
           '--verb', '3',
@@ -67,7 +67,9 @@ export async function startOpenvpn(h: TwoHosts, o: { leftNet: string; rightNet: 
       await must(s.host.ns, 'ip', ['route', 'add', s.farNet, 'dev', s.dev, 'src', s.host.inner]);
     }
     const left = procs[1]!.output();
-    const cipher = /Data Channel: cipher '([^']+)'/.exec(left)?.[1] ?? '?';
+    // 2.6 logs "Data Channel: cipher 'AES-256-GCM', ..." (and in p2p mode "P2P mode NCP negotiation result: ..., cipher=AES-256-GCM")
+    const m = /Data Channel: cipher '([^']+)'|NCP negotiation result:.*cipher=([\w-]+)/.exec(left);
+    const cipher = m?.[1] ?? m?.[2] ?? '?';
     if (cipher !== CIPHER) throw new BenchError(`openvpn negotiated data channel cipher ${cipher}, not ${CIPHER}`);
     const mtu = JSON.parse(await must(h.left.ns, 'ip', ['-j', 'link', 'show', 'dev', sides[1]!.dev])) as { mtu?: number }[];
     const carried = async (): Promise<number> => {
