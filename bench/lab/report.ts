@@ -35,6 +35,8 @@ export interface Row {
 
 /** The tsvpn-vs-strongSwan TCP target of the issue. */
 export const TARGET_VS_STRONGSWAN = 3;
+/** Issue 15's tsvpn-vs-OpenVPN TCP target. */
+export const TARGET_VS_OPENVPN = 3;
 
 function ratio(a: number | undefined, b: number | undefined): number | null {
   return a !== undefined && b !== undefined && b > 0 ? a / b : null;
@@ -93,6 +95,10 @@ export function formatTable(rows: Row[]): string {
     const v = r.ratios?.tcpVsStrongswan;
     if (v !== null && v !== undefined) {
       out += `${r.label}: TCP ${v.toFixed(2)}x strongSwan (target >= ${TARGET_VS_STRONGSWAN}x: ${v >= TARGET_VS_STRONGSWAN ? 'met' : 'NOT met'})\n`;
+    }
+    const o = r.ratios?.tcpVsOpenvpn;
+    if (o !== null && o !== undefined) {
+      out += `${r.label}: TCP ${o.toFixed(2)}x OpenVPN (issue 15 target >= ${TARGET_VS_OPENVPN}x: ${o >= TARGET_VS_OPENVPN ? 'met' : 'NOT met'})\n`;
     }
   }
   for (const r of rows) if (r.skipped) out += `${r.label}: skipped: ${r.skipped}\n`;
