@@ -1,9 +1,11 @@
-// Whole-tunnel throughput: iperf3 TCP and UDP through tsvpn, strongSwan kernel-libipsec and
-// wireguard-go, and over the plain veth as the baseline, on fresh identical namespace pairs
-// (src/io/netns.ts createTwoHosts), one path after the other in one run; prints the ratios.
+// Whole-tunnel throughput: iperf3 TCP and UDP through tsvpn, strongSwan kernel-libipsec,
+// wireguard-go and OpenVPN, and over the plain veth as the baseline, on fresh identical
+// namespace pairs (src/io/netns.ts createTwoHosts), one path after the other in one run;
+// prints the ratios, optionally each path's UDP rate at under 1% loss (--udp-search), and
+// what the tsvpn daemons spent per MB (system calls) and per GB (CPU seconds).
 //
-//   npx tsx bench/tunnel-throughput.ts [--seconds 8] [--udp-rate 300M]
-//       [--only plain,strongswan,wireguard,tsvpn] [--json out.json]
+//   npx tsx bench/tunnel-throughput.ts [--seconds 8] [--udp-rate 300M] [--udp-search]
+//       [--only plain,strongswan,wireguard,openvpn,tsvpn] [--json out.json]
 //
 // `tsvpn` means both encapsulations (tsvpn-raw: ESP as IP protocol 50, tsvpn-udp: RFC 3948
 // UDP encapsulation); either can be named alone. Only ratios from one run mean anything:
@@ -11,14 +13,17 @@
 
 import { writeFileSync } from 'node:fs';
 import { createTwoHosts, netnsSupport, type TwoHosts } from '../src/io/netns.js';
-import { iperfTcp, iperfUdp, iperfVersion, type TcpResult, type UdpResult } from './lab/iperf.js';
+import { iperfTcp, iperfUdp, iperfVersion } from './lab/iperf.js';
 import { benchOptions } from './lab/cli-args.js';
 import { aborted, cleanupAll, must, onCleanup } from './lab/proc.js';
 import { startWireguard } from './lab/wireguard.js';
 import { startTsvpn } from './lab/tsvpn.js';
 import { startStrongswan } from './lab/strongswan-leg.js';
+import { startOpenvpn } from './lab/openvpn.js';
 import { formatTable, type Row } from './lab/report.js';
-import type { Leg } from './lab/leg.js';
+import { searchUdp } from './lab/udp-search.js';
+import { meterCost, perVolume, type Cost } from './lab/datapath-cost.js';
+import { PathSkipped, type Leg } from './lab/leg.js';
 
 // The lab's inner networks (LAB.md): left inner host 203.0.113.1, right 203.0.113.129.
 const LEFT_NET = '203.0.113.0/25';
@@ -55,6 +60,11 @@ const PATHS: Path[] = [
     },
   },
   {
+    id: 'openvpn',
+    label: 'OpenVPN (UDP, DCO off)',
+    up: (h) => startOpenvpn(h, { leftNet: LEFT_NET, rightNet: RIGHT_NET }),
+  },
+  {
     id: 'tsvpn-raw',
     label: 'tsvpn (ESP, IP proto 50)',
     up: (h) => startTsvpn(h, { leftNet: LEFT_NET, rightNet: RIGHT_NET, encap: 'auto' }),
@@ -69,8 +79,8 @@ const PATHS: Path[] = [
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`${msg}\n`);
   process.stderr.write(
-    'usage: npx tsx bench/tunnel-throughput.ts [--seconds N] [--udp-rate RATE] [--only LIST] [--json FILE]\n' +
-      `  --only: comma list of ${['plain', 'strongswan', 'wireguard', 'tsvpn', 'tsvpn-raw', 'tsvpn-udp'].join(', ')}\n`,
+    'usage: npx tsx bench/tunnel-throughput.ts [--seconds N] [--udp-rate RATE] [--udp-search] [--search-seconds N] [--only LIST] [--json FILE]\n' +
+      `  --only: comma list of ${['plain', 'strongswan', 'wireguard', 'openvpn', 'tsvpn', 'tsvpn-raw', 'tsvpn-udp'].join(', ')}\n`,
   );
   process.exit(2);
 }
@@ -80,6 +90,8 @@ function options() {
     {
       seconds: { type: 'string', default: '8' },
       'udp-rate': { type: 'string', default: '300M' },
+      'udp-search': { type: 'boolean', default: false },
+      'search-seconds': { type: 'string', default: '3' },
       only: { type: 'string' },
       json: { type: 'string' },
     },
@@ -89,19 +101,43 @@ function options() {
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600) usage(`--seconds must be a whole number 1..600, got ${v.seconds}`);
   const rate = v['udp-rate'];
   if (!/^\d+(\.\d+)?[KMG]?$/.test(rate)) usage(`--udp-rate must look like iperf3's -b (e.g. 300M), got ${rate}`);
+  const searchSeconds = Number(v['search-seconds']);
+  if (!Number.isInteger(searchSeconds) || searchSeconds < 1 || searchSeconds > 60) usage(`--search-seconds must be a whole number 1..60, got ${v['search-seconds']}`);
   const known = new Set(PATHS.map((p) => p.id));
   const wanted = new Set<string>();
-  for (const w of (v.only ?? 'plain,strongswan,wireguard,tsvpn').split(',').map((s) => s.trim())) {
+  for (const w of (v.only ?? 'plain,strongswan,wireguard,openvpn,tsvpn').split(',').map((s) => s.trim())) {
     if (w === 'tsvpn') {
       wanted.add('tsvpn-raw');
       wanted.add('tsvpn-udp');
     } else if (known.has(w)) wanted.add(w);
     else usage(`--only: unknown path "${w}"`);
   }
-  return { seconds, rate, paths: PATHS.filter((p) => wanted.has(p.id)), json: v.json };
+  const search = v['udp-search'] ? { seconds: searchSeconds } : null;
+  return { seconds, rate, search, paths: PATHS.filter((p) => wanted.has(p.id)), json: v.json };
 }
 
-async function measure(p: Path, seconds: number, rate: string): Promise<Row> {
+/** iperf3's -b in Mbit/s. */
+function rateMbps(rate: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)$/.exec(rate)!;
+  return Number(m[1]) * ({ '': 1e-6, K: 1e-3, M: 1, G: 1e3 } as Record<string, number>)[m[2]!]!;
+}
+
+/** Run one iperf3 test; with the tunnel's pids, also what they spent on the payload it moved. */
+async function metered<T>(leg: Leg, test: () => Promise<T>, bytes: (r: T) => number): Promise<{ r: T | null; cost?: Cost }> {
+  if (!leg.pids) return { r: await test() };
+  const meter = await meterCost(leg.pids);
+  let r: T;
+  try {
+    r = await test();
+  } catch (e) {
+    await meter.stop();
+    throw e;
+  }
+  return { r, cost: perVolume(await meter.stop(), bytes(r)) };
+}
+
+async function measure(p: Path, o: ReturnType<typeof options>): Promise<Row> {
+  const { seconds, rate } = o;
   const row: Row = { id: p.id, label: p.label, detail: '', tcp: null, udp: null, error: null };
   const hosts = createTwoHosts({ prefix: 'tsb' });
   const destroy = onCleanup(`namespaces ${hosts.left.ns} ${hosts.right.ns}`, () => hosts.destroy());
@@ -112,26 +148,46 @@ async function measure(p: Path, seconds: number, rate: string): Promise<Row> {
     const ends = { client: { ns: hosts.left.ns, addr: hosts.left.inner }, server: { ns: hosts.right.ns, addr: hosts.right.inner } };
     try {
       process.stderr.write(`[${p.id}] iperf3 TCP ${seconds}s\n`);
-      row.tcp = await iperfTcp(ends, seconds).catch((e: Error): TcpResult | null => {
+      const tcp = await metered(leg, () => iperfTcp(ends, seconds), (r) => (r.mbps * 1e6 * r.seconds) / 8).catch((e: Error) => {
         row.error = `TCP: ${e.message}`;
-        return null;
+        return { r: null, cost: undefined };
       });
+      row.tcp = tcp.r;
       if (aborted()) throw new Error('interrupted');
       process.stderr.write(`[${p.id}] iperf3 UDP ${seconds}s at ${rate}\n`);
-      row.udp = await iperfUdp(ends, seconds, rate).catch((e: Error): UdpResult | null => {
+      const udp = await metered(leg, () => iperfUdp(ends, seconds, rate), (r) => (r.receivedMbps * 1e6 * r.seconds) / 8).catch((e: Error) => {
         row.error = `${row.error ? `${row.error}; ` : ''}UDP: ${e.message}`;
-        return null;
+        return { r: null, cost: undefined };
       });
+      row.udp = udp.r;
+      if (tcp.cost || udp.cost) row.cost = { ...(tcp.cost ? { tcp: tcp.cost } : {}), ...(udp.cost ? { udp: udp.cost } : {}) };
+      // the counters are checked against the two fixed tests, before the search adds traffic
       await checkCarried(row, leg, seconds);
+      if (o.search && !aborted()) {
+        const s = o.search;
+        row.udpSearch = await searchUdp(
+          (mbps) => {
+            if (aborted()) throw new Error('interrupted');
+            process.stderr.write(`[${p.id}] UDP search: ${s.seconds}s at ${mbps}M\n`);
+            return iperfUdp(ends, s.seconds, `${mbps}M`);
+          },
+          { startMbps: rateMbps(rate) },
+        ).catch((e: Error) => {
+          row.error = `${row.error ? `${row.error}; ` : ''}UDP search: ${e.message}`;
+          return undefined;
+        });
+      }
     } finally {
       await leg.stop();
     }
   } catch (e) {
-    row.error = (e as Error).message;
+    if (e instanceof PathSkipped) row.skipped = e.message;
+    else row.error = (e as Error).message;
   } finally {
     await destroy();
   }
   if (row.error && !aborted()) process.stderr.write(`[${p.id}] ${row.error}\n`);
+  if (row.skipped) process.stderr.write(`[${p.id}] skipped: ${row.skipped}\n`);
   return row;
 }
 
@@ -164,15 +220,16 @@ async function main(): Promise<number> {
   }
   const rows: Row[] = [];
   try {
-    for (const p of o.paths) if (!aborted()) rows.push(await measure(p, o.seconds, o.rate));
+    for (const p of o.paths) if (!aborted()) rows.push(await measure(p, o));
   } finally {
     for (const e of await cleanupAll()) process.stderr.write(`cleanup: ${e}\n`);
   }
   const when = new Date().toISOString();
-  process.stdout.write(`\n${iperf}, ${o.seconds} s per test, UDP ${o.rate} offered in 1300-byte datagrams, ${when}\n`);
+  const search = o.search ? `, UDP search in ${o.search.seconds} s steps` : '';
+  process.stdout.write(`\n${iperf}, ${o.seconds} s per test, UDP ${o.rate} offered in 1300-byte datagrams${search}, ${when}\n`);
   process.stdout.write(formatTable(rows));
   if (o.json) {
-    writeFileSync(o.json, `${JSON.stringify({ when, iperf, seconds: o.seconds, udpRate: o.rate, rows }, null, 2)}\n`);
+    writeFileSync(o.json, `${JSON.stringify({ when, iperf, seconds: o.seconds, udpRate: o.rate, udpSearch: o.search, rows }, null, 2)}\n`);
     process.stdout.write(`JSON written to ${o.json}\n`);
   }
   return rows.some((r) => r.error) ? 1 : 0;

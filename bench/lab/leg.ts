@@ -11,5 +11,12 @@ export interface Leg {
   detail: string;
   /** Bytes the left end's tunnel counted (in + out), to prove the traffic went through it; null without a tunnel. */
   carried(): Promise<number | null>;
+  /** The tunnel's own processes (both ends) whose CPU time and system calls are measured; absent: not measured. */
+  pids?: number[];
   stop(): Promise<void>;
+}
+
+/** A path that cannot run on this machine (a tool is missing): reported with the reason, not counted as a failure. */
+export class PathSkipped extends Error {
+  override name = 'PathSkipped';
 }

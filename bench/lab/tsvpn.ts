@@ -17,6 +17,7 @@ import type { TunnelStatus } from '../../src/daemon/status.js';
 import { until } from '../../interop/lab/wait.js';
 import { BenchError, onCleanup, start, type Started } from './proc.js';
 import { ESP_PROPOSAL, IKE_PROPOSAL, type Leg } from './leg.js';
+import { commOf } from './proc-stats.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(REPO, 'bin', 'tsvpn.js');
@@ -106,7 +107,9 @@ export async function startTsvpn(
       const st = await fetchStatus(controlDir, sides[1]!.name, 3000);
       return st.ikeSas.flatMap((sa) => sa.children).reduce((n, c) => n + c.bytesIn + c.bytesOut, 0);
     };
-    return { detail, carried, stop };
+    // `ip netns exec` execs the command in place, so these are the node processes themselves
+    const pids = procs.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined && commOf(pid) === 'node');
+    return { detail, carried, stop, ...(pids.length === procs.length ? { pids } : {}) };
   } catch (e) {
     await stop();
     throw e;
