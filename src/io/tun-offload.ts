@@ -67,6 +67,9 @@ export interface OffloadStats {
 
 const MIN_SLAB = 256 * 1024;
 
+/** Packet i of a raw vnet batch, past its virtio_net_hdr. */
+const packetOf = (raw: PacketBatch, i: number): Buffer => raw.buf.subarray(raw.offsets[i] + VIRTIO_NET_HDR_LENGTH, raw.offsets[i] + raw.lengths[i]);
+
 /**
  * One reusable batch (no allocation per batch, a copy only where there is a super-packet): the
  * packets of a raw vnet batch, each without its header, checksums finished, super-packets cut
@@ -98,10 +101,9 @@ export class VnetBatch implements PacketBatch {
     this.buf = raw.buf;
     this.room(raw.count);
     for (let i = 0; i < raw.count; i++) {
-      const pkt = this.strip(raw, i);
-      if (!pkt) continue;
+      if (!this.strip(raw, i)) continue;
       this.offsets[this.count] = raw.offsets[i] + VIRTIO_NET_HDR_LENGTH;
-      this.lengths[this.count++] = pkt.length;
+      this.lengths[this.count++] = raw.lengths[i] - VIRTIO_NET_HDR_LENGTH;
     }
     return this;
   }
@@ -110,8 +112,8 @@ export class VnetBatch implements PacketBatch {
   private cut(raw: PacketBatch): this {
     let at = 0;
     for (let i = 0; i < raw.count; i++) {
-      const pkt = this.strip(raw, i);
-      if (!pkt) continue;
+      if (!this.strip(raw, i)) continue;
+      const pkt = packetOf(raw, i);
       const h = this.h;
       if (h.gsoType === GSO_NONE) {
         this.room(this.count + 1);
@@ -138,22 +140,22 @@ export class VnetBatch implements PacketBatch {
     return this;
   }
 
-  /** Packet i without its header, its checksum finished; undefined (counted) when malformed. Reads the header into this.h. */
-  private strip(raw: PacketBatch, i: number): Buffer | undefined {
-    const off = raw.offsets[i];
-    const len = raw.lengths[i];
-    if (len <= VIRTIO_NET_HDR_LENGTH) {
+  /**
+   * Read packet i's header into this.h and finish its checksum; false (counted) when malformed.
+   * No view of the packet is made unless its checksum needs finishing: this runs per packet.
+   */
+  private strip(raw: PacketBatch, i: number): boolean {
+    if (raw.lengths[i] <= VIRTIO_NET_HDR_LENGTH) {
       this.stats.malformed++;
-      return undefined;
+      return false;
     }
-    const h = readVnetHdr(raw.buf, off, this.h);
-    const pkt = raw.buf.subarray(off + VIRTIO_NET_HDR_LENGTH, off + len);
+    const h = readVnetHdr(raw.buf, raw.offsets[i], this.h);
     // a super-packet's checksums are written per segment; any other gets its own finished here
-    if (h.gsoType === GSO_NONE && h.flags & VNET_F_NEEDS_CSUM && !finishChecksum(h, pkt)) {
+    if (h.gsoType === GSO_NONE && h.flags & VNET_F_NEEDS_CSUM && !finishChecksum(h, packetOf(raw, i))) {
       this.stats.malformed++;
-      return undefined;
+      return false;
     }
-    return pkt;
+    return true;
   }
 
   private room(count: number): void {
