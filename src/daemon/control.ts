@@ -1,4 +1,4 @@
-// The control socket (contract C4): `${dir}/${name}.sock`, mode 0600, one newline-terminated
+// The control socket: `${dir}/${name}.sock`, mode 0600, one newline-terminated
 // JSON request per connection, one JSON line back. {"cmd":"status"} and {"cmd":"down"}. A
 // streaming command ({"cmd":"events"}) answers {"ok":true,"stream":true} and then keeps the
 // connection open, one JSON line per event, until the client goes away.

@@ -1,4 +1,4 @@
-// One running daemon (contract C4) for one peer.json or a gateway's many connections: opens
+// One running daemon for one peer.json or a gateway's many connections: opens
 // the TUN device and the IKE/ESP sockets they all share, feeds datagrams to the IKE
 // dispatcher and packets to the ESP datapath, applies the effects, gives each connection's
 // layer (src/ike/connection.ts) its events and timeouts, serves the control socket and tears
