@@ -217,8 +217,7 @@ export class IkeSa {
     if (this.st !== 'ESTABLISHED' || addr === this.ctx.local.addr) return out;
     const from = { ...this.ctx.local };
     this.ctx.local = { ...from, addr };
-    const o = this.requests.outstanding;
-    if (o) o.from = { ...this.ctx.local };
+    this.requests.moved(this.ctx.remote, this.ctx.local);
     // one update waiting in the queue is enough: it reads the addresses when it is sent
     if (!this.queue.some((t) => t instanceof UpdateSaAddresses)) this.request(now, new UpdateSaAddresses(from), out);
     return out;
@@ -549,6 +548,7 @@ export class IkeSa {
     out.push(event({ type: 'peer-moved', from: { ...c.remote }, to: { ...path.from }, via, nat: { local: false, remote: false, ...c.nat } }));
     c.remote = { ...path.from };
     c.local = { ...path.to };
+    this.requests.moved(c.remote, c.local);
   }
 
   /**

@@ -52,6 +52,11 @@ export class RequestWindow {
     this.outstanding = { ...this.outstanding, bytes, retransmits: 0, deadline: now + retransmitDelay(this.cfg, 0) };
   }
 
+  /** The SA's path changed (RFC 7296 §2.23 a NAT's new mapping, RFC 4555 §3.5 MOBIKE): a request in flight is retransmitted on the new one. */
+  moved(to: Endpoint, from: Endpoint): void {
+    if (this.outstanding) this.outstanding = { ...this.outstanding, to: { ...to }, from: { ...from } };
+  }
+
   pollTimeout(): number | undefined {
     return this.outstanding?.deadline;
   }

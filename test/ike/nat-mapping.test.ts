@@ -34,6 +34,15 @@ describe('F8: the NAT mapping in front of the peer changes', () => {
     expect(r.espFrom(p.now, NEW)).toEqual([]); // the same mapping again: nothing new
   });
 
+  it('a request in flight when the peer moves is retransmitted to the new port, not the old mapping (RFC 7296 §2.23)', () => {
+    const p = behindNat();
+    const r = p.responder!;
+    expect(sentTo(r.liveness(p.now))).toEqual([OLD]); // sent, unanswered: the old mapping is gone
+    r.espFrom(p.now, NEW);
+    const again = r.handleTimeout(r.pollTimeout()!);
+    expect(sentTo(again)).toEqual([NEW]);
+  });
+
   it('without a NAT in front of the peer, ESP from another port moves nothing', () => {
     const p = new Pair(moon, sun);
     p.establish();
