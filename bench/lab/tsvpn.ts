@@ -73,7 +73,9 @@ export async function startTsvpn(
     for (const s of sides) {
       const file = join(dir, `${s.name}.json`);
       writeFileSync(file, `${JSON.stringify(peerJson(s, o.encap), null, 2)}\n`, { mode: 0o600 });
-      const p = start(s.host.ns, process.execPath, [CLI, 'up', file], env);
+      // TSVPN_BENCH_NODE_FLAGS: extra node flags for both daemons, e.g. --perf-basic-prof for perf (bench/README.md)
+      const nodeFlags = (process.env.TSVPN_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+      const p = start(s.host.ns, process.execPath, [...nodeFlags, CLI, 'up', file], env);
       procs.push(p);
       await until(
         () => {
