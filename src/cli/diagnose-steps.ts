@@ -111,7 +111,7 @@ function outerPath(f: DiagnoseFacts, s: Status): Step {
   const espOut = cs.reduce((n, c) => n + c.packetsOut, 0);
   const espIn = cs.reduce((n, c) => n + c.packetsIn, 0);
   const nat = sa ? (sa.nat.local || sa.nat.remote ? `NAT ${[sa.nat.local ? 'here' : '', sa.nat.remote ? 'at the peer' : ''].filter(Boolean).join(' and ')}` : 'no NAT') : 'NAT unknown';
-  const ev: Record<string, unknown> = { peer: f.peer?.addr, route: f.peer?.route, neighbour: f.peer?.neighbour, ikeSa: sa ? { state: sa.state, local: sa.local, remote: sa.remote, established: sa.established } : null, retransmits: s.retransmits, esp: { out: espOut, in: espIn }, encap: s.encap, nat: sa?.nat };
+  const ev: Record<string, unknown> = { peer: f.peer?.addr, route: f.peer?.route, neighbour: f.peer?.neighbour, ikeSa: sa ? { state: sa.state, local: sa.local, remote: sa.remote, established: sa.established } : null, retransmits: s.retransmits, esp: { out: espOut, in: espIn }, encap: s.encap, nat: sa?.nat, killSwitch: s.killSwitch };
   const outerRules = isErr(f.firewall) || !('rules' in f.firewall) ? [] : f.firewall.rules.filter((r) => r.concerns === 'outer').map((r) => r.text);
   if (outerRules.length > 0) ev.firewall = outerRules;
   const peer = f.peer?.addr ?? sa?.remote ?? '?';
@@ -126,16 +126,20 @@ function outerPath(f: DiagnoseFacts, s: Status): Step {
   if (!up && answered) return step(1, NAMES[0], 'pass', `peer ${peer} answers IKE${via} (what fails is further on: ${answered.row})`, ev);
   if (!up && (f1 || (sa && s.retransmits > 0))) {
     if (f1) ev.failure = f1;
-    return step(1, NAMES[0], 'fail', `no answer from the peer ${peer}${via}: ${f1 ? f1.message : `IKE SA ${sa?.state ?? 'absent'}, ${s.retransmits} retransmits`}`, ev, 'outer firewall or routing between the two ends (UDP 500 and 4500 both ways), the peer\'s address in peer.json, and whether tsvpn (or the peer\'s IKE daemon) runs there');
+    return step(1, NAMES[0], 'fail', `no answer from the peer ${peer}${via}: ${f1 ? f1.message : `IKE SA ${sa?.state ?? 'absent'}, ${s.retransmits} retransmits`}${blockedWhileDown(s)}`, ev, 'outer firewall or routing between the two ends (UDP 500 and 4500 both ways), the peer\'s address in peer.json, and whether tsvpn (or the peer\'s IKE daemon) runs there');
   }
   if (outerRules.length > 0 && espOut > 0 && espIn === 0) {
     return step(1, NAMES[0], 'fail', `this host's nftables drops IKE or ESP: ${outerRules[0]}`, ev, 'let IP protocol 50 (ESP) and UDP 500/4500 from the peer through (nft list ruleset)');
   }
   const ike = up ? `IKE established ${sa.established ?? 0}s ago` : sa ? `IKE ${sa.state}` : 'no IKE SA';
   const summary = `peer ${peer} reachable${via}, ${ike}, ESP ${espOut} out/${espIn} in, ${nat}`;
-  if (!up) return step(1, NAMES[0], 'unknown', summary, ev);
+  if (!up) return step(1, NAMES[0], 'unknown', `${summary}${blockedWhileDown(s)}`, ev);
   return step(1, NAMES[0], 'pass', summary, ev);
 }
+
+/** While the tunnel is down, a client's kill switch lets out only IKE and ESP to the gateway: say so, it explains why nothing else gets out. */
+const blockedWhileDown = (s: Status): string =>
+  typeof s.killSwitch?.dropped === 'number' ? `; the kill switch blocks all other traffic until the tunnel is up (${s.killSwitch.dropped} packets dropped so far)` : '';
 
 /** Step 2: the IKE SA authenticated (F3 otherwise). */
 function identity(s: Status): Step {
@@ -216,11 +220,17 @@ function innerFirewall(f: DiagnoseFacts, s: Status): Step {
   if (badBack) {
     return step(6, NAMES[5], 'fail', `packets from ${badBack.dst} arriving on ${tun} for ${badBack.src} are not accepted: ${badBack.back!.error ?? `routed back into ${tun}`}`, ev, `the return path: reverse-path filtering (sysctl net.ipv4.conf.${tun}.rp_filter) or a route for ${badBack.src} that points into the tunnel`);
   }
+  const ks = s.killSwitch;
+  if (ks) ev.killSwitch = ks;
+  if (ks && ks.dropped === null) {
+    return step(6, NAMES[5], 'fail', `the kill switch's nft table ${ks.table} is gone: traffic that misses the tunnel leaves in the clear`, ev, 'restart `tsvpn up`, which installs the table again, and find what flushed nftables (a firewall service that loads its own ruleset with `flush ruleset`?)');
+  }
   if (!('rules' in f.firewall)) return step(6, NAMES[5], 'unknown', `firewall not read: ${f.firewall.unavailable}`, ev);
   const inner = f.firewall.rules.filter((r) => r.concerns === 'inner').map((r) => r.text);
   ev.firewall = inner;
   if (inner.length > 0) return step(6, NAMES[5], 'fail', `nftables drops the tunnel's traffic: ${inner[0]}`, ev, `the inner firewall: accept traffic on ${tun} between ${children(s)[0]?.localTs.join(',') ?? 'local.ts'} and ${children(s)[0]?.remoteTs.join(',') ?? 'remote.ts'} (nft list ruleset)`);
-  return step(6, NAMES[5], 'pass', `no nftables rule drops ${tun ?? 'the TUN'}'s traffic${back.length > 0 ? `; answers from ${back.map((r) => r.dst).join(', ')} are accepted` : ''}`, ev);
+  const kill = ks ? `; kill switch on (${ks.table}, ${ks.dropped} packets outside the tunnel dropped)` : '';
+  return step(6, NAMES[5], 'pass', `no nftables rule drops ${tun ?? 'the TUN'}'s traffic${back.length > 0 ? `; answers from ${back.map((r) => r.dst).join(', ')} are accepted` : ''}${kill}`, ev);
 }
 
 /** Step 7: the largest DF probe that passes, against the TUN MTU (F7). */

@@ -156,6 +156,23 @@ describe('diagnoseSteps', () => {
     expect(first(rp)).toMatchObject({ step: 6, fix: expect.stringMatching(/rp_filter/) });
   });
 
+  it('kill switch: named in step 1 while the tunnel is down, in step 6 when up; its table gone fails step 6', () => {
+    const up = healthy();
+    status(up).killSwitch = { table: 'inet tsvpn_left', dropped: 12 };
+    expect(diagnoseSteps(up)[5]).toMatchObject({ result: 'pass', summary: expect.stringContaining('kill switch on (inet tsvpn_left, 12 packets outside the tunnel dropped)') });
+    expect(exitCodeOf(diagnoseSteps(up))).toBe(0);
+    const down = healthy();
+    status(down).ikeSas = [];
+    status(down).retransmits = 4;
+    status(down).killSwitch = { table: 'inet tsvpn_left', dropped: 7 };
+    const s1 = diagnoseSteps(down)[0];
+    expect(s1.summary).toMatch(/the kill switch blocks all other traffic until the tunnel is up \(7 packets dropped so far\)/);
+    expect(s1.evidence.killSwitch).toEqual({ table: 'inet tsvpn_left', dropped: 7 });
+    const gone = healthy();
+    status(gone).killSwitch = { table: 'inet tsvpn_left', dropped: null };
+    expect(first(gone)).toMatchObject({ step: 6, summary: expect.stringMatching(/nft table inet tsvpn_left is gone: traffic that misses the tunnel leaves in the clear/), fix: expect.stringMatching(/restart `tsvpn up`/) });
+  });
+
   it('step 7: the largest DF probe below the TUN MTU fails with the MTU to set', () => {
     const f = healthy();
     f.mtu = { largest: 1292, mtu: 1438, tried: [{ size: 1438, ok: false }, { size: 761, ok: true }] };
