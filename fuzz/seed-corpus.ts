@@ -4,6 +4,7 @@
 //                one tsvpn pair's life (IKE_SA_INIT, IKE_AUTH, Child SA rekey, liveness, Delete);
 //   ike-sa:      the decrypted payload chains of those requests, strongSwan's IKE_AUTH included,
 //                as [mode][first payload type][chain] (fuzz/targets/ike-sa.ts);
+//   ike-eap:     the EAP client's genuine request of each IKE_AUTH round (fuzz/targets/ike-eap.ts);
 //   esp-inbound: a valid packet per mode;
 //   cert-parsers: an ECDSA CA and RSA, ECDSA and Ed25519 leaves made by openssl, and DN DER;
 //   peer-config: examples/*.json, one with the PSK marker.
@@ -19,6 +20,7 @@ import type { Effect } from '../src/ike/effects.js';
 import { makePki } from '../test/ike/helpers/pki.js';
 import { CORPUS_DIR } from './targets.js';
 import { MODES, authChainInput } from './targets/ike-sa.js';
+import { genuineRounds } from './targets/ike-eap.js';
 import { SECRET_MARKER } from './targets/peer-config.js';
 
 const root = join(import.meta.dirname, '..');
@@ -92,6 +94,7 @@ for (const e of p.rEffects) if (e.type === 'send') messages.push([`tsvpn-${Strin
 chains.push(['tsvpn-ike-auth-verifies.bin', authChainInput()]);
 write('ike-message', messages);
 write('ike-sa', chains);
+write('ike-eap', genuineRounds().map((input, round) => [`genuine-round-${round}.bin`, input]));
 
 // ESP: mode 2 inputs are [SA][plaintext]; mode 0/1 with an all-zero mask is the valid packet
 const esp: [string, Uint8Array][] = [

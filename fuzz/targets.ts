@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import type { FuzzTarget } from './target.js';
 import { ikeMessage } from './targets/ike-message.js';
 import { ikeSa } from './targets/ike-sa.js';
+import { ikeEap } from './targets/ike-eap.js';
 import { espInbound } from './targets/esp-inbound.js';
 import { certParsers } from './targets/cert-parsers.js';
 import { peerConfig } from './targets/peer-config.js';
 
-export const TARGETS: readonly FuzzTarget[] = [ikeMessage, ikeSa, espInbound, certParsers, peerConfig];
+export const TARGETS: readonly FuzzTarget[] = [ikeMessage, ikeSa, ikeEap, espInbound, certParsers, peerConfig];
 
 export const CORPUS_DIR = join(import.meta.dirname, 'corpus');
 

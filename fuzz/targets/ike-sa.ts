@@ -4,35 +4,23 @@
 //   0: IKE_AUTH (Message ID 1) to a responder that has just answered IKE_SA_INIT;
 //   1: CREATE_CHILD_SA and 2: INFORMATIONAL to an established responder, next Message ID.
 // The initiator side is ours (test/ike/helpers/pair.ts configs); its SK_ei/SK_ai seal the
-// requests (RFC 7296 §3.14). The key exchange is pinned (a fixed g^ir) so that one setup
-// costs microseconds, not a Diffie-Hellman. A finding: an exception out of handleDatagram
+// requests (fuzz/targets/sealed-request.ts, the key exchange pinned). A finding: an exception out of handleDatagram
 // (it must never throw), or `internalErrors` moving (an untyped exception inside it).
 import { IkeSa } from '../../src/ike/ike-sa.js';
 import type { SaKeys } from '../../src/ike/sa-context.js';
 import type { IkeSaConfig } from '../../src/ike/config.js';
-import type { Effect } from '../../src/ike/effects.js';
-import type { KeyExchange } from '../../src/crypto/ke/types.js';
 import { ExchangeType } from '../../src/wire/constants.js';
-import { decodeMessage, encodePayloads, encodeSkPrefix } from '../../src/wire/message.js';
+import { decodeMessage, encodePayloads } from '../../src/wire/message.js';
 import { config, I_ADDR, R_ADDR } from '../../test/ike/helpers/pair.js';
-import { seededRandom } from '../../test/ike/helpers/random.js';
 import { invariant, type FuzzTarget } from '../target.js';
 import { ikeDictionary } from './ike-dictionary.js';
 import { payloadLists } from './ike-payloads.js';
+import { answered, keysOf, pinnedKe, sealedRequest, sends } from './sealed-request.js';
 
 export const MODES = [ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL] as const;
-const RESPONSE_FLAG = 0x20; // RFC 7296 §3.1: R, in the header's flags octet (offset 19)
 const PATH = { from: I_ADDR, to: R_ADDR };
 /** Rebuild the established pair after this many requests so that state (Child SAs) stays small. */
 const REBUILD_EVERY = 500;
-
-const fixedSecret = new Uint8Array(32).fill(7);
-const pinnedKe = (group: number): KeyExchange => ({
-  group,
-  publicKey: new Uint8Array(32).fill(1),
-  computeSharedSecret: () => fixedSecret.slice(),
-  dispose: () => {},
-});
 
 function side(id: string, remoteId: string, seed: number, initiator: boolean): IkeSaConfig {
   const [mine, theirs] = initiator ? ['10.1.0.0/16', '10.2.0.0/16'] : ['10.2.0.0/16', '10.1.0.0/16'];
@@ -40,9 +28,6 @@ function side(id: string, remoteId: string, seed: number, initiator: boolean): I
   cfg.keyExchange = pinnedKe;
   return cfg;
 }
-
-const sends = (fx: Effect[]) => fx.flatMap((e) => (e.type === 'send' ? [e.bytes] : []));
-const keysOf = (sa: IkeSa) => (sa as unknown as { ctx: { keys?: SaKeys } }).ctx.keys;
 
 interface Live { i: IkeSa; r: IkeSa; keys: SaKeys; nextId: number; used: number }
 
@@ -82,18 +67,6 @@ export function authChainInput(): Uint8Array {
 }
 
 let established: Live | undefined;
-const random = seededRandom(99);
-
-/** The request as the initiator would send it: header, SK header, IV | sealed chain | ICV. */
-function request(l: Live, exchange: number, firstType: number, chain: Uint8Array): Uint8Array {
-  const h = { spiI: l.i.spiI, spiR: l.i.spiR, majorVersion: 2, minorVersion: 0, exchangeType: exchange, flags: { initiator: true, response: false, version: false }, messageId: l.nextId };
-  const aad = encodeSkPrefix(h, firstType, l.keys.out.sealedLength(chain.length));
-  const body = l.keys.out.seal(aad, chain, random(l.keys.out.ivLength));
-  const out = new Uint8Array(aad.length + body.length);
-  out.set(aad);
-  out.set(body, aad.length);
-  return out;
-}
 
 export const ikeSa: FuzzTarget = {
   name: 'ike-sa',
@@ -109,9 +82,9 @@ export const ikeSa: FuzzTarget = {
     const exchange = MODES[data[0] % MODES.length];
     const l = exchange === ExchangeType.IKE_AUTH ? open(false) : (established ??= open(true));
     const before = l.r.stats.internalErrors;
-    const out = l.r.handleDatagram(1, request(l, exchange, data[1], data.subarray(2)), PATH); // never throws, by contract
+    const out = l.r.handleDatagram(1, sealedRequest(l.i, l.keys, exchange, l.nextId, data[1], data.subarray(2)), PATH); // never throws, by contract
     // RFC 7296 §2.2: a request that was answered uses up its Message ID; a dropped one does not
-    if (sends(out).some((b) => (b[19] & RESPONSE_FLAG) !== 0)) l.nextId++;
+    if (answered(out)) l.nextId++;
     invariant(l.r.stats.internalErrors === before, `internal error in the responder: ${l.r.lastDropped}`);
     if (l !== established) {
       l.i.dispose();

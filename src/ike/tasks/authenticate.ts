@@ -35,9 +35,17 @@ export function ownId(ctx: SaContext, kind: 'IDi' | 'IDr'): IdPayload {
   return { kind, critical: false, idType: id.idType, data: id.data };
 }
 
+/** Each trust anchor's SHA-1 public key hash, worked out once per anchor (the configuration keeps the same bytes), not once per IKE SA. */
+const anchorHashes = new WeakMap<Uint8Array, Uint8Array>();
+const anchorHash = (der: Uint8Array): Uint8Array => {
+  let h = anchorHashes.get(der);
+  if (!h) anchorHashes.set(der, (h = sha1(new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' }))));
+  return h;
+};
+
 /** RFC 7296 §3.7: CERTREQ for X.509 = concatenated SHA-1 hashes of the trust anchors' public keys. */
 export function certReqPayload(trustAnchors: Uint8Array[]): CertReqPayload {
-  const hashes = trustAnchors.map((der) => sha1(new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' })));
+  const hashes = trustAnchors.map(anchorHash);
   const data = new Uint8Array(hashes.length * 20);
   hashes.forEach((h, i) => data.set(h, i * 20));
   return { kind: 'CERTREQ', critical: false, encoding: CertEncoding.X509_SIGNATURE, data };
