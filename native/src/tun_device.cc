@@ -57,15 +57,16 @@ class TunReader : public BatchReader {
   const size_t mtu_;
 };
 
-// With offloads (IFF_VNET_HDR): each read is a virtio_net_hdr and a packet of up to 64 KB,
+// With offloads (IFF_VNET_HDR), TunReader's failure reporting with its own Fill: each read is a virtio_net_hdr and a packet of up to 64 KB,
 // read into a buffer of the thread's own and cut into the slab as packets of at most the MTU
 // (gso_segment.cc), so JS gets plain IP packets as without offloads. Counts reads in
 // rxPackets/rxBytes as they came from the kernel. A read whose packets do not fit what is
 // left of the slab waits for the next slab; one that does not fit an empty slab is malformed.
 class VnetTunReader : public TunReader {
  public:
-  VnetTunReader(int fd, const ReaderOptions& options, size_t mtu, uint32_t slots)
-      : TunReader(fd, options, mtu), read_(kVnetReadSize), slots_(slots) {}
+  // options.slots: room for a batch and for the most one read is cut into (kMaxSegments)
+  VnetTunReader(int fd, const ReaderOptions& options, size_t mtu)
+      : TunReader(fd, options, mtu), read_(kVnetReadSize) {}
 
   uint64_t superPackets() const { return superPackets_.load(std::memory_order_relaxed); }
   uint64_t segments() const { return segments_.load(std::memory_order_relaxed); }
@@ -95,7 +96,7 @@ class VnetTunReader : public TunReader {
       }
       taken++;
       const CutSpace space{s.data + pos, s.size - pos, static_cast<uint32_t>(pos),
-                           s.offsets + n, s.lengths + n, slots_ - n};
+                           s.offsets + n, s.lengths + n, options_.slots - n};
       const CutResult cut = CutRead(read_.data(), pending_, space);
       if (cut.status == CutStatus::kNoRoom && n > 0) break;  // kept for the next slab
       pending_ = 0;
@@ -123,7 +124,6 @@ class VnetTunReader : public TunReader {
 
   std::vector<uint8_t> read_;  // one read; still holds it while pending_ != 0
   size_t pending_ = 0;         // length of a read not yet cut into a slab
-  const uint32_t slots_;       // offsets/lengths entries per slab
   std::atomic<uint64_t> superPackets_{0};
   std::atomic<uint64_t> segments_{0};
   std::atomic<uint64_t> malformed_{0};
@@ -161,7 +161,7 @@ TunDevice::TunDevice(const Napi::CallbackInfo& info) : Endpoint(info) {
   options.slabBytes = size_t{batch} * mtu + (vnet_ ? kMaxCutBytes : 0);
   options.slots = batch + (vnet_ ? kMaxSegments : 0);
   if (vnet_) {
-    vnetReader_ = new VnetTunReader(fd_, options, mtu, options.slots);
+    vnetReader_ = new VnetTunReader(fd_, options, mtu);
     reader_ = vnetReader_;
   } else {
     reader_ = new TunReader(fd_, options, mtu);

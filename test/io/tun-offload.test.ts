@@ -227,7 +227,7 @@ describe('cutting the TUN super-packets (the reader thread, native/src/gso_segme
     expect(cutRead(r, new Uint8Array(5040 + 4 * 40), new Uint32Array(5), new Uint32Array(5))).toBe(5);
   });
 
-  it('any super-packet: every segment verifies, is at most gso_size of payload, and the payload and sequence numbers add up', () => {
+  it('any super-packet: every segment verifies, is at most gso_size of payload, IDs, sequence numbers and flags go on as the kernel makes them, and the payload adds up', () => {
     const shape = fc.record({
       v6: fc.boolean(),
       udp: fc.boolean(),
@@ -253,7 +253,9 @@ describe('cutting the TUN super-packets (the reader thread, native/src/gso_segme
             (!o.v6 && sum(s, 0, 20) !== 0xffff) ||
             u16(s, o.v6 ? 4 : 2) !== (o.v6 ? s.length - 40 : s.length) ||
             !l4ChecksumOk(s, o.udp ? 17 : 6) ||
-            (!o.udp && u32(s, ip + 4) !== (o.seq + i * o.mss) >>> 0),
+            (!o.v6 && u16(s, 4) !== ((o.id + i) & 0xffff)) ||
+            (!o.udp && u32(s, ip + 4) !== (o.seq + i * o.mss) >>> 0) ||
+            (!o.udp && s[ip + 13] !== (o.flags & ~(i < segs.length - 1 ? FIN | PSH : 0) & ~(i > 0 ? CWR : 0))),
         );
         expect(bad).toBe(-1);
         expect(Buffer.concat(segs.map((s) => s.subarray(hl))).equals(pkt.subarray(hl))).toBe(true);
