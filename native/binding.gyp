@@ -12,6 +12,7 @@
         "src/batch_args.cc",
         "src/batch_reader.cc",
         "src/tun_open.cc",
+        "src/gso_segment.cc",
         "src/tun_device.cc",
         "src/mmsg_io.cc",
         "src/icmp_errors.cc",

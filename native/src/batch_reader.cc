@@ -27,8 +27,9 @@ void BatchReader::AllocateSlabs(Napi::Env env) {
     s.index = i;
     Napi::Object bundle = Napi::Object::New(env);
     Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, options_.slabBytes);
-    Napi::Uint32Array offsets = Napi::Uint32Array::New(env, options_.batch);
-    Napi::Uint32Array lengths = Napi::Uint32Array::New(env, options_.batch);
+    const size_t slots = options_.slots != 0 ? options_.slots : options_.batch;
+    Napi::Uint32Array offsets = Napi::Uint32Array::New(env, slots);
+    Napi::Uint32Array lengths = Napi::Uint32Array::New(env, slots);
     s.data = buf.Data();
     s.size = buf.Length();
     s.offsets = offsets.Data();

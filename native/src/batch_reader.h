@@ -27,6 +27,7 @@ namespace tsvpn {
 struct ReaderOptions {
   uint32_t slabs = 4;       // batches in flight at most
   uint32_t batch = 64;      // packets per batch at most
+  uint32_t slots = 0;       // offsets/lengths entries per slab (0: batch)
   size_t slabBytes = 0;     // bytes per slab buffer
   bool withAddrs = false;   // per-packet source address (16 bytes) and port
 };

@@ -89,6 +89,8 @@ export interface NativeTunDevice extends NativeEndpoint {
   fd(): number;
   /** IFF_VNET_HDR and the TUNSETOFFLOAD flags the kernel took (src/io/tun-offload.ts). */
   offload(): { vnet: boolean; flags: number; errno: number; refused: string };
+  /** What the reader thread cut and dropped (src/io/tun-offload.ts OffloadStats); zeros without offloads. */
+  offloadStats(): { superPackets: number; segments: number; malformed: number };
   /** ownHeaders: with IFF_VNET_HDR, each packet begins with its virtio_net_hdr (else a zero one is put before it). */
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, ownHeaders?: boolean): number;
 }
@@ -115,7 +117,11 @@ export interface NativeUdpSocket extends NativeEndpoint {
 export type NativeAeadConstructor = new (alg: AeadAlg, key: Uint8Array, salt: Uint8Array) => InPlaceAead;
 
 export interface NativeAddon {
-  TunDevice: new (name: string, mtu: number, batch: number, slabs: number, offload?: boolean) => NativeTunDevice;
+  TunDevice: {
+    new (name: string, mtu: number, batch: number, slabs: number, offload?: boolean): NativeTunDevice;
+    /** The reader's cut of one offloaded read, for tests (src/io/tun-offload.ts cutRead). */
+    cut(read: Uint8Array, out: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): number;
+  };
   UdpSocket: new (
     address: string,
     port: number,
@@ -179,6 +185,7 @@ export function missingMethods(addon: unknown): string[] {
 
 /** Methods the sources call that older builds of the addon lack (the newest first). */
 const REQUIRED_METHODS: readonly [string, string][] = [
+  ['TunDevice', 'offloadStats'], // super-packets cut in the reader thread (issue 15)
   ['TunDevice', 'offload'], // IFF_VNET_HDR and TUNSETOFFLOAD (issue 15)
   ['UdpSocket', 'icmpErrors'], // IP_RECVERR reader (failure map F7)
   ['RawEspSocket', 'icmpErrors'],

@@ -1,8 +1,9 @@
 // A Linux TUN device (IFF_TUN | IFF_NO_PI: raw IPv4/IPv6 packets, no prefix) read and
 // written in batches through the native addon. Closing it removes the device. With
 // `offload`, the kernel hands over TCP/UDP super-packets (IFF_VNET_HDR, TSO/USO and checksum
-// offload), which the reader cuts into packets of at most the MTU before the callback sees
-// them (src/io/tun-offload.ts): the callback and writeBatch deal in plain IP packets either way.
+// offload), which the reader thread cuts into packets of at most the MTU before the callback
+// sees them (native/src/gso_segment.cc): the callback and writeBatch deal in plain IP packets
+// either way.
 //
 //   const tun = openTun({ name: 'tsvpn0', mtu: 1400 });
 //   tun.onBatch((b) => { for (let i = 0; i < b.count; i++) handle(b.packet(i)); });
@@ -19,7 +20,7 @@ import {
   type NativeTunDevice,
   type PacketBatch,
 } from './native.js';
-import { describeOffload, VnetBatch, type OffloadStats, type TunOffload } from './tun-offload.js';
+import { describeOffload, type OffloadStats, type TunOffload } from './tun-offload.js';
 import { GroCoalescer } from '../wire/gro-coalesce.js';
 
 export { IoError, type PacketBatch } from './native.js';
@@ -108,7 +109,6 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
   readonly name: string;
   readonly fd: number;
   readonly offload: TunOffload;
-  private readonly vnet: VnetBatch | undefined;
   private readonly gro: GroCoalescer | undefined;
 
   constructor(
@@ -118,20 +118,13 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
     super(dev, (slab) => new SlabBatch(slab));
     this.name = dev.name();
     this.fd = dev.fd();
-    const o = dev.offload();
-    this.offload = describeOffload(o);
-    this.vnet = o.vnet ? new VnetBatch() : undefined;
+    this.offload = describeOffload(dev.offload());
     this.gro = this.offload.tso ? new GroCoalescer() : undefined;
   }
 
   get offloadStats(): OffloadStats & WriteOffloadStats {
-    const rx = this.vnet?.stats ?? { superPackets: 0, segments: 0, malformed: 0 };
+    const rx = this.endpoint.offloadStats();
     return { ...rx, coalescedWrites: this.gro?.stats.superPackets ?? 0, coalesced: this.gro?.stats.coalesced ?? 0 };
-  }
-
-  override onBatch(cb: (batch: PacketBatch) => void): void {
-    const vnet = this.vnet;
-    super.onBatch(vnet ? (b) => cb(vnet.fill(b)) : cb);
   }
 
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {

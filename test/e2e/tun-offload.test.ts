@@ -1,6 +1,6 @@
 // Issue 15 item 1, tsvpn <-> tsvpn: the TUN is opened with TSO/USO and checksum offload, so the
-// sending kernel hands the daemon 64 KB TCP super-packets, which it cuts into MTU-sized packets
-// (src/wire/gso-segment.ts) before sealing each as one ESP packet. A 100 MB TCP transfer of
+// sending kernel hands the daemon 64 KB TCP super-packets, which its TUN reader thread cuts into
+// MTU-sized packets (native/src/gso_segment.cc) before each is sealed as one ESP packet. A 100 MB TCP transfer of
 // random bytes arrives with the SHA-256 it was sent with, over raw ESP and over ESP in UDP, the
 // sender's status shows the offload on and super-packets cut, and nothing is dropped as malformed.
 import { describe, expect, it } from 'vitest';

@@ -1,12 +1,14 @@
 // Coalescing inner TCP segments into GSO super-packets for one TUN write each
 // (src/wire/gro-coalesce.ts): what a run is and where it ends, and that the super-packet is one
 // the kernel takes: vnet header, IP lengths and header checksum, the pseudo-header sum for
-// NEEDS_CSUM, PSH from the last segment, and the payload in order. Segments are made by the
-// segmenter from hand-made super-packets, so cutting and coalescing are checked against each other.
+// NEEDS_CSUM, PSH from the last segment, and the payload in order. Segments are made by the TUN
+// reader's segmenter (native/src/gso_segment.cc) from hand-made super-packets, so cutting and
+// coalescing are checked against each other.
 import { describe, expect, it } from 'vitest';
 import { foldChecksum, onesComplementSum } from '../../src/wire/checksum.js';
 import { GroCoalescer } from '../../src/wire/gro-coalesce.js';
-import { GSO_TCPV4, GSO_TCPV6, gsoPlan, newVnetHdr, readVnetHdr, segmentedLength, VNET_F_NEEDS_CSUM, writeSegments } from '../../src/wire/gso-segment.js';
+import { GSO_TCPV4, GSO_TCPV6, VNET_F_NEEDS_CSUM } from '../../src/wire/gso-segment.js';
+import { cutRead } from '../../src/io/tun-offload.js';
 import { ipToBytes } from '../../src/wire/selectors.js';
 import { udpPacket } from '../ipsec/helpers.js';
 
@@ -42,13 +44,13 @@ function tcp(o: { v6?: boolean; payload: number; seq: number; flags?: number; sp
 /** The segments the segmenter cuts a `payload`-octet super-packet into at `mss`. */
 function segmentsOf(v6: boolean, payload: number, mss: number, flags = ACK | PSH): Uint8Array[] {
   const sup = tcp({ v6, payload, seq: 0xfffffff0, flags });
-  const hb = Uint8Array.from([VNET_F_NEEDS_CSUM, v6 ? GSO_TCPV6 : GSO_TCPV4, 0, 0, mss & 0xff, mss >> 8, v6 ? 40 : 20, 0, 16, 0]);
-  const h = readVnetHdr(hb, 0, newVnetHdr());
-  const plan = gsoPlan(h, sup)!;
-  const out = new Uint8Array(segmentedLength(plan, sup));
-  const offs = new Uint32Array(plan.segments), lens = new Uint32Array(plan.segments);
-  writeSegments(h, plan, sup, out, 0, offs, lens, 0);
-  return Array.from({ length: plan.segments }, (_, i) => out.slice(offs[i], offs[i] + lens[i]));
+  const read = new Uint8Array(10 + sup.length);
+  read.set([VNET_F_NEEDS_CSUM, v6 ? GSO_TCPV6 : GSO_TCPV4, 0, 0, mss & 0xff, mss >> 8, v6 ? 40 : 20, 0, 16, 0]);
+  read.set(sup, 10);
+  const out = new Uint8Array(2 * sup.length);
+  const offs = new Uint32Array(256), lens = new Uint32Array(256);
+  const n = cutRead(read, out, offs, lens);
+  return Array.from({ length: n }, (_, i) => out.slice(offs[i], offs[i] + lens[i]));
 }
 
 function coalesce(pkts: Uint8Array[]): { g: GroCoalescer; entries: Uint8Array[] } {
