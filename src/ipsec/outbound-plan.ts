@@ -16,6 +16,9 @@ export class OutboundPlan {
   espLength = new Int32Array(MIN_SLOTS);
   seqHigh = new Uint32Array(MIN_SLOTS);
   seqLow = new Uint32Array(MIN_SLOTS);
+  /** Pass 2: where each packet starts in the slab, and its plaintext (payload and trailer) length. */
+  espOffset = new Uint32Array(MIN_SLOTS);
+  ptLength = new Uint32Array(MIN_SLOTS);
   /** The sealed ESP packets of the last batch, back to back (grows, never shrinks; never zero-filled again). */
   slab = new Uint8Array(MIN_SLAB);
 
@@ -30,6 +33,8 @@ export class OutboundPlan {
       this.espLength = new Int32Array(n);
       this.seqHigh = new Uint32Array(n);
       this.seqLow = new Uint32Array(n);
+      this.espOffset = new Uint32Array(n);
+      this.ptLength = new Uint32Array(n);
     }
     return this;
   }

@@ -125,22 +125,33 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     total += len;
   }
 
-  // Pass 2: into the SAD's slab, reused (no allocation, no zero-fill per batch).
+  // Pass 2: into the SAD's slab, reused (no allocation, no zero-fill per batch): headers,
+  // payloads and trailers first, then each run of packets of one SA sealed with one call.
   const slab = sad.outboundPlan.slabFor(total);
+  const { espOffset, ptLength } = sad.outboundPlan;
   let off = 0;
   for (let k = 0; k < planned; k++) {
     const sa = planSa[k];
-    const t = sa.transform;
     const src = packets[planIndex[k]];
     // RFC 4303 §2.1: SPI, then the low 32 bits of the sequence number
     writeU32(slab, off, sa.spi);
     writeU32(slab, off + 4, seqLow[k]);
-    const pt = off + ESP_HEADER_LENGTH + t.ivLength;
+    const pt = off + ESP_HEADER_LENGTH + sa.transform.ivLength;
     slab.set(src.subarray(payloadStart[k], payloadEnd[k]), pt);
-    const trailerEnd = writeEspTrailer(slab, pt + payloadEnd[k] - payloadStart[k], padLength[k], nextHeader[k]);
-    const length = t.seal(slab, off, trailerEnd - pt, seqHigh[k], seqLow[k], sa.esn);
-    const esp = slab.subarray(off, off + length);
-    out.esp.push(esp);
+    espOffset[k] = off;
+    ptLength[k] = writeEspTrailer(slab, pt + payloadEnd[k] - payloadStart[k], padLength[k], nextHeader[k]) - pt;
+    off += espLength[k];
+  }
+  for (let from = 0; from < planned; ) {
+    const sa = planSa[from];
+    let to = from + 1;
+    while (to < planned && planSa[to] === sa) to++;
+    sa.transform.sealRun(slab, espOffset, ptLength, seqHigh, seqLow, from, to, sa.esn);
+    from = to;
+  }
+  for (let k = 0; k < planned; k++) {
+    const sa = planSa[k];
+    out.esp.push(slab.subarray(espOffset[k], espOffset[k] + espLength[k]));
     out.sa.push(sa);
     out.source.push(planIndex[k]);
     // bytes count the inner packet, as inbound does, so both ends of an SA agree
@@ -149,7 +160,6 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     sa.counters.bytes += inner;
     global.passed++;
     global.bytes += inner;
-    off += espLength[k];
   }
   return out;
 }
