@@ -13,7 +13,7 @@ export class OutboundPlan {
   payloadEnd = new Int32Array(MIN_SLOTS);
   nextHeader = new Uint8Array(MIN_SLOTS);
   padLength = new Uint8Array(MIN_SLOTS);
-  espLength = new Int32Array(MIN_SLOTS);
+  espLength = new Uint32Array(MIN_SLOTS);
   seqHigh = new Uint32Array(MIN_SLOTS);
   seqLow = new Uint32Array(MIN_SLOTS);
   /** Pass 2: where each packet starts in the slab, and its plaintext (payload and trailer) length. */
@@ -30,7 +30,7 @@ export class OutboundPlan {
       this.payloadEnd = new Int32Array(n);
       this.nextHeader = new Uint8Array(n);
       this.padLength = new Uint8Array(n);
-      this.espLength = new Int32Array(n);
+      this.espLength = new Uint32Array(n);
       this.seqHigh = new Uint32Array(n);
       this.seqLow = new Uint32Array(n);
       this.espOffset = new Uint32Array(n);

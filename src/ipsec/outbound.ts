@@ -12,6 +12,7 @@
 import { decodeIpPacket, type IpPacketView } from '../wire/ip.js';
 import { ESP_HEADER_LENGTH, espPadLength, writeEspTrailer } from '../wire/esp.js';
 import { DropReason } from './counters.js';
+import type { OutboundPlan } from './outbound-plan.js';
 import type { EspSa, Sad, SaEvent } from './sad.js';
 import type { Spd } from './spd.js';
 import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH, UDP_HEADER_LENGTH } from '../wire/constants.js';
@@ -29,11 +30,17 @@ export interface OutboundDrop {
 }
 
 export interface OutboundBatch {
+  /** ESP packets sealed: espOffset/espLength/sa/source hold this many. */
+  count: number;
   /**
-   * ESP packets, header through ICV: views into one buffer for the whole batch, the SAD's
-   * reused slab (sad.outboundPlan.slab), valid until the next processOutbound with that SAD.
+   * Where ESP packet k (header through ICV) lies in the SAD's reused slab
+   * (sad.outboundPlan.slab), and its length: the SAD's scratch, valid until the next
+   * processOutbound with that SAD. What a caller sends from, with no view per packet.
    */
-  esp: Uint8Array[];
+  espOffset: Uint32Array;
+  espLength: Uint32Array;
+  /** The same packets as views into the slab (made when first read: for callers that want arrays). */
+  readonly esp: Uint8Array[];
   /** For each ESP packet: the SA it was sealed with (outer addresses, NAT-T state). */
   sa: EspSa[];
   /** For each ESP packet: the index of its inner packet in the input (transport mode needs its header). */
@@ -48,10 +55,11 @@ export interface OutboundBatch {
 /** Encapsulate a batch of inner packets. Never throws on packet contents. */
 export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array[], now: number): OutboundBatch {
   const global = sad.counters.outbound;
-  const out: OutboundBatch = { esp: [], sa: [], source: [], bypass: [], drops: [], events: [] };
   const n = packets.length;
   // Pass 1 plan, one slot per packet that will be sealed (the SAD's scratch, reused across batches).
-  const { planIndex, payloadStart, payloadEnd, nextHeader, padLength, espLength, seqHigh, seqLow } = sad.outboundPlan.reserve(n);
+  const plan = sad.outboundPlan.reserve(n);
+  const { planIndex, payloadStart, payloadEnd, nextHeader, padLength, espLength, seqHigh, seqLow } = plan;
+  const out = newBatch(plan);
   const planSa: EspSa[] = [];
   let planned = 0;
   let total = 0;
@@ -149,9 +157,9 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     sa.transform.sealRun(slab, espOffset, ptLength, seqHigh, seqLow, from, to, sa.esn);
     from = to;
   }
+  out.count = planned;
   for (let k = 0; k < planned; k++) {
     const sa = planSa[k];
-    out.esp.push(slab.subarray(espOffset[k], espOffset[k] + espLength[k]));
     out.sa.push(sa);
     out.source.push(planIndex[k]);
     // bytes count the inner packet, as inbound does, so both ends of an SA agree
@@ -162,6 +170,28 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     global.bytes += inner;
   }
   return out;
+}
+
+/** An empty batch over the plan's arrays; `esp` made from them when first read. */
+function newBatch(plan: OutboundPlan): OutboundBatch {
+  let views: Uint8Array[] | undefined;
+  return {
+    count: 0,
+    espOffset: plan.espOffset,
+    espLength: plan.espLength,
+    get esp(): Uint8Array[] {
+      if (!views) {
+        views = [];
+        for (let k = 0; k < this.count; k++) views.push(plan.slab.subarray(this.espOffset[k], this.espOffset[k] + this.espLength[k]));
+      }
+      return views;
+    },
+    sa: [],
+    source: [],
+    bypass: [],
+    drops: [],
+    events: [],
+  };
 }
 
 function writeU32(b: Uint8Array, p: number, v: number): void {
