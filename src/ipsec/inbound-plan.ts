@@ -24,6 +24,8 @@ export class InboundPlan<Sa extends object> {
   readonly sa: Sa[] = [];
   readonly buf: Uint8Array[] = [];
   private readonly whole = new WeakMap<ArrayBufferLike, Uint8Array>();
+  private lastBuffer: ArrayBufferLike | undefined;
+  private lastView: Uint8Array | undefined;
 
   /** Room for n packets: grows (never shrinks) when a batch is larger than any before. */
   reserve(n: number): this {
@@ -42,11 +44,14 @@ export class InboundPlan<Sa extends object> {
   /** A view of all of `pkt`'s buffer (made once per buffer: receive slabs are few and reused). */
   wholeOf(pkt: Uint8Array): Uint8Array {
     const ab = pkt.buffer;
+    if (ab === this.lastBuffer) return this.lastView!; // a batch's packets share one slab: no lookup per packet
     let view = this.whole.get(ab);
     if (!view) {
       view = new Uint8Array(ab);
       this.whole.set(ab, view);
     }
+    this.lastBuffer = ab;
+    this.lastView = view;
     return view;
   }
 
@@ -62,5 +67,6 @@ export class InboundPlan<Sa extends object> {
   clear(): void {
     this.sa.length = 0;
     this.buf.length = 0;
+    this.lastBuffer = this.lastView = undefined; // keep no buffer alive past the batch
   }
 }
