@@ -1,7 +1,9 @@
 // ESP seal/open micro-benchmark: the outbound datapath (SPD lookup, padding, sequence number,
 // AEAD seal into the batch slab) and the AEAD open of an ESP packet, for 64-, 512- and
 // 1400-byte inner packets, AES-GCM-16 and ChaCha20-Poly1305, node:crypto, @noble and the
-// native addon's in-place backend (skipped when the addon is not built).
+// native addon's in-place backend (skipped when the addon is not built). The "x32" cases seal
+// and open a batch of 32 packets of one SA per call: the native backend then makes one call
+// into the addon for the batch (sealBatch/openBatch), the others one per packet.
 //
 //   npx tsx bench/esp-seal-open.ts            full run (several seconds per case)
 //   BENCH_QUICK=1 npx tsx bench/esp-seal-open.ts   smoke run (a few ms per case)
@@ -82,4 +84,37 @@ for (const alg of ['aes-gcm-16', 'chacha20-poly1305'] as const) {
   }
 }
 
-void b.suite('ESP seal/open (one packet per call)', ...cases, b.cycle(), b.complete());
+const BATCH = 32;
+for (const alg of ['aes-gcm-16', 'chacha20-poly1305'] as const) {
+  for (const backend of ['node', 'native'] as const) {
+    if (backend === 'native' && !inPlaceAead) continue;
+    for (const size of [64, 1400]) {
+      const label = `${alg}/${backend} ${size}B x${BATCH}`;
+      cases.push(
+        b.add(`seal ${label}`, () => {
+          const { sad, spd } = setup(alg, backend);
+          const batch = Array.from({ length: BATCH }, () => innerPacket(size));
+          return () => processOutbound(spd, sad, batch, 0);
+        }, caseOptions),
+        b.add(`open ${label}`, () => {
+          const { sad, spd, sa } = setup(alg, backend);
+          const sent = processOutbound(spd, sad, Array.from({ length: BATCH }, () => innerPacket(size)), 0);
+          const sealed = sad.outboundPlan.slab.slice(0, sent.espOffset[BATCH - 1] + sent.espLength[BATCH - 1]);
+          const offsets = sent.espOffset.slice(0, BATCH);
+          const lengths = sent.espLength.slice(0, BATCH);
+          const seqHigh = new Uint32Array(BATCH);
+          const ok = new Uint8Array(BATCH);
+          const packet = new Uint8Array(sealed.length);
+          // as the single-packet case: a fresh copy of the same packets each time, no replay window
+          return () => {
+            packet.set(sealed);
+            sa.transform.openRun(packet, offsets, lengths, seqHigh, 0, BATCH, true, ok);
+            if (ok[BATCH - 1] !== 1) throw new Error('the batch did not open');
+          };
+        }, caseOptions),
+      );
+    }
+  }
+}
+
+void b.suite('ESP seal/open (one packet per call; x32: a batch of 32 per call)', ...cases, b.cycle(), b.complete());

@@ -97,6 +97,76 @@ bool ParseInPlaceArgs(const Napi::CallbackInfo& info, const char* lenName, InPla
   return true;
 }
 
+// The arguments of sealBatch/openBatch: packet i has its IV at buf[ivOffs[i]], its data at
+// buf[ctOffs[i], +lens[i]) with the tag right after, and its AAD at aad[i * aadLength, +aadLength).
+struct BatchArgs {
+  uint8_t* buf = nullptr;
+  const uint32_t* ivOffs = nullptr;
+  const uint32_t* ctOffs = nullptr;
+  const uint32_t* lens = nullptr;
+  const uint8_t* aad = nullptr;
+  int aadLength = 0;
+  size_t count = 0;
+  uint8_t* ok = nullptr;  // openBatch only: 1 (opened) or 0 (bad tag) per packet
+};
+
+bool IsUint32Array(const Napi::Value& v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;
+}
+
+// info = (buf, ivOffs, ctOffs, lens, aad, aadLength, count[, ok]). Every packet's ranges are
+// checked before any is touched, so a throw leaves the buffer as it was. False with a
+// TypeError or RangeError pending otherwise.
+bool ParseBatchArgs(const Napi::CallbackInfo& info, bool withOk, BatchArgs* out) {
+  Napi::Env env = info.Env();
+  const size_t argc = withOk ? 8 : 7;
+  if (info.Length() < argc || !IsUint8Array(info[0]) || !IsUint32Array(info[1]) || !IsUint32Array(info[2]) ||
+      !IsUint32Array(info[3]) || !IsUint8Array(info[4]) || (withOk && !IsUint8Array(info[7]))) {
+    ArgError(env, std::string("expected (buf: Uint8Array, ivOffs: Uint32Array, ctOffs: Uint32Array, lens: Uint32Array, "
+                              "aad: Uint8Array, aadLength: number, count: number") +
+                      (withOk ? ", ok: Uint8Array)" : ")"))
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  uint64_t aadLength = 0, count = 0;
+  if (!U32Arg(info, 5, "aadLength", &aadLength) || !U32Arg(info, 6, "count", &count)) return false;
+  if (aadLength > kMaxAad) {
+    ArgError(env, "aadLength must be at most " + std::to_string(kMaxAad), true).ThrowAsJavaScriptException();
+    return false;
+  }
+  auto buf = info[0].As<Napi::Uint8Array>();
+  auto ivOffs = info[1].As<Napi::Uint32Array>();
+  auto ctOffs = info[2].As<Napi::Uint32Array>();
+  auto lens = info[3].As<Napi::Uint32Array>();
+  auto aad = info[4].As<Napi::Uint8Array>();
+  if (ivOffs.ElementLength() < count || ctOffs.ElementLength() < count || lens.ElementLength() < count ||
+      aad.ByteLength() < count * aadLength ||
+      (withOk && info[7].As<Napi::Uint8Array>().ByteLength() < count)) {
+    ArgError(env, "count " + std::to_string(count) + " is more than the arrays hold", true).ThrowAsJavaScriptException();
+    return false;
+  }
+  const uint64_t size = buf.ByteLength();
+  for (size_t i = 0; i < count; i++) {
+    const uint64_t len = lens[i];
+    if (static_cast<uint64_t>(ivOffs[i]) + kIvLength > size || static_cast<uint64_t>(ctOffs[i]) + len + kTagLength > size ||
+        len > static_cast<uint64_t>(INT_MAX - kTagLength)) {
+      ArgError(env, "packet " + std::to_string(i) + " lies outside the buffer of " + std::to_string(size) + " bytes",
+               true)
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+  }
+  out->buf = buf.Data();
+  out->ivOffs = ivOffs.Data();
+  out->ctOffs = ctOffs.Data();
+  out->lens = lens.Data();
+  out->aad = aad.Data();
+  out->aadLength = static_cast<int>(aadLength);
+  out->count = static_cast<size_t>(count);
+  out->ok = withOk ? info[7].As<Napi::Uint8Array>().Data() : nullptr;
+  return true;
+}
+
 const EVP_CIPHER* CipherFor(const std::string& alg, size_t keyLength) {
   if (alg == "chacha20-poly1305") return keyLength == 32 ? EVP_chacha20_poly1305() : nullptr;
   if (alg != "aes-gcm-16") return nullptr;
@@ -134,6 +204,8 @@ Napi::Function AeadContext::Init(Napi::Env env) {
   return DefineClass(env, "AeadContext",
                      {InstanceMethod("sealInPlace", &AeadContext::SealInPlace),
                       InstanceMethod("openInPlace", &AeadContext::OpenInPlace),
+                      InstanceMethod("sealBatch", &AeadContext::SealBatch),
+                      InstanceMethod("openBatch", &AeadContext::OpenBatch),
                       InstanceMethod("dispose", &AeadContext::Dispose)});
 }
 
@@ -182,6 +254,36 @@ void AeadContext::Free() {
   OPENSSL_cleanse(nonce_, sizeof nonce_);
 }
 
+bool AeadContext::SealOne(uint8_t* iv, const uint8_t* aad, int aadLength, uint8_t* data, int length) {
+  std::memcpy(nonce_ + kSaltLength, iv, kIvLength);  // RFC 4106 §3.1 / RFC 7634 §2: salt | IV
+  int n = 0, tail = 0;  // stream modes: Update writes all of it, Final nothing
+  // RFC 4106 §5 / RFC 7634 §2.1: the AAD (SPI | Seq, or SPI | Seq high | Seq low) goes in first
+  bool ok = EVP_EncryptInit_ex(enc_, nullptr, nullptr, nullptr, nonce_) == 1 &&
+            (aadLength == 0 || EVP_EncryptUpdate(enc_, nullptr, &n, aad, aadLength) == 1) &&
+            (length == 0 || EVP_EncryptUpdate(enc_, data, &n, data, length) == 1) &&
+            EVP_EncryptFinal_ex(enc_, data + length, &tail) == 1 &&
+            EVP_CIPHER_CTX_ctrl(enc_, EVP_CTRL_AEAD_GET_TAG, kTagLength, data + length) == 1;
+  if (!ok) ERR_clear_error();  // leave nothing in the queue for node:crypto to misread
+  return ok;
+}
+
+bool AeadContext::OpenOne(uint8_t* iv, const uint8_t* aad, int aadLength, uint8_t* data, int length) {
+  std::memcpy(nonce_ + kSaltLength, iv, kIvLength);  // RFC 4106 §3.1 / RFC 7634 §2: salt | IV
+  int n = 0, tail = 0;  // stream modes: Update writes all of it, Final nothing
+  // RFC 4106 §5 / RFC 7634 §2.1: AAD first; the tag is compared in Final
+  bool ok = EVP_DecryptInit_ex(dec_, nullptr, nullptr, nullptr, nonce_) == 1 &&
+            (aadLength == 0 || EVP_DecryptUpdate(dec_, nullptr, &n, aad, aadLength) == 1) &&
+            (length == 0 || EVP_DecryptUpdate(dec_, data, &n, data, length) == 1) &&
+            EVP_CIPHER_CTX_ctrl(dec_, EVP_CTRL_AEAD_SET_TAG, kTagLength, data + length) == 1 &&
+            EVP_DecryptFinal_ex(dec_, data + length, &tail) == 1;
+  if (!ok) {
+    // The bytes were decrypted before the tag was checked: leave none of them behind.
+    OPENSSL_cleanse(data, static_cast<size_t>(length));
+    ERR_clear_error();
+  }
+  return ok;
+}
+
 Napi::Value AeadContext::SealInPlace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (enc_ == nullptr) {
@@ -190,16 +292,7 @@ Napi::Value AeadContext::SealInPlace(const Napi::CallbackInfo& info) {
   }
   InPlaceArgs a;
   if (!ParseInPlaceArgs(info, "ptLen", &a)) return env.Undefined();
-  std::memcpy(nonce_ + kSaltLength, a.iv, kIvLength);  // RFC 4106 §3.1 / RFC 7634 §2: salt | IV
-  int n = 0, tail = 0;  // stream modes: Update writes all of it, Final nothing
-  // RFC 4106 §5 / RFC 7634 §2.1: the AAD (SPI | Seq, or SPI | Seq high | Seq low) goes in first
-  bool ok = EVP_EncryptInit_ex(enc_, nullptr, nullptr, nullptr, nonce_) == 1 &&
-            (a.aadLength == 0 || EVP_EncryptUpdate(enc_, nullptr, &n, a.aad, a.aadLength) == 1) &&
-            (a.length == 0 || EVP_EncryptUpdate(enc_, a.data, &n, a.data, a.length) == 1) &&
-            EVP_EncryptFinal_ex(enc_, a.data + a.length, &tail) == 1 &&
-            EVP_CIPHER_CTX_ctrl(enc_, EVP_CTRL_AEAD_GET_TAG, kTagLength, a.data + a.length) == 1;
-  if (!ok) {
-    ERR_clear_error();  // leave nothing in the queue for node:crypto to misread
+  if (!SealOne(a.iv, a.aad, a.aadLength, a.data, a.length)) {
     Napi::Error::New(env, "AEAD seal failed in OpenSSL").ThrowAsJavaScriptException();
   }
   return env.Undefined();
@@ -213,20 +306,44 @@ Napi::Value AeadContext::OpenInPlace(const Napi::CallbackInfo& info) {
   }
   InPlaceArgs a;
   if (!ParseInPlaceArgs(info, "ctLen", &a)) return env.Undefined();
-  std::memcpy(nonce_ + kSaltLength, a.iv, kIvLength);  // RFC 4106 §3.1 / RFC 7634 §2: salt | IV
-  int n = 0, tail = 0;  // stream modes: Update writes all of it, Final nothing
-  // RFC 4106 §5 / RFC 7634 §2.1: AAD first; the tag is compared in Final
-  bool ok = EVP_DecryptInit_ex(dec_, nullptr, nullptr, nullptr, nonce_) == 1 &&
-            (a.aadLength == 0 || EVP_DecryptUpdate(dec_, nullptr, &n, a.aad, a.aadLength) == 1) &&
-            (a.length == 0 || EVP_DecryptUpdate(dec_, a.data, &n, a.data, a.length) == 1) &&
-            EVP_CIPHER_CTX_ctrl(dec_, EVP_CTRL_AEAD_SET_TAG, kTagLength, a.data + a.length) == 1 &&
-            EVP_DecryptFinal_ex(dec_, a.data + a.length, &tail) == 1;
-  if (!ok) {
-    // The bytes were decrypted before the tag was checked: leave none of them behind.
-    OPENSSL_cleanse(a.data, static_cast<size_t>(a.length));
-    ERR_clear_error();
+  return Napi::Boolean::New(env, OpenOne(a.iv, a.aad, a.aadLength, a.data, a.length));
+}
+
+Napi::Value AeadContext::SealBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (enc_ == nullptr) {
+    DisposedError(env).ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  return Napi::Boolean::New(env, ok);
+  BatchArgs b;
+  if (!ParseBatchArgs(info, false, &b)) return env.Undefined();
+  for (size_t i = 0; i < b.count; i++) {
+    if (!SealOne(b.buf + b.ivOffs[i], b.aad + i * b.aadLength, b.aadLength, b.buf + b.ctOffs[i],
+                 static_cast<int>(b.lens[i]))) {
+      Napi::Error::New(env, "AEAD seal failed in OpenSSL (packet " + std::to_string(i) + ")")
+          .ThrowAsJavaScriptException();
+      break;
+    }
+  }
+  return env.Undefined();
+}
+
+Napi::Value AeadContext::OpenBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (dec_ == nullptr) {
+    DisposedError(env).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  BatchArgs b;
+  if (!ParseBatchArgs(info, true, &b)) return env.Undefined();
+  uint32_t failed = 0;
+  for (size_t i = 0; i < b.count; i++) {
+    const bool ok = OpenOne(b.buf + b.ivOffs[i], b.aad + i * b.aadLength, b.aadLength, b.buf + b.ctOffs[i],
+                            static_cast<int>(b.lens[i]));
+    b.ok[i] = ok ? 1 : 0;
+    if (!ok) failed++;
+  }
+  return Napi::Number::New(env, failed);
 }
 
 Napi::Value AeadContext::Dispose(const Napi::CallbackInfo& info) {

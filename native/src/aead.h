@@ -26,9 +26,20 @@ class AeadContext : public Napi::ObjectWrap<AeadContext> {
   // openInPlace(buf, ivOff, aad, ctOff, ctLen): boolean — checks the tag at buf[ctOff + ctLen]
   // and decrypts in place; false (and the ciphertext range zeroed) when the tag is wrong.
   Napi::Value OpenInPlace(const Napi::CallbackInfo& info);
+  // sealBatch(buf, ivOffs, ctOffs, lens, aad, aadLength, count): void — sealInPlace for packets
+  // 0..count-1 in one call: IV at buf[ivOffs[i]], data buf[ctOffs[i], +lens[i]), tag after it,
+  // AAD aad[i * aadLength, +aadLength). All ranges are checked before the first packet is sealed.
+  Napi::Value SealBatch(const Napi::CallbackInfo& info);
+  // openBatch(buf, ivOffs, ctOffs, lens, aad, aadLength, count, ok: Uint8Array): number — openInPlace
+  // for each packet; ok[i] = 1 when its tag verified, else 0 (and its range zeroed); returns the
+  // number that failed.
+  Napi::Value OpenBatch(const Napi::CallbackInfo& info);
   // dispose(): frees both contexts and wipes the salt; later calls throw ERR_DISPOSED.
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void Free();
+  // One packet, arguments already checked: true when OpenSSL sealed it / the tag verified.
+  bool SealOne(uint8_t* iv, const uint8_t* aad, int aadLength, uint8_t* data, int length);
+  bool OpenOne(uint8_t* iv, const uint8_t* aad, int aadLength, uint8_t* data, int length);
 
   EVP_CIPHER_CTX* enc_ = nullptr;  // keyed once for sealing
   EVP_CIPHER_CTX* dec_ = nullptr;  // keyed once for opening

@@ -19,6 +19,26 @@ export interface InPlaceAead {
    * bad tag, with that range zeroed: the buffer holds neither plaintext nor ciphertext then.
    */
   openInPlace(buf: Uint8Array, ivOff: number, aad: Uint8Array, ctOff: number, ctLen: number): boolean;
+  /**
+   * sealInPlace for packets 0..count-1 in one call (optional: an addon built before it lacks
+   * it). Packet i: IV at buf[ivOffs[i]], plaintext buf[ctOffs[i], +lens[i]), tag written after
+   * it, AAD aad[i*aadLength, +aadLength). Every range is checked before any packet is sealed.
+   */
+  sealBatch?(buf: Uint8Array, ivOffs: Uint32Array, ctOffs: Uint32Array, lens: Uint32Array, aad: Uint8Array, aadLength: number, count: number): void;
+  /**
+   * openInPlace for packets 0..count-1 in one call (optional, as sealBatch): ok[i] = 1 when
+   * packet i's tag verified, else 0 with its range zeroed. Returns how many failed.
+   */
+  openBatch?(
+    buf: Uint8Array,
+    ivOffs: Uint32Array,
+    ctOffs: Uint32Array,
+    lens: Uint32Array,
+    aad: Uint8Array,
+    aadLength: number,
+    count: number,
+    ok: Uint8Array,
+  ): number;
   /** Free the context and wipe its key schedule and salt. */
   dispose(): void;
 }

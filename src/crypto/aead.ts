@@ -103,13 +103,16 @@ export function createInPlaceAead(alg: AeadAlg, keyWithSalt: Uint8Array, inPlace
   // RFC 4106 §4 / RFC 7634 §2: the context keeps the salt for nonce = salt | IV
   const ctx = inPlace(alg, keyWithSalt.subarray(0, keyLength), keyWithSalt.subarray(keyLength));
   let disposed = false;
-  return {
+  const live = (): void => {
+    if (disposed) throw new DisposedError(`${alg} AEAD`);
+  };
+  const wrapped: InPlaceAead = {
     sealInPlace(buf, ivOff, aad, ctOff, ptLen) {
-      if (disposed) throw new DisposedError(`${alg} AEAD`);
+      live();
       ctx.sealInPlace(buf, ivOff, aad, ctOff, ptLen);
     },
     openInPlace(buf, ivOff, aad, ctOff, ctLen) {
-      if (disposed) throw new DisposedError(`${alg} AEAD`);
+      live();
       return ctx.openInPlace(buf, ivOff, aad, ctOff, ctLen);
     },
     dispose() {
@@ -117,6 +120,18 @@ export function createInPlaceAead(alg: AeadAlg, keyWithSalt: Uint8Array, inPlace
       ctx.dispose();
     },
   };
+  // the batch calls only where the context has them (an older addon build does not)
+  if (ctx.sealBatch && ctx.openBatch) {
+    wrapped.sealBatch = (buf, ivOffs, ctOffs, lens, aad, aadLength, count) => {
+      live();
+      ctx.sealBatch!(buf, ivOffs, ctOffs, lens, aad, aadLength, count);
+    };
+    wrapped.openBatch = (buf, ivOffs, ctOffs, lens, aad, aadLength, count, ok) => {
+      live();
+      return ctx.openBatch!(buf, ivOffs, ctOffs, lens, aad, aadLength, count, ok);
+    };
+  }
+  return wrapped;
 }
 
 /** The Aead interface over the in-place one (a copy per call): for tests and non-ESP callers. */

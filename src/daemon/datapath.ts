@@ -10,7 +10,7 @@
 // (holdUnknownSpis) is a field the daemon sets.
 import { processInbound } from '../ipsec/inbound.js';
 import { SpiHold } from '../ipsec/spi-hold.js';
-import { processOutbound } from '../ipsec/outbound.js';
+import { processOutbound, type OutboundBatch } from '../ipsec/outbound.js';
 import { DropReason, SpdMissRing } from '../ipsec/counters.js';
 import type { EspSa, Sad, SaEvent } from '../ipsec/sad.js';
 import type { Spd } from '../ipsec/spd.js';
@@ -237,19 +237,18 @@ export class Datapath {
     for (const d of r.drops) if (d.reason === DropReason.NO_POLICY) this.spdMisses.record(pkts[d.index], o.now());
     for (const ev of r.events) o.log.warn('esp', `SA ${spiHex(ev.spi)}: ${ev.type}, rekeying`);
     if (this.pathMtus.size > 0 && o.tooBig) this.overPathMtu(r, pkts);
-    const n = r.esp.length;
+    const n = r.count;
     if (n === 0) return r.events;
-    this.ensure(n, 0);
     const base = o.sad.outboundPlan.slab; // processOutbound sealed all of them into the SAD's slab
     const sa0 = r.sa[0];
     let same = true;
     for (let k = 1; k < n && same; k++) same = r.sa[k] === sa0;
     if (same) {
-      this.fill(r.esp, n);
-      this.send(sa0, base, n);
+      this.send(sa0, base, r.espOffset, r.espLength, n); // straight from the plan: no view per packet
       return r.events;
     }
     // several SAs in one batch: one send per outer destination
+    this.ensure(n, 0);
     const seen = new Set<EspSa>();
     for (let k = 0; k < n; k++) {
       const sa = r.sa[k];
@@ -258,11 +257,11 @@ export class Datapath {
       let count = 0;
       for (let j = k; j < n; j++) {
         if (r.sa[j] !== sa) continue;
-        this.offsets[count] = r.esp[j].byteOffset;
-        this.lengths[count] = r.esp[j].byteLength;
+        this.offsets[count] = r.espOffset[j];
+        this.lengths[count] = r.espLength[j];
         count++;
       }
-      this.send(sa, base, count);
+      this.send(sa, base, this.offsets, this.lengths, count);
     }
     return r.events;
   }
@@ -272,10 +271,10 @@ export class Datapath {
    * sender gets ICMP too-big with that MTU instead (RFC 1191, RFC 4443 §3.2). The check is after
    * the SPD lookup, which names the SA; the sequence number it used is skipped, which ESP allows.
    */
-  private overPathMtu(r: { esp: Uint8Array[]; sa: EspSa[]; source: number[] }, pkts: readonly Uint8Array[]): void {
+  private overPathMtu(r: OutboundBatch, pkts: readonly Uint8Array[]): void {
     const replies: Uint8Array[] = [];
     let k = 0;
-    for (let j = 0; j < r.esp.length; j++) {
+    for (let j = 0; j < r.count; j++) {
       const inner = pkts[r.source[j]];
       const mtu = this.mtuOf(r.sa[j]);
       const reply = inner.length > mtu ? this.o.tooBig!(inner, mtu) : undefined;
@@ -284,33 +283,27 @@ export class Datapath {
         this.stats.icmpTooBig++;
         continue;
       }
-      r.esp[k] = r.esp[j];
+      r.espOffset[k] = r.espOffset[j];
+      r.espLength[k] = r.espLength[j];
       r.sa[k] = r.sa[j];
       r.source[k] = r.source[j];
       k++;
     }
-    r.esp.length = r.sa.length = r.source.length = k;
+    r.count = r.sa.length = r.source.length = k;
     if (replies.length > 0) this.writeTun(replies);
   }
 
-  private fill(esp: readonly Uint8Array[], n: number): void {
-    for (let k = 0; k < n; k++) {
-      this.offsets[k] = esp[k].byteOffset;
-      this.lengths[k] = esp[k].byteLength;
-    }
-  }
-
-  private send(sa: EspSa, base: Uint8Array, count: number): void {
+  private send(sa: EspSa, base: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): void {
     const dest = sa.outer;
     if (!dest) {
       this.stats.noDest += count;
       return;
     }
     const outerHeaders = (dest.addr.includes(':') ? IPV6_HEADER_LENGTH : IPV4_HEADER_LENGTH) + (dest.encap || !this.o.sendRaw ? UDP_HEADER_LENGTH : 0);
-    for (let i = 0; i < count; i++) if (this.lengths[i] + outerHeaders > LARGE_OUTER) this.largeSent++;
+    for (let i = 0; i < count; i++) if (lengths[i] + outerHeaders > LARGE_OUTER) this.largeSent++;
     let sent: number;
-    if (dest.encap || !this.o.sendRaw) sent = this.o.sendUdp(base, this.offsets, this.lengths, count, dest);
-    else sent = this.o.sendRaw(base, this.offsets, this.lengths, count, dest.addr);
+    if (dest.encap || !this.o.sendRaw) sent = this.o.sendUdp(base, offsets, lengths, count, dest);
+    else sent = this.o.sendRaw(base, offsets, lengths, count, dest.addr);
     if (sent < count) this.stats.sendErrors += count - sent;
   }
 

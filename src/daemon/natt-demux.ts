@@ -37,14 +37,18 @@ export interface DatagramBatch {
   srcPort(i: number): number;
   /** The sources as the addon fills them (16 bytes per datagram): compared without making text. */
   readonly srcAddrs?: Uint8Array;
+  /** The source ports as the addon fills them: read without a call per datagram. */
+  readonly srcPorts?: Uint16Array;
 }
 
-/** Do datagrams i and j come from the same address and port? */
+/** Do datagrams i and j come from the same address and port? (Per ESP datagram: no call, no view, no text when the arrays are there.) */
 function sameSource(b: DatagramBatch, i: number, j: number): boolean {
-  if (b.srcPort(i) !== b.srcPort(j)) return false;
   const a = b.srcAddrs;
-  if (!a) return b.srcAddress(i) === b.srcAddress(j);
-  for (let k = 0; k < 16; k++) if (a[i * 16 + k] !== a[j * 16 + k]) return false;
+  const ports = b.srcPorts;
+  if (!a || !ports) return b.srcPort(i) === b.srcPort(j) && b.srcAddress(i) === b.srcAddress(j);
+  if (ports[i] !== ports[j]) return false;
+  // the last octets first: IPv4 sources differ there (the first 12 are the ::ffff: prefix)
+  for (let k = 15; k >= 0; k--) if (a[i * 16 + k] !== a[j * 16 + k]) return false;
   return true;
 }
 

@@ -11,6 +11,11 @@
 //   dummy packet (§2.6)        -> 'dummy'
 //   inner packet, tunnel mode  -> 'bad-next-header' / 'malformed-inner'
 //   selectors (RFC 4301 §5.2 step 4) -> 'selector-mismatch'
+// Three passes, so the AEAD opens each run of one SA's packets with one call (the native
+// backend's batch call; others one packet at a time): 1 the checks before decryption, 2 the
+// opening, 3 in packet order the rest. The counters and drops are those of one packet at a
+// time: pass 3 repeats the replay check (a number committed earlier in the batch), and a
+// packet repeating an earlier one's number is opened only in pass 3, after that one.
 // Nothing here throws on packet contents.
 
 import { readEspTrailer, ESP_HEADER_LENGTH, ESP_NEXT_HEADER_DUMMY } from '../wire/esp.js';
@@ -46,13 +51,23 @@ export interface InboundBatch {
 export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: number, hold?: (pkt: Uint8Array, spi: number) => boolean): InboundBatch {
   const global = sad.counters.inbound;
   const out: InboundBatch = { packets: [], sa: [], nextHeader: [], drops: [] };
+  let sorted = true; // drops are pushed per pass: put back in packet order at the end when not
 
   const drop = (index: number, reason: DropReason, spi: number, sa?: EspSa): void => {
     global.drops[reason]++;
     if (sa) sa.counters.drops[reason]++;
+    const n = out.drops.length;
+    if (n > 0 && out.drops[n - 1].index > index) sorted = false;
     out.drops.push({ index, reason, spi });
   };
 
+  // Pass 1: SA, length and replay pre-check per packet; what passes is planned for opening.
+  const plan = sad.inboundPlan.reserve(packets.length);
+  const { planIndex, offset, length, seqLow: planSeqLow, seqHigh: planSeqHigh, ok, deferred } = plan;
+  let planned = 0;
+  let lastSa: EspSa | undefined;
+  let lastHigh = 0;
+  let lastLow = 0;
   for (let i = 0; i < packets.length; i++) {
     const pkt = packets[i];
     global.packets++;
@@ -83,13 +98,65 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
       drop(i, DropReason.REPLAY, spi, sa);
       continue;
     }
-    let plain: Uint8Array;
-    try {
-      plain = sa.transform.open(pkt, seqHigh, sa.esn); // RFC 4303 §3.4.4
-    } catch {
+    planIndex[planned] = i;
+    offset[planned] = pkt.byteOffset;
+    length[planned] = pkt.length;
+    planSeqLow[planned] = seqLow;
+    planSeqHigh[planned] = seqHigh;
+    plan.sa.push(sa);
+    plan.buf.push(plan.wholeOf(pkt));
+    // A number not above the last one of its SA here may repeat one: that copy is opened, if
+    // at all, only after the one before it (pass 3), as one packet at a time would have it.
+    const ahead = sa === lastSa && (seqHigh > lastHigh || (seqHigh === lastHigh && seqLow > lastLow));
+    deferred[planned] = ahead || !plan.repeats(planned) ? 0 : 1;
+    if (deferred[planned] === 0) {
+      lastSa = sa;
+      lastHigh = seqHigh;
+      lastLow = seqLow;
+    }
+    planned++;
+  }
+
+  // Pass 2, RFC 4303 §3.4.4: open each run of one SA's packets in one buffer with one call.
+  for (let from = 0; from < planned; ) {
+    if (deferred[from] === 1) {
+      from++;
+      continue;
+    }
+    const sa = plan.sa[from];
+    const buf = plan.buf[from];
+    let to = from + 1;
+    while (to < planned && plan.sa[to] === sa && plan.buf[to] === buf && deferred[to] === 0) to++;
+    sa.transform.openRun(buf, offset, length, planSeqHigh, from, to, sa.esn, ok);
+    from = to;
+  }
+
+  // Pass 3, in packet order: the checks after the ICV, the replay window, delivery.
+  for (let k = 0; k < planned; k++) {
+    const i = planIndex[k];
+    const sa = plan.sa[k];
+    const replay = sa.replay!;
+    const spi = sa.spi;
+    const seqLow = planSeqLow[k];
+    let seqHigh = planSeqHigh[k];
+    // RFC 4303 §3.4.3: a number committed earlier in this batch is a replay, found as it would
+    // have been before its decryption had the batch been opened one packet at a time
+    const again = replay.check(seqLow);
+    if (again < 0) {
+      drop(i, DropReason.REPLAY, spi, sa);
+      continue;
+    }
+    if (deferred[k] === 1) {
+      seqHigh = planSeqHigh[k] = again;
+      sa.transform.openRun(plan.buf[k], offset, length, planSeqHigh, k, k + 1, sa.esn, ok);
+    }
+    if (ok[k] === 0) {
       drop(i, DropReason.INTEGRITY, spi, sa);
       continue;
     }
+    const t = sa.transform;
+    const ct = offset[k] + ESP_HEADER_LENGTH + t.ivLength;
+    const plain = plan.buf[k].subarray(ct, offset[k] + length[k] - t.icvLength);
     let payloadLength: number;
     let nextHeader: number;
     try {
@@ -99,7 +166,7 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
       continue;
     }
     // RFC 4303 §3.4.3: only now, with the ICV verified, does the window move
-    if (!sa.replay.commit(seqLow, seqHigh)) {
+    if (!replay.commit(seqLow, seqHigh)) {
       drop(i, DropReason.REPLAY, spi, sa);
       continue;
     }
@@ -133,7 +200,7 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
         continue;
       }
       // RFC 4303 §2.7: TFC padding may follow the inner packet inside the payload
-      payload = payload.subarray(0, view.totalLength);
+      if (view.totalLength !== payload.length) payload = payload.subarray(0, view.totalLength);
     }
     out.packets.push(payload);
     out.sa.push(sa);
@@ -143,6 +210,8 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
     global.passed++;
     global.bytes += payload.length;
   }
+  plan.clear();
+  if (!sorted) out.drops.sort((a, b) => a.index - b.index);
   return out;
 }
 

@@ -13,9 +13,12 @@ export class OutboundPlan {
   payloadEnd = new Int32Array(MIN_SLOTS);
   nextHeader = new Uint8Array(MIN_SLOTS);
   padLength = new Uint8Array(MIN_SLOTS);
-  espLength = new Int32Array(MIN_SLOTS);
+  espLength = new Uint32Array(MIN_SLOTS);
   seqHigh = new Uint32Array(MIN_SLOTS);
   seqLow = new Uint32Array(MIN_SLOTS);
+  /** Pass 2: where each packet starts in the slab, and its plaintext (payload and trailer) length. */
+  espOffset = new Uint32Array(MIN_SLOTS);
+  ptLength = new Uint32Array(MIN_SLOTS);
   /** The sealed ESP packets of the last batch, back to back (grows, never shrinks; never zero-filled again). */
   slab = new Uint8Array(MIN_SLAB);
 
@@ -27,9 +30,11 @@ export class OutboundPlan {
       this.payloadEnd = new Int32Array(n);
       this.nextHeader = new Uint8Array(n);
       this.padLength = new Uint8Array(n);
-      this.espLength = new Int32Array(n);
+      this.espLength = new Uint32Array(n);
       this.seqHigh = new Uint32Array(n);
       this.seqLow = new Uint32Array(n);
+      this.espOffset = new Uint32Array(n);
+      this.ptLength = new Uint32Array(n);
     }
     return this;
   }

@@ -12,6 +12,7 @@
 import { decodeIpPacket, type IpPacketView } from '../wire/ip.js';
 import { ESP_HEADER_LENGTH, espPadLength, writeEspTrailer } from '../wire/esp.js';
 import { DropReason } from './counters.js';
+import type { OutboundPlan } from './outbound-plan.js';
 import type { EspSa, Sad, SaEvent } from './sad.js';
 import type { Spd } from './spd.js';
 import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH, UDP_HEADER_LENGTH } from '../wire/constants.js';
@@ -29,11 +30,17 @@ export interface OutboundDrop {
 }
 
 export interface OutboundBatch {
+  /** ESP packets sealed: espOffset/espLength/sa/source hold this many. */
+  count: number;
   /**
-   * ESP packets, header through ICV: views into one buffer for the whole batch, the SAD's
-   * reused slab (sad.outboundPlan.slab), valid until the next processOutbound with that SAD.
+   * Where ESP packet k (header through ICV) lies in the SAD's reused slab
+   * (sad.outboundPlan.slab), and its length: the SAD's scratch, valid until the next
+   * processOutbound with that SAD. What a caller sends from, with no view per packet.
    */
-  esp: Uint8Array[];
+  espOffset: Uint32Array;
+  espLength: Uint32Array;
+  /** The same packets as views into the slab (made when first read: for callers that want arrays). */
+  readonly esp: Uint8Array[];
   /** For each ESP packet: the SA it was sealed with (outer addresses, NAT-T state). */
   sa: EspSa[];
   /** For each ESP packet: the index of its inner packet in the input (transport mode needs its header). */
@@ -48,10 +55,11 @@ export interface OutboundBatch {
 /** Encapsulate a batch of inner packets. Never throws on packet contents. */
 export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array[], now: number): OutboundBatch {
   const global = sad.counters.outbound;
-  const out: OutboundBatch = { esp: [], sa: [], source: [], bypass: [], drops: [], events: [] };
   const n = packets.length;
   // Pass 1 plan, one slot per packet that will be sealed (the SAD's scratch, reused across batches).
-  const { planIndex, payloadStart, payloadEnd, nextHeader, padLength, espLength, seqHigh, seqLow } = sad.outboundPlan.reserve(n);
+  const plan = sad.outboundPlan.reserve(n);
+  const { planIndex, payloadStart, payloadEnd, nextHeader, padLength, espLength, seqHigh, seqLow } = plan;
+  const out = newBatch(plan);
   const planSa: EspSa[] = [];
   let planned = 0;
   let total = 0;
@@ -125,22 +133,33 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     total += len;
   }
 
-  // Pass 2: into the SAD's slab, reused (no allocation, no zero-fill per batch).
+  // Pass 2: into the SAD's slab, reused (no allocation, no zero-fill per batch): headers,
+  // payloads and trailers first, then each run of packets of one SA sealed with one call.
   const slab = sad.outboundPlan.slabFor(total);
+  const { espOffset, ptLength } = sad.outboundPlan;
   let off = 0;
   for (let k = 0; k < planned; k++) {
     const sa = planSa[k];
-    const t = sa.transform;
     const src = packets[planIndex[k]];
     // RFC 4303 §2.1: SPI, then the low 32 bits of the sequence number
     writeU32(slab, off, sa.spi);
     writeU32(slab, off + 4, seqLow[k]);
-    const pt = off + ESP_HEADER_LENGTH + t.ivLength;
+    const pt = off + ESP_HEADER_LENGTH + sa.transform.ivLength;
     slab.set(src.subarray(payloadStart[k], payloadEnd[k]), pt);
-    const trailerEnd = writeEspTrailer(slab, pt + payloadEnd[k] - payloadStart[k], padLength[k], nextHeader[k]);
-    const length = t.seal(slab, off, trailerEnd - pt, seqHigh[k], seqLow[k], sa.esn);
-    const esp = slab.subarray(off, off + length);
-    out.esp.push(esp);
+    espOffset[k] = off;
+    ptLength[k] = writeEspTrailer(slab, pt + payloadEnd[k] - payloadStart[k], padLength[k], nextHeader[k]) - pt;
+    off += espLength[k];
+  }
+  for (let from = 0; from < planned; ) {
+    const sa = planSa[from];
+    let to = from + 1;
+    while (to < planned && planSa[to] === sa) to++;
+    sa.transform.sealRun(slab, espOffset, ptLength, seqHigh, seqLow, from, to, sa.esn);
+    from = to;
+  }
+  out.count = planned;
+  for (let k = 0; k < planned; k++) {
+    const sa = planSa[k];
     out.sa.push(sa);
     out.source.push(planIndex[k]);
     // bytes count the inner packet, as inbound does, so both ends of an SA agree
@@ -149,9 +168,30 @@ export function processOutbound(spd: Spd, sad: Sad, packets: readonly Uint8Array
     sa.counters.bytes += inner;
     global.passed++;
     global.bytes += inner;
-    off += espLength[k];
   }
   return out;
+}
+
+/** An empty batch over the plan's arrays; `esp` made from them when first read. */
+function newBatch(plan: OutboundPlan): OutboundBatch {
+  let views: Uint8Array[] | undefined;
+  return {
+    count: 0,
+    espOffset: plan.espOffset,
+    espLength: plan.espLength,
+    get esp(): Uint8Array[] {
+      if (!views) {
+        views = [];
+        for (let k = 0; k < this.count; k++) views.push(plan.slab.subarray(this.espOffset[k], this.espOffset[k] + this.espLength[k]));
+      }
+      return views;
+    },
+    sa: [],
+    source: [],
+    bypass: [],
+    drops: [],
+    events: [],
+  };
 }
 
 function writeU32(b: Uint8Array, p: number, v: number): void {

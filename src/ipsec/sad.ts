@@ -8,6 +8,7 @@ import type { InPlaceAeadFactory } from '../crypto/aead.js';
 import { createEspTransform, type EspCipherSpec, type EspTransform } from './esp-transform.js';
 import { ReplayWindow } from './replay.js';
 import { OutboundPlan } from './outbound-plan.js';
+import { InboundPlan } from './inbound-plan.js';
 import { newDatapathCounters, newTrafficCounters, type DatapathCounters, type TrafficCounters } from './counters.js';
 import { spiHex } from '../wire/spi.js';
 
@@ -195,6 +196,8 @@ export class Sad {
   readonly inPlaceAead: InPlaceAeadFactory | undefined;
   /** processOutbound's scratch for this SAD's batches (no allocation per batch). */
   readonly outboundPlan = new OutboundPlan();
+  /** processInbound's scratch (src/ipsec/inbound-plan.ts). */
+  readonly inboundPlan = new InboundPlan<EspSa>();
 
   constructor(opts: SadOptions = {}) {
     this.inPlaceAead = opts.inPlaceAead;

@@ -254,3 +254,103 @@ describe.skipIf(!hasNative)(`native in-place AEAD (OpenSSL EVP) ${NEEDS_NATIVE}`
     for (const m of messages) expect(m.toLowerCase()).not.toMatch(/a7a7|167/);
   });
 });
+
+// The batch calls (sealBatch/openBatch, one call into the addon per run of ESP packets): the
+// same published vectors, each packet of a batch at its own offset with its own AAD.
+describe.skipIf(!hasNative)(`native batch seal and open ${NEEDS_NATIVE}`, () => {
+  /** Packets laid out IV | data | tag back to back, 3 guard bytes before each. */
+  const layout = (lengths: number[]) => {
+    const ivOffs = new Uint32Array(lengths.length), ctOffs = new Uint32Array(lengths.length), lens = Uint32Array.from(lengths);
+    let off = 0;
+    lengths.forEach((len, i) => {
+      ivOffs[i] = off + 3;
+      ctOffs[i] = off + 11;
+      off += 11 + len + 16;
+    });
+    return { ivOffs, ctOffs, lens, size: off };
+  };
+
+  for (const v of gcmVectors.cases) {
+    it(`${v.name}: three copies sealed in one call give the vector's bytes; a bad tag in the middle fails alone`, () => {
+      const iv = hex(v.iv), aad = hex(v.aad), pt = hex(v.pt);
+      const ctx = createInPlaceAead('aes-gcm-16', concat(hex(v.key), iv.subarray(0, 4)));
+      const { ivOffs, ctOffs, lens, size } = layout([pt.length, pt.length, pt.length]);
+      const buf = new Uint8Array(size).fill(0xee);
+      const aads = new Uint8Array(3 * aad.length);
+      for (let i = 0; i < 3; i++) {
+        buf.set(iv.subarray(4), ivOffs[i]);
+        buf.set(pt, ctOffs[i]);
+        aads.set(aad, i * aad.length);
+      }
+      ctx.sealBatch!(buf, ivOffs, ctOffs, lens, aads, aad.length, 3);
+      for (let i = 0; i < 3; i++) expect(toHex(buf.subarray(ctOffs[i], ctOffs[i] + pt.length + 16)), `packet ${i}`).toBe(v.ct + v.tag);
+      buf[ctOffs[1] + pt.length + 15] ^= 1; // the middle packet's tag
+      const ok = new Uint8Array(3).fill(9);
+      expect(ctx.openBatch!(buf, ivOffs, ctOffs, lens, aads, aad.length, 3, ok)).toBe(1);
+      expect([...ok]).toEqual([1, 0, 1]);
+      expect(toHex(buf.subarray(ctOffs[0], ctOffs[0] + pt.length))).toBe(v.pt);
+      expect(toHex(buf.subarray(ctOffs[2], ctOffs[2] + pt.length))).toBe(v.pt);
+      expect(buf.subarray(ctOffs[1], ctOffs[1] + pt.length).every((b) => b === 0)).toBe(true); // nothing left of it
+      ctx.dispose();
+    });
+  }
+
+  it('RFC 7634 Appendix A: the ESP example sealed and opened through the batch call', () => {
+    const packet = hex(rfc7634.esp.packet);
+    const plaintext = concat(hex(rfc7634.esp.innerPacket), hex('0102'), hex('02'), hex('04'));
+    const ctx = createInPlaceAead('chacha20-poly1305', hex(rfc7634.keymat));
+    const buf = new Uint8Array(16 + plaintext.length + 16);
+    buf.set(packet.subarray(0, 16)); // SPI | Seq | IV
+    buf.set(plaintext, 16);
+    const one = (n: number) => Uint32Array.of(n);
+    ctx.sealBatch!(buf, one(8), one(16), one(plaintext.length), packet.subarray(0, 8), 8, 1);
+    expect(toHex(buf)).toBe(toHex(packet));
+    const ok = new Uint8Array(1);
+    expect(ctx.openBatch!(buf, one(8), one(16), one(plaintext.length), packet.subarray(0, 8), 8, 1, ok)).toBe(0);
+    expect(ok[0]).toBe(1);
+    expect(buf.subarray(16, 16 + plaintext.length)).toEqual(plaintext);
+  });
+
+  it('a batch of random lengths and AADs gives the same bytes as noble, packet by packet', () => {
+    for (const [alg, keyLen] of [['aes-gcm-16', 16], ['aes-gcm-16', 32], ['chacha20-poly1305', 32]] as [AeadAlg, number][]) {
+      for (const aadLength of [8, 12]) {
+        const key = randomBytes(keyLen + 4);
+        const lengths = [0, 1, 1400, ...Array.from({ length: 40 }, () => randomInt(1501))];
+        const { ivOffs, ctOffs, lens, size } = layout(lengths);
+        const buf = new Uint8Array(randomBytes(size));
+        const aads = new Uint8Array(randomBytes(lengths.length * aadLength));
+        const noble = createAead(alg, key, 'noble');
+        const expected = lengths.map((len, i) =>
+          toHex(noble.seal(buf.slice(ivOffs[i], ivOffs[i] + 8), aads.subarray(i * aadLength, (i + 1) * aadLength), buf.slice(ctOffs[i], ctOffs[i] + len))),
+        );
+        const plain = lengths.map((len, i) => buf.slice(ctOffs[i], ctOffs[i] + len));
+        const ctx = createInPlaceAead(alg, key);
+        ctx.sealBatch!(buf, ivOffs, ctOffs, lens, aads, aadLength, lengths.length);
+        lengths.forEach((len, i) => expect(toHex(buf.subarray(ctOffs[i], ctOffs[i] + len + 16)), `${alg} packet ${i}`).toBe(expected[i]));
+        const ok = new Uint8Array(lengths.length);
+        expect(ctx.openBatch!(buf, ivOffs, ctOffs, lens, aads, aadLength, lengths.length, ok)).toBe(0);
+        expect(ok.every((x) => x === 1)).toBe(true);
+        lengths.forEach((len, i) => expect(buf.subarray(ctOffs[i], ctOffs[i] + len)).toEqual(plain[i]));
+        ctx.dispose();
+      }
+    }
+  });
+
+  it('a packet outside the buffer or a count over the arrays: RangeError before any packet is touched', () => {
+    const ctx = createInPlaceAead('aes-gcm-16', new Uint8Array(20));
+    const { ivOffs, ctOffs, lens, size } = layout([10, 10]);
+    const buf = new Uint8Array(size), aads = new Uint8Array(16), ok = new Uint8Array(2);
+    const tooLong = Uint32Array.of(10, 11);
+    expect(() => ctx.sealBatch!(buf, ivOffs, ctOffs, tooLong, aads, 8, 2)).toThrow(RangeError);
+    expect(() => ctx.openBatch!(buf, ivOffs, ctOffs, tooLong, aads, 8, 2, ok)).toThrow(RangeError);
+    expect(() => ctx.sealBatch!(buf, ivOffs, ctOffs, lens, aads, 8, 3)).toThrow(RangeError);
+    expect(() => ctx.sealBatch!(buf, ivOffs, ctOffs, lens, aads, 12, 2)).toThrow(RangeError); // AADs over aad's length
+    expect(() => ctx.openBatch!(buf, ivOffs, ctOffs, lens, aads, 8, 2, new Uint8Array(1))).toThrow(RangeError);
+    expect(() => ctx.sealBatch!(buf, ivOffs, ctOffs, lens, aads, 300, 0)).toThrow(RangeError);
+    expect(() => ctx.sealBatch!(buf, new Int32Array(2) as any, ctOffs, lens, aads, 8, 2)).toThrow(TypeError);
+    expect(buf.every((b) => b === 0)).toBe(true); // the first packet fit, and was not sealed either
+    ctx.dispose();
+    expect(() => ctx.sealBatch!(buf, ivOffs, ctOffs, lens, aads, 8, 2)).toThrow(DisposedError);
+    expect(() => ctx.openBatch!(buf, ivOffs, ctOffs, lens, aads, 8, 2, ok)).toThrow(DisposedError);
+  });
+});

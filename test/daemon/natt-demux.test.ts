@@ -86,4 +86,21 @@ describe('port 4500 demultiplexing', () => {
     demuxNatT({ ...b, srcAddrs, srcAddress: (i) => (i === 0 ? '198.51.100.2' : '198.51.100.3') }, local, newNatTDemuxStats(), { ike: () => {}, esp: (p) => calls.push(p.length) });
     expect(calls).toEqual([1, 1]);
   });
+
+  it('with the address and port arrays the addon fills: a run ends where either changes, and srcPort is never called per datagram', () => {
+    const b = batch([[0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0, 1, 0, 0, 0, 2], [0, 0, 0, 1, 0, 0, 0, 3], [0, 0, 0, 1, 0, 0, 0, 4]]);
+    const srcAddrs = new Uint8Array(64);
+    for (let i = 0; i < 4; i++) srcAddrs.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, i === 3 ? 3 : 2], i * 16);
+    const srcPorts = Uint16Array.of(4500, 4500, 4501, 4501);
+    let portCalls = 0;
+    const calls: { n: number; from: unknown }[] = [];
+    const src = { ...b, srcAddrs, srcPorts, srcAddress: (i: number) => (i === 3 ? '198.51.100.3' : '198.51.100.2'), srcPort: (i: number) => (portCalls++, srcPorts[i]) };
+    demuxNatT(src, local, newNatTDemuxStats(), { ike: () => {}, esp: (p, from) => calls.push({ n: p.length, from }) });
+    expect(calls).toEqual([
+      { n: 2, from: { addr: '198.51.100.2', port: 4500 } },
+      { n: 1, from: { addr: '198.51.100.2', port: 4501 } },
+      { n: 1, from: { addr: '198.51.100.3', port: 4501 } },
+    ]);
+    expect(portCalls).toBe(3); // once per run handed over, for its `from`
+  });
 });
