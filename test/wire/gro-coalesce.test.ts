@@ -63,29 +63,44 @@ function coalesce(pkts: Uint8Array[], udp = false): { g: GroCoalescer; entries: 
 const le16 = (b: Uint8Array, p: number) => b[p] | (b[p + 1] << 8);
 const u16 = (b: Uint8Array, p: number) => (b[p] << 8) | b[p + 1];
 
+/**
+ * The one entry a run became, checked as a super-packet the kernel takes: the virtio_net_hdr
+ * (NEEDS_CSUM, GSO type, hdr_len, gso_size, csum_start, csum_offset), the IP length (and IPv4
+ * header checksum), and the pseudo-header sum in the L4 checksum field. Returns the IP packet.
+ */
+function superPacket(
+  g: GroCoalescer,
+  entries: Uint8Array[],
+  o: { v6: boolean; gsoType: number; l4Header: number; proto: number; segments: number; gsoSize: number; length: number },
+): Uint8Array {
+  expect(g.count).toBe(1);
+  expect(g.stats).toEqual({ superPackets: 1, coalesced: o.segments });
+  const e = entries[0];
+  const ip = o.v6 ? 40 : 20;
+  const csumOffset = o.proto === 6 ? 16 : 6;
+  expect([e[0], e[1], le16(e, 2), le16(e, 4), le16(e, 6), le16(e, 8)]).toEqual([VNET_F_NEEDS_CSUM, o.gsoType, ip + o.l4Header, o.gsoSize, ip, csumOffset]);
+  const p = e.subarray(10);
+  expect(p.length).toBe(o.length);
+  if (o.v6) expect(u16(p, 4)).toBe(p.length - 40);
+  else {
+    expect(u16(p, 2)).toBe(p.length);
+    expect(foldChecksum(onesComplementSum(p, 0, 0, 20))).toBe(0xffff);
+  }
+  const l4 = p.length - ip;
+  const pseudo = o.v6 ? onesComplementSum(p, o.proto + l4, 8, 40) : onesComplementSum(p, o.proto + l4, 12, 20);
+  expect(u16(p, ip + csumOffset)).toBe(foldChecksum(pseudo)); // for the kernel to finish
+  return p;
+}
+
 describe('GRO coalescing for TUN writes', () => {
   for (const v6 of [false, true]) {
     it(`IPv${v6 ? 6 : 4}: the segments of one run become one super-packet the kernel can take, payload intact`, () => {
       const segs = segmentsOf(v6, 5 * 1300 + 77, 1300);
       const { g, entries } = coalesce(segs);
-      expect(g.count).toBe(1);
-      expect(g.stats).toEqual({ superPackets: 1, coalesced: 6 });
-      const e = entries[0];
       const ip = v6 ? 40 : 20;
-      // virtio_net_hdr: NEEDS_CSUM, TCPv4/6, hdr_len, gso_size, csum_start, csum_offset
-      expect([e[0], e[1], le16(e, 2), le16(e, 4), le16(e, 6), le16(e, 8)]).toEqual([VNET_F_NEEDS_CSUM, v6 ? GSO_TCPV6 : GSO_TCPV4, ip + 32, 1300, ip, 16]);
-      const p = e.subarray(10);
-      expect(p.length).toBe(ip + 32 + 5 * 1300 + 77);
-      if (v6) expect(u16(p, 4)).toBe(p.length - 40);
-      else {
-        expect(u16(p, 2)).toBe(p.length);
-        expect(foldChecksum(onesComplementSum(p, 0, 0, 20))).toBe(0xffff);
-      }
+      const p = superPacket(g, entries, { v6, gsoType: v6 ? GSO_TCPV6 : GSO_TCPV4, l4Header: 32, proto: 6, segments: 6, gsoSize: 1300, length: ip + 32 + 5 * 1300 + 77 });
       expect(p[ip + 13]).toBe(ACK | PSH); // PSH from the last segment
       expect(p.subarray(ip + 4, ip + 8)).toEqual(segs[0].subarray(ip + 4, ip + 8)); // the first sequence number
-      const l4 = p.length - ip;
-      const pseudo = v6 ? onesComplementSum(p, 6 + l4, 8, 40) : onesComplementSum(p, 6 + l4, 12, 20);
-      expect(u16(p, ip + 16)).toBe(foldChecksum(pseudo)); // for the kernel to finish
       expect(p.subarray(ip + 32)).toEqual(new Uint8Array(Buffer.concat(segs.map((s) => s.subarray(ip + 32)))));
     });
   }
@@ -160,23 +175,10 @@ describe('GRO coalescing of UDP datagrams (USO) for TUN writes', () => {
     it(`IPv${v6 ? 6 : 4}: one flow's datagrams become one GSO_UDP_L4 super-packet that cuts back into the same datagrams, byte for byte`, () => {
       const dgrams = [...Array.from({ length: 5 }, (_, i) => udp({ v6, payload: 1300, id: 7 + i, seed: i })), udp({ v6, payload: 411, id: 12, seed: 5 })];
       const { g, entries } = coalesce(dgrams, true);
-      expect(g.count).toBe(1);
-      expect(g.stats).toEqual({ superPackets: 1, coalesced: 6 });
-      const e = entries[0];
       const ip = v6 ? 40 : 20;
-      // virtio_net_hdr: NEEDS_CSUM, UDP_L4, hdr_len, gso_size, csum_start, csum_offset
-      expect([e[0], e[1], le16(e, 2), le16(e, 4), le16(e, 6), le16(e, 8)]).toEqual([VNET_F_NEEDS_CSUM, GSO_UDP_L4, ip + 8, 1300, ip, 6]);
-      const p = e.subarray(10);
-      expect(p.length).toBe(ip + 8 + 5 * 1300 + 411);
-      if (v6) expect(u16(p, 4)).toBe(p.length - 40);
-      else {
-        expect(u16(p, 2)).toBe(p.length);
-        expect(foldChecksum(onesComplementSum(p, 0, 0, 20))).toBe(0xffff);
-      }
+      const p = superPacket(g, entries, { v6, gsoType: GSO_UDP_L4, l4Header: 8, proto: 17, segments: 6, gsoSize: 1300, length: ip + 8 + 5 * 1300 + 411 });
       expect(u16(p, ip + 4)).toBe(p.length - ip); // UDP Length of the whole
-      const pseudo = v6 ? onesComplementSum(p, 17 + p.length - ip, 8, 40) : onesComplementSum(p, 17 + p.length - ip, 12, 20);
-      expect(u16(p, ip + 6)).toBe(foldChecksum(pseudo)); // for the kernel to finish
-      expect(cut(e)).toEqual(dgrams);
+      expect(cut(entries[0])).toEqual(dgrams);
     });
   }
 
