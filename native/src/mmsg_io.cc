@@ -67,10 +67,28 @@ const char* SetBufferSizes(int fd, uint32_t rcvbuf, uint32_t sndbuf) {
   return nullptr;
 }
 
-MmsgReader::MmsgReader(int fd, const ReaderOptions& options, size_t stride)
+namespace {
+constexpr size_t kGroCtlWords = CMSG_SPACE(sizeof(int)) / sizeof(uint64_t) + 1;
+
+// The segment size of a UDP_GRO run (0: one datagram).
+uint32_t GroSize(const msghdr& h) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int size;
+      memcpy(&size, CMSG_DATA(c), sizeof size);
+      return size > 0 ? static_cast<uint32_t>(size) : 0;
+    }
+  }
+  return 0;
+}
+}  // namespace
+
+MmsgReader::MmsgReader(int fd, const ReaderOptions& options, size_t stride, bool gro)
     : BatchReader(fd, options),
       stride_(stride),
+      gro_(gro),
       msgs_(options.batch),
+      control_(gro ? options.batch * kGroCtlWords : 0),
       iovs_(options.batch),
       names_(options.batch) {}
 
@@ -83,6 +101,10 @@ int MmsgReader::Fill(Slab& s, int* err) {
     msgs_[i].msg_hdr.msg_namelen = sizeof names_[i];
     msgs_[i].msg_hdr.msg_iov = &iovs_[i];
     msgs_[i].msg_hdr.msg_iovlen = 1;
+    if (gro_) {
+      msgs_[i].msg_hdr.msg_control = &control_[i * kGroCtlWords];
+      msgs_[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
+    }
   }
   int r = recvmmsg(fd_, msgs_.data(), want, MSG_DONTWAIT, nullptr);
   if (r < 0) {
@@ -97,28 +119,41 @@ int MmsgReader::Fill(Slab& s, int* err) {
   uint32_t n = 0;
   uint64_t bytes = 0;
   for (int i = 0; i < r; i++) {
-    uint32_t skip = 0;
     const uint32_t len = msgs_[i].msg_len;
-    if ((msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) || !Trim(s.data + i * stride_, len, &skip)) {
-      rxErrors_.fetch_add(1, std::memory_order_relaxed);  // too large or malformed: dropped
+    if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      rxErrors_.fetch_add(1, std::memory_order_relaxed);  // too large: dropped
       continue;
     }
-    s.offsets[n] = static_cast<uint32_t>(i * stride_ + skip);
-    s.lengths[n] = len - skip;
-    uint8_t* a = s.addrs + n * 16;
-    if (names_[i].ss_family == AF_INET) {
-      auto* sa = reinterpret_cast<const sockaddr_in*>(&names_[i]);
-      memset(a, 0, 10);
-      a[10] = a[11] = 0xff;
-      memcpy(a + 12, &sa->sin_addr, 4);
-      s.ports[n] = ntohs(sa->sin_port);
-    } else {
-      auto* sa = reinterpret_cast<const sockaddr_in6*>(&names_[i]);
-      memcpy(a, &sa->sin6_addr, 16);
-      s.ports[n] = ntohs(sa->sin6_port);
+    // a GRO run is cut back into its datagrams: all of `size` octets, the last may be shorter
+    const uint32_t size = gro_ ? GroSize(msgs_[i].msg_hdr) : 0;
+    const uint32_t step = size > 0 && size < len ? size : len;
+    const uint32_t pieces = step == 0 ? 1 : (len + step - 1) / step;  // an empty datagram is one packet
+    for (uint32_t k = 0; k < pieces; k++) {
+      const uint32_t at = k * step;
+      const uint32_t piece = std::min(step, len - at);
+      uint8_t* data = s.data + i * stride_ + at;
+      uint32_t skip = 0;
+      if (n == options_.batch || !Trim(data, piece, &skip)) {
+        rxErrors_.fetch_add(1, std::memory_order_relaxed);  // malformed, or no slot left: dropped
+        continue;
+      }
+      s.offsets[n] = static_cast<uint32_t>(i * stride_ + at + skip);
+      s.lengths[n] = piece - skip;
+      uint8_t* a = s.addrs + n * 16;
+      if (names_[i].ss_family == AF_INET) {
+        auto* sa = reinterpret_cast<const sockaddr_in*>(&names_[i]);
+        memset(a, 0, 10);
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &sa->sin_addr, 4);
+        s.ports[n] = ntohs(sa->sin_port);
+      } else {
+        auto* sa = reinterpret_cast<const sockaddr_in6*>(&names_[i]);
+        memcpy(a, &sa->sin6_addr, 16);
+        s.ports[n] = ntohs(sa->sin6_port);
+      }
+      bytes += piece - skip;
+      n++;
     }
-    bytes += len - skip;
-    n++;
   }
   rxPackets_.fetch_add(n, std::memory_order_relaxed);
   rxBytes_.fetch_add(bytes, std::memory_order_relaxed);

@@ -15,6 +15,10 @@
 
 namespace tsvpn {
 
+#ifndef UDP_GRO
+#define UDP_GRO 104  // <linux/udp.h>, Linux 5.0
+#endif
+
 constexpr unsigned kMaxMsgs = 1024;  // UIO_MAXIOV: the kernel's cap per recvmmsg/sendmmsg
 
 // Parses an IPv4 or IPv6 literal into a sockaddr of `family` (an IPv4 address
@@ -28,9 +32,13 @@ const char* SetBufferSizes(int fd, uint32_t rcvbuf, uint32_t sndbuf);
 
 // Reads up to `batch` datagrams per recvmmsg, slot i at offset i * stride, with
 // each source address (16 bytes, IPv4 as ::ffff:a.b.c.d) and port.
+// With `gro` (the socket has UDP_GRO on), a message may be a run of datagrams of one size
+// from one source (the last may be shorter), its size in a UDP_GRO cmsg: the reader hands
+// each datagram of the run to JS as its own packet, so JS sees what it would without GRO.
+// Then the stride must hold a whole run (64 KiB) and options.batch count every datagram.
 class MmsgReader : public BatchReader {
  public:
-  MmsgReader(int fd, const ReaderOptions& options, size_t stride);
+  MmsgReader(int fd, const ReaderOptions& options, size_t stride, bool gro = false);
   // ICMP errors for datagrams sent on this fd (the socket turned IP_RECVERR on).
   IcmpErrorQueue& icmpErrors() { return icmp_; }
 
@@ -47,7 +55,9 @@ class MmsgReader : public BatchReader {
 
  private:
   const size_t stride_;
+  const bool gro_;
   std::vector<mmsghdr> msgs_;
+  std::vector<uint64_t> control_;  // GRO: one cmsg (UDP_GRO, an int) per message, 8-byte aligned
   std::vector<iovec> iovs_;
   std::vector<sockaddr_storage> names_;
   IcmpErrorQueue icmp_;

@@ -6,12 +6,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "errno_error.h"
 #include "mmsg_io.h"
 
 namespace tsvpn {
 
 namespace {
+
+constexpr size_t kGroRunBytes = 65536;      // the largest UDP datagram GRO can hand up, and more
+constexpr uint32_t kGroRunSegments = 64;   // UDP_GRO_CNT_MAX (<net/udp.h>): most datagrams GRO merges
+constexpr uint32_t kGroMaxSegments = 128;  // UDP_MAX_SEGMENTS (<net/udp.h>) since Linux 6.9: most a local GSO send carries
 
 std::string BindHint(int err, uint16_t port) {
   if (err == EADDRINUSE) return "another socket is bound to this address and port";
@@ -27,7 +33,8 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
                         {InstanceMethod("localPort", &UdpSocket::LocalPort),
                         InstanceMethod("family", &UdpSocket::Family),
                         InstanceMethod("sendBatch", &UdpSocket::SendBatch),
-                        InstanceMethod("icmpErrors", &UdpSocket::IcmpErrors)});
+                        InstanceMethod("icmpErrors", &UdpSocket::IcmpErrors),
+                        InstanceMethod("gro", &UdpSocket::Gro)});
 }
 
 UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
@@ -88,14 +95,33 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
   port_ = family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
                             : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  const bool wantGro = info.Length() > 7 && info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value();
+  if (wantGro) {
+    // runs of datagrams from one source come up as one message (mmsg_io.h); a kernel that
+    // refuses leaves one datagram per message, as without it
+    if (setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof one) == 0) gro_ = true;
+    else groErrno_ = errno;
+  }
   fd_ = fd;
   family_ = family;
   ReaderOptions options;
   options.slabs = slabs;
-  options.batch = batch;
-  options.slabBytes = size_t{batch} * maxDatagram;  // fixed stride: one datagram per slot
   options.withAddrs = true;
-  reader_ = new MmsgReader(fd_, options, maxDatagram);
+  size_t stride = maxDatagram;  // fixed stride: one datagram per slot
+  options.batch = batch;
+  if (gro_) {
+    // a slot holds a whole run (up to 64 KiB), and a batch as many runs as `batch` datagrams
+    // make in runs of 64 (UDP_GRO_CNT_MAX; at least one run), so a batch into the datapath,
+    // and from there into the TUN, is no larger than without GRO; a packet entry for every
+    // datagram a run can carry (UDP_MAX_SEGMENTS, 128 since Linux 6.9)
+    stride = kGroRunBytes;
+    const uint32_t runs = std::max<uint32_t>(1, batch / kGroRunSegments);
+    options.batch = std::min<uint32_t>(runs * kGroMaxSegments, kMaxMsgs);
+    options.slabBytes = size_t{runs} * stride;
+  } else {
+    options.slabBytes = size_t{batch} * maxDatagram;
+  }
+  reader_ = new MmsgReader(fd_, options, stride, gro_);
   reader_->AllocateSlabs(env);
 }
 
@@ -132,6 +158,14 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
 }  // namespace tsvpn
 
 namespace tsvpn {
+
+// gro(): { on, errno }: whether UDP_GRO is on; errno why the kernel refused it (0 if not asked).
+Napi::Value UdpSocket::Gro(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("on", Napi::Boolean::New(info.Env(), gro_));
+  o.Set("errno", Napi::Number::New(info.Env(), groErrno_));
+  return o;
+}
 
 // icmpErrors(): the ICMP errors reported for what this socket sent since the last call.
 Napi::Value UdpSocket::IcmpErrors(const Napi::CallbackInfo& info) {

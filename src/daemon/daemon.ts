@@ -241,6 +241,7 @@ class Running {
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${first.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     if (this.tun.offload.tso) log.info('daemon', `TUN offload: ${this.tun.offload.text}`);
     else log.warn('daemon', `TUN offload: ${this.tun.offload.text}: one TUN read per packet`);
+    log.info('daemon', `ESP in UDP receive: ${this.io.natt.gro.text}${this.io.natt.gro.on ? '' : ': one datagram per message'}`);
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peers.some((p) => p.encap === 'auto')) {
       try {

@@ -99,6 +99,8 @@ export interface NativeUdpSocket extends NativeEndpoint {
   localPort(): number;
   family(): 4 | 6;
   icmpErrors(): IcmpErrorReport[];
+  /** Whether UDP_GRO is on; errno why the kernel refused it (0: on, or not asked for). */
+  gro(): { on: boolean; errno: number };
   sendBatch(
     buf: Uint8Array,
     offsets: Uint32Array,
@@ -130,6 +132,7 @@ export interface NativeAddon {
     maxDatagram: number,
     rcvbuf: number,
     sndbuf: number,
+    gro?: boolean,
   ) => NativeUdpSocket;
   /** In-place ESP AEAD (src/io/native-aead.ts); absent from addons built before it. */
   AeadContext?: NativeAeadConstructor;

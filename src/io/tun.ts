@@ -119,7 +119,8 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
     this.name = dev.name();
     this.fd = dev.fd();
     this.offload = describeOffload(dev.offload());
-    this.gro = this.offload.tso ? new GroCoalescer() : undefined;
+    // runs of one flow's UDP datagrams too where the kernel took USO (GSO_UDP_L4 writes)
+    this.gro = this.offload.tso ? new GroCoalescer({ udp: this.offload.uso }) : undefined;
   }
 
   get offloadStats(): OffloadStats & WriteOffloadStats {
@@ -130,7 +131,7 @@ class Tun extends EndpointWrapper<NativeTunDevice, SlabBatch> implements TunDevi
   writeBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
     const gro = this.gro;
     if (!gro) return native(() => this.endpoint.writeBatch(buf, offsets, lengths, count));
-    // TSO on: runs of one TCP flow's segments go in as one super-packet each (one write per run)
+    // TSO on: runs of one TCP flow's segments (and with USO, of one UDP flow's datagrams) go in as one super-packet each (one write per run)
     gro.coalesce(buf, offsets, lengths, count);
     const written = native(() => this.endpoint.writeBatch(gro.slab, gro.offsets, gro.lengths, gro.count, true));
     return count - (gro.count - written); // a refused super-packet counts as one packet refused

@@ -6,6 +6,7 @@
 //   sock.sendBatch(buf, offsets, lengths, count, '198.51.100.2', 4500);
 
 import { isIP } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { bytesToIp } from '../wire/ip-text.js';
 
 import {
@@ -38,6 +39,18 @@ export interface UdpBatchOptions {
   /** SO_RCVBUF / SO_SNDBUF in bytes; 0 keeps the system default. */
   rcvbuf?: number;
   sndbuf?: number;
+  /**
+   * Ask for UDP_GRO (Linux 5.0+): the kernel hands up a run of datagrams from one source as one
+   * message, which the reader cuts back into its datagrams, so batches look the same to JS with
+   * one trip through the stack per run. Where the kernel refuses, `gro` says why.
+   */
+  gro?: boolean;
+}
+
+/** Whether UDP GRO is on, and the line the log shows: `gro on` or `gro off (why)`. */
+export interface UdpGro {
+  on: boolean;
+  text: string;
 }
 
 export type UdpStats = NativeStats;
@@ -59,6 +72,7 @@ export interface UdpBatchSocket {
   readonly closed: boolean;
   readonly stats: UdpStats;
   readonly lastError: IoError | undefined;
+  readonly gro: UdpGro;
   /** Starts the reader thread on the first call; a later call replaces the callback. */
   onBatch(cb: (batch: UdpBatch) => void): void;
   /** A failure that stops the reader. Without a handler it is thrown. */
@@ -83,7 +97,7 @@ export interface UdpBatchSocket {
   close(): void;
 }
 
-export const UDP_DEFAULTS = { port: 0, batch: 64, slabs: 4, maxDatagram: 16384, rcvbuf: 0, sndbuf: 0 } as const;
+export const UDP_DEFAULTS = { port: 0, batch: 64, slabs: 4, maxDatagram: 16384, rcvbuf: 0, sndbuf: 0, gro: false } as const;
 
 /** Formats 16 address bytes: IPv4-mapped as dotted quad, else RFC 5952 §4 text. */
 export function formatAddress(b: Uint8Array, off = 0): string {
@@ -125,7 +139,7 @@ export function openUdpBatch(options: UdpBatchOptions): UdpBatchSocket {
   checkInt('sndbuf', o.sndbuf, 0, 2 ** 30);
   const addon = loadNative();
   const sock = native(
-    () => new addon.UdpSocket(o.address, o.port, o.batch, o.slabs, o.maxDatagram, o.rcvbuf, o.sndbuf),
+    () => new addon.UdpSocket(o.address, o.port, o.batch, o.slabs, o.maxDatagram, o.rcvbuf, o.sndbuf, o.gro),
   );
   return new Udp(sock, o.address);
 }
@@ -133,6 +147,7 @@ export function openUdpBatch(options: UdpBatchOptions): UdpBatchSocket {
 class Udp extends EndpointWrapper<NativeUdpSocket, UdpSlabBatch> implements UdpBatchSocket {
   readonly localPort: number;
   readonly family: 4 | 6;
+  readonly gro: UdpGro;
 
   constructor(
     sock: NativeUdpSocket,
@@ -141,6 +156,9 @@ class Udp extends EndpointWrapper<NativeUdpSocket, UdpSlabBatch> implements UdpB
     super(sock, (slab) => new UdpSlabBatch(slab));
     this.localPort = sock.localPort();
     this.family = sock.family();
+    const g = sock.gro();
+    const why = g.errno === 0 ? 'not asked for' : `the kernel refused UDP_GRO: ${getSystemErrorName(-g.errno)}`;
+    this.gro = { on: g.on, text: g.on ? 'gro on' : `gro off (${why})` };
   }
 
   sendBatch(...args: Parameters<UdpBatchSocket['sendBatch']>): number {
