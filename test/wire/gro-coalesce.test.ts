@@ -163,8 +163,8 @@ function udp(o: { v6?: boolean; payload: number; id?: number; seed?: number; spo
 
 /** Cuts a coalesced entry (vnet header + IP packet) the way the kernel does: the project's segmenter (the TUN reader's, in C). */
 function cut(entry: Uint8Array): Uint8Array[] {
-  const out = new Uint8Array(2 * entry.length);
-  const offs = new Uint32Array(256), lens = new Uint32Array(256);
+  const out = new Uint8Array(1 << 20); // room for any cut of a 64 KB super-packet, headers repeated
+  const offs = new Uint32Array(2048), lens = new Uint32Array(2048);
   const n = cutRead(entry, out, offs, lens);
   return Array.from({ length: n }, (_, i) => out.slice(offs[i], offs[i] + lens[i]));
 }
