@@ -271,7 +271,10 @@ uint32_t MmsgSender::SendGso(int fd, const BatchArgs& args, const sockaddr_stora
         // the kernel or the route will not segment (EIO: no checksum offload on the way out,
         // EINVAL: a segment over the path MTU, ...): this batch's rest one datagram per message,
         // and no GSO from now on where the socket cannot do it at all
-        if (err != EINVAL) gso_ = false;
+        if (err != EINVAL) {
+          gso_ = false;
+          gsoErrno_ = err;
+        }
         return sent + SendPlain(fd, args, first_[k], dst, dstLen);
       }
       txErrors++;  // this datagram failed (EMSGSIZE, unreachable, ...): skip it

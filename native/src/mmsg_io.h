@@ -72,6 +72,9 @@ class MmsgSender : public TxCounters {
  public:
   uint32_t Send(int fd, const BatchArgs& args, const sockaddr_storage& dst, socklen_t dstLen);
   void EnableGso() { gso_ = true; }
+  // Whether runs still go with UDP_SEGMENT, and the errno that turned it off (0: never refused).
+  bool GsoOn() const { return gso_; }
+  int GsoErrno() const { return gsoErrno_; }
 
  private:
   uint32_t SendPlain(int fd, const BatchArgs& args, uint32_t from, const sockaddr_storage& dst,
@@ -79,6 +82,7 @@ class MmsgSender : public TxCounters {
   uint32_t SendGso(int fd, const BatchArgs& args, const sockaddr_storage& dst, socklen_t dstLen);
 
   bool gso_ = false;
+  int gsoErrno_ = 0;
   std::vector<mmsghdr> msgs_;  // grown once to the largest batch sent
   std::vector<iovec> iovs_;
   std::vector<uint32_t> first_;  // GSO: the first datagram and how many each message carries

@@ -34,7 +34,8 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
                         InstanceMethod("family", &UdpSocket::Family),
                         InstanceMethod("sendBatch", &UdpSocket::SendBatch),
                         InstanceMethod("icmpErrors", &UdpSocket::IcmpErrors),
-                        InstanceMethod("gro", &UdpSocket::Gro)});
+                        InstanceMethod("gro", &UdpSocket::Gro),
+                        InstanceMethod("gso", &UdpSocket::Gso)});
 }
 
 UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Endpoint(info) {
@@ -171,6 +172,15 @@ Napi::Value UdpSocket::Gro(const Napi::CallbackInfo& info) {
 Napi::Value UdpSocket::IcmpErrors(const Napi::CallbackInfo& info) {
   if (!CheckOpen(info.Env())) return info.Env().Undefined();
   return static_cast<MmsgReader*>(reader_)->icmpErrors().Take(info.Env());
+}
+
+// gso(): { on, errno }: whether runs of ESP datagrams still go as one UDP_SEGMENT message; errno
+// of the refusal that turned it off (mmsg_io.cc SendGso; 0 while it works).
+Napi::Value UdpSocket::Gso(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("on", Napi::Boolean::New(info.Env(), sender_.GsoOn()));
+  o.Set("errno", Napi::Number::New(info.Env(), sender_.GsoErrno()));
+  return o;
 }
 
 }  // namespace tsvpn

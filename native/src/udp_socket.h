@@ -27,6 +27,7 @@ class UdpSocket : public Endpoint<UdpSocket> {
   Napi::Value SendBatch(const Napi::CallbackInfo& info);
   Napi::Value IcmpErrors(const Napi::CallbackInfo& info);
   Napi::Value Gro(const Napi::CallbackInfo& info);
+  Napi::Value Gso(const Napi::CallbackInfo& info);
   const TxCounters& Tx() const { return sender_; }
 
   int family_ = 0;

@@ -115,7 +115,8 @@ function evidenceText(e: unknown): string {
 /** The whole text block for one tunnel, ending without a newline. */
 export function formatStatus(s: TunnelStatus): string {
   const encap = s.encap === 'udp' ? 'ESP in UDP (RFC 3948)' : s.encap === 'raw' ? 'ESP (IP protocol 50)' : 'no ESP yet';
-  const tun = s.tun ? `tun ${s.tun.name} mtu ${s.tun.mtu}${s.tun.offload ? ` (offload: ${s.tun.offload})` : ''}` : 'no tun';
+  const offloads = [s.tun?.offload, s.udpOffload && `udp ${s.udpOffload}`].filter(Boolean).join('; ');
+  const tun = s.tun ? `tun ${s.tun.name} mtu ${s.tun.mtu}${offloads ? ` (offload: ${offloads})` : ''}` : 'no tun';
   const lines = [`tunnel ${s.name} (pid ${s.pid}): ${tun}, ${encap}`, ...connectionLines(s)];
   if (s.ikeSas.length === 0) lines.push(`${s.name}: no IKE SA`);
   s.ikeSas.forEach((sa, i) => lines.push(...ikeLines(s, sa, i)));

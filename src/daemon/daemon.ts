@@ -241,7 +241,7 @@ class Running {
     log.info('daemon', `TUN ${this.tun.name} up, MTU ${mtu}${first.tun.mtu === undefined ? ' (derived from the outer path)' : ''}`);
     if (this.tun.offload.tso) log.info('daemon', `TUN offload: ${this.tun.offload.text}`);
     else log.warn('daemon', `TUN offload: ${this.tun.offload.text}: one TUN read per packet`);
-    log.info('daemon', `ESP in UDP receive: ${this.io.natt.gro.text}${this.io.natt.gro.on ? '' : ': one datagram per message'}`);
+    log.info('daemon', `ESP in UDP offload: ${this.io.udpOffload}`);
     log.info('esp', defaultEspBackend(this.sad.inPlaceAead) === 'native' ? 'AEAD ESP: sealed and opened in place (native addon, OpenSSL)' : 'AEAD ESP: node:crypto (the native addon has no AEAD: rebuild it with npm ci)');
     if (peers.some((p) => p.encap === 'auto')) {
       try {
@@ -662,6 +662,7 @@ class Running {
       localId: first.local.id,
       tun: this.tun.closed ? null : { name: this.tun.name, mtu: this.tun.mtu, offload: this.tun.offload.text, superPackets: this.tun.offloadStats.superPackets, coalesced: this.tun.offloadStats.coalesced },
       encap,
+      udpOffload: this.io.udpOffload,
       ikeSas: sas,
       children: this.applier.children,
       established: this.applier.eventLog.established,

@@ -90,6 +90,8 @@ export interface TunnelStatus {
    */
   tun: { name: string; mtu: number; offload?: string; superPackets?: number; coalesced?: number } | null;
   encap: 'udp' | 'raw' | null;
+  /** ESP in UDP's offloads on the 4500 socket: `gso on, gro on`, or what is off and why (issue 15). */
+  udpOffload?: string;
   ikeSas: IkeSaStatus[];
   drops: { inbound: Record<string, number>; outbound: Record<string, number>; ike: Record<string, number> };
   /** IKE requests sent again for want of an answer (RFC 7296 §2.1) since the daemon started: a lossy path shows here. */
@@ -179,6 +181,8 @@ export interface StatusInput {
    */
   tun: { name: string; mtu: number; offload?: string; superPackets?: number; coalesced?: number } | null;
   encap: 'udp' | 'raw' | null;
+  /** ESP in UDP's offloads on the 4500 socket: `gso on, gro on`, or what is off and why (issue 15). */
+  udpOffload?: string;
   ikeSas: readonly IkeSaView[];
   children: ReadonlyMap<number, ChildRecord>;
   established: ReadonlyMap<string, number>;
@@ -289,6 +293,7 @@ export function buildStatus(s: StatusInput): TunnelStatus {
     pid: s.pid,
     tun: s.tun,
     encap: s.encap,
+    ...(s.udpOffload !== undefined ? { udpOffload: s.udpOffload } : {}),
     ikeSas,
     drops: {
       inbound: nonZero(s.inbound.drops, s.extraInbound ?? {}),

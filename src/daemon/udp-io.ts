@@ -137,6 +137,11 @@ export class UdpIo {
     return sent;
   }
 
+  /** The 4500 socket's offloads, `gso on, gro on` or what is off and why: the log line at start and status. */
+  get udpOffload(): string {
+    return this.natt.closed ? 'closed' : `${this.natt.gso.text}, ${this.natt.gro.text}`;
+  }
+
   /** ICMP errors for what both sockets sent since the last call (path MTU, F7; unreachable, F1). */
   icmpErrors(): IcmpErrorReport[] {
     return [...this.ike.icmpErrors(), ...this.natt.icmpErrors()];

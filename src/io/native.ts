@@ -101,6 +101,7 @@ export interface NativeUdpSocket extends NativeEndpoint {
   icmpErrors(): IcmpErrorReport[];
   /** Whether UDP_GRO is on; errno why the kernel refused it (0: on, or not asked for). */
   gro(): { on: boolean; errno: number };
+  gso(): { on: boolean; errno: number };
   sendBatch(
     buf: Uint8Array,
     offsets: Uint32Array,
@@ -188,6 +189,8 @@ export function missingMethods(addon: unknown): string[] {
 
 /** Methods the sources call that older builds of the addon lack (the newest first). */
 const REQUIRED_METHODS: readonly [string, string][] = [
+  ['UdpSocket', 'gso'], // UDP_SEGMENT state for status (issue 15)
+  ['UdpSocket', 'gro'], // UDP_GRO on the ESP-in-UDP socket (issue 15)
   ['TunDevice', 'offloadStats'], // super-packets cut in the reader thread (issue 15)
   ['TunDevice', 'offload'], // IFF_VNET_HDR and TUNSETOFFLOAD (issue 15)
   ['UdpSocket', 'icmpErrors'], // IP_RECVERR reader (failure map F7)

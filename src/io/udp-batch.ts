@@ -47,7 +47,7 @@ export interface UdpBatchOptions {
   gro?: boolean;
 }
 
-/** Whether UDP GRO is on, and the line the log shows: `gro on` or `gro off (why)`. */
+/** Whether a UDP offload (GRO, GSO) is on, and the text the log and status show: `gro on` or `gro off (why)`. */
 export interface UdpGro {
   on: boolean;
   text: string;
@@ -73,6 +73,12 @@ export interface UdpBatchSocket {
   readonly stats: UdpStats;
   readonly lastError: IoError | undefined;
   readonly gro: UdpGro;
+  /**
+   * UDP GSO on send: runs of same-size datagrams to one destination go as one UDP_SEGMENT message
+   * (mmsg_io.cc), on until a kernel or route refuses it (then one datagram per message, and the
+   * text says why). Read when asked: it can turn off while the socket runs.
+   */
+  readonly gso: UdpGro;
   /** Starts the reader thread on the first call; a later call replaces the callback. */
   onBatch(cb: (batch: UdpBatch) => void): void;
   /** A failure that stops the reader. Without a handler it is thrown. */
@@ -159,6 +165,11 @@ class Udp extends EndpointWrapper<NativeUdpSocket, UdpSlabBatch> implements UdpB
     const g = sock.gro();
     const why = g.errno === 0 ? 'not asked for' : `the kernel refused UDP_GRO: ${getSystemErrorName(-g.errno)}`;
     this.gro = { on: g.on, text: g.on ? 'gro on' : `gro off (${why})` };
+  }
+
+  get gso(): UdpGro {
+    const g = native(() => this.endpoint.gso());
+    return { on: g.on, text: g.on ? 'gso on' : `gso off (the kernel refused UDP_SEGMENT: ${getSystemErrorName(-g.errno)})` };
   }
 
   sendBatch(...args: Parameters<UdpBatchSocket['sendBatch']>): number {

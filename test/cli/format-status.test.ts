@@ -65,6 +65,13 @@ describe('tsvpn status text', () => {
     expect(formatStatus(s).split('\n')).toContain('kill switch: nft table inet tsvpn_laptop is GONE: traffic outside the tunnel is not blocked (restart tsvpn)');
   });
 
+  it('the offloads: the TUN\'s and ESP in UDP\'s on one line, with why one is off', () => {
+    const s = upStatus();
+    s.tun = { name: 'tsvpn-left', mtu: 1438, offload: 'tso on, uso on' };
+    s.udpOffload = 'gso off (the kernel refused UDP_SEGMENT: EIO), gro on';
+    expect(formatStatus(s).split('\n')[0]).toBe('tunnel left (pid 4242): tun tsvpn-left mtu 1438 (offload: tso on, uso on; udp gso off (the kernel refused UDP_SEGMENT: EIO), gro on), ESP in UDP (RFC 3948)');
+  });
+
   it('counts retransmitted IKE requests (a lossy path)', () => {
     const s = upStatus();
     s.retransmits = 7;

@@ -31,7 +31,7 @@ describe('native addon loader', () => {
     class Old {
       sendBatch(): void {}
     }
-    expect(missingMethods({ TunDevice: Old, UdpSocket: Old, RawEspSocket: Old })).toEqual(['TunDevice.offloadStats', 'TunDevice.offload', 'UdpSocket.icmpErrors', 'RawEspSocket.icmpErrors']);
+    expect(missingMethods({ TunDevice: Old, UdpSocket: Old, RawEspSocket: Old })).toEqual(['UdpSocket.gso', 'UdpSocket.gro', 'TunDevice.offloadStats', 'TunDevice.offload', 'UdpSocket.icmpErrors', 'RawEspSocket.icmpErrors']);
   });
 
   it('says how to build the addon when it is missing', async () => {

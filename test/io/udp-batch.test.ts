@@ -140,8 +140,10 @@ describe('batched UDP on loopback', () => {
     });
   }
 
-  it('says UDP GRO is off when it was not asked for', () => {
-    expect(sock({ address: '127.0.0.1' }).gro).toEqual({ on: false, text: 'gro off (not asked for)' });
+  it('says UDP GRO is off when it was not asked for; UDP GSO is on until a kernel or route refuses it', () => {
+    const s = sock({ address: '127.0.0.1' });
+    expect(s.gro).toEqual({ on: false, text: 'gro off (not asked for)' });
+    expect(s.gso).toEqual({ on: true, text: 'gso on' });
   });
 
   it.skipIf(!hasIpv6Loopback)('works over IPv6 (::1) and reports IPv6 sources', async () => {
