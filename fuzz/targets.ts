@@ -6,10 +6,11 @@ import { ikeMessage } from './targets/ike-message.js';
 import { ikeSa } from './targets/ike-sa.js';
 import { ikeEap } from './targets/ike-eap.js';
 import { espInbound } from './targets/esp-inbound.js';
+import { espBatch } from './targets/esp-batch.js';
 import { certParsers } from './targets/cert-parsers.js';
 import { peerConfig } from './targets/peer-config.js';
 
-export const TARGETS: readonly FuzzTarget[] = [ikeMessage, ikeSa, ikeEap, espInbound, certParsers, peerConfig];
+export const TARGETS: readonly FuzzTarget[] = [ikeMessage, ikeSa, ikeEap, espInbound, espBatch, certParsers, peerConfig];
 
 export const CORPUS_DIR = join(import.meta.dirname, 'corpus');
 

@@ -8,6 +8,7 @@
 //   ICV / AEAD tag (§3.4.4)    -> 'integrity'    (window untouched)
 //   padding (§2.4)             -> 'bad-padding'
 //   replay commit (§3.4.3)     -> 'replay'       (a copy earlier in the same batch)
+//   high half re-inferred (A2.2) -> 'integrity'  (ESN: the batch moved the window past it)
 //   dummy packet (§2.6)        -> 'dummy'
 //   inner packet, tunnel mode  -> 'bad-next-header' / 'malformed-inner'
 //   selectors (RFC 4301 §5.2 step 4) -> 'selector-mismatch'
@@ -92,9 +93,11 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
       drop(i, DropReason.MALFORMED, spi, sa);
       continue;
     }
-    // RFC 4303 §3.4.3: reject duplicates before spending a decryption on them
+    // RFC 4303 §3.4.3: reject duplicates before spending a decryption on them. With ESN the
+    // verdict depends on the window (Appendix A2.2: a number far behind its top is taken for the
+    // next 2^32 and checked), which earlier packets of this batch may still move: decided in pass 3.
     const seqHigh = sa.replay.check(seqLow);
-    if (seqHigh < 0) {
+    if (seqHigh < 0 && !sa.esn) {
       drop(i, DropReason.REPLAY, spi, sa);
       continue;
     }
@@ -108,7 +111,7 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
     // A number not above the last one of its SA here may repeat one: that copy is opened, if
     // at all, only after the one before it (pass 3), as one packet at a time would have it.
     const ahead = sa === lastSa && (seqHigh > lastHigh || (seqHigh === lastHigh && seqLow > lastLow));
-    deferred[planned] = ahead || !plan.repeats(planned) ? 0 : 1;
+    deferred[planned] = seqHigh >= 0 && (ahead || !plan.repeats(planned)) ? 0 : 1;
     if (deferred[planned] === 0) {
       lastSa = sa;
       lastHigh = seqHigh;
@@ -144,6 +147,14 @@ export function processInbound(sad: Sad, packets: readonly Uint8Array[], now: nu
     const again = replay.check(seqLow);
     if (again < 0) {
       drop(i, DropReason.REPLAY, spi, sa);
+      continue;
+    }
+    // RFC 4303 Appendix A2.2: the high half is inferred from the window as it is now. When this
+    // batch moved the window so far that it changed (an ESN packet more than W behind the new
+    // top), one packet at a time would have checked the ICV under the new value, under which a
+    // packet sealed under the other does not verify: so it fails here as it would have there.
+    if (deferred[k] === 0 && again !== seqHigh) {
+      drop(i, DropReason.INTEGRITY, spi, sa);
       continue;
     }
     if (deferred[k] === 1) {

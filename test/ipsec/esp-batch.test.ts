@@ -6,8 +6,10 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Sad, type SaSpec } from '../../src/ipsec/sad.js';
 import { Spd } from '../../src/ipsec/spd.js';
-import { processOutbound } from '../../src/ipsec/outbound.js';
 import { processInbound } from '../../src/ipsec/inbound.js';
+import { createEspTransform } from '../../src/ipsec/esp-transform.js';
+import { espPadLength, writeEspTrailer, ESP_HEADER_LENGTH } from '../../src/wire/esp.js';
+import { processOutbound, NEXT_HEADER_IPV4 } from '../../src/ipsec/outbound.js';
 import type { InPlaceAeadFactory } from '../../src/crypto/aead.js';
 import { ipToBytes } from '../../src/wire/selectors.js';
 import { udpPacket, sel, pair, gcm, hex, toHex, hasNativeAead, nativeAead, NEEDS_NATIVE } from './helpers.js';
@@ -123,5 +125,43 @@ describe('every backend: the same drops and deliveries for one mixed batch', () 
     });
     expect(seen[0].drops).toEqual(['1:integrity', '2:unknown-spi', '4:replay']);
     for (const s of seen.slice(1)) expect(s).toEqual(seen[0]);
+  });
+});
+
+describe('extended sequence numbers: a batch decides as one packet at a time would (RFC 4303 Appendix A2.2)', () => {
+  // An ESN receiver infers a packet's high 32 bits from its window: a number more than W (1024)
+  // behind the top is taken for the next 2^32 and fails its ICV. When an earlier packet of the
+  // same batch moves the top, later packets must be judged against the moved window.
+  const spec = pair(() => gcm('node'), { esn: true });
+  const tx = createEspTransform(spec.out.cipher);
+  const esp = (seq: number): Uint8Array => {
+    const inner = udpPacket('192.0.2.1', '203.0.113.1', 1000, 2000, 40, seq & 0xff);
+    const pad = espPadLength(inner.length, tx.blockSize);
+    const buf = new Uint8Array(ESP_HEADER_LENGTH + tx.ivLength + inner.length + pad + 2 + tx.icvLength);
+    new DataView(buf.buffer).setUint32(0, spec.out.spi);
+    new DataView(buf.buffer).setUint32(4, seq);
+    buf.set(inner, ESP_HEADER_LENGTH + tx.ivLength);
+    writeEspTrailer(buf, ESP_HEADER_LENGTH + tx.ivLength + inner.length, pad, NEXT_HEADER_IPV4);
+    return buf.subarray(0, tx.seal(buf, 0, inner.length + pad + 2, 0, seq, true));
+  };
+  const backends = hasNativeAead ? (['node', 'native'] as const) : (['node'] as const);
+
+  it(`${backends.join(', ')}: a number the batch leaves more than W behind fails its ICV, a copy of one seen before too`, () => {
+    for (const backend of backends) {
+      const batched = new Sad({ inPlaceAead: nativeAead });
+      const single = new Sad();
+      batched.addInbound({ ...spec.in, cipher: gcm(backend) } as SaSpec, 0);
+      single.addInbound({ ...spec.in, cipher: gcm('node') }, 0);
+      const warmup = [2990, 3000];
+      for (const sad of [batched, single]) processInbound(sad, warmup.map(esp), 1);
+      // 5000 moves the top: 3500 (new before it, 1500 behind after it) and 2990 (a copy, now far behind)
+      const batch = [5000, 3500, 2990, 5001].map(esp);
+      const got = processInbound(batched, batch.map((p) => p.slice()), 1);
+      const one = batch.map((p, i) => processInbound(single, [p.slice()], 1).drops.map((d) => `${i}:${d.reason}`)).flat();
+      expect(got.drops.map((d) => `${d.index}:${d.reason}`), backend).toEqual(['1:integrity', '2:integrity']);
+      expect(one).toEqual(['1:integrity', '2:integrity']);
+      expect(got.packets).toHaveLength(2);
+      expect(batched.counters.inbound, backend).toEqual(single.counters.inbound);
+    }
   });
 });
