@@ -126,7 +126,11 @@ export class EffectApplier {
       const was = c.outSa.outer;
       if (!was || was.addr !== from.addr || (conn !== undefined && c.info.conn !== conn)) continue;
       if (!mobike && (!was.encap || was.port !== from.port)) continue;
-      const outer = was.encap || natNow ? { addr: to.addr, port: to.port, encap: true } : { addr: to.addr, port: was.port, encap: false };
+      // RFC 3948 §2.1: ESP in UDP goes to the peer's NAT-T port: the mapping IKE uses where a NAT
+      // made it float there, else (no NAT on the new path, encapsulation forced or learnt) 4500,
+      // not the IKE port a MOBIKE move without NAT reports
+      const udpPort = mobike && !natNow ? NAT_T_PORT : to.port;
+      const outer = was.encap || natNow ? { addr: to.addr, port: udpPort, encap: true } : { addr: to.addr, port: was.port, encap: false };
       if (outer.addr === was.addr && outer.port === was.port && outer.encap === was.encap) continue;
       c.inSa.outer = outer;
       c.outSa.outer = outer;

@@ -194,6 +194,21 @@ describe('effects applied by the daemon (in memory, two sides)', () => {
     expect(left.sentEsp.at(-1)).toMatchObject({ to: `${R_ADDR.addr}:4500`, encap: true });
   });
 
+  it('MOBIKE with ESP in UDP and no NAT (encapsulation forced or learnt): the ESP follows to the new address\'s port 4500, not its IKE port', () => {
+    const { left, right } = tunnel();
+    const out = udpPacket('10.1.0.5', '10.2.0.9', 1, 2, 10);
+    left.datapath.outbound({ buf: out, offsets: Uint32Array.of(0), lengths: Uint32Array.of(out.length), count: 1 });
+    right.inbound(left.sentEsp[0].packets, true); // the peer sends ESP in UDP: right follows into UDP
+    const back = udpPacket('10.2.0.9', '10.1.0.5', 2, 1, 10);
+    const send = () => right.datapath.outbound({ buf: back, offsets: Uint32Array.of(0), lengths: Uint32Array.of(back.length), count: 1 });
+    send();
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: `${I_ADDR.addr}:4500`, encap: true });
+    const conn = [...right.applier.children.values()][0]!.info.conn;
+    right.applier.apply([{ type: 'event', conn, event: { type: 'peer-moved', from: I_ADDR, to: { addr: '198.51.100.9', port: 500 }, via: 'mobike', nat: { local: false, remote: false } } }]);
+    send();
+    expect(right.sentEsp.at(-1)).toMatchObject({ to: '198.51.100.9:4500', encap: true });
+  });
+
   it('zeroes the Child SA keys in the install-sa effect once the SAs hold their own copies', () => {
     const { left } = tunnel();
     const installs = left.applied.filter((e): e is Extract<Effect, { type: 'install-sa' }> => e.type === 'install-sa');
