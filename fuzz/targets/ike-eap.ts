@@ -52,13 +52,20 @@ function sides(): { client: IkeSaConfig; gateway: IkeSaConfig } {
 }
 
 /** A client and a gateway after IKE_SA_INIT and `rounds` genuine IKE_AUTH exchanges; `next` is the client's next request. */
-function advance(rounds: number): { i: IkeSa; r: IkeSa; next: Uint8Array | undefined } {
+/** A fresh client and gateway after IKE_SA_INIT; `authReq` is the client's first IKE_AUTH request. */
+function afterInit(): { i: IkeSa; r: IkeSa; authReq: Uint8Array | undefined } {
   const { client, gateway } = sides();
   const i = IkeSa.initiator(client);
   const r = IkeSa.responder([gateway], PATH);
-  let [req] = sends(i.initiate(0));
-  const [initResp] = sends(r.handleDatagram(0, req, PATH));
-  [req] = sends(i.handleDatagram(0, initResp, BACK));
+  const [initReq] = sends(i.initiate(0));
+  const [initResp] = sends(r.handleDatagram(0, initReq, PATH));
+  const [authReq] = sends(i.handleDatagram(0, initResp, BACK));
+  return { i, r, authReq };
+}
+
+function advance(rounds: number): { i: IkeSa; r: IkeSa; next: Uint8Array | undefined } {
+  const { i, r, authReq } = afterInit();
+  let req = authReq;
   for (let k = 0; k < rounds && req; k++) {
     const [resp] = sends(r.handleDatagram(0, req, PATH));
     invariant(resp !== undefined, `setup: the gateway did not answer IKE_AUTH round ${k} (${r.lastDropped ?? ''})`);
@@ -94,12 +101,7 @@ export function genuineRounds(): Uint8Array[] {
 let genuine: Uint8Array[] | undefined;
 function replayed(rounds: number): { i: IkeSa; r: IkeSa; keys: SaKeys } {
   genuine ??= genuineRounds();
-  const { client, gateway } = sides();
-  const i = IkeSa.initiator(client);
-  const r = IkeSa.responder([gateway], PATH);
-  const [initReq] = sends(i.initiate(0));
-  const [initResp] = sends(r.handleDatagram(0, initReq, PATH));
-  i.handleDatagram(0, initResp, BACK);
+  const { i, r } = afterInit();
   const keys = keysOf(i);
   invariant(keys !== undefined, 'setup: the client has no keys after IKE_SA_INIT');
   for (let k = 0; k < rounds; k++) {

@@ -16,7 +16,7 @@
 
 import { foldChecksum, internetChecksum } from './checksum.js';
 import { IPV4_HEADER_LENGTH, IPV6_HEADER_LENGTH } from './constants.js';
-import { GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, pseudoHeaderSum, put16, VIRTIO_NET_HDR_LENGTH, VNET_F_NEEDS_CSUM } from './gso-segment.js';
+import { GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, pseudoHeaderSum, put16, VIRTIO_NET_HDR_LENGTH, VNET_F_NEEDS_CSUM } from './vnet-hdr.js';
 
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
@@ -256,7 +256,7 @@ export class GroCoalescer {
   }
 }
 
-/** virtio_net_hdr fields are in the host's order for a TUN: little-endian (gso-segment.ts readVnetHdr). */
+/** virtio_net_hdr fields are in the host's order for a TUN: little-endian (as native/src/gso_segment.cc reads them). */
 function putLe16(b: Uint8Array, p: number, v: number): void {
   b[p] = v & 0xff;
   b[p + 1] = v >>> 8;

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cutRead, describeOffload } from '../../src/io/tun-offload.js';
 import { ipToBytes } from '../../src/wire/selectors.js';
-import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM } from '../../src/wire/gso-segment.js';
+import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM } from '../../src/wire/vnet-hdr.js';
 
 const FIN = 0x01, PSH = 0x08, ACK = 0x10, CWR = 0x80;
 

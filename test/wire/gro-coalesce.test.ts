@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { foldChecksum, onesComplementSum } from '../../src/wire/checksum.js';
 import { GroCoalescer } from '../../src/wire/gro-coalesce.js';
-import { GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM } from '../../src/wire/gso-segment.js';
+import { GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM } from '../../src/wire/vnet-hdr.js';
 import { cutRead } from '../../src/io/tun-offload.js';
 import { ipToBytes } from '../../src/wire/selectors.js';
 import { udpPacket } from '../ipsec/helpers.js';
